@@ -1,0 +1,102 @@
+"""Backends of the GRU sequence op, one module each, chosen through one registry.
+
+Every backend computes one layer in one direction over a whole (padded) sequence,
+with the equations of DESIGN §1 (gate order r, z, n; h = z*n + (1-z)*h_prev):
+
+    sequence(x, h0, weight_x, weight_h, bias_x, bias_h, *, reset, mask, reverse)
+        x         (T, N, I)   input, time-major
+        h0        (N, H)      initial state
+        weight_x  (3H, I)     rows r, z, n
+        weight_h  (3H, H)
+        bias_x    (3H,) or None
+        bias_h    (3H,) or None
+        reset     "before" | "after"
+        mask      (T, N) same dtype as x, or None: 1 where step t of sequence n is real.
+                  On a masked step (mask 0) the state is carried unchanged and the
+                  output is 0, so a reverse pass starts at each sequence's own last step.
+        reverse   walk t = T-1 .. 0 instead of 0 .. T-1 (output stays in time order)
+      -> (output (T, N, H), h_n (N, H)), differentiable in every tensor argument.
+
+    step(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, *, reset) -> h   (N, H)
+        one time step, for streaming inference.
+
+A backend module provides `sequence`, `step` and `available() -> bool`. The layer only
+ever calls `get(name, device)`; a new backend is one module plus one registry line.
+
+Example:
+    >>> import torch
+    >>> from grukit import kernels
+    >>> kernels.get("auto", torch.device("cpu")).name in kernels.names()
+    True
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable
+
+import torch
+
+log = logging.getLogger(__name__)
+
+# name -> module path, in order of preference for `auto` (fastest first)
+_MODULES = {
+    "triton": "grukit.kernels.triton",
+    "cpu": "grukit.kernels.cpu",
+    "fused": "grukit.kernels.fused",
+    "eager": "grukit.kernels.eager",
+}
+# which backends `auto` may pick on each device type, fastest first
+_AUTO = {
+    "cuda": ("triton", "fused"),
+    "cpu": ("cpu", "fused"),
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # registry name, e.g. "fused"
+    sequence: Callable  # see module docstring
+    step: Callable  # see module docstring
+
+
+def names() -> tuple[str, ...]:
+    """All backend names that `backend=` accepts (besides "auto")."""
+    return tuple(_MODULES)
+
+
+def _load(name: str) -> ModuleType | None:
+    try:
+        module = importlib.import_module(_MODULES[name])
+    except ImportError as err:  # a backend whose module is not there yet or lacks a dependency
+        log.debug("backend %s not importable: %s", name, err)
+        return None
+    return module if module.available() else None
+
+
+def available(name: str) -> bool:
+    """True when backend `name` can run in this process."""
+    check_name(name)
+    return name == "auto" or _load(name) is not None
+
+
+def check_name(name: str) -> None:
+    """Raise ValueError unless `name` is a backend name or "auto"."""
+    if name != "auto" and name not in _MODULES:
+        raise ValueError(f"backend: expected one of {('auto',) + names()}, got {name!r}")
+
+
+def get(name: str, device: torch.device) -> Backend:
+    """The backend called `name`, or for "auto" the fastest one available on `device`."""
+    check_name(name)
+    candidates = _AUTO.get(device.type, ("fused",)) if name == "auto" else (name,)
+    for candidate in candidates:
+        module = _load(candidate)
+        if module is not None:
+            return Backend(candidate, module.sequence, module.step)
+    if name == "auto":
+        module = _load("eager")
+        return Backend("eager", module.sequence, module.step)
+    raise ValueError(f"backend: {name!r} is not available in this process (device {device})")
