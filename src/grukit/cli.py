@@ -1,0 +1,178 @@
+"""`grukit <command>`: argparse subcommands that hand their arguments to a task module.
+
+    grukit forecast [--csv PATH --column NAME] [--horizon K] [--lookback L]
+    grukit textgen  [--text PATH]             grukit sample CHECKPOINT [--prompt TEXT]
+    grukit classify [--pos P --neg N | --csv PATH --text-column C --label-column L]
+
+`COMMANDS` maps each subcommand to a module that provides
+`add_arguments(parser)` and `run(args) -> dict | None`. A new command is one module plus
+one line here. Unless the module sets `COMMON_ARGUMENTS = False`, every command also gets
+
+    --out DIR      where outputs go (default runs/<command>-<YYYYmmdd-HHMMSS>)
+    --epochs N     training epochs (default: the task's own)
+    --seed S       seed of data split, initialisation and data order (default 0)
+    --device D     cpu | cuda | cuda:K | auto (default auto)
+    --backend B    GRU kernel backend: auto | fused | eager | cpu | triton (default auto)
+
+`run` returns {"summary": str, "files": {name: path}}; the CLI prints the summary and
+where the files are. Bad input (`UsageError`, any ValueError, a missing file) ends with
+exit code 2, one line on stderr, no traceback, and nothing left behind in --out.
+
+Example:
+    >>> from grukit.cli import build_parser
+    >>> args = build_parser().parse_args(["forecast", "--horizon", "8", "--out", "/tmp/x"])
+    >>> args.command, args.horizon, str(args.out)
+    ('forecast', 8, '/tmp/x')
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Sequence
+
+from grukit.errors import UsageError
+
+# subcommand -> module with add_arguments(parser) and run(args)
+COMMANDS: dict[str, str] = {
+    "forecast": "grukit.tasks.forecast",
+    "textgen": "grukit.tasks.textgen",
+    "sample": "grukit.tasks.sample",
+    "classify": "grukit.tasks.classify",
+    "bench": "grukit.bench",
+}
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line plus a pointer to --help (exit code 2)."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see {self.prog} --help)\n")
+
+
+def _module(command: str) -> ModuleType:
+    return importlib.import_module(COMMANDS[command])
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """--out, --epochs, --seed, --device, --backend (see the module docstring)."""
+    group = parser.add_argument_group("common options")
+    group.add_argument("--out", type=Path, default=None,
+                       help="output folder (default runs/<command>-<time>)")
+    group.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: task's own)")
+    group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    group.add_argument("--device", default="auto", help="cpu | cuda | cuda:K | auto (default auto)")
+    group.add_argument("--backend", default="auto", help="GRU kernel: auto | fused | eager | cpu | triton")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per command (modules imported on demand)."""
+    parser = _Parser(prog="grukit", description="The textbook GRU, fast, tested, and put to work.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>", parser_class=_Parser)
+    for name in commands if commands is not None else COMMANDS:
+        try:
+            module = _module(name)
+        except ImportError as err:  # a command whose module or dependency is missing here
+            logging.getLogger(__name__).debug("command %s unavailable: %s", name, err)
+            continue
+        doc = (module.__doc__ or "").strip().splitlines()
+        p = sub.add_parser(name, help=doc[0] if doc else None, description=doc[0] if doc else None)
+        module.add_arguments(p)
+        if getattr(module, "COMMON_ARGUMENTS", True):
+            add_common_arguments(p)
+    return parser
+
+
+def default_out(command: str) -> Path:
+    """runs/<command>-<YYYYmmdd-HHMMSS> under the current directory."""
+    return Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _snapshot(out: Path | None) -> set[str] | None:
+    """Names already in `out` (None when it does not exist), so a failed run removes only its own files."""
+    if out is None or not out.exists():
+        return None
+    return {p.name for p in out.iterdir()} if out.is_dir() else set()
+
+
+def _clean(out: Path | None, before: set[str] | None) -> None:
+    if out is None or not out.exists() or not out.is_dir():
+        return
+    if before is None:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for path in out.iterdir():
+        if path.name not in before:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _short(err: BaseException) -> str:
+    """At most three lines naming the problem."""
+    if isinstance(err, FileNotFoundError) and err.filename is not None:
+        text = f"file not found: {err.filename}"
+    elif isinstance(err, UnicodeDecodeError):
+        text = f"expected UTF-8 text: {err.reason} at byte {err.start}"
+    else:
+        text = str(err) or type(err).__name__
+    lines = text.strip().splitlines()
+    return "\n".join(lines[:3])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `grukit` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # build only the named command's parser when it is known: importing every task is slow
+    parser = build_parser(argv[:1] if argv and argv[0] in COMMANDS else None)
+    args = parser.parse_args(argv)
+    module = _module(args.command)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    has_out = hasattr(args, "out")
+    if has_out and args.out is None:
+        args.out = default_out(args.command)
+    before = _snapshot(args.out) if has_out else None
+    try:
+        result = module.run(args) or {}
+    except (UsageError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+            PermissionError) as err:
+        if has_out:
+            _clean(args.out, before)
+        print(f"grukit {args.command}: error: {_short(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"grukit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    from grukit.train import is_main
+
+    if is_main():
+        _print_result(result)
+    return 0
+
+
+def _print_result(result: dict) -> None:
+    summary = result.get("summary")
+    if summary:
+        print(summary.rstrip())
+    files = result.get("files") or {}
+    if files:
+        print()
+        width = max(len(name) for name in files)
+        for name, path in files.items():
+            print(f"{name:<{width}}  {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,466 @@
+"""One training loop for every task: AdamW, clipping, a schedule, early stopping, checkpoints, DDP.
+
+    for epoch e = 1 .. E:
+        for batch b in a permutation of `train` seeded by (seed, e), this rank's share:
+            loss = step_loss(model, b);  loss.backward()
+            g ← g · min(1, clip / ‖g‖₂)                       gradient-norm clipping
+            lr_t = schedule(t)                                   warmup, then cosine / linear / constant
+            AdamW step with lr_t
+        metrics = evaluate(model, val)                           under no_grad, model.eval()
+        keep the best weights by metrics[config.metric]; stop after `patience` epochs without improvement
+        out/last.safetensors (grukit.save) + out/last.state.safetensors, out/metrics.csv
+
+The loop knows no task: a task gives a `Dataset`, a `step_loss(model, batch) -> loss`
+and an `evaluate(model, val) -> {name: float}`.
+
+Determinism and resume. The data order of epoch e depends only on (seed, e); the
+learning rate only on the global step; the random state (dropout) is saved after every
+epoch. `fit(..., config=replace(config, resume=True), out=same_dir)` therefore ends with
+the same weights, bit for bit, as a run that was never stopped. The training state
+(optimizer moments, step, RNG, best weights, history) lives in `last.state.safetensors`:
+tensors plus JSON metadata, never pickle.
+
+Distributed. Under `torchrun --nproc_per_node P` (env WORLD_SIZE > 1) the loop joins the
+process group (gloo on CPU, nccl on CUDA), wraps the model in DistributedDataParallel and
+gives rank k the samples k, k+P, ... of every global batch, so `batch_size` is the global
+batch. Every rank evaluates the full validation set (identical numbers, identical stopping);
+only rank 0 writes files and shows progress. `is_main()` tells a task whether it is rank 0.
+
+Files written into `out` (rank 0, when `out` is not None):
+    model.safetensors        best weights so far (grukit.save; loadable with grukit.load)
+    last.safetensors         weights after the latest epoch (grukit.save)
+    last.state.safetensors   training state for --resume
+    metrics.csv              one row per epoch: epoch, train_loss, lr, grad_norm, seconds, val metrics
+
+Example:
+    >>> import torch, tempfile
+    >>> from torch.utils.data import TensorDataset
+    >>> from grukit.train import TrainConfig, fit
+    >>> x = torch.randn(64, 3); y = x @ torch.tensor([1.0, -2.0, 0.5])
+    >>> model = torch.nn.Linear(3, 1)
+    >>> def step_loss(m, b): return ((m(b[0]).squeeze(1) - b[1]) ** 2).mean()
+    >>> def evaluate(m, v): return {"val_loss": step_loss(m, v.tensors).item()}
+    >>> data = TensorDataset(x, y)
+    >>> result = fit(model, data, data, step_loss=step_loss, evaluate=evaluate,
+    ...              config=TrainConfig(epochs=30, lr=0.05, batch_size=16, progress=False), out=None)
+    >>> result.best["val_loss"] < 0.05
+    True
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset, default_collate
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "last.state.safetensors"
+LAST_FILE = "last.safetensors"
+BEST_FILE = "model.safetensors"
+CSV_FILE = "metrics.csv"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10  # passes over `train` (or over steps_per_epoch batches)
+    batch_size: int = 32  # global batch size (split across DDP ranks)
+    lr: float = 1e-3  # peak learning rate of AdamW
+    weight_decay: float = 0.01  # AdamW decoupled weight decay
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW moment coefficients
+    clip: float = 1.0  # max global gradient L2 norm; 0 turns clipping off
+    schedule: str = "cosine"  # "cosine" | "linear" (decay to min_lr_ratio·lr) | "constant"
+    warmup_steps: int = 0  # linear warmup from 0 to lr over this many steps
+    min_lr_ratio: float = 0.0  # final lr as a fraction of lr (cosine / linear)
+    steps_per_epoch: int | None = None  # batches per epoch; None = one full pass
+    metric: str = "val_loss"  # key of evaluate()'s dict that picks the best epoch
+    mode: str = "min"  # "min" or "max": which direction of `metric` is better
+    patience: int | None = None  # stop after this many epochs without improvement; None = never
+    restore_best: bool = True  # load the best epoch's weights into the model at the end
+    time_limit: float | None = None  # seconds; stop before an epoch that would overrun it
+    seed: int = 0  # seeds the data order and torch's RNG
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1", or "auto" (cuda when available)
+    progress: bool = True  # tqdm progress bar on rank 0
+    resume: bool = False  # continue from out/last.state.safetensors when it exists
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
+        _check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
+        _check(self.lr > 0, "lr", "a positive number", self.lr)
+        _check(self.clip >= 0, "clip", "a number >= 0", self.clip)
+        _check(self.schedule in ("cosine", "linear", "constant"), "schedule",
+               "'cosine', 'linear' or 'constant'", self.schedule)
+        _check(self.mode in ("min", "max"), "mode", "'min' or 'max'", self.mode)
+        _check(self.patience is None or self.patience >= 1, "patience", "None or an integer >= 1", self.patience)
+        _check(self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch",
+               "None or an integer >= 1", self.steps_per_epoch)
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]]  # one dict per epoch (the rows of metrics.csv)
+    best: dict[str, float]  # the row of the best epoch
+    best_epoch: int  # 1-based epoch whose weights the model holds (restore_best=True)
+    stopped_early: bool  # patience or time_limit ended the run before config.epochs
+    seconds: float  # wall time of this call (a resumed run counts only its own part)
+    files: dict[str, Path] = field(default_factory=dict)  # name -> path of what was written
+
+
+def _check(ok: bool, name: str, expected: str, got: Any) -> None:
+    if not ok:
+        raise ValueError(f"{name}: expected {expected}, got {got!r}")
+
+
+# ----------------------------------------------------------------------------- distributed
+
+def world() -> tuple[int, int]:
+    """(rank, world_size) of this process; (0, 1) outside torchrun."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def is_main() -> bool:
+    """True on rank 0 (and always outside torchrun): the process that writes files."""
+    return world()[0] == 0
+
+
+def _init_distributed(device: torch.device) -> bool:
+    """Join the process group when launched by torchrun; True if this call created it."""
+    if int(os.environ.get("WORLD_SIZE", 1)) <= 1 or torch.distributed.is_initialized():
+        return False
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    torch.distributed.init_process_group(backend=backend)
+    log.info("joined process group: rank %d of %d (%s)", *world(), backend)
+    return True
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" → cuda (this rank's GPU under torchrun) when available, else cpu."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: expected 'cpu' or 'auto' (no CUDA device here), got {name!r}")
+        if device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA) so that model initialisation is reproducible."""
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- schedule
+
+def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
+    """lr at global step `step` (0-based): linear warmup, then the configured decay.
+
+        warmup:   lr · (step+1) / warmup_steps                       for step < warmup_steps
+        cosine:   lr · (m + (1-m) · ½(1 + cos(π p)))                  p = progress after warmup ∈ [0, 1]
+        linear:   lr · (m + (1-m) · (1 - p))                         m = min_lr_ratio
+    """
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return config.lr
+    span = max(1, total_steps - config.warmup_steps)
+    p = min(1.0, (step - config.warmup_steps) / span)
+    m = config.min_lr_ratio
+    decay = 0.5 * (1.0 + math.cos(math.pi * p)) if config.schedule == "cosine" else 1.0 - p
+    return config.lr * (m + (1.0 - m) * decay)
+
+
+# ----------------------------------------------------------------------------- batches
+
+def _epoch_order(n: int, seed: int, epoch: int, needed: int | None) -> torch.Tensor:
+    """The sample order of one epoch: a permutation seeded by (seed, epoch), repeated if `needed` > n."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    if needed is None:
+        return torch.randperm(n, generator=g)
+    parts = [torch.randperm(n, generator=g) for _ in range(-(-needed // n))]
+    return torch.cat(parts)[:needed]
+
+
+def _batches(data: Dataset, order: torch.Tensor, batch_size: int, rank: int, size: int,
+             collate: Callable | None) -> Iterator[Any]:
+    """This rank's part of each global batch of `order`; a batch too small to split is dropped."""
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        if len(idx) < size:
+            return
+        idx = idx[rank::size]  # (B / size,)
+        if collate is not None:
+            yield collate([data[i] for i in idx.tolist()])
+        elif isinstance(data, TensorDataset):
+            yield tuple(t[idx] for t in data.tensors)
+        else:
+            yield default_collate([data[i] for i in idx.tolist()])
+
+
+def _to(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to(v, device) for k, v in batch.items()}
+    return batch
+
+
+def steps_per_epoch(n_train: int, config: TrainConfig) -> int:
+    """Optimizer steps in one epoch (the same on every rank)."""
+    if config.steps_per_epoch is not None:
+        return config.steps_per_epoch
+    return max(1, -(-n_train // config.batch_size))
+
+
+# ----------------------------------------------------------------------------- state files
+
+def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for idx, st in sd["state"].items():
+        for name, value in st.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{idx}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{name}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    for key, value in meta["scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in meta["param_groups"]]
+    return {"state": state, "param_groups": groups}
+
+
+def _atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def _save_state(path: Path, model: nn.Module, best: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
+                meta: dict) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v for k, v in best.items()})
+    opt_tensors, opt_meta = _flatten_optimizer(opt)
+    tensors.update(opt_tensors)
+    tensors["rng.cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    _atomic_save_file(tensors, path, {"grukit.train_state": json.dumps({**meta, "optimizer": opt_meta})})
+
+
+def _load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        if "grukit.train_state" not in meta:
+            raise ValueError(f"resume: expected a grukit training state file, got {str(path)!r}")
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    return tensors, json.loads(meta["grukit.train_state"])
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _write_csv(path: Path, history: Sequence[dict[str, float]]) -> None:
+    columns: list[str] = []
+    for row in history:
+        columns += [k for k in row if k not in columns]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, path)
+
+
+def _save_model(model: nn.Module, path: Path) -> None:
+    from grukit.checkpoint import save
+
+    save(model, path)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.Module, Any], torch.Tensor],
+        evaluate: Callable[[nn.Module, Any], dict[str, float]], config: TrainConfig,
+        out: str | Path | None, collate: Callable[[list], Any] | None = None) -> FitResult:
+    """Train `model` on `train`, pick the best epoch on `val`; see the module docstring.
+
+    model      an nn.Module; with `out`, it needs a `config` dataclass (grukit.save)
+    train      a torch Dataset; a TensorDataset is batched by indexing its tensors
+    val        anything; only `evaluate` reads it
+    step_loss  (model, batch) -> scalar loss tensor; batch is on config.device
+    evaluate   (model, val) -> {name: float}; must contain config.metric; runs under no_grad
+    collate    list of samples -> batch (default: torch's default_collate)
+    out        folder for checkpoints and metrics.csv (created), or None to write nothing
+    """
+    t0 = time.perf_counter()
+    device = resolve_device(config.device)
+    created_group = _init_distributed(device)
+    rank, size = world()
+    _check(config.batch_size % size == 0, "batch_size", f"a multiple of the world size {size}", config.batch_size)
+    _check(len(train) >= 1, "train", "a non-empty dataset", len(train))
+    torch.manual_seed(config.seed + rank)
+    model.to(device)
+    out = Path(out) if out is not None else None
+    main = rank == 0 and out is not None
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    per_epoch = steps_per_epoch(len(train), config)
+    total_steps = per_epoch * config.epochs
+    history: list[dict[str, float]] = []
+    best_value: float | None = None
+    best_epoch, bad_epochs, step, start_epoch = 0, 0, 0, 1
+    best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    stopped_early = False
+
+    state_path = out / STATE_FILE if out is not None else None
+    if config.resume and state_path is not None and state_path.exists():
+        tensors, meta = _load_state(state_path)
+        model.load_state_dict(_prefixed(tensors, "model."))
+        best_weights = _prefixed(tensors, "best.")
+        opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
+        torch.set_rng_state(tensors["rng.cpu"])
+        if "rng.cuda" in tensors and device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        history, best_value, best_epoch = meta["history"], meta["best_value"], meta["best_epoch"]
+        bad_epochs, step, start_epoch = meta["bad_epochs"], meta["step"], meta["epoch"] + 1
+        stopped_early = meta["stopped"]
+        log.info("resuming after epoch %d (step %d) from %s", meta["epoch"], step, state_path)
+    elif config.resume:
+        log.warning("resume: no %s in %s; starting from scratch", STATE_FILE, out)
+
+    trained = nn.parallel.DistributedDataParallel(model) if size > 1 else model
+    better = (lambda a, b: a < b) if config.mode == "min" else (lambda a, b: a > b)
+    files: dict[str, Path] = {}
+    epoch_seconds = 0.0
+    lr = learning_rate(step, total_steps, config)
+
+    for epoch in range(start_epoch, config.epochs + 1):
+        if stopped_early:
+            break
+        if config.time_limit is not None and time.perf_counter() - t0 + epoch_seconds > config.time_limit:
+            log.info("time limit %.0f s reached before epoch %d", config.time_limit, epoch)
+            stopped_early = True
+            break
+        te = time.perf_counter()
+        needed = per_epoch * config.batch_size if config.steps_per_epoch is not None else None
+        order = _epoch_order(len(train), config.seed, epoch, needed)
+        trained.train()
+        loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of batch losses, batches)
+        norm_sum = 0.0
+        bar = _progress(per_epoch, f"epoch {epoch}/{config.epochs}", config.progress and rank == 0)
+        for batch in _batches(train, order, config.batch_size, rank, size, collate):
+            lr = learning_rate(step, total_steps, config)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            loss = step_loss(trained, _to(batch, device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}, step {step}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip > 0:
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            else:
+                norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()
+                                                             if p.grad is not None]))
+            opt.step()
+            step += 1
+            loss_sum += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
+            norm_sum += float(norm)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_sum[0].item() / loss_sum[1].item():.4f}", lr=f"{lr:.2e}")
+        if size > 1:
+            torch.distributed.all_reduce(loss_sum)
+        batches = max(1.0, loss_sum[1].item())
+        model.eval()
+        with torch.no_grad():
+            metrics = {k: float(v) for k, v in evaluate(model, val).items()}
+        if config.metric not in metrics:
+            raise KeyError(f"evaluate() returned {sorted(metrics)}; config.metric {config.metric!r} is missing")
+        epoch_seconds = time.perf_counter() - te
+        row = {"epoch": epoch, "train_loss": loss_sum[0].item() / batches, "lr": lr,
+               "grad_norm": norm_sum * size / batches, "seconds": round(epoch_seconds, 3), **metrics}
+        history.append(row)
+        value = metrics[config.metric]
+        if best_value is None or better(value, best_value):
+            best_value, best_epoch, bad_epochs = value, epoch, 0
+            best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            if main:
+                _save_model(model, out / BEST_FILE)
+        else:
+            bad_epochs += 1
+        if config.patience is not None and bad_epochs >= config.patience and epoch < config.epochs:
+            log.info("early stop after epoch %d: %s did not improve for %d epochs", epoch, config.metric, bad_epochs)
+            stopped_early = True
+        if bar is not None:
+            bar.set_postfix(loss=f"{row['train_loss']:.4f}", **{config.metric: f"{value:.4f}"})
+            bar.close()
+        log.info("epoch %d/%d  train_loss %.4f  %s %.4f  (%.1f s)", epoch, config.epochs, row["train_loss"],
+                 config.metric, value, epoch_seconds)
+        if main:
+            _save_model(model, out / LAST_FILE)
+            meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
+                    "best_epoch": best_epoch, "bad_epochs": bad_epochs, "stopped": stopped_early,
+                    "config": _json_config(config)}
+            _save_state(state_path, model, best_weights, opt, meta)
+            _write_csv(out / CSV_FILE, history)
+
+    if config.restore_best and best_epoch > 0:
+        model.load_state_dict(best_weights)
+    if main:
+        files = {"model": out / BEST_FILE, "last": out / LAST_FILE, "state": out / STATE_FILE,
+                 "csv": out / CSV_FILE}
+    if size > 1:
+        torch.distributed.barrier()
+    if created_group:
+        torch.distributed.destroy_process_group()
+    best = next((row for row in history if row["epoch"] == best_epoch), {})
+    return FitResult(history=history, best=best, best_epoch=best_epoch, stopped_early=stopped_early,
+                     seconds=time.perf_counter() - t0, files=files)
+
+
+def _json_config(config: TrainConfig) -> dict:
+    return {f.name: getattr(config, f.name) for f in fields(config)}
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+__all__ = ["TrainConfig", "FitResult", "fit", "learning_rate", "steps_per_epoch", "world", "is_main",
+           "resolve_device", "seed_everything"]
