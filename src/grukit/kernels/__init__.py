@@ -73,7 +73,8 @@ def _load(name: str) -> ModuleType | None:
     except ImportError as err:  # a backend whose module is not there yet or lacks a dependency
         log.debug("backend %s not importable: %s", name, err)
         return None
-    return module if module.available() else None
+    is_available = getattr(module, "available", None)  # None: a package still without its module
+    return module if is_available is not None and is_available() else None
 
 
 def available(name: str) -> bool:

@@ -1,0 +1,41 @@
+"""Argument checks shared by the modules: each raises with the argument's name,
+what was expected and what was given."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def tensor(name: str, value, *, dims: tuple[int, ...], dtype: torch.dtype | None = None,
+           device: torch.device | None = None) -> Tensor:
+    """Check that `value` is a floating tensor of rank in `dims`, matching dtype/device when given."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
+    if value.dim() not in dims:
+        want = " or ".join(str(d) for d in dims)
+        raise ValueError(f"{name}: expected a tensor of rank {want}, got rank {value.dim()} (shape {tuple(value.shape)})")
+    if not value.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {value.dtype}")
+    if dtype is not None and value.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype} (the model's), got {value.dtype}")
+    if device is not None and value.device != device:
+        raise ValueError(f"{name}: expected a tensor on {device} (the model's device), got {value.device}")
+    return value
+
+
+def size(name: str, actual: int, expected: int, what: str) -> None:
+    """Raise ValueError when a dimension does not match."""
+    if actual != expected:
+        raise ValueError(f"{name}: expected {what} {expected}, got {actual}")
+
+
+def positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return value
+
+
+def probability(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
+    return float(value)

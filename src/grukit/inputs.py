@@ -1,0 +1,100 @@
+"""Input plumbing for the recurrent layers, kept out of their forward().
+
+`prepare` turns what a user may pass (batched or unbatched, batch_first or not, a
+PackedSequence, optional h0 and lengths) into one canonical form: time-major x
+(T, N, I), h0 (L·D, N, H), lengths and the (T, N) mask. `finish` turns the layer's
+time-major result back into the user's form. Every check names the argument.
+
+Example:
+    >>> import torch
+    >>> from grukit.inputs import prepare
+    >>> b = prepare(torch.randn(4, 3), None, None, input_size=3, hidden_size=2, num_states=1,
+    ...             batch_first=False, dtype=torch.float32, device=torch.device("cpu"))
+    >>> b.x.shape, b.h0.shape, b.unbatched
+    (torch.Size([4, 1, 3]), torch.Size([1, 1, 2]), True)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from grukit import _checks
+
+
+@dataclass(frozen=True)
+class Batch:
+    x: Tensor  # (T, N, I) time-major input
+    h0: Tensor  # (L·D, N, H) initial states
+    lengths: Tensor | None  # (N,) int64 on x's device, each in 1..T; None = all T
+    mask: Tensor | None  # (T, N) x.dtype, 1 on real steps; None when lengths is None
+    unbatched: bool  # the user passed (T, I): squeeze N again
+    batch_first: bool  # the user's x was (N, T, I)
+    packed: bool  # the user passed a PackedSequence: pack the output again
+
+
+def _lengths(lengths, T: int, N: int, device: torch.device) -> Tensor:
+    if not isinstance(lengths, Tensor):
+        try:
+            lengths = torch.as_tensor(lengths)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"lengths: expected a sequence of integers, got {type(lengths).__name__}") from err
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
+    if lengths.dim() != 1 or lengths.numel() != N:
+        raise ValueError(f"lengths: expected {N} values (one per sequence in the batch), got shape {tuple(lengths.shape)}")
+    low, high = int(lengths.min()), int(lengths.max())
+    if low < 1 or high > T:
+        raise ValueError(f"lengths: expected every value in 1..{T} (T), got values from {low} to {high}")
+    return lengths.to(device=device, dtype=torch.int64)
+
+
+def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: int, batch_first: bool,
+            dtype: torch.dtype, device: torch.device) -> Batch:
+    """Check and canonicalise (x, h0, lengths); see the module docstring."""
+    packed = isinstance(x, PackedSequence)
+    if packed:
+        if lengths is not None:
+            raise ValueError("lengths: expected None with a PackedSequence (it carries its own lengths), got a value")
+        x, lengths = pad_packed_sequence(x, batch_first=False)  # (T, N, I), lengths (N,)
+        batch_first_in = False
+    else:
+        batch_first_in = batch_first
+    _checks.tensor("x", x, dims=(2, 3), dtype=dtype, device=device)
+    _checks.size("x", x.shape[-1], input_size, "last dimension (input_size)")
+    unbatched = x.dim() == 2
+    if unbatched:
+        x = x.unsqueeze(1)  # (T, 1, I)
+    elif batch_first_in:
+        x = x.transpose(0, 1)  # (T, N, I)
+    T, N, _ = x.shape
+    if T == 0 or N == 0:
+        raise ValueError(f"x: expected at least one time step and one sequence, got shape {tuple(x.shape)}")
+    if h0 is None:
+        h0 = x.new_zeros(num_states, N, hidden_size)  # (L·D, N, H)
+    else:
+        _checks.tensor("h0", h0, dims=(2,) if unbatched else (3,), dtype=dtype, device=device)
+        h0 = h0.unsqueeze(1) if unbatched else h0  # (L·D, N, H)
+        if tuple(h0.shape) != (num_states, N, hidden_size):
+            want = (num_states, hidden_size) if unbatched else (num_states, N, hidden_size)
+            got = tuple(h0.shape[::2]) if unbatched else tuple(h0.shape)
+            raise ValueError(f"h0: expected shape {want} (num_layers*num_directions, batch, hidden_size), got {got}")
+    mask = None
+    if lengths is not None:
+        lengths = _lengths(lengths, T, N, x.device)
+        mask = (torch.arange(T, device=x.device).unsqueeze(1) < lengths.unsqueeze(0)).to(x.dtype)  # (T, N)
+    return Batch(x, h0, lengths, mask, unbatched, batch_first, packed)
+
+
+def finish(batch: Batch, output: Tensor, h_n: Tensor):
+    """Return (output, h_n) in the user's form: output (T, N, D·H) time-major in."""
+    if batch.packed:
+        packed = pack_padded_sequence(output, batch.lengths.cpu(), enforce_sorted=False)
+        return packed, h_n
+    if batch.unbatched:
+        return output.squeeze(1), h_n.squeeze(1)  # (T, D·H), (L·D, H)
+    if batch.batch_first:
+        output = output.transpose(0, 1)  # (N, T, D·H)
+    return output, h_n

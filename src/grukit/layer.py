@@ -1,0 +1,161 @@
+"""GRU: a stack of GRU layers, each in one or two directions, over whole sequences.
+
+For each layer k and direction d, with x_t the input of the layer (the output of
+layer k−1, dropout applied in training) and the cell of `grukit.GRUCell`:
+
+    h_t = GRUCell(x_t, h_{t−1})      t = 1..T (forward) or T..1 (reverse)
+    output_t = [h_t^fwd ; h_t^rev]   (T, N, D·H),   h_n = last state of each (L·D, N, H)
+
+With `lengths`, sequence i has lengths[i] real steps: later steps give zeros in
+`output`, h_n holds each sequence's state at its own last step, and the reverse
+direction starts there. The sequence op is a pluggable backend (`grukit.kernels`).
+
+Example:
+    >>> import torch, grukit
+    >>> gru = grukit.GRU(8, 16, num_layers=2, bidirectional=True)
+    >>> x = torch.randn(5, 3, 8)                                # (T, N, I)
+    >>> output, h_n = gru(x, lengths=torch.tensor([5, 2, 4]))
+    >>> output.shape, h_n.shape
+    (torch.Size([5, 3, 32]), torch.Size([4, 3, 16]))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from grukit import _checks, functional, kernels
+from grukit.cell import init_parameters, make_parameters
+from grukit.checkpoint import register
+from grukit.functional import Gates
+from grukit.inputs import finish, prepare
+
+
+@dataclass(frozen=True)
+class GRUConfig:
+    input_size: int  # I, features of x
+    hidden_size: int  # H, units per direction
+    num_layers: int = 1  # L, stacked layers
+    bias: bool = True  # create bias_x and bias_h
+    batch_first: bool = False  # x and output are (N, T, ·) instead of (T, N, ·)
+    dropout: float = 0.0  # dropout on each layer's output but the last, training only
+    bidirectional: bool = False  # D = 2 directions when True
+    reset: str = "before"  # where r applies: "before" or "after" the U_n product
+    backend: str = "auto"  # kernel name (grukit.kernels) or "auto"
+
+
+@register
+class GRU(nn.Module):
+    __doc__ = __doc__
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 reset: str = "before", backend: str = "auto", device=None, dtype=None):
+        super().__init__()
+        functional.check_reset(reset)
+        kernels.check_name(backend)
+        self.config = GRUConfig(
+            _checks.positive_int("input_size", input_size), _checks.positive_int("hidden_size", hidden_size),
+            _checks.positive_int("num_layers", num_layers), bool(bias), bool(batch_first),
+            _checks.probability("dropout", dropout), bool(bidirectional), reset, backend,
+        )
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
+        self.bidirectional, self.reset, self.backend = bool(bidirectional), reset, backend
+        self.num_directions = 2 if bidirectional else 1
+        factory = {"device": device, "dtype": dtype}
+        for k in range(num_layers):
+            layer_input = input_size if k == 0 else hidden_size * self.num_directions
+            for suffix in self._suffixes(k):
+                make_parameters(self, suffix, layer_input, hidden_size, bias, factory)
+        self.reset_parameters()
+
+    def _suffixes(self, k: int) -> tuple[str, ...]:
+        return (f"_l{k}", f"_l{k}_reverse")[: self.num_directions]
+
+    def reset_parameters(self, weight_h: str = "uniform") -> None:
+        """U(−1/√H, 1/√H) everywhere, or orthogonal gate blocks of every weight_h."""
+        init_parameters(self, self.hidden_size, weight_h)
+
+    def parameters_of(self, k: int, reverse: bool = False) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """(weight_x, weight_h, bias_x, bias_h) of layer k in one direction."""
+        suffix = f"_l{k}" + ("_reverse" if reverse else "")
+        return tuple(getattr(self, f"{name}{suffix}") for name in ("weight_x", "weight_h", "bias_x", "bias_h"))
+
+    def kernel(self) -> kernels.Backend:
+        """The backend that runs this model's sequences on its device."""
+        return kernels.get(self.backend, self.weight_x_l0.device)
+
+    def forward(self, x, h0: Tensor | None = None, lengths=None, *, return_gates: bool = False):
+        """x (T, N, I) [or (N, T, I) with batch_first, (T, I), PackedSequence] -> (output, h_n).
+
+        output (T, N, D·H), h_n (L·D, N, H). With return_gates=True also returns Gates
+        whose r, z, n are (L, D, T, N, H) (time-major, zeros on padded steps), computed
+        by the readable `eager` path with gradients intact.
+        """
+        batch = prepare(x, h0, lengths, input_size=self.input_size, hidden_size=self.hidden_size,
+                        num_states=self.num_layers * self.num_directions, batch_first=self.batch_first,
+                        dtype=self.weight_x_l0.dtype, device=self.weight_x_l0.device)
+        run = _eager_with_gates if return_gates else self.kernel().sequence
+        layer_input, h_n, gates = batch.x, [], []  # (T, N, I)
+        for k in range(self.num_layers):
+            if k > 0 and self.dropout > 0 and self.training:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)  # (T, N, D·H)
+            outputs = []
+            for d in range(self.num_directions):
+                result = run(layer_input, batch.h0[k * self.num_directions + d], *self.parameters_of(k, d == 1),
+                             reset=self.reset, mask=batch.mask, reverse=d == 1)
+                outputs.append(result[0])  # (T, N, H)
+                h_n.append(result[1])  # (N, H)
+                gates.append(result[2:])
+            layer_input = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]  # (T, N, D·H)
+        output, h_n = finish(batch, layer_input, torch.stack(h_n))  # ·, (L·D, N, H)
+        if not return_gates:
+            return output, h_n
+        stacked = Gates(*(torch.stack(parts).unflatten(0, (self.num_layers, self.num_directions))
+                          for parts in zip(*(g[0] for g in gates))))  # 3 × (L, D, T, N, H)
+        if batch.unbatched:
+            stacked = Gates(*(g.squeeze(-2) for g in stacked))  # 3 × (L, D, T, H)
+        return output, h_n, stacked
+
+    @torch.no_grad()
+    def step(self, x_t: Tensor, h: Tensor | None = None) -> Tensor:
+        """Advance one time step (streaming inference): x_t (N, I) or (I,), h (L, N, H) -> h (L, N, H).
+
+        The top layer's new state h[-1] is the output of this step. Unidirectional models only.
+        """
+        if self.bidirectional:
+            raise ValueError("step: expected a unidirectional GRU (a reverse direction needs the whole sequence), "
+                             "got bidirectional=True")
+        _checks.tensor("x_t", x_t, dims=(1, 2), dtype=self.weight_x_l0.dtype, device=self.weight_x_l0.device)
+        _checks.size("x_t", x_t.shape[-1], self.input_size, "last dimension (input_size)")
+        unbatched = x_t.dim() == 1
+        x_t = x_t.unsqueeze(0) if unbatched else x_t  # (N, I)
+        N = x_t.shape[0]
+        if h is None:
+            h = x_t.new_zeros(self.num_layers, N, self.hidden_size)  # (L, N, H)
+        else:
+            _checks.tensor("h", h, dims=(2,) if unbatched else (3,), dtype=x_t.dtype, device=x_t.device)
+            h = h.unsqueeze(1) if unbatched else h  # (L, N, H)
+            if tuple(h.shape) != (self.num_layers, N, self.hidden_size):
+                raise ValueError(f"h: expected shape {(self.num_layers, N, self.hidden_size)}, got {tuple(h.shape)}")
+        step = self.kernel().step
+        layer_input, states = x_t, []  # (N, I)
+        for k in range(self.num_layers):
+            layer_input = step(layer_input, h[k], *self.parameters_of(k), reset=self.reset)  # (N, H)
+            states.append(layer_input)
+        h = torch.stack(states)  # (L, N, H)
+        return h.squeeze(1) if unbatched else h
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"{c.input_size}, {c.hidden_size}, num_layers={c.num_layers}, bias={c.bias}, "
+                f"batch_first={c.batch_first}, dropout={c.dropout}, bidirectional={c.bidirectional}, "
+                f"reset={c.reset!r}, backend={c.backend!r}")
+
+
+def _eager_with_gates(x, h0, weight_x, weight_h, bias_x, bias_h, *, reset, mask, reverse):
+    return functional.sequence(x, h0, weight_x, weight_h, bias_x, bias_h, reset=reset, mask=mask,
+                               reverse=reverse, return_gates=True)
