@@ -1,0 +1,372 @@
+"""Checkpoints: one .safetensors file, the model's config as JSON in its metadata.
+
+A checkpoint holds tensors (raw little-endian bytes) and a JSON header; loading it
+never runs code, unlike `torch.load` of a pickle. The file layout is safetensors':
+
+    [8 bytes: n, little-endian u64] [n bytes: JSON header] [tensor bytes]
+    header = {"__metadata__": {key: str}, name: {"dtype", "shape", "data_offsets"}, ...}
+
+grukit writes `"grukit.format": "1"` and every metadata value as a JSON string.
+
+Two levels of API:
+
+    save(model, path)          the model's state_dict, plus metadata
+                                 "class"  registered name, e.g. "grukit.GRU"
+                                 "config" dataclasses.asdict(model.config)
+                                 "dtype"  e.g. "float32" (the model's floating dtype)
+    load(path, *, device=None) -> model    the registered class rebuilt from its config
+                                 (`cls(**config)`), cast to the saved dtype, weights loaded.
+
+    save_state(path, tensors, metadata)    any {name: Tensor} and {key: JSON value}
+    load_state(path) -> (tensors, metadata)   the same two dicts back (tensors on CPU)
+
+Every write goes to a temporary file in the destination folder, is flushed to disk,
+then renamed over `path` (os.replace), so a crash never leaves a half-written file.
+Every read validates the header before safetensors sees it: the header length against
+the file size, the JSON, each tensor's dtype, shape and byte range, and that the byte
+ranges tile the data region exactly. A truncated, tampered or foreign file gives a
+ValueError naming the path; a pickle or torch.save zip file is refused without being
+unpickled (convert a torch.nn.GRU with grukit.interop.from_torch instead).
+
+A class becomes loadable with the `register` decorator; its instances need a
+`config` attribute: a frozen dataclass of JSON values whose fields are the
+constructor's keyword arguments.
+
+Example:
+    >>> import dataclasses, os, tempfile, torch
+    >>> from grukit import checkpoint
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class AffineConfig:
+    ...     size: int  # features in and out
+    >>> @checkpoint.register
+    ... class Affine(torch.nn.Linear):
+    ...     def __init__(self, size):
+    ...         super().__init__(size, size)
+    ...         self.config = AffineConfig(size)
+    >>> path = os.path.join(tempfile.mkdtemp(), "affine.safetensors")
+    >>> model = Affine(3)
+    >>> checkpoint.save(model, path)
+    >>> twin = checkpoint.load(path)
+    >>> torch.equal(twin.weight, model.weight)
+    True
+    >>> checkpoint.save_state(path, {"step": torch.tensor(7)}, {"epoch": 2})
+    >>> tensors, metadata = checkpoint.load_state(path)
+    >>> int(tensors["step"]), metadata["epoch"]
+    (7, 2)
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import torch
+
+log = logging.getLogger(__name__)
+
+FORMAT_KEY = "grukit.format"  # metadata key that marks a grukit file
+FORMAT_VERSION = "1"  # bump when the layout of metadata changes
+_MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header, in bytes
+
+# safetensors dtype name -> bytes per element
+_ITEMSIZE = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8,
+}
+
+_REGISTRY: dict[str, type] = {}  # registered name -> class
+
+C = TypeVar("C", bound=type)
+
+
+# ---------------------------------------------------------------- registry
+
+
+def registered_name(cls: type) -> str:
+    """The name a class is stored under: "grukit.GRU" for grukit's public classes,
+    otherwise "module.QualName"."""
+    name = getattr(cls, "checkpoint_name", None)
+    return name if isinstance(name, str) else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register(cls: C) -> C:
+    """Class decorator: make `cls` loadable by `load` under `registered_name(cls)`.
+
+    A class may set `checkpoint_name = "grukit.GRU"` to choose a name that does not
+    change when the class moves between modules.
+    """
+    if not isinstance(cls, type):
+        raise TypeError(f"register: expected a class, got {type(cls).__name__}")
+    name = registered_name(cls)
+    old = _REGISTRY.get(name)
+    if old is not None and old is not cls:
+        log.debug("checkpoint name %s re-registered (%r replaces %r)", name, cls, old)
+    _REGISTRY[name] = cls
+    return cls
+
+
+def _lookup(name: str, path: Path) -> type:
+    """The class registered as `name`; imports grukit (and a grukit module the name
+    points into) first, never any other module."""
+    if name not in _REGISTRY:
+        importlib.import_module("grukit")  # registers GRU, GRUCell, LSTM, RNN
+    if name not in _REGISTRY and name.startswith("grukit."):
+        module = name.rsplit(".", 1)[0]
+        while module.startswith("grukit.") and name not in _REGISTRY:
+            try:
+                importlib.import_module(module)
+                break
+            except ImportError:
+                module = module.rsplit(".", 1)[0]  # "grukit.tasks.forecast.Model" -> ...
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise ValueError(
+            f"{path}: model class {name!r} is not registered with grukit.checkpoint.register "
+            f"(import the module that defines it first); registered: {known}"
+        )
+    return _REGISTRY[name]
+
+
+# ---------------------------------------------------------------- model level
+
+
+def save(model: torch.nn.Module, path: str | os.PathLike) -> None:
+    """Write `model` (a registered class with a `config` dataclass) to `path` atomically.
+
+    Example: see the module docstring.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    name = registered_name(type(model))
+    if _REGISTRY.get(name) is not type(model):
+        raise TypeError(
+            f"model: class {name} is not registered; decorate it with "
+            "@grukit.checkpoint.register so that load can rebuild it"
+        )
+    config = getattr(model, "config", None)
+    if config is None or not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError(f"model: expected a `config` dataclass instance on {name}, got {config!r}")
+    config_dict = dataclasses.asdict(config)
+    try:
+        json.dumps(config_dict, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"model.config: expected JSON values only, got {config_dict!r} ({err})") from None
+    tensors = model.state_dict()
+    metadata = {"class": name, "config": config_dict, "dtype": _model_dtype(model)}
+    save_state(path, tensors, metadata)
+
+
+def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -> torch.nn.Module:
+    """Rebuild the model saved at `path`: its class, config, dtype and weights.
+
+    device: where the model goes (default CPU). Raises ValueError for a file that is
+    not a grukit model checkpoint (a pickle, a truncated or tampered file, a config
+    the class rejects, weights that do not fit the config).
+    """
+    path = Path(path)
+    tensors, metadata = load_state(path)
+    for key in ("class", "config", "dtype"):
+        if key not in metadata:
+            raise ValueError(f"{path}: not a grukit model checkpoint (metadata has no {key!r}; "
+                             "was it written by save_state?)")
+    name, config, dtype_name = metadata["class"], metadata["config"], metadata["dtype"]
+    if not isinstance(name, str) or not isinstance(config, dict):
+        raise ValueError(f"{path}: metadata 'class' must be a string and 'config' an object, "
+                         f"got {name!r} and {config!r}")
+    cls = _lookup(name, path)
+    dtype = _dtype_from_name(dtype_name, path) if dtype_name is not None else None
+    try:
+        model = cls(**config)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: config {config!r} does not build {name}: {err}") from err
+    if dtype is not None:
+        model = model.to(dtype)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"{path}: weights do not fit {name} with config {config!r}: {err}") from err
+    if device is not None:
+        model = model.to(device)
+    return model
+
+
+def _model_dtype(model: torch.nn.Module) -> str | None:
+    """Name of the dtype of the model's first floating tensor ("float32"), or None."""
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if tensor.is_floating_point():
+            return str(tensor.dtype).removeprefix("torch.")
+    return None
+
+
+def _dtype_from_name(name: Any, path: Path) -> torch.dtype:
+    dtype = getattr(torch, name, None) if isinstance(name, str) else None
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"{path}: metadata 'dtype' must name a torch floating dtype, got {name!r}")
+    return dtype
+
+
+# ---------------------------------------------------------------- tensor level
+
+
+def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    """Write `tensors` and `metadata` (JSON values) to one .safetensors file, atomically.
+
+    Tensors are copied to CPU and made contiguous; tensors that share memory are
+    stored as separate copies. Example: see the module docstring.
+    """
+    from safetensors.torch import save as st_save
+
+    path = Path(path)
+    if not isinstance(tensors, dict):
+        raise TypeError(f"tensors: expected a dict of name -> torch.Tensor, got {type(tensors).__name__}")
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata: expected a dict of str -> JSON value, got {type(metadata).__name__}")
+    header: dict[str, str] = {FORMAT_KEY: FORMAT_VERSION}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or key == FORMAT_KEY or key == "__metadata__":
+            raise ValueError(f"metadata: keys must be strings other than {FORMAT_KEY!r}, got {key!r}")
+        try:
+            header[key] = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"metadata[{key!r}]: expected a JSON value, got {value!r} ({err})") from None
+    plain: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for name, tensor in tensors.items():
+        if not isinstance(name, str) or name == "__metadata__":
+            raise ValueError(f"tensors: names must be strings other than '__metadata__', got {name!r}")
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"tensors[{name!r}]: expected a torch.Tensor, got {type(tensor).__name__}")
+        t = tensor.detach().to("cpu").contiguous()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr in seen or t.untyped_storage().nbytes() != t.numel() * t.element_size():
+            t = t.clone()  # shares memory with another tensor, or is a view of a larger one
+        if t.numel():
+            seen.add(t.untyped_storage().data_ptr())
+        plain[name] = t
+    data = st_save(plain, metadata=header)
+    _write_atomic(path, data)
+
+
+def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a file written by `save_state` (or `save`): `(tensors, metadata)`.
+
+    Raises ValueError naming the path for anything that is not an intact grukit
+    safetensors file; pickles are refused without being unpickled.
+    """
+    from safetensors.torch import load as st_load
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    data = path.read_bytes()
+    header = _validate(data, path)
+    raw_meta = header.get("__metadata__", {})
+    if raw_meta.get(FORMAT_KEY) != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: a safetensors file but not a grukit checkpoint of format {FORMAT_VERSION} "
+            f"(metadata {FORMAT_KEY!r} is {raw_meta.get(FORMAT_KEY)!r})"
+        )
+    metadata: dict[str, Any] = {}
+    for key, text in raw_meta.items():
+        if key == FORMAT_KEY:
+            continue
+        try:
+            metadata[key] = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: metadata {key!r} is not valid JSON ({err}): {text[:80]!r}") from None
+    try:
+        tensors = st_load(data)
+    except Exception as err:  # safetensors raises its own SafetensorError; the header was checked
+        raise ValueError(f"{path}: safetensors could not read the file: {err}") from err
+    return tensors, metadata
+
+
+# ---------------------------------------------------------------- file format
+
+
+def _validate(data: bytes, path: Path) -> dict[str, Any]:
+    """Check the safetensors layout of `data` and return the parsed header."""
+    if data[:2] == b"PK" or data[:1] == b"\x80":
+        kind = "a zip archive (what torch.save writes)" if data[:2] == b"PK" else "a pickle"
+        raise ValueError(
+            f"{path}: {kind}, not a safetensors checkpoint; grukit never unpickles files "
+            "(unpickling runs arbitrary code). To use torch weights, load the torch.nn.GRU "
+            "yourself from a source you trust and convert it with grukit.interop.from_torch, "
+            "then grukit.save the result."
+        )
+    if len(data) < 8:
+        raise ValueError(f"{path}: not a safetensors file (only {len(data)} bytes; truncated?)")
+    n = int.from_bytes(data[:8], "little")
+    if n > _MAX_HEADER or 8 + n > len(data):
+        raise ValueError(
+            f"{path}: not a safetensors file or truncated: header length {n} does not fit "
+            f"in the file's {len(data)} bytes"
+        )
+    try:
+        header = json.loads(data[8 : 8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a safetensors file or tampered: header is not JSON ({err})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: tampered safetensors header: expected a JSON object")
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise ValueError(f"{path}: tampered safetensors header: __metadata__ must map strings to strings")
+    size = len(data) - 8 - n
+    spans = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        spans.append((*_check_entry(name, info, path), name))
+    end = 0
+    for begin, stop, name in sorted(spans):
+        if begin != end:
+            raise ValueError(f"{path}: tampered safetensors header: tensor {name!r} starts at byte "
+                             f"{begin}, expected {end} (gap or overlap)")
+        end = stop
+    if end != size:
+        raise ValueError(f"{path}: truncated or tampered: tensors cover {end} bytes, "
+                         f"the data region has {size}")
+    return header
+
+
+def _check_entry(name: str, info: Any, path: Path) -> tuple[int, int]:
+    """(begin, end) of one tensor entry, after checking dtype, shape and byte count."""
+    ok = isinstance(info, dict) and set(info) == {"dtype", "shape", "data_offsets"}
+    dtype, shape, offsets = (info.get("dtype"), info.get("shape"), info.get("data_offsets")) if ok else (None,) * 3
+    ok = ok and dtype in _ITEMSIZE
+    ok = ok and isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)
+    ok = ok and isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+    if not ok:
+        raise ValueError(f"{path}: tampered safetensors header: bad entry for tensor {name!r}: {info!r}")
+    begin, end = offsets
+    if not 0 <= begin <= end or end - begin != math.prod(shape) * _ITEMSIZE[dtype]:
+        raise ValueError(f"{path}: tampered safetensors header: tensor {name!r} of {dtype}{shape} "
+                         f"cannot occupy bytes {begin}..{end}")
+    return begin, end
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, fsync it, then rename it to `path`."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a checkpoint is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.debug("wrote %s (%d bytes)", path, len(data))
