@@ -1,0 +1,45 @@
+"""LSTM and RNN: grukit.GRU's interface over torch's modules."""
+import pytest
+import torch
+
+import grukit
+
+
+@pytest.mark.parametrize("cls", (grukit.LSTM, grukit.RNN))
+@pytest.mark.parametrize("bidirectional", (False, True))
+def test_lengths_batch_first_and_shapes(cls, bidirectional):
+    torch.manual_seed(0)
+    model = cls(3, 4, 2, batch_first=True, bidirectional=bidirectional, dtype=torch.float64)
+    D = 2 if bidirectional else 1
+    x = torch.randn(3, 6, 3, dtype=torch.float64)  # (N, T, I)
+    out, state = model(x, lengths=[6, 2, 4])
+    h_n = state[0] if cls is grukit.LSTM else state
+    assert out.shape == (3, 6, D * 4) and h_n.shape == (2 * D, 3, 4)
+    assert out[1, 2:].abs().max() == 0  # padding gives zeros
+    alone, alone_state = model(x[1:2, :2])  # the short sequence on its own
+    alone_hn = alone_state[0] if cls is grukit.LSTM else alone_state
+    assert (out[1:2, :2] - alone).abs().max() <= 1e-12
+    assert (h_n[:, 1:2] - alone_hn).abs().max() <= 1e-12
+
+
+def test_lstm_takes_h0_pair_and_unbatched():
+    lstm = grukit.LSTM(3, 4)
+    h0 = (torch.zeros(1, 4), torch.ones(1, 4))
+    out, (h_n, c_n) = lstm(torch.randn(5, 3), h0)
+    assert out.shape == (5, 4) and h_n.shape == (1, 4) and c_n.shape == (1, 4)
+    with pytest.raises(TypeError, match="h0: expected None or a pair"):
+        lstm(torch.randn(5, 3), torch.zeros(1, 4))
+
+
+def test_baseline_bad_input():
+    with pytest.raises(ValueError, match=r"x: expected last dimension \(input_size\) 3, got 2"):
+        grukit.RNN(3, 4)(torch.randn(5, 1, 2))
+    with pytest.raises(ValueError, match="lengths: expected every value"):
+        grukit.RNN(3, 4)(torch.randn(5, 1, 3), lengths=[9])
+
+
+def test_parameter_counts_follow_the_architecture():
+    I, H = 88, 46
+    assert sum(p.numel() for p in grukit.GRU(I, H).parameters()) == 3 * (H * I + H * H + 2 * H)
+    assert sum(p.numel() for p in grukit.LSTM(I, H).parameters()) == 4 * (H * I + H * H + 2 * H)
+    assert sum(p.numel() for p in grukit.RNN(I, H).parameters()) == H * I + H * H + 2 * H

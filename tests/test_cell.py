@@ -1,0 +1,51 @@
+"""GRUCell against the NumPy reference (one step) and its input checks."""
+import numpy as np
+import pytest
+import torch
+
+import grukit
+from grukit import reference
+
+
+@pytest.mark.parametrize("reset", ("before", "after"))
+@pytest.mark.parametrize("bias", (True, False))
+def test_cell_matches_reference_step(reset, bias):
+    torch.manual_seed(0)
+    cell = grukit.GRUCell(3, 5, bias=bias, reset=reset, dtype=torch.float64)
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    d_h = torch.randn(4, 5, dtype=torch.float64)
+    got = cell(x, h)
+    (got * d_h).sum().backward()
+    p = {name: v.detach().numpy() for name, v in cell.named_parameters()}
+    out, h_n, cache = reference.gru_forward(x.detach().numpy()[None], h.detach().numpy(), p["weight_x"], p["weight_h"],
+                                            p.get("bias_x"), p.get("bias_h"), reset=reset)
+    grads = reference.gru_backward(np.zeros_like(out), d_h.numpy(), cache)
+    assert np.abs(got.detach().numpy() - h_n).max() <= 1e-12
+    assert np.abs(x.grad.numpy() - grads["x"][0]).max() <= 1e-10
+    assert np.abs(h.grad.numpy() - grads["h0"]).max() <= 1e-10
+    for name, v in cell.named_parameters():
+        assert np.abs(v.grad.numpy() - grads[name]).max() <= 1e-10, name
+
+
+def test_cell_defaults_and_unbatched():
+    cell = grukit.GRUCell(3, 4)
+    assert cell(torch.randn(2, 3)).shape == (2, 4)
+    assert cell(torch.randn(3), torch.zeros(4)).shape == (4,)
+    assert grukit.GRUCell(3, 4, bias=False).bias_x is None
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda c: c(torch.randn(2, 5)), ValueError, r"x: expected last dimension \(input_size\) 3, got 5"),
+    (lambda c: c(torch.randn(2, 3), torch.zeros(3, 4)), ValueError, r"h: expected shape \(2, 4\), got \(3, 4\)"),
+    (lambda c: c(torch.randn(2, 3), torch.zeros(2, 4, dtype=torch.float64)), TypeError, "h: expected dtype"),
+    (lambda c: c(torch.randn(1, 2, 3)), ValueError, "x: expected a tensor of rank 1 or 2"),
+])
+def test_cell_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call(grukit.GRUCell(3, 4))
+
+
+def test_cell_bad_reset():
+    with pytest.raises(ValueError, match="reset: expected one of"):
+        grukit.GRUCell(3, 4, reset="sometimes")

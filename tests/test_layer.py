@@ -1,0 +1,223 @@
+"""grukit.GRU: torch.nn.GRU agreement, lengths, packing, dropout, step, gates, bad input."""
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+import grukit
+from grukit import kernels
+
+BACKENDS = [name for name in ("eager", "fused", "cpu") if kernels.available(name)]
+
+
+def _copy_from_torch(gru, module):
+    """Copy torch.nn.GRU weights into a reset="after" grukit.GRU, negating the z rows (z_ours = 1 − z_torch)."""
+    H = module.hidden_size
+    with torch.no_grad():
+        for name, p in gru.named_parameters():
+            kind, rest = name.rsplit("_l", 1)
+            theirs = {"weight_x": "weight_ih", "weight_h": "weight_hh", "bias_x": "bias_ih", "bias_h": "bias_hh"}[kind]
+            value = getattr(module, f"{theirs}_l{rest}").clone()
+            value[H : 2 * H] *= -1
+            p.copy_(value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("lengths", (None, [7, 3, 1, 5]))
+@pytest.mark.parametrize("bidirectional", (False, True))
+def test_matches_torch_gru(backend, lengths, bidirectional):
+    torch.manual_seed(0)
+    module = torch.nn.GRU(3, 6, 2, bidirectional=bidirectional, dtype=torch.float64)
+    gru = grukit.GRU(3, 6, 2, bidirectional=bidirectional, reset="after", backend=backend, dtype=torch.float64)
+    _copy_from_torch(gru, module)
+    x = torch.randn(7, 4, 3, dtype=torch.float64)  # (T, N, I)
+    h0 = torch.randn(2 * (1 + bidirectional), 4, 6, dtype=torch.float64)  # (L·D, N, H)
+    if lengths is None:
+        want, want_hn = module(x, h0)
+    else:
+        packed = pack_padded_sequence(x, torch.tensor(lengths), enforce_sorted=False)
+        want, want_hn = module(packed, h0)
+        want, _ = pad_packed_sequence(want, total_length=7)  # (T, N, D·H)
+    got, got_hn = gru(x, h0, lengths=lengths)
+    assert (got - want).abs().max() <= 1e-6
+    assert (got_hn - want_hn).abs().max() <= 1e-6
+
+
+def test_packed_sequence_round_trip():
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, bidirectional=True, dtype=torch.float64)
+    x = torch.randn(6, 3, 3, dtype=torch.float64)
+    lengths = torch.tensor([2, 6, 4])
+    want, want_hn = gru(x, lengths=lengths)
+    got_packed, got_hn = gru(pack_padded_sequence(x, lengths, enforce_sorted=False))
+    got, got_lengths = pad_packed_sequence(got_packed, total_length=6)
+    assert torch.equal(got_lengths, lengths)
+    assert (got - want).abs().max() == 0 and (got_hn - want_hn).abs().max() == 0
+
+
+def test_lengths_semantics():
+    torch.manual_seed(0)
+    gru = grukit.GRU(2, 3, bidirectional=True, dtype=torch.float64)
+    x = torch.randn(5, 2, 2, dtype=torch.float64)
+    out, h_n = gru(x, lengths=[5, 3])
+    assert out[3:, 1].abs().max() == 0  # padded steps give zeros
+    alone, alone_hn = gru(x[:3, 1:2])  # the short sequence on its own
+    assert (out[:3, 1:2] - alone).abs().max() <= 1e-12
+    assert (h_n[:, 1:2] - alone_hn).abs().max() <= 1e-12  # both directions, each from its own last step
+
+
+def test_batch_first_and_unbatched():
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, 2, batch_first=True)
+    x = torch.randn(2, 5, 3)  # (N, T, I)
+    out, h_n = gru(x)
+    assert out.shape == (2, 5, 4) and h_n.shape == (2, 2, 4)
+    single, single_hn = gru(x[0])  # (T, I)
+    assert single.shape == (5, 4) and single_hn.shape == (2, 4)
+    assert (single - out[0]).abs().max() <= 1e-6
+
+
+def test_dropout_only_in_training():
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 8, 3, dropout=0.5)
+    x = torch.randn(6, 2, 3)
+    gru.eval()
+    assert torch.equal(gru(x)[0], gru(x)[0])
+    gru.train()
+    torch.manual_seed(1)
+    a = gru(x)[0]
+    torch.manual_seed(2)
+    b = gru(x)[0]
+    assert not torch.equal(a, b)
+
+
+@pytest.mark.parametrize("reset", ("before", "after"))
+def test_step_matches_forward(reset):
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 5, 2, reset=reset, dtype=torch.float64)
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    out, h_n = gru(x)
+    h = None
+    for t in range(6):
+        h = gru.step(x[t], h)
+        assert (h[-1] - out[t]).abs().max() <= 1e-12
+    assert (h - h_n).abs().max() <= 1e-12
+    assert gru.step(x[0, 0]).shape == (2, 5)  # unbatched
+
+
+def test_step_rejects_bidirectional():
+    with pytest.raises(ValueError, match="step: expected a unidirectional"):
+        grukit.GRU(2, 3, bidirectional=True).step(torch.randn(1, 2))
+
+
+@pytest.mark.parametrize("reset", ("before", "after"))
+def test_gates_explain_the_output(reset):
+    torch.manual_seed(0)
+    gru = grukit.GRU(2, 4, 2, bidirectional=True, reset=reset, dtype=torch.float64)
+    x = torch.randn(5, 3, 2, dtype=torch.float64)
+    out, h_n, gates = gru(x, lengths=[5, 2, 4], return_gates=True)
+    want, want_hn = gru(x, lengths=[5, 2, 4])
+    assert (out - want).abs().max() <= 1e-12 and (h_n - want_hn).abs().max() <= 1e-12
+    assert gates.r.shape == gates.z.shape == gates.n.shape == (2, 2, 5, 3, 4)
+    assert ((gates.r >= 0) & (gates.r <= 1)).all() and ((gates.z >= 0) & (gates.z <= 1)).all()
+    # h_t = z ⊙ n + (1 − z) ⊙ h_{t−1} for the top layer, forward direction, sequence 0
+    z, n = gates.z[1, 0, :, 0], gates.n[1, 0, :, 0]  # (T, H)
+    h_prev = torch.zeros(4, dtype=torch.float64)
+    for t in range(5):
+        h_prev = z[t] * n[t] + (1 - z[t]) * h_prev
+        assert (h_prev - out[t, 0, :4]).abs().max() <= 1e-12
+    assert gates.z[:, :, 2:, 1].abs().max() == 0  # padded steps of the short sequence
+
+
+def test_orthogonal_init():
+    gru = grukit.GRU(3, 4)
+    gru.reset_parameters(weight_h="orthogonal")
+    for U in gru.weight_h_l0.detach().split(4):
+        assert torch.allclose(U @ U.T, torch.eye(4), atol=1e-5)
+    with pytest.raises(ValueError, match="weight_h: expected"):
+        gru.reset_parameters(weight_h="xavier")
+
+
+def test_bias_false_creates_no_bias():
+    gru = grukit.GRU(3, 4, 2, bias=False, bidirectional=True)
+    assert sorted(n for n, _ in gru.named_parameters()) == sorted(
+        f"{k}_l{layer}{s}" for k in ("weight_x", "weight_h") for layer in (0, 1) for s in ("", "_reverse"))
+
+
+def test_auto_backend_is_fastest_available():
+    expected = "cpu" if kernels.available("cpu") else "fused"
+    assert grukit.GRU(2, 3).kernel().name == expected
+
+
+BAD = [
+    ("x rank", lambda g: g(torch.randn(2, 3, 4, 5)), ValueError, "x: expected a tensor of rank 2 or 3"),
+    ("feature size", lambda g: g(torch.randn(4, 2, 5)), ValueError, r"x: expected last dimension \(input_size\) 3, got 5"),
+    ("h0 shape", lambda g: g(torch.randn(4, 2, 3), torch.zeros(1, 2, 4)), ValueError, r"h0: expected shape \(2, 2, 4\)"),
+    ("dtype", lambda g: g(torch.randn(4, 2, 3, dtype=torch.float64)), TypeError, "x: expected dtype torch.float32"),
+    ("integer x", lambda g: g(torch.ones(4, 2, 3, dtype=torch.int64)), TypeError, "x: expected a floating-point"),
+    ("not a tensor", lambda g: g([[1.0, 2.0, 3.0]]), TypeError, "x: expected a torch.Tensor, got list"),
+    ("lengths count", lambda g: g(torch.randn(4, 2, 3), lengths=[4]), ValueError, "lengths: expected 2 values"),
+    ("lengths zero", lambda g: g(torch.randn(4, 2, 3), lengths=[0, 4]), ValueError, r"lengths: expected every value in 1\.\.4"),
+    ("lengths too long", lambda g: g(torch.randn(4, 2, 3), lengths=[5, 4]), ValueError, r"in 1\.\.4 \(T\), got values from 4 to 5"),
+    ("float lengths", lambda g: g(torch.randn(4, 2, 3), lengths=torch.tensor([1.0, 2.0])), TypeError, "lengths: expected integers"),
+    ("empty T", lambda g: g(torch.randn(0, 2, 3)), ValueError, "x: expected at least one time step"),
+]
+
+
+@pytest.mark.parametrize("case", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_names_the_argument(case):
+    _, call, error, message = case
+    with pytest.raises(error, match=message):
+        call(grukit.GRU(3, 4, 1, bidirectional=True))
+
+
+def test_device_mismatch():
+    gru = grukit.GRU(3, 4, device="meta")  # a second device that every machine has
+    with pytest.raises(ValueError, match="x: expected a tensor on meta"):
+        gru(torch.randn(4, 2, 3))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(reset="middle"), "reset: expected one of"),
+    (dict(backend="gpu"), "backend: expected one of"),
+    (dict(hidden_size=0), "hidden_size: expected a positive integer"),
+    (dict(num_layers=1.5), "num_layers: expected a positive integer"),
+    (dict(dropout=1.0), r"dropout: expected a number in \[0, 1\)"),
+])
+def test_bad_constructor_arguments(kwargs, message):
+    args = dict(input_size=3, hidden_size=4) | kwargs
+    with pytest.raises(ValueError, match=message):
+        grukit.GRU(**args)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    T=st.integers(0, 5), N=st.integers(1, 4), I=st.integers(1, 4), H=st.integers(1, 5),
+    given_I=st.integers(1, 4), num_layers=st.integers(1, 2), bidirectional=st.booleans(),
+    reset=st.sampled_from(["before", "after"]), batch_first=st.booleans(), bias=st.booleans(),
+    lengths=st.one_of(st.none(), st.lists(st.integers(-1, 6), min_size=0, max_size=5)),
+    h0_layers=st.one_of(st.none(), st.integers(0, 4)), backend=st.sampled_from(BACKENDS),
+)
+def test_random_calls_give_a_result_or_a_clear_error(T, N, I, H, given_I, num_layers, bidirectional, reset,
+                                                     batch_first, bias, lengths, h0_layers, backend):
+    gru = grukit.GRU(I, H, num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional,
+                     reset=reset, backend=backend)
+    D = 2 if bidirectional else 1
+    x = torch.randn((N, T, given_I) if batch_first else (T, N, given_I))
+    h0 = None if h0_layers is None else torch.randn(h0_layers, N, H)
+    try:
+        out, h_n = gru(x, h0, lengths=lengths)
+    except (ValueError, TypeError) as err:
+        message = str(err)
+        assert message.split(":")[0] in {"x", "h0", "lengths"}, message
+        assert "expected" in message and "got" in message
+        return
+    assert given_I == I and T >= 1 and (h0_layers is None or h0_layers == num_layers * D)
+    assert out.shape == ((N, T, D * H) if batch_first else (T, N, D * H))
+    assert h_n.shape == (num_layers * D, N, H)
+    assert torch.isfinite(out).all() and torch.isfinite(h_n).all()
+    if lengths is not None:
+        steps = torch.arange(T).unsqueeze(1) >= torch.tensor(lengths).unsqueeze(0)  # (T, N)
+        time_major = out.transpose(0, 1) if batch_first else out
+        assert time_major[steps].abs().max(initial=0) == 0
