@@ -1,0 +1,152 @@
+"""The `cpu` backend: the GRU sequence op as a C++ kernel (forward + hand-written BPTT).
+
+Same math and names as `grukit.kernels.fused` (whose docstring carries the derivation);
+what changes is where the loop runs. Per layer and direction:
+
+    gx = x W_xᵀ                      one GEMM over all T·N rows, written into the cache
+    for each step (in C++):          g = h_prev Uᵀ (after: one GEMM [N×H]·[H×3H];
+                                        before: [N×H]·[H×2H], then q Uₙᵀ with q = r ⊙ h_prev)
+                                     r, z, n, h: one fused, vectorized pass over N·H
+                                     (threads over N once N·H ≥ 16384)
+    backward loop (in C++):          one fused pass writes da, then dh += da U (one GEMM;
+                                     two for reset="before"): only dh is serial
+    after the loop:                  dW_x = daᵀ x, dW_h = daᵀ h_prev, dx = da W_x: single
+                                     GEMMs over all T·N rows; db = column sums of da
+
+GEMMs call torch's BLAS (MKL/OpenBLAS sgemm) directly; with N ≤ 4 rows a hand-written
+matrix-vector product replaces them (a BLAS call costs more than the arithmetic there).
+
+Saved for backward, per time step, by a forward whose inputs need gradients (s = 4 bytes
+for float32, 8 for float64): the cache [r, z, n, g_n] (after) or [r, z, n, q] (before),
+4·N·H·s bytes, plus, only when a mask is given, the state after the step, N·H·s bytes
+(without a mask the output doubles as the states). So 16·N·H bytes per step in float32
+(20·N·H with lengths), beyond x, h0, the weights and the output, which exist anyway.
+No per-step autograd graph is built. Backward allocates da, (T, N, 4H) after or
+(T, N, 3H) before, and dx, and frees them when it returns. A forward under no_grad
+saves nothing; its cache is the (T, N, 3H) input projection, freed on return.
+
+dtypes: float32 and float64 run in C++; any other dtype (bfloat16, float16) is handed to
+the `fused` backend, which computes in that dtype with torch ops.
+
+Example:
+    >>> import torch
+    >>> from grukit.kernels import cpu
+    >>> T, N, I, H = 5, 2, 3, 4
+    >>> if cpu.available():
+    ...     W_x = torch.randn(3 * H, I, requires_grad=True)
+    ...     out, h_n = cpu.sequence(torch.randn(T, N, I), torch.zeros(N, H), W_x,
+    ...         torch.randn(3 * H, H), None, None, reset="after", mask=None, reverse=False)
+    ...     (out.sum() + h_n.sum()).backward()
+    ...     assert W_x.grad.shape == (12, 3)
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+from grukit.kernels.cpu import _build
+
+name = "cpu"
+_DTYPES = (torch.float32, torch.float64)
+_state: dict[str, ModuleType | None | bool] = {"tried": False, "module": None}
+
+
+def _ops() -> ModuleType | None:
+    """The compiled extension, built or loaded on the first call; None if it cannot be."""
+    if not _state["tried"]:
+        _state["module"] = _build.load()
+        _state["tried"] = True
+    return _state["module"]  # type: ignore[return-value]
+
+
+def available() -> bool:
+    """True when the extension is built (first call builds or loads it; later calls are free)."""
+    return _ops() is not None
+
+
+def _check(x: Tensor, h0: Tensor, weight_x: Tensor, weight_h: Tensor, bias_x, bias_h, reset, mask) -> None:
+    """Shapes, devices and dtypes the C++ code relies on (it reads raw pointers)."""
+    if reset not in ("before", "after"):
+        raise ValueError(f"reset: expected 'before' or 'after', got {reset!r}")
+    if (bias_x is None) != (bias_h is None):
+        raise ValueError("bias_x, bias_h: expected both tensors or both None, got one of each")
+    if x.dim() != 3:
+        raise ValueError(f"x: expected a (T, N, I) tensor, got shape {tuple(x.shape)}")
+    T, N, I = x.shape
+    H = weight_h.shape[-1]
+    expected = {"h0": (h0, (N, H)), "weight_x": (weight_x, (3 * H, I)), "weight_h": (weight_h, (3 * H, H))}
+    if bias_x is not None:
+        expected.update(bias_x=(bias_x, (3 * H,)), bias_h=(bias_h, (3 * H,)))
+    if mask is not None:
+        expected["mask"] = (mask, (T, N))
+    for arg, (tensor, shape) in expected.items():
+        if tuple(tensor.shape) != shape:
+            raise ValueError(f"{arg}: expected shape {shape}, got {tuple(tensor.shape)}")
+        if tensor.device.type != "cpu":
+            raise ValueError(f"{arg}: the 'cpu' backend expects CPU tensors, got device {tensor.device}")
+        if tensor.dtype != x.dtype:
+            raise TypeError(f"{arg}: expected dtype {x.dtype} (that of x), got {tensor.dtype}")
+    if x.device.type != "cpu":
+        raise ValueError(f"x: the 'cpu' backend expects a CPU tensor, got device {x.device}")
+
+
+def _contiguous(*tensors):
+    return tuple(None if t is None else t.contiguous() for t in tensors)
+
+
+class _Sequence(torch.autograd.Function):
+    """One layer, one direction, whole sequence; see the module docstring."""
+
+    @staticmethod
+    def forward(ctx, x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask, reverse):
+        training = any(ctx.needs_input_grad[:6])
+        output, h_n, states, cache = _ops().forward(
+            x, h0, weight_x, weight_h, bias_x, bias_h, mask, reset == "after", reverse, training
+        )  # (T, N, H), (N, H), (T, N, H), (T, N, 4H) or None
+        if training:
+            ctx.save_for_backward(x, h0, weight_x, weight_h, mask, output if mask is None else states, cache)
+        ctx.reset, ctx.reverse, ctx.has_bias = reset, reverse, bias_x is not None
+        return output, h_n
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_output, d_h_n):
+        x, h0, weight_x, weight_h, mask, states, cache = ctx.saved_tensors
+        if d_output is None:
+            d_output = torch.zeros_like(states)  # (T, N, H)
+        if d_h_n is None:
+            d_h_n = torch.zeros_like(h0)  # (N, H)
+        dx, dh0, dW_x, dW_h, db_x, db_h = _ops().backward(
+            d_output.contiguous(), d_h_n.contiguous(), x, h0, weight_x, weight_h, mask, states, cache,
+            ctx.reset == "after", ctx.reverse, ctx.has_bias, ctx.needs_input_grad[0],
+        )
+        return dx, dh0, dW_x, dW_h, db_x, db_h, None, None, None
+
+
+def sequence(x: Tensor, h0: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset, mask=None, reverse=False):
+    """See `grukit.kernels`: (T, N, I), (N, H) -> (T, N, H), (N, H)."""
+    if x.dtype not in _DTYPES:
+        from grukit.kernels import fused
+
+        return fused.sequence(x, h0, weight_x, weight_h, bias_x, bias_h, reset=reset, mask=mask, reverse=reverse)
+    _check(x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask)
+    if _ops() is None:
+        raise RuntimeError("the grukit cpu kernel could not be built; see the warning logged by grukit.kernels.cpu")
+    x, h0, weight_x, weight_h, bias_x, bias_h, mask = _contiguous(x, h0, weight_x, weight_h, bias_x, bias_h, mask)
+    return _Sequence.apply(x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask, reverse)
+
+
+def step(x_t: Tensor, h_prev: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset) -> Tensor:
+    """See `grukit.kernels`: (N, I), (N, H) -> (N, H). No autograd graph unless one is needed."""
+    tensors = (x_t, h_prev, weight_x, weight_h, bias_x, bias_h)
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    if needs_grad or x_t.dtype not in _DTYPES:
+        return sequence(x_t.unsqueeze(0), h_prev, weight_x, weight_h, bias_x, bias_h, reset=reset)[1]
+    if x_t.dim() != 2:
+        raise ValueError(f"x_t: expected an (N, I) tensor, got shape {tuple(x_t.shape)}")
+    x = x_t.unsqueeze(0)  # (1, N, I)
+    _check(x, h_prev, weight_x, weight_h, bias_x, bias_h, reset, None)
+    x, h_prev, weight_x, weight_h, bias_x, bias_h = _contiguous(x, h_prev, weight_x, weight_h, bias_x, bias_h)
+    return _ops().forward(x, h_prev, weight_x, weight_h, bias_x, bias_h, None, reset == "after", False, False)[1]

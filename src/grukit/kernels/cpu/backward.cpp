@@ -1,0 +1,190 @@
+// Backward pass (BPTT), with the names of fused.py's docstring.
+//
+// Only dh is carried through the serial loop: per step one fused element-wise pass
+// writes da = [da_r, da_z, dg_n, da_n] (after) or [da_r, da_z, da_n] (before) into a
+// (T, N, 4H | 3H) buffer, and one GEMM (after) or two (before) carry dh to h_prev.
+// dW_x, dW_h, dx and the bias gradients are single GEMMs / column sums after the loop.
+#include "activations.h"
+#include "blas.h"
+#include "gru.h"
+
+namespace grukit {
+namespace {
+
+// reset="after", one row n. c = [r, z, n, g_n]; writes da = [da_r, da_z, da_n ⊙ r, da_n]
+// and dh ← (1 − m) ⊙ dh + dĥ ⊙ (1 − z) (the U term is added by the caller's GEMM).
+template <typename T, bool MASK>
+GRUKIT_INLINE void row_after(int64_t H, const T* __restrict__ c, const T* __restrict__ d_out,
+                             const T* __restrict__ h_prev, T* __restrict__ dh, T* __restrict__ da, T m) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T r = c[j], z = c[H + j], n = c[2 * H + j], g_n = c[3 * H + j];
+    const T dhj = dh[j];
+    T dh_hat;
+    if constexpr (MASK) {
+      dh_hat = m * (dhj + d_out[j]);
+      dh[j] = (T(1) - m) * dhj + dh_hat * (T(1) - z);
+    } else {
+      dh_hat = dhj + d_out[j];
+      dh[j] = dh_hat * (T(1) - z);
+    }
+    const T da_n = dh_hat * z * (T(1) - n * n);
+    const T da_z = dh_hat * (n - h_prev[j]) * z * (T(1) - z);
+    const T da_r = da_n * g_n * r * (T(1) - r);
+    da[j] = da_r;
+    da[H + j] = da_z;
+    da[2 * H + j] = da_n * r;
+    da[3 * H + j] = da_n;
+  }
+}
+
+// reset="before", first half: da_z, da_n and the direct part of dh.
+template <typename T, bool MASK>
+GRUKIT_INLINE void row_before_zn(int64_t H, const T* __restrict__ c, const T* __restrict__ d_out,
+                                 const T* __restrict__ h_prev, T* __restrict__ dh, T* __restrict__ da, T m) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T z = c[H + j], n = c[2 * H + j];
+    const T dhj = dh[j];
+    T dh_hat;
+    if constexpr (MASK) {
+      dh_hat = m * (dhj + d_out[j]);
+      dh[j] = (T(1) - m) * dhj + dh_hat * (T(1) - z);
+    } else {
+      dh_hat = dhj + d_out[j];
+      dh[j] = dh_hat * (T(1) - z);
+    }
+    da[H + j] = dh_hat * (n - h_prev[j]) * z * (T(1) - z);
+    da[2 * H + j] = dh_hat * z * (T(1) - n * n);
+  }
+}
+
+// reset="before", second half: dq = da_n U_n is given; da_r and dh += dq ⊙ r.
+template <typename T>
+GRUKIT_INLINE void row_before_r(int64_t H, const T* __restrict__ c, const T* __restrict__ h_prev,
+                                const T* __restrict__ dq, T* __restrict__ dh, T* __restrict__ da) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T r = c[j];
+    da[j] = dq[j] * h_prev[j] * r * (T(1) - r);
+    dh[j] += dq[j] * r;
+  }
+}
+
+template <typename T>
+std::vector<at::Tensor> backward_impl(const at::Tensor& d_output, const at::Tensor& d_h_n, const at::Tensor& x,
+                                      const at::Tensor& h0, const at::Tensor& weight_x,
+                                      const at::Tensor& weight_h, const c10::optional<at::Tensor>& mask,
+                                      const at::Tensor& states, const at::Tensor& cache, bool after,
+                                      bool reverse, bool has_bias, bool need_dx) {
+  const int64_t T_ = x.size(0), N = x.size(1), I = x.size(2), H = h0.size(1);
+  const int64_t TN = T_ * N, ldc = 4 * H, lda = after ? 4 * H : 3 * H;
+  const auto options = x.options();
+  at::Tensor da = at::empty({T_, N, lda}, options);                       // (T, N, 4H | 3H)
+  at::Tensor dh = d_h_n.clone();                                           // (N, H)
+  at::Tensor dq = after ? at::Tensor() : at::empty({N, H}, options);       // (N, H)
+  at::Tensor dW_x = at::empty({3 * H, I}, options);                        // (3H, I)
+  at::Tensor dW_h = at::empty({3 * H, H}, options);                        // (3H, H)
+  at::Tensor dx = need_dx ? at::empty({T_, N, I}, options) : at::Tensor();  // (T, N, I)
+
+  const T* Wx = weight_x.data_ptr<T>();
+  const T* Wh = weight_h.data_ptr<T>();
+  const T* cp = cache.data_ptr<T>();
+  const T* sp = states.data_ptr<T>();
+  const T* h0p = h0.data_ptr<T>();
+  const T* dop = d_output.data_ptr<T>();
+  const T* mp = mask ? mask->data_ptr<T>() : nullptr;
+  T* dap = da.data_ptr<T>();
+  T* dhp = dh.data_ptr<T>();
+
+  for (int64_t s = T_ - 1; s >= 0; --s) {  // s: position in walking order
+    const int64_t t = reverse ? T_ - 1 - s : s;
+    const T* h_prev = s == 0 ? h0p : sp + (reverse ? t + 1 : t - 1) * N * H;  // (N, H)
+    const T* c = cp + t * N * ldc;       // (N, 4H)
+    const T* d_out = dop + t * N * H;    // (N, H)
+    T* dat = dap + t * N * lda;          // (N, lda)
+    const T* m = mp ? mp + t * N : nullptr;
+    if (after) {
+      for_rows(N, H, [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          if (m) row_after<T, true>(H, c + n * ldc, d_out + n * H, h_prev + n * H, dhp + n * H, dat + n * lda, m[n]);
+          else row_after<T, false>(H, c + n * ldc, d_out + n * H, h_prev + n * H, dhp + n * H, dat + n * lda, T(1));
+        }
+      });
+      rows_times_w<T>(N, dat, lda, 3 * H, Wh, H, H, dhp, H, true);  // dh += dg U  (N, H)
+    } else {
+      for_rows(N, H, [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          if (m) row_before_zn<T, true>(H, c + n * ldc, d_out + n * H, h_prev + n * H, dhp + n * H, dat + n * lda, m[n]);
+          else row_before_zn<T, false>(H, c + n * ldc, d_out + n * H, h_prev + n * H, dhp + n * H, dat + n * lda, T(1));
+        }
+      });
+      T* dqp = dq.data_ptr<T>();
+      rows_times_w<T>(N, dat + 2 * H, lda, H, Wh + 2 * H * H, H, H, dqp, H, false);  // dq = da_n U_n  (N, H)
+      for_rows(N, H, [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n)
+          row_before_r<T>(H, c + n * ldc, h_prev + n * H, dqp + n * H, dhp + n * H, dat + n * lda);
+      });
+      rows_times_w<T>(N, dat, lda, 2 * H, Wh, H, H, dhp, H, true);  // dh += [da_r, da_z] U_rz  (N, H)
+    }
+  }
+
+  T* dWx = dW_x.data_ptr<T>();
+  T* dWh = dW_h.data_ptr<T>();
+  // dst (rows×H) = da[:, col:col+rows]ᵀ h_prev over all steps: the first walked step reads
+  // h0, the others the state of the step before them (two GEMMs, no copy of the states).
+  auto times_h_prev = [&](int64_t col, int64_t rows, T* dst) {
+    const int64_t t_first = reverse ? T_ - 1 : 0;
+    gemm<T>(true, false, rows, H, N, dap + t_first * N * lda + col, lda, h0p, H, T(0), dst, H);
+    if (T_ > 1) {
+      const T* da_rest = dap + (reverse ? 0 : N * lda) + col;  // steps whose h_prev is a state
+      const T* s_rest = sp + (reverse ? N * H : 0);
+      gemm<T>(true, false, rows, H, (T_ - 1) * N, da_rest, lda, s_rest, H, T(1), dst, H);
+    }
+  };
+  const T* xp = x.data_ptr<T>();
+  if (T_ == 0) {
+    dW_x.zero_();
+    dW_h.zero_();
+    if (need_dx) dx.zero_();
+  } else if (after) {
+    times_h_prev(0, 3 * H, dWh);                                                       // dW_h = dgᵀ h_prev
+    gemm<T>(true, false, 2 * H, I, TN, dap, lda, xp, I, T(0), dWx, I);                // dW_x[r,z] = da_rzᵀ x
+    gemm<T>(true, false, H, I, TN, dap + 3 * H, lda, xp, I, T(0), dWx + 2 * H * I, I);  // dW_x[n] = da_nᵀ x
+    if (need_dx) {
+      T* dxp = dx.data_ptr<T>();
+      gemm<T>(false, false, TN, I, 2 * H, dap, lda, Wx, I, T(0), dxp, I);                  // dx = da_rz W_rz
+      gemm<T>(false, false, TN, I, H, dap + 3 * H, lda, Wx + 2 * H * I, I, T(1), dxp, I);  //    + da_n W_n
+    }
+  } else {
+    times_h_prev(0, 2 * H, dWh);                                                               // [da_r, da_z]ᵀ h_prev
+    gemm<T>(true, false, H, H, TN, dap + 2 * H, lda, cp + 3 * H, ldc, T(0), dWh + 2 * H * H, H);  // da_nᵀ q
+    gemm<T>(true, false, 3 * H, I, TN, dap, lda, xp, I, T(0), dWx, I);                          // dW_x = daᵀ x
+    if (need_dx) gemm<T>(false, false, TN, I, 3 * H, dap, lda, Wx, I, T(0), dx.data_ptr<T>(), I);  // dx = da W_x
+  }
+  at::Tensor db_x, db_h;
+  if (has_bias) {
+    at::Tensor sums = da.view({TN, lda}).sum(0);  // (lda,)
+    if (after) {
+      db_h = sums.narrow(0, 0, 3 * H).clone();                                          // Σ dg
+      db_x = at::cat({sums.narrow(0, 0, 2 * H), sums.narrow(0, 3 * H, H)});            // Σ da
+    } else {
+      db_x = sums;
+      db_h = sums.clone();
+    }
+  }
+  return {dx, dh, dW_x, dW_h, db_x, db_h};
+}
+
+}  // namespace
+
+std::vector<at::Tensor> backward(const at::Tensor& d_output, const at::Tensor& d_h_n, const at::Tensor& x,
+                                 const at::Tensor& h0, const at::Tensor& weight_x, const at::Tensor& weight_h,
+                                 const c10::optional<at::Tensor>& mask, const at::Tensor& states,
+                                 const at::Tensor& cache, bool after, bool reverse, bool has_bias, bool need_dx) {
+  if (x.scalar_type() == at::kFloat)
+    return backward_impl<float>(d_output, d_h_n, x, h0, weight_x, weight_h, mask, states, cache, after, reverse,
+                                has_bias, need_dx);
+  TORCH_CHECK(x.scalar_type() == at::kDouble, "grukit cpu kernel: float32 or float64 only, got ", x.scalar_type());
+  return backward_impl<double>(d_output, d_h_n, x, h0, weight_x, weight_h, mask, states, cache, after, reverse,
+                               has_bias, need_dx);
+}
+
+}  // namespace grukit

@@ -1,0 +1,169 @@
+// Matrix products on raw row-major pointers with leading dimensions.
+//
+// gemm: the BLAS that torch links (MKL or OpenBLAS), called through its Fortran symbol
+//   (sgemm_/dgemm_, exported by libtorch_cpu) so that one per-step product costs no
+//   dispatcher round trip and can read/write strided slices of the caches in place.
+//   The symbols are weak: if a torch build does not export them, at::mm is used.
+// gemv_nt / gemv_nn: hand-written products for a few rows (N small, streaming), where
+//   a BLAS call costs more than the arithmetic. Both vectorize without reassociation.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdint>
+
+extern "C" {
+void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
+            const int*, const float*, const int*, const float*, float*, const int*) __attribute__((weak));
+void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*, const double*,
+            const int*, const double*, const int*, const double*, double*, const int*) __attribute__((weak));
+}
+
+namespace grukit {
+
+// Up to this many rows, the recurrent products use gemv_* instead of BLAS.
+constexpr int64_t kGemvMaxRows = 4;
+
+inline bool blas_symbols() { return sgemm_ != nullptr && dgemm_ != nullptr; }
+
+template <typename T>
+at::Tensor as_matrix(const T* p, int64_t rows, int64_t cols, int64_t ld) {
+  auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  return at::from_blob(const_cast<T*>(p), {rows, cols}, {ld, 1}, options);
+}
+
+// C (M×Nc) = op(A) (M×K) · op(B) (K×Nc) + beta·C, all row-major; beta is 0 or 1.
+// ta: A is stored K×M (lda) and used transposed; tb likewise for B (stored Nc×K).
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t Nc, int64_t K, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M == 0 || Nc == 0) return;
+  if (K == 0) {
+    if (beta == T(0)) as_matrix(C, M, Nc, ldc).zero_();
+    return;
+  }
+  if (blas_symbols()) {
+    // row-major C = op(A)·op(B)  ⇔  column-major Cᵀ = op(B)ᵀ·op(A)ᵀ
+    const char tra = ta ? 'T' : 'N', trb = tb ? 'T' : 'N';
+    const int m = int(Nc), n = int(M), k = int(K), la = int(lda), lb = int(ldb), lc = int(ldc);
+    const T one = 1;
+    if constexpr (std::is_same_v<T, float>) {
+      sgemm_(&trb, &tra, &m, &n, &k, &one, B, &lb, A, &la, &beta, C, &lc);
+    } else {
+      dgemm_(&trb, &tra, &m, &n, &k, &one, B, &lb, A, &la, &beta, C, &lc);
+    }
+    return;
+  }
+  at::Tensor a = ta ? as_matrix(A, K, M, lda).t() : as_matrix(A, M, K, lda);  // (M, K)
+  at::Tensor b = tb ? as_matrix(B, Nc, K, ldb).t() : as_matrix(B, K, Nc, ldb);  // (K, Nc)
+  at::Tensor c = as_matrix(C, M, Nc, ldc);  // (M, Nc)
+  if (beta == T(0)) c.copy_(at::mm(a, b)); else c.add_(at::mm(a, b));
+}
+
+// y[m] (+)= Σ_k x[k]·W[m·ldw + k] for m < M: one row times Wᵀ (W row-major M×K).
+// Four rows of W at a time, L partial sums per row (one SIMD register each).
+template <typename T>
+void gemv_nt(const T* __restrict__ x, int64_t K, const T* __restrict__ W, int64_t ldw, int64_t M,
+             T* __restrict__ y, bool accumulate) {
+  constexpr int L = 32 / sizeof(T);
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4) {
+    const T* w0 = W + m * ldw;
+    const T* w1 = w0 + ldw;
+    const T* w2 = w1 + ldw;
+    const T* w3 = w2 + ldw;
+    T a0[L] = {}, a1[L] = {}, a2[L] = {}, a3[L] = {};
+    int64_t k = 0;
+    for (; k + L <= K; k += L) {
+      for (int l = 0; l < L; ++l) {
+        const T xv = x[k + l];
+        a0[l] += w0[k + l] * xv;
+        a1[l] += w1[k + l] * xv;
+        a2[l] += w2[k + l] * xv;
+        a3[l] += w3[k + l] * xv;
+      }
+    }
+    T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int l = 0; l < L; ++l) {
+      s0 += a0[l];
+      s1 += a1[l];
+      s2 += a2[l];
+      s3 += a3[l];
+    }
+    for (; k < K; ++k) {
+      s0 += w0[k] * x[k];
+      s1 += w1[k] * x[k];
+      s2 += w2[k] * x[k];
+      s3 += w3[k] * x[k];
+    }
+    y[m] = accumulate ? y[m] + s0 : s0;
+    y[m + 1] = accumulate ? y[m + 1] + s1 : s1;
+    y[m + 2] = accumulate ? y[m + 2] + s2 : s2;
+    y[m + 3] = accumulate ? y[m + 3] + s3 : s3;
+  }
+  for (; m < M; ++m) {
+    const T* w0 = W + m * ldw;
+    T a0[L] = {};
+    int64_t k = 0;
+    for (; k + L <= K; k += L)
+      for (int l = 0; l < L; ++l) a0[l] += w0[k + l] * x[k + l];
+    T s0 = 0;
+    for (int l = 0; l < L; ++l) s0 += a0[l];
+    for (; k < K; ++k) s0 += w0[k] * x[k];
+    y[m] = accumulate ? y[m] + s0 : s0;
+  }
+}
+
+// y[m] (+)= Σ_k x[k]·W[k·ldw + m] for m < M: one row times W (W row-major K×M).
+// Column blocks of B values stay in registers while k runs.
+template <typename T>
+void gemv_nn(const T* __restrict__ x, int64_t K, const T* __restrict__ W, int64_t ldw, int64_t M,
+             T* __restrict__ y, bool accumulate) {
+  constexpr int B = 256 / sizeof(T);  // 64 floats or 32 doubles: 8 AVX2 registers
+  int64_t m0 = 0;
+  for (; m0 + B <= M; m0 += B) {
+    T acc[B];
+    for (int b = 0; b < B; ++b) acc[b] = accumulate ? y[m0 + b] : T(0);
+    for (int64_t k = 0; k < K; ++k) {
+      const T xv = x[k];
+      const T* w = W + k * ldw + m0;
+      for (int b = 0; b < B; ++b) acc[b] += xv * w[b];
+    }
+    for (int b = 0; b < B; ++b) y[m0 + b] = acc[b];
+  }
+  if (m0 < M) {
+    const int64_t rest = M - m0;
+    if (!accumulate) std::fill(y + m0, y + M, T(0));
+    for (int64_t k = 0; k < K; ++k) {
+      const T xv = x[k];
+      const T* w = W + k * ldw + m0;
+      for (int64_t b = 0; b < rest; ++b) y[m0 + b] += xv * w[b];
+    }
+  }
+}
+
+// Rows × matrix products that pick gemv_* for a few rows and BLAS otherwise.
+// Y (R×M, ldy) (+)= X (R×K, ldx) · Wᵀ, W stored M×K (ldw).
+template <typename T>
+void rows_times_wt(int64_t R, const T* X, int64_t ldx, int64_t K, const T* W, int64_t ldw, int64_t M, T* Y,
+                   int64_t ldy, bool accumulate) {
+  if (R <= kGemvMaxRows) {
+    for (int64_t i = 0; i < R; ++i) gemv_nt(X + i * ldx, K, W, ldw, M, Y + i * ldy, accumulate);
+  } else {
+    gemm<T>(false, true, R, M, K, X, ldx, W, ldw, accumulate ? T(1) : T(0), Y, ldy);
+  }
+}
+
+// Y (R×M, ldy) (+)= X (R×K, ldx) · W, W stored K×M (ldw).
+template <typename T>
+void rows_times_w(int64_t R, const T* X, int64_t ldx, int64_t K, const T* W, int64_t ldw, int64_t M, T* Y,
+                  int64_t ldy, bool accumulate) {
+  if (R <= kGemvMaxRows) {
+    for (int64_t i = 0; i < R; ++i) gemv_nn(X + i * ldx, K, W, ldw, M, Y + i * ldy, accumulate);
+  } else {
+    gemm<T>(false, false, R, M, K, X, ldx, W, ldw, accumulate ? T(1) : T(0), Y, ldy);
+  }
+}
+
+}  // namespace grukit

@@ -1,0 +1,176 @@
+// Forward pass (see gru.h for layouts; the math is DESIGN §1 and fused.py's docstring).
+//
+//   gx = x W_xᵀ                                one GEMM for all T·N rows, into the cache
+//   per step: g = h_prev U ᵀ                    one GEMM (after) or two (before)
+//             r, z, n, h from gx, g, biases     one fused, vectorized pass over N·H
+#include "activations.h"
+#include "blas.h"
+#include "gru.h"
+
+namespace grukit {
+namespace {
+
+// Bias vector of one layer: [b_xr + b_hr, b_xz + b_hz, b_xn, b_hn] (4H), zeros without bias.
+template <typename T>
+std::vector<T> bias_sums(const c10::optional<at::Tensor>& bias_x, const c10::optional<at::Tensor>& bias_h,
+                         int64_t H) {
+  std::vector<T> b(4 * H, T(0));
+  if (bias_x && bias_h) {
+    const T* bx = bias_x->data_ptr<T>();
+    const T* bh = bias_h->data_ptr<T>();
+    for (int64_t j = 0; j < 2 * H; ++j) b[j] = bx[j] + bh[j];
+    for (int64_t j = 0; j < H; ++j) b[2 * H + j] = bx[2 * H + j];
+    for (int64_t j = 0; j < H; ++j) b[3 * H + j] = bh[2 * H + j];
+  }
+  return b;
+}
+
+// reset="after", one row n: g (4H or 3H) holds gx, gh (3H) holds U h_prev.
+template <typename T, bool MASK, bool TRAIN>
+GRUKIT_INLINE void row_after(int64_t H, T* __restrict__ g, const T* __restrict__ gh, const T* __restrict__ b,
+                             const T* __restrict__ h_prev, T* __restrict__ h, T* __restrict__ out, T m) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T r = Act<T>::sigmoid(g[j] + gh[j] + b[j]);
+    const T z = Act<T>::sigmoid(g[H + j] + gh[H + j] + b[H + j]);
+    const T g_n = gh[2 * H + j] + b[3 * H + j];
+    const T n = Act<T>::tanh(g[2 * H + j] + b[2 * H + j] + r * g_n);
+    const T hp = h_prev[j];
+    const T h_new = hp + z * (n - hp);
+    if constexpr (MASK) {
+      h[j] = hp + m * (h_new - hp);
+      out[j] = m * h_new;
+    } else {
+      h[j] = h_new;
+    }
+    if constexpr (TRAIN) {
+      g[j] = r;
+      g[H + j] = z;
+      g[2 * H + j] = n;
+      g[3 * H + j] = g_n;
+    }
+  }
+}
+
+// reset="before", first half of one row: r, z into g, q = r ⊙ h_prev.
+template <typename T>
+GRUKIT_INLINE void row_before_rz(int64_t H, T* __restrict__ g, const T* __restrict__ gh, const T* __restrict__ b,
+                                 const T* __restrict__ h_prev, T* __restrict__ q) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T r = Act<T>::sigmoid(g[j] + gh[j] + b[j]);
+    g[j] = r;
+    g[H + j] = Act<T>::sigmoid(g[H + j] + gh[H + j] + b[H + j]);
+    q[j] = r * h_prev[j];
+  }
+}
+
+// reset="before", second half: gh[2H..3H] holds U_n q.
+template <typename T, bool MASK, bool TRAIN>
+GRUKIT_INLINE void row_before_n(int64_t H, T* __restrict__ g, const T* __restrict__ gh, const T* __restrict__ b,
+                                const T* __restrict__ h_prev, T* __restrict__ h, T* __restrict__ out, T m) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T n = Act<T>::tanh(g[2 * H + j] + b[2 * H + j] + gh[2 * H + j] + b[3 * H + j]);
+    const T z = g[H + j];
+    const T hp = h_prev[j];
+    const T h_new = hp + z * (n - hp);
+    if constexpr (MASK) {
+      h[j] = hp + m * (h_new - hp);
+      out[j] = m * h_new;
+    } else {
+      h[j] = h_new;
+    }
+    if constexpr (TRAIN) g[2 * H + j] = n;
+  }
+}
+
+template <typename T>
+std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& weight_x,
+                                     const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
+                                     const c10::optional<at::Tensor>& bias_h,
+                                     const c10::optional<at::Tensor>& mask, bool after, bool reverse,
+                                     bool training) {
+  const int64_t T_ = x.size(0), N = x.size(1), I = x.size(2), H = h0.size(1);
+  const int64_t G3 = 3 * H, ldg = training ? 4 * H : 3 * H;
+  const auto options = x.options();
+  at::Tensor cache = at::empty({T_, N, ldg}, options);                    // (T, N, 4H or 3H)
+  at::Tensor output = at::empty({T_, N, H}, options);                     // (T, N, H)
+  at::Tensor states = mask ? at::empty({T_, N, H}, options) : output;     // (T, N, H)
+  at::Tensor gh = at::empty({N, G3}, options);                            // (N, 3H) U h_prev
+  at::Tensor q_tmp = (!after && !training) ? at::empty({N, H}, options) : at::Tensor();  // (N, H)
+  const std::vector<T> b = bias_sums<T>(bias_x, bias_h, H);               // (4H,)
+
+  const T* xp = x.data_ptr<T>();
+  const T* Wx = weight_x.data_ptr<T>();
+  const T* Wh = weight_h.data_ptr<T>();
+  const T* bp = b.data();
+  T* cp = cache.data_ptr<T>();
+  T* op = output.data_ptr<T>();
+  T* sp = states.data_ptr<T>();
+  T* ghp = gh.data_ptr<T>();
+  const T* mp = mask ? mask->data_ptr<T>() : nullptr;
+
+  // gx = x W_xᵀ for every step at once, written into the first 3H columns of the cache
+  rows_times_wt<T>(T_ * N, xp, I, I, Wx, I, G3, cp, ldg, false);
+
+  for (int64_t s = 0; s < T_; ++s) {
+    const int64_t t = reverse ? T_ - 1 - s : s;
+    const T* h_prev = s == 0 ? h0.data_ptr<T>() : sp + (reverse ? t + 1 : t - 1) * N * H;  // (N, H)
+    T* h = sp + t * N * H;       // (N, H)
+    T* out = op + t * N * H;     // (N, H)
+    T* g = cp + t * N * ldg;     // (N, ldg)
+    const T* m = mp ? mp + t * N : nullptr;  // (N,)
+    if (after) {
+      rows_times_wt<T>(N, h_prev, H, H, Wh, H, G3, ghp, G3, false);  // g = h_prev Uᵀ  (N, 3H)
+      for_rows(N, H, [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          T* gn = g + n * ldg;
+          const T* ghn = ghp + n * G3;
+          if (m) {
+            if (training) row_after<T, true, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
+            else row_after<T, true, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
+          } else {
+            if (training) row_after<T, false, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
+            else row_after<T, false, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
+          }
+        }
+      });
+    } else {
+      rows_times_wt<T>(N, h_prev, H, H, Wh, H, 2 * H, ghp, G3, false);  // [g_r, g_z] = h_prev U_rzᵀ  (N, 2H)
+      T* q = training ? g + 3 * H : q_tmp.data_ptr<T>();                  // (N, H) with stride ldq
+      const int64_t ldq = training ? ldg : H;
+      for_rows(N, H, [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n)
+          row_before_rz<T>(H, g + n * ldg, ghp + n * G3, bp, h_prev + n * H, q + n * ldq);
+      });
+      rows_times_wt<T>(N, q, ldq, H, Wh + 2 * H * H, H, H, ghp + 2 * H, G3, false);  // U_n q  (N, H)
+      for_rows(N, H, [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+          T* gn = g + n * ldg;
+          const T* ghn = ghp + n * G3;
+          if (m) {
+            if (training) row_before_n<T, true, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
+            else row_before_n<T, true, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
+          } else {
+            if (training) row_before_n<T, false, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
+            else row_before_n<T, false, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
+          }
+        }
+      });
+    }
+  }
+  at::Tensor h_n = T_ == 0 ? h0.clone() : states[reverse ? 0 : T_ - 1].clone();  // (N, H)
+  return {output, h_n, states, training ? cache : at::Tensor()};
+}
+
+}  // namespace
+
+std::vector<at::Tensor> forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& weight_x,
+                                const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
+                                const c10::optional<at::Tensor>& bias_h, const c10::optional<at::Tensor>& mask,
+                                bool after, bool reverse, bool training) {
+  if (x.scalar_type() == at::kFloat)
+    return forward_impl<float>(x, h0, weight_x, weight_h, bias_x, bias_h, mask, after, reverse, training);
+  TORCH_CHECK(x.scalar_type() == at::kDouble, "grukit cpu kernel: float32 or float64 only, got ", x.scalar_type());
+  return forward_impl<double>(x, h0, weight_x, weight_h, bias_x, bias_h, mask, after, reverse, training);
+}
+
+}  // namespace grukit

@@ -1,0 +1,43 @@
+// The C++ GRU kernel: one layer, one direction, whole sequence (see __init__.py).
+//
+// Layouts (row-major, time-major, gate order r, z, n):
+//   x (T, N, I)   h0 (N, H)   weight_x (3H, I)   weight_h (3H, H)   bias_* (3H,)
+//   mask (T, N) or undefined: 1 where step t of sequence n is real.
+//   cache (T, N, 4H), written by a training forward, read by backward:
+//     after:  [r, z, n, g_n]   g_n = U_n h_prev + b_hn
+//     before: [r, z, n, q]     q   = r ⊙ h_prev (the input of U_n)
+//   states (T, N, H): the state after each step; the output itself when mask is undefined.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <vector>
+
+namespace grukit {
+
+// Element-wise work of one step runs on several threads from this many values on.
+constexpr int64_t kParallelElems = 16384;
+
+template <typename F>
+void for_rows(int64_t N, int64_t H, const F& f) {
+  if (N > 1 && N * H >= kParallelElems) {
+    at::parallel_for(0, N, 1, f);
+  } else {
+    f(0, N);
+  }
+}
+
+// -> {output (T,N,H), h_n (N,H), states (T,N,H), cache (T,N,4H) or undefined}
+std::vector<at::Tensor> forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& weight_x,
+                                const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
+                                const c10::optional<at::Tensor>& bias_h, const c10::optional<at::Tensor>& mask,
+                                bool after, bool reverse, bool training);
+
+// -> {dx or undefined, dh0, dW_x, dW_h, db_x or undefined, db_h or undefined}
+std::vector<at::Tensor> backward(const at::Tensor& d_output, const at::Tensor& d_h_n, const at::Tensor& x,
+                                 const at::Tensor& h0, const at::Tensor& weight_x, const at::Tensor& weight_h,
+                                 const c10::optional<at::Tensor>& mask, const at::Tensor& states,
+                                 const at::Tensor& cache, bool after, bool reverse, bool has_bias, bool need_dx);
+
+}  // namespace grukit

@@ -1,0 +1,13 @@
+// Python bindings of the kernel (built by grukit/kernels/cpu/_build.py).
+#include <torch/extension.h>
+
+#include "blas.h"
+#include "gru.h"
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "grukit fused GRU kernel for CPU (forward + backward, float32/float64)";
+  m.def("forward", &grukit::forward, "GRU layer forward: -> [output, h_n, states, cache]");
+  m.def("backward", &grukit::backward, "GRU layer backward: -> [dx, dh0, dW_x, dW_h, db_x, db_h]");
+  m.def("blas_symbols", &grukit::blas_symbols, "True when sgemm_/dgemm_ are called directly");
+  m.attr("gemv_max_rows") = grukit::kGemvMaxRows;
+}
