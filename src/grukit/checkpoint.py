@@ -252,7 +252,7 @@ def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metada
             seen.add(t.untyped_storage().data_ptr())
         plain[name] = t
     data = st_save(plain, metadata=header)
-    _write_atomic(path, data)
+    write_atomic(path, data)
 
 
 def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -353,7 +353,7 @@ def _check_entry(name: str, info: Any, path: Path) -> tuple[int, int]:
     return begin, end
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to a temp file beside `path`, fsync it, then rename it to `path`."""
     folder = path.parent
     if not folder.is_dir():
