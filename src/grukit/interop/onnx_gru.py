@@ -22,7 +22,9 @@ The exported graph (dynamic T and N; names of inputs and outputs in quotes):
 
 With lengths, ONNX Runtime gives zeros on padded steps and each sequence's own last
 state in h_n, and the reverse direction starts at each sequence's last real step:
-grukit's `lengths` semantics (tested). Weights are copied bit for bit.
+grukit's `lengths` semantics (tested). Weights are copied bit for bit. float16, float32
+and float64 models export; ONNX Runtime's CPU GRU kernel runs float32 only (1.31: "does
+not support double yet"), onnx.reference.ReferenceEvaluator runs all three.
 
 Example:
     >>> import os, tempfile, numpy as np, onnxruntime, torch

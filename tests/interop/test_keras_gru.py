@@ -1,0 +1,181 @@
+"""grukit ↔ Keras 3 GRU (torch backend): same numbers as Keras's own layers, exact round trips.
+
+Tolerance 1e-5 in float32: same function, same weights; only float rounding differs.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is first imported (Keras 3 reads it once)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+keras = pytest.importorskip(
+    "keras", reason="the optional 'interop' extra is deliberately not installed (pip install 'grukit[interop]')"
+)
+
+from grukit import GRU  # noqa: E402
+from grukit.interop import from_keras, to_keras  # noqa: E402
+
+ATOL = 1e-5
+I, H, N, T = 4, 5, 3, 6
+
+
+def _randomize(layer, seed: int = 0) -> None:
+    """Random values in every weight (Keras initialises biases to zero, which would hide bias bugs)."""
+    g = torch.Generator().manual_seed(seed)
+    for variable in layer.weights:
+        variable.assign(torch.rand(tuple(variable.shape), generator=g) - 0.5)
+
+
+def _keras_gru(reset_after: bool, use_bias: bool, bidirectional: bool = False, **options):
+    gru = keras.layers.GRU(H, reset_after=reset_after, use_bias=use_bias, return_sequences=True,
+                           return_state=True, **options)
+    layer = keras.layers.Bidirectional(gru) if bidirectional else gru
+    layer.build((None, None, I))
+    _randomize(layer)
+    return layer
+
+
+def _x(seed: int = 1, dtype=torch.float32):
+    return torch.randn(N, T, I, generator=torch.Generator().manual_seed(seed), dtype=dtype)  # (N, T, I)
+
+
+def _max_err(a, b) -> float:
+    return float((torch.as_tensor(a).detach().cpu() - torch.as_tensor(b).detach().cpu()).abs().max())
+
+
+def _assert_same_params(a, b) -> None:
+    pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+    assert pa.keys() == pb.keys()
+    for name in pa:
+        assert torch.equal(pa[name], pb[name]), name
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_from_keras_matches_keras(reset_after, use_bias, bidirectional):
+    layer = _keras_gru(reset_after, use_bias, bidirectional)
+    ours = from_keras(layer)
+    assert ours.reset == ("after" if reset_after else "before") and ours.batch_first
+    assert (ours.bias_x_l0 is not None) == use_bias and ours.bidirectional == bidirectional
+    x = _x()
+    y_ref, *h_ref = layer(x)
+    with torch.no_grad():
+        y, h = ours(x)
+    assert _max_err(y, y_ref) <= ATOL
+    assert _max_err(h, torch.stack([torch.as_tensor(s) for s in h_ref])) <= ATOL
+
+
+@pytest.mark.parametrize("reset", ["after", "before"])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_to_keras_matches_grukit(reset, bias, bidirectional):
+    torch.manual_seed(0)
+    ours = GRU(I, H, bias=bias, bidirectional=bidirectional, reset=reset, batch_first=True)
+    layer = to_keras(ours, return_state=True)
+    inner = layer.forward_layer if bidirectional else layer
+    assert inner.cell.reset_after == (reset == "after") and inner.cell.use_bias == bias
+    x = _x()
+    y_ref, *h_ref = layer(x)
+    with torch.no_grad():
+        y, h = ours(x)
+    assert _max_err(y_ref, y) <= ATOL
+    assert _max_err(torch.stack([torch.as_tensor(s) for s in h_ref]), h) <= ATOL
+
+
+@pytest.mark.parametrize("reset", ["after", "before"])
+def test_stacks_go_through_sequential(reset):
+    torch.manual_seed(0)
+    ours = GRU(I, H, 3, bidirectional=True, reset=reset, batch_first=True)
+    stack = to_keras(ours)
+    assert isinstance(stack, keras.Sequential) and len(stack.layers) == 3
+    x = _x()
+    with torch.no_grad():
+        assert _max_err(stack(x), ours(x)[0]) <= ATOL
+    twin = from_keras(stack)
+    assert twin.num_layers == 3 and twin.bidirectional
+    with torch.no_grad():
+        assert _max_err(twin(x)[0], ours(x)[0]) <= ATOL
+
+
+def test_round_trips_are_bit_exact():
+    for reset_after in (True, False):
+        for bidirectional in (False, True):
+            layer = _keras_gru(reset_after, True, bidirectional)
+            back = to_keras(from_keras(layer), return_state=True)
+            assert [w.path.rsplit("/", 1)[1] for w in back.weights] == [w.path.rsplit("/", 1)[1] for w in layer.weights]
+            for a, b in zip(back.weights, layer.weights):
+                assert torch.equal(torch.as_tensor(a.value), torch.as_tensor(b.value)), (reset_after, a.path)
+    torch.manual_seed(0)
+    ours = GRU(I, H, 2, bidirectional=True, reset="after", batch_first=True)
+    _assert_same_params(from_keras(to_keras(ours)), ours)
+
+
+def test_reset_before_folds_hidden_bias_into_input_bias():
+    """Keras reset_after=False has one bias: b_h moves into b_x (one float addition) and comes back as 0."""
+    torch.manual_seed(0)
+    ours = GRU(I, H, reset="before", batch_first=True)
+    twin = from_keras(to_keras(ours))
+    assert torch.equal(twin.weight_x_l0, ours.weight_x_l0) and torch.equal(twin.weight_h_l0, ours.weight_h_l0)
+    assert torch.equal(twin.bias_x_l0, ours.bias_x_l0 + ours.bias_h_l0)
+    assert torch.equal(twin.bias_h_l0, torch.zeros(3 * H))
+    x = _x()
+    with torch.no_grad():
+        assert _max_err(twin(x)[0], ours(x)[0]) <= ATOL
+
+
+def test_float64():
+    layer = _keras_gru(True, True, dtype="float64")
+    ours = from_keras(layer)
+    assert ours.weight_x_l0.dtype == torch.float64
+    x = _x(dtype=torch.float64)
+    with torch.no_grad():
+        assert _max_err(ours(x)[0], layer(x)[0]) <= 1e-12
+    assert to_keras(ours).cell.kernel.dtype == "float64"
+
+
+def test_layers_grukit_cannot_represent_are_refused():
+    with pytest.raises(ValueError, match="no weights yet"):
+        from_keras(keras.layers.GRU(H))
+    with pytest.raises(ValueError, match="activation='tanh'"):
+        from_keras(_keras_gru(True, True, activation="relu"))
+    with pytest.raises(ValueError, match="go_backwards=False"):
+        from_keras(_keras_gru(True, True, go_backwards=True))
+    summed = keras.layers.Bidirectional(keras.layers.GRU(H), merge_mode="sum")
+    summed.build((None, None, I))
+    with pytest.raises(ValueError, match="merge_mode='concat'"):
+        from_keras(summed)
+    lstm = keras.layers.LSTM(H)
+    lstm.build((None, None, I))
+    with pytest.raises(TypeError, match="keras.layers.GRU"):
+        from_keras(lstm)
+    with pytest.raises(TypeError, match="grukit.GRU"):
+        to_keras(torch.nn.GRU(I, H))
+    with pytest.raises(ValueError, match="return_state"):
+        to_keras(GRU(I, H, 2), return_state=True)
+
+
+def test_other_keras_backend_gives_a_clear_error():
+    """In a fresh process where keras already runs on JAX, the converters refuse clearly."""
+    pytest.importorskip("jax", reason="jax (the 'bench' extra) is not installed; no second Keras backend to try")
+    code = textwrap.dedent("""
+        import os
+        os.environ["KERAS_BACKEND"] = "jax"
+        import keras
+        from grukit import GRU
+        from grukit.interop import to_keras
+        try:
+            to_keras(GRU(2, 3))
+        except RuntimeError as err:
+            print("ERROR:", err)
+    """)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert "ERROR:" in result.stdout, result.stderr[-2000:]
+    assert "'jax' backend" in result.stdout and "KERAS_BACKEND=torch" in result.stdout

@@ -1,0 +1,179 @@
+"""grukit GRU → ONNX file → ONNX Runtime: same numbers as grukit; from_onnx reads the weights back bit for bit.
+
+Tolerance 1e-5 in float32: ONNX Runtime computes the same function with the same
+weights; only float rounding differs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+onnx = pytest.importorskip(
+    "onnx", reason="the optional 'interop' extra is deliberately not installed (pip install 'grukit[interop]')"
+)
+ort = pytest.importorskip(
+    "onnxruntime", reason="the optional 'interop' extra is deliberately not installed (pip install 'grukit[interop]')"
+)
+
+from onnx import helper, numpy_helper  # noqa: E402
+
+from grukit import GRU, GRUCell  # noqa: E402
+from grukit.interop import from_onnx, to_onnx  # noqa: E402
+
+ATOL = 1e-5
+I, H = 4, 5
+
+
+def _session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _feeds(model, batch_first, T, N, *, h0=False, lengths=None, dtype=torch.float32, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    D = 2 if model.bidirectional else 1
+    x = torch.randn(*((N, T, I) if batch_first else (T, N, I)), generator=g, dtype=dtype)
+    feeds, kwargs = {"x": x.numpy()}, {}
+    if h0:
+        state = torch.randn(model.num_layers * D, N, H, generator=g, dtype=dtype)
+        feeds["h0"], kwargs["h0"] = state.numpy(), state
+    if lengths is not None:
+        feeds["lengths"] = np.asarray(lengths, dtype=np.int64)
+        kwargs["lengths"] = torch.tensor(lengths)
+    return x, feeds, kwargs
+
+
+def _random_biases(model):
+    """torch-style init already gives random biases; make them clearly non-zero anyway."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith("bias"):
+                p.add_(0.3)
+    return model
+
+
+CASES = [  # (num_layers, bidirectional, batch_first, with_h0, lengths)
+    (1, False, False, False, None),
+    (1, True, True, True, None),
+    (2, False, False, True, [6, 2, 4]),
+    (2, True, False, False, [3, 6, 1]),
+    (2, True, True, True, [5, 6, 2]),
+]
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+@pytest.mark.parametrize("L, bi, bf, with_h0, lengths", CASES)
+def test_onnx_runtime_matches_grukit(tmp_path, reset, L, bi, bf, with_h0, lengths):
+    torch.manual_seed(0)
+    model = _random_biases(GRU(I, H, L, bidirectional=bi, batch_first=bf, reset=reset)).eval()
+    path = tmp_path / "gru.onnx"
+    to_onnx(model, path, with_h0=with_h0, with_lengths=lengths is not None)
+    session = _session(path)
+    for T, N in ((6, 3), (2, 3)) if lengths is None else ((6, 3),):  # dynamic T and N
+        x, feeds, kwargs = _feeds(model, bf, T, N, h0=with_h0, lengths=lengths)
+        y_ort, h_ort = session.run(["output", "h_n"], feeds)
+        with torch.no_grad():
+            y, h = model(x, **kwargs)
+        assert y_ort.shape == tuple(y.shape) and h_ort.shape == tuple(h.shape)
+        assert np.abs(y_ort - y.numpy()).max() <= ATOL
+        assert np.abs(h_ort - h.numpy()).max() <= ATOL
+        if lengths is not None:  # padded steps are zeros in both
+            for n, length in enumerate(lengths):
+                assert not np.any((y_ort[n, length:] if bf else y_ort[length:, n]))
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_graph_is_one_gru_node_per_layer(tmp_path, reset):
+    model = GRU(I, H, 3, bidirectional=True, reset=reset)
+    path = tmp_path / "gru.onnx"
+    to_onnx(model, path, with_lengths=True, opset=14)
+    graph = onnx.load(str(path)).graph
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    grus = [n for n in graph.node if n.op_type == "GRU"]
+    assert len(grus) == 3
+    assert {n.op_type for n in graph.node} <= {"GRU", "Transpose", "Reshape", "Concat", "Cast"}
+    for node in grus:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        assert attrs["linear_before_reset"] == (1 if reset == "after" else 0)
+        assert attrs["direction"] == b"bidirectional" and attrs["hidden_size"] == H
+        assert node.input[4] == "sequence_lens"
+    x_dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    assert x_dims == ["T", "N", I]
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_from_onnx_round_trip_is_bit_exact(tmp_path, reset, bias):
+    torch.manual_seed(0)
+    model = GRU(I, H, 2, bias=bias, bidirectional=True, batch_first=True, reset=reset)
+    path = tmp_path / "gru.onnx"
+    to_onnx(model, path)
+    twin = from_onnx(path)
+    assert twin.config == model.config
+    params, twin_params = dict(model.named_parameters()), dict(twin.named_parameters())
+    assert params.keys() == twin_params.keys()
+    for name, value in params.items():
+        assert torch.equal(twin_params[name], value), name
+    assert from_onnx(_export(model, tmp_path, batch_first=False)).batch_first is False
+
+
+def _export(model, tmp_path, **options):
+    path = tmp_path / "other.onnx"
+    to_onnx(model, path, **options)
+    return path
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_float64_export_runs_in_onnx_reference_evaluator(tmp_path, reset):
+    """ONNX Runtime's GRU kernel is float32-only ("does not support double yet"); onnx's own
+    reference evaluator runs the float64 file, to float64 rounding."""
+    from onnx.reference import ReferenceEvaluator
+
+    torch.manual_seed(0)
+    model = GRU(I, H, 2, bidirectional=True, reset=reset, dtype=torch.float64)
+    path = _export(model, tmp_path, with_h0=True)
+    x, feeds, kwargs = _feeds(model, False, 6, 2, h0=True, dtype=torch.float64)
+    y_ref, h_ref = ReferenceEvaluator(str(path)).run(None, feeds)
+    with torch.no_grad():
+        y, h = model(x, **kwargs)
+    assert np.abs(y_ref - y.numpy()).max() <= 1e-12
+    assert np.abs(h_ref - h.numpy()).max() <= 1e-12
+    assert from_onnx(path).weight_x_l0.dtype == torch.float64
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(TypeError, match="grukit.GRU"):
+        to_onnx(GRUCell(I, H), tmp_path / "c.onnx")
+    with pytest.raises(ValueError, match="opset"):
+        to_onnx(GRU(I, H), tmp_path / "g.onnx", opset=7)
+    with pytest.raises(ValueError, match="float16, float32 or float64"):
+        to_onnx(GRU(I, H, dtype=torch.bfloat16), tmp_path / "g.onnx")
+    assert not list(tmp_path.iterdir())
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00 not an onnx model \xff" * 10)
+    with pytest.raises(ValueError, match="not a valid ONNX model"):
+        from_onnx(junk)
+
+
+def _hand_made_gru(tmp_path, **attributes):
+    """A one-node ONNX graph, as another exporter might write it."""
+    W = numpy_helper.from_array(np.zeros((1, 3 * H, I), np.float32), "W")
+    R = numpy_helper.from_array(np.zeros((1, 3 * H, H), np.float32), "R")
+    node = helper.make_node("GRU", ["X", "W", "R"], ["Y", "Y_h"], hidden_size=H, **attributes)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, ["T", "N", I])],
+        [helper.make_tensor_value_info("Y_h", onnx.TensorProto.FLOAT, [1, "N", H])], initializer=[W, R])
+    path = tmp_path / "hand.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_from_onnx_reads_a_hand_made_graph_and_refuses_what_it_cannot_represent(tmp_path):
+    model = from_onnx(_hand_made_gru(tmp_path))
+    assert (model.num_layers, model.bidirectional, model.reset, model.bias_x_l0) == (1, False, "before", None)
+    with pytest.raises(ValueError, match="reverse-only"):
+        from_onnx(_hand_made_gru(tmp_path, direction="reverse"))
+    with pytest.raises(ValueError, match="activations"):
+        from_onnx(_hand_made_gru(tmp_path, activations=["Sigmoid", "Relu"]))
+    with pytest.raises(ValueError, match="clip"):
+        from_onnx(_hand_made_gru(tmp_path, clip=5.0))
