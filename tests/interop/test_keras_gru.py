@@ -175,7 +175,11 @@ def test_other_keras_backend_gives_a_clear_error():
         except RuntimeError as err:
             print("ERROR:", err)
     """)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    import grukit
+
+    src = os.path.dirname(os.path.dirname(grukit.__file__))  # grukit importable in the child, installed or not
+    path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": path}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert "ERROR:" in result.stdout, result.stderr[-2000:]
     assert "'jax' backend" in result.stdout and "KERAS_BACKEND=torch" in result.stdout
