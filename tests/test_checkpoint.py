@@ -216,12 +216,13 @@ class _CreatesFile:
         return (open, (self.target, "w"))
 
 
-@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
+@pytest.mark.parametrize("writer", ["pickle", "pickle-protocol-2", "torch.save"])
 def test_pickle_is_refused_without_unpickling(tmp_path, writer):
     target = tmp_path / "created_by_unpickling"
     path = tmp_path / "model.pt"
-    if writer == "pickle":
-        path.write_bytes(pickle.dumps({"weight": _CreatesFile(str(target))}, protocol=4))
+    if writer.startswith("pickle"):
+        protocol = 2 if writer.endswith("2") else pickle.HIGHEST_PROTOCOL
+        path.write_bytes(pickle.dumps({"weight": _CreatesFile(str(target))}, protocol=protocol))
     else:
         torch.save({"weight": _CreatesFile(str(target))}, path)
     assert not target.exists()
@@ -231,11 +232,25 @@ def test_pickle_is_refused_without_unpickling(tmp_path, writer):
         assert str(path) in str(info.value)
     assert not target.exists()
     # control: the payload is real, so the assertion above could have failed
-    if writer == "pickle":
+    if writer.startswith("pickle"):
         pickle.loads(path.read_bytes())["weight"].close()
     else:
         torch.load(path, weights_only=False)["weight"].close()
     assert target.exists()
+
+
+def test_safetensors_whose_length_bytes_look_like_a_pickle_still_loads(tmp_path):
+    """A header length of 0x280 + 256·k starts the file with b"\\x80\\x02", a pickle's first bytes."""
+    path = tmp_path / "s.safetensors"
+    checkpoint.save_state(path, {"w": torch.ones(2)}, {"pad": ""})
+    start = 0x280 - struct.unpack("<Q", path.read_bytes()[:8])[0] - 8  # header grows 1 byte per pad char
+    for pad in range(start, start + 16):
+        checkpoint.save_state(path, {"w": torch.ones(2)}, {"pad": "x" * pad})
+        if path.read_bytes()[:2] == b"\x80\x02":
+            break
+    assert path.read_bytes()[:2] == b"\x80\x02"
+    tensors, metadata = checkpoint.load_state(path)
+    assert torch.equal(tensors["w"], torch.ones(2)) and metadata["pad"] == "x" * pad
 
 
 def test_unregistered_class_cannot_be_saved(tmp_path):

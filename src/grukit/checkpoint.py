@@ -294,8 +294,11 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
 
 def _validate(data: bytes, path: Path) -> dict[str, Any]:
     """Check the safetensors layout of `data` and return the parsed header."""
-    if data[:2] == b"PK" or data[:1] == b"\x80":
-        kind = "a zip archive (what torch.save writes)" if data[:2] == b"PK" else "a pickle"
+    n = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    zipped = data[:4] == b"PK\x03\x04"  # zip local file header: torch.save since torch 1.6
+    pickled = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")  # PROTO 2..5
+    if data[8:9] != b"{" and (zipped or pickled):  # a safetensors header is JSON: its byte 8 is "{"
+        kind = "a zip archive (what torch.save writes)" if zipped else "a pickle"
         raise ValueError(
             f"{path}: {kind}, not a safetensors checkpoint; grukit never unpickles files "
             "(unpickling runs arbitrary code). To use torch weights, load the torch.nn.GRU "
@@ -304,7 +307,6 @@ def _validate(data: bytes, path: Path) -> dict[str, Any]:
         )
     if len(data) < 8:
         raise ValueError(f"{path}: not a safetensors file (only {len(data)} bytes; truncated?)")
-    n = int.from_bytes(data[:8], "little")
     if n > _MAX_HEADER or 8 + n > len(data):
         raise ValueError(
             f"{path}: not a safetensors file or truncated: header length {n} does not fit "
