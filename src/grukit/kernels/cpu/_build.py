@@ -11,6 +11,8 @@ a generic build to one with it. Not `-march=native`: that ties the cached binary
 exact CPU that built it (an AVX-512 build crashes with SIGILL on an AVX2-only host) while
 its name says nothing about it. AVX2+FMA is where the element-wise step (σ, tanh,
 written to auto-vectorize) gets its 8-wide code; the GEMMs are torch's BLAS either way.
+`-fno-trapping-math -fno-math-errno` (as torch itself is built) let GCC turn the
+branch-free selects of σ/tanh into vector blends; they change no result.
 `-fopenmp` lets at::parallel_for use the OpenMP runtime that torch already loaded.
 
 Example:
@@ -49,7 +51,7 @@ def flags() -> list[str]:
     """
     isa = ["-mavx2", "-mfma"] if has_avx2() else []
     digest = hashlib.sha1(b"".join((_HERE / header).read_bytes() for header in HEADERS)).hexdigest()[:12]
-    return ["-O3", "-fopenmp", *isa, f"-DGRUKIT_HEADERS={digest}"]
+    return ["-O3", "-fno-trapping-math", "-fno-math-errno", "-fopenmp", *isa, f"-DGRUKIT_HEADERS={digest}"]
 
 
 def extension_name() -> str:

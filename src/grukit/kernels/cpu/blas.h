@@ -12,6 +12,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+
+#include "activations.h"  // GRUKIT_INLINE
 
 extern "C" {
 void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
@@ -61,36 +64,56 @@ void gemm(bool ta, bool tb, int64_t M, int64_t Nc, int64_t K, const T* A, int64_
   if (beta == T(0)) c.copy_(at::mm(a, b)); else c.add_(at::mm(a, b));
 }
 
+// One 32-byte SIMD register of T (GCC/Clang vector extension: AVX2 with -mavx2, two
+// SSE registers without), and unaligned loads/stores of it.
+template <typename T>
+struct Simd {
+  typedef T v __attribute__((vector_size(32)));
+  static constexpr int L = 32 / sizeof(T);  // lanes: 8 floats or 4 doubles
+};
+
+template <typename T>
+GRUKIT_INLINE typename Simd<T>::v vload(const T* p) {
+  typename Simd<T>::v v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <typename T>
+GRUKIT_INLINE void vstore(T* p, typename Simd<T>::v v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+template <typename T>
+GRUKIT_INLINE T hsum(typename Simd<T>::v v) {
+  T s = 0;
+  for (int l = 0; l < Simd<T>::L; ++l) s += v[l];
+  return s;
+}
+
 // y[m] (+)= Σ_k x[k]·W[m·ldw + k] for m < M: one row times Wᵀ (W row-major M×K).
-// Four rows of W at a time, L partial sums per row (one SIMD register each).
+// Four rows of W at a time, one register of partial sums per row.
 template <typename T>
 void gemv_nt(const T* __restrict__ x, int64_t K, const T* __restrict__ W, int64_t ldw, int64_t M,
              T* __restrict__ y, bool accumulate) {
-  constexpr int L = 32 / sizeof(T);
+  using V = typename Simd<T>::v;
+  constexpr int L = Simd<T>::L;
   int64_t m = 0;
   for (; m + 4 <= M; m += 4) {
     const T* w0 = W + m * ldw;
     const T* w1 = w0 + ldw;
     const T* w2 = w1 + ldw;
     const T* w3 = w2 + ldw;
-    T a0[L] = {}, a1[L] = {}, a2[L] = {}, a3[L] = {};
+    V a0 = {}, a1 = {}, a2 = {}, a3 = {};
     int64_t k = 0;
     for (; k + L <= K; k += L) {
-      for (int l = 0; l < L; ++l) {
-        const T xv = x[k + l];
-        a0[l] += w0[k + l] * xv;
-        a1[l] += w1[k + l] * xv;
-        a2[l] += w2[k + l] * xv;
-        a3[l] += w3[k + l] * xv;
-      }
+      const V xv = vload(x + k);
+      a0 += vload(w0 + k) * xv;
+      a1 += vload(w1 + k) * xv;
+      a2 += vload(w2 + k) * xv;
+      a3 += vload(w3 + k) * xv;
     }
-    T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int l = 0; l < L; ++l) {
-      s0 += a0[l];
-      s1 += a1[l];
-      s2 += a2[l];
-      s3 += a3[l];
-    }
+    T s0 = hsum<T>(a0), s1 = hsum<T>(a1), s2 = hsum<T>(a2), s3 = hsum<T>(a3);
     for (; k < K; ++k) {
       s0 += w0[k] * x[k];
       s1 += w1[k] * x[k];
@@ -104,42 +127,45 @@ void gemv_nt(const T* __restrict__ x, int64_t K, const T* __restrict__ W, int64_
   }
   for (; m < M; ++m) {
     const T* w0 = W + m * ldw;
-    T a0[L] = {};
+    V a0 = {};
     int64_t k = 0;
-    for (; k + L <= K; k += L)
-      for (int l = 0; l < L; ++l) a0[l] += w0[k + l] * x[k + l];
-    T s0 = 0;
-    for (int l = 0; l < L; ++l) s0 += a0[l];
+    for (; k + L <= K; k += L) a0 += vload(w0 + k) * vload(x + k);
+    T s0 = hsum<T>(a0);
     for (; k < K; ++k) s0 += w0[k] * x[k];
     y[m] = accumulate ? y[m] + s0 : s0;
   }
 }
 
 // y[m] (+)= Σ_k x[k]·W[k·ldw + m] for m < M: one row times W (W row-major K×M).
-// Column blocks of B values stay in registers while k runs.
+// Blocks of 8 registers of y stay in registers while k runs.
 template <typename T>
 void gemv_nn(const T* __restrict__ x, int64_t K, const T* __restrict__ W, int64_t ldw, int64_t M,
              T* __restrict__ y, bool accumulate) {
-  constexpr int B = 256 / sizeof(T);  // 64 floats or 32 doubles: 8 AVX2 registers
+  using V = typename Simd<T>::v;
+  constexpr int L = Simd<T>::L, B = 8;
   int64_t m0 = 0;
-  for (; m0 + B <= M; m0 += B) {
-    T acc[B];
-    for (int b = 0; b < B; ++b) acc[b] = accumulate ? y[m0 + b] : T(0);
+  for (; m0 + B * L <= M; m0 += B * L) {
+    V acc[B];
+#pragma GCC unroll 8
+    for (int b = 0; b < B; ++b) acc[b] = accumulate ? vload(y + m0 + b * L) : V{};
     for (int64_t k = 0; k < K; ++k) {
-      const T xv = x[k];
+      const V xv = V{} + x[k];
       const T* w = W + k * ldw + m0;
-      for (int b = 0; b < B; ++b) acc[b] += xv * w[b];
+#pragma GCC unroll 8
+      for (int b = 0; b < B; ++b) acc[b] += xv * vload(w + b * L);
     }
-    for (int b = 0; b < B; ++b) y[m0 + b] = acc[b];
+#pragma GCC unroll 8
+    for (int b = 0; b < B; ++b) vstore(y + m0 + b * L, acc[b]);
   }
-  if (m0 < M) {
-    const int64_t rest = M - m0;
-    if (!accumulate) std::fill(y + m0, y + M, T(0));
-    for (int64_t k = 0; k < K; ++k) {
-      const T xv = x[k];
-      const T* w = W + k * ldw + m0;
-      for (int64_t b = 0; b < rest; ++b) y[m0 + b] += xv * w[b];
-    }
+  for (; m0 + L <= M; m0 += L) {
+    V acc = accumulate ? vload(y + m0) : V{};
+    for (int64_t k = 0; k < K; ++k) acc += (V{} + x[k]) * vload(W + k * ldw + m0);
+    vstore(y + m0, acc);
+  }
+  for (; m0 < M; ++m0) {
+    T acc = accumulate ? y[m0] : T(0);
+    for (int64_t k = 0; k < K; ++k) acc += x[k] * W[k * ldw + m0];
+    y[m0] = acc;
   }
 }
 
