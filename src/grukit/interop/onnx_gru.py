@@ -170,7 +170,8 @@ def to_onnx(model, path: str | os.PathLike, *, batch_first: bool | None = None, 
     opsets = [helper.make_opsetid("", opset)]
     onnx_model = helper.make_model(graph, opset_imports=opsets, producer_name="grukit",
                                    ir_version=helper.find_min_ir_version_for(opsets))
-    helper.set_model_props(onnx_model, {"grukit.config": json.dumps({**dataclasses.asdict(model.config), "batch_first": batch_first})})
+    config = {**dataclasses.asdict(model.config), "batch_first": batch_first}
+    helper.set_model_props(onnx_model, {"grukit.config": json.dumps(config)})  # for people reading the file
     onnx.checker.check_model(onnx_model, full_check=True)
     write_atomic(Path(path), onnx_model.SerializeToString())
 
@@ -223,12 +224,11 @@ def from_onnx(path: str | os.PathLike):
         layers.append(_read_node(node, consts, path, k, helper))
 
     first = layers[0]
+    settings = lambda layer: (layer["direction"], layer["lbr"], layer["H"], layer["B"] is not None)  # noqa: E731
     for k, layer in enumerate(layers):
-        same = (layer["direction"], layer["lbr"], layer["H"], layer["B"] is not None)
-        if same != (first["direction"], first["lbr"], first["H"], first["B"] is not None):
+        if settings(layer) != settings(first):
             raise ValueError(f"{path}: GRU node {k}: expected the settings of node 0 (direction, linear_before_reset, "
-                             f"hidden_size, has B) = {(first['direction'], first['lbr'], first['H'], first['B'] is not None)}, "
-                             f"got {same}")
+                             f"hidden_size, has B) = {settings(first)}, got {settings(layer)}")
     D, H = layers[0]["W"].shape[0], layers[0]["H"]
     for k, layer in enumerate(layers[1:], 1):
         if layer["W"].shape[2] != D * H:
