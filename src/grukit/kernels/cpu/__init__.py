@@ -75,7 +75,7 @@ def _check(x: Tensor, h0: Tensor, weight_x: Tensor, weight_h: Tensor, bias_x, bi
     if x.dim() != 3:
         raise ValueError(f"x: expected a (T, N, I) tensor, got shape {tuple(x.shape)}")
     T, N, I = x.shape
-    H = weight_h.shape[-1]
+    H = h0.shape[-1]
     expected = {"h0": (h0, (N, H)), "weight_x": (weight_x, (3 * H, I)), "weight_h": (weight_h, (3 * H, H))}
     if bias_x is not None:
         expected.update(bias_x=(bias_x, (3 * H,)), bias_h=(bias_h, (3 * H,)))

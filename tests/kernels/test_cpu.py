@@ -1,0 +1,195 @@
+"""The `cpu` backend (C++ kernel) against `fused`: outputs, h_n and every gradient.
+
+float32 within 1e-5 (absolute and relative), float64 within 1e-10; both resets, masks,
+reverse, with and without biases, T=1, N=1, H=1, H=33; then through grukit.GRU
+(layers, bidirectional, lengths) and GRU.step. Skipped as a whole when the extension
+cannot be built here (no compiler/ninja), with the reason.
+"""
+import itertools
+import logging
+
+import pytest
+import torch
+
+import grukit
+from grukit import kernels
+from grukit.kernels import cpu, fused
+
+pytestmark = pytest.mark.skipif(not cpu.available(), reason="grukit cpu kernel could not be built (see its warning)")
+
+TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+SHAPES = [(6, 3, 5, 4), (1, 2, 3, 5), (5, 1, 3, 4), (4, 3, 2, 1), (5, 6, 4, 33)]  # (T, N, I, H): T=1, N=1, H=1, H=33
+
+
+def _inputs(T, N, I, H, dtype, *, bias, masked, seed=0, scale=1.0):
+    """Leaf tensors for one sequence call, weights U(−1/√H, 1/√H)·scale·2 (a little beyond init)."""
+    g = torch.Generator().manual_seed(seed)
+    k = 2 * scale / H**0.5
+
+    def uniform(*shape):
+        return ((torch.rand(*shape, generator=g, dtype=dtype) * 2 - 1) * k).requires_grad_()
+
+    x = (torch.randn(T, N, I, generator=g, dtype=dtype) * scale).requires_grad_()  # (T, N, I)
+    h0 = torch.randn(N, H, generator=g, dtype=dtype).requires_grad_()  # (N, H)
+    params = [uniform(3 * H, I), uniform(3 * H, H)] + ([uniform(3 * H), uniform(3 * H)] if bias else [None, None])
+    mask = None
+    if masked:
+        lengths = torch.randint(1, T + 1, (N,), generator=g)  # (N,)
+        mask = (torch.arange(T)[:, None] < lengths[None, :]).to(dtype)  # (T, N)
+    d_out = torch.randn(T, N, H, generator=g, dtype=dtype)  # (T, N, H)
+    d_hn = torch.randn(N, H, generator=g, dtype=dtype)  # (N, H)
+    return x, h0, params, mask, d_out, d_hn
+
+
+def _run(backend, inputs, reset, reverse):
+    """Forward + backward of Σ d_out·output + Σ d_hn·h_n; returns output, h_n and the gradients."""
+    x, h0, params, mask, d_out, d_hn = inputs
+    leaves = [x, h0] + [p for p in params if p is not None]
+    for leaf in leaves:
+        leaf.grad = None
+    output, h_n = backend.sequence(x, h0, *params, reset=reset, mask=mask, reverse=reverse)
+    ((output * d_out).sum() + (h_n * d_hn).sum()).backward()
+    return [output.detach(), h_n.detach()] + [leaf.grad.clone() for leaf in leaves]
+
+
+def _assert_all_close(got, want, tol):
+    names = ["output", "h_n", "x.grad", "h0.grad", "weight_x.grad", "weight_h.grad", "bias_x.grad", "bias_h.grad"]
+    assert len(got) == len(want)
+    for name, a, b in zip(names, got, want):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda m, name=name: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("T,N,I,H", SHAPES)
+@pytest.mark.parametrize("reset,masked,reverse,bias", list(itertools.product(("before", "after"), (False, True),
+                                                                               (False, True), (True, False))))
+def test_sequence_matches_fused(dtype, T, N, I, H, reset, masked, reverse, bias):
+    inputs = _inputs(T, N, I, H, dtype, bias=bias, masked=masked)
+    _assert_all_close(_run(cpu, inputs, reset, reverse), _run(fused, inputs, reset, reverse), TOL[dtype])
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_saturated_gates_match_fused(reset):
+    """Pre-activations far into σ/tanh saturation (|a| up to ~100) exercise the clamped exp."""
+    inputs = _inputs(7, 4, 6, 8, torch.float32, bias=True, masked=False, scale=30.0)
+    _assert_all_close(_run(cpu, inputs, reset, False), _run(fused, inputs, reset, False), TOL[torch.float32])
+
+
+def test_nan_input_propagates_like_fused():
+    x, h0, params, _, _, _ = _inputs(3, 2, 3, 4, torch.float32, bias=True, masked=False)
+    x = x.detach().clone()
+    x[1, 0, 0] = float("nan")
+    out_cpu, _ = cpu.sequence(x, h0.detach(), *[p.detach() for p in params], reset="after")
+    out_fused, _ = fused.sequence(x, h0.detach(), *[p.detach() for p in params], reset="after")
+    assert torch.equal(out_cpu.isnan(), out_fused.isnan())
+    assert out_cpu[1:, 0].isnan().all() and not out_cpu[:, 1].isnan().any()
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_backward_twice_with_retain_graph(reset):
+    """The saved cache is read, never overwritten: a second backward gives the same gradients."""
+    x, h0, params, _, d_out, d_hn = _inputs(5, 3, 4, 6, torch.float64, bias=True, masked=True)
+    output, h_n = cpu.sequence(x, h0, *params, reset=reset)
+    loss = (output * d_out).sum() + (h_n * d_hn).sum()
+    first = torch.autograd.grad(loss, [x, h0, *params], retain_graph=True)
+    second = torch.autograd.grad(loss, [x, h0, *params])
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+
+
+def test_no_grad_forward_matches_training_forward():
+    x, h0, params, mask, _, _ = _inputs(6, 3, 4, 5, torch.float64, bias=True, masked=True)
+    output, h_n = cpu.sequence(x, h0, *params, reset="before", mask=mask)
+    with torch.no_grad():
+        output_ng, h_n_ng = cpu.sequence(x, h0, *params, reset="before", mask=mask)
+    assert output_ng.grad_fn is None
+    assert torch.equal(output.detach(), output_ng) and torch.equal(h_n.detach(), h_n_ng)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reset,bidirectional,lengths", [("before", True, [5, 2, 4]), ("after", True, None),
+                                                         ("after", False, [1, 5, 3]), ("before", False, None)])
+def test_layer_cpu_matches_fused(dtype, reset, bidirectional, lengths):
+    """grukit.GRU(backend="cpu") against backend="fused": two layers, batch_first, all parameters."""
+    torch.manual_seed(0)
+    models = {}
+    for backend in ("cpu", "fused"):
+        torch.manual_seed(0)
+        models[backend] = grukit.GRU(4, 7, num_layers=2, batch_first=True, bidirectional=bidirectional,
+                                     reset=reset, backend=backend, dtype=dtype)
+    assert models["cpu"].kernel().name == "cpu"
+    x = torch.randn(3, 5, 4, dtype=dtype)  # (N, T, I)
+    results = {}
+    for backend, model in models.items():
+        x_in = x.clone().requires_grad_()
+        output, h_n = model(x_in, lengths=lengths)
+        (output.square().sum() + h_n.sum()).backward()
+        results[backend] = [output.detach(), h_n.detach(), x_in.grad] + [p.grad for p in model.parameters()]
+    for a, b in zip(results["cpu"], results["fused"]):
+        torch.testing.assert_close(a, b, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+@pytest.mark.parametrize("N", [1, 3, 9])
+def test_step_matches_fused(reset, N):
+    """GRU.step (streaming) through the C++ kernel: N=1 (hand-written GEMV) and N>4 (BLAS)."""
+    torch.manual_seed(1)
+    model = grukit.GRU(5, 6, num_layers=2, reset=reset, backend="cpu")
+    reference = grukit.GRU(5, 6, num_layers=2, reset=reset, backend="fused")
+    reference.load_state_dict(model.state_dict())
+    xs = torch.randn(4, N, 5)  # (T, N, I)
+    h = h_ref = None
+    for x_t in xs:
+        h, h_ref = model.step(x_t, h), reference.step(x_t, h_ref)  # (L, N, H)
+        torch.testing.assert_close(h, h_ref, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        output, h_n = reference(xs)  # the whole sequence at once ends in the same state
+    torch.testing.assert_close(h, h_n, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(h[-1], output[-1], rtol=1e-5, atol=1e-5)
+
+
+def test_step_with_gradients_is_differentiable():
+    x, h0, params, _, _, _ = _inputs(1, 2, 3, 4, torch.float64, bias=True, masked=False)
+    h = cpu.step(x[0], h0, *params, reset="after")
+    h.sum().backward()
+    h_ref = fused.step(x[0].detach(), h0.detach(), *[p.detach() for p in params], reset="after")
+    torch.testing.assert_close(h.detach(), h_ref, rtol=1e-10, atol=1e-10)
+    assert params[1].grad is not None and params[1].grad.abs().sum() > 0
+
+
+def test_auto_picks_cpu_on_cpu():
+    assert kernels.get("auto", torch.device("cpu")).name == "cpu"
+
+
+def test_other_dtypes_go_to_fused():
+    x, h0, params, _, _, _ = _inputs(4, 2, 3, 5, torch.bfloat16, bias=True, masked=False)
+    args = (x.detach(), h0.detach(), *[p.detach() for p in params])
+    for a, b in zip(cpu.sequence(*args, reset="after"), fused.sequence(*args, reset="after")):
+        assert a.dtype == torch.bfloat16 and torch.equal(a, b)
+
+
+def test_bad_inputs_name_the_argument():
+    x, h0, params, _, _, _ = _inputs(4, 2, 3, 5, torch.float32, bias=True, masked=False)
+    with pytest.raises(ValueError, match="weight_h"):
+        cpu.sequence(x, h0, params[0], params[1][:, :4], *params[2:], reset="after")
+    with pytest.raises(ValueError, match="h0"):
+        cpu.sequence(x, h0[:1], *params, reset="after")
+    with pytest.raises(TypeError, match="h0"):
+        cpu.sequence(x, h0.double(), *params, reset="after")
+    with pytest.raises(ValueError, match="reset"):
+        cpu.sequence(x, h0, *params, reset="sideways")
+    with pytest.raises(ValueError, match="bias_x, bias_h"):
+        cpu.sequence(x, h0, *params[:3], None, reset="after")
+    with pytest.raises(ValueError, match="mask"):
+        cpu.sequence(x, h0, *params, reset="after", mask=torch.ones(3, 2))
+
+
+def test_available_is_cached_and_a_failed_build_warns(monkeypatch, caplog):
+    assert cpu._state["tried"] and cpu.available()
+    monkeypatch.setattr(cpu, "_state", {"tried": False, "module": None})
+    monkeypatch.setattr(cpu._build, "_compiler", lambda: None)
+    with caplog.at_level(logging.WARNING, logger="grukit.kernels.cpu"):
+        assert not cpu.available()
+        assert not cpu.available()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "fused" in warnings[0].getMessage()
