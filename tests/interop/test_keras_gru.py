@@ -182,3 +182,22 @@ def test_other_keras_backend_gives_a_clear_error():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert "ERROR:" in result.stdout, result.stderr[-2000:]
     assert "'numpy' backend" in result.stdout and "KERAS_BACKEND=torch" in result.stdout
+
+
+def test_unset_keras_backend_becomes_torch():
+    """With KERAS_BACKEND unset, the converters import keras on its torch backend (not TensorFlow)."""
+    import grukit
+
+    code = textwrap.dedent("""
+        import os
+        from grukit import GRU
+        from grukit.interop import to_keras
+        to_keras(GRU(2, 3))
+        import keras
+        print("BACKEND:", keras.backend.backend(), os.environ["KERAS_BACKEND"])
+    """)
+    src = os.path.dirname(os.path.dirname(grukit.__file__))
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert "BACKEND: torch torch" in result.stdout, result.stderr[-2000:]
