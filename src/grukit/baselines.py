@@ -81,6 +81,7 @@ class _Recurrent(nn.Module):
 class RNN(_Recurrent):
     """Elman RNN with tanh: h = tanh(W x + b_x + U h_prev + b_h); see the module docstring."""
 
+    checkpoint_name = "grukit.RNN"  # stable name in saved files
     torch_class = nn.RNN
 
     def forward(self, x, h0: Tensor | None = None, lengths=None):
@@ -96,6 +97,7 @@ class LSTM(_Recurrent):
     h0 is None or a pair (h0, c0) of (L·D, N, H) tensors; returns (output, (h_n, c_n)).
     """
 
+    checkpoint_name = "grukit.LSTM"  # stable name in saved files
     torch_class = nn.LSTM
 
     def forward(self, x, h0: tuple[Tensor, Tensor] | None = None, lengths=None):

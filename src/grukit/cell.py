@@ -64,6 +64,7 @@ class GRUCellConfig:
 
 @register
 class GRUCell(nn.Module):
+    checkpoint_name = "grukit.GRUCell"  # stable name in saved files
     __doc__ = __doc__
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, reset: str = "before",

@@ -48,6 +48,7 @@ class GRUConfig:
 
 @register
 class GRU(nn.Module):
+    checkpoint_name = "grukit.GRU"  # stable name in saved files
     __doc__ = __doc__
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
