@@ -45,6 +45,10 @@ COMMANDS: dict[str, str] = {
     "sample": "grukit.tasks.sample",
     "classify": "grukit.tasks.classify",
     "bench": "grukit.bench",
+    "speech": "grukit.tasks.speech",
+    "music": "grukit.tasks.music",
+    "compare": "grukit.tasks.compare",
+    "gradients": "grukit.tasks.gradients",
 }
 
 EXIT_USAGE = 2
