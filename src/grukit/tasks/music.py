@@ -171,11 +171,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="use the first N chorales of each split (quick runs)")
 
 
-def train_config_from(args, epochs: int = 40):
+def train_config_from(args, epochs: int = 30):
     from grukit.train import TrainConfig
 
     return TrainConfig(epochs=args.epochs or epochs, lr=args.lr, batch_size=args.batch_size, weight_decay=0.0,
-                       metric="val_nll", mode="min", seed=args.seed, device=args.device, progress=False)
+                       patience=8, metric="val_nll", mode="min", seed=args.seed, device=args.device, progress=False)
 
 
 def run(args) -> dict:

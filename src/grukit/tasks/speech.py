@@ -185,7 +185,7 @@ def run(args) -> dict:
     splits = load_splits(args.dir, args.limit, args.seed)
     config = SpeechConfig(n_features=splits[0].features[0].shape[1], hidden_size=args.hidden,
                           num_layers=args.layers, cell=args.cell, backend=args.backend)
-    train_config = train_config_from(args, epochs=25, metric="val_accuracy", mode="max", lr=args.lr,
+    train_config = train_config_from(args, epochs=20, metric="val_accuracy", mode="max", lr=args.lr,
                                      batch_size=args.batch_size)
     out = Path(args.out)
     result = train(config, splits, train_config, out)
