@@ -193,3 +193,16 @@ def test_available_is_cached_and_a_failed_build_warns(monkeypatch, caplog):
         assert not cpu.available()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "fused" in warnings[0].getMessage()
+
+
+def test_step_bad_inputs_name_the_argument():
+    x, h0, params, _, _, _ = _inputs(1, 2, 3, 5, torch.float32, bias=True, masked=False)
+    x_t, h0, params = x[0].detach(), h0.detach(), [p.detach() for p in params]
+    with pytest.raises(ValueError, match="h_prev"):
+        cpu.step(x_t, h0[:, :4], *params, reset="after")
+    with pytest.raises(ValueError, match="weight_x"):
+        cpu.step(x_t, h0, params[0][:, :2], *params[1:], reset="after")
+    with pytest.raises(TypeError, match="weight_h"):
+        cpu.step(x_t, h0, params[0], params[1].double(), *params[2:], reset="after")
+    with pytest.raises(ValueError, match="reset"):
+        cpu.step(x_t, h0, *params, reset="sideways")

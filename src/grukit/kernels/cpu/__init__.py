@@ -7,7 +7,7 @@ what changes is where the loop runs. Per layer and direction:
     for each step (in C++):          g = h_prev Uᵀ (after: one GEMM [N×H]·[H×3H];
                                         before: [N×H]·[H×2H], then q Uₙᵀ with q = r ⊙ h_prev)
                                      r, z, n, h: one fused, vectorized pass over N·H
-                                     (threads over N once N·H ≥ 16384)
+                                     (threads over N once N·H ≥ 4096)
     backward loop (in C++):          one fused pass writes da, then dh += da U (one GEMM;
                                      two for reset="before"): only dh is serial
     after the loop:                  dW_x = daᵀ x, dW_h = daᵀ h_prev, dx = da W_x: single
@@ -144,9 +144,6 @@ def step(x_t: Tensor, h_prev: Tensor, weight_x, weight_h, bias_x, bias_h, *, res
     needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     if needs_grad or x_t.dtype not in _DTYPES:
         return sequence(x_t.unsqueeze(0), h_prev, weight_x, weight_h, bias_x, bias_h, reset=reset)[1]
-    if x_t.dim() != 2:
-        raise ValueError(f"x_t: expected an (N, I) tensor, got shape {tuple(x_t.shape)}")
-    x = x_t.unsqueeze(0)  # (1, N, I)
-    _check(x, h_prev, weight_x, weight_h, bias_x, bias_h, reset, None)
-    x, h_prev, weight_x, weight_h, bias_x, bias_h = _contiguous(x, h_prev, weight_x, weight_h, bias_x, bias_h)
-    return _ops().forward(x, h_prev, weight_x, weight_h, bias_x, bias_h, None, reset == "after", False, False)[1]
+    if reset not in ("before", "after"):
+        raise ValueError(f"reset: expected 'before' or 'after', got {reset!r}")
+    return _ops().step(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, reset == "after")  # checks in C++

@@ -82,6 +82,51 @@ GRUKIT_INLINE void row_before_n(int64_t H, T* __restrict__ g, const T* __restric
   }
 }
 
+// One step for all N rows: g (N, ldg) holds gx and receives the cache when training;
+// gh (N, 3H) and q_tmp (N, H) are scratch; h (N, H) receives the new state.
+template <typename T>
+void one_step(bool after, bool training, int64_t N, int64_t H, int64_t ldg, T* g, T* gh, T* q_tmp, const T* Wh,
+              const T* bp, const T* h_prev, T* h, T* out, const T* m) {
+  const int64_t G3 = 3 * H;
+  if (after) {
+    rows_times_wt<T>(N, h_prev, H, H, Wh, H, G3, gh, G3, false);  // g = h_prev Uᵀ  (N, 3H)
+    for_rows(N, H, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        T* gn = g + n * ldg;
+        const T* ghn = gh + n * G3;
+        if (m) {
+          if (training) row_after<T, true, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
+          else row_after<T, true, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
+        } else {
+          if (training) row_after<T, false, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
+          else row_after<T, false, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
+        }
+      }
+    });
+    return;
+  }
+  rows_times_wt<T>(N, h_prev, H, H, Wh, H, 2 * H, gh, G3, false);  // [g_r, g_z] = h_prev U_rzᵀ  (N, 2H)
+  T* q = training ? g + 3 * H : q_tmp;                                 // (N, H) with stride ldq
+  const int64_t ldq = training ? ldg : H;
+  for_rows(N, H, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) row_before_rz<T>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, q + n * ldq);
+  });
+  rows_times_wt<T>(N, q, ldq, H, Wh + 2 * H * H, H, H, gh + 2 * H, G3, false);  // U_n q  (N, H)
+  for_rows(N, H, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      T* gn = g + n * ldg;
+      const T* ghn = gh + n * G3;
+      if (m) {
+        if (training) row_before_n<T, true, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
+        else row_before_n<T, true, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
+      } else {
+        if (training) row_before_n<T, false, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
+        else row_before_n<T, false, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
+      }
+    }
+  });
+}
+
 template <typename T>
 std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& weight_x,
                                      const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
@@ -94,71 +139,49 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, 
   at::Tensor cache = at::empty({T_, N, ldg}, options);                    // (T, N, 4H or 3H)
   at::Tensor output = at::empty({T_, N, H}, options);                     // (T, N, H)
   at::Tensor states = mask ? at::empty({T_, N, H}, options) : output;     // (T, N, H)
-  at::Tensor gh = at::empty({N, G3}, options);                            // (N, 3H) U h_prev
-  at::Tensor q_tmp = (!after && !training) ? at::empty({N, H}, options) : at::Tensor();  // (N, H)
+  std::vector<T> scratch(N * G3 + N * H);                                 // gh (N, 3H), q (N, H)
   const std::vector<T> b = bias_sums<T>(bias_x, bias_h, H);               // (4H,)
 
-  const T* xp = x.data_ptr<T>();
-  const T* Wx = weight_x.data_ptr<T>();
   const T* Wh = weight_h.data_ptr<T>();
-  const T* bp = b.data();
   T* cp = cache.data_ptr<T>();
   T* op = output.data_ptr<T>();
   T* sp = states.data_ptr<T>();
-  T* ghp = gh.data_ptr<T>();
   const T* mp = mask ? mask->data_ptr<T>() : nullptr;
 
   // gx = x W_xᵀ for every step at once, written into the first 3H columns of the cache
-  rows_times_wt<T>(T_ * N, xp, I, I, Wx, I, G3, cp, ldg, false);
+  rows_times_wt<T>(T_ * N, x.data_ptr<T>(), I, I, weight_x.data_ptr<T>(), I, G3, cp, ldg, false);
 
   for (int64_t s = 0; s < T_; ++s) {
     const int64_t t = reverse ? T_ - 1 - s : s;
     const T* h_prev = s == 0 ? h0.data_ptr<T>() : sp + (reverse ? t + 1 : t - 1) * N * H;  // (N, H)
-    T* h = sp + t * N * H;       // (N, H)
-    T* out = op + t * N * H;     // (N, H)
-    T* g = cp + t * N * ldg;     // (N, ldg)
-    const T* m = mp ? mp + t * N : nullptr;  // (N,)
-    if (after) {
-      rows_times_wt<T>(N, h_prev, H, H, Wh, H, G3, ghp, G3, false);  // g = h_prev Uᵀ  (N, 3H)
-      for_rows(N, H, [&](int64_t n0, int64_t n1) {
-        for (int64_t n = n0; n < n1; ++n) {
-          T* gn = g + n * ldg;
-          const T* ghn = ghp + n * G3;
-          if (m) {
-            if (training) row_after<T, true, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
-            else row_after<T, true, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
-          } else {
-            if (training) row_after<T, false, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
-            else row_after<T, false, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
-          }
-        }
-      });
-    } else {
-      rows_times_wt<T>(N, h_prev, H, H, Wh, H, 2 * H, ghp, G3, false);  // [g_r, g_z] = h_prev U_rzᵀ  (N, 2H)
-      T* q = training ? g + 3 * H : q_tmp.data_ptr<T>();                  // (N, H) with stride ldq
-      const int64_t ldq = training ? ldg : H;
-      for_rows(N, H, [&](int64_t n0, int64_t n1) {
-        for (int64_t n = n0; n < n1; ++n)
-          row_before_rz<T>(H, g + n * ldg, ghp + n * G3, bp, h_prev + n * H, q + n * ldq);
-      });
-      rows_times_wt<T>(N, q, ldq, H, Wh + 2 * H * H, H, H, ghp + 2 * H, G3, false);  // U_n q  (N, H)
-      for_rows(N, H, [&](int64_t n0, int64_t n1) {
-        for (int64_t n = n0; n < n1; ++n) {
-          T* gn = g + n * ldg;
-          const T* ghn = ghp + n * G3;
-          if (m) {
-            if (training) row_before_n<T, true, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
-            else row_before_n<T, true, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
-          } else {
-            if (training) row_before_n<T, false, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
-            else row_before_n<T, false, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
-          }
-        }
-      });
-    }
+    one_step<T>(after, training, N, H, ldg, cp + t * N * ldg, scratch.data(), scratch.data() + N * G3, Wh,
+                b.data(), h_prev, sp + t * N * H, op + t * N * H, mp ? mp + t * N : nullptr);
   }
   at::Tensor h_n = T_ == 0 ? h0.clone() : states[reverse ? 0 : T_ - 1].clone();  // (N, H)
   return {output, h_n, states, training ? cache : at::Tensor()};
+}
+
+template <typename T>
+at::Tensor step_impl(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tensor& weight_x,
+                     const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
+                     const c10::optional<at::Tensor>& bias_h, bool after) {
+  const int64_t N = x_t.size(0), I = x_t.size(1), H = h_prev.size(1), G3 = 3 * H;
+  at::Tensor h = at::empty({N, H}, x_t.options());  // (N, H)
+  std::vector<T> scratch(2 * N * G3 + N * H);       // gx (N, 3H), gh (N, 3H), q (N, H)
+  const std::vector<T> b = bias_sums<T>(bias_x, bias_h, H);
+  T* gx = scratch.data();
+  rows_times_wt<T>(N, x_t.data_ptr<T>(), I, I, weight_x.data_ptr<T>(), I, G3, gx, G3, false);  // (N, 3H)
+  one_step<T>(after, false, N, H, G3, gx, gx + N * G3, gx + 2 * N * G3, weight_h.data_ptr<T>(), b.data(),
+              h_prev.data_ptr<T>(), h.data_ptr<T>(), nullptr, nullptr);
+  return h;
+}
+
+void check_matrix(const at::Tensor& t, const char* name, int64_t rows, int64_t cols, const at::Tensor& like) {
+  TORCH_CHECK_VALUE(t.dim() == 2 && t.size(0) == rows && t.size(1) == cols, name, ": expected shape (", rows,
+                    ", ", cols, "), got ", t.sizes());
+  TORCH_CHECK_TYPE(t.scalar_type() == like.scalar_type(), name, ": expected dtype ", like.scalar_type(),
+                   " (that of x_t), got ", t.scalar_type());
+  TORCH_CHECK_VALUE(t.device().is_cpu(), name, ": the 'cpu' backend expects CPU tensors, got ", t.device());
 }
 
 }  // namespace
@@ -171,6 +194,35 @@ std::vector<at::Tensor> forward(const at::Tensor& x, const at::Tensor& h0, const
     return forward_impl<float>(x, h0, weight_x, weight_h, bias_x, bias_h, mask, after, reverse, training);
   TORCH_CHECK(x.scalar_type() == at::kDouble, "grukit cpu kernel: float32 or float64 only, got ", x.scalar_type());
   return forward_impl<double>(x, h0, weight_x, weight_h, bias_x, bias_h, mask, after, reverse, training);
+}
+
+}  // namespace grukit
+
+namespace grukit {
+
+at::Tensor step(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tensor& weight_x,
+                const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
+                const c10::optional<at::Tensor>& bias_h, bool after) {
+  TORCH_CHECK_VALUE(x_t.dim() == 2, "x_t: expected an (N, I) tensor, got shape ", x_t.sizes());
+  TORCH_CHECK_TYPE(x_t.scalar_type() == at::kFloat || x_t.scalar_type() == at::kDouble,
+                   "x_t: expected float32 or float64, got ", x_t.scalar_type());
+  const int64_t N = x_t.size(0), I = x_t.size(1), H = weight_h.dim() == 2 ? weight_h.size(1) : -1;
+  check_matrix(x_t, "x_t", N, I, x_t);
+  check_matrix(h_prev, "h_prev", N, H, x_t);
+  check_matrix(weight_x, "weight_x", 3 * H, I, x_t);
+  check_matrix(weight_h, "weight_h", 3 * H, H, x_t);
+  TORCH_CHECK_VALUE(bias_x.has_value() == bias_h.has_value(),
+                    "bias_x, bias_h: expected both tensors or both None, got one of each");
+  for (const auto* bias : {&bias_x, &bias_h}) {
+    if (bias->has_value()) check_matrix((*bias)->view({1, -1}), "bias", 1, 3 * H, x_t);
+  }
+  auto c = [](const at::Tensor& t) { return t.contiguous(); };
+  auto co = [](const c10::optional<at::Tensor>& t) {
+    return t.has_value() ? c10::optional<at::Tensor>(t->contiguous()) : t;
+  };
+  if (x_t.scalar_type() == at::kFloat)
+    return step_impl<float>(c(x_t), c(h_prev), c(weight_x), c(weight_h), co(bias_x), co(bias_h), after);
+  return step_impl<double>(c(x_t), c(h_prev), c(weight_x), c(weight_h), co(bias_x), co(bias_h), after);
 }
 
 }  // namespace grukit

@@ -17,7 +17,7 @@
 namespace grukit {
 
 // Element-wise work of one step runs on several threads from this many values on.
-constexpr int64_t kParallelElems = 16384;
+constexpr int64_t kParallelElems = 4096;
 
 template <typename F>
 void for_rows(int64_t N, int64_t H, const F& f) {
@@ -33,6 +33,11 @@ std::vector<at::Tensor> forward(const at::Tensor& x, const at::Tensor& h0, const
                                 const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
                                 const c10::optional<at::Tensor>& bias_h, const c10::optional<at::Tensor>& mask,
                                 bool after, bool reverse, bool training);
+
+// One step for streaming inference (no cache): -> h (N, H). Checks its arguments.
+at::Tensor step(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tensor& weight_x,
+                const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
+                const c10::optional<at::Tensor>& bias_h, bool after);
 
 // -> {dx or undefined, dh0, dW_x, dW_h, db_x or undefined, db_h or undefined}
 std::vector<at::Tensor> backward(const at::Tensor& d_output, const at::Tensor& d_h_n, const at::Tensor& x,

@@ -8,6 +8,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "grukit fused GRU kernel for CPU (forward + backward, float32/float64)";
   m.def("forward", &grukit::forward, "GRU layer forward: -> [output, h_n, states, cache]");
   m.def("backward", &grukit::backward, "GRU layer backward: -> [dx, dh0, dW_x, dW_h, db_x, db_h]");
+  m.def("step", &grukit::step, "one GRU step for inference: -> h");
   m.def("blas_symbols", &grukit::blas_symbols, "True when sgemm_/dgemm_ are called directly");
   m.attr("gemv_max_rows") = grukit::kGemvMaxRows;
 }

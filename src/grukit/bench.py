@@ -1,0 +1,491 @@
+"""`grukit bench`: time the GRU layer on CPU against torch.nn.GRU and JAX, write JSON + markdown.
+
+One training step = forward + backward of `output.sum() + h_n.sum()` with respect to the
+parameters (x needs no gradient); forward = the same call under no_grad / jit without grad.
+For each row (N, T, I, H), in this one process: every available grukit backend,
+torch.nn.GRU and, when installed, JAX (lax.scan GRU, jit). Then GRU.step streaming with
+N=1, and reset="before" for the grukit backends. Reported: median ms, speed-up over
+torch and JAX, GFLOP/s (forward 2·T·N·3H·(I+H); training ≈ 3× that) and its share of
+the sgemm rate measured in the same run (torch.mm 2048×2048), and peak memory of one
+training step: the growth of the peak resident set (VmHWM, reset through
+/proc/self/clear_refs) over the resident set just before the step, in a fresh process per
+implementation after one warm-up step, so it counts every allocation the step makes
+(torch, MKL, XLA alike) and nothing the process held before.
+
+    grukit bench [--rows N1,N16,N32,N64,stream,before] [--repeats 5] [--out DIR] [--no-memory]
+
+Example:
+    >>> from grukit.bench import ROWS, forward_flops
+    >>> ROWS[0], forward_flops(ROWS[0])
+    (Row(name='N1', N=1, T=512, I=64, H=128), 94371840)
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from grukit.errors import UsageError
+
+log = logging.getLogger(__name__)
+COMMON_ARGUMENTS = False  # bench has its own --out and no training options
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # short label used by --rows
+    N: int  # batch
+    T: int  # time steps
+    I: int  # input features  # noqa: E741 - the paper's symbol
+    H: int  # hidden units
+
+
+ROWS = (Row("N1", 1, 512, 64, 128), Row("N16", 16, 1000, 1, 64), Row("N32", 32, 256, 128, 256),
+        Row("N64", 64, 128, 256, 512))
+STREAM = Row("stream", 1, 512, 64, 128)  # GRU.step, one step at a time
+EXTRA = ("stream", "before")
+GRUKIT_BACKENDS = ("cpu", "fused", "eager")
+
+
+def forward_flops(row: Row) -> int:
+    """Multiply-adds ×2 of one forward pass: input and recurrent products, gates ignored."""
+    return 2 * row.T * row.N * 3 * row.H * (row.I + row.H)
+
+
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of `fn` in ms after one warm-up call (3 runs when one takes > 3 s)."""
+    start = time.perf_counter()
+    fn()
+    if time.perf_counter() - start > 3.0:
+        repeats = min(repeats, 3)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def sgemm_gflops(repeats: int = 5, size: int = 2048) -> float:
+    """torch.mm of two size×size float32 matrices, GFLOP/s (median)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / median_ms(lambda: torch.mm(a, b), repeats) / 1e6
+
+
+# ---- the implementations: each returns (forward, training_step) closures -------------------------
+
+def _grukit(row: Row, backend: str, reset: str, seed: int = 0):
+    import grukit
+
+    torch.manual_seed(seed)
+    model = grukit.GRU(row.I, row.H, reset=reset, backend=backend)
+    x = torch.randn(row.T, row.N, row.I)  # (T, N, I)
+
+    def forward():
+        with torch.no_grad():
+            return model(x)
+
+    def train_step():
+        model.zero_grad(set_to_none=True)
+        output, h_n = model(x)
+        (output.sum() + h_n.sum()).backward()
+
+    return forward, train_step, model
+
+
+def _torch(row: Row, seed: int = 0):
+    torch.manual_seed(seed)
+    model = torch.nn.GRU(row.I, row.H)
+    x = torch.randn(row.T, row.N, row.I)  # (T, N, I)
+
+    def forward():
+        with torch.no_grad():
+            return model(x)
+
+    def train_step():
+        model.zero_grad(set_to_none=True)
+        output, h_n = model(x)
+        (output.sum() + h_n.sum()).backward()
+
+    return forward, train_step
+
+
+def jax_available() -> bool:
+    return importlib.util.find_spec("jax") is not None
+
+
+def _jax_params(row: Row, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    k = 1 / row.H**0.5
+    shapes = [(3 * row.H, row.I), (3 * row.H, row.H), (3 * row.H,), (3 * row.H,)]
+    params = [rng.uniform(-k, k, shape).astype(np.float32) for shape in shapes]
+    x = rng.standard_normal((row.T, row.N, row.I)).astype(np.float32)  # (T, N, I)
+    return params, x
+
+
+def _jax_gru():
+    """A reset="after" GRU as a lax.scan, in the seeds' z convention (same cost as torch's)."""
+    import jax
+    import jax.numpy as jnp
+
+    def sequence(params, x):
+        W_x, W_h, b_x, b_h = params
+        H = W_h.shape[1]
+        gx = x @ W_x.T + b_x  # (T, N, 3H)
+
+        def cell(h, gx_t):
+            g = h @ W_h.T + b_h  # (N, 3H)
+            r = jax.nn.sigmoid(gx_t[:, :H] + g[:, :H])  # (N, H)
+            z = jax.nn.sigmoid(gx_t[:, H:2 * H] + g[:, H:2 * H])  # (N, H)
+            n = jnp.tanh(gx_t[:, 2 * H:] + r * g[:, 2 * H:])  # (N, H)
+            h = z * n + (1 - z) * h  # (N, H)
+            return h, h
+
+        h0 = jnp.zeros((x.shape[1], H), x.dtype)  # (N, H)
+        h_n, output = jax.lax.scan(cell, h0, gx)
+        return output, h_n
+
+    def loss(params, x):
+        output, h_n = sequence(params, x)
+        return output.sum() + h_n.sum()
+
+    return sequence, loss
+
+
+def _jax(row: Row, seed: int = 0):
+    import jax
+
+    params, x = _jax_params(row, seed)
+    params, x = [jax.device_put(p) for p in params], jax.device_put(x)
+    sequence, loss = _jax_gru()
+    fwd, grad = jax.jit(sequence), jax.jit(jax.grad(loss))
+
+    def forward():
+        return jax.block_until_ready(fwd(params, x))
+
+    def train_step():
+        return jax.block_until_ready(grad(params, x))
+
+    return forward, train_step
+
+
+def _jax_stream(row: Row, seed: int = 0):
+    """N=1 streaming in JAX: one jitted cell call per step from Python."""
+    import jax
+    import jax.numpy as jnp
+
+    params, x = _jax_params(row, seed)
+    params = [jax.device_put(p) for p in params]
+    xs = [jax.device_put(x[t]) for t in range(row.T)]
+
+    @jax.jit
+    def cell(params, h, x_t):
+        W_x, W_h, b_x, b_h = params
+        H = W_h.shape[1]
+        gx, g = x_t @ W_x.T + b_x, h @ W_h.T + b_h  # (N, 3H), (N, 3H)
+        r = jax.nn.sigmoid(gx[:, :H] + g[:, :H])
+        z = jax.nn.sigmoid(gx[:, H:2 * H] + g[:, H:2 * H])
+        n = jnp.tanh(gx[:, 2 * H:] + r * g[:, 2 * H:])
+        return z * n + (1 - z) * h
+
+    def run():
+        h = jnp.zeros((row.N, row.H), jnp.float32)
+        for x_t in xs:
+            h = cell(params, h, x_t)
+        return jax.block_until_ready(h)
+
+    return run
+
+
+# ---- timing ----------------------------------------------------------------------------------
+
+def _record(row: Row, impl: str, reset: str, fwd_ms: float | None, train_ms: float | None, sgemm: float) -> dict:
+    flops = forward_flops(row)
+    rec = {"row": row.name, "N": row.N, "T": row.T, "I": row.I, "H": row.H, "impl": impl, "reset": reset,
+           "fwd_ms": fwd_ms, "train_ms": train_ms}
+    rec["fwd_gflops"] = None if fwd_ms is None else flops / fwd_ms / 1e6
+    rec["train_gflops"] = None if train_ms is None else 3 * flops / train_ms / 1e6
+    rec["train_pct_sgemm"] = None if train_ms is None else 100 * rec["train_gflops"] / sgemm
+    log.info("  %-6s %-6s %-14s fwd %9.2f ms  train %9.2f ms", row.name, reset, impl, fwd_ms or float("nan"),
+             train_ms or float("nan"))
+    return rec
+
+
+def time_rows(rows: list[Row], repeats: int, sgemm: float, backends: tuple[str, ...], with_jax: bool) -> list[dict]:
+    records = []
+    for row in rows:
+        for backend in backends:
+            forward, train_step, _ = _grukit(row, backend, "after")
+            records.append(_record(row, f"grukit-{backend}", "after", median_ms(forward, repeats),
+                                   median_ms(train_step, repeats), sgemm))
+        forward, train_step = _torch(row)
+        records.append(_record(row, "torch.nn.GRU", "after", median_ms(forward, repeats),
+                               median_ms(train_step, repeats), sgemm))
+        if with_jax:
+            forward, train_step = _jax(row)
+            records.append(_record(row, "jax", "after", median_ms(forward, repeats),
+                                   median_ms(train_step, repeats), sgemm))
+    return records
+
+
+def time_before(rows: list[Row], repeats: int, sgemm: float, backends: tuple[str, ...]) -> list[dict]:
+    records = []
+    for row in rows:
+        for backend in backends:
+            forward, train_step, _ = _grukit(row, backend, "before")
+            records.append(_record(row, f"grukit-{backend}", "before", median_ms(forward, repeats),
+                                   median_ms(train_step, repeats), sgemm))
+    return records
+
+
+def time_stream(repeats: int, sgemm: float, backends: tuple[str, ...], with_jax: bool) -> list[dict]:
+    """T steps of N=1 through GRU.step (grukit), GRU(x_t[None], h) (torch), a jitted cell (JAX)."""
+    row = STREAM
+    xs = torch.randn(row.T, row.N, row.I)  # (T, 1, I)
+    records = []
+    for backend in backends:
+        _, _, model = _grukit(row, backend, "after")
+
+        def run(model=model):
+            h = None
+            for x_t in xs:
+                h = model.step(x_t, h)  # (1, N, H)
+            return h
+
+        records.append(_record(row, f"grukit-{backend}", "after", median_ms(run, repeats), None, sgemm))
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(row.I, row.H)
+
+    def run_torch():
+        h = torch.zeros(1, row.N, row.H)
+        with torch.no_grad():
+            for x_t in xs:
+                _, h = gru(x_t[None], h)
+        return h
+
+    records.append(_record(row, "torch.nn.GRU", "after", median_ms(run_torch, repeats), None, sgemm))
+    if with_jax:
+        records.append(_record(row, "jax", "after", median_ms(_jax_stream(row), repeats), None, sgemm))
+    return records
+
+
+# ---- peak memory (one fresh process per implementation) ---------------------------------------
+
+def _rss_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def _memory_child(row: Row, impl: str, out: str) -> None:
+    """In a fresh process: warm up one training step, then measure the peak RSS growth of the next."""
+    if impl.startswith("grukit-"):
+        _, train_step, _ = _grukit(row, impl.removeprefix("grukit-"), "after")
+    elif impl == "jax":
+        _, train_step = _jax(row)
+    else:
+        _, train_step = _torch(row)
+    train_step()
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets VmHWM to the current RSS
+    base = _rss_kb("VmRSS")
+    train_step()
+    Path(out).write_text(json.dumps({"peak_mb": (_rss_kb("VmHWM") - base) / 1024}))
+
+
+def peak_memory_mb(row: Row, impl: str) -> float | None:
+    """Peak memory of one training step of `impl` on `row`, in MB (None where it cannot be measured)."""
+    if not Path("/proc/self/clear_refs").exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "peak.json"
+        code = ("import sys; from grukit.bench import Row, _memory_child; "
+                "_memory_child(Row(sys.argv[1], *map(int, sys.argv[2:6])), sys.argv[6], sys.argv[7])")
+        args = [row.name, str(row.N), str(row.T), str(row.I), str(row.H), impl, str(out)]
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=900)
+        if done.returncode != 0 or not out.exists():
+            log.warning("peak memory of %s on %s failed: %s", impl, row.name, done.stderr.strip()[-300:])
+            return None
+        return json.loads(out.read_text())["peak_mb"]
+
+
+# ---- targets and report -----------------------------------------------------------------------
+
+def _find(records, row, impl, reset="after"):
+    for rec in records:
+        if rec["row"] == row and rec["impl"] == impl and rec["reset"] == reset:
+            return rec
+    return None
+
+
+def evaluate_targets(records: list[dict]) -> list[dict]:
+    """The issue's targets for grukit-cpu, each with the measured value and whether it is reached."""
+    targets = []
+
+    def add(text, value, goal, reached):
+        targets.append({"target": text, "value": value, "goal": goal, "reached": bool(reached)})
+
+    for row in ROWS:
+        ours, torch_rec, jax_rec = (_find(records, row.name, impl) for impl in ("grukit-cpu", "torch.nn.GRU", "jax"))
+        if ours is None or ours["train_ms"] is None:
+            continue
+        if jax_rec is not None:
+            ratio = jax_rec["train_ms"] / ours["train_ms"]
+            add(f"{row.name}: training step vs JAX", round(ratio, 2), ">= 1.0x", ratio >= 1.0)
+        if torch_rec is not None:
+            goal = 5.0 if row.N == 1 else 1.5 if row.H <= 256 else 1.15
+            ratio = torch_rec["train_ms"] / ours["train_ms"]
+            add(f"{row.name}: training step vs torch.nn.GRU", round(ratio, 2), f">= {goal}x", ratio >= goal)
+        before = _find(records, row.name, "grukit-cpu", "before")
+        if before is not None and before["train_ms"] is not None:
+            ratio = before["train_ms"] / ours["train_ms"]
+            add(f"{row.name}: reset=before / reset=after (training)", round(ratio, 2), "<= 1.4x", ratio <= 1.4)
+    stream, stream_torch = _find(records, "stream", "grukit-cpu"), _find(records, "stream", "torch.nn.GRU")
+    if stream is not None and stream_torch is not None:
+        ratio = stream_torch["fwd_ms"] / stream["fwd_ms"]
+        add("stream (N=1 GRU.step): vs torch.nn.GRU", round(ratio, 2), ">= 5.0x", ratio >= 5.0)
+    largest = _find(records, ROWS[-1].name, "grukit-cpu")
+    if largest is not None and largest["train_pct_sgemm"] is not None:
+        pct = largest["train_pct_sgemm"]
+        add(f"{ROWS[-1].name}: training GFLOP/s as % of sgemm", round(pct, 1), ">= 70%", pct >= 70)
+    mem_torch = _find(records, ROWS[-1].name, "torch.nn.GRU")
+    if largest is not None and mem_torch is not None and largest.get("peak_mb") and mem_torch.get("peak_mb"):
+        add(f"{ROWS[-1].name}: peak memory of a training step (MB) vs torch.nn.GRU",
+            f"{largest['peak_mb']:.0f} vs {mem_torch['peak_mb']:.0f}", "<= torch", largest["peak_mb"] <= mem_torch["peak_mb"])
+    return targets
+
+
+def _fmt(value, spec=".1f"):
+    return "—" if value is None else format(value, spec)
+
+
+def markdown(result: dict) -> str:
+    """The tables of the README: one line per (row, reset, implementation), then the targets."""
+    env = result["environment"]
+    lines = [f"CPU: {env['cpu']}, {env['threads']} threads, torch {env['torch']}, "
+             f"jax {env['jax'] or 'not installed'}; sgemm (2048², float32): {env['sgemm_gflops']:.0f} GFLOP/s. "
+             f"Median of {env['repeats']} runs (ms); ×torch / ×JAX = their time / this time (training step).",
+             "",
+             "| row (N, T, I, H) | reset | implementation | forward ms | training ms | ×torch | ×JAX | "
+             "GFLOP/s (train) | % sgemm | peak MB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    records = result["records"]
+    for rec in records:
+        ref_torch = _find(records, rec["row"], "torch.nn.GRU")
+        ref_jax = _find(records, rec["row"], "jax")
+        key = "train_ms" if rec["train_ms"] is not None else "fwd_ms"
+        ratio_torch = ratio_jax = None
+        if rec["reset"] == "after" and ref_torch and rec[key]:
+            ratio_torch = ref_torch[key] / rec[key]
+        if rec["reset"] == "after" and ref_jax and rec[key]:
+            ratio_jax = ref_jax[key] / rec[key]
+        shape = f"{rec['row']} ({rec['N']}, {rec['T']}, {rec['I']}, {rec['H']})"
+        if rec["row"] == "stream":
+            shape = f"stream: {rec['T']} × step(), N=1, I={rec['I']}, H={rec['H']}"
+        lines.append(f"| {shape} | {rec['reset']} | {rec['impl']} | {_fmt(rec['fwd_ms'])} | {_fmt(rec['train_ms'])} | "
+                     f"{_fmt(ratio_torch, '.2f')} | {_fmt(ratio_jax, '.2f')} | {_fmt(rec['train_gflops'])} | "
+                     f"{_fmt(rec['train_pct_sgemm'])} | {_fmt(rec.get('peak_mb'), '.0f')} |")
+    lines += ["", "| target (grukit-cpu) | measured | goal | reached |", "|---|---|---|---|"]
+    lines += [f"| {t['target']} | {t['value']} | {t['goal']} | {'yes' if t['reached'] else '**no**'} |"
+              for t in result["targets"]]
+    return "\n".join(lines) + "\n"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def benchmark(rows: list[str], repeats: int = 5, memory: bool = True, with_jax: bool | None = None) -> dict:
+    """Run the benchmark; returns {"environment", "records", "targets"} (see the module docstring)."""
+    from grukit import kernels
+
+    with_jax = jax_available() if with_jax is None else with_jax
+    backends = tuple(b for b in GRUKIT_BACKENDS if kernels.available(b))
+    sgemm = sgemm_gflops(repeats)
+    log.info("sgemm 2048²: %.0f GFLOP/s; backends %s; jax %s", sgemm, backends, with_jax)
+    main_rows = [row for row in ROWS if row.name in rows]
+    records = time_rows(main_rows, repeats, sgemm, backends, with_jax)
+    if "stream" in rows:
+        records += time_stream(repeats, sgemm, backends, with_jax)
+    if "before" in rows:
+        records += time_before(main_rows or list(ROWS), repeats, sgemm, backends)
+    sgemm_after = sgemm_gflops(repeats)  # a second reading shows how much the machine's load moved
+    if memory:
+        for rec in records:
+            if rec["row"] != "stream" and rec["reset"] == "after":
+                rec["peak_mb"] = peak_memory_mb(next(r for r in ROWS if r.name == rec["row"]), rec["impl"])
+    jax_version = None
+    if with_jax:
+        import jax
+
+        jax_version = jax.__version__
+    environment = {"cpu": _cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                   "jax": jax_version, "python": platform.python_version(), "sgemm_gflops": sgemm,
+                   "sgemm_gflops_end": sgemm_after, "repeats": repeats, "backends": list(backends),
+                   "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+                   "rows": [asdict(r) for r in ROWS] + [asdict(STREAM)]}
+    result = {"environment": environment, "records": records}
+    result["targets"] = evaluate_targets(records)
+    return result
+
+
+def write(result: dict, out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"json": out / "cpu.json", "markdown": out / "cpu.md"}
+    files["json"].write_text(json.dumps(result, indent=1) + "\n")
+    files["markdown"].write_text(markdown(result))
+    return files
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    names = ",".join([row.name for row in ROWS] + list(EXTRA))
+    parser.add_argument("--rows", default=names, help=f"comma-separated rows to run (default all: {names})")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement, median (default 5)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--no-jax", action="store_true", help="leave JAX out even when installed")
+    parser.add_argument("--out", type=Path, default=None, help="folder for cpu.json and cpu.md (default runs/bench-<time>)")
+
+
+def parse_rows(text: str) -> list[str]:
+    known = [row.name for row in ROWS] + list(EXTRA)
+    rows = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in rows if name not in known]
+    if unknown or not rows:
+        raise UsageError(f"--rows: expected names from {known}, got {text!r}")
+    return rows
+
+
+def run(args: argparse.Namespace) -> dict:
+    rows = parse_rows(args.rows)
+    if args.repeats < 1:
+        raise UsageError(f"--repeats: expected an integer >= 1, got {args.repeats}")
+    result = benchmark(rows, repeats=args.repeats, memory=not args.no_memory, with_jax=False if args.no_jax else None)
+    files = write(result, args.out)
+    return {"summary": markdown(result), "files": {name: str(path) for name, path in files.items()}}
