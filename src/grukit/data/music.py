@@ -44,13 +44,14 @@ def _check_rolls(rolls: list[np.ndarray], where: str) -> list[np.ndarray]:
 def read_mat(path: str | Path) -> dict[str, list[np.ndarray]]:
     """{'train', 'valid', 'test'} -> list of (T, 88) float32 rolls, from a .mat file."""
     import scipy.io
+    from scipy.io.matlab import MatReadError
 
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"--mat: expected a .mat file with traindata/validdata/testdata, got {str(path)!r} (no such file)")
     try:
         mat = scipy.io.loadmat(path)
-    except (ValueError, OSError, NotImplementedError) as err:
+    except (MatReadError, ValueError, OSError, NotImplementedError) as err:
         raise UsageError(f"--mat: {str(path)!r} is not a readable .mat file ({err})") from err
     missing = [key for key in SPLITS.values() if key not in mat]
     if missing:

@@ -1,0 +1,67 @@
+"""grukit.data.music: the bundled JSB Chorales and .mat reading."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from grukit.data import music
+from grukit.errors import UsageError
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "music" / "JSB_Chorales.mat"
+
+
+def test_bundled_splits_are_binary_88_key_rolls():
+    splits = music.load_bundled()
+    assert [len(splits[k]) for k in ("train", "valid", "test")] == [229, 76, 77]
+    assert sum(len(r) for r in splits["train"]) == 13807
+    for rolls in splits.values():
+        for r in rolls:
+            assert r.shape[1] == 88 and r.dtype == np.float32 and np.isin(r, (0.0, 1.0)).all()
+
+
+@pytest.mark.skipif(not SHARED.is_file(), reason="JSB_Chorales.mat not present in ../shared/data")
+def test_bundled_equals_the_mat_file():
+    bundled, mat = music.load_bundled(), music.read_mat(SHARED)
+    for k in bundled:
+        assert len(bundled[k]) == len(mat[k])
+        assert all(np.array_equal(a, b) for a, b in zip(bundled[k], mat[k]))
+
+
+def _mat(path, **splits):
+    cells = {}
+    for key, rolls in splits.items():
+        cell = np.empty((1, len(rolls)), dtype=object)
+        for i, r in enumerate(rolls):
+            cell[0, i] = r
+        cells[key] = cell
+    scipy.io.savemat(path, cells)
+    return path
+
+
+def test_read_mat_and_npz_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    rolls = {k: [(rng.random((t, 88)) < 0.05).astype(np.uint8) for t in (5, 9)]
+             for k in ("traindata", "validdata", "testdata")}
+    splits = music.read_mat(_mat(tmp_path / "m.mat", **rolls))
+    np.testing.assert_array_equal(splits["valid"][1], rolls["validdata"][1])
+    music.save_npz(splits, tmp_path / "m.npz")
+    back = music.load_npz(tmp_path / "m.npz")
+    assert all(np.array_equal(a, b) for k in splits for a, b in zip(splits[k], back[k]))
+
+
+def test_bad_mat_files_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="no such file"):
+        music.read_mat(tmp_path / "nope.mat")
+    (tmp_path / "junk.mat").write_bytes(b"junk")
+    with pytest.raises(UsageError, match="not a readable"):
+        music.read_mat(tmp_path / "junk.mat")
+    good = [np.zeros((4, 88), np.uint8)]
+    with pytest.raises(UsageError, match="missing"):
+        music.read_mat(_mat(tmp_path / "a.mat", traindata=good, validdata=good))
+    with pytest.raises(UsageError, match="88"):
+        music.read_mat(_mat(tmp_path / "b.mat", traindata=[np.zeros((4, 80), np.uint8)], validdata=good,
+                            testdata=good))
+    with pytest.raises(UsageError, match="0/1"):
+        music.read_mat(_mat(tmp_path / "c.mat", traindata=[np.full((4, 88), 2, np.uint8)], validdata=good,
+                            testdata=good))

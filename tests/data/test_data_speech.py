@@ -1,0 +1,100 @@
+"""grukit.data.speech: FSDD file names, wav folders, the bundled MFCC, the split."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+
+from grukit.data import speech
+from grukit.errors import UsageError
+from grukit.features import FeatureConfig, mfcc
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "speech" / "fsdd" / "recordings"
+
+
+def write_wav(folder: Path, name: str, seconds: float = 0.3, rate: int = 8000, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (np.sin(2 * np.pi * freq * t) * 8000).astype(np.int16)
+    scipy.io.wavfile.write(folder / name, rate, samples)
+    return samples
+
+
+def test_parse_name():
+    assert speech.parse_name("7_jackson_32.wav") == (7, "jackson", 32)
+    for bad in ("seven_jackson_1.wav", "7_jackson.wav", "7_jackson_1.mp3", "12_x_1.wav"):
+        with pytest.raises(UsageError, match="--dir"):
+            speech.parse_name(bad)
+
+
+def test_read_folder_computes_mfcc_of_each_file(tmp_path):
+    a = write_wav(tmp_path, "3_ann_0.wav", freq=300.0)
+    b = write_wav(tmp_path, "5_bob_12.wav", seconds=0.5)
+    data = speech.read_folder(tmp_path)
+    assert len(data) == 2 and data.digits.tolist() == [3, 5] and data.speakers == ["ann", "bob"]
+    assert data.takes.tolist() == [0, 12]
+    np.testing.assert_array_equal(data.features[0], mfcc(a))
+    np.testing.assert_array_equal(data.features[1], mfcc(b))
+
+
+def test_read_folder_resamples_other_rates(tmp_path):
+    write_wav(tmp_path, "1_ann_0.wav", seconds=0.5, rate=16000)
+    data = speech.read_folder(tmp_path)
+    assert data.features[0].shape == mfcc(np.zeros(4000)).shape  # 0.5 s at 8 kHz
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing", "not a folder"),
+    (lambda p: p, "found none"),
+])
+def test_bad_folders_are_usage_errors(tmp_path, make, message):
+    with pytest.raises(UsageError, match=message):
+        speech.read_folder(make(tmp_path))
+
+
+def test_bad_file_name_and_bad_wav_are_usage_errors(tmp_path):
+    write_wav(tmp_path, "hello.wav")
+    with pytest.raises(UsageError, match="hello.wav"):
+        speech.read_folder(tmp_path)
+    (tmp_path / "hello.wav").unlink()
+    (tmp_path / "1_ann_0.wav").write_bytes(b"not a wav")
+    with pytest.raises(UsageError, match="not a readable wav"):
+        speech.read_folder(tmp_path)
+
+
+def test_save_and_load_round_trip_in_float16(tmp_path):
+    for i, d in enumerate((0, 4, 9)):
+        write_wav(tmp_path, f"{d}_ann_{i}.wav", seconds=0.2 + 0.1 * i)
+    data = speech.read_folder(tmp_path)
+    speech.save_features(data, tmp_path / "f.npz")
+    back = speech.load_features(tmp_path / "f.npz")
+    assert back.speakers == data.speakers and back.config == data.config
+    np.testing.assert_array_equal(back.digits, data.digits)
+    for x, y in zip(back.features, data.features):
+        np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-2)
+
+
+def test_bundled_set_and_official_split():
+    data = speech.load_bundled()
+    assert len(data) == 3000 and sorted(set(data.speakers)) == ["george", "jackson", "lucas", "nicolas", "theo",
+                                                                 "yweweler"]
+    assert np.bincount(data.digits).tolist() == [300] * 10
+    assert data.config == FeatureConfig()
+    train, val, test = speech.split(data)
+    assert (len(train), len(val), len(test)) == (2400, 300, 300)
+    assert set(test.takes.tolist()) == set(range(5)) and set(val.takes.tolist()) == set(range(5, 10))
+    assert train.takes.min() == 10
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="FSDD recordings not present in ../shared/data")
+def test_bundled_features_are_the_mfcc_of_the_recordings():
+    data = speech.load_bundled()
+    for i in (0, 1234, 2999):
+        name = f"{data.digits[i]}_{data.speakers[i]}_{data.takes[i]}.wav"
+        _, samples = scipy.io.wavfile.read(SHARED / name)
+        np.testing.assert_allclose(data.features[i], mfcc(samples), rtol=2e-3, atol=3e-2)
+
+
+def test_split_refuses_a_folder_without_test_takes(tmp_path):
+    write_wav(tmp_path, "1_ann_20.wav")
+    with pytest.raises(UsageError, match="split is empty"):
+        speech.split(speech.read_folder(tmp_path))

@@ -1,0 +1,83 @@
+"""grukit.features: mel filterbank, log-mel and MFCC against hand computations."""
+import numpy as np
+import pytest
+import scipy.fft
+
+from grukit.features import FeatureConfig, hz_to_mel, log_mel, mel_filterbank, mel_to_hz, mfcc, power_spectrogram
+
+
+def test_mel_scale_round_trip_and_htk_value():
+    f = np.array([0.0, 440.0, 1000.0, 4000.0])
+    np.testing.assert_allclose(mel_to_hz(hz_to_mel(f)), f, atol=1e-9)
+    assert hz_to_mel(700.0) == pytest.approx(2595.0 * np.log10(2.0))
+
+
+def test_filterbank_is_triangles_between_mel_spaced_edges():
+    config = FeatureConfig()
+    bank = mel_filterbank(config)
+    assert bank.shape == (config.n_mels, config.n_fft // 2 + 1)
+    assert bank.min() >= 0.0 and bank.max() <= 1.0
+    assert (bank.sum(axis=1) > 0).all()  # no empty filter at 8 kHz with 40 bands and 256-point FFT
+    peaks = bank.argmax(axis=1)
+    assert (np.diff(peaks) >= 0).all()  # centres rise with the filter index
+
+
+def test_frames_follow_hop_and_short_signals_pad_to_one_frame():
+    config = FeatureConfig()
+    assert power_spectrogram(np.zeros(8000), config).shape == (50, 129)  # 1 + ceil((8000-256)/160)
+    assert power_spectrogram(np.zeros(10), config).shape == (1, 129)
+    assert power_spectrogram(np.zeros(257), config).shape == (2, 129)
+
+
+def test_pure_tone_lands_in_the_filter_centred_on_it():
+    config = FeatureConfig(preemphasis=0.0)
+    t = np.arange(8000) / 8000.0
+    for freq in (300.0, 1200.0, 3000.0):
+        spectrum = log_mel(np.sin(2 * np.pi * freq * t), config).mean(axis=0)
+        centres = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(4000.0), config.n_mels + 2))[1:-1]
+        assert abs(centres[spectrum.argmax()] - freq) <= np.diff(centres).max()
+
+
+def test_power_spectrum_matches_a_direct_dft_of_one_frame():
+    config = FeatureConfig(preemphasis=0.0)
+    rng = np.random.default_rng(0)
+    s = rng.standard_normal(600)
+    frame = s[160:160 + 256] * (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(256) / 256))
+    k = np.arange(129)[:, None]
+    dft = (frame[None, :] * np.exp(-2j * np.pi * k * np.arange(256)[None, :] / 256)).sum(axis=1)
+    np.testing.assert_allclose(power_spectrogram(s, config)[1], np.abs(dft) ** 2 / 256, rtol=1e-8, atol=1e-10)
+
+
+def test_mfcc_is_the_orthonormal_dct_of_log_mel():
+    rng = np.random.default_rng(1)
+    s = rng.standard_normal(3000)
+    config = FeatureConfig()
+    M = log_mel(s, config).astype(np.float64)
+    n = config.n_mels
+    basis = np.cos(np.pi * np.arange(n)[:, None] * (2 * np.arange(n)[None, :] + 1) / (2 * n)) * np.sqrt(2.0 / n)
+    basis[0] /= np.sqrt(2.0)
+    np.testing.assert_allclose(mfcc(s, config), (M @ basis.T)[:, :13], rtol=1e-4, atol=1e-4)
+    all_coefficients = mfcc(s, FeatureConfig(n_mfcc=config.n_mels)).astype(np.float64)
+    np.testing.assert_allclose(scipy.fft.idct(all_coefficients, norm="ortho", axis=1), M, atol=1e-3)
+
+
+def test_int16_input_is_scaled_to_unit_range():
+    rng = np.random.default_rng(2)
+    s = (rng.standard_normal(2000) * 3000).astype(np.int16)
+    np.testing.assert_allclose(mfcc(s), mfcc(s.astype(np.float64) / 32768.0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("signal, error", [(np.zeros((10, 2)), ValueError), (np.array([0.0, np.nan]), ValueError),
+                                           (np.array(["a", "b"]), TypeError)])
+def test_bad_signals_are_refused(signal, error):
+    with pytest.raises(error, match="signal"):
+        mfcc(signal)
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(ValueError, match="n_mfcc"):
+        FeatureConfig(n_mfcc=50)
+    with pytest.raises(ValueError, match="hop"):
+        FeatureConfig(hop=0)
+    with pytest.raises(ValueError, match="f_max"):
+        FeatureConfig(f_max=5000.0)
