@@ -1,0 +1,146 @@
+"""Time series from CSV files: a target column, optional covariates, explicit gaps.
+
+A series is a matrix y (T, F): column 0 the target, columns 1.. the covariates, with
+NaN where the file has no value (an empty cell, "NA", "nan"). Gaps are never dropped
+silently: `fill_gaps` returns the interpolated matrix *and* the mask of where values
+were missing, so a task can feed interpolated inputs but exclude missing targets from
+its loss and its metrics.
+
+    fill:  y[t] = y[a] + (t − a)/(b − a) · (y[b] − y[a])   for a gap a < t < b (linear in time);
+           leading / trailing gaps take the nearest observed value.
+
+Bundled sets (see DATA.md): `load_co2()` (weekly, 2,284 rows, 59 gaps) and
+`load_seattle()` (daily, target temp_max, covariates precipitation, temp_min, wind).
+
+Example:
+    >>> import numpy as np
+    >>> from grukit.data.timeseries import load_co2, fill_gaps
+    >>> s = load_co2()
+    >>> s.values.shape, int(s.missing().sum()), s.season
+    ((2284, 1), 59, 52)
+    >>> filled, missing = fill_gaps(s.values)
+    >>> bool(np.isfinite(filled).all()), int(missing.sum())
+    (True, 59)
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from grukit.data import bundled
+from grukit.errors import UsageError
+
+MISSING = {"", "na", "nan", "null", "none", "?"}  # cells read as a gap (case-insensitive)
+CO2 = "timeseries/co2_weekly_mauna_loa.csv"
+SEATTLE = "timeseries/seattle_weather_daily.csv"
+
+
+@dataclass
+class Series:
+    """A multivariate series; row t is one time step."""
+
+    values: np.ndarray  # (T, F) float64; column 0 is the target; NaN where missing
+    names: list[str]  # F column names, names[0] the target
+    dates: list[str] | None  # T date strings from the date column, or None
+    source: str  # where it came from (a path)
+    season: int  # seasonal period in steps (52 weekly, 365 daily, 12 monthly, 24 hourly, else 1)
+
+    def missing(self) -> np.ndarray:
+        """(T, F) bool: True where the file had no value."""
+        return np.isnan(self.values)
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+
+def _parse_float(cell: str, column: str, row: int, path: Path) -> float:
+    text = cell.strip()
+    if text.lower() in MISSING:
+        return float("nan")
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--column/--covariates: expected numbers in column {column!r}, "
+                         f"got {cell!r} in row {row} of {path}") from None
+    if not np.isfinite(value):
+        raise UsageError(f"--column/--covariates: expected finite numbers in column {column!r}, "
+                         f"got {cell!r} in row {row} of {path}")
+    return value
+
+
+def infer_season(dates: Sequence[str] | None) -> int:
+    """Seasonal period from the median spacing of ISO dates: 52 weekly, 365 daily, 12 monthly, 24 hourly, else 1."""
+    if not dates or len(dates) < 3:
+        return 1
+    try:
+        stamps = [dt.datetime.fromisoformat(d.strip()) for d in dates[: min(len(dates), 200)]]
+    except ValueError:
+        return 1
+    gaps = sorted((b - a).total_seconds() for a, b in zip(stamps, stamps[1:]))
+    days = gaps[len(gaps) // 2] / 86400
+    for lo, hi, season in ((0.03, 0.05, 24), (0.9, 1.1, 365), (6.5, 7.5, 52), (28, 31.5, 12)):
+        if lo <= days <= hi:
+            return season
+    return 1
+
+
+def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
+             covariates: Sequence[str] = ()) -> Series:
+    """Read `column` (the target) and `covariates` from a CSV file with a header row."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--csv: file not found: {path}")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = list(reader.fieldnames or [])
+            rows = list(reader)
+    except UnicodeDecodeError as err:
+        raise UsageError(f"--csv: expected UTF-8 text, got an invalid byte at offset {err.start} of {path}") from None
+    except csv.Error as err:
+        raise UsageError(f"--csv: not a readable CSV file: {path} ({err})") from None
+    if not header:
+        raise UsageError(f"--csv: expected a header row, got an empty file: {path}")
+    for flag, name in [("--column", column), *[("--covariates", c) for c in covariates],
+                       *([("--date-column", date_column)] if date_column else [])]:
+        if name not in header:
+            raise UsageError(f"{flag}: expected one of {header}, got {name!r}")
+    names = [column, *covariates]
+    values = np.array([[_parse_float(row.get(name) or "", name, i + 2, path) for name in names]
+                       for i, row in enumerate(rows)], dtype=np.float64).reshape(len(rows), len(names))
+    if len(rows) == 0 or np.isnan(values[:, 0]).all():
+        raise UsageError(f"--column: expected numbers in column {column!r}, got no values in {path}")
+    dates = [row.get(date_column) or "" for row in rows] if date_column else None
+    return Series(values=values, names=names, dates=dates, source=str(path), season=infer_season(dates))
+
+
+def load_co2() -> Series:
+    """Weekly atmospheric CO2 at Mauna Loa (ppm), 1958-03-29 .. 2001-12-29, 59 gaps."""
+    return read_csv(bundled(CO2), "co2", date_column="date")
+
+
+SEATTLE_COVARIATES = ("precipitation", "temp_min", "wind")  # the numeric columns besides the target
+
+
+def load_seattle() -> Series:
+    """Daily Seattle weather 2012–2015: target temp_max (°C), covariates precipitation, temp_min, wind."""
+    return read_csv(bundled(SEATTLE), "temp_max", date_column="date", covariates=SEATTLE_COVARIATES)
+
+
+def fill_gaps(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation in time per column; returns (filled (T, F), missing (T, F) bool)."""
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)  # (T, F)
+    filled = values.copy()
+    t = np.arange(values.shape[0])  # (T,)
+    for f in range(values.shape[1]):
+        seen = ~missing[:, f]
+        if not seen.any():
+            raise UsageError(f"--covariates: column {f} has no values at all")
+        filled[:, f] = np.interp(t, t[seen], values[seen, f])  # ends: nearest observed value
+    return filled, missing

@@ -1,0 +1,123 @@
+"""matplotlib figures for the task reports: loss curves, forecasts, gate heatmaps.
+
+Every figure is written at a fixed pixel size, `SIZE` = (width, height) = (1200, 600)
+for curves and forecasts and (1200, 800) for the two-panel gate heatmap, with the Agg
+backend (no display needed). Each function returns the path it wrote.
+
+    gates.png   z_t[j] and r_t[j] for one input: rows j = hidden units, columns t = time.
+                z → 1 (bright) takes the new candidate ñ_t, z → 0 keeps h_{t-1};
+                r → 0 lets the candidate ignore h_{t-1}.
+
+Example:
+    >>> import tempfile, os, numpy as np
+    >>> from grukit.plots import loss_curves
+    >>> path = loss_curves([{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2},
+    ...                     {"epoch": 2, "train_loss": 0.8, "val_loss": 1.0}],
+    ...                    os.path.join(tempfile.mkdtemp(), "loss.png"))
+    >>> path.name
+    'loss.png'
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+DPI = 100
+SIZE = (1200, 600)  # pixels of loss.png and forecast.png
+GATES_SIZE = (1200, 800)  # pixels of gates.png
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)  # no bbox_inches="tight": the size stays exactly SIZE
+    _pyplot().close(fig)
+    return path
+
+
+def loss_curves(history: Sequence[dict], path: str | Path, *, keys: Sequence[str] | None = None,
+                title: str = "training curves") -> Path:
+    """Per-epoch curves of `keys` (default: train_loss and every val_* key) from fit()'s history."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(SIZE[0] / DPI, SIZE[1] / DPI), dpi=DPI)
+    epochs = [row["epoch"] for row in history]
+    if keys is None:
+        keys = ["train_loss"] + sorted({k for row in history for k in row if k.startswith("val_")})
+    for key in keys:
+        ax.plot(epochs, [row.get(key, np.nan) for row in history], marker="o", ms=3, label=key)
+    ax.set_xlabel("epoch")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def forecast(t_history: np.ndarray, y_history: np.ndarray, t_future: np.ndarray, y_true: np.ndarray,
+             predictions: dict[str, np.ndarray], path: str | Path, *, title: str = "forecast",
+             ylabel: str = "") -> Path:
+    """History, truth and one line per forecaster over the horizon (one forecast origin)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(SIZE[0] / DPI, SIZE[1] / DPI), dpi=DPI)
+    ax.plot(t_history, y_history, color="0.3", lw=1.2, label="history")
+    ax.plot(t_future, y_true, color="black", lw=2, label="truth")
+    for (name, y_hat), style in zip(predictions.items(), ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 1))]):
+        ax.plot(t_future, y_hat, ls=style, lw=2 if name == "GRU" else 1.3, label=name)
+    ax.axvline(t_history[-1], color="0.6", lw=0.8)
+    ax.set_title(title)
+    ax.set_xlabel("time step")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(ncol=2)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def gates(z: np.ndarray, r: np.ndarray, path: str | Path, *, title: str = "GRU gates for one input",
+          xlabel: str = "time step t", xticklabels: Sequence[str] | None = None) -> Path:
+    """Heatmaps of the update gate z and reset gate r, each (T, H), hidden units as rows."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 1, figsize=(GATES_SIZE[0] / DPI, GATES_SIZE[1] / DPI), dpi=DPI, sharex=True)
+    for ax, values, name in zip(axes, (z, r), ("update gate z  (1: take candidate ñ, 0: keep h_prev)",
+                                             "reset gate r  (0: candidate ignores h_prev)")):
+        image = ax.imshow(np.asarray(values).T, aspect="auto", origin="lower", cmap="viridis",
+                          vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_ylabel("hidden unit j")
+        ax.set_title(name)
+        fig.colorbar(image, ax=ax, fraction=0.025, pad=0.01)
+    axes[-1].set_xlabel(xlabel)
+    if xticklabels is not None:
+        T = len(xticklabels)
+        ticks = np.linspace(0, T - 1, min(T, 40)).round().astype(int)
+        axes[-1].set_xticks(ticks)
+        axes[-1].set_xticklabels([xticklabels[i] for i in ticks], fontsize=7, family="monospace")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, title: str = "confusion") -> Path:
+    """A confusion matrix (rows: truth, columns: prediction) with counts in the cells."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(SIZE[1] / DPI, SIZE[1] / DPI), dpi=DPI)
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,60 @@
+"""What every command leaves in --out: metrics.json and report.md (markdown with figures).
+
+    table(rows, columns)      a markdown table; floats with `digits` significant decimals
+    write_json(path, obj)     pretty JSON, written atomically
+    write_report(path, title, sections)   "# title" then "## heading\\n\\nbody" per section
+
+Example:
+    >>> from grukit.report import table
+    >>> print(table([{"model": "GRU", "MAE": 0.51234}], ["model", "MAE"]))
+    | model | MAE |
+    |---|---|
+    | GRU | 0.5123 |
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def _fmt(value: Any, digits: int) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, digits: int = 4) -> str:
+    """A markdown table of `rows` restricted to `columns` (missing cells are empty)."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row.get(c, ""), digits) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """`obj` as indented JSON (NaN is refused: metrics must be numbers)."""
+    return _atomic_write(Path(path), json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n")
+
+
+def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str]]) -> Path:
+    """report.md: a title and (heading, markdown body) sections; figures as ![name](file.png)."""
+    parts = [f"# {title}", ""]
+    for heading, body in sections:
+        parts += [f"## {heading}", "", body.strip(), ""]
+    return _atomic_write(Path(path), "\n".join(parts))
+
+
+def figure(name: str, file: str | Path) -> str:
+    """Markdown that shows a figure stored next to report.md."""
+    return f"![{name}]({Path(file).name})"

@@ -1,0 +1,68 @@
+"""Plumbing shared by the task commands: argument checks, the train config, the output folder.
+
+Example:
+    >>> import argparse
+    >>> from grukit.tasks.common import train_config
+    >>> args = argparse.Namespace(epochs=None, seed=3, device="cpu", backend="auto")
+    >>> train_config(args, epochs=5, lr=1e-3).epochs, train_config(args, epochs=5).seed
+    (5, 3)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grukit import kernels
+from grukit.errors import UsageError
+from grukit.report import write_json
+from grukit.train import TrainConfig, is_main, resolve_device
+
+
+def check_common(args: argparse.Namespace) -> None:
+    """Validate --backend and --device before any work (UsageError naming the flag)."""
+    try:
+        kernels.check_name(args.backend)
+    except ValueError as err:
+        raise UsageError(f"--backend: {str(err).split(': ', 1)[-1]}") from None
+    try:
+        resolve_device(args.device)
+    except (ValueError, RuntimeError) as err:
+        raise UsageError(f"--device: {str(err).split(': ', 1)[-1]}") from None
+
+
+def train_config(args: argparse.Namespace, **defaults: Any) -> TrainConfig:
+    """TrainConfig from the task's defaults, with --epochs, --seed, --device from the command line."""
+    fields = dict(defaults)
+    if getattr(args, "epochs", None) is not None:
+        fields["epochs"] = args.epochs
+    fields.update(seed=args.seed, device=args.device, resume=getattr(args, "resume", False))
+    return TrainConfig(**fields)
+
+
+def add_resume(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last checkpoint (same weights as an unbroken run)")
+
+
+def environment() -> dict[str, Any]:
+    """What ran where, for metrics.json."""
+    return {"torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
+            "machine": platform.machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def write_metrics(out: Path, metrics: dict[str, Any]) -> Path | None:
+    """metrics.json on rank 0 (None elsewhere)."""
+    if not is_main():
+        return None
+    return write_json(Path(out) / "metrics.json", metrics)
+
+
+def args_dict(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed arguments as JSON values (paths as strings)."""
+    return json.loads(json.dumps({k: v for k, v in vars(args).items() if k != "func"}, default=str))

@@ -1,0 +1,94 @@
+"""Forecast baselines, computed in the same run on the same origins as the GRU.
+
+For origin t, step k = 1..K, season m, j = ⌈k/m⌉ (seasons back to the last same-season value):
+
+    naive                 ŷ_{t+k} = y_t
+    seasonal-naive        ŷ_{t+k} = y_{t+k−jm}
+    seasonal-naive+drift  ŷ_{t+k} = y_{t+k−jm} + j·m·c,   c = (mean y_{t−m+1..t} − mean y_{t−2m+1..t−m}) / m
+                          (c: the average change per step over the last season, from the history only)
+    ridge AR(L)           ŷ_{t+k} = y_t + s·(b_k + Σ_i w_{k,i} x_i),  x = the lookback window of (y_i − y_t)/s
+                          (+ covariates), one linear model per k fitted on the training windows,
+                          ridge penalty α picked on the validation windows
+
+Example:
+    >>> import numpy as np
+    >>> from grukit.tasks.forecast_baselines import seasonal_naive
+    >>> y = np.arange(10.0)
+    >>> seasonal_naive(y, np.array([5]), horizon=3, season=2)
+    array([[4., 5., 4.]])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from grukit.tasks.forecast_data import Prepared, errors
+
+
+def naive(y: np.ndarray, t: np.ndarray, horizon: int) -> np.ndarray:
+    """(N, K): the last value repeated."""
+    return np.repeat(y[t][:, None], horizon, axis=1)
+
+
+def _seasons_back(horizon: int, season: int) -> np.ndarray:
+    k = np.arange(1, horizon + 1)  # (K,)
+    return np.ceil(k / season).astype(int)  # (K,) j
+
+
+def seasonal_naive(y: np.ndarray, t: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """(N, K): the value one (or j) seasons before each target step."""
+    k = np.arange(1, horizon + 1)  # (K,)
+    j = _seasons_back(horizon, season)  # (K,)
+    return y[t[:, None] + (k - j * season)[None, :]]  # (N, K)
+
+
+def seasonal_naive_drift(y: np.ndarray, t: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """(N, K): seasonal-naive plus the last season's average change per step times j·m."""
+    m = season
+    lo = np.maximum(t - 2 * m + 1, 0)  # (N,)
+    c = np.array([(y[b - m + 1:b + 1].mean() - y[a:b - m + 1].mean()) / m if b - m + 1 > a else 0.0
+                  for a, b in zip(lo, t)])  # (N,)
+    j = _seasons_back(horizon, season)  # (K,)
+    return seasonal_naive(y, t, horizon, season) + c[:, None] * (j * m)[None, :]
+
+
+def _ar_features(p: Prepared, t: np.ndarray) -> np.ndarray:
+    x = p.inputs(t)  # (N, L, F)
+    keep = [0] + list(range(5, x.shape[2]))  # deviations from y_t, and covariates
+    flat = x[:, :, keep].reshape(len(t), -1).astype(np.float64)  # (N, L·F')
+    return np.concatenate([flat, np.ones((len(t), 1))], axis=1)  # (N, L·F' + 1) with intercept
+
+
+def ridge_ar(p: Prepared, alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> tuple[np.ndarray, float]:
+    """Fit the direct ridge AR(L) on train windows, pick α on val MASE; return (W, α), W (L·F'+1, K)."""
+    t_train, t_val = p.origins("train"), p.origins("val")
+    X = _ar_features(p, t_train)  # (N, P)
+    Y, M = p.targets(t_train)  # (N, K)
+    Xv = _ar_features(p, t_val)
+    Yv, Mv = p.targets(t_val)
+    gram = X.T @ X  # (P, P)
+    rhs = X.T @ Y.astype(np.float64)  # (P, K)
+    eye = np.eye(gram.shape[0])
+    eye[-1, -1] = 0.0  # the intercept is not penalised
+    best = None
+    for alpha in alphas:
+        W = np.linalg.solve(gram + alpha * eye, rhs)  # (P, K)
+        score = errors(Xv @ W, Yv, Mv, 1.0)["MAE"]
+        if best is None or score < best[0]:
+            best = (score, W, alpha)
+    return best[1], best[2]
+
+
+def ridge_predict(p: Prepared, W: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(N, K) ridge AR forecasts in data units."""
+    return p.unscale(t, _ar_features(p, t) @ W)
+
+
+def all_baselines(p: Prepared, t: np.ndarray) -> dict[str, np.ndarray]:
+    """name -> (N, K) forecasts in data units at origins t."""
+    W, alpha = ridge_ar(p)
+    out = {"naive": naive(p.y, t, p.horizon)}
+    if p.season > 1:
+        out["seasonal-naive"] = seasonal_naive(p.y, t, p.horizon, p.season)
+        out["seasonal-naive+drift"] = seasonal_naive_drift(p.y, t, p.horizon, p.season)
+    out[f"ridge AR({p.lookback})"] = ridge_predict(p, W, t)
+    return out

@@ -1,0 +1,129 @@
+"""Forecasting windows: a chronological split, train-only scaling, rolling origins, masked metrics.
+
+For an origin t (the last observed step), lookback L and horizon K:
+
+    input    steps t-L+1 .. t, per step the features
+               (y_i − y_t)/s, (y_i − y_{i−1})/s, gap_i, sin(2πi/m), cos(2πi/m), (c_i − μ_c)/σ_c
+    target   (y_{t+k} − y_t)/s,  k = 1 .. K       (direct multi-step: one output per k)
+    mask     1 where y_{t+k} was observed, 0 where the file had a gap
+
+with y the gap-filled target (linear interpolation, `fill_gaps`), gap_i = 1 where y_i was
+interpolated, m the seasonal period, c the covariates. The scale s is the in-sample
+seasonal-naive MAE of the training part, s = mean_t |y_t − y_{t−m}|, the same number
+that scales MASE, so a loss of 0.4 in these units is a MASE of 0.4. Every statistic (s,
+μ_c, σ_c) comes from the training part only.
+
+Split: the first `train` fraction of the steps trains, the next `val` fraction picks the
+epoch, the rest is the test. A window belongs to a part when all its targets lie in it
+(its inputs may reach back into earlier parts: that is the history a forecaster has).
+Test origins roll over every step of the test part: t = start−1 .. T−K−1.
+
+Example:
+    >>> import numpy as np
+    >>> from grukit.tasks.forecast_data import prepare
+    >>> y = np.sin(np.arange(400) * 2 * np.pi / 12)[:, None] + np.arange(400)[:, None] * 0.01
+    >>> p = prepare(y, lookback=24, horizon=6, season=12)
+    >>> p.inputs(p.origins("train")).shape, p.targets(p.origins("test"))[0].shape
+    ((251, 24, 5), (55, 6))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from grukit.data.timeseries import fill_gaps
+from grukit.errors import UsageError
+
+
+@dataclass
+class Prepared:
+    """A gap-filled series with its split, scaling and window builders."""
+
+    y: np.ndarray  # (T,) gap-filled target
+    gap: np.ndarray  # (T,) bool: target was missing in the file
+    covariates: np.ndarray  # (T, C) gap-filled, standardised with train statistics
+    lookback: int  # L
+    horizon: int  # K
+    season: int  # m (1 = no seasonality)
+    scale: float  # s, in-sample seasonal-naive MAE on the training part
+    bounds: tuple[int, int]  # (n_train, n_train + n_val): first step of val, first step of test
+
+    @property
+    def n_features(self) -> int:
+        return 5 + self.covariates.shape[1]
+
+    def origins(self, part: str) -> np.ndarray:
+        """Origins t whose K targets all lie in `part` ("train", "val", "test") and whose L inputs exist."""
+        a, b = self.bounds
+        first, stop = {"train": (0, a), "val": (a, b), "test": (b, len(self.y))}[part]
+        lo = max(first - 1, self.lookback - 1)
+        hi = stop - self.horizon - 1
+        return np.arange(lo, hi + 1) if hi >= lo else np.arange(0)
+
+    def inputs(self, t: np.ndarray) -> np.ndarray:
+        """(N, L, F) float32 input windows ending at origins `t`."""
+        idx = t[:, None] + np.arange(1 - self.lookback, 1)[None, :]  # (N, L)
+        y, s, m = self.y, self.scale, max(self.season, 1)
+        prev = np.concatenate([y[:1], y[:-1]])  # (T,)
+        phase = 2 * np.pi * idx / m  # (N, L)
+        parts = [(y[idx] - y[t][:, None]) / s, (y[idx] - prev[idx]) / s, self.gap[idx].astype(np.float64),
+                 np.sin(phase) if self.season > 1 else np.zeros_like(phase),
+                 np.cos(phase) if self.season > 1 else np.zeros_like(phase)]
+        x = np.stack(parts, axis=-1)  # (N, L, 5)
+        if self.covariates.shape[1]:
+            x = np.concatenate([x, self.covariates[idx]], axis=-1)  # (N, L, 5 + C)
+        return x.astype(np.float32)
+
+    def targets(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """((N, K) scaled targets, (N, K) float mask of observed targets)."""
+        idx = t[:, None] + np.arange(1, self.horizon + 1)[None, :]  # (N, K)
+        target = (self.y[idx] - self.y[t][:, None]) / self.scale  # (N, K)
+        return target.astype(np.float32), (~self.gap[idx]).astype(np.float32)
+
+    def unscale(self, t: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+        """(N, K) forecasts in data units from scaled outputs."""
+        return self.y[t][:, None] + scaled * self.scale
+
+
+def seasonal_mae(y: np.ndarray, observed: np.ndarray, season: int) -> float:
+    """In-sample seasonal-naive MAE: mean |y_t − y_{t−m}| over t where both were observed."""
+    m = max(season, 1)
+    both = observed[m:] & observed[:-m]
+    if not both.any():
+        raise UsageError(f"--csv: the training part has no pair of observed values {m} steps apart (season)")
+    return float(np.abs(y[m:] - y[:-m])[both].mean())
+
+
+def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
+            fractions: tuple[float, float] = (0.7, 0.15)) -> Prepared:
+    """Split, fill and scale `values` (T, F) (column 0 the target, NaN = gap); see the module docstring."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    T = values.shape[0]
+    n_train = int(round(T * fractions[0]))
+    n_val = int(round(T * fractions[1]))
+    need_train = lookback + horizon + 1
+    if n_train < need_train + max(season, 1) or T - n_train - n_val < horizon + 1 or n_val < horizon + 1:
+        raise UsageError(
+            f"--lookback/--horizon: the series has {T} steps; lookback {lookback} + horizon {horizon} "
+            f"needs at least {int(np.ceil((need_train + max(season, 1)) / fractions[0]))} "
+            f"(70% train, 15% validation, 15% test, season {season})")
+    filled, missing = fill_gaps(values)
+    observed = ~missing[:n_train, 0]
+    scale = seasonal_mae(values[:n_train, 0], observed, season)
+    if not scale > 0:
+        raise UsageError("--column: the training part is constant (seasonal-naive MAE 0); nothing to forecast")
+    cov = filled[:, 1:]  # (T, C)
+    mu, sd = cov[:n_train].mean(axis=0), cov[:n_train].std(axis=0)
+    cov = (cov - mu) / np.where(sd > 0, sd, 1.0)  # (T, C)
+    return Prepared(y=filled[:, 0], gap=missing[:, 0], covariates=cov, lookback=lookback, horizon=horizon,
+                    season=season, scale=scale, bounds=(n_train, n_train + n_val))
+
+
+def errors(y_hat: np.ndarray, y_true: np.ndarray, observed: np.ndarray, scale: float) -> dict[str, float]:
+    """MAE, RMSE and MASE (= MAE / scale) over the observed entries of (N, K) forecasts."""
+    err = (y_hat - y_true)[observed.astype(bool)]
+    mae = float(np.abs(err).mean())
+    return {"MAE": mae, "RMSE": float(np.sqrt((err ** 2).mean())), "MASE": mae / scale}
