@@ -1,0 +1,65 @@
+"""grukit music: Chung et al.'s sizes, the NLL's units, the command on a tiny slice."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import grukit
+from grukit.cli import main
+from grukit.tasks import music as M
+
+
+@pytest.mark.parametrize("cell, H, gates, expected", [("gru", 46, 3, 22904), ("lstm", 36, 4, 21400),
+                                                      ("rnn", 100, 1, 27888)])
+def test_chung_sizes_and_parameter_counts(cell, H, gates, expected):
+    assert M.PAPER_HIDDEN[cell] == H
+    count = sum(p.numel() for p in M.MusicModel(hidden_size=H, cell=cell).parameters())
+    assert count == gates * (H * 88 + H * H + 2 * H) + H * 88 + 88 == expected
+    assert {r["hidden"]: r["parameters"] for r in M.paper_sizes()}[H] == expected
+
+
+def test_gru_size_is_within_the_target():
+    assert sum(p.numel() for p in M.MusicModel().parameters()) <= 23_000
+
+
+def test_nll_is_summed_over_keys_and_averaged_over_predicted_steps():
+    rng = np.random.default_rng(0)
+    rolls = [(rng.random((t, 88)) < 0.1).astype(np.float32) for t in (5, 9, 3)]
+    model = M.MusicModel(hidden_size=4).eval()
+    b = rng.normal(size=88)
+    with torch.no_grad():
+        model.out.weight.zero_()
+        model.out.bias.copy_(torch.from_numpy(b))
+    p = 1 / (1 + np.exp(-b))
+    targets = np.concatenate([r[1:] for r in rolls])  # (13, 88): the first step of each roll is not scored
+    expected = -(targets * np.log(p) + (1 - targets) * np.log(1 - p)).sum(1).mean()
+    assert M.nll(model, M.as_dataset(rolls), batch_size=2) == pytest.approx(expected, rel=1e-5)
+
+
+def test_output_bias_starts_at_key_log_odds():
+    rolls = [np.zeros((4, 88), np.float32)]
+    rolls[0][:2, 10] = 1.0
+    model = M.MusicModel(hidden_size=4)
+    model.init_output_bias(rolls)
+    assert model.out.bias[10].item() == pytest.approx(0.0, abs=1e-6)
+    assert model.out.bias[0].item() == pytest.approx(np.log(1e-4 / (1 - 1e-4)), rel=1e-5)
+
+
+def test_command_on_a_tiny_slice(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["music", "--limit", "3", "--epochs", "1", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["parameters"] == 22904 and metrics["hidden_size"] == 46
+    assert np.isfinite(metrics["test_nll"]) and metrics["paper_test_nll"] == 8.54
+    assert [r["parameters"] for r in metrics["paper_sizes"]] == [22904, 21400, 27888]
+    assert isinstance(grukit.load(out / "model.safetensors"), M.MusicModel)
+    assert (out / "report.md").is_file() and (out / "loss.png").is_file()
+    printed = capsys.readouterr().out
+    assert "22,904" in printed and "21,400" in printed and "27,888" in printed
+
+
+def test_bad_mat_exits_2(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["music", "--mat", str(tmp_path / "none.mat"), "--out", str(out)]) == 2
+    assert "--mat" in capsys.readouterr().err and not out.exists()

@@ -1,0 +1,82 @@
+"""grukit speech: the classifier, its parameter count, the command on a tiny slice, bad input."""
+import json
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+import torch
+
+import grukit
+from grukit.cli import main
+from grukit.tasks.speech import SpeechClassifier, confusion_matrix
+
+
+@pytest.mark.parametrize("cell, gates", [("gru", 3), ("lstm", 4), ("rnn", 1), ("torch-gru", 3)])
+def test_parameter_count(cell, gates):
+    C, H = 13, 64
+    model = SpeechClassifier(n_features=C, hidden_size=H, cell=cell)
+    assert sum(p.numel() for p in model.parameters()) == gates * (H * C + H * H + 2 * H) + H * 10 + 10
+
+
+def test_padding_does_not_change_the_prediction():
+    torch.manual_seed(0)
+    model = SpeechClassifier(hidden_size=8).eval()
+    x = torch.randn(1, 7, 13)
+    padded = torch.cat([x, torch.randn(1, 5, 13)], dim=1)
+    torch.testing.assert_close(model(x, torch.tensor([7])), model(padded, torch.tensor([7])))
+
+
+def test_normalisation_buffers_standardise_training_frames():
+    model = SpeechClassifier(hidden_size=4)
+    frames = np.random.default_rng(0).normal(3.0, 2.0, size=(500, 13)).astype(np.float32)
+    model.set_normalisation(frames)
+    z = (torch.from_numpy(frames) - model.mean) / model.std
+    torch.testing.assert_close(z.mean(0), torch.zeros(13), atol=1e-4, rtol=0)
+    torch.testing.assert_close(z.std(0, unbiased=False), torch.ones(13), atol=1e-3, rtol=0)
+
+
+def test_confusion_matrix_counts():
+    counts = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
+    np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [0, 0, 1]])
+
+
+def test_command_on_a_tiny_slice(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["speech", "--limit", "30", "--epochs", "1", "--hidden", "8", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["parameters"] == 3 * (8 * 13 + 8 * 8 + 16) + 8 * 10 + 10
+    assert metrics["test_recordings"] == 30 and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert np.array(metrics["confusion"]).sum() == 30
+    for name in ("report.md", "confusion.png", "loss.png", "model.safetensors"):
+        assert (out / name).is_file()
+    model = grukit.load(out / "model.safetensors")
+    assert isinstance(model, SpeechClassifier) and model.config.hidden_size == 8
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_command_reads_a_wav_folder(tmp_path):
+    rate = 8000
+    t = np.arange(2400) / rate
+    for digit in (1, 2):
+        for take in (0, 5, 10, 11):
+            tone = np.sin(2 * np.pi * (300 + 400 * digit) * t) * 5000
+            scipy.io.wavfile.write(tmp_path / f"{digit}_ann_{take}.wav", rate, tone.astype(np.int16))
+    out = tmp_path / "run"
+    assert main(["speech", "--dir", str(tmp_path), "--epochs", "1", "--hidden", "4", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["train_recordings"], metrics["val_recordings"], metrics["test_recordings"]) == (4, 2, 2)
+
+
+@pytest.mark.parametrize("setup, message", [("missing", "not a folder"), ("empty", "found none"),
+                                            ("badname", "digit")])
+def test_bad_folders_exit_2_with_one_line(tmp_path, capsys, setup, message):
+    folder = tmp_path / "wavs"
+    if setup != "missing":
+        folder.mkdir()
+    if setup == "badname":
+        scipy.io.wavfile.write(folder / "one.wav", 8000, np.zeros(800, np.int16))
+    out = tmp_path / "run"
+    assert main(["speech", "--dir", str(folder), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
