@@ -18,7 +18,8 @@ from grukit.kernels import cpu, fused
 pytestmark = pytest.mark.skipif(not cpu.available(), reason="grukit cpu kernel could not be built (see its warning)")
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
-SHAPES = [(6, 3, 5, 4), (1, 2, 3, 5), (5, 1, 3, 4), (4, 3, 2, 1), (5, 6, 4, 33)]  # (T, N, I, H): T=1, N=1, H=1, H=33
+SHAPES = [(6, 3, 5, 4), (1, 2, 3, 5), (5, 1, 3, 4), (4, 3, 2, 1), (5, 6, 4, 33), (4, 9, 3, 6)]
+# (T, N, I, H): T=1, N=1, H=1, H=33; N=9 splits the time loop over threads by rows (5 + 4)
 
 
 def _inputs(T, N, I, H, dtype, *, bias, masked, seed=0, scale=1.0):

@@ -118,8 +118,8 @@ class _Sequence(torch.autograd.Function):
             d_output = torch.zeros_like(states)  # (T, N, H)
         if d_h_n is None:
             d_h_n = torch.zeros_like(h0)  # (N, H)
-        dx, dh0, dW_x, dW_h, db_x, db_h = _ops().backward(
-            d_output.contiguous(), d_h_n.contiguous(), x, h0, weight_x, weight_h, mask, states, cache,
+        dx, dh0, dW_x, dW_h, db_x, db_h = _ops().backward(  # makes d_output contiguous itself
+            d_output, d_h_n.contiguous(), x, h0, weight_x, weight_h, mask, states, cache,
             ctx.reset == "after", ctx.reverse, ctx.has_bias, ctx.needs_input_grad[0],
         )
         return dx, dh0, dW_x, dW_h, db_x, db_h, None, None, None

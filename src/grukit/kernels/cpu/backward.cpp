@@ -68,8 +68,46 @@ GRUKIT_INLINE void row_before_r(int64_t H, const T* __restrict__ c, const T* __r
   }
 }
 
+// Column sums of a (R, C) row-major matrix, accumulated in double; threads over column
+// blocks only for large matrices (a small torch reduction would fork-join 2 threads).
 template <typename T>
-std::vector<at::Tensor> backward_impl(const at::Tensor& d_output, const at::Tensor& d_h_n, const at::Tensor& x,
+at::Tensor column_sums(const T* a, int64_t R, int64_t C, const at::TensorOptions& options) {
+  at::Tensor out = at::empty({C}, options);  // (C,)
+  T* o = out.data_ptr<T>();
+  auto sum_columns = [&](int64_t c0, int64_t c1) {
+    std::vector<double> acc(c1 - c0, 0.0);
+    for (int64_t r = 0; r < R; ++r) {
+      const T* row = a + r * C + c0;
+      for (int64_t j = 0; j < c1 - c0; ++j) acc[j] += double(row[j]);
+    }
+    for (int64_t j = 0; j < c1 - c0; ++j) o[c0 + j] = T(acc[j]);
+  };
+  if (R * C >= (int64_t(1) << 20)) {
+    at::parallel_for(0, C, 64, sum_columns);
+  } else {
+    sum_columns(0, C);
+  }
+  return out;
+}
+
+// A contiguous (T, N, H) copy of d_output (often an expanded scalar from .sum()), made on
+// this thread when small, for the same reason as column_sums.
+template <typename T>
+at::Tensor contiguous_small(const at::Tensor& t) {
+  if (t.is_contiguous() || t.numel() >= (int64_t(1) << 20)) return t.contiguous();
+  at::Tensor out = at::empty(t.sizes(), t.options());
+  const T* src = t.data_ptr<T>();
+  T* dst = out.data_ptr<T>();
+  const int64_t A = t.size(0), B = t.size(1), C = t.size(2);
+  const int64_t sa = t.stride(0), sb = t.stride(1), sc = t.stride(2);
+  for (int64_t i = 0; i < A; ++i)
+    for (int64_t j = 0; j < B; ++j)
+      for (int64_t k = 0; k < C; ++k) *dst++ = src[i * sa + j * sb + k * sc];
+  return out;
+}
+
+template <typename T>
+std::vector<at::Tensor> backward_impl(const at::Tensor& d_output_any, const at::Tensor& d_h_n, const at::Tensor& x,
                                       const at::Tensor& h0, const at::Tensor& weight_x,
                                       const at::Tensor& weight_h, const c10::optional<at::Tensor>& mask,
                                       const at::Tensor& states, const at::Tensor& cache, bool after,
@@ -77,9 +115,9 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& d_output, const at::Tens
   const int64_t T_ = x.size(0), N = x.size(1), I = x.size(2), H = h0.size(1);
   const int64_t TN = T_ * N, ldc = 4 * H, lda = after ? 4 * H : 3 * H;
   const auto options = x.options();
+  const at::Tensor d_output = contiguous_small<T>(d_output_any);           // (T, N, H)
   at::Tensor da = at::empty({T_, N, lda}, options);                       // (T, N, 4H | 3H)
   at::Tensor dh = d_h_n.clone();                                           // (N, H)
-  at::Tensor dq = after ? at::Tensor() : at::empty({N, H}, options);       // (N, H)
   at::Tensor dW_x = at::empty({3 * H, I}, options);                        // (3H, I)
   at::Tensor dW_h = at::empty({3 * H, H}, options);                        // (3H, H)
   at::Tensor dx = need_dx ? at::empty({T_, N, I}, options) : at::Tensor();  // (T, N, I)
@@ -94,37 +132,42 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& d_output, const at::Tens
   T* dap = da.data_ptr<T>();
   T* dhp = dh.data_ptr<T>();
 
-  for (int64_t s = T_ - 1; s >= 0; --s) {  // s: position in walking order
-    const int64_t t = reverse ? T_ - 1 - s : s;
-    const T* h_prev = s == 0 ? h0p : sp + (reverse ? t + 1 : t - 1) * N * H;  // (N, H)
-    const T* c = cp + t * N * ldc;       // (N, 4H)
-    const T* d_out = dop + t * N * H;    // (N, H)
-    T* dat = dap + t * N * lda;          // (N, lda)
-    const T* m = mp ? mp + t * N : nullptr;
-    if (after) {
-      for_rows(N, H, [&](int64_t n0, int64_t n1) {
-        for (int64_t n = n0; n < n1; ++n) {
-          if (m) row_after<T, true>(H, c + n * ldc, d_out + n * H, h_prev + n * H, dhp + n * H, dat + n * lda, m[n]);
-          else row_after<T, false>(H, c + n * ldc, d_out + n * H, h_prev + n * H, dhp + n * H, dat + n * lda, T(1));
-        }
-      });
-      rows_times_w<T>(N, dat, lda, 3 * H, Wh, H, H, dhp, H, true);  // dh += dg U  (N, H)
-    } else {
-      for_rows(N, H, [&](int64_t n0, int64_t n1) {
-        for (int64_t n = n0; n < n1; ++n) {
-          if (m) row_before_zn<T, true>(H, c + n * ldc, d_out + n * H, h_prev + n * H, dhp + n * H, dat + n * lda, m[n]);
-          else row_before_zn<T, false>(H, c + n * ldc, d_out + n * H, h_prev + n * H, dhp + n * H, dat + n * lda, T(1));
-        }
-      });
-      T* dqp = dq.data_ptr<T>();
-      rows_times_w<T>(N, dat + 2 * H, lda, H, Wh + 2 * H * H, H, H, dqp, H, false);  // dq = da_n U_n  (N, H)
-      for_rows(N, H, [&](int64_t n0, int64_t n1) {
-        for (int64_t n = n0; n < n1; ++n)
-          row_before_r<T>(H, c + n * ldc, h_prev + n * H, dqp + n * H, dhp + n * H, dat + n * lda);
-      });
-      rows_times_w<T>(N, dat, lda, 2 * H, Wh, H, H, dhp, H, true);  // dh += [da_r, da_z] U_rz  (N, H)
+  for_row_blocks(N, [&](int64_t n0, int64_t n1) {  // rows n0..n1 through all steps
+    const int64_t Nb = n1 - n0;
+    std::vector<T> dq(after ? 0 : Nb * H);  // (Nb, H)
+    T* dhb = dhp + n0 * H;                  // (Nb, H)
+    for (int64_t s = T_ - 1; s >= 0; --s) {  // s: position in walking order
+      const int64_t t = reverse ? T_ - 1 - s : s;
+      const int64_t row = t * N + n0;  // first row of this block at step t
+      const T* h_prev = s == 0 ? h0p + n0 * H : sp + (reverse ? row + N : row - N) * H;  // (Nb, H)
+      const T* c = cp + row * ldc;       // (Nb, 4H)
+      const T* d_out = dop + row * H;    // (Nb, H)
+      T* dat = dap + row * lda;          // (Nb, lda)
+      const T* m = mp ? mp + row : nullptr;
+      if (after) {
+        for_rows(Nb, H, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i) {
+            if (m) row_after<T, true>(H, c + i * ldc, d_out + i * H, h_prev + i * H, dhb + i * H, dat + i * lda, m[i]);
+            else row_after<T, false>(H, c + i * ldc, d_out + i * H, h_prev + i * H, dhb + i * H, dat + i * lda, T(1));
+          }
+        });
+        rows_times_w<T>(Nb, dat, lda, 3 * H, Wh, H, H, dhb, H, true);  // dh += dg U  (Nb, H)
+      } else {
+        for_rows(Nb, H, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i) {
+            if (m) row_before_zn<T, true>(H, c + i * ldc, d_out + i * H, h_prev + i * H, dhb + i * H, dat + i * lda, m[i]);
+            else row_before_zn<T, false>(H, c + i * ldc, d_out + i * H, h_prev + i * H, dhb + i * H, dat + i * lda, T(1));
+          }
+        });
+        rows_times_w<T>(Nb, dat + 2 * H, lda, H, Wh + 2 * H * H, H, H, dq.data(), H, false);  // dq = da_n U_n
+        for_rows(Nb, H, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i)
+            row_before_r<T>(H, c + i * ldc, h_prev + i * H, dq.data() + i * H, dhb + i * H, dat + i * lda);
+        });
+        rows_times_w<T>(Nb, dat, lda, 2 * H, Wh, H, H, dhb, H, true);  // dh += [da_r, da_z] U_rz  (Nb, H)
+      }
     }
-  }
+  });
 
   T* dWx = dW_x.data_ptr<T>();
   T* dWh = dW_h.data_ptr<T>();
@@ -161,7 +204,7 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& d_output, const at::Tens
   }
   at::Tensor db_x, db_h;
   if (has_bias) {
-    at::Tensor sums = da.view({TN, lda}).sum(0);  // (lda,)
+    at::Tensor sums = column_sums<T>(dap, TN, lda, options);  // (lda,)
     if (after) {
       db_h = sums.narrow(0, 0, 3 * H).clone();                                          // Σ dg
       db_x = at::cat({sums.narrow(0, 0, 2 * H), sums.narrow(0, 3 * H, H)});            // Σ da

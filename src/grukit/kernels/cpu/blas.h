@@ -21,12 +21,29 @@ void sgemm_(const char*, const char*, const int*, const int*, const int*, const 
             const int*, const float*, const int*, const float*, float*, const int*) __attribute__((weak));
 void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*, const double*,
             const int*, const double*, const int*, const double*, double*, const int*) __attribute__((weak));
+int MKL_Set_Num_Threads_Local(int) __attribute__((weak));  // MKL C API (by value); absent with OpenBLAS
 }
 
 namespace grukit {
 
 // Up to this many rows, the recurrent products use gemv_* instead of BLAS.
 constexpr int64_t kGemvMaxRows = 4;
+// Products below this many flops run on one BLAS thread: threading them saves a fraction
+// of a millisecond on an idle machine and costs whole scheduler slices on a busy one
+// (every fork-join waits for the slowest thread).
+constexpr double kSmallGemmFlops = 64e6;
+
+// While alive, MKL runs on the calling thread only (no-op without MKL).
+struct OneBlasThread {
+  int previous = 0;
+  bool active;
+  explicit OneBlasThread(bool on) : active(on && MKL_Set_Num_Threads_Local != nullptr) {
+    if (active) previous = MKL_Set_Num_Threads_Local(1);
+  }
+  ~OneBlasThread() {
+    if (active) MKL_Set_Num_Threads_Local(previous);
+  }
+};
 
 inline bool blas_symbols() { return sgemm_ != nullptr && dgemm_ != nullptr; }
 
@@ -46,6 +63,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t Nc, int64_t K, const T* A, int64_
     if (beta == T(0)) as_matrix(C, M, Nc, ldc).zero_();
     return;
   }
+  OneBlasThread one_thread(2.0 * double(M) * double(Nc) * double(K) < kSmallGemmFlops);
   if (blas_symbols()) {
     // row-major C = op(A)·op(B)  ⇔  column-major Cᵀ = op(B)ᵀ·op(A)ᵀ
     const char tra = ta ? 'T' : 'N', trb = tb ? 'T' : 'N';

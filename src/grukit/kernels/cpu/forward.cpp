@@ -139,7 +139,6 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, 
   at::Tensor cache = at::empty({T_, N, ldg}, options);                    // (T, N, 4H or 3H)
   at::Tensor output = at::empty({T_, N, H}, options);                     // (T, N, H)
   at::Tensor states = mask ? at::empty({T_, N, H}, options) : output;     // (T, N, H)
-  std::vector<T> scratch(N * G3 + N * H);                                 // gh (N, 3H), q (N, H)
   const std::vector<T> b = bias_sums<T>(bias_x, bias_h, H);               // (4H,)
 
   const T* Wh = weight_h.data_ptr<T>();
@@ -151,12 +150,18 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, 
   // gx = x W_xᵀ for every step at once, written into the first 3H columns of the cache
   rows_times_wt<T>(T_ * N, x.data_ptr<T>(), I, I, weight_x.data_ptr<T>(), I, G3, cp, ldg, false);
 
-  for (int64_t s = 0; s < T_; ++s) {
-    const int64_t t = reverse ? T_ - 1 - s : s;
-    const T* h_prev = s == 0 ? h0.data_ptr<T>() : sp + (reverse ? t + 1 : t - 1) * N * H;  // (N, H)
-    one_step<T>(after, training, N, H, ldg, cp + t * N * ldg, scratch.data(), scratch.data() + N * G3, Wh,
-                b.data(), h_prev, sp + t * N * H, op + t * N * H, mp ? mp + t * N : nullptr);
-  }
+  const T* h0p = h0.data_ptr<T>();
+  for_row_blocks(N, [&](int64_t n0, int64_t n1) {  // rows n0..n1 through all steps
+    const int64_t Nb = n1 - n0;
+    std::vector<T> scratch(Nb * G3 + Nb * H);  // gh (Nb, 3H), q (Nb, H)
+    for (int64_t s = 0; s < T_; ++s) {
+      const int64_t t = reverse ? T_ - 1 - s : s;
+      const int64_t row = t * N + n0;  // first row of this block at step t
+      const T* h_prev = s == 0 ? h0p + n0 * H : sp + (reverse ? row + N : row - N) * H;  // (Nb, H)
+      one_step<T>(after, training, Nb, H, ldg, cp + row * ldg, scratch.data(), scratch.data() + Nb * G3, Wh,
+                  b.data(), h_prev, sp + row * H, op + row * H, mp ? mp + row : nullptr);
+    }
+  });
   at::Tensor h_n = T_ == 0 ? h0.clone() : states[reverse ? 0 : T_ - 1].clone();  // (N, H)
   return {output, h_n, states, training ? cache : at::Tensor()};
 }

@@ -12,12 +12,28 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace grukit {
 
 // Element-wise work of one step runs on several threads from this many values on.
 constexpr int64_t kParallelElems = 4096;
+// The time loop is split over threads by batch rows when each gets at least this many.
+constexpr int64_t kMinRowsPerThread = 4;
+
+// Batch rows are independent through time: with N large enough, each thread runs the
+// whole time loop for its own block of rows (one single-threaded BLAS call per step,
+// no barrier per step). Otherwise one loop, with BLAS and element-wise work threaded.
+template <typename F>
+void for_row_blocks(int64_t N, const F& f) {
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), N / kMinRowsPerThread);
+  if (threads > 1 && !at::in_parallel_region()) {
+    at::parallel_for(0, N, (N + threads - 1) / threads, f);
+  } else {
+    f(0, N);
+  }
+}
 
 template <typename F>
 void for_rows(int64_t N, int64_t H, const F& f) {
