@@ -1,0 +1,68 @@
+"""Text for the character-level language model: strict UTF-8 reading and a character vocabulary.
+
+    ids_i = alphabet.index(c_i) + 1,   0 = a character not seen in the training part
+
+Example:
+    >>> from grukit.data.text import load_shakespeare, Alphabet
+    >>> text = load_shakespeare()
+    >>> len(text), text[:9]
+    (1115394, 'First Cit')
+    >>> a = Alphabet.from_text("abca")
+    >>> a.encode("abz").tolist(), a.decode([1, 2, 3]), a.size
+    ([1, 2, 0], 'abc', 4)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grukit.data import bundled
+from grukit.errors import UsageError
+
+SHAKESPEARE = "text/tinyshakespeare.txt"
+UNKNOWN = "\ufffd"  # how id 0 decodes
+
+
+def read_text(path: str | Path, *, argument: str = "--text") -> str:
+    """The whole file as a str; UsageError for a missing, empty or non-UTF-8 file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{argument}: file not found: {path}")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{argument}: expected UTF-8 text, got byte 0x{data[err.start]:02x} at offset "
+                         f"{err.start} of {path}") from None
+    if not text.strip():
+        raise UsageError(f"{argument}: expected some text, got an empty file: {path}")
+    return text
+
+
+def load_shakespeare() -> str:
+    """tiny Shakespeare (1,115,394 characters), the char-rnn corpus."""
+    return read_text(bundled(SHAKESPEARE))
+
+
+@dataclass(frozen=True)
+class Alphabet:
+    chars: str  # the known characters in id order (id = position + 1)
+
+    @classmethod
+    def from_text(cls, text: str) -> "Alphabet":
+        return cls("".join(sorted(set(text))))
+
+    @property
+    def size(self) -> int:
+        """Vocabulary size including the unknown id 0."""
+        return len(self.chars) + 1
+
+    def encode(self, text: str) -> np.ndarray:
+        """(len(text),) int64 ids."""
+        table = {c: i + 1 for i, c in enumerate(self.chars)}
+        return np.fromiter((table.get(c, 0) for c in text), dtype=np.int64, count=len(text))
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[i - 1] if i > 0 else UNKNOWN for i in ids)
