@@ -1,0 +1,61 @@
+"""grukit compare: matched parameter counts, the table, seeds, the tasks on tiny slices."""
+import json
+
+import pytest
+
+from grukit.cli import main
+from grukit.tasks.compare import summarise
+
+
+def run(tmp_path, *argv):
+    out = tmp_path / "run"
+    assert main(["compare", *argv, "--epochs", "1", "--out", str(out)]) == 0
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_adding_trains_four_networks_at_matched_counts(tmp_path):
+    out, metrics = run(tmp_path, "--task", "adding", "--length", "12", "--train-size", "64", "--steps", "2",
+                       "--hidden", "16", "--seeds", "2")
+    lines = {ln["kind"]: ln for ln in metrics["summary"]}
+    assert set(lines) == {"gru", "torch-gru", "lstm", "rnn"}
+    gru = 3 * (16 * 2 + 16 * 16 + 32) + 17
+    assert lines["gru"]["parameters"] == lines["torch-gru"]["parameters"] == gru
+    H = lines["lstm"]["hidden"]
+    assert lines["lstm"]["parameters"] == 4 * (H * 2 + H * H + 2 * H) + H + 1
+    H = lines["rnn"]["hidden"]
+    assert lines["rnn"]["parameters"] == H * 2 + H * H + 2 * H + H + 1
+    for kind in ("lstm", "rnn"):
+        assert abs(lines[kind]["parameters"] - gru) / gru < 0.1
+    assert len(metrics["runs"]) == 8 and all(ln["seeds"] == 2 and ln["std"] >= 0 for ln in lines.values())
+    table = (out / "table.md").read_text()
+    assert table.count("\n") == 6 and "±" in table and "GRU (grukit)" in table
+    assert (out / "curves.png").is_file() and (out / "gru-seed1" / "model.safetensors").is_file()
+
+
+def test_music_uses_chung_sizes(tmp_path):
+    _, metrics = run(tmp_path, "--task", "music", "--limit", "2", "--cells", "gru,lstm,rnn")
+    sizes = {ln["kind"]: (ln["hidden"], ln["parameters"]) for ln in metrics["summary"]}
+    assert sizes == {"gru": (46, 22904), "lstm": (36, 21400), "rnn": (100, 27888)}
+
+
+def test_copy_and_speech_run(tmp_path):
+    _, metrics = run(tmp_path, "--task", "copy", "--length", "5", "--train-size", "32", "--steps", "1",
+                     "--hidden", "8", "--cells", "gru,rnn")
+    assert [ln["kind"] for ln in metrics["summary"]] == ["gru", "rnn"]
+    _, metrics = run(tmp_path / "s", "--task", "speech", "--limit", "10", "--hidden", "8", "--cells", "gru,lstm")
+    assert all(0 <= ln["mean"] <= 1 for ln in metrics["summary"])
+
+
+def test_summary_mean_and_std():
+    rows = [{"kind": "gru", "hidden": 4, "parameters": 10, "seconds_per_epoch": s, "test": t}
+            for s, t in ((1.0, 0.1), (3.0, 0.3))]
+    (line,) = summarise(rows, ["gru"])
+    assert line["mean"] == pytest.approx(0.2) and line["std"] == pytest.approx(0.1414213, rel=1e-5)
+    assert line["seconds_per_epoch"] == 2.0
+
+
+@pytest.mark.parametrize("argv, message", [(["--task", "adding", "--cells", "gru,transformer"], "--cells"),
+                                           (["--task", "adding", "--seeds", "0"], "--seeds")])
+def test_bad_arguments_exit_2(tmp_path, capsys, argv, message):
+    assert main(["compare", *argv, "--out", str(tmp_path / "x")]) == 2
+    assert message in capsys.readouterr().err
