@@ -113,7 +113,7 @@ def _music(args, kinds) -> Spec:
     from grukit.tasks import music as M
 
     splits = M.load_splits(args.mat, args.limit)
-    dropout = 0.1
+    dropout = 0.2  # the music command's default
 
     def build(kind: str, H: int) -> nn.Module:
         model = M.MusicModel(hidden_size=H, cell=kind, input_dropout=dropout, output_dropout=dropout,
@@ -122,7 +122,7 @@ def _music(args, kinds) -> Spec:
         return model
 
     hidden = {k: M.PAPER_HIDDEN[k] for k in kinds} if args.hidden is None else _matched(kinds, args.hidden, build)
-    config = _train_config(args, epochs=30, lr=1e-2, batch_size=8, weight_decay=0.0, patience=8,
+    config = _train_config(args, epochs=30, lr=2e-2, batch_size=8, weight_decay=0.0, patience=8,
                            metric="val_nll", mode="min")
     from grukit.tasks.sequences import pad_collate
 

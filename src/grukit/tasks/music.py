@@ -166,8 +166,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hidden", type=int, default=None,
                         help="hidden units (default: Chung et al.'s size for the cell: GRU 46, LSTM 36, RNN 100)")
     parser.add_argument("--batch-size", type=int, default=8, help="chorales per batch (default 8)")
-    parser.add_argument("--lr", type=float, default=1e-2, help="peak learning rate (default 1e-2)")
-    parser.add_argument("--dropout", type=float, default=0.1, help="dropout on inputs and outputs (default 0.1)")
+    parser.add_argument("--lr", type=float, default=2e-2, help="peak learning rate (default 2e-2)")
+    parser.add_argument("--dropout", type=float, default=0.2, help="dropout on inputs and outputs (default 0.2)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N chorales of each split (quick runs)")
 
 
