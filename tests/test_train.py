@@ -1,0 +1,178 @@
+"""grukit.train: schedule, determinism, resume == uninterrupted, early stopping, files, DDP on 2 CPU processes."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+import grukit
+from grukit.checkpoint import register
+from grukit.train import TrainConfig, fit, learning_rate
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyConfig:
+    features: int  # inputs per step
+    hidden: int  # GRU units
+
+
+@register
+class Tiny(torch.nn.Module):
+    """A GRU regressor with dropout, so resume must restore the RNG state too."""
+
+    def __init__(self, features: int, hidden: int):
+        super().__init__()
+        self.config = TinyConfig(features, hidden)
+        self.gru = grukit.GRU(features, hidden, batch_first=True, backend="fused")
+        self.drop = torch.nn.Dropout(0.3)
+        self.head = torch.nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        return self.head(self.drop(self.gru(x)[1][-1])).squeeze(-1)  # (N,)
+
+
+def _data(n=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, 3, generator=g)  # (N, T, F)
+    y = x.sum(dim=(1, 2)) * 0.1  # (N,)
+    return TensorDataset(x, y)
+
+
+def step_loss(model, batch):
+    x, y = batch
+    return ((model(x) - y) ** 2).mean()
+
+
+def evaluate(model, val):
+    x, y = val.tensors
+    return {"val_loss": ((model(x) - y) ** 2).mean().item()}
+
+
+def _train(out, epochs, resume=False, evaluate=evaluate, **kw):
+    torch.manual_seed(0)
+    model = Tiny(3, 8)
+    config = TrainConfig(epochs=epochs, batch_size=8, lr=1e-2, seed=1, progress=False, resume=resume,
+                         warmup_steps=3, **kw)
+    result = fit(model, _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config, out=out)
+    return model, result
+
+
+def test_learning_rate_warmup_then_cosine_to_floor():
+    c = TrainConfig(lr=1.0, warmup_steps=4, schedule="cosine", min_lr_ratio=0.1)
+    lrs = [learning_rate(s, 104, c) for s in range(104)]
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert lrs[4] == pytest.approx(1.0)
+    assert lrs[54] == pytest.approx(0.55)
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
+    assert learning_rate(104, 104, c) == pytest.approx(0.1)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+
+
+def test_same_seed_same_weights_and_files(tmp_path):
+    a, ra = _train(tmp_path / "a", 3)
+    b, _ = _train(tmp_path / "b", 3)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+    for name in ("model.safetensors", "last.safetensors", "last.state.safetensors", "metrics.csv"):
+        assert (tmp_path / "a" / name).is_file(), name
+    rows = list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert [float(r["val_loss"]) for r in rows] == pytest.approx([h["val_loss"] for h in ra.history])
+    best = grukit.load(tmp_path / "a" / "model.safetensors")
+    assert isinstance(best, Tiny)
+    assert torch.equal(best.head.weight, a.head.weight)  # the model holds the best epoch's weights
+
+
+def test_training_reduces_loss(tmp_path):
+    _, result = _train(None, 6)
+    assert result.history[-1]["train_loss"] < 0.7 * result.history[0]["train_loss"]
+    assert result.best["val_loss"] == min(h["val_loss"] for h in result.history)
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+    full, full_result = _train(tmp_path / "full", 5, restore_best=False)
+    calls = []
+
+    def crash_in_epoch_3(model, val):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the run dies after epoch 2's checkpoint
+        return evaluate(model, val)
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "split", 5, evaluate=crash_in_epoch_3, restore_best=False)
+    resumed, resumed_result = _train(tmp_path / "split", 5, resume=True, restore_best=False)
+    for (name, p), q in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert [h["val_loss"] for h in resumed_result.history] == [h["val_loss"] for h in full_result.history]
+    state = json.loads(__import__("safetensors").safe_open(
+        str(tmp_path / "split" / "last.state.safetensors"), "pt").metadata()["grukit.train_state"])
+    assert state["epoch"] == 5 and state["step"] == 5 * 6
+
+
+def test_early_stopping_and_time_limit():
+    def flat(model, val):
+        return {"val_loss": 1.0}  # never improves after the first epoch
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=20, batch_size=8, patience=2, progress=False)
+    result = fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=flat, config=config, out=None)
+    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+    config = TrainConfig(epochs=20, batch_size=8, progress=False, time_limit=0.0)
+    result = fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=flat, config=config, out=None)
+    assert result.stopped_early and result.history == []
+
+
+def test_missing_metric_is_an_error():
+    config = TrainConfig(epochs=1, batch_size=8, metric="val_accuracy", progress=False)
+    with pytest.raises(KeyError, match="val_accuracy"):
+        fit(Tiny(3, 4), _data(), _data(8), step_loss=step_loss, evaluate=evaluate, config=config, out=None)
+
+
+DDP_SCRIPT = textwrap.dedent("""
+    import os, sys, torch
+    sys.path.insert(0, {tests!r})
+    from test_train import Tiny, _data, step_loss, evaluate
+    from grukit.train import TrainConfig, fit
+    torch.manual_seed(0)
+    model = Tiny(3, 8)
+    rank = int(os.environ["RANK"])
+    out = sys.argv[1]
+    config = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=1, progress=False)
+    fit(model, _data(32), _data(8, 1), step_loss=step_loss, evaluate=evaluate, config=config, out=out)
+    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+    flat.numpy().tofile(os.path.join(sys.argv[2], f"rank{{rank}}.bin"))
+""")
+
+
+def test_ddp_two_cpu_processes_identical_weights_and_rank0_files(tmp_path):
+    script = tmp_path / "ddp_job.py"
+    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent)))
+    out, dump = tmp_path / "out", tmp_path / "dump"
+    dump.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           str(script), str(out), str(dump)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import numpy as np
+    w0, w1 = (np.fromfile(dump / f"rank{r}.bin", dtype=np.float32) for r in (0, 1))
+    assert w0.size > 0 and np.array_equal(w0, w1)
+    assert sorted(p.name for p in out.iterdir()) == ["last.safetensors", "last.state.safetensors", "metrics.csv",
+                                                    "model.safetensors"]
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert len(rows) == 2  # one writer: rank 0 wrote each epoch once
