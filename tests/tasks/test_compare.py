@@ -59,3 +59,24 @@ def test_summary_mean_and_std():
 def test_bad_arguments_exit_2(tmp_path, capsys, argv, message):
     assert main(["compare", *argv, "--out", str(tmp_path / "x")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_forecast_and_classify_swap_the_network(tmp_path):
+    _, metrics = run(tmp_path / "f", "--task", "forecast", "--limit", "500", "--hidden", "6", "--cells", "gru,lstm")
+    lines = {ln["kind"]: ln for ln in metrics["summary"]}
+    assert lines["gru"]["hidden"] == 6 and all(ln["mean"] > 0 for ln in lines.values())
+    assert abs(lines["lstm"]["parameters"] - lines["gru"]["parameters"]) / lines["gru"]["parameters"] < 0.1
+    _, metrics = run(tmp_path / "c", "--task", "classify", "--limit", "60", "--hidden", "4", "--cells", "rnn")
+    assert 0 <= metrics["summary"][0]["mean"] <= 1
+
+
+def test_states_only_gives_the_lstm_hidden_state():
+    import torch
+
+    from grukit.tasks.arch import make_rnn
+    from grukit.tasks.compare_apps import StatesOnly
+
+    lstm = make_rnn("lstm", 3, 4)
+    x = torch.randn(5, 2, 3)
+    _, (h_n, _) = lstm(x)
+    torch.testing.assert_close(StatesOnly(lstm)(x)[1], h_n)

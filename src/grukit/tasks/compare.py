@@ -58,6 +58,7 @@ class Spec:
     collate: Callable | None = None  # batch builder, None = default
     notes: list[str] = field(default_factory=list)  # lines for the report (trivial baselines, published numbers)
     reference: dict[str, float] = field(default_factory=dict)  # published test metric per kind
+    checkpoints: bool = True  # write each run's checkpoints under out/<kind>-seed<s>/
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -250,7 +251,7 @@ def compare(spec: Spec, kinds, seeds, out: Path) -> dict:
     for seed in seeds:
         for kind in kinds:
             log.info("compare %s: %s (H=%d), seed %d", spec.task, kind, spec.hidden[kind], seed)
-            rows.append(run_one(spec, kind, seed, out / f"{kind}-seed{seed}"))
+            rows.append(run_one(spec, kind, seed, out / f"{kind}-seed{seed}" if spec.checkpoints else None))
     lines = summarise(rows, kinds)
     key = spec.train_config.metric
     files = {"curves": curves_figure(rows, key, out / "curves.png", f"{spec.task}: {key} per epoch")}
