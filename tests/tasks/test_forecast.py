@@ -1,0 +1,73 @@
+"""grukit forecast end to end on a slice of the bundled CO2 series; baselines and metrics checked by hand."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from grukit import cli
+from grukit.plots import GATES_SIZE, SIZE
+from grukit.tasks.forecast_baselines import naive, seasonal_naive, seasonal_naive_drift
+from grukit.tasks.forecast_data import errors, prepare
+
+
+def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = cli.main(["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "8",
+                     "--epochs", "1", "--out", str(out), "--backend", "fused"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    for name in ("metrics.json", "report.md", "model.safetensors", "metrics.csv", "loss.png", "forecast.png",
+                 "gates.png"):
+        assert (out / name).is_file(), name
+        assert str(out / name) in printed
+    assert "| GRU |" in printed and "| naive |" in printed and "| seasonal-naive |" in printed
+    assert Image.open(out / "loss.png").size == SIZE
+    assert Image.open(out / "forecast.png").size == SIZE
+    assert Image.open(out / "gates.png").size == GATES_SIZE
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["test"]) == {"GRU", "naive", "seasonal-naive", "seasonal-naive+drift", "ridge AR(16)"}
+    for scores in m["test"].values():
+        assert scores["MASE"] == pytest.approx(scores["MAE"] / m["scale"])
+        assert 0 < scores["MAE"] <= scores["RMSE"]
+    assert m["gaps"] == 47 and m["horizon"] == 8 and m["test_origins"] == 63 - 8 + 1  # origins 356 .. 411
+    report = (out / "report.md").read_text()
+    assert "47 missing values" in report and "![gates](gates.png)" in report
+
+
+def test_baselines_by_hand():
+    y = np.array([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    t = np.array([7])
+    assert naive(y, t, 3).tolist() == [[8, 8, 8]]
+    assert seasonal_naive(y, t, 3, season=2).tolist() == [[7, 8, 7]]
+    # last season mean (7+8)/2, the one before (5+6)/2: c = 1 per step; j = 1, 1, 2 seasons back
+    assert seasonal_naive_drift(y, t, 3, season=2).tolist() == [[9, 10, 11]]
+
+
+def test_prepare_scales_on_train_and_masks_gaps():
+    rng = np.random.default_rng(0)
+    y = np.sin(np.arange(300) * 2 * np.pi / 12) + rng.normal(0, 0.1, 300)
+    y[270] = np.nan
+    p = prepare(y[:, None], lookback=24, horizon=6, season=12)
+    train = y[:210]
+    assert p.scale == pytest.approx(np.nanmean(np.abs(train[12:] - train[:-12])))
+    t = p.origins("test")
+    assert t[0] == p.bounds[1] - 1 and t[-1] == 300 - 6 - 1
+    target, observed = p.targets(t)
+    assert observed.sum() == observed.size - 6  # the gap at 270 is a target of 6 origins
+    assert np.allclose(p.unscale(t, target)[observed.astype(bool)],
+                       y[t[:, None] + np.arange(1, 7)][observed.astype(bool)])
+    perfect = errors(p.unscale(t, target), p.unscale(t, target), observed, p.scale)
+    assert perfect == {"MAE": 0.0, "RMSE": 0.0, "MASE": 0.0}
+
+
+def test_multivariate_seattle_slice(tmp_path, capsys):
+    out = tmp_path / "sea"
+    code = cli.main(["forecast", "--data", "seattle", "--horizon", "7", "--lookback", "14", "--hidden", "8",
+                     "--epochs", "1", "--out", str(out), "--backend", "fused"])
+    assert code == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["season"] == 365 and m["gaps"] == 0
+    assert "covariates precipitation, temp_min, wind" in (out / "report.md").read_text()
