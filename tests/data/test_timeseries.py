@@ -1,0 +1,41 @@
+"""grukit.data.timeseries: bundled sets, CSV errors, gap filling."""
+import numpy as np
+import pytest
+
+from grukit.data.timeseries import fill_gaps, infer_season, load_co2, load_seattle, read_csv
+from grukit.errors import UsageError
+
+
+def test_bundled_series():
+    co2 = load_co2()
+    assert co2.values.shape == (2284, 1) and int(co2.missing().sum()) == 59 and co2.season == 52
+    assert co2.dates[0] == "1958-03-29" and co2.dates[-1] == "2001-12-29"
+    sea = load_seattle()
+    assert sea.names == ["temp_max", "precipitation", "temp_min", "wind"] and sea.season == 365
+    assert sea.values.shape == (1461, 4) and not sea.missing().any()
+
+
+def test_fill_gaps_is_linear_in_time_with_flat_ends():
+    filled, missing = fill_gaps(np.array([[np.nan], [1.0], [np.nan], [np.nan], [4.0], [np.nan]]))
+    assert filled[:, 0].tolist() == [1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+    assert missing[:, 0].tolist() == [True, False, True, True, False, True]
+
+
+def test_infer_season():
+    assert infer_season(["2020-01-01", "2020-01-08", "2020-01-15"]) == 52
+    assert infer_season(["2020-01-01", "2020-01-02", "2020-01-03"]) == 365
+    assert infer_season(["2020-01-01", "2020-02-01", "2020-03-01"]) == 12
+    assert infer_season(None) == 1 and infer_season(["a", "b", "c"]) == 1
+
+
+def test_csv_errors_name_the_argument(tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_text("t,y\n1,2\n2,NA\n3,inf\n")
+    with pytest.raises(UsageError, match="--column: expected one of"):
+        read_csv(f, "q")
+    with pytest.raises(UsageError, match="finite"):
+        read_csv(f, "y")
+    with pytest.raises(UsageError, match="--csv: file not found"):
+        read_csv(tmp_path / "none.csv", "y")
+    f.write_text("t,y\n1,2\n2,NA\n")
+    assert np.isnan(read_csv(f, "y").values[1, 0])
