@@ -13,6 +13,7 @@ one line here. Unless the module sets `COMMON_ARGUMENTS = False`, every command 
     --seed S       seed of data split, initialisation and data order (default 0)
     --device D     cpu | cuda | cuda:K | auto (default auto)
     --backend B    GRU kernel backend: auto | fused | eager | cpu | triton (default auto)
+    --threads N    CPU threads for torch (default: the task's choice; forecast uses 1 for its small model)
 
 `run` returns {"summary": str, "files": {name: path}}; the CLI prints the summary and
 where the files are. Bad input (`UsageError`, any ValueError, a missing file) ends with
@@ -74,6 +75,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     group.add_argument("--device", default="auto", help="cpu | cuda | cuda:K | auto (default auto)")
     group.add_argument("--backend", default="auto", help="GRU kernel: auto | fused | eager | cpu | triton")
+    group.add_argument("--threads", type=_positive_int, default=None,
+                       help="CPU threads for torch (default: the task's choice)")
 
 
 def _positive_int(text: str) -> int:

@@ -24,8 +24,12 @@ from grukit.report import write_json
 from grukit.train import TrainConfig, is_main, resolve_device
 
 
-def check_common(args: argparse.Namespace) -> None:
-    """Validate --backend and --device before any work (UsageError naming the flag)."""
+def check_common(args: argparse.Namespace, *, threads: int | None = None) -> None:
+    """Validate --backend and --device before any work (UsageError naming the flag); apply --threads
+    (or the task's default `threads`: small models run faster on one thread of a busy machine)."""
+    n = getattr(args, "threads", None) or threads
+    if n is not None:
+        torch.set_num_threads(n)
     try:
         kernels.check_name(args.backend)
     except ValueError as err:
