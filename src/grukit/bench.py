@@ -9,8 +9,9 @@ torch and JAX, GFLOP/s (forward 2·T·N·3H·(I+H); training ≈ 3× that) and i
 the sgemm rate measured in the same run (torch.mm 2048×2048), and peak memory of one
 training step: the growth of the peak resident set (VmHWM, reset through
 /proc/self/clear_refs) over the resident set just before the step, in a fresh process per
-implementation after one warm-up step, so it counts every allocation the step makes
-(torch, MKL, XLA alike) and nothing the process held before.
+implementation after one warm-up step, with glibc's mmap threshold fixed at 64 KiB (so a
+block freed by the warm-up is returned, not silently reused by the measured step). It
+counts every allocation the step makes (torch, MKL, XLA alike) and nothing held before.
 
     grukit bench [--rows N1,N16,N32,N64,stream,before] [--repeats 5] [--out DIR] [--no-memory]
 
@@ -67,11 +68,12 @@ def forward_flops(row: Row) -> int:
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of `fn` in ms after one warm-up call (3 runs when one takes > 3 s)."""
+    """Median wall time of `fn` in ms after one warm-up call (3 runs when one takes > 3 s, 1 when > 10 s)."""
     start = time.perf_counter()
     fn()
-    if time.perf_counter() - start > 3.0:
-        repeats = min(repeats, 3)
+    warm_up = time.perf_counter() - start
+    if warm_up > 3.0:
+        repeats = min(repeats, 1 if warm_up > 10.0 else 3)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -321,7 +323,11 @@ def peak_memory_mb(row: Row, impl: str) -> float | None:
         code = ("import sys; from grukit.bench import Row, _memory_child; "
                 "_memory_child(Row(sys.argv[1], *map(int, sys.argv[2:6])), sys.argv[6], sys.argv[7])")
         args = [row.name, str(row.N), str(row.T), str(row.I), str(row.H), impl, str(out)]
-        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=900)
+        # a fixed mmap threshold: every block ≥ 64 KiB is mapped on allocation and unmapped on
+        # free, so blocks freed by the warm-up step are not silently reused (uncounted)
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=900,
+                              env=env)
         if done.returncode != 0 or not out.exists():
             log.warning("peak memory of %s on %s failed: %s", impl, row.name, done.stderr.strip()[-300:])
             return None

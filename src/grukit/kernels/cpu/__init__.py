@@ -16,13 +16,22 @@ what changes is where the loop runs. Per layer and direction:
 GEMMs call torch's BLAS (MKL/OpenBLAS sgemm) directly; with N ≤ 4 rows a hand-written
 matrix-vector product replaces them (a BLAS call costs more than the arithmetic there).
 
+Threads: batch rows are independent through time, so with N ≥ 8 each thread runs the
+whole time loop (forward and backward) for its own block of rows, calling BLAS on one
+thread: no barrier per step. Below that the loop is serial and BLAS threads each
+product as it likes, except products under 64 MFLOP, which run on one thread. The
+large products before and after the loops use every thread. Reductions and copies
+in backward are done in the kernel, serially unless large. Reason: on a machine whose
+cores are shared, every fork-join waits for the slowest thread, often a whole
+scheduler slice (~4 ms), which costs more than a small product itself.
+
 Saved for backward, per time step, by a forward whose inputs need gradients (s = 4 bytes
 for float32, 8 for float64): the cache [r, z, n, g_n] (after) or [r, z, n, q] (before),
 4·N·H·s bytes, plus, only when a mask is given, the state after the step, N·H·s bytes
 (without a mask the output doubles as the states). So 16·N·H bytes per step in float32
 (20·N·H with lengths), beyond x, h0, the weights and the output, which exist anyway.
-No per-step autograd graph is built. Backward allocates da, (T, N, 4H) after or
-(T, N, 3H) before, and dx, and frees them when it returns. A forward under no_grad
+No per-step autograd graph is built. Backward allocates da (T, N, 3H), 12·N·H bytes
+per step in float32, and dx, and frees them when it returns. A forward under no_grad
 saves nothing; its cache is the (T, N, 3H) input projection, freed on return.
 
 dtypes: float32 and float64 run in C++; any other dtype (bfloat16, float16) is handed to

@@ -1,9 +1,10 @@
 // Backward pass (BPTT), with the names of fused.py's docstring.
 //
 // Only dh is carried through the serial loop: per step one fused element-wise pass
-// writes da = [da_r, da_z, dg_n, da_n] (after) or [da_r, da_z, da_n] (before) into a
-// (T, N, 4H | 3H) buffer, and one GEMM (after) or two (before) carry dh to h_prev.
-// dW_x, dW_h, dx and the bias gradients are single GEMMs / column sums after the loop.
+// writes da = [da_r, da_z, da_n] into a (T, N, 3H) buffer, and one GEMM (after, with
+// dg = [da_r, da_z, da_n ⊙ r] from a per-thread scratch row) or two (before) carry dh
+// to h_prev. dW_x, dW_h, dx and the bias gradients are single GEMMs / column sums after
+// the loop (for reset="after", da_n is turned into da_n ⊙ r in place between them).
 #include "activations.h"
 #include "blas.h"
 #include "gru.h"
@@ -11,11 +12,13 @@
 namespace grukit {
 namespace {
 
-// reset="after", one row n. c = [r, z, n, g_n]; writes da = [da_r, da_z, da_n ⊙ r, da_n]
-// and dh ← (1 − m) ⊙ dh + dĥ ⊙ (1 − z) (the U term is added by the caller's GEMM).
+// reset="after", one row n. c = [r, z, n, g_n]; writes da = [da_r, da_z, da_n] (kept for
+// after the loop), dg = [da_r, da_z, da_n ⊙ r] (this step's GEMM operand, scratch) and
+// dh ← (1 − m) ⊙ dh + dĥ ⊙ (1 − z) (the U term is added by the caller's GEMM).
 template <typename T, bool MASK>
 GRUKIT_INLINE void row_after(int64_t H, const T* __restrict__ c, const T* __restrict__ d_out,
-                             const T* __restrict__ h_prev, T* __restrict__ dh, T* __restrict__ da, T m) {
+                             const T* __restrict__ h_prev, T* __restrict__ dh, T* __restrict__ da,
+                             T* __restrict__ dg, T m) {
   for (int64_t j = 0; j < H; ++j) {
     const T r = c[j], z = c[H + j], n = c[2 * H + j], g_n = c[3 * H + j];
     const T dhj = dh[j];
@@ -30,10 +33,10 @@ GRUKIT_INLINE void row_after(int64_t H, const T* __restrict__ c, const T* __rest
     const T da_n = dh_hat * z * (T(1) - n * n);
     const T da_z = dh_hat * (n - h_prev[j]) * z * (T(1) - z);
     const T da_r = da_n * g_n * r * (T(1) - r);
-    da[j] = da_r;
-    da[H + j] = da_z;
-    da[2 * H + j] = da_n * r;
-    da[3 * H + j] = da_n;
+    da[j] = dg[j] = da_r;
+    da[H + j] = dg[H + j] = da_z;
+    da[2 * H + j] = da_n;
+    dg[2 * H + j] = da_n * r;
   }
 }
 
@@ -68,16 +71,17 @@ GRUKIT_INLINE void row_before_r(int64_t H, const T* __restrict__ c, const T* __r
   }
 }
 
-// Column sums of a (R, C) row-major matrix, accumulated in double; threads over column
-// blocks only for large matrices (a small torch reduction would fork-join 2 threads).
+// Column sums of a (R, C) row-major matrix (leading dimension ld), accumulated in double;
+// threads over column blocks only for large matrices (a small torch reduction would
+// fork-join 2 threads).
 template <typename T>
-at::Tensor column_sums(const T* a, int64_t R, int64_t C, const at::TensorOptions& options) {
+at::Tensor column_sums(const T* a, int64_t R, int64_t C, int64_t ld, const at::TensorOptions& options) {
   at::Tensor out = at::empty({C}, options);  // (C,)
   T* o = out.data_ptr<T>();
   auto sum_columns = [&](int64_t c0, int64_t c1) {
     std::vector<double> acc(c1 - c0, 0.0);
     for (int64_t r = 0; r < R; ++r) {
-      const T* row = a + r * C + c0;
+      const T* row = a + r * ld + c0;
       for (int64_t j = 0; j < c1 - c0; ++j) acc[j] += double(row[j]);
     }
     for (int64_t j = 0; j < c1 - c0; ++j) o[c0 + j] = T(acc[j]);
@@ -113,10 +117,10 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& d_output_any, const at::
                                       const at::Tensor& states, const at::Tensor& cache, bool after,
                                       bool reverse, bool has_bias, bool need_dx) {
   const int64_t T_ = x.size(0), N = x.size(1), I = x.size(2), H = h0.size(1);
-  const int64_t TN = T_ * N, ldc = 4 * H, lda = after ? 4 * H : 3 * H;
+  const int64_t TN = T_ * N, ldc = 4 * H, lda = 3 * H;
   const auto options = x.options();
   const at::Tensor d_output = contiguous_small<T>(d_output_any);           // (T, N, H)
-  at::Tensor da = at::empty({T_, N, lda}, options);                       // (T, N, 4H | 3H)
+  at::Tensor da = at::empty({T_, N, lda}, options);                       // (T, N, 3H)
   at::Tensor dh = d_h_n.clone();                                           // (N, H)
   at::Tensor dW_x = at::empty({3 * H, I}, options);                        // (3H, I)
   at::Tensor dW_h = at::empty({3 * H, H}, options);                        // (3H, H)
@@ -134,7 +138,8 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& d_output_any, const at::
 
   for_row_blocks(N, [&](int64_t n0, int64_t n1) {  // rows n0..n1 through all steps
     const int64_t Nb = n1 - n0;
-    std::vector<T> dq(after ? 0 : Nb * H);  // (Nb, H)
+    std::vector<T> dq(after ? 0 : Nb * H);      // (Nb, H)
+    std::vector<T> dg(after ? Nb * 3 * H : 0);  // (Nb, 3H)
     T* dhb = dhp + n0 * H;                  // (Nb, H)
     for (int64_t s = T_ - 1; s >= 0; --s) {  // s: position in walking order
       const int64_t t = reverse ? T_ - 1 - s : s;
@@ -147,11 +152,12 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& d_output_any, const at::
       if (after) {
         for_rows(Nb, H, [&](int64_t i0, int64_t i1) {
           for (int64_t i = i0; i < i1; ++i) {
-            if (m) row_after<T, true>(H, c + i * ldc, d_out + i * H, h_prev + i * H, dhb + i * H, dat + i * lda, m[i]);
-            else row_after<T, false>(H, c + i * ldc, d_out + i * H, h_prev + i * H, dhb + i * H, dat + i * lda, T(1));
+            T* dgi = dg.data() + i * 3 * H;
+            if (m) row_after<T, true>(H, c + i * ldc, d_out + i * H, h_prev + i * H, dhb + i * H, dat + i * lda, dgi, m[i]);
+            else row_after<T, false>(H, c + i * ldc, d_out + i * H, h_prev + i * H, dhb + i * H, dat + i * lda, dgi, T(1));
           }
         });
-        rows_times_w<T>(Nb, dat, lda, 3 * H, Wh, H, H, dhb, H, true);  // dh += dg U  (Nb, H)
+        rows_times_w<T>(Nb, dg.data(), 3 * H, 3 * H, Wh, H, H, dhb, H, true);  // dh += dg U  (Nb, H)
       } else {
         for_rows(Nb, H, [&](int64_t i0, int64_t i1) {
           for (int64_t i = i0; i < i1; ++i) {
@@ -183,35 +189,36 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& d_output_any, const at::
     }
   };
   const T* xp = x.data_ptr<T>();
+  at::Tensor db_x, db_h;
   if (T_ == 0) {
     dW_x.zero_();
     dW_h.zero_();
     if (need_dx) dx.zero_();
-  } else if (after) {
-    times_h_prev(0, 3 * H, dWh);                                                       // dW_h = dgᵀ h_prev
-    gemm<T>(true, false, 2 * H, I, TN, dap, lda, xp, I, T(0), dWx, I);                // dW_x[r,z] = da_rzᵀ x
-    gemm<T>(true, false, H, I, TN, dap + 3 * H, lda, xp, I, T(0), dWx + 2 * H * I, I);  // dW_x[n] = da_nᵀ x
-    if (need_dx) {
-      T* dxp = dx.data_ptr<T>();
-      gemm<T>(false, false, TN, I, 2 * H, dap, lda, Wx, I, T(0), dxp, I);                  // dx = da_rz W_rz
-      gemm<T>(false, false, TN, I, H, dap + 3 * H, lda, Wx + 2 * H * I, I, T(1), dxp, I);  //    + da_n W_n
+    if (has_bias) db_x = at::zeros({3 * H}, options), db_h = at::zeros({3 * H}, options);
+    return {dx, dh, dW_x, dW_h, db_x, db_h};
+  }
+  gemm<T>(true, false, 3 * H, I, TN, dap, lda, xp, I, T(0), dWx, I);                                // dW_x = daᵀ x
+  if (need_dx) gemm<T>(false, false, TN, I, 3 * H, dap, lda, Wx, I, T(0), dx.data_ptr<T>(), I);  // dx = da W_x
+  if (has_bias) db_x = column_sums<T>(dap, TN, 3 * H, lda, options);                                // Σ da
+  if (after) {
+    // da becomes dg = [da_r, da_z, da_n ⊙ r] in place, the operand of dW_h and db_h
+    auto times_r = [&](int64_t r0, int64_t r1) {
+      for (int64_t row = r0; row < r1; ++row) {
+        T* __restrict__ d = dap + row * lda + 2 * H;
+        const T* __restrict__ r = cp + row * ldc;
+        for (int64_t j = 0; j < H; ++j) d[j] *= r[j];
+      }
+    };
+    if (TN * H >= (int64_t(1) << 20)) at::parallel_for(0, TN, 256, times_r); else times_r(0, TN);
+    times_h_prev(0, 3 * H, dWh);                                                 // dW_h = dgᵀ h_prev
+    if (has_bias) {
+      db_h = db_x.clone();
+      db_h.narrow(0, 2 * H, H).copy_(column_sums<T>(dap + 2 * H, TN, H, lda, options));  // Σ dg
     }
   } else {
     times_h_prev(0, 2 * H, dWh);                                                               // [da_r, da_z]ᵀ h_prev
     gemm<T>(true, false, H, H, TN, dap + 2 * H, lda, cp + 3 * H, ldc, T(0), dWh + 2 * H * H, H);  // da_nᵀ q
-    gemm<T>(true, false, 3 * H, I, TN, dap, lda, xp, I, T(0), dWx, I);                          // dW_x = daᵀ x
-    if (need_dx) gemm<T>(false, false, TN, I, 3 * H, dap, lda, Wx, I, T(0), dx.data_ptr<T>(), I);  // dx = da W_x
-  }
-  at::Tensor db_x, db_h;
-  if (has_bias) {
-    at::Tensor sums = column_sums<T>(dap, TN, lda, options);  // (lda,)
-    if (after) {
-      db_h = sums.narrow(0, 0, 3 * H).clone();                                          // Σ dg
-      db_x = at::cat({sums.narrow(0, 0, 2 * H), sums.narrow(0, 3 * H, H)});            // Σ da
-    } else {
-      db_x = sums;
-      db_h = sums.clone();
-    }
+    if (has_bias) db_h = db_x.clone();                                                         // Σ da
   }
   return {dx, dh, dW_x, dW_h, db_x, db_h};
 }
