@@ -263,6 +263,7 @@ def compare(spec: Spec, kinds, seeds, out: Path) -> dict:
     columns = ["model", "hidden", "parameters", "s/epoch", spec.metric] + (["published"] if spec.reference else [])
     table = report.table(table_rows, columns)
     metrics = {"task": spec.task, "metric": spec.metric, "lower_is_better": spec.lower_is_better,
+               "torch_threads": torch.get_num_threads(),
                "seeds": list(seeds), "summary": lines,
                "runs": [{k: v for k, v in r.items() if k != "history"} for r in rows],
                "train_config": dataclasses.asdict(spec.train_config), "notes": spec.notes}
@@ -297,6 +298,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="music/speech/classify: at most N items per split")
     parser.add_argument("--mat", type=Path, default=None, help="music: a JSB_Chorales.mat-style file")
     parser.add_argument("--dir", type=Path, default=None, help="speech: a folder of FSDD-style wav files")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads for every network (default: torch's own; 1 is fairest "
+                             "on a machine shared with other jobs)")
 
 
 def build_parser_for_tests() -> argparse.ArgumentParser:
@@ -316,10 +320,12 @@ def run(args) -> dict:
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
         raise UsageError(f"--cells: expected a comma-separated subset of {KINDS}, got {args.cells!r}")
-    for name in ("seeds", "hidden", "length", "train_size", "steps", "limit", "batch_size"):
+    for name in ("seeds", "hidden", "length", "train_size", "steps", "limit", "batch_size", "threads"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {value}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     spec = SPECS[args.task](args, kinds)
     result = compare(spec, kinds, [args.seed + i for i in range(args.seeds)], Path(args.out))
     return result
