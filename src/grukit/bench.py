@@ -271,6 +271,20 @@ def time_stream(repeats: int, sgemm: float, backends: tuple[str, ...], with_jax:
             return h
 
         records.append(_record(row, f"grukit-{backend}", "after", median_ms(run, repeats), None, sgemm))
+        if backend == "cpu":  # the kernel alone, without GRU.step's Python (checks, stacking)
+            from grukit.kernels import cpu
+
+            params = model.parameters_of(0)
+
+            def run_kernel(params=params):
+                h = torch.zeros(row.N, row.H)  # (N, H)
+                with torch.no_grad():
+                    for x_t in xs:
+                        h = cpu.step(x_t, h, *params, reset="after")  # (N, H)
+                return h
+
+            records.append(_record(row, "grukit-cpu kernel step()", "after", median_ms(run_kernel, repeats), None,
+                                   sgemm))
     torch.manual_seed(0)
     gru = torch.nn.GRU(row.I, row.H)
 
