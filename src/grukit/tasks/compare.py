@@ -298,9 +298,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="music/speech/classify: at most N items per split")
     parser.add_argument("--mat", type=Path, default=None, help="music: a JSB_Chorales.mat-style file")
     parser.add_argument("--dir", type=Path, default=None, help="speech: a folder of FSDD-style wav files")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads for every network (default: torch's own; 1 is fairest "
-                             "on a machine shared with other jobs)")
 
 
 def build_parser_for_tests() -> argparse.ArgumentParser:
@@ -315,17 +312,17 @@ def build_parser_for_tests() -> argparse.ArgumentParser:
 
 def run(args) -> dict:
     from grukit.errors import UsageError
+    from grukit.tasks.common import check_common
 
     kinds = tuple(k.strip() for k in args.cells.split(",") if k.strip())
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
         raise UsageError(f"--cells: expected a comma-separated subset of {KINDS}, got {args.cells!r}")
-    for name in ("seeds", "hidden", "length", "train_size", "steps", "limit", "batch_size", "threads"):
+    for name in ("seeds", "hidden", "length", "train_size", "steps", "limit", "batch_size"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {value}")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    check_common(args, threads=1)  # one torch thread for every network unless --threads: fair on a busy machine
     spec = SPECS[args.task](args, kinds)
     result = compare(spec, kinds, [args.seed + i for i in range(args.seeds)], Path(args.out))
     return result

@@ -90,11 +90,13 @@ def run(args) -> dict:
     from grukit import report
     from grukit.errors import UsageError
     from grukit.tasks import synthetic as S
+    from grukit.tasks.common import check_common
     from grukit.train import TrainConfig, fit
 
     for name in ("length", "hidden", "steps", "batch_size", "probe"):
         if getattr(args, name) < (2 if name == "length" else 1):
             raise UsageError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
+    check_common(args, threads=1)  # small models run faster on one thread of a busy machine
     t0 = time.perf_counter()
     out = Path(args.out)
     T = args.length

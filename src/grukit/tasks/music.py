@@ -181,9 +181,11 @@ def train_config_from(args, epochs: int = 30):
 def run(args) -> dict:
     from grukit import plots, report
     from grukit.errors import UsageError
+    from grukit.tasks.common import check_common
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: expected an integer >= 1, got {args.limit}")
+    check_common(args, threads=1)  # a small model runs faster on one thread of a busy machine
     t0 = time.perf_counter()
     hidden = args.hidden or PAPER_HIDDEN[args.cell]
     splits = load_splits(args.mat, args.limit)
