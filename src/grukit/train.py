@@ -49,7 +49,7 @@ Example:
 from __future__ import annotations
 
 import csv
-import json
+import io
 import logging
 import math
 import os
@@ -253,16 +253,11 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     return {"state": state, "param_groups": groups}
 
 
-def _atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-
-
 def _save_state(path: Path, model: nn.Module, best: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
                 meta: dict) -> None:
+    """Everything a resumed run needs, in one validated safetensors file (never a pickle)."""
+    from grukit.checkpoint import save_state
+
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"best.{k}": v for k, v in best.items()})
     opt_tensors, opt_meta = _flatten_optimizer(opt)
@@ -270,18 +265,16 @@ def _save_state(path: Path, model: nn.Module, best: dict[str, torch.Tensor], opt
     tensors["rng.cpu"] = torch.get_rng_state()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    _atomic_save_file(tensors, path, {"grukit.train_state": json.dumps({**meta, "optimizer": opt_meta})})
+    save_state(path, tensors, {"grukit.train_state": {**meta, "optimizer": opt_meta}})
 
 
 def _load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    from safetensors import safe_open
+    from grukit.checkpoint import load_state
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        if "grukit.train_state" not in meta:
-            raise ValueError(f"resume: expected a grukit training state file, got {str(path)!r}")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    return tensors, json.loads(meta["grukit.train_state"])
+    tensors, metadata = load_state(path)
+    if "grukit.train_state" not in metadata:
+        raise ValueError(f"resume: expected a grukit training state file, got {str(path)!r}")
+    return tensors, metadata["grukit.train_state"]
 
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -289,15 +282,16 @@ def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
 
 
 def _write_csv(path: Path, history: Sequence[dict[str, float]]) -> None:
+    from grukit.checkpoint import write_atomic
+
     columns: list[str] = []
     for row in history:
         columns += [k for k in row if k not in columns]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, path)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(history)
+    write_atomic(path, text.getvalue().encode())
 
 
 def _save_model(model: nn.Module, path: Path) -> None:
