@@ -71,3 +71,27 @@ def test_multivariate_seattle_slice(tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     assert m["season"] == 365 and m["gaps"] == 0
     assert "covariates precipitation, temp_min, wind" in (out / "report.md").read_text()
+
+
+def test_linear_path_starts_at_the_ridge_fit_and_members_average():
+    import torch
+
+    from grukit.tasks.forecast_baselines import ridge_ar, ridge_predict
+    from grukit.tasks.forecast_model import ForecastEnsemble
+
+    rng = np.random.default_rng(1)
+    y = np.sin(np.arange(400) * 2 * np.pi / 12) + 0.01 * np.arange(400) + rng.normal(0, 0.1, 400)
+    p = prepare(y[:, None], lookback=24, horizon=6, season=12)
+    W, _ = ridge_ar(p)
+    model = ForecastEnsemble(p.n_features, 6, members=3, hidden_size=4, lookback=24).eval()
+    for member in model.members:
+        member.set_linear(torch.from_numpy(W).float())
+    t = p.origins("test")
+    x = torch.from_numpy(p.inputs(t))
+    with torch.no_grad():
+        each = model(x, members=True)  # (3, N, 6)
+        assert torch.allclose(model(x), each.mean(0))
+        got = p.unscale(t, each[1].numpy())
+    assert np.allclose(got, ridge_predict(p, W, t), atol=1e-4)
+    with pytest.raises(ValueError, match="lookback"):
+        model.members[0](x[:, 1:])

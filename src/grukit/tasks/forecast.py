@@ -5,8 +5,9 @@
     grukit forecast --csv FILE --column y [--date-column d] [--covariates a,b] [--horizon K] [--lookback L]
 
 Data → `forecast_data.prepare` (gap filling, 70/15/15 chronological split, train-only
-scaling) → `Forecaster` (GRU encoder + linear head, direct multi-step) trained by
-`grukit.train.fit` on MSE over observed targets, epoch chosen on validation MASE →
+scaling) → `ForecastEnsemble` (--members GRU encoders + linear heads, direct multi-step,
+each with a linear autoregressive path started at the ridge fit unless --no-linear)
+trained by `grukit.train.fit` on MSE over observed targets, epoch chosen on validation MASE →
 rolling-origin test metrics (MAE, RMSE, MASE) next to `forecast_baselines` → figures
 and report.md in --out.
 
@@ -34,9 +35,9 @@ from grukit.data.timeseries import SEATTLE_COVARIATES, Series, load_co2, load_se
 from grukit.errors import UsageError
 from grukit.report import figure, table, write_report
 from grukit.tasks.common import add_resume, args_dict, check_common, environment, train_config, write_metrics
-from grukit.tasks.forecast_baselines import all_baselines
+from grukit.tasks.forecast_baselines import all_baselines, ridge_ar
 from grukit.tasks.forecast_data import Prepared, errors, prepare
-from grukit.tasks.forecast_model import Forecaster
+from grukit.tasks.forecast_model import ForecastEnsemble, Forecaster
 from grukit.train import fit, is_main, seed_everything
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--hidden", type=int, default=64, help="GRU units (default 64)")
     model.add_argument("--patch", type=int, default=4, help="steps fed to the GRU as one input (default 4)")
     model.add_argument("--dropout", type=float, default=0.2, help="dropout before the head (default 0.2)")
-    model.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
+    model.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     model.add_argument("--batch-size", type=int, default=32, help="windows per batch (default 32)")
+    model.add_argument("--members", type=int, default=5, help="GRU forecasters averaged, each from its own "
+                                                                 "initialisation (default 5)")
+    model.add_argument("--linear", action=argparse.BooleanOptionalAction, default=True,
+                       help="give each member a linear autoregressive path started at the ridge fit "
+                            "(default on; --no-linear: the GRU alone)")
     add_resume(parser)
 
 
@@ -86,7 +92,7 @@ def load_series(args: argparse.Namespace) -> Series:
 
 def _check_sizes(args: argparse.Namespace) -> None:
     for flag, value in (("--horizon", args.horizon), ("--lookback", args.lookback), ("--hidden", args.hidden),
-                        ("--patch", args.patch), ("--batch-size", args.batch_size)):
+                        ("--patch", args.patch), ("--batch-size", args.batch_size), ("--members", args.members)):
         if value < 1:
             raise UsageError(f"{flag}: expected an integer >= 1, got {value}")
     if args.patch > args.lookback:
@@ -110,6 +116,13 @@ def masked_mse(model: torch.nn.Module, batch) -> torch.Tensor:
     return (err * observed).sum() / observed.sum().clamp_min(1.0)
 
 
+def ensemble_mse(model: torch.nn.Module, batch) -> torch.Tensor:
+    """Sum over members of each member's masked MSE (x, y, observed): the members train independently."""
+    x, y, observed = batch
+    err = (model(x, members=True) - y) ** 2  # (M, N, K)
+    return (err * observed).sum() / observed.sum().clamp_min(1.0)
+
+
 def val_mase(model: torch.nn.Module, val: TensorDataset) -> dict[str, float]:
     """Validation MAE in units of s, i.e. MASE (targets are scaled by the seasonal-naive MAE)."""
     x, y, observed = (t.to(next(model.parameters()).device) for t in val.tensors)
@@ -119,7 +132,7 @@ def val_mase(model: torch.nn.Module, val: TensorDataset) -> dict[str, float]:
 
 
 @torch.no_grad()
-def predict(model: Forecaster, p: Prepared, t: np.ndarray) -> np.ndarray:
+def predict(model: Forecaster | ForecastEnsemble, p: Prepared, t: np.ndarray) -> np.ndarray:
     """(N, K) forecasts in data units at origins t."""
     model.eval()
     device = next(model.parameters()).device
@@ -137,12 +150,18 @@ def run(args: argparse.Namespace) -> dict:
     val, _ = _dataset(p, "val")
     t_test = p.origins("test")
     seed_everything(args.seed)
-    model = Forecaster(p.n_features, args.horizon, hidden_size=args.hidden, patch=args.patch, dropout=args.dropout,
-                       backend=args.backend)
+    model = ForecastEnsemble(p.n_features, args.horizon, members=args.members, hidden_size=args.hidden,
+                             patch=args.patch, dropout=args.dropout, backend=args.backend,
+                             lookback=args.lookback if args.linear else 0)
+    alpha = None
+    if args.linear:
+        W, alpha = ridge_ar(p)  # fitted on the training windows, α picked on validation
+        for member in model.members:
+            member.set_linear(torch.from_numpy(W).float())
     config = train_config(args, epochs=EPOCHS, batch_size=args.batch_size, lr=args.lr, weight_decay=0.01,
                           warmup_steps=20, metric="val_mase", mode="min")
     out = Path(args.out)
-    result = fit(model, train, val, step_loss=masked_mse, evaluate=val_mase, config=config, out=out)
+    result = fit(model, train, val, step_loss=ensemble_mse, evaluate=val_mase, config=config, out=out)
 
     target, observed = p.targets(t_test)
     truth = p.unscale(t_test, target)  # (N, K)
@@ -152,7 +171,8 @@ def run(args: argparse.Namespace) -> dict:
         return {}
     files = _figures(out, model, p, series, t_test, forecasts, truth, result.history)
     metrics = {"test": scores, "scale": p.scale, "season": season, "horizon": args.horizon,
-               "lookback": args.lookback, "test_origins": int(len(t_test)), "gaps": int(p.gap.sum()),
+               "lookback": args.lookback, "members": args.members, "linear_path_ridge_alpha": alpha,
+               "test_origins": int(len(t_test)), "gaps": int(p.gap.sum()),
                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                "train_seconds": round(result.seconds, 2), "val_mase": result.best.get("val_mase"),
                "args": args_dict(args), "environment": environment()}
@@ -203,8 +223,12 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
             f"observed points). Covariate gaps are interpolated the same way.")
     method = (f"Direct multi-step forecast of K = {p.horizon} steps from a lookback of L = {p.lookback} steps, "
               f"at every rolling origin of the test part ({metrics['test_origins']} origins). "
-              f"Model: grukit.GRU ({args.hidden} units, {args.patch} steps per GRU input, reset before) over "
-              f"the window's changes from its last value, then a linear head; MSE on observed targets; AdamW, "
+              f"Model: the mean of {args.members} members, each a grukit.GRU ({args.hidden} units, {args.patch} "
+              f"steps per GRU input, reset before) over the window's changes from its last value, then a linear "
+              f"head" + (f", plus a linear autoregressive path on the window started at the ridge AR fit "
+                         f"(α = {metrics['linear_path_ridge_alpha']:g}) and trained together with the GRU, which "
+                         f"learns what the linear path misses" if args.linear else "")
+              + f"; members differ by initialisation; MSE on observed targets; AdamW, "
               f"cosine schedule, gradient clipping 1.0; best epoch {metrics['best_epoch']} of "
               f"{metrics['epochs_run']} by validation MASE; {metrics['train_seconds']:.0f} s of training.\n\n"
               f"MASE = MAE / s with s = {p.scale:.4f}, the in-sample seasonal-naive (m = {p.season}) MAE on the "

@@ -2,10 +2,14 @@
 
     x (N, L, F)  →  patches of P steps: u (L/P, N, P·F)          u_τ = [x_{τP+1}; …; x_{τP+P}]
     h_τ = GRU(u_τ, h_{τ−1})                                       (L/P, N, H), grukit.GRU
-    ŷ = W_o · dropout(h_last) + b_o                              (N, K), scaled changes (y_{t+k} − y_t)/s
+    ŷ = W_o · dropout(h_last) + b_o  [+ A · a(x)]                (N, K), scaled changes (y_{t+k} − y_t)/s
 
 Feeding P consecutive steps as one GRU input (a "patch") shortens the recurrence from L
-to L/P steps; the oldest L mod P steps of the window are dropped.
+to L/P steps; the oldest L mod P steps of the window are dropped. With `lookback` = L > 0
+the model also has a linear autoregressive path A · a(x), a(x) = the window's deviations
+from its last value and its covariates, flattened (N, L·(1+C)); `set_linear` starts A at a
+ridge fit and training adjusts it together with the GRU (the GRU learns what the linear
+path misses). `ForecastEnsemble` averages M such members, trained side by side.
 
 Example:
     >>> import torch
@@ -35,6 +39,13 @@ class ForecasterConfig:
     dropout: float = 0.0  # dropout before the head (and between GRU layers)
     reset: str = "before"  # GRU reset placement (DESIGN §1)
     backend: str = "auto"  # GRU kernel backend
+    lookback: int = 0  # L of the linear autoregressive path (0 = no such path)
+
+
+def linear_inputs(x: Tensor) -> Tensor:
+    """a(x): channel 0 (deviations from the last value) and the covariates (channels 5..), (N, L·(1+C))."""
+    keep = [0] + list(range(5, x.shape[2]))
+    return x[:, :, keep].flatten(1)  # (N, L·(1+C)), step-major like the ridge baseline's features
 
 
 @register
@@ -42,13 +53,24 @@ class Forecaster(nn.Module):
     __doc__ = __doc__
 
     def __init__(self, n_features: int, horizon: int, hidden_size: int = 64, num_layers: int = 1, patch: int = 4,
-                 dropout: float = 0.0, reset: str = "before", backend: str = "auto"):
+                 dropout: float = 0.0, reset: str = "before", backend: str = "auto", lookback: int = 0):
         super().__init__()
-        self.config = ForecasterConfig(n_features, horizon, hidden_size, num_layers, patch, dropout, reset, backend)
+        self.config = ForecasterConfig(n_features, horizon, hidden_size, num_layers, patch, dropout, reset, backend,
+                                       lookback)
         self.gru = grukit.GRU(patch * n_features, hidden_size, num_layers, dropout=dropout, reset=reset,
                               backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, horizon)
+        self.linear = nn.Linear(lookback * (n_features - 4), horizon, bias=False) if lookback > 0 else None
+
+    @torch.no_grad()
+    def set_linear(self, W: Tensor) -> None:
+        """Start the linear path at W (L·(1+C)+1, K) (weights, then the intercept row); zero the GRU head."""
+        if self.linear is None:
+            raise ValueError("set_linear: expected a Forecaster built with lookback > 0, got lookback 0")
+        self.linear.weight.copy_(W[:-1].T)  # (K, L·(1+C))
+        self.head.bias.copy_(W[-1])  # (K,)
+        self.head.weight.zero_()  # (K, H)
 
     def patches(self, x: Tensor) -> Tensor:
         """(N, L, F) → (L // P, N, P·F), time-major."""
@@ -60,10 +82,63 @@ class Forecaster(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x (N, L, F) → (N, K) scaled forecasts."""
         _, h_n = self.gru(self.patches(x))  # (layers, N, H)
-        return self.head(self.drop(h_n[-1]))  # (N, K)
+        y = self.head(self.drop(h_n[-1]))  # (N, K)
+        if self.linear is not None:
+            if x.shape[1] != self.config.lookback:
+                raise ValueError(f"x: expected windows of lookback {self.config.lookback} steps, got {x.shape[1]}")
+            y = y + self.linear(linear_inputs(x))  # (N, K)
+        return y
 
     @torch.no_grad()
     def gates(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Update and reset gates of the last layer for one window x (L, F): z, r each (L/P, H)."""
         _, _, g = self.gru(self.patches(x[None]), return_gates=True)  # g.z (layers, 1, T, 1, H)
         return g.z[-1, 0, :, 0], g.r[-1, 0, :, 0]
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    n_features: int  # F, features per time step of the window
+    horizon: int  # K, steps forecast at once
+    members: int = 5  # M, Forecasters averaged
+    hidden_size: int = 64  # H, GRU units of each member
+    num_layers: int = 1  # stacked GRU layers of each member
+    patch: int = 4  # P, consecutive steps fed as one GRU input
+    dropout: float = 0.0  # dropout before each head (and between GRU layers)
+    reset: str = "before"  # GRU reset placement (DESIGN §1)
+    backend: str = "auto"  # GRU kernel backend
+    lookback: int = 0  # L of each member's linear autoregressive path (0 = none)
+
+
+@register
+class ForecastEnsemble(nn.Module):
+    """ŷ = (1/M) Σ_m Forecaster_m(x): M members from different initialisations, each trained on its own loss.
+
+    Example:
+        >>> import torch
+        >>> from grukit.tasks.forecast_model import ForecastEnsemble
+        >>> model = ForecastEnsemble(n_features=5, horizon=8, members=3, hidden_size=4, lookback=16)
+        >>> model(torch.randn(2, 16, 5)).shape, model(torch.randn(2, 16, 5), members=True).shape
+        (torch.Size([2, 8]), torch.Size([3, 2, 8]))
+    """
+
+    def __init__(self, n_features: int, horizon: int, members: int = 5, hidden_size: int = 64, num_layers: int = 1,
+                 patch: int = 4, dropout: float = 0.0, reset: str = "before", backend: str = "auto",
+                 lookback: int = 0):
+        super().__init__()
+        if members < 1:
+            raise ValueError(f"members: expected an integer >= 1, got {members}")
+        self.config = EnsembleConfig(n_features, horizon, members, hidden_size, num_layers, patch, dropout, reset,
+                                     backend, lookback)
+        self.members = nn.ModuleList(Forecaster(n_features, horizon, hidden_size, num_layers, patch, dropout, reset,
+                                                backend, lookback) for _ in range(members))
+
+    def forward(self, x: Tensor, members: bool = False) -> Tensor:
+        """x (N, L, F) → (N, K) mean forecast, or (M, N, K) every member's with members=True."""
+        y = torch.stack([m(x) for m in self.members])  # (M, N, K)
+        return y if members else y.mean(0)  # (N, K)
+
+    @torch.no_grad()
+    def gates(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The first member's gates for one window x (L, F): z, r each (L/P, H)."""
+        return self.members[0].gates(x)
