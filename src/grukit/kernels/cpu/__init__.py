@@ -7,7 +7,7 @@ what changes is where the loop runs. Per layer and direction:
     for each step (in C++):          g = h_prev Uᵀ (after: one GEMM [N×H]·[H×3H];
                                         before: [N×H]·[H×2H], then q Uₙᵀ with q = r ⊙ h_prev)
                                      r, z, n, h: one fused, vectorized pass over N·H
-                                     (threads over N once N·H ≥ 4096)
+                                     (see Threads below)
     backward loop (in C++):          one fused pass writes da, then dh += da U (one GEMM;
                                      two for reset="before"): only dh is serial
     after the loop:                  dW_x = daᵀ x, dW_h = daᵀ h_prev, dx = da W_x: single
