@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--embedding", type=int, default=128, help="word embedding size (default 128)")
     model.add_argument("--hidden", type=int, default=128, help="GRU units per direction (default 128)")
     model.add_argument("--dropout", type=float, default=0.5, help="dropout (default 0.5)")
-    model.add_argument("--batch-size", type=int, default=64, help="sentences per batch (default 64)")
+    model.add_argument("--batch-size", type=int, default=32, help="sentences per batch (default 32)")
     model.add_argument("--lr", type=float, default=5e-3, help="peak learning rate (default 5e-3)")
     model.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
     add_resume(parser)
