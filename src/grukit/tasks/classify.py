@@ -253,8 +253,9 @@ def run(args: argparse.Namespace) -> dict:
     beat = accuracy["GRU"] > max(accuracy["bag-of-words logistic regression"], accuracy["majority class"])
     report_text = [
         ("What ran", f"Embedding {args.embedding} → bidirectional grukit.GRU {args.hidden} units per direction "
-                     f"(reset before) → [last states; max over time] → linear; dropout {args.dropout}; AdamW "
-                     f"lr {args.lr}, cosine schedule, early stopping on validation accuracy (best epoch "
+                     f"(reset before) → [last states; max over time] → linear; dropout {args.dropout}; batches of "
+                     f"{args.batch_size} sentences of similar length; AdamW lr {args.lr}, weight decay "
+                     f"{args.weight_decay}, cosine schedule, early stopping on validation accuracy (best epoch "
                      f"{result.best_epoch} of {len(result.history)}); {result.seconds:.0f} s."),
         ("Data", f"{source}: {len(tokens):,} sentences, classes {names}. Seeded split (seed {args.seed}): "
                  f"{len(i_train):,} train, {len(i_val):,} validation (early stopping, baseline penalty), "
