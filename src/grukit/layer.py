@@ -80,15 +80,6 @@ class GRU(nn.Module):
         """U(−1/√H, 1/√H) everywhere, or orthogonal gate blocks of every weight_h."""
         init_parameters(self, self.hidden_size, weight_h)
 
-    def parameters_of(self, k: int, reverse: bool = False) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """(weight_x, weight_h, bias_x, bias_h) of layer k in one direction."""
-        suffix = f"_l{k}" + ("_reverse" if reverse else "")
-        return tuple(getattr(self, f"{name}{suffix}") for name in ("weight_x", "weight_h", "bias_x", "bias_h"))
-
-    def kernel(self) -> kernels.Backend:
-        """The backend that runs this model's sequences on its device."""
-        return kernels.get(self.backend, self.weight_x_l0.device)
-
     def forward(self, x, h0: Tensor | None = None, lengths=None, *, return_gates: bool = False):
         """x (T, N, I) [or (N, T, I) with batch_first, (T, I), PackedSequence] -> (output, h_n).
 
@@ -121,34 +112,57 @@ class GRU(nn.Module):
             stacked = Gates(*(g.squeeze(-2) for g in stacked))  # 3 × (L, D, T, H)
         return output, h_n, stacked
 
-    @torch.no_grad()
     def step(self, x_t: Tensor, h: Tensor | None = None) -> Tensor:
         """Advance one time step (streaming inference): x_t (N, I) or (I,), h (L, N, H) -> h (L, N, H).
 
-        The top layer's new state h[-1] is the output of this step. Unidirectional models only.
+        The top layer's new state h[-1] is the output of this step. Unidirectional models
+        only; no autograd graph is recorded (use forward() to train).
         """
         if self.bidirectional:
             raise ValueError("step: expected a unidirectional GRU (a reverse direction needs the whole sequence), "
                              "got bidirectional=True")
-        _checks.tensor("x_t", x_t, dims=(1, 2), dtype=self.weight_x_l0.dtype, device=self.weight_x_l0.device)
+        x_t, h, unbatched = self._step_inputs(x_t, h)  # (N, I), (L, N, H)
+        step = self.kernel().step
+        grad_was_enabled = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)  # what torch.no_grad() does, without its per-call Python cost
+        try:
+            if self.num_layers == 1:  # the common streaming case: no list, no stack
+                h = step(x_t, h[0], *self.parameters_of(0), reset=self.reset).unsqueeze(0)  # (1, N, H)
+            else:
+                layer_input, states = x_t, []  # (N, I)
+                for k in range(self.num_layers):
+                    layer_input = step(layer_input, h[k], *self.parameters_of(k), reset=self.reset)  # (N, H)
+                    states.append(layer_input)
+                h = torch.stack(states)  # (L, N, H)
+        finally:
+            torch._C._set_grad_enabled(grad_was_enabled)
+        return h.squeeze(1) if unbatched else h
+
+    def _step_inputs(self, x_t, h):
+        """Check step()'s arguments; returns x_t (N, I), h (L, N, H) and whether x_t was unbatched."""
+        weight = self.weight_x_l0
+        _checks.tensor("x_t", x_t, dims=(1, 2), dtype=weight.dtype, device=weight.device)
         _checks.size("x_t", x_t.shape[-1], self.input_size, "last dimension (input_size)")
         unbatched = x_t.dim() == 1
         x_t = x_t.unsqueeze(0) if unbatched else x_t  # (N, I)
         N = x_t.shape[0]
         if h is None:
-            h = x_t.new_zeros(self.num_layers, N, self.hidden_size)  # (L, N, H)
-        else:
-            _checks.tensor("h", h, dims=(2,) if unbatched else (3,), dtype=x_t.dtype, device=x_t.device)
-            h = h.unsqueeze(1) if unbatched else h  # (L, N, H)
-            if tuple(h.shape) != (self.num_layers, N, self.hidden_size):
-                raise ValueError(f"h: expected shape {(self.num_layers, N, self.hidden_size)}, got {tuple(h.shape)}")
-        step = self.kernel().step
-        layer_input, states = x_t, []  # (N, I)
-        for k in range(self.num_layers):
-            layer_input = step(layer_input, h[k], *self.parameters_of(k), reset=self.reset)  # (N, H)
-            states.append(layer_input)
-        h = torch.stack(states)  # (L, N, H)
-        return h.squeeze(1) if unbatched else h
+            return x_t, x_t.new_zeros(self.num_layers, N, self.hidden_size), unbatched  # (L, N, H)
+        _checks.tensor("h", h, dims=(2,) if unbatched else (3,), dtype=x_t.dtype, device=x_t.device)
+        h = h.unsqueeze(1) if unbatched else h  # (L, N, H)
+        if h.shape != (self.num_layers, N, self.hidden_size):
+            raise ValueError(f"h: expected shape {(self.num_layers, N, self.hidden_size)}, got {tuple(h.shape)}")
+        return x_t, h, unbatched
+
+    def kernel(self) -> kernels.Backend:
+        """The backend that runs this model's sequences on its device."""
+        return kernels.get(self.backend, self.weight_x_l0.device)
+
+    def parameters_of(self, k: int, reverse: bool = False) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """(weight_x, weight_h, bias_x, bias_h) of layer k in one direction."""
+        suffix = f"_l{k}" + ("_reverse" if reverse else "")
+        p = self._parameters  # a direct look-up: step() calls this once per time step
+        return p[f"weight_x{suffix}"], p[f"weight_h{suffix}"], p.get(f"bias_x{suffix}"), p.get(f"bias_h{suffix}")
 
     def extra_repr(self) -> str:
         c = self.config

@@ -31,6 +31,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ def names() -> tuple[str, ...]:
     return tuple(_MODULES)
 
 
+@functools.lru_cache(maxsize=None)  # a backend's availability is fixed for the life of the process
 def _load(name: str) -> ModuleType | None:
     try:
         module = importlib.import_module(_MODULES[name])
@@ -92,7 +94,12 @@ def check_name(name: str) -> None:
 def get(name: str, device: torch.device) -> Backend:
     """The backend called `name`, or for "auto" the fastest one available on `device`."""
     check_name(name)
-    candidates = _AUTO.get(device.type, ("fused",)) if name == "auto" else (name,)
+    return _get(name, device.type)
+
+
+@functools.lru_cache(maxsize=None)
+def _get(name: str, device: str) -> Backend:
+    candidates = _AUTO.get(device, ("fused",)) if name == "auto" else (name,)
     for candidate in candidates:
         module = _load(candidate)
         if module is not None:
