@@ -43,3 +43,17 @@ def test_split_is_seeded_disjoint_and_complete():
 def test_collate_pads_with_zero():
     ids, lengths, y = collate([([5, 6, 7], 1), ([8], 0)])
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1] and y.tolist() == [1, 0]
+
+
+def test_buckets_hold_every_sentence_once_in_batches_of_similar_length():
+    from grukit.tasks.classify import Buckets, collate_batch
+
+    rng = np.random.default_rng(0)
+    data = [(list(range(2, 2 + int(n))), i % 2) for i, n in enumerate(rng.integers(1, 40, 500))]
+    b = Buckets(data, batch_size=16, seed=1, pool=10)
+    seen = sorted(len(s[0]) * 1000 + s[1] for batch in b.batches for s in batch)
+    assert seen == sorted(len(s[0]) * 1000 + s[1] for s in data) and len(b) == 3 * 10 + 2  # pools of 160, 160, 160, 20
+    assert all(1 <= len(batch) <= 16 for batch in b.batches)
+    padded = sum(int(collate_batch([batch])[0].numel()) for batch in b.batches)
+    assert padded < 1.1 * sum(len(s[0]) for s in data)  # little padding within a batch
+    assert [len(x[0]) for x in Buckets(data, 16, seed=1, pool=10)[3]] == [len(x[0]) for x in b[3]]
