@@ -6,7 +6,8 @@
 
 Split (seeded by --seed): 10% test; of the remaining 90%, one ninth (10% of it) is held
 out for early stopping, the rest trains. The vocabulary (words seen ≥ --min-count times)
-comes from the training part only. The literature reports 10-fold cross-validation on MR;
+comes from the training part only. Training batches hold sentences of similar length
+(`Buckets`: little padding, so an epoch costs about the real words). The literature reports 10-fold cross-validation on MR;
 a single seeded split is noisier (±1.3% at 1,066 test sentences, one standard error ≈ 1.3%).
 
 Baselines in the same run, on the same split: the majority class of the training part,
