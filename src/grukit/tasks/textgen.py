@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float, default=0.2, help="dropout (default 0.2)")
     parser.add_argument("--seq-len", type=int, default=128, help="characters per training window (default 128)")
     parser.add_argument("--batch-size", type=int, default=64, help="windows per batch (default 64)")
-    parser.add_argument("--steps-per-epoch", type=int, default=90, help="batches between evaluations (default 90; "
+    parser.add_argument("--steps-per-epoch", type=int, default=120, help="batches between evaluations (default 120; "
                         "longer runs: raise it or --epochs, and --time-limit)")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
     parser.add_argument("--time-limit", type=float, default=570.0,
