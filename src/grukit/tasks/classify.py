@@ -45,7 +45,7 @@ from grukit.train import fit, is_main, seed_everything
 
 log = logging.getLogger(__name__)
 
-EPOCHS = 10  # default epochs (the best on validation is kept)
+EPOCHS = 15  # default epochs (the best on validation is kept)
 PATIENCE = 4  # stop after this many epochs without a better validation accuracy
 
 
