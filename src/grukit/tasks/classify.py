@@ -197,7 +197,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    check_common(args, threads="idle")  # two threads 1.8x faster on 2 idle cores, 1.9x slower on 2 busy ones
+    check_common(args, threads="idle")  # a step: 57 ms on 2 idle cores vs 88 ms on 1; 705 vs 179 ms when busy
     _check(args)
     texts, labels, names, source = load_sentences(args)
     tokens = [tokenize(t) for t in texts]
