@@ -96,23 +96,13 @@ def _grukit(row: Row, backend: str, reset: str, seed: int = 0):
     torch.manual_seed(seed)
     model = grukit.GRU(row.I, row.H, reset=reset, backend=backend)
     x = torch.randn(row.T, row.N, row.I)  # (T, N, I)
-
-    def forward():
-        with torch.no_grad():
-            return model(x)
-
-    def train_step():
-        model.zero_grad(set_to_none=True)
-        output, h_n = model(x)
-        (output.sum() + h_n.sum()).backward()
-
+    forward, train_step = _steps(model, x)
     return forward, train_step, model
 
 
-def _torch(row: Row, seed: int = 0):
-    torch.manual_seed(seed)
-    model = torch.nn.GRU(row.I, row.H)
-    x = torch.randn(row.T, row.N, row.I)  # (T, N, I)
+def _steps(model, x):
+    """The two timed callables for any recurrent module: forward without grad, and a
+    training step (forward + backward of output.sum() + h_n.sum())."""
 
     def forward():
         with torch.no_grad():
@@ -124,6 +114,13 @@ def _torch(row: Row, seed: int = 0):
         (output.sum() + h_n.sum()).backward()
 
     return forward, train_step
+
+
+def _torch(row: Row, seed: int = 0):
+    torch.manual_seed(seed)
+    model = torch.nn.GRU(row.I, row.H)
+    x = torch.randn(row.T, row.N, row.I)  # (T, N, I)
+    return _steps(model, x)
 
 
 def jax_available() -> bool:
