@@ -220,4 +220,4 @@ def test_random_calls_give_a_result_or_a_clear_error(T, N, I, H, given_I, num_la
     if lengths is not None:
         steps = torch.arange(T).unsqueeze(1) >= torch.tensor(lengths).unsqueeze(0)  # (T, N)
         time_major = out.transpose(0, 1) if batch_first else out
-        assert time_major[steps].abs().max(initial=0) == 0
+        assert time_major[steps].abs().sum() == 0  # every padded step is zero (an empty selection sums to 0)
