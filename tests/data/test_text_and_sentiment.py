@@ -1,7 +1,16 @@
-"""grukit.data.text and grukit.data.sentiment: strict reading, alphabets, tokenizer, vocabulary."""
+"""grukit.data.text and grukit.data.sentiment: strict reading, alphabets, tokenizer, vocabulary, log-count ratios."""
+import numpy as np
 import pytest
 
-from grukit.data.sentiment import Vocabulary, load_mr, read_csv, read_pos_neg, tokenize
+from grukit.data.sentiment import (
+    Vocabulary,
+    load_mr,
+    log_count_ratios,
+    out_of_fold_ratios,
+    read_csv,
+    read_pos_neg,
+    tokenize,
+)
 from grukit.data.text import Alphabet, load_shakespeare, read_text
 from grukit.errors import UsageError
 
@@ -24,7 +33,7 @@ def test_read_text_refuses_non_utf8_and_empty(tmp_path):
 
 
 def test_mr_and_user_files(tmp_path):
-    texts, labels, names = load_mr()
+    texts, labels, _ = load_mr()
     assert len(texts) == 10662 and labels.count(1) == labels.count(0) == 5331
     pos, neg = tmp_path / "p.txt", tmp_path / "n.txt"
     pos.write_bytes("tr\xe8s bien\n".encode("latin-1"))
@@ -42,3 +51,29 @@ def test_tokenizer_and_vocabulary():
     assert tokenize("A gem -- isn't it?") == ["a", "gem", "-", "-", "isn't", "it", "?"]
     v = Vocabulary.build([["x", "y", "x"], ["z"]], min_count=2)
     assert v.words == ("x",) and v.encode(["x", "y"]) == [2, 1] and len(v) == 3
+
+
+def test_log_count_ratios_point_each_word_at_its_class():
+    # ids: 2 only in positive sentences, 3 only in negative, 4 in both; labels 1 = positive; α = 1
+    sentences, labels = [[2, 4], [2, 2, 4], [3, 4], [3]], [1, 1, 0, 0]
+    R = log_count_ratios(sentences, labels, n_words=6, classes=2)
+    assert R.shape == (6, 2) and (R[:2] == 0).all()  # padding and unknown
+    assert R[2, 1] > 0 > R[3, 1] and R[2, 1] == pytest.approx(np.log(3 / 8) - np.log(1 / 7))  # binarized counts
+    assert R[4, 1] == pytest.approx(np.log(3 / 8) - np.log(2 / 7))  # in 2 of 2 positive, 1 of 2 negative
+    assert np.allclose(R[:, 0], -R[:, 1])  # two classes: one against the other
+    three = log_count_ratios([[2], [3], [4]], [0, 1, 2], n_words=5, classes=3)
+    assert np.argmax(three[2:], axis=1).tolist() == [0, 1, 2]
+
+
+def test_out_of_fold_ratios_never_read_the_sentences_own_label():
+    rng = np.random.default_rng(0)
+    sentences = [[2 + i] + rng.integers(100, 110, 3).tolist() for i in range(60)]  # word 2 + i: sentence i only
+    labels = rng.integers(0, 2, 60).tolist()
+    rho = out_of_fold_ratios(sentences, labels, n_words=110, classes=2, folds=5, seed=0)
+    R = log_count_ratios(sentences, labels, n_words=110, classes=2)
+    unseen = [r[0] for r in rho]  # (2,) each: a word seen only in its own sentence is unseen by the other folds
+    assert np.ptp([u[1] for u in unseen]) < 0.1  # the same near-neutral value whatever the label
+    assert all(np.sign(R[2 + i, 1]) == (1 if y else -1) for i, y in enumerate(labels))  # in-fold R would leak it
+    assert [r.shape for r in rho[:2]] == [(4, 2), (4, 2)]
+    again = out_of_fold_ratios(sentences, labels, n_words=110, classes=2, folds=5, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(rho, again))

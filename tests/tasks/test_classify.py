@@ -1,20 +1,29 @@
-"""grukit classify end to end on a slice of MR; split, vocabulary and baselines checked."""
+"""grukit classify end to end on a slice of MR; split, batches, the ensemble, ratios as GRU inputs, baselines."""
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
+import grukit
 from grukit import cli
 from grukit.plots import GATES_SIZE, SIZE
+from grukit.tasks import classify as C
 from grukit.tasks.classify import collate, split
+from grukit.tasks.classify_model import SentenceClassifier, SentenceEnsemble
+
+BASELINES = {"bag-of-words logistic regression", "NB-weighted logistic regression", "majority class"}
 
 
-def test_classify_end_to_end_on_a_slice(tmp_path, capsys):
+def test_classify_end_to_end_on_a_slice_and_the_checkpoint_reloads(tmp_path, capsys):
     out = tmp_path / "cl"
-    code = cli.main(["classify", "--limit", "600", "--hidden", "8", "--embedding", "8", "--epochs", "1",
-                     "--out", str(out), "--backend", "fused"])
+    argv = ["--limit", "600", "--hidden", "8", "--embedding", "8", "--members", "2", "--epochs", "1"]
+    code = cli.main(["classify", *argv, "--out", str(out), "--backend", "fused"])
     printed = capsys.readouterr().out
     assert code == 0
     for name in ("metrics.json", "report.md", "model.safetensors", "metrics.csv", "loss.png", "gates.png",
@@ -24,11 +33,39 @@ def test_classify_end_to_end_on_a_slice(tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     assert (m["train_size"], m["val_size"], m["test_size"]) == (486, 54, 60)
     acc = m["test_accuracy"]
-    assert set(acc) == {"GRU", "bag-of-words logistic regression", "majority class"}
+    assert set(acc) == {"GRU"} | BASELINES
     assert all(0.0 <= a <= 1.0 for a in acc.values())
     assert abs(acc["GRU"] * 60 - round(acc["GRU"] * 60)) < 1e-9  # a count of correct test sentences
     assert np.trace(np.array(m["confusion"])) == round(acc["GRU"] * 60) and np.sum(m["confusion"]) == 60
-    assert "10-fold cross-validation" in (out / "report.md").read_text()
+    assert {c["features"] for c in m["baselines"].values()} <= {"binary", "counts"}
+    report = (out / "report.md").read_text()
+    assert "10-fold cross-validation" in report and "mean probability of 2 classifiers" in report
+
+    model = grukit.load(out / "model.safetensors")  # vocabulary in the config, R in the weights
+    assert isinstance(model, SentenceEnsemble) and len(model.members) == 2 and model.config.ratios == 2
+    assert model.members[0].R.abs().sum() > 0 and torch.equal(model.members[0].R, model.members[1].R)
+    parser = argparse.ArgumentParser()
+    C.add_arguments(parser)
+    d = C.prepare(argparse.Namespace(**{**vars(parser.parse_args(["--limit", "600"])), "seed": 0}))
+    gru = (C.predict(model.eval(), d["test"]) == d["labels"][d["split"][2]]).mean()
+    assert gru == pytest.approx(acc["GRU"])  # the same test sentences, classified by the reloaded model
+
+
+def test_classify_without_ratios_one_member_mean_max(tmp_path):
+    out = tmp_path / "plain"
+    assert cli.main(["classify", "--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "1",
+                     "--no-ratios", "--pooling", "mean+max", "--word-dropout", "0.1", "--epochs", "1",
+                     "--out", str(out)]) == 0
+    model = grukit.load(out / "model.safetensors")
+    assert model.config.ratios == 0 and model.members[0].gru.input_size == 4
+    assert model.config.pooling == "mean+max" and model.config.word_dropout == 0.1
+    assert "the embedding E[w]" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("flag, value", [("--members", "0"), ("--word-dropout", "1"), ("--dropout", "-0.1")])
+def test_bad_model_arguments_exit_2(tmp_path, capsys, flag, value):
+    assert cli.main(["classify", "--limit", "100", flag, value, "--out", str(tmp_path / "x")]) == 2
+    assert flag in capsys.readouterr().err
 
 
 def test_split_is_seeded_disjoint_and_complete():
@@ -43,6 +80,9 @@ def test_split_is_seeded_disjoint_and_complete():
 def test_collate_pads_with_zero():
     ids, lengths, y = collate([([5, 6, 7], 1), ([8], 0)])
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1] and y.tolist() == [1, 0]
+    rho = [np.array([[1.0, -1.0], [2.0, -2.0], [3.0, -3.0]]), np.array([[4.0, -4.0]])]
+    *_, r = collate([([5, 6, 7], 1, rho[0]), ([8], 0, rho[1])])
+    assert r.shape == (2, 3, 2) and r[:, :, 0].tolist() == [[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]]
 
 
 def test_buckets_hold_every_sentence_once_in_batches_of_similar_length():
@@ -58,3 +98,68 @@ def test_buckets_hold_every_sentence_once_in_batches_of_similar_length():
     unsorted = sum(int(collate(data[a:a + 16])[0].numel()) for a in range(0, 500, 16))
     assert padded < 0.7 * unsorted  # far less padding than batches of random lengths
     assert [len(x[0]) for x in Buckets(data, 16, seed=1, pool=10)[3]] == [len(x[0]) for x in b[3]]
+
+
+def _toy_ensemble(members: int = 3, **kwargs) -> SentenceEnsemble:
+    torch.manual_seed(0)
+    m = SentenceEnsemble("bad\ndull\ngood\nfun", classes=2, members=members, embedding=6, hidden_size=5, ratios=2,
+                         **kwargs)
+    m.set_ratios(torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, -1.0], [0.5, -0.5], [-1.0, 1.0], [-0.5, 0.5]]))
+    return m
+
+
+def test_ensemble_averages_member_probabilities_and_loss_sums_member_losses():
+    m = _toy_ensemble().eval()
+    ids, lengths, y = torch.tensor([[2, 3, 4], [5, 0, 0]]), torch.tensor([3, 1]), torch.tensor([0, 1])
+    each = torch.stack([member(ids, lengths) for member in m.members])  # (M, N, C)
+    torch.testing.assert_close(m(ids, lengths).exp(), each.softmax(-1).mean(0))
+    torch.testing.assert_close(C.ensemble_loss(m, (ids, lengths, y)),
+                               sum(F.cross_entropy(member, y) for member in each))
+
+
+def test_ratios_are_gru_inputs_and_rho_overrides_them():
+    m = _toy_ensemble(members=1).eval()
+    member = m.members[0]
+    ids, lengths = torch.tensor([[2, 3, 4], [5, 0, 0]]), torch.tensor([3, 1])
+    x = member.inputs(ids)  # (N, T, D + K)
+    assert x.shape == (2, 3, 8) and torch.equal(x[:, :, 6:], member.R[ids])
+    torch.testing.assert_close(m(ids, lengths, member.R[ids]), m(ids, lengths))
+    flipped = m(ids, lengths, -member.R[ids])
+    assert not torch.allclose(flipped, m(ids, lengths))  # the GRU reads the ratios
+    with pytest.raises(ValueError, match="R: expected shape"):
+        member.set_ratios(torch.zeros(3, 2))
+
+
+def test_word_dropout_only_while_training():
+    m = _toy_ensemble(members=1, word_dropout=0.5, dropout=0.0).members[0]
+    ids = torch.full((50, 4), 3)
+    m.train()
+    x = m.inputs(ids)  # (N, T, D + K)
+    unknown = (x[:, :, 6:] == 0).all(-1)  # (N, T): dropped words read as unknown, ratio 0
+    assert 0.3 < unknown.float().mean() < 0.7
+    torch.testing.assert_close(x[unknown][:, :6], m.embed.weight[1].expand(int(unknown.sum()), 6))
+    m.eval()
+    assert torch.equal(m.inputs(ids)[:, :, 6:], m.R[ids])
+
+
+def test_single_classifier_still_serves_compare():
+    m = SentenceClassifier("a\nb", classes=2, embedding=4, hidden_size=3)  # compare swaps m.gru
+    assert m.gru.input_size == 4 and m.R.shape == (4, 0)
+    loss = C.class_loss(m, (torch.tensor([[2, 3]]), torch.tensor([2]), torch.tensor([1])))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_logistic_regression_picks_on_validation_and_nb_weights():
+    rng = np.random.default_rng(0)
+
+    def sentences(n):  # word 2 means positive, 3 negative, 4..9 noise
+        y = rng.integers(0, 2, n)
+        return [([2 if label else 3] + rng.integers(4, 10, 3).tolist(), int(label)) for label in y]
+
+    train, val, test = sentences(200), sentences(50), sentences(50)
+    pred, choice = C.logistic_regression(train, val, test, n_words=10, classes=2)
+    assert (pred == np.array([y for _, y in test])).all() and choice["val_accuracy"] == 1.0
+    assert choice["features"] in ("binary", "counts") and choice["l2"] in (3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)
+    R = torch.ones(10, 2)
+    nb_pred, _ = C.logistic_regression(train, val, test, n_words=10, classes=2, scale=R)
+    assert (nb_pred == pred).all()

@@ -2,13 +2,16 @@
 
     tokens = lowercase words, numbers and single punctuation marks:  re.findall(r"[a-z0-9]+(?:'[a-z]+)?|[^\\sa-z0-9]")
     ids    = vocabulary index, 0 = padding, 1 = a word not in the vocabulary
+    R[w, c] = log (p_c[w] / ‖p_c‖₁) − log (q_c[w] / ‖q_c‖₁)     Naive-Bayes log-count ratio of word w for class c
+        p_c = α + Σ_{i: y_i = c} 1[w ∈ sentence i],  q_c = the same over sentences of the other classes
+    ρ_i = R^{(−f(i))}[ids_i]    out-of-fold ratios of training sentence i: R from the folds other than its own
 
 Encoding: the bundled MR files are latin-1 (as published) and are read as such. A
 user's --pos/--neg/--csv files must be UTF-8 unless `encoding` says otherwise (the CLI's
 --encoding), so a wrong guess fails loudly instead of producing mojibake.
 
 Example:
-    >>> from grukit.data.sentiment import load_mr, tokenize, Vocabulary
+    >>> from grukit.data.sentiment import load_mr, log_count_ratios, out_of_fold_ratios, tokenize, Vocabulary
     >>> texts, labels, names = load_mr()
     >>> len(texts), int(sum(labels)), names
     (10662, 5331, ['negative', 'positive'])
@@ -17,15 +20,21 @@ Example:
     >>> v = Vocabulary.build([["a", "b"], ["a"]], min_count=1)
     >>> v.encode(["a", "zzz"]), len(v)
     ([2, 1], 4)
+    >>> log_count_ratios([[2, 2], [3]], [1, 0], n_words=4, classes=2).round(3).tolist()
+    [[0.0, 0.0], [0.0, 0.0], [-0.693, 0.693], [0.693, -0.693]]
+    >>> [rho.shape for rho in out_of_fold_ratios([[2, 2], [3], [2], [3]], [1, 0, 1, 0], 4, 2, folds=2)]
+    [(2, 2), (1, 2), (1, 2), (1, 2)]
 """
 from __future__ import annotations
 
 import csv
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+
+import numpy as np
 
 from grukit.data import bundled
 from grukit.errors import UsageError
@@ -95,7 +104,7 @@ class Vocabulary:
     words: tuple[str, ...]  # known words; id = position + 2 (0 padding, 1 unknown)
 
     @classmethod
-    def build(cls, sentences: Sequence[Sequence[str]], *, min_count: int = 1) -> "Vocabulary":
+    def build(cls, sentences: Sequence[Sequence[str]], *, min_count: int = 1) -> Vocabulary:
         counts = Counter(w for s in sentences for w in s)
         return cls(tuple(sorted(w for w, c in counts.items() if c >= min_count)))
 
@@ -112,3 +121,37 @@ class Vocabulary:
             table = {w: i + 2 for i, w in enumerate(self.words)}
             object.__setattr__(self, "_cache", table)
         return table
+
+
+def log_count_ratios(sentences: Sequence[Sequence[int]], labels: Sequence[int], n_words: int, classes: int, *,
+                     alpha: float = 1.0) -> np.ndarray:
+    """R (n_words, classes): each word's log-count ratio for class c against the rest (Wang & Manning 2012).
+
+    Counts are of sentences containing the word (binarized), smoothed by `alpha`; rows 0
+    (padding) and 1 (unknown) are 0. Computed from training sentences only.
+    """
+    present = np.zeros((classes, n_words))  # (C, V) sentences of class c containing word w
+    for ids, y in zip(sentences, labels):
+        present[y, np.unique(np.asarray(ids, dtype=np.int64))] += 1
+    p = alpha + present  # (C, V)
+    q = alpha + present.sum(0, keepdims=True) - present  # (C, V)
+    R = np.log(p / p[:, 2:].sum(1, keepdims=True)) - np.log(q / q[:, 2:].sum(1, keepdims=True))  # (C, V)
+    R[:, :2] = 0.0
+    return R.T  # (V, C)
+
+
+def out_of_fold_ratios(sentences: Sequence[Sequence[int]], labels: Sequence[int], n_words: int, classes: int, *,
+                       folds: int = 5, seed: int = 0, alpha: float = 1.0) -> list[np.ndarray]:
+    """ρ_i (T_i, classes) for every sentence: its words' ratios computed without its own fold.
+
+    Sentences go to `folds` seeded random folds; fold f reads `log_count_ratios` of the
+    others, so a sentence's label never shapes its own inputs (as for a test sentence).
+    """
+    fold = np.random.default_rng(seed).integers(0, folds, len(sentences))  # (N,)
+    rho: list[np.ndarray] = [np.zeros((0, classes))] * len(sentences)
+    for f in range(folds):
+        rest = np.flatnonzero(fold != f)
+        R = log_count_ratios([sentences[i] for i in rest], [labels[i] for i in rest], n_words, classes, alpha=alpha)
+        for i in np.flatnonzero(fold == f):
+            rho[i] = R[np.asarray(sentences[i], dtype=np.int64)]  # (T_i, C)
+    return rho

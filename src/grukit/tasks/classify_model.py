@@ -1,22 +1,35 @@
-"""Sentence classifier: word embedding → bidirectional GRU → [last states; max over time] → linear.
+"""Sentence classifier: [word embedding; log-count ratios] → bidirectional GRU → pooled states → linear.
 
-    e_t = dropout(E[w_t])                             (N, T, D)
-    o_t = [h_t^fwd ; h_t^rev] = BiGRU(e)              (N, T, 2H)  grukit.GRU, lengths respected
-    v   = [h_n^fwd ; h_n^rev ; max_t o_t]             (N, 4H)     (padding excluded from the max)
+    w̃_t = 1 (unknown) with probability p_w while training, else w_t     word dropout
+    x_t = [dropout(E[w̃_t]) ; ρ_t]                    (N, T, D+K)  ρ_t = R[w̃_t], fixed (K = 0: no ratios)
+    o_t = [h_t^fwd ; h_t^rev] = BiGRU(x)              (N, T, 2H)   grukit.GRU, lengths respected
+    v   = [h_n^fwd ; h_n^rev ; max_t o_t]             (N, 4H)      pooling "last+max" (padding excluded)
+        | [mean_t o_t ; max_t o_t]                                 pooling "mean+max"
     p(y | w) = softmax(W_o · dropout(v) + b_o)        (N, C)
 
-The vocabulary (newline-joined words) is part of the config, so a checkpoint can
-classify new text on its own.
+R (V, K) holds each word's Naive-Bayes log-count ratio for each class against the rest
+(Wang & Manning 2012; `grukit.data.sentiment.log_count_ratios`), computed on the
+training part and fixed with `set_ratios`. The GRU reads it beside the embedding and
+learns how word polarities combine along the sentence (negation, "but", intensifiers);
+the embedding carries what the ratios miss. While training, the task may hand over ρ
+itself (`rho`, out-of-fold ratios, so that a sentence's own label does not leak into
+its inputs); otherwise ρ_t = R[w_t]. `SentenceEnsemble` averages the probabilities of M
+classifiers from different initialisations, trained side by side, each on its own loss.
+
+The vocabulary (newline-joined words) is part of the config and R a buffer, so a
+checkpoint can classify new text on its own.
 
 Example:
     >>> import torch
     >>> from grukit.tasks.classify_model import SentenceClassifier
-    >>> m = SentenceClassifier(vocabulary="bad\\ngood", classes=2, embedding=8, hidden_size=4)
+    >>> m = SentenceClassifier(vocabulary="bad\\ngood", classes=2, embedding=8, hidden_size=4, ratios=2)
+    >>> m.set_ratios(torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.5, -1.5], [-1.5, 1.5]]))
     >>> m(torch.tensor([[2, 3, 0], [3, 0, 0]]), torch.tensor([2, 1])).shape
     torch.Size([2, 2])
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +37,8 @@ from torch import Tensor, nn
 
 import grukit
 from grukit.checkpoint import register
+
+POOLING = ("last+max", "mean+max")
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,29 @@ class ClassifierConfig:
     dropout: float = 0.5  # on embeddings and before the head
     reset: str = "before"  # GRU reset placement (DESIGN §1)
     backend: str = "auto"  # GRU kernel backend
+    ratios: int = 0  # K, fixed input channels per word (log-count ratios; 0 = none)
+    word_dropout: float = 0.0  # p_w, training-time probability that a word is read as unknown
+    pooling: str = "last+max"  # "last+max" or "mean+max" (see the module docstring)
+
+
+def _check_options(ratios: int, word_dropout: float, pooling: str) -> None:
+    if ratios < 0:
+        raise ValueError(f"ratios: expected an integer >= 0, got {ratios}")
+    if not 0 <= word_dropout < 1:
+        raise ValueError(f"word_dropout: expected a number in [0, 1), got {word_dropout}")
+    if pooling not in POOLING:
+        raise ValueError(f"pooling: expected one of {POOLING}, got {pooling!r}")
+
+
+def pool(out: Tensor, h_n: Tensor, lengths: Tensor, pooling: str) -> Tensor:
+    """v from the BiGRU's outputs (N, T, 2H), final states (2, N, H) and lengths (N,): (N, 4H)."""
+    T = out.shape[1]
+    pad = torch.arange(T, device=out.device)[None, :] >= lengths.to(out.device)[:, None]  # (N, T)
+    peak = out.masked_fill(pad[:, :, None], float("-inf")).amax(dim=1)  # (N, 2H)
+    if pooling == "mean+max":
+        mean = out.masked_fill(pad[:, :, None], 0.0).sum(1) / lengths.to(out.device)[:, None]  # (N, 2H)
+        return torch.cat([mean, peak], dim=-1)  # (N, 4H)
+    return torch.cat([h_n[0], h_n[1], peak], dim=-1)  # (N, 4H)
 
 
 @register
@@ -42,31 +80,110 @@ class SentenceClassifier(nn.Module):
     __doc__ = __doc__
 
     def __init__(self, vocabulary: str, classes: int, embedding: int = 128, hidden_size: int = 128,
-                 dropout: float = 0.5, reset: str = "before", backend: str = "auto"):
+                 dropout: float = 0.5, reset: str = "before", backend: str = "auto", ratios: int = 0,
+                 word_dropout: float = 0.0, pooling: str = "last+max"):
         super().__init__()
-        self.config = ClassifierConfig(vocabulary, classes, embedding, hidden_size, dropout, reset, backend)
+        _check_options(ratios, word_dropout, pooling)
+        self.config = ClassifierConfig(vocabulary, classes, embedding, hidden_size, dropout, reset, backend, ratios,
+                                       word_dropout, pooling)
         n_words = len(vocabulary.split("\n")) + 2 if vocabulary else 2
         self.embed = nn.Embedding(n_words, embedding, padding_idx=0)
-        self.gru = grukit.GRU(embedding, hidden_size, batch_first=True, bidirectional=True, reset=reset,
+        self.register_buffer("R", torch.zeros(n_words, ratios))  # (V, K), set by set_ratios
+        self.gru = grukit.GRU(embedding + ratios, hidden_size, batch_first=True, bidirectional=True, reset=reset,
                               backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(4 * hidden_size, classes)
 
-    def features(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """(outputs (N, T, 2H), sentence vector v (N, 4H))."""
-        e = self.drop(self.embed(ids))  # (N, T, D)
-        out, h_n = self.gru(e, lengths=lengths.cpu())  # (N, T, 2H), (2, N, H)
-        T = out.shape[1]
-        pad = torch.arange(T, device=ids.device)[None, :] >= lengths.to(ids.device)[:, None]  # (N, T)
-        pooled = out.masked_fill(pad[:, :, None], float("-inf")).amax(dim=1)  # (N, 2H)
-        return out, torch.cat([h_n[0], h_n[1], pooled], dim=-1)  # (N, 4H)
+    @torch.no_grad()
+    def set_ratios(self, R: Tensor) -> None:
+        """Fix the per-word input channels R (V, K); rows 0 (padding) and 1 (unknown) should be 0."""
+        if tuple(R.shape) != tuple(self.R.shape):
+            raise ValueError(f"R: expected shape {tuple(self.R.shape)}, got {tuple(R.shape)}")
+        self.R.copy_(R)  # (V, K)
 
-    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        """ids (N, T) padded with 0, lengths (N,) -> logits (N, C)."""
-        return self.head(self.drop(self.features(ids, lengths)[1]))  # (N, C)
+    def inputs(self, ids: Tensor, rho: Tensor | None = None) -> Tensor:
+        """x (N, T, D+K) for ids (N, T) and ρ (N, T, K) (default R[ids]), with word dropout while training."""
+        rho = self.R[ids] if rho is None else rho  # (N, T, K)
+        p_w = self.config.word_dropout
+        if self.training and p_w > 0:
+            drop = (torch.rand(ids.shape, device=ids.device) < p_w) & (ids > 0)  # (N, T)
+            ids = ids.masked_fill(drop, 1)  # (N, T)
+            rho = rho.masked_fill(drop[:, :, None], 0.0)  # (N, T, K), R[unknown] = 0
+        return torch.cat([self.drop(self.embed(ids)), rho], dim=-1)  # (N, T, D+K)
+
+    def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(outputs (N, T, 2H), sentence vector v (N, 4H))."""
+        out, h_n = self.gru(self.inputs(ids, rho), lengths=lengths.cpu())  # (N, T, 2H), (2, N, H)
+        return out, pool(out, h_n, lengths, self.config.pooling)  # (N, 4H)
+
+    def forward(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None) -> Tensor:
+        """ids (N, T) padded with 0, lengths (N,), ρ (N, T, K) or None (R[ids]) -> logits (N, C)."""
+        return self.head(self.drop(self.features(ids, lengths, rho)[1]))  # (N, C)
 
     @torch.no_grad()
     def gates(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """Forward-direction update and reset gates for one sentence ids (T,): z, r each (T, H)."""
-        _, _, g = self.gru(self.embed(ids[None]), return_gates=True)  # g.z (1, 2, T, 1, H)
+        x = torch.cat([self.embed(ids), self.R[ids]], dim=-1)  # (T, D+K)
+        _, _, g = self.gru(x[None], return_gates=True)  # g.z (1, 2, T, 1, H)
         return g.z[0, 0, :, 0], g.r[0, 0, :, 0]
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    vocabulary: str  # known words joined by "\n"; id = position + 2 (0 padding, 1 unknown)
+    classes: int  # C, number of labels
+    members: int = 3  # M, classifiers averaged
+    embedding: int = 128  # D, word embedding size of each member
+    hidden_size: int = 128  # H, GRU units per direction of each member
+    dropout: float = 0.5  # on embeddings and before each head
+    reset: str = "before"  # GRU reset placement (DESIGN §1)
+    backend: str = "auto"  # GRU kernel backend
+    ratios: int = 0  # K, fixed input channels per word (shared by the members)
+    word_dropout: float = 0.0  # p_w, training-time probability that a word is read as unknown
+    pooling: str = "last+max"  # "last+max" or "mean+max"
+
+
+@register
+class SentenceEnsemble(nn.Module):
+    """p(y | w) = (1/M) Σ_m softmax(SentenceClassifier_m(w)); forward returns log p (N, C).
+
+    Members differ by initialisation (and their dropout draws); each trains on its own
+    cross-entropy (`members=True` gives every member's logits (M, N, C)).
+
+    Example:
+        >>> import torch
+        >>> from grukit.tasks.classify_model import SentenceEnsemble
+        >>> m = SentenceEnsemble(vocabulary="bad\\ngood", classes=2, members=3, embedding=8, hidden_size=4).eval()
+        >>> ids, lengths = torch.tensor([[2, 3, 0], [3, 0, 0]]), torch.tensor([2, 1])
+        >>> m(ids, lengths).exp().sum(-1).round(decimals=4).tolist(), m(ids, lengths, members=True).shape
+        ([1.0, 1.0], torch.Size([3, 2, 2]))
+    """
+
+    def __init__(self, vocabulary: str, classes: int, members: int = 3, embedding: int = 128,
+                 hidden_size: int = 128, dropout: float = 0.5, reset: str = "before", backend: str = "auto",
+                 ratios: int = 0, word_dropout: float = 0.0, pooling: str = "last+max"):
+        super().__init__()
+        if members < 1:
+            raise ValueError(f"members: expected an integer >= 1, got {members}")
+        self.config = EnsembleConfig(vocabulary, classes, members, embedding, hidden_size, dropout, reset, backend,
+                                     ratios, word_dropout, pooling)
+        self.members = nn.ModuleList(
+            SentenceClassifier(vocabulary, classes, embedding, hidden_size, dropout, reset, backend, ratios,
+                               word_dropout, pooling) for _ in range(members))
+
+    def set_ratios(self, R: Tensor) -> None:
+        """The same fixed channels R (V, K) for every member."""
+        for member in self.members:
+            member.set_ratios(R)
+
+    def forward(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, members: bool = False) -> Tensor:
+        """ids (N, T), lengths (N,), ρ (N, T, K) or None → log p (N, C), or every member's logits (M, N, C)."""
+        logits = torch.stack([m(ids, lengths, rho) for m in self.members])  # (M, N, C)
+        if members:
+            return logits
+        return torch.logsumexp(logits.log_softmax(-1), dim=0) - math.log(len(self.members))  # (N, C)
+
+    @torch.no_grad()
+    def gates(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """The first member's forward-direction gates for one sentence ids (T,): z, r each (T, H)."""
+        return self.members[0].gates(ids)
