@@ -152,15 +152,20 @@ def test_auto_backend_is_fastest_available():
 
 BAD = [
     ("x rank", lambda g: g(torch.randn(2, 3, 4, 5)), ValueError, "x: expected a tensor of rank 2 or 3"),
-    ("feature size", lambda g: g(torch.randn(4, 2, 5)), ValueError, r"x: expected last dimension \(input_size\) 3, got 5"),
-    ("h0 shape", lambda g: g(torch.randn(4, 2, 3), torch.zeros(1, 2, 4)), ValueError, r"h0: expected shape \(2, 2, 4\)"),
+    ("feature size", lambda g: g(torch.randn(4, 2, 5)), ValueError,
+     r"x: expected last dimension \(input_size\) 3, got 5"),
+    ("h0 shape", lambda g: g(torch.randn(4, 2, 3), torch.zeros(1, 2, 4)), ValueError,
+     r"h0: expected shape \(2, 2, 4\)"),
     ("dtype", lambda g: g(torch.randn(4, 2, 3, dtype=torch.float64)), TypeError, "x: expected dtype torch.float32"),
     ("integer x", lambda g: g(torch.ones(4, 2, 3, dtype=torch.int64)), TypeError, "x: expected a floating-point"),
     ("not a tensor", lambda g: g([[1.0, 2.0, 3.0]]), TypeError, "x: expected a torch.Tensor, got list"),
     ("lengths count", lambda g: g(torch.randn(4, 2, 3), lengths=[4]), ValueError, "lengths: expected 2 values"),
-    ("lengths zero", lambda g: g(torch.randn(4, 2, 3), lengths=[0, 4]), ValueError, r"lengths: expected every value in 1\.\.4"),
-    ("lengths too long", lambda g: g(torch.randn(4, 2, 3), lengths=[5, 4]), ValueError, r"in 1\.\.4 \(T\), got values from 4 to 5"),
-    ("float lengths", lambda g: g(torch.randn(4, 2, 3), lengths=torch.tensor([1.0, 2.0])), TypeError, "lengths: expected integers"),
+    ("lengths zero", lambda g: g(torch.randn(4, 2, 3), lengths=[0, 4]), ValueError,
+     r"lengths: expected every value in 1\.\.4"),
+    ("lengths too long", lambda g: g(torch.randn(4, 2, 3), lengths=[5, 4]), ValueError,
+     r"in 1\.\.4 \(T\), got values from 4 to 5"),
+    ("float lengths", lambda g: g(torch.randn(4, 2, 3), lengths=torch.tensor([1.0, 2.0])), TypeError,
+     "lengths: expected integers"),
     ("empty T", lambda g: g(torch.randn(0, 2, 3)), ValueError, "x: expected at least one time step"),
 ]
 

@@ -491,7 +491,9 @@ BAD = {
     "stack lengths count": (_stack(lengths=[1, 2]), "lengths"),
     "stack h0 shape": (_stack(h0=np.zeros((2, N, H))), "h0"),
     "stack params missing": (_stack(params={"weight_x_l0": np.zeros((3 * H, I))}), "params"),
-    "stack params shape": (_stack(params={**stack_params(np.random.default_rng(0)), "weight_x_l1": np.zeros((3 * H, H))}), "weight_x_l1"),
+    "stack params shape": (
+        _stack(params={**stack_params(np.random.default_rng(0)), "weight_x_l1": np.zeros((3 * H, H))}), "weight_x_l1"
+    ),
     "stack not bidirectional": (_stack(bidirectional=False), "params"),
     "model units": (lambda: ref.GRU(0, 4, 2), "input_units"),
     "model reset": (lambda: ref.GRU(1, 4, 2, reset="never"), "reset"),

@@ -13,7 +13,9 @@ def tensor(name: str, value, *, dims: tuple[int, ...], dtype: torch.dtype | None
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
     if value.dim() not in dims:
         want = " or ".join(str(d) for d in dims)
-        raise ValueError(f"{name}: expected a tensor of rank {want}, got rank {value.dim()} (shape {tuple(value.shape)})")
+        raise ValueError(
+            f"{name}: expected a tensor of rank {want}, got rank {value.dim()} (shape {tuple(value.shape)})"
+        )
     if not value.is_floating_point():
         raise TypeError(f"{name}: expected a floating-point tensor, got dtype {value.dtype}")
     if dtype is not None and value.dtype != dtype:

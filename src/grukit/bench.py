@@ -387,7 +387,8 @@ def evaluate_targets(records: list[dict]) -> list[dict]:
     mem_torch = _find(records, ROWS[-1].name, "torch.nn.GRU")
     if largest is not None and mem_torch is not None and largest.get("peak_mb") and mem_torch.get("peak_mb"):
         add(f"{ROWS[-1].name}: peak memory of a training step (MB) vs torch.nn.GRU",
-            f"{largest['peak_mb']:.0f} vs {mem_torch['peak_mb']:.0f}", "<= torch", largest["peak_mb"] <= mem_torch["peak_mb"])
+            f"{largest['peak_mb']:.0f} vs {mem_torch['peak_mb']:.0f}", "<= torch",
+            largest["peak_mb"] <= mem_torch["peak_mb"])
     return targets
 
 
@@ -491,7 +492,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement, median (default 5)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--no-jax", action="store_true", help="leave JAX out even when installed")
-    parser.add_argument("--out", type=Path, default=None, help="folder for cpu.json and cpu.md (default runs/bench-<time>)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for cpu.json and cpu.md (default runs/bench-<time>)")
 
 
 def parse_rows(text: str) -> list[str]:

@@ -44,7 +44,9 @@ def _lengths(lengths, T: int, N: int, device: torch.device) -> Tensor:
     if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
         raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
     if lengths.dim() != 1 or lengths.numel() != N:
-        raise ValueError(f"lengths: expected {N} values (one per sequence in the batch), got shape {tuple(lengths.shape)}")
+        raise ValueError(
+            f"lengths: expected {N} values (one per sequence in the batch), got shape {tuple(lengths.shape)}"
+        )
     low, high = int(lengths.min()), int(lengths.max())
     if low < 1 or high > T:
         raise ValueError(f"lengths: expected every value in 1..{T} (T), got values from {low} to {high}")

@@ -353,7 +353,9 @@ def lengths_to_mask(lengths, T):
     """(N,) ints in 1..T → (T, N) mask of 0/1, 1 where t < lengths[n]."""
     lengths_arr = np.asarray(lengths)
     if lengths_arr.ndim != 1 or not np.issubdtype(lengths_arr.dtype, np.integer):
-        raise ValueError(f"lengths: expected a 1-d array of ints (N,), got {lengths_arr.dtype} shape {lengths_arr.shape}")
+        raise ValueError(
+            f"lengths: expected a 1-d array of ints (N,), got {lengths_arr.dtype} shape {lengths_arr.shape}"
+        )
     if lengths_arr.size and (lengths_arr.min() < 1 or lengths_arr.max() > T):
         raise ValueError(f"lengths: expected values in 1..{T}, got min {lengths_arr.min()} max {lengths_arr.max()}")
     return (np.arange(T)[:, None] < lengths_arr[None, :]).astype(np.float64)  # (T, N)
@@ -511,7 +513,9 @@ def softmax_cross_entropy(logits, targets):
     logits = _array("logits", logits, "(T, N, O)", 3)
     targets = np.asarray(targets)
     if targets.shape != logits.shape[:2] or not np.issubdtype(targets.dtype, np.integer):
-        raise ValueError(f"targets: expected ints of shape (T, N) = {logits.shape[:2]}, got {targets.dtype} {targets.shape}")
+        raise ValueError(
+            f"targets: expected ints of shape (T, N) = {logits.shape[:2]}, got {targets.dtype} {targets.shape}"
+        )
     O = logits.shape[2]
     if targets.size and targets.max() >= O:
         raise ValueError(f"targets: expected values < output_units = {O}, got {targets.max()}")

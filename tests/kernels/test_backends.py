@@ -47,7 +47,9 @@ def _run_both(backend, *, T=5, N=3, I=4, H=3, num_layers=1, bidirectional=False,
     return diffs
 
 
-GRID = list(itertools.product(("before", "after"), (1, 2), (False, True), (None, [5, 2, 4]), (False, True), (True, False)))
+GRID = list(itertools.product(
+    ("before", "after"), (1, 2), (False, True), (None, [5, 2, 4]), (False, True), (True, False)
+))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

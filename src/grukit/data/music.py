@@ -48,7 +48,9 @@ def read_mat(path: str | Path) -> dict[str, list[np.ndarray]]:
 
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"--mat: expected a .mat file with traindata/validdata/testdata, got {str(path)!r} (no such file)")
+        raise UsageError(
+            f"--mat: expected a .mat file with traindata/validdata/testdata, got {str(path)!r} (no such file)"
+        )
     try:
         mat = scipy.io.loadmat(path)
     except (MatReadError, ValueError, OSError, NotImplementedError) as err:

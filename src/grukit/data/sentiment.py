@@ -66,7 +66,9 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def read_pos_neg(pos: str | Path, neg: str | Path, *, encoding: str = "utf-8") -> tuple[list[str], list[int], list[str]]:
+def read_pos_neg(
+    pos: str | Path, neg: str | Path, *, encoding: str = "utf-8"
+) -> tuple[list[str], list[int], list[str]]:
     """(texts, labels, class names): one sentence per non-empty line; neg = 0, pos = 1."""
     positive = _lines(_read(Path(pos), "--pos", encoding))
     negative = _lines(_read(Path(neg), "--neg", encoding))

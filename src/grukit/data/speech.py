@@ -55,7 +55,8 @@ class SpeechSet:
         """The recordings at `index` (an int array or a boolean mask)."""
         idx = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, dtype=np.int64)
         return SpeechSet(
-            [self.features[i] for i in idx], self.digits[idx], [self.speakers[i] for i in idx], self.takes[idx], self.config
+            [self.features[i] for i in idx], self.digits[idx], [self.speakers[i] for i in idx], self.takes[idx],
+            self.config,
         )
 
 

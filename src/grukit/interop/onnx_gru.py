@@ -274,7 +274,9 @@ def _read_node(node, consts: dict, path: Path, k: int, helper) -> dict:
         raise ValueError(f"{where}: expected activations {['Sigmoid', 'Tanh'] * D}, got {acts}")
     for name in ("clip", "activation_alpha", "activation_beta"):
         if name in attrs:
-            raise ValueError(f"{where}: expected no {name!r} attribute (grukit computes the plain GRU), got {attrs[name]}")
+            raise ValueError(
+                f"{where}: expected no {name!r} attribute (grukit computes the plain GRU), got {attrs[name]}"
+            )
     if attrs.get("layout", 0) != 0:
         raise ValueError(f"{where}: expected layout=0 (time-major), got layout={attrs['layout']}")
     weights = {}
@@ -288,7 +290,8 @@ def _read_node(node, consts: dict, path: Path, k: int, helper) -> dict:
             weights[name] = consts[source]
     W, R, B = weights["W"], weights["R"], weights["B"]
     H = attrs.get("hidden_size", R.shape[-1])
-    if W.ndim != 3 or W.shape[:2] != (D, 3 * H) or R.shape != (D, 3 * H, H) or (B is not None and B.shape != (D, 6 * H)):
+    if (W.ndim != 3 or W.shape[:2] != (D, 3 * H) or R.shape != (D, 3 * H, H)
+            or (B is not None and B.shape != (D, 6 * H))):
         raise ValueError(f"{where}: expected W (D, 3H, I), R (D, 3H, H), B (D, 6H) with D={D}, H={H}, got "
                          f"{W.shape}, {R.shape}, {None if B is None else B.shape}")
     if W.dtype not in (np.float16, np.float32, np.float64):

@@ -271,7 +271,8 @@ def compare(spec: Spec, kinds, seeds, out: Path) -> dict:
     (out / "table.md").write_text(table + "\n", encoding="utf-8")
     files["table"] = out / "table.md"
     files["report"] = report.write_report(out / "report.md", f"grukit compare --task {spec.task}", [
-        ("Result", f"{spec.metric}: {'mean ± std over ' + str(len(seeds)) + ' seeds' if len(seeds) > 1 else 'seed ' + str(seeds[0])}; "
+        ("Result", f"{spec.metric}: "
+                   f"{'mean ± std over ' + str(len(seeds)) + ' seeds' if len(seeds) > 1 else 'seed ' + str(seeds[0])}; "
                    "s/epoch = median training seconds per epoch (evaluation excluded)\n\n" + table),
         ("Setup", "\n".join(f"- {n}" for n in spec.notes)),
         ("Learning curves", report.figure("curves", "curves.png")),
