@@ -1,7 +1,6 @@
 """grukit.cli: the command registry, common options, and bad input → exit 2, ≤ 3 lines, no traceback, empty --out."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 

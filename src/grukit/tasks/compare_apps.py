@@ -93,8 +93,7 @@ def _forecast(args, kinds):
 
 
 def _classify(args, kinds):
-    from grukit.data.sentiment import Vocabulary
-    from grukit.data.sentiment import tokenize
+    from grukit.data.sentiment import Vocabulary, tokenize
     from grukit.tasks import classify as C
     from grukit.tasks.classify_model import SentenceClassifier
     from grukit.tasks.compare import Spec, _matched, _train_config

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from grukit import plots
-from grukit.data.timeseries import SEATTLE_COVARIATES, Series, load_co2, load_seattle, read_csv
+from grukit.data.timeseries import Series, load_co2, load_seattle, read_csv
 from grukit.errors import UsageError
 from grukit.report import figure, table, write_report
 from grukit.tasks.common import add_resume, args_dict, check_common, environment, train_config, write_metrics
