@@ -12,6 +12,21 @@
 namespace grukit {
 namespace {
 
+// dĥ = m ⊙ (dh + d_out), the gradient reaching the new state of this step; dh becomes
+// its direct part for step t − 1: (1 − m) ⊙ dh + dĥ ⊙ (1 − z). Without a mask m = 1.
+template <typename T, bool MASK>
+GRUKIT_INLINE T carry(T& dh, T d_out, T z, T m) {
+  if constexpr (MASK) {
+    const T dh_hat = m * (dh + d_out);
+    dh = (T(1) - m) * dh + dh_hat * (T(1) - z);
+    return dh_hat;
+  } else {
+    const T dh_hat = dh + d_out;
+    dh = dh_hat * (T(1) - z);
+    return dh_hat;
+  }
+}
+
 // reset="after", one row n. c = [r, z, n, g_n]; writes da = [da_r, da_z, da_n] (kept for
 // after the loop), dg = [da_r, da_z, da_n ⊙ r] (this step's GEMM operand, scratch) and
 // dh ← (1 − m) ⊙ dh + dĥ ⊙ (1 − z) (the U term is added by the caller's GEMM).
@@ -21,15 +36,7 @@ GRUKIT_INLINE void row_after(int64_t H, const T* __restrict__ c, const T* __rest
                              T* __restrict__ dg, T m) {
   for (int64_t j = 0; j < H; ++j) {
     const T r = c[j], z = c[H + j], n = c[2 * H + j], g_n = c[3 * H + j];
-    const T dhj = dh[j];
-    T dh_hat;
-    if constexpr (MASK) {
-      dh_hat = m * (dhj + d_out[j]);
-      dh[j] = (T(1) - m) * dhj + dh_hat * (T(1) - z);
-    } else {
-      dh_hat = dhj + d_out[j];
-      dh[j] = dh_hat * (T(1) - z);
-    }
+    const T dh_hat = carry<T, MASK>(dh[j], d_out[j], z, m);
     const T da_n = dh_hat * z * (T(1) - n * n);
     const T da_z = dh_hat * (n - h_prev[j]) * z * (T(1) - z);
     const T da_r = da_n * g_n * r * (T(1) - r);
@@ -46,15 +53,7 @@ GRUKIT_INLINE void row_before_zn(int64_t H, const T* __restrict__ c, const T* __
                                  const T* __restrict__ h_prev, T* __restrict__ dh, T* __restrict__ da, T m) {
   for (int64_t j = 0; j < H; ++j) {
     const T z = c[H + j], n = c[2 * H + j];
-    const T dhj = dh[j];
-    T dh_hat;
-    if constexpr (MASK) {
-      dh_hat = m * (dhj + d_out[j]);
-      dh[j] = (T(1) - m) * dhj + dh_hat * (T(1) - z);
-    } else {
-      dh_hat = dhj + d_out[j];
-      dh[j] = dh_hat * (T(1) - z);
-    }
+    const T dh_hat = carry<T, MASK>(dh[j], d_out[j], z, m);
     da[H + j] = dh_hat * (n - h_prev[j]) * z * (T(1) - z);
     da[2 * H + j] = dh_hat * z * (T(1) - n * n);
   }

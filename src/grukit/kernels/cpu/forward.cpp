@@ -7,6 +7,8 @@
 #include "blas.h"
 #include "gru.h"
 
+#include <type_traits>
+
 namespace grukit {
 namespace {
 
@@ -82,6 +84,24 @@ GRUKIT_INLINE void row_before_n(int64_t H, T* __restrict__ g, const T* __restric
   }
 }
 
+// Calls row(n, mask, train) for every row n, with mask and train as compile-time
+// std::bool_constant values (m != nullptr, training), so each row kernel is instantiated
+// once per combination and the branch is taken once per row, not per element.
+template <typename T, typename Row>
+void each_row(int64_t N, int64_t H, bool training, const T* m, const Row& row) {
+  using yes = std::true_type;
+  using no = std::false_type;
+  for_rows(N, H, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      if (m) {
+        training ? row(n, yes{}, yes{}) : row(n, yes{}, no{});
+      } else {
+        training ? row(n, no{}, yes{}) : row(n, no{}, no{});
+      }
+    }
+  });
+}
+
 // One step for all N rows: g (N, ldg) holds gx and receives the cache when training;
 // gh (N, 3H) and q_tmp (N, H) are scratch; h (N, H) receives the new state.
 template <typename T>
@@ -90,18 +110,10 @@ void one_step(bool after, bool training, int64_t N, int64_t H, int64_t ldg, T* g
   const int64_t G3 = 3 * H;
   if (after) {
     rows_times_wt<T>(N, h_prev, H, H, Wh, H, G3, gh, G3, false);  // g = h_prev Uᵀ  (N, 3H)
-    for_rows(N, H, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        T* gn = g + n * ldg;
-        const T* ghn = gh + n * G3;
-        if (m) {
-          if (training) row_after<T, true, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
-          else row_after<T, true, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
-        } else {
-          if (training) row_after<T, false, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
-          else row_after<T, false, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
-        }
-      }
+    each_row<T>(N, H, training, m, [&](int64_t n, auto mask, auto train) {
+      constexpr bool MASK = decltype(mask)::value;
+      row_after<T, MASK, decltype(train)::value>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, h + n * H,
+                                                 MASK ? out + n * H : nullptr, MASK ? m[n] : T(1));
     });
     return;
   }
@@ -112,18 +124,10 @@ void one_step(bool after, bool training, int64_t N, int64_t H, int64_t ldg, T* g
     for (int64_t n = n0; n < n1; ++n) row_before_rz<T>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, q + n * ldq);
   });
   rows_times_wt<T>(N, q, ldq, H, Wh + 2 * H * H, H, H, gh + 2 * H, G3, false);  // U_n q  (N, H)
-  for_rows(N, H, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n) {
-      T* gn = g + n * ldg;
-      const T* ghn = gh + n * G3;
-      if (m) {
-        if (training) row_before_n<T, true, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
-        else row_before_n<T, true, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, out + n * H, m[n]);
-      } else {
-        if (training) row_before_n<T, false, true>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
-        else row_before_n<T, false, false>(H, gn, ghn, bp, h_prev + n * H, h + n * H, nullptr, T(1));
-      }
-    }
+  each_row<T>(N, H, training, m, [&](int64_t n, auto mask, auto train) {
+    constexpr bool MASK = decltype(mask)::value;
+    row_before_n<T, MASK, decltype(train)::value>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, h + n * H,
+                                                  MASK ? out + n * H : nullptr, MASK ? m[n] : T(1));
   });
 }
 
