@@ -18,25 +18,13 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from grukit import _checks
 from grukit.checkpoint import register
 from grukit.inputs import finish, prepare
-
-
-@dataclass(frozen=True)
-class RecurrentConfig:
-    input_size: int  # I, features of x
-    hidden_size: int  # H, units per direction
-    num_layers: int = 1  # L, stacked layers
-    bias: bool = True  # create biases
-    batch_first: bool = False  # x and output are (N, T, ·) instead of (T, N, ·)
-    dropout: float = 0.0  # dropout between layers, training only
-    bidirectional: bool = False  # D = 2 directions when True
+from grukit.layer import RecurrentConfig
 
 
 class _Recurrent(nn.Module):

@@ -34,14 +34,20 @@ from grukit.inputs import finish, prepare
 
 
 @dataclass(frozen=True)
-class GRUConfig:
+class RecurrentConfig:
+    """The shape of a recurrent stack, shared by GRU and the LSTM/RNN baselines."""
+
     input_size: int  # I, features of x
     hidden_size: int  # H, units per direction
     num_layers: int = 1  # L, stacked layers
-    bias: bool = True  # create bias_x and bias_h
+    bias: bool = True  # create the biases (GRU: bias_x and bias_h)
     batch_first: bool = False  # x and output are (N, T, ·) instead of (T, N, ·)
     dropout: float = 0.0  # dropout on each layer's output but the last, training only
     bidirectional: bool = False  # D = 2 directions when True
+
+
+@dataclass(frozen=True)
+class GRUConfig(RecurrentConfig):
     reset: str = "before"  # where r applies: "before" or "after" the U_n product
     backend: str = "auto"  # kernel name (grukit.kernels) or "auto"
 
