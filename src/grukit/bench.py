@@ -226,29 +226,21 @@ def _record(row: Row, impl: str, reset: str, fwd_ms: float | None, train_ms: flo
     return rec
 
 
-def time_rows(rows: list[Row], repeats: int, sgemm: float, backends: tuple[str, ...], with_jax: bool) -> list[dict]:
+def time_rows(rows: list[Row], repeats: int, sgemm: float, backends: tuple[str, ...], with_jax: bool,
+              reset: str = "after") -> list[dict]:
+    """grukit's backends on each row; with reset="after" also the peers (torch and JAX have no "before")."""
     records = []
     for row in rows:
         for backend in backends:
-            forward, train_step, _ = _grukit(row, backend, "after")
-            records.append(_record(row, f"grukit-{backend}", "after", median_ms(forward, repeats),
+            forward, train_step, _ = _grukit(row, backend, reset)
+            records.append(_record(row, f"grukit-{backend}", reset, median_ms(forward, repeats),
                                    median_ms(train_step, repeats), sgemm))
-        forward, train_step = _torch(row)
-        records.append(_record(row, "torch.nn.GRU", "after", median_ms(forward, repeats),
-                               median_ms(train_step, repeats), sgemm))
-        if with_jax:
-            forward, train_step = _jax(row)
-            records.append(_record(row, "jax", "after", median_ms(forward, repeats),
-                                   median_ms(train_step, repeats), sgemm))
-    return records
-
-
-def time_before(rows: list[Row], repeats: int, sgemm: float, backends: tuple[str, ...]) -> list[dict]:
-    records = []
-    for row in rows:
-        for backend in backends:
-            forward, train_step, _ = _grukit(row, backend, "before")
-            records.append(_record(row, f"grukit-{backend}", "before", median_ms(forward, repeats),
+        if reset != "after":
+            continue
+        peers = [("torch.nn.GRU", _torch)] + ([("jax", _jax)] if with_jax else [])
+        for name, build in peers:
+            forward, train_step = build(row)
+            records.append(_record(row, name, "after", median_ms(forward, repeats),
                                    median_ms(train_step, repeats), sgemm))
     return records
 
@@ -451,9 +443,9 @@ def benchmark(rows: list[str], repeats: int = 5, memory: bool = True, with_jax: 
     for row in main_rows:  # reset="before" right after "after" on the same row: their ratio sees the same load
         records += time_rows([row], repeats, sgemm, backends, with_jax)
         if "before" in rows:
-            records += time_before([row], repeats, sgemm, backends)
+            records += time_rows([row], repeats, sgemm, backends, False, reset="before")
     if "before" in rows and not main_rows:
-        records += time_before(list(ROWS), repeats, sgemm, backends)
+        records += time_rows(list(ROWS), repeats, sgemm, backends, False, reset="before")
     if "stream" in rows:
         records += time_stream(repeats, sgemm, backends, with_jax)
     sgemm_after = sgemm_gflops(repeats)  # a second reading shows how much the machine's load moved
