@@ -30,7 +30,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
@@ -129,18 +129,8 @@ class SentenceClassifier(nn.Module):
 
 
 @dataclass(frozen=True)
-class EnsembleConfig:
-    vocabulary: str  # known words joined by "\n"; id = position + 2 (0 padding, 1 unknown)
-    classes: int  # C, number of labels
-    members: int = 3  # M, classifiers averaged
-    embedding: int = 128  # D, word embedding size of each member
-    hidden_size: int = 128  # H, GRU units per direction of each member
-    dropout: float = 0.5  # on embeddings and before each head
-    reset: str = "before"  # GRU reset placement (DESIGN §1)
-    backend: str = "auto"  # GRU kernel backend
-    ratios: int = 0  # K, fixed input channels per word (shared by the members)
-    word_dropout: float = 0.0  # p_w, training-time probability that a word is read as unknown
-    pooling: str = "last+max"  # "last+max" or "mean+max"
+class EnsembleConfig(ClassifierConfig):
+    members: int = 3  # M, classifiers averaged, each built from the fields above
 
 
 @register
@@ -165,11 +155,10 @@ class SentenceEnsemble(nn.Module):
         super().__init__()
         if members < 1:
             raise ValueError(f"members: expected an integer >= 1, got {members}")
-        self.config = EnsembleConfig(vocabulary, classes, members, embedding, hidden_size, dropout, reset, backend,
-                                     ratios, word_dropout, pooling)
-        self.members = nn.ModuleList(
-            SentenceClassifier(vocabulary, classes, embedding, hidden_size, dropout, reset, backend, ratios,
-                               word_dropout, pooling) for _ in range(members))
+        self.config = EnsembleConfig(vocabulary, classes, embedding, hidden_size, dropout, reset, backend, ratios,
+                                     word_dropout, pooling, members)
+        member = {f.name: getattr(self.config, f.name) for f in fields(ClassifierConfig)}
+        self.members = nn.ModuleList(SentenceClassifier(**member) for _ in range(members))
 
     def set_ratios(self, R: Tensor) -> None:
         """The same fixed channels R (V, K) for every member."""

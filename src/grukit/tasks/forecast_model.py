@@ -20,7 +20,7 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
@@ -97,17 +97,8 @@ class Forecaster(nn.Module):
 
 
 @dataclass(frozen=True)
-class EnsembleConfig:
-    n_features: int  # F, features per time step of the window
-    horizon: int  # K, steps forecast at once
-    members: int = 5  # M, Forecasters averaged
-    hidden_size: int = 64  # H, GRU units of each member
-    num_layers: int = 1  # stacked GRU layers of each member
-    patch: int = 4  # P, consecutive steps fed as one GRU input
-    dropout: float = 0.0  # dropout before each head (and between GRU layers)
-    reset: str = "before"  # GRU reset placement (DESIGN §1)
-    backend: str = "auto"  # GRU kernel backend
-    lookback: int = 0  # L of each member's linear autoregressive path (0 = none)
+class EnsembleConfig(ForecasterConfig):
+    members: int = 5  # M, Forecasters averaged, each built from the fields above
 
 
 @register
@@ -128,10 +119,10 @@ class ForecastEnsemble(nn.Module):
         super().__init__()
         if members < 1:
             raise ValueError(f"members: expected an integer >= 1, got {members}")
-        self.config = EnsembleConfig(n_features, horizon, members, hidden_size, num_layers, patch, dropout, reset,
-                                     backend, lookback)
-        self.members = nn.ModuleList(Forecaster(n_features, horizon, hidden_size, num_layers, patch, dropout, reset,
-                                                backend, lookback) for _ in range(members))
+        self.config = EnsembleConfig(n_features, horizon, hidden_size, num_layers, patch, dropout, reset, backend,
+                                     lookback, members)
+        member = {f.name: getattr(self.config, f.name) for f in fields(ForecasterConfig)}
+        self.members = nn.ModuleList(Forecaster(**member) for _ in range(members))
 
     def forward(self, x: Tensor, members: bool = False) -> Tensor:
         """x (N, L, F) → (N, K) mean forecast, or (M, N, K) every member's with members=True."""
