@@ -153,9 +153,8 @@ def run(args: argparse.Namespace) -> dict:
     model = ForecastEnsemble(p.n_features, args.horizon, members=args.members, hidden_size=args.hidden,
                              patch=args.patch, dropout=args.dropout, backend=args.backend,
                              lookback=args.lookback if args.linear else 0)
-    alpha = None
+    W, alpha = ridge_ar(p)  # fitted on the training windows, α picked on validation; also a baseline
     if args.linear:
-        W, alpha = ridge_ar(p)  # fitted on the training windows, α picked on validation
         for member in model.members:
             member.set_linear(torch.from_numpy(W).float())
     config = train_config(args, epochs=EPOCHS, batch_size=args.batch_size, lr=args.lr, weight_decay=0.01,
@@ -165,13 +164,14 @@ def run(args: argparse.Namespace) -> dict:
 
     target, observed = p.targets(t_test)
     truth = p.unscale(t_test, target)  # (N, K)
-    forecasts = {"GRU": predict(model, p, t_test), **all_baselines(p, t_test)}
+    forecasts = {"GRU": predict(model, p, t_test), **all_baselines(p, t_test, W)}
     scores = {name: errors(f, truth, observed, p.scale) for name, f in forecasts.items()}
     if not is_main():
         return {}
     files = _figures(out, model, p, series, t_test, forecasts, truth, result.history)
     metrics = {"test": scores, "scale": p.scale, "season": season, "horizon": args.horizon,
-               "lookback": args.lookback, "members": args.members, "linear_path_ridge_alpha": alpha,
+               "lookback": args.lookback, "members": args.members,
+               "linear_path_ridge_alpha": alpha if args.linear else None,
                "test_origins": int(len(t_test)), "gaps": int(p.gap.sum()),
                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                "train_seconds": round(result.seconds, 2), "val_mase": result.best.get("val_mase"),

@@ -83,9 +83,10 @@ def ridge_predict(p: Prepared, W: np.ndarray, t: np.ndarray) -> np.ndarray:
     return p.unscale(t, _ar_features(p, t) @ W)
 
 
-def all_baselines(p: Prepared, t: np.ndarray) -> dict[str, np.ndarray]:
-    """name -> (N, K) forecasts in data units at origins t."""
-    W, alpha = ridge_ar(p)
+def all_baselines(p: Prepared, t: np.ndarray, W: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """name -> (N, K) forecasts in data units at origins t; W: the `ridge_ar` fit when the caller has it."""
+    if W is None:
+        W, _ = ridge_ar(p)
     out = {"naive": naive(p.y, t, p.horizon)}
     if p.season > 1:
         out["seasonal-naive"] = seasonal_naive(p.y, t, p.horizon, p.season)
