@@ -1,0 +1,72 @@
+"""grukit classify --folds K: the folds, the aggregate metrics, the files, bad values."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from grukit import cli
+from grukit.plots import SIZE
+from grukit.tasks.classify import split
+from grukit.tasks.classify_cv import summarise
+
+
+def test_folds_test_every_index_once_and_each_split_is_disjoint_and_complete():
+    K, n = 10, 1003
+    tests = []
+    for f in range(K):
+        train, val, test = split(n, seed=5, folds=K, fold=f)
+        assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(n))
+        assert len(test) in (100, 101) and len(val) == round(0.1 * (n - len(test)))
+        assert all(np.array_equal(x, y) for x, y in zip((train, val, test), split(n, seed=5, folds=K, fold=f)))
+        tests.append(test)
+    assert sorted(np.concatenate(tests).tolist()) == list(range(n))  # each index tested exactly once
+    vals = [set(split(n, seed=5, folds=K, fold=f)[1].tolist()) for f in range(K)]
+    assert len(vals[1] & vals[2]) < 0.5 * len(vals[1])  # validation parts are drawn anew per fold
+
+
+def test_summarise_pools_counts_and_pairs_the_differences():
+    per_fold = [{"test_accuracy": {"GRU": 0.8, "LR": 0.7}, "test_size": 10, "confusion": [[4, 1], [1, 4]],
+                 "best_epoch": 3, "train_seconds": 1.0},
+                {"test_accuracy": {"GRU": 0.6, "LR": 0.65}, "test_size": 20, "confusion": [[6, 4], [4, 6]],
+                 "best_epoch": 5, "train_seconds": 2.0}]
+    m = summarise(per_fold)
+    assert m["folds"] == 2 and m["best_epochs"] == [3, 5] and m["train_seconds"] == 3.0
+    assert m["accuracy"]["GRU"]["pooled"] == pytest.approx((8 + 12) / 30)
+    assert m["accuracy"]["GRU"]["mean"] == pytest.approx(0.7)
+    assert m["accuracy"]["LR"]["std"] == pytest.approx(np.std([0.7, 0.65], ddof=1))
+    lead = m["gru_lead"]["LR"]
+    assert lead["mean"] == pytest.approx(0.025) and (lead["folds_ahead"], lead["folds_behind"]) == (1, 1)
+    assert lead["se"] == pytest.approx(np.std([0.1, -0.05], ddof=1) / np.sqrt(2))
+    assert m["confusion"] == [[10, 5], [5, 10]] and "GRU" not in m["gru_lead"]
+
+
+def test_classify_folds_end_to_end_on_a_slice(tmp_path, capsys):
+    out = tmp_path / "cv"
+    argv = ["classify", "--limit", "200", "--folds", "2", "--hidden", "4", "--embedding", "4", "--members", "1",
+            "--epochs", "1", "--out", str(out)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    for name in ("metrics.json", "report.md", "folds.png", "confusion.png"):
+        assert (out / name).is_file() and str(out / name) in printed, name
+    assert Image.open(out / "folds.png").size == SIZE
+    m = json.loads((out / "metrics.json").read_text())
+    fold_metrics = [json.loads((out / f"fold-{f}" / "metrics.json").read_text()) for f in (1, 2)]
+    assert all((out / f"fold-{f}" / "model.safetensors").is_file() for f in (1, 2))
+    assert sum(fm["test_size"] for fm in fold_metrics) == 200 == m["sentences"] == np.sum(m["confusion"])
+    for name, stats in m["accuracy"].items():
+        correct = sum(fm["test_accuracy"][name] * fm["test_size"] for fm in fold_metrics)
+        assert stats["pooled"] == pytest.approx(correct / 200)
+        assert m["per_fold"][name] == [fm["test_accuracy"][name] for fm in fold_metrics]
+    assert np.trace(m["confusion"]) == round(m["accuracy"]["GRU"]["pooled"] * 200)
+    report = (out / "report.md").read_text()
+    assert "2-fold cross-validation" in report and "GRU lead" in report
+
+
+@pytest.mark.parametrize("value", ["1", "-2", "101"])
+def test_bad_folds_exit_2_and_leave_nothing(tmp_path, capsys, value):
+    out = tmp_path / "x"
+    assert cli.main(["classify", "--limit", "100", "--folds", value, "--out", str(out)]) == 2
+    assert "--folds" in capsys.readouterr().err and not out.exists()
