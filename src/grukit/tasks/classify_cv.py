@@ -31,6 +31,7 @@ from grukit import plots
 from grukit.report import figure, table, write_report
 from grukit.tasks import classify
 from grukit.tasks.common import args_dict, environment, write_metrics
+from grukit.tasks.folds import fold_summary, fold_table
 from grukit.train import is_main
 
 log = logging.getLogger(__name__)
@@ -63,30 +64,19 @@ def summarise(per_fold: list[dict]) -> dict:
     names = list(per_fold[0]["test_accuracy"])
     sizes = np.array([m["test_size"] for m in per_fold])  # (K,)
     acc = {n: np.array([m["test_accuracy"][n] for m in per_fold]) for n in names}  # name -> (K,)
-    K = len(per_fold)
-    stats = {n: {"pooled": float((a * sizes).sum() / sizes.sum()), "mean": float(a.mean()),
-                 "std": float(a.std(ddof=1)) if K > 1 else 0.0, "min": float(a.min()), "max": float(a.max())}
-             for n, a in acc.items()}
-    lead = {}
-    for n in names:
-        if n == "GRU":
-            continue
-        delta = acc["GRU"] - acc[n]  # (K,)
-        lead[n] = {"mean": float(delta.mean()), "se": float(delta.std(ddof=1) / np.sqrt(K)) if K > 1 else 0.0,
-                   "folds_ahead": int((delta > 0).sum()), "folds_behind": int((delta < 0).sum())}
-    return {"folds": K, "accuracy": stats, "gru_lead": lead, "per_fold": {n: a.tolist() for n, a in acc.items()},
+    summary = fold_summary(acc, reference="GRU", higher_better=True)
+    pooled = {n: float((a * sizes).sum() / sizes.sum()) for n, a in acc.items()}
+    return {"folds": len(per_fold), "accuracy": {n: {"pooled": pooled[n], **summary["stats"][n]} for n in names},
+            "gru_lead": summary["lead"], "per_fold": {n: a.tolist() for n, a in acc.items()},
             "confusion": np.sum([m["confusion"] for m in per_fold], axis=0).tolist(),
             "best_epochs": [m["best_epoch"] for m in per_fold],
             "train_seconds": round(sum(m["train_seconds"] for m in per_fold), 2)}
 
 
 def _summary(metrics: dict) -> str:
-    stats, lead = metrics["accuracy"], metrics["gru_lead"]
-    rows = [{"model": n, "accuracy (pooled)": s["pooled"], "fold mean": s["mean"], "fold std": s["std"],
-             "min": s["min"], "max": s["max"],
-             "GRU lead (mean ± SE)": "" if n == "GRU" else f"{lead[n]['mean']:+.4f} ± {lead[n]['se']:.4f}"}
-            for n, s in sorted(stats.items(), key=lambda kv: -kv[1]["pooled"])]
-    return table(rows, ["model", "accuracy (pooled)", "fold mean", "fold std", "min", "max", "GRU lead (mean ± SE)"])
+    summary = {"stats": metrics["accuracy"], "lead": metrics["gru_lead"]}
+    pooled = {n: {"accuracy (pooled)": s["pooled"]} for n, s in metrics["accuracy"].items()}
+    return fold_table(summary, reference="GRU", higher_better=True, score="accuracy", extra=pooled)
 
 
 def _report(out: Path, args: argparse.Namespace, loaded: dict, metrics: dict, summary: str, files: dict) -> Path:

@@ -65,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--batch-size", type=int, default=32, help="windows per batch (default 32)")
     model.add_argument("--members", type=int, default=5, help="GRU forecasters averaged, each from its own "
                                                                  "initialisation (default 5)")
+    model.add_argument("--backtest", type=int, default=0,
+                       help="K > 0: repeat the whole run on K splits, each moved one test-part length further "
+                            "into the past (rolling-origin backtest); report every fold and the mean (default 0)")
     model.add_argument("--linear", action=argparse.BooleanOptionalAction, default=True,
                        help="give each member a linear autoregressive path started at the ridge fit "
                             "(default on; --no-linear: the GRU alone)")
@@ -97,6 +100,8 @@ def _check_sizes(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag}: expected an integer >= 1, got {value}")
     if args.patch > args.lookback:
         raise UsageError(f"--patch: expected at most --lookback ({args.lookback}), got {args.patch}")
+    if args.backtest < 0:
+        raise UsageError(f"--backtest: expected an integer >= 0, got {args.backtest}")
     if args.season is not None and args.season < 1:
         raise UsageError(f"--season: expected an integer >= 1, got {args.season}")
     if not 0 <= args.dropout < 1:
@@ -144,8 +149,22 @@ def run(args: argparse.Namespace) -> dict:
     check_common(args, threads=1)  # a 64-unit GRU on 32 windows: more threads only add synchronisation
     _check_sizes(args)
     series = load_series(args)
-    season = args.season or series.season
-    p = prepare(series.values, lookback=args.lookback, horizon=args.horizon, season=season)
+    if args.backtest:
+        from grukit.tasks.forecast_backtest import backtest  # it imports this module
+
+        return backtest(args, series)
+    return run_split(args, series, split(args, series), Path(args.out))
+
+
+def split(args: argparse.Namespace, series: Series, back: int = 0) -> Prepared:
+    """The prepared windows of `series` for the arguments; back = j: backtest fold j + 1 (`prepare`)."""
+    return prepare(series.values, lookback=args.lookback, horizon=args.horizon, season=args.season or series.season,
+                   back=back)
+
+
+def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) -> dict:
+    """Train the ensemble on `p`'s training part, score it and the baselines on its test part; files into `out`."""
+    season = p.season
     train, _ = _dataset(p, "train")
     val, _ = _dataset(p, "val")
     t_test = p.origins("test")
@@ -159,7 +178,6 @@ def run(args: argparse.Namespace) -> dict:
             member.set_linear(torch.from_numpy(W).float())
     config = train_config(args, epochs=EPOCHS, batch_size=args.batch_size, lr=args.lr, weight_decay=0.01,
                           warmup_steps=20, metric="val_mase", mode="min")
-    out = Path(args.out)
     result = fit(model, train, val, step_loss=ensemble_mse, evaluate=val_mase, config=config, out=out)
 
     target, observed = p.targets(t_test)
@@ -216,7 +234,9 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
             + (f", covariates {', '.join(series.names[1:])}" if len(series.names) > 1 else "")
             + f"; {len(series)} steps, season m = {p.season}.\n\n"
             f"Split (chronological): train steps 0–{n_train - 1}, validation {n_train}–{n_test - 1}, "
-            f"test {n_test}–{len(series) - 1}. Scaling statistics come from the training part only.\n\n"
+            f"test {n_test}–{len(p.y) - 1}"
+            + (f" (a backtest fold: the last {len(series) - len(p.y)} steps of the series are left out)"
+               if len(p.y) < len(series) else "") + ". Scaling statistics come from the training part only.\n\n"
             f"Gaps: the target has {gaps} missing values. Inputs use linear interpolation in time plus a "
             f"0/1 gap-indicator channel; a missing value is never a target: it is left out of the training "
             f"loss, the validation metric and every test metric (the baselines are scored on the same "

@@ -96,16 +96,27 @@ def seasonal_mae(y: np.ndarray, observed: np.ndarray, season: int) -> float:
 
 
 def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
-            fractions: tuple[float, float] = (0.7, 0.15)) -> Prepared:
-    """Split, fill and scale `values` (T, F) (column 0 the target, NaN = gap); see the module docstring."""
+            fractions: tuple[float, float] = (0.7, 0.15), back: int = 0) -> Prepared:
+    """Split, fill and scale `values` (T, F) (column 0 the target, NaN = gap); see the module docstring.
+
+    back = j > 0 moves the whole split j test-part lengths into the past (a backtest fold): the
+    series ends j·n_test steps earlier, validation and test keep the lengths they have for the
+    full series, and training is what remains before them.
+    """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
+    n_val = int(round(values.shape[0] * fractions[1]))
+    n_test = values.shape[0] - int(round(values.shape[0] * fractions[0])) - n_val
+    values = values[: values.shape[0] - back * n_test]
     T = values.shape[0]
-    n_train = int(round(T * fractions[0]))
-    n_val = int(round(T * fractions[1]))
+    n_train = T - n_val - n_test
     need_train = lookback + horizon + 1
-    if n_train < need_train + max(season, 1) or T - n_train - n_val < horizon + 1 or n_val < horizon + 1:
+    if back and n_train < need_train + max(season, 1):
+        raise UsageError(f"--backtest: fold {back + 1} would leave {max(n_train, 0)} training steps before its "
+                         f"validation and test parts; lookback {lookback} + horizon {horizon} + season {season} "
+                         f"needs {need_train + max(season, 1)}: use fewer folds")
+    if n_train < need_train + max(season, 1) or n_test < horizon + 1 or n_val < horizon + 1:
         raise UsageError(
             f"--lookback/--horizon: the series has {T} steps; lookback {lookback} + horizon {horizon} "
             f"needs at least {int(np.ceil((need_train + max(season, 1)) / fractions[0]))} "

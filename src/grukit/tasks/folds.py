@@ -1,0 +1,61 @@
+"""Scores over several folds (cross-validation, backtests): per-model statistics and a paired lead.
+
+    stats(model)  = mean, std (ddof 1), min, max of its K fold scores s_{model, f}
+    Δ_f           = ±(s_{reference, f} − s_{model, f})   signed so that Δ > 0 means the reference is better
+    lead(model)   = mean_f Δ_f ± std_f(Δ_f)/√K, and on how many folds Δ_f > 0 and < 0
+
+Pairing by fold removes what all models share on a fold (an easy test part, a calm year),
+so the lead's standard error is far smaller than that of either score.
+
+Example:
+    >>> from grukit.tasks.folds import fold_summary
+    >>> s = fold_summary({"GRU": [0.4, 0.5], "ridge": [0.45, 0.52]}, reference="GRU", higher_better=False)
+    >>> round(s["lead"]["ridge"]["mean"], 3), s["lead"]["ridge"]["folds_ahead"], round(s["stats"]["GRU"]["mean"], 2)
+    (0.035, 2, 0.45)
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from grukit.report import table
+
+
+def fold_summary(scores: dict[str, Sequence[float]], *, reference: str, higher_better: bool) -> dict:
+    """{"stats": {model: {mean, std, min, max}}, "lead": {model: {mean, se, folds_ahead, folds_behind}}}."""
+    s = {name: np.asarray(v, dtype=float) for name, v in scores.items()}  # name -> (K,)
+    K = len(s[reference])
+    stats = {name: {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if K > 1 else 0.0,
+                    "min": float(v.min()), "max": float(v.max())} for name, v in s.items()}
+    sign = 1.0 if higher_better else -1.0
+    lead = {}
+    for name, v in s.items():
+        if name == reference:
+            continue
+        delta = sign * (s[reference] - v)  # (K,) > 0: the reference is better on that fold
+        lead[name] = {"mean": float(delta.mean()), "se": float(delta.std(ddof=1) / np.sqrt(K)) if K > 1 else 0.0,
+                      "folds_ahead": int((delta > 0).sum()), "folds_behind": int((delta < 0).sum())}
+    return {"stats": stats, "lead": lead}
+
+
+def fold_table(summary: dict, *, reference: str, higher_better: bool, score: str,
+               extra: dict[str, dict[str, float]] | None = None) -> str:
+    """A markdown table, best model first: [extra columns,] fold mean, std, min, max, the reference's lead."""
+    stats, lead = summary["stats"], summary["lead"]
+    extra = extra or {}
+    extra_columns = sorted({c for cols in extra.values() for c in cols})
+    key = (lambda n: -stats[n]["mean"]) if higher_better else (lambda n: stats[n]["mean"])
+    rows = []
+    for name in sorted(stats, key=key):
+        st = stats[name]
+        row = {"model": name, **extra.get(name, {}), f"{score}: fold mean": st["mean"], "fold std": st["std"],
+               "min": st["min"], "max": st["max"]}
+        if name != reference:
+            d = lead[name]
+            row[f"{reference} lead (mean ± SE)"] = f"{d['mean']:+.4f} ± {d['se']:.4f}"
+            row["folds won"] = f"{d['folds_ahead']} of {d['folds_ahead'] + d['folds_behind']}"
+        rows.append(row)
+    columns = ["model", *extra_columns, f"{score}: fold mean", "fold std", "min", "max",
+               f"{reference} lead (mean ± SE)", "folds won"]
+    return table(rows, columns)

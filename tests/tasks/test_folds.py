@@ -1,0 +1,30 @@
+"""grukit.tasks.folds: fold statistics and the paired lead, by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grukit.tasks.folds import fold_summary, fold_table
+
+
+@pytest.mark.parametrize("higher_better", [True, False])
+def test_lead_is_signed_so_positive_means_the_reference_is_better(higher_better):
+    scores = {"ref": [0.8, 0.6, 0.7], "other": [0.7, 0.65, 0.6]}
+    s = fold_summary(scores, reference="ref", higher_better=higher_better)
+    delta = np.array([0.1, -0.05, 0.1]) * (1 if higher_better else -1)
+    lead = s["lead"]["other"]
+    assert lead["mean"] == pytest.approx(delta.mean())
+    assert lead["se"] == pytest.approx(delta.std(ddof=1) / np.sqrt(3))
+    assert (lead["folds_ahead"], lead["folds_behind"]) == ((2, 1) if higher_better else (1, 2))
+    assert s["stats"]["other"] == pytest.approx({"mean": 0.65, "std": 0.05, "min": 0.6, "max": 0.7})
+    assert "ref" not in s["lead"]
+
+
+def test_table_orders_best_first_and_shows_extra_columns():
+    scores = {"GRU": [0.4, 0.5], "ridge": [0.45, 0.52], "naive": [2.0, 2.2]}
+    s = fold_summary(scores, reference="GRU", higher_better=False)
+    text = fold_table(s, reference="GRU", higher_better=False, score="MASE", extra={"GRU": {"pooled": 1.0}})
+    lines = text.splitlines()
+    assert lines[0].startswith("| model | pooled | MASE: fold mean |")
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| GRU", "| ridge", "| naive"]
+    assert "+0.0350 ± " in lines[3] and "2 of 2" in lines[3]

@@ -1,0 +1,62 @@
+"""grukit forecast --backtest K: folds moved into the past, their metrics, the files, too many folds."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from grukit import cli
+from grukit.data.timeseries import load_co2
+from grukit.plots import SIZE
+from grukit.tasks.forecast_data import prepare
+
+
+def test_back_moves_the_split_by_whole_test_parts_and_keeps_their_lengths():
+    values = load_co2().values
+    p0 = prepare(values, lookback=156, horizon=52, season=52)
+    assert p0.bounds == (1599, 1942) and len(p0.y) == 2284  # the default split: 70 | 15 | 15 %
+    n_val, n_test = 1942 - 1599, 2284 - 1942
+    for j in (1, 2, 3):
+        p = prepare(values, lookback=156, horizon=52, season=52, back=j)
+        T = 2284 - j * n_test
+        assert len(p.y) == T and p.bounds == (T - n_val - n_test, T - n_test)
+        assert np.array_equal(p.y, prepare(values[:T], lookback=156, horizon=52, season=52, back=0).y[:T])
+        assert p.scale != p0.scale  # s comes from each fold's own training part
+    test_parts = [set(range(*prepare(values, lookback=156, horizon=52, season=52, back=j).bounds[1:2],
+                            2284 - j * n_test)) for j in range(4)]
+    assert all(not (a & b) for i, a in enumerate(test_parts) for b in test_parts[i + 1:])  # disjoint test periods
+
+
+def test_forecast_backtest_end_to_end_on_a_slice(tmp_path, capsys):
+    out = tmp_path / "bt"
+    argv = ["forecast", "--limit", "700", "--horizon", "8", "--lookback", "16", "--hidden", "4", "--members", "1",
+            "--backtest", "3", "--epochs", "1", "--out", str(out)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    for name in ("metrics.json", "report.md", "folds.png"):
+        assert (out / name).is_file() and str(out / name) in printed, name
+    assert Image.open(out / "folds.png").size == SIZE
+    m = json.loads((out / "metrics.json").read_text())
+    folds = [json.loads((out / f"fold-{j}" / "metrics.json").read_text()) for j in (1, 2, 3)]
+    assert m["folds"] == 3 and len(m["test_periods"]) == 3 and len(set(m["test_periods"])) == 3
+    for name, stats in m["MASE"].items():
+        per_fold = [f["test"][name]["MASE"] for f in folds]
+        assert m["per_fold"][name] == per_fold and stats["mean"] == pytest.approx(np.mean(per_fold))
+    ridge = "ridge AR(16)"
+    lead = m["gru_lead"][ridge]
+    assert lead["mean"] == pytest.approx(np.mean(np.array(m["per_fold"][ridge]) - m["per_fold"]["GRU"]))
+    assert lead["folds_ahead"] + lead["folds_behind"] <= 3
+    report = (out / "report.md").read_text()
+    assert "3-fold backtest" in report and "fold 3: test" in report and "GRU lead" in report
+    assert "backtest fold" in (out / "fold-2" / "report.md").read_text()  # the fold's report says it is cut
+
+
+def test_too_many_backtest_folds_exit_2_and_leave_nothing(tmp_path, capsys):
+    out = tmp_path / "x"
+    assert cli.main(["forecast", "--backtest", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--backtest" in err and "fold 5" in err and not out.exists()
+    assert cli.main(["forecast", "--backtest", "-1", "--out", str(out)]) == 2
+    assert "--backtest" in capsys.readouterr().err and not out.exists()
