@@ -128,7 +128,7 @@ def fold_scores(scores: dict[str, Sequence[float]], path: str | Path, *, title: 
     """One row of dots per model (its score on each cross-validation fold) with the mean as a bar."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(SIZE[0] / DPI, SIZE[1] / DPI), dpi=DPI)
-    for row, (name, values) in enumerate(scores.items()):
+    for row, values in enumerate(scores.values()):
         values = np.asarray(values, dtype=float)  # (K,)
         ax.scatter(values, np.full(len(values), row), s=18, alpha=0.7)
         ax.plot([values.mean()] * 2, [row - 0.3, row + 0.3], color="black", linewidth=2)

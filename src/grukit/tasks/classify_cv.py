@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from grukit import plots
-from grukit.report import figure, table, write_report
+from grukit.report import figure, write_report
 from grukit.tasks import classify
 from grukit.tasks.common import args_dict, environment, write_metrics
 from grukit.tasks.folds import fold_summary, fold_table
