@@ -414,7 +414,8 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
     i_train, i_val, i_test = d["split"]
     data = (f"{d['source']}: {len(d['tokens']):,} sentences, classes {d['names']}. Seeded split (seed {args.seed}): "
             f"{len(i_train):,} train, {len(i_val):,} validation (early stopping, baseline choices), "
-            f"{len(i_test):,} test — a single 90/10 split, where the literature uses 10-fold cross-validation. "
+            f"{len(i_test):,} test — a single 90/10 split, where the literature uses 10-fold cross-validation "
+            f"(`--folds 10` runs that). "
             f"Vocabulary and log-count ratios from the training part only: {metrics['vocabulary']:,} ids "
             f"(min count {args.min_count}).")
     baseline = "; ".join(f"{name}: {c['features']} features, L2 λ = {c['l2']:g}" for name, c in choice.items())
