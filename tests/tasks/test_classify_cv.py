@@ -70,3 +70,8 @@ def test_bad_folds_exit_2_and_leave_nothing(tmp_path, capsys, value):
     out = tmp_path / "x"
     assert cli.main(["classify", "--limit", "100", "--folds", value, "--out", str(out)]) == 2
     assert "--folds" in capsys.readouterr().err and not out.exists()
+
+
+def test_first_fold_of_ten_tests_the_default_splits_test_part():
+    for n, seed in ((10662, 0), (1000, 7)):
+        assert np.array_equal(split(n, seed, folds=10, fold=0)[2], split(n, seed)[2])
