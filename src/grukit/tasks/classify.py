@@ -302,7 +302,7 @@ def prepare(args: argparse.Namespace, loaded: dict | None = None, fold: int = 0)
     (training part only)."""
     loaded = load_tokens(args) if loaded is None else loaded
     tokens, labels = loaded["tokens"], loaded["labels"]
-    i_train, i_val, i_test = split(len(tokens), args.seed, getattr(args, "folds", 0), fold)
+    i_train, i_val, i_test = split(len(tokens), args.seed, args.folds, fold)
     vocab = Vocabulary.build([tokens[i] for i in i_train], min_count=args.min_count)
     encoded = [(vocab.encode(t), int(y)) for t, y in zip(tokens, labels)]
     train, val, test = ([encoded[i] for i in part] for part in (i_train, i_val, i_test))

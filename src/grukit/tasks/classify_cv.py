@@ -31,7 +31,7 @@ from grukit import plots
 from grukit.report import figure, write_report
 from grukit.tasks import classify
 from grukit.tasks.common import args_dict, environment, write_metrics
-from grukit.tasks.folds import fold_summary, fold_table
+from grukit.tasks.folds import fold_summary, fold_table, fold_verdict
 from grukit.train import is_main
 
 log = logging.getLogger(__name__)
@@ -80,17 +80,15 @@ def _summary(metrics: dict) -> str:
 
 
 def _report(out: Path, args: argparse.Namespace, loaded: dict, metrics: dict, summary: str, files: dict) -> Path:
-    K, lead = metrics["folds"], metrics["gru_lead"]
-    behind = [n for n, d in lead.items() if d["mean"] <= 0]
+    K = metrics["folds"]
     method = (f"{K}-fold cross-validation (seed {args.seed}): each sentence is in the test part of exactly one fold. "
               f"Per fold, 10% of the other folds is the validation part (early stopping, baseline choices) and the "
               f"rest trains; vocabulary, log-count ratios, the GRU ensemble ({args.members} members) and the "
               f"baselines are fitted anew, exactly as one `grukit classify` run (each fold's own report is in "
               f"`fold-f/report.md`). Best epochs per fold: {metrics['best_epochs']}; "
               f"{metrics['train_seconds']:.0f} s of GRU training in all.")
-    verdict = (f"The GRU {'leads every baseline' if not behind else 'does NOT lead ' + ', '.join(behind)} on average "
-               f"over the folds; the lead is paired (same folds), its standard error from the {K} fold "
-               f"differences. Pooled accuracy counts every sentence once.")
+    verdict = (fold_verdict(metrics["gru_lead"], reference="GRU", score="accuracy")
+               + " Pooled accuracy counts every sentence once.")
     figs = "\n\n".join(figure(n, p) for n, p in files.items() if str(p).endswith(".png"))
     return write_report(out / "report.md", f"grukit classify: {K}-fold cross-validation", [
         ("What ran", method), ("Data", f"{loaded['source']}: {len(loaded['tokens']):,} sentences, classes "

@@ -39,6 +39,14 @@ def fold_summary(scores: dict[str, Sequence[float]], *, reference: str, higher_b
     return {"stats": stats, "lead": lead}
 
 
+def fold_verdict(lead: dict, *, reference: str, score: str) -> str:
+    """One sentence: whether `reference` leads every other model in mean `score`, and how the lead is paired."""
+    behind = [name for name, d in lead.items() if d["mean"] <= 0]
+    leads = "leads every baseline" if not behind else "does NOT lead " + ", ".join(behind)
+    return (f"The {reference} {leads} in mean {score} over the folds; the lead is paired by fold, its standard "
+            "error from the per-fold differences.")
+
+
 def fold_table(summary: dict, *, reference: str, higher_better: bool, score: str,
                extra: dict[str, dict[str, float]] | None = None) -> str:
     """A markdown table, best model first: [extra columns,] fold mean, std, min, max, the reference's lead."""

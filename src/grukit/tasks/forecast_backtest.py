@@ -33,7 +33,7 @@ from grukit.data.timeseries import Series
 from grukit.report import figure, write_report
 from grukit.tasks import forecast
 from grukit.tasks.common import args_dict, environment, write_metrics
-from grukit.tasks.folds import fold_summary, fold_table
+from grukit.tasks.folds import fold_summary, fold_table, fold_verdict
 from grukit.train import is_main
 
 log = logging.getLogger(__name__)
@@ -75,14 +75,11 @@ def _report(out: Path, args: argparse.Namespace, series: Series, metrics: dict, 
     K = metrics["folds"]
     folds = "\n".join(f"- fold {j + 1}: test {period}, s = {scale:.4f}, GRU MASE {metrics['per_fold']['GRU'][j]:.4f}"
                       for j, (period, scale) in enumerate(zip(metrics["test_periods"], metrics["scales"])))
-    behind = [n for n, d in metrics["gru_lead"].items() if d["mean"] <= 0]
     method = (f"{K} folds; fold 1 is the default split, fold j + 1 the same split moved j test-part lengths into "
               f"the past (validation and test keep their lengths, training is what remains). Each fold trains and "
               f"scores everything anew, exactly as one `grukit forecast` run (its report: `fold-j/report.md`). "
               f"Best epochs per fold: {metrics['best_epochs']}; {metrics['train_seconds']:.0f} s of training in all.")
-    verdict = (f"The GRU {'leads every baseline' if not behind else 'does NOT lead ' + ', '.join(behind)} in mean "
-               f"MASE over the folds; the lead (lower MASE than the baseline's) is paired by fold, its standard "
-               f"error from the {K} fold differences.")
+    verdict = fold_verdict(metrics["gru_lead"], reference="GRU", score="MASE") + " Lower MASE is better."
     return write_report(out / "report.md", f"grukit forecast: {K}-fold backtest of {series.names[0]}", [
         ("What ran", method), ("Test periods", folds), ("Test MASE over the folds (lower is better)",
                                                         table + "\n\n" + verdict),

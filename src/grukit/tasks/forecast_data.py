@@ -112,11 +112,11 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
     T = values.shape[0]
     n_train = T - n_val - n_test
     need_train = lookback + horizon + 1
-    if back and n_train < need_train + max(season, 1):
-        raise UsageError(f"--backtest: fold {back + 1} would leave {max(n_train, 0)} training steps before its "
-                         f"validation and test parts; lookback {lookback} + horizon {horizon} + season {season} "
-                         f"needs {need_train + max(season, 1)}: use fewer folds")
     if n_train < need_train + max(season, 1) or n_test < horizon + 1 or n_val < horizon + 1:
+        if back:  # the full series fits (fold 1 is checked first): this fold moved too far back
+            raise UsageError(f"--backtest: fold {back + 1} would leave {max(n_train, 0)} training steps before its "
+                             f"validation and test parts; lookback {lookback} + horizon {horizon} + season "
+                             f"{season} needs {need_train + max(season, 1)}: use fewer folds")
         raise UsageError(
             f"--lookback/--horizon: the series has {T} steps; lookback {lookback} + horizon {horizon} "
             f"needs at least {int(np.ceil((need_train + max(season, 1)) / fractions[0]))} "
