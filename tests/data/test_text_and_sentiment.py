@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from grukit.data.sentiment import (
+    Bigrams,
     Vocabulary,
+    bigram_keys,
     load_mr,
     log_count_ratios,
     out_of_fold_ratios,
@@ -77,3 +79,14 @@ def test_out_of_fold_ratios_never_read_the_sentences_own_label():
     assert [r.shape for r in rho[:2]] == [(4, 2), (4, 2)]
     again = out_of_fold_ratios(sentences, labels, n_words=110, classes=2, folds=5, seed=0)
     assert all(np.array_equal(a, b) for a, b in zip(rho, again))
+
+
+def test_bigrams_keep_the_frequent_pairs_and_encode_each_word_with_the_pair_ending_there():
+    sentences = [[2, 3, 4], [2, 3], [4, 2, 3]]
+    assert bigram_keys([2, 3, 4], n_words=5).tolist() == [0 * 5 + 2, 2 * 5 + 3, 3 * 5 + 4]  # first word after 0
+    b = Bigrams.build(sentences, n_words=5, min_count=2)
+    assert b.keys.tolist() == [2, 13] and len(b) == 4  # "<start> 2" twice, "2 3" three times; the rest once
+    assert b.encode([2, 3, 4, 2, 3]) == [2, 3, 1, 1, 3]  # "3 4" and "4 2" unknown
+    assert Bigrams.build(sentences, n_words=5, min_count=4).encode([2, 3]) == [1, 1]  # no keys at all
+    R = log_count_ratios([b.encode(s) for s in sentences], [1, 1, 0], len(b), classes=2)
+    assert R.shape == (4, 2) and (R[:2] == 0).all() and R[2, 1] > 0  # "<start> 2" opens only positive sentences

@@ -14,6 +14,7 @@ import grukit
 from grukit import cli
 from grukit.plots import GATES_SIZE, SIZE
 from grukit.tasks import classify as C
+from grukit.data.sentiment import Bigrams
 from grukit.tasks.classify import collate, split
 from grukit.tasks.classify_model import SentenceClassifier, SentenceEnsemble
 
@@ -163,3 +164,74 @@ def test_logistic_regression_picks_on_validation_and_nb_weights():
     R = torch.ones(10, 2)
     nb_pred, _ = C.logistic_regression(train, val, test, n_words=10, classes=2, scale=R)
     assert (nb_pred == pred).all()
+
+
+def _toy_bigram_classifier() -> tuple[SentenceClassifier, Bigrams]:
+    sentences = [[2, 3, 4], [2, 3], [5, 2, 3], [4, 5]]  # "bad dull" three times, "good fun" once
+    bigrams = Bigrams.build(sentences, n_words=6, min_count=2)
+    torch.manual_seed(0)
+    m = SentenceClassifier("bad\ndull\ngood\nfun", classes=2, embedding=6, hidden_size=5, ratios=2,
+                           bigrams=len(bigrams.keys)).eval()
+    R2 = torch.arange(2.0 * len(bigrams)).reshape(-1, 2) + 1  # (B+2, 2), distinct rows
+    R2[:2] = 0.0  # padding and unknown bigrams
+    m.set_ratios(torch.ones(6, 2), torch.from_numpy(bigrams.keys), R2)
+    return m, bigrams
+
+
+def test_bigram_lookup_in_the_model_matches_the_data_side_encoding():
+    m, bigrams = _toy_bigram_classifier()
+    assert bigrams.keys.tolist() == [0 * 6 + 2, 2 * 6 + 3]  # "<start> bad" and "bad dull", each seen 3 times
+    batch = [[2, 3, 4, 2, 3], [5, 2, 3], [3, 2]]
+    ids, lengths, _ = collate([(s, 0) for s in batch])  # (N, T) padded with 0
+    got = m.bigram_ids(ids)  # (N, T)
+    for i, s in enumerate(batch):
+        assert got[i, : len(s)].tolist() == bigrams.encode(s)
+        assert (got[i, len(s):] == 0).all()  # padding reads row 0
+    rho = m.ratio_inputs(ids)  # (N, T, 4): [R[w_t]; R2[bigram ending at t]]
+    assert rho.shape == (3, 5, 4) and torch.equal(rho[:, :, 2:], m.R2[got]) and torch.equal(rho[:, :, :2], m.R[ids])
+    assert m.gru.input_size == 6 + 4 and m.inputs(ids).shape == (3, 5, 10)
+    torch.testing.assert_close(m(ids, lengths, rho), m(ids, lengths))
+    assert not torch.allclose(m(ids, lengths, torch.cat([rho[:, :, :2], -rho[:, :, 2:]], -1)), m(ids, lengths))
+    z, r = m.gates(torch.tensor(batch[0]))
+    assert z.shape == r.shape == (5, 5)
+
+
+def test_bigram_tables_are_checked_and_travel_in_the_checkpoint(tmp_path):
+    m, bigrams = _toy_bigram_classifier()
+    with pytest.raises(ValueError, match="R2: expected shape"):
+        m.set_ratios(torch.ones(6, 2), torch.from_numpy(bigrams.keys), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="bigram_keys: expected shape"):
+        m.set_ratios(torch.ones(6, 2))
+    with pytest.raises(ValueError, match="bigrams: expected 0, or an integer >= 1 together with ratios"):
+        SentenceClassifier("a", classes=2, bigrams=3)
+    with pytest.raises(ValueError, match="expected none for a model built with bigrams 0"):
+        _toy_ensemble(members=1).set_ratios(torch.zeros(6, 2), torch.zeros(1, dtype=torch.int64), torch.zeros(3, 2))
+    grukit.save(m, tmp_path / "bi.safetensors")
+    back = grukit.load(tmp_path / "bi.safetensors").eval()
+    ids, lengths = torch.tensor([[5, 2, 3, 4]]), torch.tensor([4])
+    assert back.config.bigrams == 2 and torch.equal(back.bigram_keys, m.bigram_keys)
+    torch.testing.assert_close(back(ids, lengths), m(ids, lengths))
+
+
+def test_training_ratios_add_out_of_fold_bigram_channels():
+    rng = np.random.default_rng(0)
+    # sentence i: the bigram (2+i, 200) is its own; (100, 101) appears in every sentence
+    train = [([2 + i, 200, 100, 101], int(y)) for i, y in enumerate(rng.integers(0, 2, 60))]
+    tables, items = C.ratios(train, n_words=210, classes=2, seed=0, bigram_min_count=1)
+    assert set(tables) == {"R", "bigram_keys", "R2"} and tables["R2"].shape == (len(tables["bigram_keys"]) + 2, 2)
+    assert all(rho.shape == (4, 4) for _, _, rho in items)
+    own = np.array([rho[1, 3] for _, _, rho in items])  # ratio of the sentence's own bigram, positive class
+    fold = np.random.default_rng(0).integers(0, C.FOLDS, len(train))  # out_of_fold_ratios' fold of each sentence
+    for f in range(C.FOLDS):  # unseen by the other folds: one value per fold, whatever each sentence's label
+        assert np.ptp(own[fold == f]) < 1e-6
+    assert np.ptp(tables["R2"][2:, 1].numpy()) > 1.0  # while in-fold R2 would point at each sentence's label
+    words_only, _ = C.ratios(train, n_words=210, classes=2, seed=0)
+    assert set(words_only) == {"R"} and torch.equal(words_only["R"], tables["R"])
+
+
+def test_nb_baseline_reads_the_same_bigrams_as_the_gru():
+    bigrams = Bigrams(np.array([2, 2 * 6 + 3]), n_words=6)  # "<start> bad", "bad dull"
+    got = C.with_bigrams([([2, 3, 4], 1), ([4, 2], 0)], bigrams)
+    assert got == [([2, 3, 4, 6 + 2, 6 + 3, 1], 1), ([4, 2, 1, 1], 0)]  # unknown bigrams read as the unknown word
+    flat, offsets, _ = C.bags(got, binary=True)
+    assert flat.tolist() == [2, 3, 4, 8, 9, 2, 4] and offsets.tolist() == [0, 5]  # unknowns left out

@@ -5,13 +5,16 @@
     R[w, c] = log (p_c[w] / ‖p_c‖₁) − log (q_c[w] / ‖q_c‖₁)     Naive-Bayes log-count ratio of word w for class c
         p_c = α + Σ_{i: y_i = c} 1[w ∈ sentence i],  q_c = the same over sentences of the other classes
     ρ_i = R^{(−f(i))}[ids_i]    out-of-fold ratios of training sentence i: R from the folds other than its own
+    κ_t = w_{t−1}·V + w_t       the key of the bigram ending at word t (w_0's predecessor is 0, the padding id);
+                                `Bigrams` numbers the keys seen often enough in training, so the same R and ρ
+                                formulas give bigram ratios
 
 Encoding: the bundled MR files are latin-1 (as published) and are read as such. A
 user's --pos/--neg/--csv files must be UTF-8 unless `encoding` says otherwise (the CLI's
 --encoding), so a wrong guess fails loudly instead of producing mojibake.
 
 Example:
-    >>> from grukit.data.sentiment import load_mr, log_count_ratios, out_of_fold_ratios, tokenize, Vocabulary
+    >>> from grukit.data.sentiment import load_mr, log_count_ratios, out_of_fold_ratios, tokenize, Vocabulary, Bigrams
     >>> texts, labels, names = load_mr()
     >>> len(texts), int(sum(labels)), names
     (10662, 5331, ['negative', 'positive'])
@@ -24,6 +27,9 @@ Example:
     [[0.0, 0.0], [0.0, 0.0], [-0.693, 0.693], [0.693, -0.693]]
     >>> [rho.shape for rho in out_of_fold_ratios([[2, 2], [3], [2], [3]], [1, 0, 1, 0], 4, 2, folds=2)]
     [(2, 2), (1, 2), (1, 2), (1, 2)]
+    >>> b = Bigrams.build([[2, 3], [2, 3], [3, 2]], n_words=4, min_count=2)
+    >>> b.keys.tolist(), b.encode([2, 3, 2]), len(b)
+    ([2, 11], [2, 3, 1], 4)
 """
 from __future__ import annotations
 
@@ -123,6 +129,40 @@ class Vocabulary:
             table = {w: i + 2 for i, w in enumerate(self.words)}
             object.__setattr__(self, "_cache", table)
         return table
+
+
+def bigram_keys(ids: Sequence[int], n_words: int) -> np.ndarray:
+    """κ (T,) for a sentence of word ids (T,): κ_t = w_{t−1}·V + w_t, with w_{−1} = 0 (the padding id)."""
+    w = np.asarray(ids, dtype=np.int64)  # (T,)
+    prev = np.concatenate([np.zeros(1, dtype=np.int64), w[:-1]])  # (T,)
+    return prev * n_words + w  # (T,)
+
+
+@dataclass(frozen=True)
+class Bigrams:
+    """The word bigrams seen at least `min_count` times in training, as sorted keys κ; id = position + 2.
+
+    `encode` maps a sentence of word ids to the ids of the bigrams ending at each word
+    (1 = a bigram not kept), so `log_count_ratios` and `out_of_fold_ratios` apply unchanged.
+    `SentenceClassifier` does the same lookup in torch from the keys it stores.
+    """
+
+    keys: np.ndarray  # (B,) sorted int64 keys κ
+    n_words: int  # V, the word vocabulary size the keys are built on
+
+    @classmethod
+    def build(cls, sentences: Sequence[Sequence[int]], *, n_words: int, min_count: int = 1) -> Bigrams:
+        counts = Counter(int(k) for s in sentences for k in bigram_keys(s, n_words))
+        return cls(np.array(sorted(k for k, c in counts.items() if c >= min_count), dtype=np.int64), n_words)
+
+    def __len__(self) -> int:
+        return len(self.keys) + 2
+
+    def encode(self, ids: Sequence[int]) -> list[int]:
+        kappa = bigram_keys(ids, self.n_words)  # (T,)
+        pos = np.searchsorted(self.keys, kappa).clip(max=max(len(self.keys) - 1, 0))  # (T,)
+        hit = self.keys[pos] == kappa if len(self.keys) else np.zeros(len(kappa), dtype=bool)  # (T,)
+        return np.where(hit, pos + 2, 1).tolist()
 
 
 def log_count_ratios(sentences: Sequence[Sequence[int]], labels: Sequence[int], n_words: int, classes: int, *,

@@ -7,10 +7,12 @@ compare with the majority class and two tuned logistic regressions.
 
 Split (seeded by --seed): 10% test; of the remaining 90%, one ninth (10% of it) is held
 out for early stopping and every choice, the rest trains. The vocabulary (words seen
-≥ --min-count times) and the log-count ratios R come from the training part only; a
-training sentence reads out-of-fold ratios (R of the other 4 of 5 folds), so its own
-label never shapes its inputs. The model (`SentenceEnsemble`): the mean probability of
---members classifiers, each embedding → [E[w]; R[w]] → bidirectional grukit.GRU →
+≥ --min-count times) and the log-count ratios come from the training part only: R for
+words and, with --bigrams (the default), R₂ for the word bigrams seen ≥ --min-count
+times. A training sentence reads out-of-fold ratios (R and R₂ of the other 4 of 5
+folds), so its own label never shapes its inputs. The model (`SentenceEnsemble`): the
+mean probability of --members classifiers, each embedding → [E[w_t]; R[w_t];
+R₂[w_{t−1} w_t]] → bidirectional grukit.GRU →
 [last states; max over time] → linear; see `grukit.tasks.classify_model`. Training
 batches hold sentences of similar length (`Buckets`: little padding). The literature
 reports 10-fold cross-validation on MR; a single seeded split is noisier (one standard
@@ -18,8 +20,9 @@ error ≈ 1.3% at 1,066 test sentences).
 
 Baselines in the same run, on the same split and vocabulary: the majority class of the
 training part; logistic regression on bags of words (binary or count features and the
-L2 penalty chosen on validation); and the same with features weighted by R (NB-LR,
-Wang & Manning 2012's NBSVM with a logistic loss), the linear model on the GRU's inputs.
+L2 penalty chosen on validation); and the same on the words and known bigrams with
+features weighted by R and R₂ (NB-LR, Wang & Manning 2012's NBSVM with a logistic
+loss), the linear model on the GRU's ratio inputs.
 
 Example (a small slice):
     >>> import argparse, tempfile
@@ -43,6 +46,7 @@ from torch.utils.data import Dataset
 
 from grukit import plots
 from grukit.data.sentiment import (
+    Bigrams,
     Vocabulary,
     load_mr,
     log_count_ratios,
@@ -93,6 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--ratios", action=argparse.BooleanOptionalAction, default=True,
                        help="feed each word's log-count ratios to the GRU beside its embedding (default on; "
                             "--no-ratios: the embedding alone)")
+    model.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=True,
+                       help="with --ratios, also feed the log-count ratios of the bigram ending at each word "
+                            "(bigrams seen --min-count times in training; default on)")
     model.add_argument("--pooling", choices=POOLING, default="last+max",
                        help="sentence vector from the GRU outputs (default last+max)")
     model.add_argument("--dropout", type=float, default=0.5, help="dropout (default 0.5)")
@@ -309,22 +316,52 @@ def prepare(args: argparse.Namespace, loaded: dict | None = None, fold: int = 0)
     return {**loaded, "vocab": vocab, "split": (i_train, i_val, i_test), "train": train, "val": val, "test": test}
 
 
-def ratios(train: list[tuple[list[int], int]], n_words: int, classes: int, seed: int
-           ) -> tuple[torch.Tensor, list[tuple]]:
-    """(R (V, C) from the whole training part, training items (ids, label, out-of-fold ρ (T, C)))."""
+def ratios(train: list[tuple[list[int], int]], n_words: int, classes: int, seed: int, bigram_min_count: int = 0
+           ) -> tuple[dict[str, torch.Tensor], list[tuple]]:
+    """The fixed channels from the whole training part and the training items with out-of-fold ρ.
+
+    Returns ({"R": (V, C)} plus, when bigram_min_count ≥ 1, {"bigram_keys": (B,), "R2": (B+2, C)}
+    for the bigrams seen that often), [(ids, label, ρ (T, C) or (T, 2C))]: ρ_t = [R[w_t]; R2[w_{t−1} w_t]]
+    with both tables computed without the sentence's own fold (the same folds for both).
+    """
     ids, y = [s[0] for s in train], [s[1] for s in train]
-    R = torch.from_numpy(log_count_ratios(ids, y, n_words, classes)).float()  # (V, C)
-    rho = out_of_fold_ratios(ids, y, n_words, classes, folds=FOLDS, seed=seed)
-    return R, [(s, label, r.astype(np.float32)) for s, label, r in zip(ids, y, rho)]
+    tables = {"R": torch.from_numpy(log_count_ratios(ids, y, n_words, classes)).float()}  # (V, C)
+    rho = out_of_fold_ratios(ids, y, n_words, classes, folds=FOLDS, seed=seed)  # [(T_i, C)]
+    if bigram_min_count:
+        bigrams = Bigrams.build(ids, n_words=n_words, min_count=bigram_min_count)
+        if len(bigrams.keys):
+            pairs = [bigrams.encode(s) for s in ids]
+            tables["bigram_keys"] = torch.from_numpy(bigrams.keys)  # (B,)
+            tables["R2"] = torch.from_numpy(log_count_ratios(pairs, y, len(bigrams), classes)).float()  # (B+2, C)
+            rho2 = out_of_fold_ratios(pairs, y, len(bigrams), classes, folds=FOLDS, seed=seed)  # [(T_i, C)]
+            rho = [np.concatenate([a, b], axis=1) for a, b in zip(rho, rho2)]  # [(T_i, 2C)]
+    return tables, [(s, label, r.astype(np.float32)) for s, label, r in zip(ids, y, rho)]
 
 
-def baselines(d: dict, R: torch.Tensor) -> tuple[dict[str, np.ndarray], dict]:
-    """Test predictions of the majority class and the two logistic regressions, with their choices."""
+def with_bigrams(part: list[tuple[list[int], int]], bigrams: Bigrams) -> list[tuple[list[int], int]]:
+    """Each sentence's word ids followed by its known bigrams' ids shifted past the words (V + id);
+    unknown bigrams read as the unknown word (1), which the bags leave out."""
+    V = bigrams.n_words
+    return [(ids + [V + b if b > 1 else 1 for b in bigrams.encode(ids)], y) for ids, y in part]
+
+
+def baselines(d: dict, tables: dict[str, torch.Tensor]) -> tuple[dict[str, np.ndarray], dict]:
+    """Test predictions of the majority class and the two logistic regressions, with their choices.
+
+    The NB-weighted one reads what the GRU's ratio channels read: words, and with bigram
+    tables (`ratios`) also the known bigrams, each feature scaled by its log-count ratio.
+    """
     i_train, _, i_test = d["split"]
     n_words, classes = len(d["vocab"]), len(d["names"])
     majority = int(np.bincount(d["labels"][i_train]).argmax())
     plain, plain_choice = logistic_regression(d["train"], d["val"], d["test"], n_words, classes)
-    nb, nb_choice = logistic_regression(d["train"], d["val"], d["test"], n_words, classes, scale=R)
+    parts, S = (d["train"], d["val"], d["test"]), tables["R"]  # S (V, C)
+    if "R2" in tables:
+        bigrams = Bigrams(tables["bigram_keys"].numpy(), n_words)
+        parts = [with_bigrams(part, bigrams) for part in parts]
+        S = torch.cat([tables["R"], tables["R2"]])  # (V + B + 2, C)
+    nb, nb_choice = logistic_regression(*parts, len(S), classes, scale=S)
+    nb_choice["terms"] = "words and bigrams" if "R2" in tables else "words"
     predictions = {"bag-of-words logistic regression": plain, "NB-weighted logistic regression": nb,
                    "majority class": np.full(len(i_test), majority)}
     return predictions, {"bag-of-words logistic regression": plain_choice, "NB-weighted logistic regression": nb_choice}
@@ -344,14 +381,16 @@ def run(args: argparse.Namespace) -> dict:
 def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
     """Train and score the GRU ensemble and the baselines on one split `d` (`prepare`); files into `out`."""
     vocab, names, (i_train, i_val, i_test) = d["vocab"], d["names"], d["split"]
-    R, train = ratios(d["train"], len(vocab), len(names), args.seed)
+    tables, train = ratios(d["train"], len(vocab), len(names), args.seed,
+                           bigram_min_count=args.min_count if args.ratios and args.bigrams else 0)
     seed_everything(args.seed)
     model = SentenceEnsemble("\n".join(vocab.words), classes=len(names), members=args.members,
                              embedding=args.embedding, hidden_size=args.hidden, dropout=args.dropout,
                              backend=args.backend, ratios=len(names) if args.ratios else 0,
-                             word_dropout=args.word_dropout, pooling=args.pooling)
+                             word_dropout=args.word_dropout, pooling=args.pooling,
+                             bigrams=len(tables.get("bigram_keys", ())))
     if args.ratios:
-        model.set_ratios(R)
+        model.set_ratios(**tables)
     else:
         train = [(s, label) for s, label, _ in train]
     config = train_config(args, epochs=EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
@@ -360,7 +399,7 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
                  evaluate=evaluate, config=config, out=out, collate=collate_batch)
 
     y_test = d["labels"][i_test]
-    predictions, choices = baselines(d, R)
+    predictions, choices = baselines(d, tables)
     predictions["GRU"] = gru_pred = predict(model.eval(), d["test"])
     accuracy = {name: float((pred == y_test).mean()) for name, pred in predictions.items()}
     if not is_main():
@@ -371,7 +410,7 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
     rows = [{"model": k, "test accuracy": v} for k, v in sorted(accuracy.items(), key=lambda kv: -kv[1])]
     summary = table(rows, ["model", "test accuracy"])
     metrics = {"test_accuracy": accuracy, "test_size": len(i_test), "train_size": len(i_train), "val_size": len(i_val),
-               "vocabulary": len(vocab), "classes": names, "best_epoch": result.best_epoch,
+               "vocabulary": len(vocab), "bigrams": model.config.bigrams, "classes": names, "best_epoch": result.best_epoch,
                "epochs_run": len(result.history), "val_accuracy": result.best.get("val_accuracy"),
                "baselines": choices, "confusion": confusion.tolist(), "train_seconds": round(result.seconds, 2),
                "args": args_dict(args), "environment": environment()}
@@ -402,8 +441,10 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
     acc, choice, n_test = metrics["test_accuracy"], metrics["baselines"], metrics["test_size"]
     ahead = [name for name in acc if name != "GRU" and acc[name] >= acc["GRU"]]
     se = float(np.sqrt(acc["GRU"] * (1 - acc["GRU"]) / n_test))
-    inputs = "[E[w]; R[w]], R the word's log-count ratios (out-of-fold for training sentences)" if args.ratios \
-        else "the embedding E[w]"
+    inputs = ("[E[w]; R[w]], R the word's log-count ratios" if not metrics["bigrams"] else
+              f"[E[w_t]; R[w_t]; R₂[w_(t−1) w_t]], R and R₂ the log-count ratios of the word and of the bigram "
+              f"ending at it ({metrics['bigrams']:,} training bigrams)") + " (out-of-fold for training sentences)" \
+        if args.ratios else "the embedding E[w]"
     method = (f"The mean probability of {args.members} classifiers from different initialisations, each: embedding "
               f"{args.embedding} → {inputs} → bidirectional grukit.GRU {args.hidden} units per direction (reset "
               f"before) → {POOLED[args.pooling]} → linear; dropout {args.dropout}, word dropout "
@@ -418,11 +459,12 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
             f"(`--folds 10` runs that). "
             f"Vocabulary and log-count ratios from the training part only: {metrics['vocabulary']:,} ids "
             f"(min count {args.min_count}).")
-    baseline = "; ".join(f"{name}: {c['features']} features, L2 λ = {c['l2']:g}" for name, c in choice.items())
+    baseline = "; ".join(f"{name}: {c['features']} features{' of ' + c['terms'] if 'terms' in c else ''}, "
+                         f"L2 λ = {c['l2']:g}" for name, c in choice.items())
     verdict = (f"The GRU {'beats every baseline' if not ahead else 'does NOT beat ' + ', '.join(ahead)} on this "
                f"split (one standard error of its accuracy: {se:.1%}, so gaps under about {2 * se:.1%} are within "
-               f"noise). Chosen on validation: {baseline}. NB-weighted: features scaled by R, the linear model on "
-               f"the GRU's ratio inputs.")
+               f"noise). Chosen on validation: {baseline}. NB-weighted: features scaled by their log-count ratios, "
+               f"the linear model on the GRU's ratio inputs.")
     return write_report(out / "report.md", "grukit classify", [
         ("What ran", method), ("Data", data), ("Test accuracy", summary + "\n\n" + verdict),
         ("Figures", "\n\n".join(figure(n, p) for n, p in files.items() if str(p).endswith(".png")))])

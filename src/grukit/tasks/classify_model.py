@@ -1,7 +1,8 @@
 """Sentence classifier: [word embedding; log-count ratios] → bidirectional GRU → pooled states → linear.
 
     w̃_t = 1 (unknown) with probability p_w while training, else w_t     word dropout
-    x_t = [dropout(E[w̃_t]) ; ρ_t]                    (N, T, D+K)  ρ_t = R[w̃_t], fixed (K = 0: no ratios)
+    x_t = [dropout(E[w̃_t]) ; ρ_t]                    (N, T, D+K')  ρ_t = R[w̃_t], fixed (K = 0: no ratios)
+                                                                  or [R[w̃_t]; R₂[w̃_{t−1} w̃_t]] (K' = 2K, bigrams)
     o_t = [h_t^fwd ; h_t^rev] = BiGRU(x)              (N, T, 2H)   grukit.GRU, lengths respected
     v   = [h_n^fwd ; h_n^rev ; max_t o_t]             (N, 4H)      pooling "last+max" (padding excluded)
         | [mean_t o_t ; max_t o_t]                                 pooling "mean+max"
@@ -9,7 +10,10 @@
 
 R (V, K) holds each word's Naive-Bayes log-count ratio for each class against the rest
 (Wang & Manning 2012; `grukit.data.sentiment.log_count_ratios`), computed on the
-training part and fixed with `set_ratios`. The GRU reads it beside the embedding and
+training part and fixed with `set_ratios`. With `bigrams` = B > 0 the model also holds
+the B training bigrams' keys κ = w_{t−1}·V + w_t (sorted) and their ratios R₂
+(`grukit.data.sentiment.Bigrams`), and reads the ratio of the bigram ending at each word
+(0 for a bigram it does not know). The GRU reads them beside the embedding and
 learns how word polarities combine along the sentence (negation, "but", intensifiers);
 the embedding carries what the ratios miss. While training, the task may hand over ρ
 itself (`rho`, out-of-fold ratios, so that a sentence's own label does not leak into
@@ -33,6 +37,7 @@ import math
 from dataclasses import dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 import grukit
@@ -53,11 +58,15 @@ class ClassifierConfig:
     ratios: int = 0  # K, fixed input channels per word (log-count ratios; 0 = none)
     word_dropout: float = 0.0  # p_w, training-time probability that a word is read as unknown
     pooling: str = "last+max"  # "last+max" or "mean+max" (see the module docstring)
+    bigrams: int = 0  # B, known bigrams whose K ratios are read too (0 = words only)
 
 
-def _check_options(ratios: int, word_dropout: float, pooling: str) -> None:
+def _check_options(ratios: int, word_dropout: float, pooling: str, bigrams: int) -> None:
     if ratios < 0:
         raise ValueError(f"ratios: expected an integer >= 0, got {ratios}")
+    if bigrams < 0 or (bigrams and not ratios):
+        raise ValueError(f"bigrams: expected 0, or an integer >= 1 together with ratios >= 1, got {bigrams} "
+                         f"with ratios {ratios}")
     if not 0 <= word_dropout < 1:
         raise ValueError(f"word_dropout: expected a number in [0, 1), got {word_dropout}")
     if pooling not in POOLING:
@@ -81,35 +90,62 @@ class SentenceClassifier(nn.Module):
 
     def __init__(self, vocabulary: str, classes: int, embedding: int = 128, hidden_size: int = 128,
                  dropout: float = 0.5, reset: str = "before", backend: str = "auto", ratios: int = 0,
-                 word_dropout: float = 0.0, pooling: str = "last+max"):
+                 word_dropout: float = 0.0, pooling: str = "last+max", bigrams: int = 0):
         super().__init__()
-        _check_options(ratios, word_dropout, pooling)
+        _check_options(ratios, word_dropout, pooling, bigrams)
         self.config = ClassifierConfig(vocabulary, classes, embedding, hidden_size, dropout, reset, backend, ratios,
-                                       word_dropout, pooling)
+                                       word_dropout, pooling, bigrams)
         n_words = len(vocabulary.split("\n")) + 2 if vocabulary else 2
         self.embed = nn.Embedding(n_words, embedding, padding_idx=0)
         self.register_buffer("R", torch.zeros(n_words, ratios))  # (V, K), set by set_ratios
-        self.gru = grukit.GRU(embedding + ratios, hidden_size, batch_first=True, bidirectional=True, reset=reset,
+        if bigrams:
+            self.register_buffer("bigram_keys", torch.zeros(bigrams, dtype=torch.int64))  # (B,) sorted κ
+            self.register_buffer("R2", torch.zeros(bigrams + 2, ratios))  # (B+2, K), rows 0 and 1 stay 0
+        channels = ratios * (2 if bigrams else 1)  # K'
+        self.gru = grukit.GRU(embedding + channels, hidden_size, batch_first=True, bidirectional=True, reset=reset,
                               backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(4 * hidden_size, classes)
 
     @torch.no_grad()
-    def set_ratios(self, R: Tensor) -> None:
-        """Fix the per-word input channels R (V, K); rows 0 (padding) and 1 (unknown) should be 0."""
-        if tuple(R.shape) != tuple(self.R.shape):
-            raise ValueError(f"R: expected shape {tuple(self.R.shape)}, got {tuple(R.shape)}")
-        self.R.copy_(R)  # (V, K)
+    def set_ratios(self, R: Tensor, bigram_keys: Tensor | None = None, R2: Tensor | None = None) -> None:
+        """Fix the per-word input channels R (V, K) and, for a model with bigrams, the sorted bigram keys
+        (B,) with their channels R2 (B+2, K); rows 0 (padding) and 1 (unknown) should be 0."""
+        given = {"R": R} if not self.config.bigrams else {"R": R, "bigram_keys": bigram_keys, "R2": R2}
+        if not self.config.bigrams and (bigram_keys is not None or R2 is not None):
+            raise ValueError("bigram_keys/R2: expected none for a model built with bigrams 0, got them")
+        for name, value in given.items():
+            buffer = getattr(self, name)
+            if value is None or tuple(value.shape) != tuple(buffer.shape):
+                raise ValueError(f"{name}: expected shape {tuple(buffer.shape)}, "
+                                 f"got {None if value is None else tuple(value.shape)}")
+            buffer.copy_(value)
+
+    def bigram_ids(self, ids: Tensor) -> Tensor:
+        """Rows of R2 (N, T) for ids (N, T): the bigram ending at each word, 1 if unknown, 0 at padding."""
+        keys = self.bigram_keys  # (B,)
+        prev = F.pad(ids[:, :-1], (1, 0))  # (N, T) w_{t−1}, 0 before the first word
+        kappa = prev * self.R.shape[0] + ids  # (N, T) κ_t = w_{t−1}·V + w_t
+        pos = torch.searchsorted(keys, kappa).clamp(max=len(keys) - 1)  # (N, T)
+        return torch.where(keys[pos] == kappa, pos + 2, 1).masked_fill(ids == 0, 0)  # (N, T)
+
+    def ratio_inputs(self, ids: Tensor) -> Tensor:
+        """ρ (N, T, K') for ids (N, T): R[ids], then R2 of each word's bigram when the model has bigrams."""
+        rho = self.R[ids]  # (N, T, K)
+        if self.config.bigrams:
+            rho = torch.cat([rho, self.R2[self.bigram_ids(ids)]], dim=-1)  # (N, T, 2K)
+        return rho
 
     def inputs(self, ids: Tensor, rho: Tensor | None = None) -> Tensor:
-        """x (N, T, D+K) for ids (N, T) and ρ (N, T, K) (default R[ids]), with word dropout while training."""
-        rho = self.R[ids] if rho is None else rho  # (N, T, K)
+        """x (N, T, D+K') for ids (N, T) and ρ (N, T, K') (default `ratio_inputs`), with word dropout while
+        training."""
+        rho = self.ratio_inputs(ids) if rho is None else rho  # (N, T, K')
         p_w = self.config.word_dropout
         if self.training and p_w > 0:
             drop = (torch.rand(ids.shape, device=ids.device) < p_w) & (ids > 0)  # (N, T)
             ids = ids.masked_fill(drop, 1)  # (N, T)
-            rho = rho.masked_fill(drop[:, :, None], 0.0)  # (N, T, K), R[unknown] = 0
-        return torch.cat([self.drop(self.embed(ids)), rho], dim=-1)  # (N, T, D+K)
+            rho = rho.masked_fill(drop[:, :, None], 0.0)  # (N, T, K'), R[unknown] = 0
+        return torch.cat([self.drop(self.embed(ids)), rho], dim=-1)  # (N, T, D+K')
 
     def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(outputs (N, T, 2H), sentence vector v (N, 4H))."""
@@ -117,13 +153,13 @@ class SentenceClassifier(nn.Module):
         return out, pool(out, h_n, lengths, self.config.pooling)  # (N, 4H)
 
     def forward(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None) -> Tensor:
-        """ids (N, T) padded with 0, lengths (N,), ρ (N, T, K) or None (R[ids]) -> logits (N, C)."""
+        """ids (N, T) padded with 0, lengths (N,), ρ (N, T, K') or None (`ratio_inputs`) -> logits (N, C)."""
         return self.head(self.drop(self.features(ids, lengths, rho)[1]))  # (N, C)
 
     @torch.no_grad()
     def gates(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """Forward-direction update and reset gates for one sentence ids (T,): z, r each (T, H)."""
-        x = torch.cat([self.embed(ids), self.R[ids]], dim=-1)  # (T, D+K)
+        x = torch.cat([self.embed(ids), self.ratio_inputs(ids[None])[0]], dim=-1)  # (T, D+K')
         _, _, g = self.gru(x[None], return_gates=True)  # g.z (1, 2, T, 1, H)
         return g.z[0, 0, :, 0], g.r[0, 0, :, 0]
 
@@ -151,22 +187,22 @@ class SentenceEnsemble(nn.Module):
 
     def __init__(self, vocabulary: str, classes: int, members: int = 3, embedding: int = 128,
                  hidden_size: int = 128, dropout: float = 0.5, reset: str = "before", backend: str = "auto",
-                 ratios: int = 0, word_dropout: float = 0.0, pooling: str = "last+max"):
+                 ratios: int = 0, word_dropout: float = 0.0, pooling: str = "last+max", bigrams: int = 0):
         super().__init__()
         if members < 1:
             raise ValueError(f"members: expected an integer >= 1, got {members}")
         self.config = EnsembleConfig(vocabulary, classes, embedding, hidden_size, dropout, reset, backend, ratios,
-                                     word_dropout, pooling, members)
+                                     word_dropout, pooling, bigrams, members)
         member = {f.name: getattr(self.config, f.name) for f in fields(ClassifierConfig)}
         self.members = nn.ModuleList(SentenceClassifier(**member) for _ in range(members))
 
-    def set_ratios(self, R: Tensor) -> None:
-        """The same fixed channels R (V, K) for every member."""
+    def set_ratios(self, R: Tensor, bigram_keys: Tensor | None = None, R2: Tensor | None = None) -> None:
+        """The same fixed channels for every member (`SentenceClassifier.set_ratios`)."""
         for member in self.members:
-            member.set_ratios(R)
+            member.set_ratios(R, bigram_keys, R2)
 
     def forward(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, members: bool = False) -> Tensor:
-        """ids (N, T), lengths (N,), ρ (N, T, K) or None → log p (N, C), or every member's logits (M, N, C)."""
+        """ids (N, T), lengths (N,), ρ (N, T, K') or None → log p (N, C), or every member's logits (M, N, C)."""
         logits = torch.stack([m(ids, lengths, rho) for m in self.members])  # (M, N, C)
         if members:
             return logits
