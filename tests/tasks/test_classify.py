@@ -12,9 +12,9 @@ from PIL import Image
 
 import grukit
 from grukit import cli
+from grukit.data.sentiment import Bigrams
 from grukit.plots import GATES_SIZE, SIZE
 from grukit.tasks import classify as C
-from grukit.data.sentiment import Bigrams
 from grukit.tasks.classify import collate, split
 from grukit.tasks.classify_model import SentenceClassifier, SentenceEnsemble
 

@@ -410,8 +410,9 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
     rows = [{"model": k, "test accuracy": v} for k, v in sorted(accuracy.items(), key=lambda kv: -kv[1])]
     summary = table(rows, ["model", "test accuracy"])
     metrics = {"test_accuracy": accuracy, "test_size": len(i_test), "train_size": len(i_train), "val_size": len(i_val),
-               "vocabulary": len(vocab), "bigrams": model.config.bigrams, "classes": names, "best_epoch": result.best_epoch,
-               "epochs_run": len(result.history), "val_accuracy": result.best.get("val_accuracy"),
+               "vocabulary": len(vocab), "bigrams": model.config.bigrams, "classes": names,
+               "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+               "val_accuracy": result.best.get("val_accuracy"),
                "baselines": choices, "confusion": confusion.tolist(), "train_seconds": round(result.seconds, 2),
                "args": args_dict(args), "environment": environment()}
     files["metrics"] = write_metrics(out, metrics)
