@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -39,17 +40,30 @@ def test_classify_end_to_end_on_a_slice_and_the_checkpoint_reloads(tmp_path, cap
     assert abs(acc["GRU"] * 60 - round(acc["GRU"] * 60)) < 1e-9  # a count of correct test sentences
     assert np.trace(np.array(m["confusion"])) == round(acc["GRU"] * 60) and np.sum(m["confusion"]) == 60
     assert {c["features"] for c in m["baselines"].values()} <= {"binary", "counts"}
+    assert m["bigrams"] > 0 and m["baselines"]["NB-weighted logistic regression"]["terms"] == "words and bigrams"
     report = (out / "report.md").read_text()
     assert "10-fold cross-validation" in report and "mean probability of 2 classifiers" in report
 
     model = grukit.load(out / "model.safetensors")  # vocabulary in the config, R in the weights
     assert isinstance(model, SentenceEnsemble) and len(model.members) == 2 and model.config.ratios == 2
+    assert model.config.bigrams == m["bigrams"] and model.members[0].gru.input_size == 8 + 4  # [E; R; R2]
     assert model.members[0].R.abs().sum() > 0 and torch.equal(model.members[0].R, model.members[1].R)
     parser = argparse.ArgumentParser()
     C.add_arguments(parser)
     d = C.prepare(argparse.Namespace(**{**vars(parser.parse_args(["--limit", "600"])), "seed": 0}))
     gru = (C.predict(model.eval(), d["test"]) == d["labels"][d["split"][2]]).mean()
     assert gru == pytest.approx(acc["GRU"])  # the same test sentences, classified by the reloaded model
+
+
+def test_classify_no_bigrams_reads_word_ratios_only(tmp_path):
+    out = tmp_path / "words"
+    assert cli.main(["classify", "--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "1",
+                     "--no-bigrams", "--epochs", "1", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    model = grukit.load(out / "model.safetensors")
+    assert m["bigrams"] == 0 and model.config.bigrams == 0 and model.config.ratios == 2
+    assert model.members[0].gru.input_size == 4 + 2 and not hasattr(model.members[0], "R2")
+    assert m["baselines"]["NB-weighted logistic regression"]["terms"] == "words"
 
 
 def test_classify_without_ratios_one_member_mean_max(tmp_path):
@@ -181,16 +195,16 @@ def _toy_bigram_classifier() -> tuple[SentenceClassifier, Bigrams]:
 def test_bigram_lookup_in_the_model_matches_the_data_side_encoding():
     m, bigrams = _toy_bigram_classifier()
     assert bigrams.keys.tolist() == [0 * 6 + 2, 2 * 6 + 3]  # "<start> bad" and "bad dull", each seen 3 times
-    batch = [[2, 3, 4, 2, 3], [5, 2, 3], [3, 2]]
+    batch = [[2, 3, 4, 2, 3], [5, 2, 3], [3, 2], [2], [1, 2, 3]]  # with a one-word sentence and an unknown word
     ids, lengths, _ = collate([(s, 0) for s in batch])  # (N, T) padded with 0
     got = m.bigram_ids(ids)  # (N, T)
     for i, s in enumerate(batch):
         assert got[i, : len(s)].tolist() == bigrams.encode(s)
         assert (got[i, len(s):] == 0).all()  # padding reads row 0
     rho = m.ratio_inputs(ids)  # (N, T, 4): [R[w_t]; R2[bigram ending at t]]
-    assert rho.shape == (3, 5, 4) and torch.equal(rho[:, :, 2:], m.R2[got]) and torch.equal(rho[:, :, :2], m.R[ids])
-    assert m.gru.input_size == 6 + 4 and m.inputs(ids).shape == (3, 5, 10)
-    torch.testing.assert_close(m(ids, lengths, rho), m(ids, lengths))
+    assert rho.shape == (5, 5, 4) and torch.equal(rho[:, :, 2:], m.R2[got]) and torch.equal(rho[:, :, :2], m.R[ids])
+    assert m.gru.input_size == 6 + 4 and m.inputs(ids).shape == (5, 5, 10)
+    assert torch.equal(m.bigram_ids(ids.int()), got)  # int32 ids are widened before w_(t-1)·V
     assert not torch.allclose(m(ids, lengths, torch.cat([rho[:, :, :2], -rho[:, :, 2:]], -1)), m(ids, lengths))
     z, r = m.gates(torch.tensor(batch[0]))
     assert z.shape == r.shape == (5, 5)
@@ -202,6 +216,8 @@ def test_bigram_tables_are_checked_and_travel_in_the_checkpoint(tmp_path):
         m.set_ratios(torch.ones(6, 2), torch.from_numpy(bigrams.keys), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="bigram_keys: expected shape"):
         m.set_ratios(torch.ones(6, 2))
+    with pytest.raises(ValueError, match="bigram_keys: expected strictly increasing keys in"):
+        m.set_ratios(torch.ones(6, 2), torch.from_numpy(bigrams.keys[::-1].copy()), torch.zeros(4, 2))
     with pytest.raises(ValueError, match="bigrams: expected 0, or an integer >= 1 together with ratios"):
         SentenceClassifier("a", classes=2, bigrams=3)
     with pytest.raises(ValueError, match="expected none for a model built with bigrams 0"):
@@ -220,13 +236,14 @@ def test_training_ratios_add_out_of_fold_bigram_channels():
     tables, items = C.ratios(train, n_words=210, classes=2, seed=0, bigram_min_count=1)
     assert set(tables) == {"R", "bigram_keys", "R2"} and tables["R2"].shape == (len(tables["bigram_keys"]) + 2, 2)
     assert all(rho.shape == (4, 4) for _, _, rho in items)
+    words, words_items = C.ratios(train, n_words=210, classes=2, seed=0)
+    assert all(np.array_equal(rho[:, :2], w[2]) for (_, _, rho), w in zip(items, words_items))  # [words; bigrams]
     own = np.array([rho[1, 3] for _, _, rho in items])  # ratio of the sentence's own bigram, positive class
     fold = np.random.default_rng(0).integers(0, C.FOLDS, len(train))  # out_of_fold_ratios' fold of each sentence
     for f in range(C.FOLDS):  # unseen by the other folds: one value per fold, whatever each sentence's label
         assert np.ptp(own[fold == f]) < 1e-6
     assert np.ptp(tables["R2"][2:, 1].numpy()) > 1.0  # while in-fold R2 would point at each sentence's label
-    words_only, _ = C.ratios(train, n_words=210, classes=2, seed=0)
-    assert set(words_only) == {"R"} and torch.equal(words_only["R"], tables["R"])
+    assert set(words) == {"R"} and torch.equal(words["R"], tables["R"])
 
 
 def test_nb_baseline_reads_the_same_bigrams_as_the_gru():
@@ -235,3 +252,18 @@ def test_nb_baseline_reads_the_same_bigrams_as_the_gru():
     assert got == [([2, 3, 4, 6 + 2, 6 + 3, 1], 1), ([4, 2, 1, 1], 0)]  # unknown bigrams read as the unknown word
     flat, offsets, _ = C.bags(got, binary=True)
     assert flat.tolist() == [2, 3, 4, 8, 9, 2, 4] and offsets.tolist() == [0, 5]  # unknowns left out
+
+
+def test_word_dropout_hides_the_dropped_word_from_both_bigrams_that_hold_it():
+    m, _ = _toy_bigram_classifier()
+    m.config = dataclasses.replace(m.config, word_dropout=0.5)
+    ids = torch.full((50, 6), 3)  # (N, T)
+    rho = torch.ones(50, 6, 4)  # (N, T, 2K): [R; R2], all 1 before dropout
+    m.train()
+    torch.manual_seed(1)
+    x = m.inputs(ids, rho)  # (N, T, D + 2K)
+    torch.manual_seed(1)
+    dropped = torch.rand(ids.shape) < 0.5  # (N, T): the same draw as inside `inputs`
+    assert torch.equal(x[:, :, 6:8] == 0, dropped[:, :, None].expand(50, 6, 2))  # word ratios: at t only
+    after = torch.nn.functional.pad(dropped[:, :-1], (1, 0))  # (N, T): the word before was dropped
+    assert torch.equal(x[:, :, 8:] == 0, (dropped | after)[:, :, None].expand(50, 6, 2))  # bigram: at t and t+1

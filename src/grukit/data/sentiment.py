@@ -140,7 +140,7 @@ def bigram_keys(ids: Sequence[int], n_words: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Bigrams:
-    """The word bigrams seen at least `min_count` times in training, as sorted keys κ; id = position + 2.
+    """id(κ) = 2 + position of κ in the sorted keys of the bigrams seen ≥ `min_count` times; 1 otherwise.
 
     `encode` maps a sentence of word ids to the ids of the bigrams ending at each word
     (1 = a bigram not kept), so `log_count_ratios` and `out_of_fold_ratios` apply unchanged.
@@ -153,7 +153,8 @@ class Bigrams:
     @classmethod
     def build(cls, sentences: Sequence[Sequence[int]], *, n_words: int, min_count: int = 1) -> Bigrams:
         counts = Counter(int(k) for s in sentences for k in bigram_keys(s, n_words))
-        return cls(np.array(sorted(k for k, c in counts.items() if c >= min_count), dtype=np.int64), n_words)
+        keys = np.array(sorted(k for k, c in counts.items() if c >= min_count), dtype=np.int64)  # (B,)
+        return cls(keys, n_words)
 
     def __len__(self) -> int:
         return len(self.keys) + 2
@@ -162,7 +163,7 @@ class Bigrams:
         kappa = bigram_keys(ids, self.n_words)  # (T,)
         pos = np.searchsorted(self.keys, kappa).clip(max=max(len(self.keys) - 1, 0))  # (T,)
         hit = self.keys[pos] == kappa if len(self.keys) else np.zeros(len(kappa), dtype=bool)  # (T,)
-        return np.where(hit, pos + 2, 1).tolist()
+        return np.where(hit, pos + 2, 1).tolist()  # (T,) ids
 
 
 def log_count_ratios(sentences: Sequence[Sequence[int]], labels: Sequence[int], n_words: int, classes: int, *,

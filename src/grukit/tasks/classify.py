@@ -318,11 +318,14 @@ def prepare(args: argparse.Namespace, loaded: dict | None = None, fold: int = 0)
 
 def ratios(train: list[tuple[list[int], int]], n_words: int, classes: int, seed: int, bigram_min_count: int = 0
            ) -> tuple[dict[str, torch.Tensor], list[tuple]]:
-    """The fixed channels from the whole training part and the training items with out-of-fold ρ.
+    """ρ_t = [R[w_t]; R2[w_{t−1} w_t]] (T, C) or (T, 2C): the fixed channels from the whole training
+    part, and for every training sentence the same built from the folds other than its own.
 
     Returns ({"R": (V, C)} plus, when bigram_min_count ≥ 1, {"bigram_keys": (B,), "R2": (B+2, C)}
     for the bigrams seen that often), [(ids, label, ρ (T, C) or (T, 2C))]: ρ_t = [R[w_t]; R2[w_{t−1} w_t]]
     with both tables computed without the sentence's own fold (the same folds for both).
+    When bigram_min_count ≥ 1 but no bigram is seen that often, the channels are the words' only
+    (logged).
     """
     ids, y = [s[0] for s in train], [s[1] for s in train]
     tables = {"R": torch.from_numpy(log_count_ratios(ids, y, n_words, classes)).float()}  # (V, C)
@@ -335,12 +338,15 @@ def ratios(train: list[tuple[list[int], int]], n_words: int, classes: int, seed:
             tables["R2"] = torch.from_numpy(log_count_ratios(pairs, y, len(bigrams), classes)).float()  # (B+2, C)
             rho2 = out_of_fold_ratios(pairs, y, len(bigrams), classes, folds=FOLDS, seed=seed)  # [(T_i, C)]
             rho = [np.concatenate([a, b], axis=1) for a, b in zip(rho, rho2)]  # [(T_i, 2C)]
+        else:
+            log.warning("classify: no bigram is seen %d times in the training part; the GRU reads word "
+                        "ratios only", bigram_min_count)
     return tables, [(s, label, r.astype(np.float32)) for s, label, r in zip(ids, y, rho)]
 
 
 def with_bigrams(part: list[tuple[list[int], int]], bigrams: Bigrams) -> list[tuple[list[int], int]]:
-    """Each sentence's word ids followed by its known bigrams' ids shifted past the words (V + id);
-    unknown bigrams read as the unknown word (1), which the bags leave out."""
+    """ids ++ [V + b_t if b_t > 1 else 1]_t: each sentence's word ids, then its bigrams' ids shifted past
+    the words; an unknown bigram reads as the unknown word (1), which the bags leave out."""
     V = bigrams.n_words
     return [(ids + [V + b if b > 1 else 1 for b in bigrams.encode(ids)], y) for ids, y in part]
 

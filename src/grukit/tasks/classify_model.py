@@ -119,11 +119,18 @@ class SentenceClassifier(nn.Module):
             if value is None or tuple(value.shape) != tuple(buffer.shape):
                 raise ValueError(f"{name}: expected shape {tuple(buffer.shape)}, "
                                  f"got {None if value is None else tuple(value.shape)}")
-            buffer.copy_(value)
+        if self.config.bigrams:
+            V = self.R.shape[0]
+            if not bool((bigram_keys[1:] > bigram_keys[:-1]).all()) or not 0 <= int(bigram_keys[0]) \
+                    or not int(bigram_keys[-1]) < V * V:
+                raise ValueError(f"bigram_keys: expected strictly increasing keys in [0, {V * V}) "
+                                 f"(w_(t-1)·V + w_t, V = {V}), got others")
+        for name, value in given.items():
+            getattr(self, name).copy_(value)  # R (V, K); bigram_keys (B,); R2 (B+2, K)
 
     def bigram_ids(self, ids: Tensor) -> Tensor:
         """Rows of R2 (N, T) for ids (N, T): the bigram ending at each word, 1 if unknown, 0 at padding."""
-        keys = self.bigram_keys  # (B,)
+        keys, ids = self.bigram_keys, ids.long()  # (B,), (N, T): int64, so that w_{t−1}·V cannot overflow
         prev = F.pad(ids[:, :-1], (1, 0))  # (N, T) w_{t−1}, 0 before the first word
         kappa = prev * self.R.shape[0] + ids  # (N, T) κ_t = w_{t−1}·V + w_t
         pos = torch.searchsorted(keys, kappa).clamp(max=len(keys) - 1)  # (N, T)
@@ -144,7 +151,10 @@ class SentenceClassifier(nn.Module):
         if self.training and p_w > 0:
             drop = (torch.rand(ids.shape, device=ids.device) < p_w) & (ids > 0)  # (N, T)
             ids = ids.masked_fill(drop, 1)  # (N, T)
-            rho = rho.masked_fill(drop[:, :, None], 0.0)  # (N, T, K'), R[unknown] = 0
+            hide = drop[:, :, None].expand_as(rho).clone()  # (N, T, K'), R[unknown] = 0
+            if self.config.bigrams:  # the next word's bigram contains the dropped word too
+                hide[:, 1:, self.config.ratios:] |= drop[:, :-1, None]  # (N, T−1, K)
+            rho = rho.masked_fill(hide, 0.0)  # (N, T, K')
         return torch.cat([self.drop(self.embed(ids)), rho], dim=-1)  # (N, T, D+K')
 
     def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None) -> tuple[Tensor, Tensor]:
