@@ -124,7 +124,7 @@ def confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, ti
 
 
 def fold_scores(scores: dict[str, Sequence[float]], path: str | Path, *, title: str = "score per fold",
-                ylabel: str = "test accuracy") -> Path:
+                xlabel: str = "test accuracy") -> Path:
     """One row of dots per model (its score on each cross-validation fold) with the mean as a bar."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(SIZE[0] / DPI, SIZE[1] / DPI), dpi=DPI)
@@ -133,7 +133,7 @@ def fold_scores(scores: dict[str, Sequence[float]], path: str | Path, *, title: 
         ax.scatter(values, np.full(len(values), row), s=18, alpha=0.7)
         ax.plot([values.mean()] * 2, [row - 0.3, row + 0.3], color="black", linewidth=2)
     ax.set_yticks(range(len(scores)), list(scores))
-    ax.set_xlabel(ylabel)
+    ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from grukit.data import bundled
 from grukit.errors import UsageError
@@ -131,11 +133,23 @@ class Vocabulary:
         return table
 
 
-def bigram_keys(ids: Sequence[int], n_words: int) -> np.ndarray:
-    """κ (T,) for a sentence of word ids (T,): κ_t = w_{t−1}·V + w_t, with w_{−1} = 0 (the padding id)."""
-    w = np.asarray(ids, dtype=np.int64)  # (T,)
-    prev = np.concatenate([np.zeros(1, dtype=np.int64), w[:-1]])  # (T,)
-    return prev * n_words + w  # (T,)
+def bigram_keys(ids: Sequence[int] | torch.Tensor, n_words: int) -> torch.Tensor:
+    """κ (…, T) for word ids (…, T): κ_t = w_{t−1}·V + w_t, with w_{−1} = 0 (the padding id)."""
+    w = torch.as_tensor(ids, dtype=torch.int64)  # (…, T), int64 so that w_{t−1}·V cannot overflow
+    prev = F.pad(w[..., :-1], (1, 0))  # (…, T) w_{t−1}, 0 before the first word
+    return prev * n_words + w  # (…, T)
+
+
+def bigram_rows(ids: Sequence[int] | torch.Tensor, keys: torch.Tensor, n_words: int) -> torch.Tensor:
+    """(…, T) for word ids (…, T) and sorted keys (B,): 2 + the position of κ_t in `keys`, 1 if κ_t is
+    not there, 0 where w_t is padding. The one lookup for `Bigrams.encode` and `SentenceClassifier`."""
+    w = torch.as_tensor(ids, dtype=torch.int64)  # (…, T)
+    kappa = bigram_keys(w, n_words)  # (…, T)
+    found = torch.ones_like(kappa)  # (…, T) unknown unless found
+    if len(keys):
+        pos = torch.searchsorted(keys, kappa).clamp(max=len(keys) - 1)  # (…, T)
+        found = torch.where(keys[pos] == kappa, pos + 2, found)  # (…, T)
+    return found.masked_fill(w == 0, 0)  # (…, T)
 
 
 @dataclass(frozen=True)
@@ -144,7 +158,7 @@ class Bigrams:
 
     `encode` maps a sentence of word ids to the ids of the bigrams ending at each word
     (1 = a bigram not kept), so `log_count_ratios` and `out_of_fold_ratios` apply unchanged.
-    `SentenceClassifier` does the same lookup in torch from the keys it stores.
+    `SentenceClassifier` does the same lookup (`bigram_rows`) from the keys it stores.
     """
 
     keys: np.ndarray  # (B,) sorted int64 keys κ
@@ -152,7 +166,7 @@ class Bigrams:
 
     @classmethod
     def build(cls, sentences: Sequence[Sequence[int]], *, n_words: int, min_count: int = 1) -> Bigrams:
-        counts = Counter(int(k) for s in sentences for k in bigram_keys(s, n_words))
+        counts = Counter(k for s in sentences for k in bigram_keys(s, n_words).tolist())
         keys = np.array(sorted(k for k, c in counts.items() if c >= min_count), dtype=np.int64)  # (B,)
         return cls(keys, n_words)
 
@@ -160,10 +174,7 @@ class Bigrams:
         return len(self.keys) + 2
 
     def encode(self, ids: Sequence[int]) -> list[int]:
-        kappa = bigram_keys(ids, self.n_words)  # (T,)
-        pos = np.searchsorted(self.keys, kappa).clip(max=max(len(self.keys) - 1, 0))  # (T,)
-        hit = self.keys[pos] == kappa if len(self.keys) else np.zeros(len(kappa), dtype=bool)  # (T,)
-        return np.where(hit, pos + 2, 1).tolist()  # (T,) ids
+        return bigram_rows(ids, torch.from_numpy(self.keys), self.n_words).tolist()  # (T,) ids
 
 
 def log_count_ratios(sentences: Sequence[Sequence[int]], labels: Sequence[int], n_words: int, classes: int, *,

@@ -448,10 +448,13 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
     acc, choice, n_test = metrics["test_accuracy"], metrics["baselines"], metrics["test_size"]
     ahead = [name for name in acc if name != "GRU" and acc[name] >= acc["GRU"]]
     se = float(np.sqrt(acc["GRU"] * (1 - acc["GRU"]) / n_test))
-    inputs = ("[E[w]; R[w]], R the word's log-count ratios" if not metrics["bigrams"] else
-              f"[E[w_t]; R[w_t]; R₂[w_(t−1) w_t]], R and R₂ the log-count ratios of the word and of the bigram "
-              f"ending at it ({metrics['bigrams']:,} training bigrams)") + " (out-of-fold for training sentences)" \
-        if args.ratios else "the embedding E[w]"
+    if not args.ratios:
+        inputs = "the embedding E[w]"
+    elif not metrics["bigrams"]:
+        inputs = "[E[w]; R[w]], R the word's log-count ratios (out-of-fold for training sentences)"
+    else:
+        inputs = (f"[E[w_t]; R[w_t]; R₂[w_(t−1) w_t]], R and R₂ the log-count ratios of the word and of the bigram "
+                  f"ending at it ({metrics['bigrams']:,} training bigrams) (out-of-fold for training sentences)")
     method = (f"The mean probability of {args.members} classifiers from different initialisations, each: embedding "
               f"{args.embedding} → {inputs} → bidirectional grukit.GRU {args.hidden} units per direction (reset "
               f"before) → {POOLED[args.pooling]} → linear; dropout {args.dropout}, word dropout "

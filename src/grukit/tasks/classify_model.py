@@ -37,11 +37,11 @@ import math
 from dataclasses import dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 import grukit
 from grukit.checkpoint import register
+from grukit.data.sentiment import bigram_rows
 
 POOLING = ("last+max", "mean+max")
 
@@ -130,11 +130,7 @@ class SentenceClassifier(nn.Module):
 
     def bigram_ids(self, ids: Tensor) -> Tensor:
         """Rows of R2 (N, T) for ids (N, T): the bigram ending at each word, 1 if unknown, 0 at padding."""
-        keys, ids = self.bigram_keys, ids.long()  # (B,), (N, T): int64, so that w_{t−1}·V cannot overflow
-        prev = F.pad(ids[:, :-1], (1, 0))  # (N, T) w_{t−1}, 0 before the first word
-        kappa = prev * self.R.shape[0] + ids  # (N, T) κ_t = w_{t−1}·V + w_t
-        pos = torch.searchsorted(keys, kappa).clamp(max=len(keys) - 1)  # (N, T)
-        return torch.where(keys[pos] == kappa, pos + 2, 1).masked_fill(ids == 0, 0)  # (N, T)
+        return bigram_rows(ids, self.bigram_keys, self.R.shape[0])  # (N, T)
 
     def ratio_inputs(self, ids: Tensor) -> Tensor:
         """ρ (N, T, K') for ids (N, T): R[ids], then R2 of each word's bigram when the model has bigrams."""

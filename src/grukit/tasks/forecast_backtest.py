@@ -57,7 +57,7 @@ def backtest(args: argparse.Namespace, series: Series) -> dict:
                "best_epochs": [m["best_epoch"] for m in per_fold],
                "train_seconds": round(sum(m["train_seconds"] for m in per_fold), 2),
                "args": args_dict(args), "environment": environment()}
-    files = {"folds": plots.fold_scores(scores, out / "folds.png", ylabel="test MASE",
+    files = {"folds": plots.fold_scores(scores, out / "folds.png", xlabel="test MASE",
                                         title=f"test MASE on each of {K} backtest folds (bar: mean)")}
     files["metrics"] = write_metrics(out, metrics)
     table = fold_table(summary, reference="GRU", higher_better=False, score="MASE")
