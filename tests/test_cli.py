@@ -57,6 +57,8 @@ BAD = {
     "non-numeric": (["forecast", "--csv", "{d}/bad.csv", "--column", "y"], ["'abc'", "row 3"]),
     "too short": (["forecast", "--csv", "{d}/series.csv", "--column", "y", "--horizon", "5", "--lookback", "10"],
                   ["--lookback/--horizon", "20 steps"]),
+    "log of a non-positive series": (["forecast", "--csv", "{d}/series.csv", "--column", "y", "--transform", "log"],
+                                     ["--transform", "positive", "smallest value of 0"]),
     "missing text": (["textgen", "--text", "{d}/nope.txt"], ["--text", "not found"]),
     "empty text": (["textgen", "--text", "{d}/empty.txt"], ["--text", "empty"]),
     "non-utf8 text": (["textgen", "--text", "{d}/latin.txt"], ["--text", "UTF-8", "0xe9"]),

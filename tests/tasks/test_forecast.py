@@ -63,6 +63,46 @@ def test_prepare_scales_on_train_and_masks_gaps():
     assert perfect == {"MAE": 0.0, "RMSE": 0.0, "MASE": 0.0}
 
 
+def test_log_transform_models_the_logarithm_and_scores_the_level():
+    rng = np.random.default_rng(2)
+    t_all = np.arange(300)
+    y = np.exp(0.004 * t_all) * (10 + np.sin(t_all * 2 * np.pi / 12)) + rng.normal(0, 0.05, 300)  # (T,) > 0
+    y[250] = np.nan
+    plain = prepare(y[:, None], lookback=24, horizon=6, season=12)
+    logged = prepare(y[:, None], lookback=24, horizon=6, season=12, transform="log")
+    assert np.allclose(logged.y, np.log(plain.y)) and (logged.gap == plain.gap).all()
+    train = y[:210]
+    assert logged.mase_scale == plain.mase_scale == plain.scale
+    assert plain.mase_scale == pytest.approx(np.nanmean(np.abs(train[12:] - train[:-12])))
+    assert logged.scale == pytest.approx(np.nanmean(np.abs(np.log(train[12:]) - np.log(train[:-12]))))
+    t = logged.origins("test")
+    target, observed = logged.targets(t)  # (N, 6) changes of log y in units of the log scale
+    assert np.allclose(logged.unscale(t, target), plain.unscale(t, plain.targets(t)[0]), atol=1e-4)
+    # the naive and seasonal-naive forecasts of the level do not depend on the transform; the drift one does
+    from grukit.tasks.forecast_baselines import all_baselines
+
+    a, b = all_baselines(plain, t), all_baselines(logged, t)
+    assert np.allclose(a["naive"], b["naive"]) and np.allclose(a["seasonal-naive"], b["seasonal-naive"])
+    assert not np.allclose(a["seasonal-naive+drift"], b["seasonal-naive+drift"])
+    assert np.allclose(b["ridge AR(24)"], a["ridge AR(24)"], rtol=0.05)  # both forecast the same level
+
+
+def test_log_transform_end_to_end(tmp_path, capsys):
+    runs = {}
+    for transform in ("none", "log"):
+        out = tmp_path / transform
+        code = cli.main(["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "8",
+                         "--epochs", "1", "--out", str(out), "--backend", "fused", "--transform", transform])
+        assert code == 0
+        runs[transform] = json.loads((out / "metrics.json").read_text())
+    plain, logged = runs["none"], runs["log"]
+    assert logged["transform"] == "log" and logged["scale"] == plain["scale"]  # MASE in the level's units
+    for name in ("naive", "seasonal-naive"):
+        assert logged["test"][name] == pytest.approx(plain["test"][name])
+    assert logged["test"]["GRU"]["MASE"] != plain["test"]["GRU"]["MASE"]
+    assert "model log co2" in (tmp_path / "log" / "report.md").read_text()
+
+
 def test_multivariate_seattle_slice(tmp_path, capsys):
     out = tmp_path / "sea"
     code = cli.main(["forecast", "--data", "seattle", "--horizon", "7", "--lookback", "14", "--hidden", "8",

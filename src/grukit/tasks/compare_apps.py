@@ -81,7 +81,7 @@ def _forecast(args, kinds):
     truth = p.unscale(t_test, target)
 
     def test(model: nn.Module) -> float:
-        return errors(F.predict(model, p, t_test), truth, observed, p.scale)["MASE"]
+        return errors(F.predict(model, p, t_test), truth, observed, p.mase_scale)["MASE"]
 
     hidden = _matched(kinds, args.hidden or ns.hidden, build)
     config = _train_config(args, epochs=F.EPOCHS, batch_size=ns.batch_size, lr=ns.lr, weight_decay=0.01,

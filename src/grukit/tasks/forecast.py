@@ -36,7 +36,7 @@ from grukit.errors import UsageError
 from grukit.report import figure, table, write_report
 from grukit.tasks.common import add_resume, args_dict, check_common, environment, train_config, write_metrics
 from grukit.tasks.forecast_baselines import all_baselines, ridge_ar
-from grukit.tasks.forecast_data import Prepared, errors, prepare
+from grukit.tasks.forecast_data import TRANSFORMS, Prepared, errors, prepare
 from grukit.tasks.forecast_model import ForecastEnsemble, Forecaster
 from grukit.train import fit, is_main, seed_everything
 
@@ -55,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--covariates", default="", help="comma-separated extra input columns of --csv")
     data.add_argument("--season", type=int, help="seasonal period in steps (default: from the dates; 52 weekly)")
     data.add_argument("--limit", type=int, help="use only the first N rows (quick runs)")
+    data.add_argument("--transform", choices=TRANSFORMS, default="none",
+                      help="what the GRU and the baselines model: the target itself (none) or its logarithm "
+                           "(log, for a positive series that grows in proportion to its level); metrics are "
+                           "always in the target's units (default none)")
     model = parser.add_argument_group("model")
     model.add_argument("--horizon", type=int, default=52, help="K, steps forecast at once (default 52)")
     model.add_argument("--lookback", type=int, default=156, help="L, past steps the model sees (default 156)")
@@ -159,7 +163,7 @@ def run(args: argparse.Namespace) -> dict:
 def split(args: argparse.Namespace, series: Series, back: int = 0) -> Prepared:
     """The prepared windows of `series` for the arguments; back = j: backtest fold j + 1 (`prepare`)."""
     return prepare(series.values, lookback=args.lookback, horizon=args.horizon, season=args.season or series.season,
-                   back=back)
+                   back=back, transform=args.transform)
 
 
 def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) -> dict:
@@ -183,12 +187,12 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     target, observed = p.targets(t_test)
     truth = p.unscale(t_test, target)  # (N, K)
     forecasts = {"GRU": predict(model, p, t_test), **all_baselines(p, t_test, W)}
-    scores = {name: errors(f, truth, observed, p.scale) for name, f in forecasts.items()}
+    scores = {name: errors(f, truth, observed, p.mase_scale) for name, f in forecasts.items()}
     if not is_main():
         return {}
     files = _figures(out, model, p, series, t_test, forecasts, truth, result.history)
-    metrics = {"test": scores, "scale": p.scale, "season": season, "horizon": args.horizon,
-               "lookback": args.lookback, "members": args.members,
+    metrics = {"test": scores, "scale": p.mase_scale, "transform": p.transform, "season": season,
+               "horizon": args.horizon, "lookback": args.lookback, "members": args.members,
                "linear_path_ridge_alpha": alpha if args.linear else None,
                "test_origins": int(len(t_test)), "gaps": int(p.gap.sum()),
                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
@@ -216,7 +220,7 @@ def _figures(out: Path, model: Forecaster, p: Prepared, series: Series, t_test: 
     shown = {k: v[i] for k, v in forecasts.items() if k in keep or k.startswith("ridge")}
     files = {"loss curves": plots.loss_curves(history, out / "loss.png", keys=["train_loss", "val_loss", "val_mase"],
                                               title="forecast: train MSE, validation MSE and MASE (scaled units)")}
-    files["forecast"] = plots.forecast(past, p.y[past], future, truth[i], shown, out / "forecast.png",
+    files["forecast"] = plots.forecast(past, p.level(p.y[past]), future, truth[i], shown, out / "forecast.png",
                                        title=f"{series.names[0]}: forecast from step {t} ({p.horizon} steps)",
                                        ylabel=series.names[0])
     z, r = model.gates(torch.from_numpy(p.inputs(np.array([t]))[0]).to(next(model.parameters()).device))
@@ -251,8 +255,12 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
               + f"; members differ by initialisation; MSE on observed targets; AdamW, "
               f"cosine schedule, gradient clipping 1.0; best epoch {metrics['best_epoch']} of "
               f"{metrics['epochs_run']} by validation MASE; {metrics['train_seconds']:.0f} s of training.\n\n"
-              f"MASE = MAE / s with s = {p.scale:.4f}, the in-sample seasonal-naive (m = {p.season}) MAE on the "
-              f"training part. Baselines: naive (last value), seasonal-naive (value one season back), "
+              + (f"The GRU and every baseline model log {series.names[0]} (s = {p.scale:.4g} in log units "
+                 f"scales the GRU's inputs and targets) and their forecasts are mapped back by exp; validation "
+                 f"MASE during training is in log units, every test metric in the target's own units. "
+                 if p.transform == "log" else "")
+              + f"MASE = MAE / s with s = {p.mase_scale:.4f}, the in-sample seasonal-naive (m = {p.season}) MAE "
+              f"on the training part. Baselines: naive (last value), seasonal-naive (value one season back), "
               f"seasonal-naive + drift (plus the last season's mean change per step), and a direct ridge "
               f"linear autoregression on the same L-step window (penalty chosen on validation).")
     figs = "\n\n".join(figure(name, path) for name, path in files.items() if str(path).endswith(".png"))

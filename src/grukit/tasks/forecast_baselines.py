@@ -10,6 +10,10 @@ For origin t, step k = 1..K, season m, j = ⌈k/m⌉ (seasons back to the last s
                           (+ covariates), one linear model per k fitted on the training windows,
                           ridge penalty α picked on the validation windows
 
+`all_baselines` computes each on the modelled series y (the log of the level after
+`prepare(transform="log")`, where the drift becomes a growth rate) and returns forecasts of
+the level.
+
 Example:
     >>> import numpy as np
     >>> from grukit.tasks.forecast_baselines import seasonal_naive
@@ -87,9 +91,9 @@ def all_baselines(p: Prepared, t: np.ndarray, W: np.ndarray | None = None) -> di
     """name -> (N, K) forecasts in data units at origins t; W: the `ridge_ar` fit when the caller has it."""
     if W is None:
         W, _ = ridge_ar(p)
-    out = {"naive": naive(p.y, t, p.horizon)}
+    out = {"naive": p.level(naive(p.y, t, p.horizon))}
     if p.season > 1:
-        out["seasonal-naive"] = seasonal_naive(p.y, t, p.horizon, p.season)
-        out["seasonal-naive+drift"] = seasonal_naive_drift(p.y, t, p.horizon, p.season)
+        out["seasonal-naive"] = p.level(seasonal_naive(p.y, t, p.horizon, p.season))
+        out["seasonal-naive+drift"] = p.level(seasonal_naive_drift(p.y, t, p.horizon, p.season))
     out[f"ridge AR({p.lookback})"] = ridge_predict(p, W, t)
     return out

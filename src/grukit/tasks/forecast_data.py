@@ -8,10 +8,13 @@ For an origin t (the last observed step), lookback L and horizon K:
     mask     1 where y_{t+k} was observed, 0 where the file had a gap
 
 with y the gap-filled target (linear interpolation, `fill_gaps`), gap_i = 1 where y_i was
-interpolated, m the seasonal period, c the covariates. The scale s is the in-sample
+interpolated, m the seasonal period, c the covariates. With transform="log" the model works
+on y = log(level) (for series that grow in proportion to their level); `unscale` maps
+its forecasts back, ŷ_level = exp(ŷ), and every metric is taken in the data's own units. The scale s is the in-sample
 seasonal-naive MAE of the training part, s = mean_t |y_t − y_{t−m}|, the same number
-that scales MASE, so a loss of 0.4 in these units is a MASE of 0.4. Every statistic (s,
-μ_c, σ_c) comes from the training part only.
+that scales MASE, so a loss of 0.4 in these units is a MASE of 0.4 (with the log transform
+s is taken on log y, and MASE uses s_level, the same MAE of the level). Every statistic (s,
+s_level, μ_c, σ_c) comes from the training part only.
 
 Split: the first `train` fraction of the steps trains, the next `val` fraction picks the
 epoch, the rest is the test. A window belongs to a part when all its targets lie in it
@@ -35,6 +38,8 @@ import numpy as np
 from grukit.data.timeseries import fill_gaps
 from grukit.errors import UsageError
 
+TRANSFORMS = ("none", "log")  # what the model sees of the target: the level, or its logarithm
+
 
 @dataclass
 class Prepared:
@@ -48,6 +53,8 @@ class Prepared:
     season: int  # m (1 = no seasonality)
     scale: float  # s, in-sample seasonal-naive MAE on the training part
     bounds: tuple[int, int]  # (n_train, n_train + n_val): first step of val, first step of test
+    transform: str  # "none" (y is the level) or "log" (y = log level)
+    mase_scale: float  # s_level, the seasonal-naive MAE of the level on the training part (MASE's unit)
 
     @property
     def n_features(self) -> int:
@@ -83,7 +90,11 @@ class Prepared:
 
     def unscale(self, t: np.ndarray, scaled: np.ndarray) -> np.ndarray:
         """(N, K) forecasts in data units from scaled outputs."""
-        return self.y[t][:, None] + scaled * self.scale
+        return self.level(self.y[t][:, None] + scaled * self.scale)  # (N, K)
+
+    def level(self, y: np.ndarray) -> np.ndarray:
+        """Values of the modelled series y back in data units: exp(y) with the log transform, else y."""
+        return np.exp(y) if self.transform == "log" else y
 
 
 def seasonal_mae(y: np.ndarray, observed: np.ndarray, season: int) -> float:
@@ -96,8 +107,10 @@ def seasonal_mae(y: np.ndarray, observed: np.ndarray, season: int) -> float:
 
 
 def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
-            fractions: tuple[float, float] = (0.7, 0.15), back: int = 0) -> Prepared:
+            fractions: tuple[float, float] = (0.7, 0.15), back: int = 0, transform: str = "none") -> Prepared:
     """Split, fill and scale `values` (T, F) (column 0 the target, NaN = gap); see the module docstring.
+
+    transform = "log" models log(target); the target must then be positive wherever observed.
 
     back = j > 0 moves the whole split j test-part lengths into the past (a backtest fold): the
     series ends j·n_test steps earlier, validation and test keep the lengths they have for the
@@ -106,6 +119,11 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
+    if transform not in TRANSFORMS:
+        raise UsageError(f"--transform: expected one of {', '.join(TRANSFORMS)}, got {transform!r}")
+    if transform == "log" and not np.nanmin(values[:, 0]) > 0:
+        raise UsageError(f"--transform: log needs a target that is positive wherever observed, got a smallest "
+                         f"value of {np.nanmin(values[:, 0]):g}")
     n_val = int(round(values.shape[0] * fractions[1]))
     n_test = values.shape[0] - int(round(values.shape[0] * fractions[0])) - n_val
     values = values[: values.shape[0] - back * n_test]
@@ -123,14 +141,19 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
             f"(70% train, 15% validation, 15% test, season {season})")
     filled, missing = fill_gaps(values)
     observed = ~missing[:n_train, 0]
-    scale = seasonal_mae(values[:n_train, 0], observed, season)
-    if not scale > 0:
+    mase_scale = seasonal_mae(values[:n_train, 0], observed, season)
+    if not mase_scale > 0:
         raise UsageError("--column: the training part is constant (seasonal-naive MAE 0); nothing to forecast")
+    scale = mase_scale
+    if transform == "log":
+        filled[:, 0] = np.log(filled[:, 0])  # (T,) the modelled series
+        scale = seasonal_mae(filled[:n_train, 0], observed, season)
     cov = filled[:, 1:]  # (T, C)
     mu, sd = cov[:n_train].mean(axis=0), cov[:n_train].std(axis=0)
     cov = (cov - mu) / np.where(sd > 0, sd, 1.0)  # (T, C)
     return Prepared(y=filled[:, 0], gap=missing[:, 0], covariates=cov, lookback=lookback, horizon=horizon,
-                    season=season, scale=scale, bounds=(n_train, n_train + n_val))
+                    season=season, scale=scale, bounds=(n_train, n_train + n_val), transform=transform,
+                    mase_scale=mase_scale)
 
 
 def errors(y_hat: np.ndarray, y_true: np.ndarray, observed: np.ndarray, scale: float) -> dict[str, float]:
