@@ -10,11 +10,13 @@ For an origin t (the last observed step), lookback L and horizon K:
 with y the gap-filled target (linear interpolation, `fill_gaps`), gap_i = 1 where y_i was
 interpolated, m the seasonal period, c the covariates. With transform="log" the model works
 on y = log(level) (for series that grow in proportion to their level); `unscale` maps
-its forecasts back, ŷ_level = exp(ŷ), and every metric is taken in the data's own units. The scale s is the in-sample
-seasonal-naive MAE of the training part, s = mean_t |y_t − y_{t−m}|, the same number
-that scales MASE, so a loss of 0.4 in these units is a MASE of 0.4 (with the log transform
-s is taken on log y, and MASE uses s_level, the same MAE of the level). Every statistic (s,
-s_level, μ_c, σ_c) comes from the training part only.
+its forecasts back, ŷ_level = exp(ŷ), and every metric is taken in the data's own units.
+
+The scale s is the in-sample seasonal-naive MAE of the training part,
+s = mean_t |y_t − y_{t−m}|, the same number that scales MASE, so a loss of 0.4 in these
+units is a MASE of 0.4 (with the log transform s is taken on log y, and MASE uses s_level,
+the same MAE of the level). Every statistic (s, s_level, μ_c, σ_c) comes from the
+training part only.
 
 Split: the first `train` fraction of the steps trains, the next `val` fraction picks the
 epoch, the rest is the test. A window belongs to a part when all its targets lie in it
