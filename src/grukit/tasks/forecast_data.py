@@ -123,9 +123,9 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
         values = values[:, None]
     if transform not in TRANSFORMS:
         raise UsageError(f"--transform: expected one of {', '.join(TRANSFORMS)}, got {transform!r}")
-    if transform == "log" and not np.nanmin(values[:, 0]) > 0:
+    if transform == "log" and not (low := np.nanmin(values[:, 0])) > 0:
         raise UsageError(f"--transform: log needs a target that is positive wherever observed, got a smallest "
-                         f"value of {np.nanmin(values[:, 0]):g}")
+                         f"value of {low:g}")
     n_val = int(round(values.shape[0] * fractions[1]))
     n_test = values.shape[0] - int(round(values.shape[0] * fractions[0])) - n_val
     values = values[: values.shape[0] - back * n_test]
