@@ -6,6 +6,7 @@ import torch
 
 import grukit
 from grukit import cli
+from grukit.tasks.textgen_model import CharLM
 
 
 def _run(capsys, argv):
@@ -15,10 +16,16 @@ def _run(capsys, argv):
 
 
 def test_every_command_has_the_common_options():
-    parser = cli.build_parser(["forecast", "textgen", "classify"])
+    parser = cli.build_parser(["forecast", "textgen", "classify", "sample"])
     for command in ("forecast", "textgen", "classify"):
         args = parser.parse_args([command, "--epochs", "2", "--seed", "5", "--device", "cpu", "--backend", "fused"])
         assert (args.epochs, args.seed, args.device, args.backend, args.out) == (2, 5, "cpu", "fused", None)
+    args = parser.parse_args(["sample", "m.safetensors", "--out", "d", "--seed", "5", "--device", "cpu",
+                              "--backend", "fused", "--threads", "1"])
+    assert (str(args.out), args.seed, args.device, args.backend, args.threads) == ("d", 5, "cpu", "fused", 1)
+    with pytest.raises(SystemExit) as exit_info:  # sampling trains nothing: no --epochs
+        parser.parse_args(["sample", "m.safetensors", "--epochs", "2"])
+    assert exit_info.value.code == 2
     assert cli.COMMANDS["bench"] == "grukit.bench"
     assert str(cli.default_out("forecast")).startswith("runs/forecast-")
 
@@ -46,6 +53,10 @@ def text_files(tmp_path):
     bad.write_text("y,x\n1,2\nabc,3\n")
     labels = tmp_path / "labels.csv"
     labels.write_text("text,label\n" + "a nice film,pos\n" * 30)
+    two = "a nice film,pos\na bad film,neg\n" * 10  # rows 2..21
+    (tmp_path / "short_row.csv").write_text("text,label\n" + two + "a film without a label\n")
+    (tmp_path / "blank_label.csv").write_text("text,label\n" + two + "a film, \n")
+    (tmp_path / "big_field.csv").write_text("text,label\n" + two + "x" * 200_000 + ",pos\n")
     return tmp_path
 
 
@@ -67,6 +78,28 @@ BAD = {
     "one class pos/neg": (["classify", "--pos", "{d}/good.txt", "--neg", "{d}/empty.txt"], ["--neg", "empty"]),
     "non-utf8 pos": (["classify", "--pos", "{d}/latin.txt", "--neg", "{d}/good.txt"], ["--pos", "latin-1"]),
     "bad backend": (["forecast", "--backend", "cuDNN"], ["--backend", "'cuDNN'"]),
+    "missing pos": (["classify", "--pos", "{d}/nope.txt", "--neg", "{d}/good.txt"], ["--pos", "not found", "nope.txt"]),
+    "unknown text column": (["classify", "--csv", "{d}/labels.csv", "--text-column", "txt", "--label-column", "label"],
+                            ["--text-column", "'txt'"]),
+    "csv row without a label": (["classify", "--csv", "{d}/short_row.csv", "--text-column", "text",
+                                 "--label-column", "label"], ["--label-column", "row 22"]),
+    "blank label": (["classify", "--csv", "{d}/blank_label.csv", "--text-column", "text", "--label-column", "label"],
+                    ["--label-column", "row 22"]),
+    "csv field over the size limit": (["classify", "--csv", "{d}/big_field.csv", "--text-column", "text",
+                                       "--label-column", "label"], ["--csv", "field larger than field limit"]),
+    "negative seed": (["classify", "--seed", "-1"], ["--seed: expected an integer in [0, 2**63), got -1"]),
+    "seed too large": (["textgen", "--seed", str(2**63)], ["--seed", str(2**63)]),
+    "negative weight decay": (["classify", "--weight-decay", "-1"], ["--weight-decay", ">= 0", "-1"]),
+    "zero lr": (["forecast", "--lr", "0"], ["--lr:", "> 0"]),
+    "negative time limit": (["textgen", "--time-limit", "-1"], ["--time-limit", "-1"]),
+    "tiny time limit": (["textgen", "--limit", "20000", "--hidden", "8", "--embedding", "4", "--seq-len", "16",
+                         "--steps-per-epoch", "2", "--samples", "0", "--time-limit", "0.000001"],
+                        ["--time-limit", "1e-06 s ran out before the first"]),
+    "negative limit": (["textgen", "--limit", "-5"], ["--limit", "-5"]),
+    "text shorter than the minimum": (["textgen", "--text", "{d}/good.txt"],
+                                      ["--text", "at least 1300 characters", "got 600"]),
+    "unparseable date column": (["forecast", "--csv", "{d}/series.csv", "--column", "y", "--date-column", "x"],
+                                ["--date-column", "'1'", "row 2"]),
     "unknown option": (["forecast", "--horizon", "x"], ["--horizon"]),
 }
 
@@ -102,10 +135,75 @@ def test_failed_run_keeps_what_was_in_out_before(text_files, capsys):
 
 
 def test_sample_refuses_a_checkpoint_that_is_not_a_textgen_model(tmp_path, capsys):
+    from safetensors.torch import save_file
+
     gru = tmp_path / "gru.safetensors"
     grukit.save(grukit.GRU(2, 3), gru)
     pickle = tmp_path / "model.pt"
     torch.save({"w": torch.zeros(2)}, pickle)
-    for path, needle in ((gru, "GRU"), (pickle, "CHECKPOINT"), (tmp_path / "none.safetensors", "not found")):
-        code, out, err = _run(capsys, ["sample", str(path)])
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0),
+                                    dtype=torch.uint8).numpy().tobytes())
+    foreign = tmp_path / "foreign.safetensors"  # a valid safetensors file that grukit did not write
+    save_file({"w": torch.zeros(2)}, str(foreign), metadata={"format": "pt"})
+    for path, needle in ((gru, "GRU"), (pickle, "CHECKPOINT"), (tmp_path / "none.safetensors", "not found"),
+                         (noise, "not a safetensors file"), (foreign, "not a grukit checkpoint")):
+        code, out, err = _run(capsys, ["sample", str(path), "--out", str(tmp_path / "out")])
         _one_line_error(code, out, err, "CHECKPOINT", needle)
+        assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("device, needle", [("bogus", "expected cpu, cuda, cuda:K or auto, got 'bogus'"),
+                                            ("cuda", "no CUDA device here")])
+def test_sample_checks_the_device_first(device, needle, tmp_path, capsys):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    model = tmp_path / "model.safetensors"
+    grukit.save(CharLM("ab", embedding=2, hidden_size=3), model)
+    code, out, err = _run(capsys, ["sample", str(model), "--device", device, "--out", str(tmp_path / "out")])
+    _one_line_error(code, out, err, "--device", needle)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["forecast", "textgen", "classify", "sample"])
+def test_out_that_is_a_file_or_under_one_exits_2(command, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    model = tmp_path / "model.safetensors"
+    grukit.save(CharLM("ab", embedding=2, hidden_size=3), model)
+    head = ["sample", str(model)] if command == "sample" else [command, "--epochs", "1"]
+    for out, needle in ((afile, f"got an existing file {afile}"), (afile / "sub", f"under the file {afile}")):
+        code, stdout, err = _run(capsys, head + ["--out", str(out)])
+        _one_line_error(code, stdout, err, "--out: expected a directory path", needle)
+        assert afile.read_text() == "x"
+
+
+def _error_lines(err):
+    """The lines of stderr that report an error (a progress bar may share stderr with them)."""
+    return [line for line in err.replace("\r", "\n").splitlines() if line.startswith("grukit")]
+
+
+def test_a_diverging_run_names_lr_and_leaves_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16",
+                                      "--hidden", "4", "--members", "1", "--epochs", "1", "--lr", "1e30",
+                                      "--device", "cpu", "--out", str(out)])
+    assert code == 2 and stdout == "" and "Traceback" not in err
+    assert _error_lines(err) == ["grukit forecast: error: --lr: training diverged (loss is nan at epoch 1); "
+                                 "lower the learning rate"]
+    assert not out.exists()
+
+
+def test_resume_with_other_settings_names_resume_and_keeps_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["textgen", "--limit", "20000", "--hidden", "8", "--embedding", "4", "--seq-len", "16",
+            "--batch-size", "8", "--steps-per-epoch", "2", "--samples", "0", "--device", "cpu", "--out", str(out)]
+    assert cli.main(argv + ["--epochs", "1"]) == 0
+    capsys.readouterr()
+    files = {p.name: p.read_bytes() for p in out.iterdir()}
+    for extra, needle in ((["--hidden", "16", "--epochs", "1"], "hidden_size=8, this run has hidden_size=16"),
+                          (["--epochs", "2"], "epochs=1, this run has epochs=2")):
+        code, stdout, err = _run(capsys, argv + extra + ["--resume"])
+        assert code == 2 and "Traceback" not in err
+        assert len(_error_lines(err)) == 1 and "--resume:" in err and needle in err, err
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == files

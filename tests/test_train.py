@@ -16,7 +16,8 @@ from torch.utils.data import TensorDataset
 
 import grukit
 from grukit.checkpoint import register
-from grukit.train import TrainConfig, fit, learning_rate
+from grukit.errors import UsageError
+from grukit.train import DivergedError, TrainConfig, _epoch_order, fit, learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +136,40 @@ def test_early_stopping_and_time_limit():
     config = TrainConfig(epochs=20, batch_size=8, progress=False, time_limit=0.0)
     result = fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=flat, config=config, out=None)
     assert result.stopped_early and result.history == []
+
+
+def test_resume_refuses_other_model_or_training_settings(tmp_path):
+    _train(tmp_path / "a", 2)
+    with pytest.raises(UsageError, match=r"--resume: .* epochs=2, this run has epochs=3"):
+        _train(tmp_path / "a", 3, resume=True)  # another schedule
+    with pytest.raises(UsageError, match=r"--resume: .* weight_decay=0.01, this run has weight_decay=0.5"):
+        _train(tmp_path / "a", 2, resume=True, weight_decay=0.5)
+    config = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=1, progress=False, resume=True, warmup_steps=3)
+    with pytest.raises(UsageError, match=r"--resume: .* hidden=8, this run has hidden=4"):
+        fit(Tiny(3, 4), _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,
+            out=tmp_path / "a")
+    with pytest.raises(UsageError, match=r"--resume: .* train_samples=48, this run has train_samples=40"):
+        fit(Tiny(3, 8), _data(40), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,
+            out=tmp_path / "a")
+    _train(tmp_path / "a", 2, resume=True, time_limit=100.0)  # what may change: time limit, device, progress
+
+
+def test_a_diverging_loss_raises_diverged_error():
+    config = TrainConfig(epochs=1, batch_size=8, lr=1e30, clip=0.0, progress=False)
+
+    def nan_loss(model, batch):
+        return step_loss(model, batch) * float("nan")
+
+    with pytest.raises(DivergedError) as info:
+        fit(Tiny(3, 4), _data(), None, step_loss=nan_loss, evaluate=evaluate, config=config, out=None)
+    assert isinstance(info.value, FloatingPointError) and info.value.epoch == 1 and info.value.step == 0
+
+
+def test_any_seed_below_2_to_the_63_orders_the_data():
+    big = _epoch_order(10, 2**63 - 1, 3, None)
+    assert sorted(big.tolist()) == list(range(10))
+    assert torch.equal(_epoch_order(10, 7, 3, None), torch.randperm(10, generator=torch.Generator().manual_seed(
+        7 * 1_000_003 + 3)))  # small seeds keep their order
 
 
 def test_missing_metric_is_an_error():

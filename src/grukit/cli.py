@@ -6,7 +6,8 @@
 
 `COMMANDS` maps each subcommand to a module that provides
 `add_arguments(parser)` and `run(args) -> dict | None`. A new command is one module plus
-one line here. Unless the module sets `COMMON_ARGUMENTS = False`, every command also gets
+one line here. Every command also gets these common options, unless its module sets
+`COMMON_ARGUMENTS = False` (none) or a tuple of the names it takes (`grukit sample` has no --epochs):
 
     --out DIR      where outputs go (default runs/<command>-<YYYYmmdd-HHMMSS>)
     --epochs N     training epochs (default: the task's own)
@@ -15,9 +16,14 @@ one line here. Unless the module sets `COMMON_ARGUMENTS = False`, every command 
     --backend B    GRU kernel backend: auto | fused | eager | cpu | triton (default auto)
     --threads N    CPU threads for torch (default: the task's choice; forecast uses 1 for its small model)
 
+Before `run`, the CLI checks what every command shares: --out is not a file (nor under one),
+0 <= --seed < 2**63, --lr > 0 and --weight-decay >= 0 where the command has them. A module
+that sets `DEFAULT_OUT = False` writes into --out only when it is given.
+
 `run` returns {"summary": str, "files": {name: path}}; the CLI prints the summary and
 where the files are. Bad input (`UsageError`, any ValueError, a missing file) ends with
-exit code 2, one line on stderr, no traceback, and nothing left behind in --out.
+exit code 2, one line on stderr, no traceback, and nothing left behind in --out. So does
+a training run whose loss diverges (it names --lr).
 
 Example:
     >>> from grukit.cli import build_parser
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import shutil
 import sys
 import time
@@ -53,6 +60,8 @@ COMMANDS: dict[str, str] = {
 }
 
 EXIT_USAGE = 2
+COMMON = ("out", "epochs", "seed", "device", "backend", "threads")  # the common options, by name
+MAX_SEED = 2**63  # torch seeds are 64-bit; --seed must be below this
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,17 +75,27 @@ def _module(command: str) -> ModuleType:
     return importlib.import_module(COMMANDS[command])
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """--out, --epochs, --seed, --device, --backend (see the module docstring)."""
+def add_common_arguments(parser: argparse.ArgumentParser, names: Sequence[str] = COMMON) -> None:
+    """The common options in `names` (all by default): --out, --epochs, --seed, --device, --backend, --threads."""
+    unknown = sorted(set(names) - set(COMMON))
+    if unknown:
+        raise ValueError(f"names: expected some of {COMMON}, got {unknown}")
     group = parser.add_argument_group("common options")
-    group.add_argument("--out", type=Path, default=None,
-                       help="output folder (default runs/<command>-<time>)")
-    group.add_argument("--epochs", type=_positive_int, default=None, help="training epochs (default: task's own)")
-    group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    group.add_argument("--device", default="auto", help="cpu | cuda | cuda:K | auto (default auto)")
-    group.add_argument("--backend", default="auto", help="GRU kernel: auto | fused | eager | cpu | triton")
-    group.add_argument("--threads", type=_positive_int, default=None,
-                       help="CPU threads for torch (default: the task's choice)")
+    if "out" in names:
+        group.add_argument("--out", type=Path, default=None,
+                           help="output folder (default runs/<command>-<time>)")
+    if "epochs" in names:
+        group.add_argument("--epochs", type=_positive_int, default=None,
+                           help="training epochs (default: task's own)")
+    if "seed" in names:
+        group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    if "device" in names:
+        group.add_argument("--device", default="auto", help="cpu | cuda | cuda:K | auto (default auto)")
+    if "backend" in names:
+        group.add_argument("--backend", default="auto", help="GRU kernel: auto | fused | eager | cpu | triton")
+    if "threads" in names:
+        group.add_argument("--threads", type=_positive_int, default=None,
+                           help="CPU threads for torch (default: the task's choice)")
 
 
 def _positive_int(text: str) -> int:
@@ -99,8 +118,9 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
         doc = (module.__doc__ or "").strip().splitlines()
         p = sub.add_parser(name, help=doc[0] if doc else None, description=doc[0] if doc else None)
         module.add_arguments(p)
-        if getattr(module, "COMMON_ARGUMENTS", True):
-            add_common_arguments(p)
+        common = getattr(module, "COMMON_ARGUMENTS", True)
+        if common:
+            add_common_arguments(p, COMMON if common is True else common)
     return parser
 
 
@@ -127,6 +147,41 @@ def _clean(out: Path | None, before: set[str] | None) -> None:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
+def check_out(out: Path) -> None:
+    """UsageError unless --out can be a folder: not an existing file, and no file on its path."""
+    for path in (out, *out.parents):
+        if path.exists() and not path.is_dir():
+            got = f"an existing file {path}" if path == out else f"{out} under the file {path}"
+            raise UsageError(f"--out: expected a directory path, got {got}")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """The checks every command shares (each only where the command has the option)."""
+    if getattr(args, "out", None) is not None:
+        check_out(Path(args.out))
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < MAX_SEED:
+        raise UsageError(f"--seed: expected an integer in [0, 2**63), got {seed}")
+    lr = getattr(args, "lr", None)
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise UsageError(f"--lr: expected a finite number > 0, got {lr}")
+    decay = getattr(args, "weight_decay", None)
+    if decay is not None and not (math.isfinite(decay) and decay >= 0):
+        raise UsageError(f"--weight-decay: expected a finite number >= 0, got {decay}")
+
+
+def _run(module: ModuleType, args: argparse.Namespace) -> dict:
+    """module.run(args) after the shared checks; a diverged training run becomes a UsageError naming --lr."""
+    from grukit.train import DivergedError
+
+    check_arguments(args)
+    try:
+        return module.run(args) or {}
+    except DivergedError as err:
+        raise UsageError(f"--lr: training diverged (loss is {err.loss} at epoch {err.epoch}); "
+                         "lower the learning rate") from None
+
+
 def _short(err: BaseException) -> str:
     """At most three lines naming the problem."""
     if isinstance(err, FileNotFoundError) and err.filename is not None:
@@ -148,11 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = _module(args.command)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     has_out = hasattr(args, "out")
-    if has_out and args.out is None:
+    if has_out and args.out is None and getattr(module, "DEFAULT_OUT", True):
         args.out = default_out(args.command)
     before = _snapshot(args.out) if has_out else None
     try:
-        result = module.run(args) or {}
+        result = _run(module, args)
     except (UsageError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
             PermissionError) as err:
         if has_out:

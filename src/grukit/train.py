@@ -18,7 +18,13 @@ learning rate only on the global step; the random state (dropout) is saved after
 epoch. `fit(..., config=replace(config, resume=True), out=same_dir)` therefore ends with
 the same weights, bit for bit, as a run that was never stopped. The training state
 (optimizer moments, step, RNG, best weights, history) lives in `last.state.safetensors`:
-tensors plus JSON metadata, never pickle.
+tensors plus JSON metadata, never pickle. It also records the model's config, the
+training config and the number of training samples; a resumed run whose settings differ
+(another model size, another --epochs and so another schedule, other data) is refused with
+a UsageError naming --resume and the first differing setting. Only `RESUME_MAY_CHANGE`
+may differ.
+
+A loss that becomes nan or inf raises `DivergedError` (a FloatingPointError).
 
 Distributed. Under `torchrun --nproc_per_node P` (env WORLD_SIZE > 1) the loop joins the
 process group (gloo on CPU, nccl on CUDA), wraps the model in DistributedDataParallel and
@@ -50,11 +56,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -62,12 +69,15 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset, default_collate
 
+from grukit.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 STATE_FILE = "last.state.safetensors"
 LAST_FILE = "last.safetensors"
 BEST_FILE = "model.safetensors"
 CSV_FILE = "metrics.csv"
+RESUME_MAY_CHANGE = ("resume", "progress", "time_limit", "device", "backend")  # settings a resumed run may change
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,14 @@ class FitResult:
     stopped_early: bool  # patience or time_limit ended the run before config.epochs
     seconds: float  # wall time of this call (a resumed run counts only its own part)
     files: dict[str, Path] = field(default_factory=dict)  # name -> path of what was written
+
+
+class DivergedError(FloatingPointError):
+    """The training loss became nan or inf (most often: a learning rate too high for the model)."""
+
+    def __init__(self, loss: float, epoch: int, step: int):
+        super().__init__(f"training loss became {loss} at epoch {epoch}, step {step}")
+        self.loss, self.epoch, self.step = loss, epoch, step
 
 
 def _check(ok: bool, name: str, expected: str, got: Any) -> None:
@@ -186,7 +204,7 @@ def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
 
 def _epoch_order(n: int, seed: int, epoch: int, needed: int | None) -> torch.Tensor:
     """The sample order of one epoch: a permutation seeded by (seed, epoch), repeated if `needed` > n."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**64)  # a 64-bit seed for any seed >= 0
     if needed is None:
         return torch.randperm(n, generator=g)
     parts = [torch.randperm(n, generator=g) for _ in range(-(-needed // n))]
@@ -340,7 +358,8 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     state_path = out / STATE_FILE if out is not None else None
     if config.resume and state_path is not None and state_path.exists():
         tensors, meta = _load_state(state_path)
-        model.load_state_dict(_prefixed(tensors, "model."))
+        _check_resume(meta, _settings(model, config, len(train)), state_path)
+        _load_weights(model, _prefixed(tensors, "model."), state_path)
         best_weights = _prefixed(tensors, "best.")
         opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
         torch.set_rng_state(tensors["rng.cpu"])
@@ -363,7 +382,7 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
         if stopped_early:
             break
         if config.time_limit is not None and time.perf_counter() - t0 + epoch_seconds > config.time_limit:
-            log.info("time limit %.0f s reached before epoch %d", config.time_limit, epoch)
+            log.info("time limit %g s reached before epoch %d", config.time_limit, epoch)
             stopped_early = True
             break
         te = time.perf_counter()
@@ -379,7 +398,9 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
                 group["lr"] = lr
             loss = step_loss(trained, _to(batch, device))
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch}, step {step}")
+                if bar is not None:
+                    bar.close()  # so that the error message starts a line of its own
+                raise DivergedError(loss.item(), epoch, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip > 0:
@@ -426,7 +447,7 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
             _save_model(model, out / LAST_FILE)
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
                     "best_epoch": best_epoch, "bad_epochs": bad_epochs, "stopped": stopped_early,
-                    "config": _json_config(config)}
+                    **_settings(model, config, len(train))}
             _save_state(state_path, model, best_weights, opt, meta)
             _write_csv(out / CSV_FILE, history)
 
@@ -448,6 +469,42 @@ def _json_config(config: TrainConfig) -> dict:
     return {f.name: getattr(config, f.name) for f in fields(config)}
 
 
+def _settings(model: nn.Module, config: TrainConfig, n_train: int) -> dict[str, dict]:
+    """What a resumed run must share with the run it continues (JSON values), as saved in the state file."""
+    model_config = getattr(model, "config", None)
+    model_part = asdict(model_config) if is_dataclass(model_config) and not isinstance(model_config, type) else {}
+    return {"model_config": model_part, "config": _json_config(config), "data": {"train_samples": n_train}}
+
+
+def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
+    """UsageError naming --resume and the first setting (outside RESUME_MAY_CHANGE) that differs from `meta`'s.
+
+    State files written before these settings were saved lack them; their model still has to fit
+    the saved weights (`_load_weights`)."""
+    current = json.loads(json.dumps(current, default=str))  # tuples -> lists, as in the saved JSON
+    for part, values in current.items():
+        saved = meta.get(part) or {}
+        for name, value in values.items():
+            if name in saved and name not in RESUME_MAY_CHANGE and saved[name] != value:
+                raise UsageError(f"--resume: {path.parent} was trained with {name}={_brief(saved[name])}, this run "
+                                 f"has {name}={_brief(value)}; resume with the same settings or use another --out")
+
+
+def _brief(value: Any, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        lines = str(err).strip().splitlines()  # a heading, then one line per mismatch
+        detail = lines[min(1, len(lines) - 1)].strip()
+        raise UsageError(f"--resume: the weights in {path} do not fit this model ({detail}); resume with the "
+                         "same settings or use another --out") from None
+
+
 def _progress(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
@@ -456,5 +513,5 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
 
 
-__all__ = ["TrainConfig", "FitResult", "fit", "learning_rate", "steps_per_epoch", "world", "is_main",
-           "resolve_device", "seed_everything"]
+__all__ = ["TrainConfig", "FitResult", "DivergedError", "fit", "learning_rate", "steps_per_epoch", "world",
+           "is_main", "resolve_device", "seed_everything"]

@@ -49,6 +49,21 @@ def test_mr_and_user_files(tmp_path):
     assert read_csv(csv, "t", "l") == (["good", "bad"], [1, 0], ["a", "b"])
 
 
+def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("t,l\ngood,b\nbad,a\nno label here\n")  # a short row: no label field at all
+    with pytest.raises(UsageError, match=r"--label-column: .* got none in row 4 of"):
+        read_csv(csv, "t", "l")
+    csv.write_text("t,l\ngood,b\nbad, \nworse,a\n")  # a blank label is no class of its own
+    with pytest.raises(UsageError, match=r"--label-column: .* got none in row 3 of"):
+        read_csv(csv, "t", "l")
+    csv.write_text("t,l\n,b\ngood,b\nbad,a\n")  # a row without text is skipped, as before
+    assert read_csv(csv, "t", "l") == (["good", "bad"], [1, 0], ["a", "b"])
+    csv.write_text("t,l\ngood,b\n" + "x" * 200_000 + ",a\n")
+    with pytest.raises(UsageError, match=r"--csv: not a readable CSV file: .*field larger than field limit"):
+        read_csv(csv, "t", "l")
+
+
 def test_tokenizer_and_vocabulary():
     assert tokenize("A gem -- isn't it?") == ["a", "gem", "-", "-", "isn't", "it", "?"]
     v = Vocabulary.build([["x", "y", "x"], ["z"]], min_count=2)

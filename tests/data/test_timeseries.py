@@ -39,3 +39,14 @@ def test_csv_errors_name_the_argument(tmp_path):
         read_csv(tmp_path / "none.csv", "y")
     f.write_text("t,y\n1,2\n2,NA\n")
     assert np.isnan(read_csv(f, "y").values[1, 0])
+
+
+def test_dates_that_do_not_parse_and_empty_covariates_name_the_argument(tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_text("date,y,x\n2020-01-01,1,\n2020-01-02,2,\nsoon,3,\n")
+    with pytest.raises(UsageError, match=r"--date-column: expected ISO dates .* got 'soon' in row 4 of"):
+        read_csv(f, "y", date_column="date")
+    with pytest.raises(UsageError, match=r"--covariates: expected numbers in column 'x', got no values"):
+        read_csv(f, "y", covariates=["x"])
+    f.write_text("date,y\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n")
+    assert read_csv(f, "y", date_column="date").season == 365

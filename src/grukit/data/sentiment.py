@@ -89,19 +89,43 @@ def read_pos_neg(
 
 def read_csv(path: str | Path, text_column: str, label_column: str, *,
              encoding: str = "utf-8") -> tuple[list[str], list[int], list[str]]:
-    """(texts, labels, class names) from a CSV with a header; labels are the sorted distinct label values."""
+    """(texts, labels, class names) from a CSV with a header; labels are the sorted distinct label values.
+
+    Rows without text are skipped; a row with text but no label is an error naming its row
+    (the header is row 1), never a class of its own."""
     path = Path(path)
-    rows = list(csv.DictReader(_read(path, "--csv", encoding).splitlines()))
-    header = list(rows[0].keys()) if rows else []
+    header, rows = _csv_rows(path, encoding)
     for flag, name in (("--text-column", text_column), ("--label-column", label_column)):
         if name not in header:
             raise UsageError(f"{flag}: expected one of {header}, got {name!r}")
-    rows = [r for r in rows if (r[text_column] or "").strip()]
-    names = sorted({(r[label_column] or "").strip() for r in rows})
+    texts, labels = [], []
+    for row_number, row in rows:
+        text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
+        if not text:
+            continue
+        if not label:
+            raise UsageError(f"--label-column: expected a label in column {label_column!r} of every row with text, "
+                             f"got none in row {row_number} of {path}")
+        texts.append(text)
+        labels.append(label)
+    names = sorted(set(labels))
     if len(names) < 2:
         raise UsageError(f"--label-column: expected at least two classes in {label_column!r}, got {names} in {path}")
     index = {name: i for i, name in enumerate(names)}
-    return [r[text_column].strip() for r in rows], [index[r[label_column].strip()] for r in rows], names
+    return texts, [index[label] for label in labels], names
+
+
+def _csv_rows(path: Path, encoding: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    """(header, [(row number, row)]) of a CSV file; the header is row 1, blank lines are not rows."""
+    reader = csv.DictReader(_read(path, "--csv", encoding).splitlines())
+    rows = []
+    try:
+        for i, row in enumerate(reader):
+            rows.append((i + 2, row))
+        header = list(reader.fieldnames or [])
+    except csv.Error as err:
+        raise UsageError(f"--csv: not a readable CSV file: {path} ({err} at line {reader.line_num})") from None
+    return header, rows
 
 
 def load_mr() -> tuple[list[str], list[int], list[str]]:

@@ -73,8 +73,23 @@ def _parse_float(cell: str, column: str, row: int, path: Path) -> float:
     return value
 
 
+def parse_dates(dates: Sequence[str], column: str, path: Path) -> list[dt.datetime]:
+    """The ISO dates (2020-01-31, 2020-01-31 12:00, ...) of column `column`; UsageError naming --date-column
+    and the first row (the header is row 1) whose cell is not one."""
+    stamps = []
+    for i, cell in enumerate(dates):
+        try:
+            stamps.append(dt.datetime.fromisoformat(cell.strip()))
+        except ValueError:
+            raise UsageError(f"--date-column: expected ISO dates such as 2020-01-31 in column {column!r}, "
+                             f"got {cell!r} in row {i + 2} of {path}") from None
+    return stamps
+
+
 def infer_season(dates: Sequence[str] | None) -> int:
-    """Seasonal period from the median spacing of ISO dates: 52 weekly, 365 daily, 12 monthly, 24 hourly, else 1."""
+    """Seasonal period from the median spacing of ISO dates: 52 weekly, 365 daily, 12 monthly, 24 hourly, else 1.
+
+    Strings that are not ISO dates give 1; `read_csv` refuses them first (`parse_dates`)."""
     if not dates or len(dates) < 3:
         return 1
     try:
@@ -115,7 +130,12 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
                        for i, row in enumerate(rows)], dtype=np.float64).reshape(len(rows), len(names))
     if len(rows) == 0 or np.isnan(values[:, 0]).all():
         raise UsageError(f"--column: expected numbers in column {column!r}, got no values in {path}")
+    for name, empty in zip(covariates, np.isnan(values[:, 1:]).all(axis=0)):
+        if empty:
+            raise UsageError(f"--covariates: expected numbers in column {name!r}, got no values in {path}")
     dates = [row.get(date_column) or "" for row in rows] if date_column else None
+    if dates is not None:
+        parse_dates(dates, date_column, path)
     return Series(values=values, names=names, dates=dates, source=str(path), season=infer_season(dates))
 
 

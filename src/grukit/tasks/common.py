@@ -26,9 +26,9 @@ from grukit.train import TrainConfig, is_main, resolve_device
 
 
 def check_common(args: argparse.Namespace, *, threads: int | str | None = None) -> None:
-    """Validate --backend and --device before any work (UsageError naming the flag); apply --threads
-    (or the task's default `threads`: small models run faster on one thread of a busy machine;
-    "idle" = `idle_threads()`, the cores idle when the command starts)."""
+    """Validate --backend (a known name, available in this process) and --device before any work (UsageError
+    naming the flag); apply --threads (or the task's default `threads`: small models run faster on one
+    thread of a busy machine; "idle" = `idle_threads()`, the cores idle when the command starts)."""
     n = getattr(args, "threads", None) or threads
     if n == "idle":
         n = idle_threads()
@@ -38,10 +38,24 @@ def check_common(args: argparse.Namespace, *, threads: int | str | None = None) 
         kernels.check_name(args.backend)
     except ValueError as err:
         raise UsageError(f"--backend: {str(err).split(': ', 1)[-1]}") from None
+    check_device(args.device)
+    if not kernels.available(args.backend):
+        raise UsageError(f"--backend: expected one available in this process, {available_backends()}, "
+                         f"got {args.backend!r}")
+
+
+def check_device(name: str) -> torch.device:
+    """The torch device for --device; UsageError naming --device for a bad or absent one."""
     try:
-        resolve_device(args.device)
-    except (ValueError, RuntimeError) as err:
+        return resolve_device(name)
+    except ValueError as err:
         raise UsageError(f"--device: {str(err).split(': ', 1)[-1]}") from None
+    except RuntimeError:  # torch's own message lists every device type it knows
+        raise UsageError(f"--device: expected cpu, cuda, cuda:K or auto, got {name!r}") from None
+
+
+def available_backends() -> list[str]:
+    return ["auto", *(name for name in kernels.names() if kernels.available(name))]
 
 
 def idle_threads(window: float = 0.3) -> int:

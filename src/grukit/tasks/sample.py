@@ -1,9 +1,16 @@
 """Generate text from a saved `grukit textgen` model.
 
-    grukit sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--seed S]
+    grukit sample CHECKPOINT [--prompt TEXT] [--length N] [--temperature T] [--out DIR]
+                             [--seed S] [--device D] [--backend B] [--threads N]
 
 The checkpoint must be a CharLM written by `grukit textgen` (its alphabet travels in the
 checkpoint's config); any other file exits with code 2 and one line saying so.
+
+Common options: --seed seeds the sampling; --device is where the model runs; --backend is
+the GRU kernel it runs on (the weights are the same for every backend, so a model trained
+with one samples with any other available here); --out DIR, only when given, also writes
+the text to DIR/sample.txt (without --out nothing is written). There is no --epochs:
+sampling trains nothing.
 
 Example:
     >>> import argparse
@@ -15,12 +22,18 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
+import torch
+
 from grukit.errors import UsageError
+from grukit.tasks.common import check_common, check_device
 from grukit.tasks.textgen_model import CharLM, generate
 
-COMMON_ARGUMENTS = False  # generation writes nothing: no --out or --epochs
+COMMON_ARGUMENTS = ("seed", "device", "backend", "threads")  # --out is this module's own; no --epochs
+DEFAULT_OUT = False  # write only into an --out that is given
+TEXT_FILE = "sample.txt"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     parser.add_argument("--length", type=int, default=500, help="characters to generate (default 500)")
     parser.add_argument("--temperature", type=float, default=0.8, help="softmax temperature > 0 (default 0.8)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"also write the text to OUT/{TEXT_FILE} (default: print it only)")
 
 
-def load_model(path: Path, device: str = "cpu") -> CharLM:
+def load_model(path: Path, device: str | torch.device = "cpu") -> CharLM:
     """The CharLM in `path`; UsageError for a missing file or any other kind of file."""
     import grukit
 
@@ -49,11 +62,30 @@ def load_model(path: Path, device: str = "cpu") -> CharLM:
     return model
 
 
-def run(args: argparse.Namespace) -> dict:
+def use_backend(model: CharLM, backend: str) -> CharLM:
+    """Run the model's GRU on kernel `backend` (a name `grukit.kernels` accepts); the weights stay as they are."""
+    model.gru.backend = backend
+    model.gru.config = dataclasses.replace(model.gru.config, backend=backend)
+    model.config = dataclasses.replace(model.config, backend=backend)
+    return model
+
+
+def _check(args: argparse.Namespace) -> None:
     if args.length < 1:
         raise UsageError(f"--length: expected an integer >= 1, got {args.length}")
     if not args.temperature > 0:
         raise UsageError(f"--temperature: expected a number > 0, got {args.temperature}")
-    model = load_model(args.checkpoint, args.device)
+
+
+def run(args: argparse.Namespace) -> dict:
+    check_common(args)
+    _check(args)
+    model = use_backend(load_model(args.checkpoint, check_device(args.device)), args.backend)
     text = generate(model, args.prompt, length=args.length, temperature=args.temperature, seed=args.seed)
-    return {"summary": text, "files": {}}
+    files = {}
+    if args.out is not None:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        files["sample"] = out / TEXT_FILE
+        files["sample"].write_text(text, encoding="utf-8")
+    return {"summary": text, "files": files}

@@ -118,6 +118,15 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--dropout: expected a number in [0, 1), got {args.dropout}")
     if args.samples < 0:
         raise UsageError(f"--samples: expected an integer >= 0, got {args.samples}")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit: expected an integer >= 1, got {args.limit}")
+    if not (args.time_limit >= 0 and math.isfinite(args.time_limit)):  # also refuses nan
+        raise UsageError(f"--time-limit: expected a number of seconds > 0 (or 0 for no limit), got {args.time_limit}")
+
+
+def min_chars(seq_len: int) -> int:
+    """The shortest text for windows of `seq_len`: its last 10% (validation) holds one window of seq_len + 2."""
+    return 10 * (seq_len + 2)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -127,10 +136,11 @@ def run(args: argparse.Namespace) -> dict:
     source = str(args.text) if args.text is not None else "bundled tiny Shakespeare"
     if args.limit is not None:
         text = text[: args.limit]
+    if len(text) < min_chars(args.seq_len):
+        limited = f" (the first --limit {args.limit})" if args.limit is not None else ""
+        raise UsageError(f"--text: expected at least {min_chars(args.seq_len)} characters for --seq-len "
+                         f"{args.seq_len} (90% train, 10% validation), got {len(text)}{limited}")
     split = int(len(text) * 0.9)
-    if split < args.seq_len + 2 or len(text) - split < 3:
-        raise UsageError(f"--text: expected at least {10 * (args.seq_len + 2)} characters for --seq-len "
-                         f"{args.seq_len} (90% train, 10% validation), got {len(text)}")
     alphabet = Alphabet.from_text(text[:split])
     ids = torch.from_numpy(alphabet.encode(text))  # (n,)
     train = Windows(ids[:split], args.seq_len, stride=max(1, args.seq_len // 2))
@@ -143,6 +153,9 @@ def run(args: argparse.Namespace) -> dict:
                           min_lr_ratio=0.02, clip=1.0, metric="val_loss", time_limit=args.time_limit or None)
     out = Path(args.out)
     result = fit(model, train, val, step_loss=next_char_loss, evaluate=stream_loss, config=config, out=out)
+    if not result.history:
+        raise UsageError(f"--time-limit: {args.time_limit:g} s ran out before the first evaluation period finished; "
+                         "give more time (0 = no limit)")
     if not is_main():
         return {}
     samples = [generate(model, "\n", length=args.sample_length, temperature=0.8, seed=args.seed + i)

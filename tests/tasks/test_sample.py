@@ -1,0 +1,51 @@
+"""grukit sample: the common options (--out, --seed, --device, --backend) on a small saved CharLM."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import grukit
+from grukit import cli
+from grukit.tasks.sample import load_model, use_backend
+from grukit.tasks.textgen_model import CharLM
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "model.safetensors"
+    grukit.save(CharLM("abcd \n", embedding=4, hidden_size=6, backend="fused"), path)
+    return path
+
+
+def _sample(capsys, *argv):
+    code = cli.main(["sample", *map(str, argv)])
+    return code, capsys.readouterr().out
+
+
+def test_out_seed_device_and_backend(model_path, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [model_path, "--prompt", "ab", "--length", "30", "--seed", "3", "--device", "cpu", "--backend", "eager"]
+    code, printed = _sample(capsys, *argv, "--out", out)
+    text = (out / "sample.txt").read_text(encoding="utf-8")
+    assert code == 0 and text.startswith("ab") and len(text) == 32
+    assert printed.startswith(text) and str(out / "sample.txt") in printed
+    assert _sample(capsys, *argv) == (0, text + "\n")  # the same seed draws the same text
+    other_seed = [a if a != "3" else "7" for a in argv]
+    assert _sample(capsys, *other_seed)[1] != text + "\n"  # another seed, another text
+
+
+def test_without_out_nothing_is_written(model_path, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, printed = _sample(capsys, model_path, "--prompt", "ab", "--length", "5")
+    assert code == 0 and printed.startswith("ab") and "sample.txt" not in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_use_backend_switches_the_kernel_and_keeps_the_weights(model_path):
+    model = load_model(model_path)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    use_backend(model, "eager")
+    assert model.gru.kernel().name == "eager" and model.config.backend == model.gru.config.backend == "eager"
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
