@@ -135,3 +135,26 @@ def test_linear_path_starts_at_the_ridge_fit_and_members_average():
     assert np.allclose(got, ridge_predict(p, W, t), atol=1e-4)
     with pytest.raises(ValueError, match="lookback"):
         model.members[0](x[:, 1:])
+
+
+def test_no_season_runs_without_the_seasonal_baselines_and_stops_early(tmp_path, monkeypatch):
+    from grukit.tasks import forecast
+
+    configs = []
+
+    def recording_fit(*args, **kwargs):
+        configs.append(kwargs["config"])
+        return forecast_fit(*args, **kwargs)
+
+    forecast_fit = forecast.fit
+    monkeypatch.setattr(forecast, "fit", recording_fit)
+    out = tmp_path / "run"
+    code = cli.main(["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "8",
+                     "--season", "1", "--epochs", "1", "--out", str(out), "--backend", "fused"])
+    assert code == 0
+    assert configs[0].patience == forecast.PATIENCE and configs[0].metric == "val_mase"
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["season"] == 1 and set(m["test"]) == {"GRU", "naive", "ridge AR(16)"}
+    report = (out / "report.md").read_text()
+    assert "seasonal" not in report and "Baselines: naive (last value), and a direct ridge" in report
+    assert f"stopping after {forecast.PATIENCE} without improvement" in report

@@ -11,6 +11,7 @@ from PIL import Image
 
 from grukit import cli
 from grukit.plots import GATES_SIZE, SIZE
+from grukit.tasks import textgen
 from grukit.tasks.textgen import stream_loss
 from grukit.tasks.textgen_model import CharLM
 
@@ -29,7 +30,9 @@ def test_textgen_then_sample(tmp_path, capsys):
     assert m["val_bpc"] == pytest.approx(m["val_loss"] / math.log(2))
     assert math.log(2) < m["val_loss"] < math.log(m["vocabulary"]) + 0.5  # 1 step of 4: near uniform, not NaN
     assert m["train_chars"] == 18000 and m["val_chars"] == 2000 and len(m["samples"][0]) == 41
-    assert "## Longer runs" in (out / "report.md").read_text()  # the issue: the report says what a longer run reaches
+    report = (out / "report.md").read_text()
+    assert "## Longer runs" in report  # the issue: the report says what a longer run reaches
+    assert f"stopping after {textgen.PATIENCE} without a lower validation loss" in report  # early stopping
     code = cli.main(["sample", str(out / "model.safetensors"), "--prompt", "ROMEO:", "--length", "25"])
     text = capsys.readouterr().out.rstrip("\n")
     assert code == 0 and text.startswith("ROMEO:") and len(text) == 31

@@ -42,7 +42,8 @@ from grukit.train import fit, is_main, seed_everything
 
 log = logging.getLogger(__name__)
 
-EPOCHS = 30  # default epochs (early stopping keeps the best on validation)
+EPOCHS = 30  # default epochs (the best on validation is kept)
+PATIENCE = 10  # stop after this many epochs without a better validation MASE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -181,7 +182,7 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
         for member in model.members:
             member.set_linear(torch.from_numpy(W).float())
     config = train_config(args, epochs=EPOCHS, batch_size=args.batch_size, lr=args.lr, weight_decay=0.01,
-                          warmup_steps=20, metric="val_mase", mode="min")
+                          warmup_steps=20, metric="val_mase", mode="min", patience=PATIENCE)
     result = fit(model, train, val, step_loss=ensemble_mse, evaluate=val_mase, config=config, out=out)
 
     target, observed = p.targets(t_test)
@@ -254,15 +255,18 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
                          f"learns what the linear path misses" if args.linear else "")
               + f"; members differ by initialisation; MSE on observed targets; AdamW, "
               f"cosine schedule, gradient clipping 1.0; best epoch {metrics['best_epoch']} of "
-              f"{metrics['epochs_run']} by validation MASE; {metrics['train_seconds']:.0f} s of training.\n\n"
+              f"{metrics['epochs_run']} run by validation MASE (at most {args.epochs or EPOCHS}, stopping after "
+              f"{PATIENCE} without improvement); {metrics['train_seconds']:.0f} s of training.\n\n"
               + (f"The GRU and every baseline model log {series.names[0]} (s = {p.scale:.4g} in log units "
                  f"scales the GRU's inputs and targets) and their forecasts are mapped back by exp; validation "
                  f"MASE during training is in log units, every test metric in the target's own units. "
                  if p.transform == "log" else "")
-              + f"MASE = MAE / s with s = {p.mase_scale:.4f}, the in-sample seasonal-naive (m = {p.season}) MAE "
-              f"on the training part. Baselines: naive (last value), seasonal-naive (value one season back), "
-              f"seasonal-naive + drift (plus the last season's mean change per step), and a direct ridge "
-              f"linear autoregression on the same L-step window (penalty chosen on validation).")
+              + f"MASE = MAE / s with s = {p.mase_scale:.4f}, the in-sample "
+              + (f"seasonal-naive (m = {p.season})" if p.season > 1 else "naive (one step back)") + " MAE "
+              "on the training part. Baselines: naive (last value), "
+              + ("seasonal-naive (value one season back), seasonal-naive + drift (plus the last season's mean "
+                 "change per step), " if p.season > 1 else "")
+              + "and a direct ridge linear autoregression on the same L-step window (penalty chosen on validation).")
     figs = "\n\n".join(figure(name, path) for name, path in files.items() if str(path).endswith(".png"))
     return write_report(out / "report.md", f"grukit forecast: {series.names[0]}",
                         [("What ran", method), ("Data", data), ("Test metrics (lower is better)", summary),

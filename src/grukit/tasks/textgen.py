@@ -43,6 +43,7 @@ from grukit.train import fit, is_main, seed_everything
 log = logging.getLogger(__name__)
 
 EPOCHS = 10  # default evaluation periods of --steps-per-epoch batches each (the cosine schedule spans all)
+PATIENCE = 3  # stop after this many evaluation periods without a lower validation loss
 LONGER_RUN = ("A longer run of the default model, `grukit textgen --epochs 25 --time-limit 0 --threads 1` "
               "(5,000 steps, one thread, 2,132 s on the project's 2-core machine, measured for "
               "docs/applications.md), reached 1.445 nats/char (2.085 bits/char) at step 4,600; its validation "
@@ -150,7 +151,8 @@ def run(args: argparse.Namespace) -> dict:
                    dropout=args.dropout, backend=args.backend)
     config = train_config(args, epochs=EPOCHS, batch_size=args.batch_size, lr=args.lr, weight_decay=0.05,
                           steps_per_epoch=args.steps_per_epoch, warmup_steps=min(100, args.steps_per_epoch),
-                          min_lr_ratio=0.02, clip=1.0, metric="val_loss", time_limit=args.time_limit or None)
+                          min_lr_ratio=0.02, clip=1.0, metric="val_loss", patience=PATIENCE,
+                          time_limit=args.time_limit or None)
     out = Path(args.out)
     result = fit(model, train, val, step_loss=next_char_loss, evaluate=stream_loss, config=config, out=out)
     if not result.history:
@@ -185,7 +187,8 @@ def run(args: argparse.Namespace) -> dict:
                      f"{args.hidden} (reset before) → linear over {alphabet.size} symbols; {params:,} parameters; "
                      f"dropout {args.dropout}; windows of {args.seq_len} characters, batches of {args.batch_size}; "
                      f"AdamW lr {args.lr} with warmup and cosine decay; {len(result.history)} evaluations every "
-                     f"{args.steps_per_epoch} steps, best {result.best_epoch}; {result.seconds:.0f} s."),
+                     f"{args.steps_per_epoch} steps (at most {args.epochs or EPOCHS}, stopping after {PATIENCE} "
+                     f"without a lower validation loss), best {result.best_epoch}; {result.seconds:.0f} s."),
         ("Data", f"{source}: {len(text):,} characters; the first 90% ({split:,}) train, the last 10% "
                  f"({len(text) - split:,}) validate, read in order as {VAL_STREAMS} streams with the hidden state "
                  f"carried across chunks of {VAL_CHUNK}. The alphabet comes from the training part."),
