@@ -154,6 +154,23 @@ def test_resume_refuses_other_model_or_training_settings(tmp_path):
     _train(tmp_path / "a", 2, resume=True, time_limit=100.0)  # what may change: time limit, device, progress
 
 
+def test_resume_from_a_state_file_without_model_config_or_data_size(tmp_path):
+    from grukit.checkpoint import load_state, save_state
+
+    _train(tmp_path / "old", 2)
+    path = tmp_path / "old" / "last.state.safetensors"
+    tensors, metadata = load_state(path)
+    meta = metadata["grukit.train_state"]
+    del meta["model_config"], meta["data"]  # as written before these were saved
+    meta["config"]["patience"] = 3  # and by a run that stopped on another patience
+    save_state(path, tensors, metadata)
+    _train(tmp_path / "old", 2, resume=True)  # the training config matches: resumes
+    config = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=1, progress=False, resume=True, warmup_steps=3)
+    with pytest.raises(UsageError, match=r"--resume: the weights in .* do not fit this model"):
+        fit(Tiny(3, 4), _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,
+            out=tmp_path / "old")
+
+
 def test_a_diverging_loss_raises_diverged_error():
     config = TrainConfig(epochs=1, batch_size=8, lr=1e30, clip=0.0, progress=False)
 

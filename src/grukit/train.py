@@ -77,7 +77,7 @@ STATE_FILE = "last.state.safetensors"
 LAST_FILE = "last.safetensors"
 BEST_FILE = "model.safetensors"
 CSV_FILE = "metrics.csv"
-RESUME_MAY_CHANGE = ("resume", "progress", "time_limit", "device", "backend")  # settings a resumed run may change
+RESUME_MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend")  # may change on resume
 
 
 @dataclass(frozen=True)
@@ -479,8 +479,9 @@ def _settings(model: nn.Module, config: TrainConfig, n_train: int) -> dict[str, 
 def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
     """UsageError naming --resume and the first setting (outside RESUME_MAY_CHANGE) that differs from `meta`'s.
 
-    State files written before these settings were saved lack them; their model still has to fit
-    the saved weights (`_load_weights`)."""
+    State files written before the model config and data size were saved are checked on the training
+    config alone; their model still has to fit the saved weights (`_load_weights`). When to stop
+    (patience, time limit) may change: it decides where the same trajectory ends, not its weights."""
     current = json.loads(json.dumps(current, default=str))  # tuples -> lists, as in the saved JSON
     for part, values in current.items():
         saved = meta.get(part) or {}

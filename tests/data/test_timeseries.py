@@ -50,3 +50,13 @@ def test_dates_that_do_not_parse_and_empty_covariates_name_the_argument(tmp_path
         read_csv(f, "y", covariates=["x"])
     f.write_text("date,y\n2020-01-01,1\n2020-01-02,2\n2020-01-03,3\n")
     assert read_csv(f, "y", date_column="date").season == 365
+
+
+def test_months_years_and_blank_dates_are_accepted(tmp_path):
+    f = tmp_path / "air.csv"
+    f.write_text("Month,Passengers\n1949-01,112\n1949-02,118\n1949-03,132\n1949-04,129\n")
+    assert read_csv(f, "Passengers", date_column="Month").season == 12  # monthly: from YYYY-MM dates
+    f.write_text("year,y\n1700,5\n1701,11\n1702,16\n,20\n")
+    s = read_csv(f, "y", date_column="year")
+    assert s.season == 1 and s.dates[-1] == ""  # yearly: no season; a blank date is kept, not refused
+    assert infer_season(["2020-01", "2020-02", "", "2020-03"]) == 12

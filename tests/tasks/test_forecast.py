@@ -140,21 +140,20 @@ def test_linear_path_starts_at_the_ridge_fit_and_members_average():
 def test_no_season_runs_without_the_seasonal_baselines_and_stops_early(tmp_path, monkeypatch):
     from grukit.tasks import forecast
 
-    configs = []
+    scores = iter(range(1, 100))  # a validation MASE that only gets worse: early stopping must end the run
 
-    def recording_fit(*args, **kwargs):
-        configs.append(kwargs["config"])
-        return forecast_fit(*args, **kwargs)
+    def worsening(model, val):
+        return {"val_mase": float(next(scores)), "val_loss": 0.0}
 
-    forecast_fit = forecast.fit
-    monkeypatch.setattr(forecast, "fit", recording_fit)
+    monkeypatch.setattr(forecast, "val_mase", worsening)
+    monkeypatch.setattr(forecast, "PATIENCE", 2)
     out = tmp_path / "run"
     code = cli.main(["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "8",
-                     "--season", "1", "--epochs", "1", "--out", str(out), "--backend", "fused"])
+                     "--season", "1", "--epochs", "6", "--out", str(out), "--backend", "fused"])
     assert code == 0
-    assert configs[0].patience == forecast.PATIENCE and configs[0].metric == "val_mase"
     m = json.loads((out / "metrics.json").read_text())
+    assert m["best_epoch"] == 1 and m["epochs_run"] == 3  # epoch 1, then 2 without improvement
     assert m["season"] == 1 and set(m["test"]) == {"GRU", "naive", "ridge AR(16)"}
     report = (out / "report.md").read_text()
     assert "seasonal" not in report and "Baselines: naive (last value), and a direct ridge" in report
-    assert f"stopping after {forecast.PATIENCE} without improvement" in report
+    assert "best epoch 1 of 3 run by validation MASE (at most 6, stopping after 2 without improvement)" in report

@@ -73,28 +73,44 @@ def _parse_float(cell: str, column: str, row: int, path: Path) -> float:
     return value
 
 
-def parse_dates(dates: Sequence[str], column: str, path: Path) -> list[dt.datetime]:
-    """The ISO dates (2020-01-31, 2020-01-31 12:00, ...) of column `column`; UsageError naming --date-column
-    and the first row (the header is row 1) whose cell is not one."""
+def to_datetime(cell: str) -> dt.datetime | None:
+    """An ISO date or time (1958, 1958-03, 1958-03-29, 1958-03-29 12:00, ...); None for a blank cell.
+
+    Raises ValueError for anything else."""
+    text = cell.strip()
+    if not text:
+        return None
+    if len(text) == 4 and text.isdigit():  # a year
+        text += "-01-01"
+    elif len(text) == 7 and text[4] == "-" and (text[:4] + text[5:]).isdigit():  # a month
+        text += "-01"
+    return dt.datetime.fromisoformat(text)
+
+
+def parse_dates(dates: Sequence[str], column: str, path: Path) -> list[dt.datetime | None]:
+    """The ISO dates of column `column` (`to_datetime`; blank cells are None); UsageError naming
+    --date-column and the first row (the header is row 1) whose cell is not one."""
     stamps = []
     for i, cell in enumerate(dates):
         try:
-            stamps.append(dt.datetime.fromisoformat(cell.strip()))
+            stamps.append(to_datetime(cell))
         except ValueError:
-            raise UsageError(f"--date-column: expected ISO dates such as 2020-01-31 in column {column!r}, "
-                             f"got {cell!r} in row {i + 2} of {path}") from None
+            raise UsageError(f"--date-column: expected ISO dates such as 2020-01-31 or 2020-01 in column "
+                             f"{column!r}, got {cell!r} in row {i + 2} of {path}") from None
     return stamps
 
 
-def infer_season(dates: Sequence[str] | None) -> int:
+def infer_season(dates: Sequence[str | dt.datetime | None] | None) -> int:
     """Seasonal period from the median spacing of ISO dates: 52 weekly, 365 daily, 12 monthly, 24 hourly, else 1.
 
-    Strings that are not ISO dates give 1; `read_csv` refuses them first (`parse_dates`)."""
-    if not dates or len(dates) < 3:
-        return 1
+    `dates` are strings (`to_datetime`; ones that are not dates give 1) or parsed datetimes;
+    blank ones are skipped."""
     try:
-        stamps = [dt.datetime.fromisoformat(d.strip()) for d in dates[: min(len(dates), 200)]]
+        stamps = [to_datetime(d) if isinstance(d, str) else d for d in (dates or [])[:200]]
     except ValueError:
+        return 1
+    stamps = [d for d in stamps if d is not None]
+    if len(stamps) < 3:
         return 1
     gaps = sorted((b - a).total_seconds() for a, b in zip(stamps, stamps[1:]))
     days = gaps[len(gaps) // 2] / 86400
@@ -134,9 +150,8 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
         if empty:
             raise UsageError(f"--covariates: expected numbers in column {name!r}, got no values in {path}")
     dates = [row.get(date_column) or "" for row in rows] if date_column else None
-    if dates is not None:
-        parse_dates(dates, date_column, path)
-    return Series(values=values, names=names, dates=dates, source=str(path), season=infer_season(dates))
+    stamps = parse_dates(dates, date_column, path) if dates is not None else None
+    return Series(values=values, names=names, dates=dates, source=str(path), season=infer_season(stamps))
 
 
 def load_co2() -> Series:

@@ -6,11 +6,12 @@
 The checkpoint must be a CharLM written by `grukit textgen` (its alphabet travels in the
 checkpoint's config); any other file exits with code 2 and one line saying so.
 
-Common options: --seed seeds the sampling; --device is where the model runs; --backend is
-the GRU kernel it runs on (the weights are the same for every backend, so a model trained
-with one samples with any other available here); --out DIR, only when given, also writes
-the text to DIR/sample.txt (without --out nothing is written). There is no --epochs:
-sampling trains nothing.
+Common options: --seed seeds the sampling; --device is where the model runs (default auto,
+as for every command: a GPU when there is one, so the same seed can give other text there
+than on the CPU); --backend is the GRU kernel it runs on (default auto, the fastest for the
+device, whatever kernel the model was trained with: the weights are the same for every
+backend); --out DIR, only when given, also writes the text to DIR/sample.txt (without
+--out nothing is written). There is no --epochs: sampling trains nothing.
 
 Example:
     >>> import argparse
