@@ -101,6 +101,11 @@ BAD = {
     "unparseable date column": (["forecast", "--csv", "{d}/series.csv", "--column", "y", "--date-column", "x"],
                                 ["--date-column", "'1'", "row 2"]),
     "unknown option": (["forecast", "--horizon", "x"], ["--horizon"]),
+    "device mps": (["speech", "--device", "mps"], ["--device: expected cpu, cuda, cuda:K or auto, got 'mps'"]),
+    "device meta": (["music", "--device", "meta"], ["--device: expected cpu, cuda, cuda:K or auto, got 'meta'"]),
+    "device cpu:5": (["gradients", "--device", "cpu:5"], ["--device: expected cpu, cuda, cuda:K or auto, got 'cpu:5'"]),
+    "device xpu": (["compare", "--task", "adding", "--device", "xpu"],
+                   ["--device: expected cpu, cuda, cuda:K or auto, got 'xpu'"]),
 }
 
 

@@ -60,6 +60,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -162,17 +163,33 @@ def _init_distributed(device: torch.device) -> bool:
     return True
 
 
-def resolve_device(name: str) -> torch.device:
-    """"auto" → cuda (this rank's GPU under torchrun) when available, else cpu."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device: expected 'cpu' or 'auto' (no CUDA device here), got {name!r}")
-        if device.index is None:
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return device
+_DEVICE_NAME = re.compile(r"(cpu|cuda)(?::([0-9]+))?")
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """The torch device for "auto", "cpu", "cuda" or "cuda:K"; ValueError naming `device` for anything else.
+
+    "auto" → cuda (this rank's GPU under torchrun) when available, else cpu; "cuda" without an
+    index is this rank's GPU (LOCAL_RANK). "cuda:K" needs CUDA and an existing index K. Other
+    device types (mps, xpu, meta, ...) and "cpu:K" are refused: the tasks run on CPU or CUDA only.
+    """
+    text = str(name) if isinstance(name, torch.device) else name
+    if text == "auto":
+        text = "cuda" if torch.cuda.is_available() else "cpu"
+    match = _DEVICE_NAME.fullmatch(text) if isinstance(text, str) else None
+    if match is None or (match[1] == "cpu" and match[2] is not None):
+        raise ValueError(f"device: expected cpu, cuda, cuda:K or auto, got {name!r}")
+    if match[1] == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device: expected 'cpu' or 'auto' (no CUDA device here), got {text!r}")
+    if match[2] is None:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    count = torch.cuda.device_count()
+    if int(match[2]) >= count:
+        raise ValueError(f"device: expected cuda:K with K in 0..{count - 1} ({count} CUDA device(s) here), "
+                         f"got {text!r}")
+    return torch.device("cuda", int(match[2]))
 
 
 def seed_everything(seed: int) -> None:

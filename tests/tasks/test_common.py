@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 import os
 
+import pytest
 import torch
 
-from grukit.tasks.common import check_common, idle_threads
+from grukit.errors import UsageError
+from grukit.tasks.common import check_common, check_device, idle_threads
 
 
 def test_idle_threads_is_between_one_and_the_cores():
@@ -23,3 +25,10 @@ def test_check_common_idle_applies_idle_threads_unless_threads_is_given():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_check_device_names_device_for_anything_but_cpu_cuda_and_auto():
+    assert check_device("cpu") == torch.device("cpu")
+    for name in ("mps", "xpu", "meta", "cpu:5"):
+        with pytest.raises(UsageError, match=f"^--device: expected cpu, cuda, cuda:K or auto, got '{name}'$"):
+            check_device(name)

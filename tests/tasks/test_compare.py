@@ -54,11 +54,43 @@ def test_summary_mean_and_std():
     assert line["seconds_per_epoch"] == 2.0
 
 
-@pytest.mark.parametrize("argv, message", [(["--task", "adding", "--cells", "gru,transformer"], "--cells"),
-                                           (["--task", "adding", "--seeds", "0"], "--seeds")])
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "adding", "--cells", "gru,transformer"], "--cells"),
+    (["--task", "adding", "--seeds", "0"], "--seeds"),
+    (["--task", "adding", "--length", "1"], "--length: expected an integer >= 2 for --task adding, got 1"),
+    (["--task", "adding", "--cells", "gru,lstm,gru"], "--cells: expected each network at most once, got "
+                                                      "'gru,lstm,gru' (gru more than once)"),
+    (["--task", "adding", "--mat", "x.mat"], "--mat: expected only with --task music, got --task adding"),
+    (["--task", "music", "--dir", "wavs"], "--dir: expected only with --task speech, got --task music"),
+    (["--task", "speech", "--steps", "3"], "--steps: expected only with --task adding or copy, got --task speech"),
+    (["--task", "copy", "--limit", "3"], "--limit: expected only with --task music or speech or forecast or classify, "
+                                         "got --task copy"),
+    (["--task", "classify", "--limit", "1"], "--limit: expected an integer >= 20 for --task classify"),
+    (["--task", "forecast", "--limit", "20"], "--limit: expected at least 373 rows for --task forecast"),
+    (["--task", "forecast", "--limit", "372"], "--limit: expected at least 373 rows for --task forecast"),
+])
 def test_bad_arguments_exit_2(tmp_path, capsys, argv, message):
-    assert main(["compare", *argv, "--out", str(tmp_path / "x")]) == 2
-    assert message in capsys.readouterr().err
+    out = tmp_path / "x"
+    cells = [] if "--cells" in argv else ["--cells", "gru"]
+    assert main(["compare", *argv, *cells, "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_forecast_min_rows_is_the_fewest_that_prepare_accepts():
+    import numpy as np
+
+    from grukit.errors import UsageError
+    from grukit.tasks.compare_apps import forecast_min_rows
+    from grukit.tasks.forecast_data import prepare
+
+    series = np.sin(np.arange(400) / 3.0) + np.arange(400) / 50.0
+    for lookback, horizon, season in ((156, 52, 52), (16, 8, 52), (10, 3, 7)):
+        need = forecast_min_rows(lookback, horizon, season)
+        prepare(series[:need], lookback=lookback, horizon=horizon, season=season)
+        with pytest.raises(UsageError, match="--lookback/--horizon"):
+            prepare(series[:need - 1], lookback=lookback, horizon=horizon, season=season)
 
 
 def test_forecast_and_classify_swap_the_network(tmp_path):

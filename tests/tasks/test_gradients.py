@@ -45,4 +45,11 @@ def test_command_on_a_tiny_slice(tmp_path):
     for kind in ("gru", "lstm", "rnn"):
         assert len(metrics["curves"][kind]["init"]) == len(metrics["curves"][kind]["trained"]) == 10
     assert (out / "gradients.png").is_file() and (out / "report.md").is_file()
-    assert main(["gradients", "--length", "1", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_length_below_two_names_the_true_bound(tmp_path, capsys):
+    for length in ("1", "0"):
+        assert main(["gradients", "--length", length, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err
+        assert f"--length: expected an integer >= 2, got {length}" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "bad").exists()

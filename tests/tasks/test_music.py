@@ -63,3 +63,22 @@ def test_bad_mat_exits_2(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["music", "--mat", str(tmp_path / "none.mat"), "--out", str(out)]) == 2
     assert "--mat" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dropout", "nan"], "--dropout: expected a number in [0, 1), got nan"),
+    (["--dropout", "-0.5"], "--dropout: expected a number in [0, 1), got -0.5"),
+    (["--dropout", "2"], "--dropout: expected a number in [0, 1), got 2.0"),
+    (["--dropout", "1.0"], "--dropout: expected a number in [0, 1), got 1.0"),
+    (["--hidden", "0"], "--hidden: expected an integer >= 1, got 0"),
+    (["--hidden", "-4"], "--hidden: expected an integer >= 1, got -4"),
+    (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
+    (["--mat", "{tmp}"], "--mat: expected a .mat file with traindata/validdata/testdata, got '{tmp}' (a directory)"),
+])
+def test_bad_arguments_exit_2_naming_the_flag(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert main(["music", "--limit", "3", "--epochs", "1", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -67,16 +67,42 @@ def test_command_reads_a_wav_folder(tmp_path):
     assert (metrics["train_recordings"], metrics["val_recordings"], metrics["test_recordings"]) == (4, 2, 2)
 
 
-@pytest.mark.parametrize("setup, message", [("missing", "not a folder"), ("empty", "found none"),
-                                            ("badname", "digit")])
+@pytest.mark.parametrize("setup, message", [
+    ("missing", "not a folder"), ("empty", "found none"), ("badname", "digit"),
+    ("nan", "--dir: expected finite samples in 0_ann_0.wav, got NaN or Inf"),
+    ("rate0", "--dir: expected a positive sample rate in 0_ann_0.wav, got 0 Hz"),
+])
 def test_bad_folders_exit_2_with_one_line(tmp_path, capsys, setup, message):
     folder = tmp_path / "wavs"
     if setup != "missing":
         folder.mkdir()
     if setup == "badname":
         scipy.io.wavfile.write(folder / "one.wav", 8000, np.zeros(800, np.int16))
+    if setup == "nan":
+        samples = np.zeros(800, np.float32)
+        samples[100] = np.nan
+        scipy.io.wavfile.write(folder / "0_ann_0.wav", 8000, samples)
+    if setup == "rate0":
+        scipy.io.wavfile.write(folder / "0_ann_0.wav", 8000, np.zeros(800, np.int16))
+        data = bytearray((folder / "0_ann_0.wav").read_bytes())
+        data[24:32] = bytes(8)  # the fmt chunk's sample rate and byte rate
+        (folder / "0_ann_0.wav").write_bytes(bytes(data))
     out = tmp_path / "run"
     assert main(["speech", "--dir", str(folder), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hidden", "0"], "--hidden: expected an integer >= 1, got 0"),
+    (["--hidden", "-3"], "--hidden: expected an integer >= 1, got -3"),
+    (["--layers", "0"], "--layers: expected an integer >= 1, got 0"),
+    (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
+])
+def test_bad_sizes_exit_2_naming_the_flag(tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    assert main(["speech", "--limit", "30", "--epochs", "1", *argv, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not out.exists()

@@ -48,9 +48,8 @@ def read_mat(path: str | Path) -> dict[str, list[np.ndarray]]:
 
     path = Path(path)
     if not path.is_file():
-        raise UsageError(
-            f"--mat: expected a .mat file with traindata/validdata/testdata, got {str(path)!r} (no such file)"
-        )
+        why = "a directory" if path.is_dir() else "no such file"
+        raise UsageError(f"--mat: expected a .mat file with traindata/validdata/testdata, got {str(path)!r} ({why})")
     try:
         mat = scipy.io.loadmat(path)
     except (MatReadError, ValueError, OSError, NotImplementedError) as err:

@@ -77,6 +77,10 @@ def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
         rate, samples = scipy.io.wavfile.read(path)
     except (ValueError, OSError) as err:
         raise UsageError(f"--dir: {path.name} is not a readable wav file ({err})") from err
+    if rate < 1:
+        raise UsageError(f"--dir: expected a positive sample rate in {path.name}, got {rate} Hz")
+    if np.issubdtype(samples.dtype, np.floating) and not np.isfinite(samples).all():
+        raise UsageError(f"--dir: expected finite samples in {path.name}, got NaN or Inf")
     if samples.ndim == 2:
         samples = samples.astype(np.float64).mean(axis=1) / (32768.0 if samples.dtype == np.int16 else 1.0)
     if samples.size == 0:

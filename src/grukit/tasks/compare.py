@@ -37,6 +37,9 @@ from grukit.tasks.arch import KINDS, LABELS, count_parameters, matched_hidden
 
 log = logging.getLogger(__name__)
 TASKS = ("music", "adding", "copy", "forecast", "classify", "speech")
+# the options that only some tasks read (all default to None, so a given one is seen): option -> its tasks
+TASK_FLAGS = {"length": ("adding", "copy"), "train_size": ("adding", "copy"), "steps": ("adding", "copy"),
+              "limit": ("music", "speech", "forecast", "classify"), "mat": ("music",), "dir": ("speech",)}
 BAI_ADDING_600 = {"gru": 5.3e-5, "torch-gru": 5.3e-5, "lstm": 0.164, "rnn": 0.177}  # Bai et al. 2018, Table 1, MSE
 
 
@@ -320,10 +323,20 @@ def run(args) -> dict:
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
         raise UsageError(f"--cells: expected a comma-separated subset of {KINDS}, got {args.cells!r}")
+    twice = sorted({k for k in kinds if kinds.count(k) > 1})
+    if twice:
+        raise UsageError(f"--cells: expected each network at most once, got {args.cells!r} "
+                         f"({', '.join(twice)} more than once)")
+    for name, tasks in TASK_FLAGS.items():
+        if getattr(args, name, None) is not None and args.task not in tasks:
+            raise UsageError(f"--{name.replace('_', '-')}: expected only with --task {' or '.join(tasks)}, "
+                             f"got --task {args.task}")
     for name in ("seeds", "hidden", "length", "train_size", "steps", "limit", "batch_size"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {value}")
+    if args.task == "adding" and args.length is not None and args.length < 2:
+        raise UsageError(f"--length: expected an integer >= 2 for --task adding, got {args.length}")
     check_common(args, threads=1)  # one torch thread for every network unless --threads: fair on a busy machine
     spec = SPECS[args.task](args, kinds)
     result = compare(spec, kinds, [args.seed + i for i in range(args.seeds)], Path(args.out))

@@ -25,7 +25,10 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from grukit.errors import UsageError
 from grukit.tasks.arch import make_rnn
+
+CLASSIFY_MIN_LIMIT = 20  # the classify command's own bound on --limit: every split non-empty, both classes likely
 
 
 class StatesOnly(nn.Module):
@@ -50,6 +53,19 @@ def _defaults(module, **overrides) -> argparse.Namespace:
     return namespace
 
 
+def forecast_min_rows(lookback: int, horizon: int, season: int, fractions: tuple[float, float] = (0.7, 0.15)) -> int:
+    """The fewest rows `forecast_data.prepare` accepts: its split (70% train, 15% validation, 15% test)
+    must leave lookback + horizon + 1 + season training steps and horizon + 1 in validation and in test."""
+    need_train = lookback + horizon + 1 + max(season, 1)
+    rows = need_train
+    while True:
+        n_val = int(round(rows * fractions[1]))
+        n_test = rows - int(round(rows * fractions[0])) - n_val
+        if rows - n_val - n_test >= need_train and min(n_val, n_test) >= horizon + 1:
+            return rows
+        rows += 1
+
+
 def _swap(model: nn.Module, kind: str, input_size: int, hidden: int, **kwargs) -> nn.Module:
     if kind != "gru":
         model.gru = StatesOnly(make_rnn(kind, input_size, hidden, **kwargs))
@@ -63,8 +79,20 @@ def _forecast(args, kinds):
     from grukit.tasks.forecast_model import Forecaster
 
     ns = _defaults(F, limit=args.limit)
-    series = F.load_series(ns)
-    p = prepare(series.values, lookback=ns.lookback, horizon=ns.horizon, season=ns.season or series.season)
+    full = F.load_series(_defaults(F))
+    season = ns.season or full.season
+    need = forecast_min_rows(ns.lookback, ns.horizon, season)
+    what = (f"rows for --task forecast (the forecast command's lookback {ns.lookback} + horizon {ns.horizon}, "
+            f"season {season}; 70% train, 15% validation, 15% test)")
+    if args.limit is not None and args.limit < need:
+        raise UsageError(f"--limit: expected at least {need} {what}, got {args.limit}")
+    series = full if args.limit is None else F.load_series(ns)
+    try:
+        p = prepare(series.values, lookback=ns.lookback, horizon=ns.horizon, season=ns.season or series.season)
+    except UsageError as err:  # compare has no --lookback/--horizon: the rows it can change are --limit's
+        if not str(err).startswith("--lookback/--horizon"):
+            raise
+        raise UsageError(f"--limit: expected at least {need} {what}, got {len(series.values)}") from None
 
     def dataset(part: str) -> TensorDataset:
         t = p.origins(part)  # (n,)
@@ -98,6 +126,9 @@ def _classify(args, kinds):
     from grukit.tasks.classify_model import SentenceClassifier
     from grukit.tasks.compare import Spec, _matched, _train_config
 
+    if args.limit is not None and args.limit < CLASSIFY_MIN_LIMIT:
+        raise UsageError(f"--limit: expected an integer >= {CLASSIFY_MIN_LIMIT} for --task classify (sentences "
+                         f"split into train, validation and test), got {args.limit}")
     ns = _defaults(C, limit=args.limit)
     texts, labels, names, source = C.load_sentences(ns)
     tokens = [tokenize(t) for t in texts]

@@ -94,8 +94,9 @@ def run(args) -> dict:
     from grukit.train import TrainConfig, fit
 
     for name in ("length", "hidden", "steps", "batch_size", "probe"):
-        if getattr(args, name) < (2 if name == "length" else 1):
-            raise UsageError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
+        least = 2 if name == "length" else 1  # the adding problem needs two steps to mark
+        if getattr(args, name) < least:
+            raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= {least}, got {getattr(args, name)}")
     check_common(args, threads=1)  # small models run faster on one thread of a busy machine
     t0 = time.perf_counter()
     out = Path(args.out)

@@ -183,11 +183,14 @@ def run(args) -> dict:
     from grukit.errors import UsageError
     from grukit.tasks.common import check_common
 
-    if args.limit is not None and args.limit < 1:
-        raise UsageError(f"--limit: expected an integer >= 1, got {args.limit}")
+    for flag, value in (("--hidden", args.hidden), ("--batch-size", args.batch_size), ("--limit", args.limit)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag}: expected an integer >= 1, got {value}")
+    if not 0.0 <= args.dropout < 1.0:  # also refuses nan
+        raise UsageError(f"--dropout: expected a number in [0, 1), got {args.dropout}")
     check_common(args, threads=1)  # a small model runs faster on one thread of a busy machine
     t0 = time.perf_counter()
-    hidden = args.hidden or PAPER_HIDDEN[args.cell]
+    hidden = PAPER_HIDDEN[args.cell] if args.hidden is None else args.hidden
     splits = load_splits(args.mat, args.limit)
     config = MusicConfig(hidden_size=hidden, cell=args.cell, input_dropout=args.dropout,
                          output_dropout=args.dropout, backend=args.backend)

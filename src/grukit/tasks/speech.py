@@ -180,8 +180,10 @@ def run(args) -> dict:
     from grukit.errors import UsageError
     from grukit.tasks.common import check_common
 
-    if args.limit is not None and args.limit < 1:
-        raise UsageError(f"--limit: expected an integer >= 1, got {args.limit}")
+    for flag, value in (("--hidden", args.hidden), ("--layers", args.layers), ("--batch-size", args.batch_size),
+                        ("--limit", args.limit)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag}: expected an integer >= 1, got {value}")
     check_common(args, threads=1)  # a small model runs faster on one thread of a busy machine
     t0 = time.perf_counter()
     splits = load_splits(args.dir, args.limit, args.seed)
