@@ -138,6 +138,19 @@ def test_early_stopping_and_time_limit():
     assert result.stopped_early and result.history == []
 
 
+def test_resume_with_more_patience_goes_on_like_an_unbroken_run(tmp_path):
+    def flat(model, val):
+        return {"val_loss": 1.0}  # never improves after the first epoch
+
+    _, first = _train(tmp_path / "a", 8, evaluate=flat, patience=2, restore_best=False)
+    assert first.stopped_early and len(first.history) == 3
+    resumed, result = _train(tmp_path / "a", 8, resume=True, evaluate=flat, patience=4, restore_best=False)
+    unbroken, expected = _train(tmp_path / "b", 8, evaluate=flat, patience=4, restore_best=False)
+    assert len(result.history) == len(expected.history) == 5 and result.stopped_early
+    for (name, p), q in zip(resumed.state_dict().items(), unbroken.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
 def test_resume_refuses_other_model_or_training_settings(tmp_path):
     _train(tmp_path / "a", 2)
     with pytest.raises(UsageError, match=r"--resume: .* epochs=2, this run has epochs=3"):

@@ -384,7 +384,10 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
             torch.cuda.set_rng_state(tensors["rng.cuda"])
         history, best_value, best_epoch = meta["history"], meta["best_value"], meta["best_epoch"]
         bad_epochs, step, start_epoch = meta["bad_epochs"], meta["step"], meta["epoch"] + 1
-        stopped_early = meta["stopped"]
+        # the saved flag records a patience stop (a time limit stops before saving): re-judge it by this
+        # run's patience, so a resumed run with more patience goes on where an unbroken one would
+        stopped_early = (config.patience is not None and bad_epochs >= config.patience
+                         and meta["epoch"] < config.epochs)
         log.info("resuming after epoch %d (step %d) from %s", meta["epoch"], step, state_path)
     elif config.resume:
         log.warning("resume: no %s in %s; starting from scratch", STATE_FILE, out)
@@ -498,7 +501,8 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
 
     State files written before the model config and data size were saved are checked on the training
     config alone; their model still has to fit the saved weights (`_load_weights`). When to stop
-    (patience, time limit) may change: it decides where the same trajectory ends, not its weights."""
+    (patience, time limit) may change: it decides where the same trajectory ends, not its weights
+    (a run stopped by patience goes on when resumed with more)."""
     current = json.loads(json.dumps(current, default=str))  # tuples -> lists, as in the saved JSON
     for part, values in current.items():
         saved = meta.get(part) or {}

@@ -60,3 +60,6 @@ def test_months_years_and_blank_dates_are_accepted(tmp_path):
     s = read_csv(f, "y", date_column="year")
     assert s.season == 1 and s.dates[-1] == ""  # yearly: no season; a blank date is kept, not refused
     assert infer_season(["2020-01", "2020-02", "", "2020-03"]) == 12
+    f.write_text("date,y\n2020-01-01T00:00+00:00,1\n2020-01-02,2\n2020-01-03,3\n")
+    with pytest.raises(UsageError, match=r"--date-column: expected every date .* with a time zone, got '2020-01-02'"):
+        read_csv(f, "y", date_column="date")

@@ -90,13 +90,20 @@ def to_datetime(cell: str) -> dt.datetime | None:
 def parse_dates(dates: Sequence[str], column: str, path: Path) -> list[dt.datetime | None]:
     """The ISO dates of column `column` (`to_datetime`; blank cells are None); UsageError naming
     --date-column and the first row (the header is row 1) whose cell is not one."""
-    stamps = []
+    stamps, zoned = [], None
     for i, cell in enumerate(dates):
         try:
-            stamps.append(to_datetime(cell))
+            stamp = to_datetime(cell)
         except ValueError:
             raise UsageError(f"--date-column: expected ISO dates such as 2020-01-31 or 2020-01 in column "
                              f"{column!r}, got {cell!r} in row {i + 2} of {path}") from None
+        if stamp is not None:
+            zoned = stamp.tzinfo is not None if zoned is None else zoned
+            if (stamp.tzinfo is not None) != zoned:
+                raise UsageError(f"--date-column: expected every date in column {column!r} "
+                                 f"{'with' if zoned else 'without'} a time zone, got {cell!r} in row {i + 2} "
+                                 f"of {path}")
+        stamps.append(stamp)
     return stamps
 
 
