@@ -476,6 +476,7 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     if main:
         files = {"model": out / BEST_FILE, "last": out / LAST_FILE, "state": out / STATE_FILE,
                  "csv": out / CSV_FILE}
+    del trained  # DDP's reducer holds the process group: release it before the group goes
     if size > 1:
         torch.distributed.barrier()
     if created_group:
