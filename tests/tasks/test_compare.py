@@ -69,13 +69,10 @@ def test_summary_mean_and_std():
     (["--task", "forecast", "--limit", "20"], "--limit: expected at least 373 rows for --task forecast"),
     (["--task", "forecast", "--limit", "372"], "--limit: expected at least 373 rows for --task forecast"),
 ])
-def test_bad_arguments_exit_2(tmp_path, capsys, argv, message):
+def test_bad_arguments_exit_2(tmp_path, exits_2_with, argv, message):
     out = tmp_path / "x"
     cells = [] if "--cells" in argv else ["--cells", "gru"]
-    assert main(["compare", *argv, *cells, "--epochs", "1", "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert not out.exists()
+    exits_2_with(["compare", *argv, *cells, "--epochs", "1", "--out", str(out)], message, out)
 
 
 def test_forecast_min_rows_is_the_fewest_that_prepare_accepts():

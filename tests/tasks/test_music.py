@@ -75,10 +75,8 @@ def test_bad_mat_exits_2(tmp_path, capsys):
     (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
     (["--mat", "{tmp}"], "--mat: expected a .mat file with traindata/validdata/testdata, got '{tmp}' (a directory)"),
 ])
-def test_bad_arguments_exit_2_naming_the_flag(tmp_path, capsys, argv, message):
+def test_bad_arguments_exit_2_naming_the_flag(tmp_path, exits_2_with, argv, message):
     out = tmp_path / "run"
     argv = [a.format(tmp=tmp_path) for a in argv]
-    assert main(["music", "--limit", "3", "--epochs", "1", *argv, "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert message.format(tmp=tmp_path) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert not out.exists()
+    exits_2_with(["music", "--limit", "3", "--epochs", "1", *argv, "--out", str(out)], message.format(tmp=tmp_path),
+                 out)

@@ -72,7 +72,7 @@ def test_command_reads_a_wav_folder(tmp_path):
     ("nan", "--dir: expected finite samples in 0_ann_0.wav, got NaN or Inf"),
     ("rate0", "--dir: expected a positive sample rate in 0_ann_0.wav, got 0 Hz"),
 ])
-def test_bad_folders_exit_2_with_one_line(tmp_path, capsys, setup, message):
+def test_bad_folders_exit_2_with_one_line(tmp_path, exits_2_with, setup, message):
     folder = tmp_path / "wavs"
     if setup != "missing":
         folder.mkdir()
@@ -88,10 +88,7 @@ def test_bad_folders_exit_2_with_one_line(tmp_path, capsys, setup, message):
         data[24:32] = bytes(8)  # the fmt chunk's sample rate and byte rate
         (folder / "0_ann_0.wav").write_bytes(bytes(data))
     out = tmp_path / "run"
-    assert main(["speech", "--dir", str(folder), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert not out.exists()
+    exits_2_with(["speech", "--dir", str(folder), "--out", str(out)], message, out)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -100,9 +97,6 @@ def test_bad_folders_exit_2_with_one_line(tmp_path, capsys, setup, message):
     (["--layers", "0"], "--layers: expected an integer >= 1, got 0"),
     (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
 ])
-def test_bad_sizes_exit_2_naming_the_flag(tmp_path, capsys, argv, message):
+def test_bad_sizes_exit_2_naming_the_flag(tmp_path, exits_2_with, argv, message):
     out = tmp_path / "run"
-    assert main(["speech", "--limit", "30", "--epochs", "1", *argv, "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert not out.exists()
+    exits_2_with(["speech", "--limit", "30", "--epochs", "1", *argv, "--out", str(out)], message, out)
