@@ -20,7 +20,7 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -159,6 +159,12 @@ class GRU(nn.Module):
         if h.shape != (self.num_layers, N, self.hidden_size):
             raise ValueError(f"h: expected shape {(self.num_layers, N, self.hidden_size)}, got {tuple(h.shape)}")
         return x_t, h, unbatched
+
+    def use_backend(self, backend: str) -> GRU:
+        """Run on kernel `backend` from now on (a name `grukit.kernels` accepts); the weights stay as they are."""
+        kernels.check_name(backend)
+        self.backend, self.config = backend, replace(self.config, backend=backend)
+        return self
 
     def kernel(self) -> kernels.Backend:
         """The backend that runs this model's sequences on its device."""

@@ -466,7 +466,7 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
         if main:
             _save_model(model, out / LAST_FILE)
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
-                    "best_epoch": best_epoch, "bad_epochs": bad_epochs, "stopped": stopped_early,
+                    "best_epoch": best_epoch, "bad_epochs": bad_epochs,
                     **_settings(model, config, len(train))}
             _save_state(state_path, model, best_weights, opt, meta)
             _write_csv(out / CSV_FILE, history)

@@ -75,21 +75,6 @@ def test_bad_arguments_exit_2(tmp_path, exits_2_with, argv, message):
     exits_2_with(["compare", *argv, *cells, "--epochs", "1", "--out", str(out)], message, out)
 
 
-def test_forecast_min_rows_is_the_fewest_that_prepare_accepts():
-    import numpy as np
-
-    from grukit.errors import UsageError
-    from grukit.tasks.compare_apps import forecast_min_rows
-    from grukit.tasks.forecast_data import prepare
-
-    series = np.sin(np.arange(400) / 3.0) + np.arange(400) / 50.0
-    for lookback, horizon, season in ((156, 52, 52), (16, 8, 52), (10, 3, 7)):
-        need = forecast_min_rows(lookback, horizon, season)
-        prepare(series[:need], lookback=lookback, horizon=horizon, season=season)
-        with pytest.raises(UsageError, match="--lookback/--horizon"):
-            prepare(series[:need - 1], lookback=lookback, horizon=horizon, season=season)
-
-
 def test_forecast_and_classify_swap_the_network(tmp_path):
     _, metrics = run(tmp_path / "f", "--task", "forecast", "--limit", "500", "--hidden", "6", "--cells", "gru,lstm")
     lines = {ln["kind"]: ln for ln in metrics["summary"]}

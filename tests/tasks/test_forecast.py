@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 from grukit import cli
+from grukit.errors import UsageError
 from grukit.plots import GATES_SIZE, SIZE
 from grukit.tasks.forecast_baselines import naive, seasonal_naive, seasonal_naive_drift
-from grukit.tasks.forecast_data import errors, prepare
+from grukit.tasks.forecast_data import errors, min_rows, prepare
 
 
 def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
@@ -157,3 +158,12 @@ def test_no_season_runs_without_the_seasonal_baselines_and_stops_early(tmp_path,
     report = (out / "report.md").read_text()
     assert "seasonal" not in report and "Baselines: naive (last value), and a direct ridge" in report
     assert "best epoch 1 of 3 run by validation MASE (at most 6, stopping after 2 without improvement)" in report
+
+
+def test_min_rows_is_the_fewest_that_prepare_accepts():
+    series = np.sin(np.arange(400) / 3.0) + np.arange(400) / 50.0
+    for lookback, horizon, season in ((156, 52, 52), (16, 8, 52), (10, 3, 7)):
+        need = min_rows(lookback, horizon, season)
+        prepare(series[:need], lookback=lookback, horizon=horizon, season=season)
+        with pytest.raises(UsageError, match="--lookback/--horizon"):
+            prepare(series[:need - 1], lookback=lookback, horizon=horizon, season=season)

@@ -61,6 +61,7 @@ from grukit.tasks.classify_model import POOLING, SentenceEnsemble
 from grukit.tasks.common import (
     add_resume,
     args_dict,
+    check_at_least,
     check_common,
     environment,
     train_config,
@@ -276,15 +277,11 @@ def _lbfgs(W: torch.Tensor, b: torch.Tensor, S: torch.Tensor, lam: float, bag: t
 
 
 def _check(args: argparse.Namespace) -> None:
-    for flag, value in (("--embedding", args.embedding), ("--hidden", args.hidden), ("--batch-size", args.batch_size),
-                        ("--min-count", args.min_count), ("--members", args.members)):
-        if value < 1:
-            raise UsageError(f"{flag}: expected an integer >= 1, got {value}")
+    check_at_least(args, ("embedding", "hidden", "batch_size", "min_count", "members"))
     for flag, value in (("--dropout", args.dropout), ("--word-dropout", args.word_dropout)):
         if not 0 <= value < 1:
             raise UsageError(f"{flag}: expected a number in [0, 1), got {value}")
-    if args.limit is not None and args.limit < 20:
-        raise UsageError(f"--limit: expected an integer >= 20, got {args.limit}")
+    check_at_least(args, ("limit",), least=20)
     if args.folds == 1 or not 0 <= args.folds <= 100:
         raise UsageError(f"--folds: expected 0 (one split) or an integer from 2 to 100, got {args.folds}")
 

@@ -44,6 +44,15 @@ def check_common(args: argparse.Namespace, *, threads: int | str | None = None) 
                          f"got {args.backend!r}")
 
 
+def check_at_least(args: argparse.Namespace, names: tuple[str, ...], least: int = 1) -> None:
+    """UsageError "--name: expected an integer >= least, got v" for the first option in `names` (dest
+    names, e.g. "batch_size") whose value is below `least`; options left at None are not checked."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < least:
+            raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= {least}, got {value}")
+
+
 def check_device(name: str) -> torch.device:
     """The torch device for --device; UsageError naming --device for a bad or absent one."""
     try:

@@ -317,7 +317,7 @@ def build_parser_for_tests() -> argparse.ArgumentParser:
 
 def run(args) -> dict:
     from grukit.errors import UsageError
-    from grukit.tasks.common import check_common
+    from grukit.tasks.common import check_at_least, check_common
 
     kinds = tuple(k.strip() for k in args.cells.split(",") if k.strip())
     bad = [k for k in kinds if k not in KINDS]
@@ -331,10 +331,7 @@ def run(args) -> dict:
         if getattr(args, name, None) is not None and args.task not in tasks:
             raise UsageError(f"--{name.replace('_', '-')}: expected only with --task {' or '.join(tasks)}, "
                              f"got --task {args.task}")
-    for name in ("seeds", "hidden", "length", "train_size", "steps", "limit", "batch_size"):
-        value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {value}")
+    check_at_least(args, ("seeds", "hidden", "length", "train_size", "steps", "limit", "batch_size"))
     if args.task == "adding" and args.length is not None and args.length < 2:
         raise UsageError(f"--length: expected an integer >= 2 for --task adding, got {args.length}")
     check_common(args, threads=1)  # one torch thread for every network unless --threads: fair on a busy machine

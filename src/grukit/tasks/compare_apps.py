@@ -53,19 +53,6 @@ def _defaults(module, **overrides) -> argparse.Namespace:
     return namespace
 
 
-def forecast_min_rows(lookback: int, horizon: int, season: int, fractions: tuple[float, float] = (0.7, 0.15)) -> int:
-    """The fewest rows `forecast_data.prepare` accepts: its split (70% train, 15% validation, 15% test)
-    must leave lookback + horizon + 1 + season training steps and horizon + 1 in validation and in test."""
-    need_train = lookback + horizon + 1 + max(season, 1)
-    rows = need_train
-    while True:
-        n_val = int(round(rows * fractions[1]))
-        n_test = rows - int(round(rows * fractions[0])) - n_val
-        if rows - n_val - n_test >= need_train and min(n_val, n_test) >= horizon + 1:
-            return rows
-        rows += 1
-
-
 def _swap(model: nn.Module, kind: str, input_size: int, hidden: int, **kwargs) -> nn.Module:
     if kind != "gru":
         model.gru = StatesOnly(make_rnn(kind, input_size, hidden, **kwargs))
@@ -75,24 +62,19 @@ def _swap(model: nn.Module, kind: str, input_size: int, hidden: int, **kwargs) -
 def _forecast(args, kinds):
     from grukit.tasks import forecast as F
     from grukit.tasks.compare import Spec, _matched, _train_config
-    from grukit.tasks.forecast_data import errors, prepare
+    from grukit.tasks.forecast_data import errors, min_rows, prepare
     from grukit.tasks.forecast_model import Forecaster
 
     ns = _defaults(F, limit=args.limit)
-    full = F.load_series(_defaults(F))
+    full = F.load_series(_defaults(F))  # the season, before --limit (which must hold at least min_rows)
     season = ns.season or full.season
-    need = forecast_min_rows(ns.lookback, ns.horizon, season)
-    what = (f"rows for --task forecast (the forecast command's lookback {ns.lookback} + horizon {ns.horizon}, "
-            f"season {season}; 70% train, 15% validation, 15% test)")
-    if args.limit is not None and args.limit < need:
-        raise UsageError(f"--limit: expected at least {need} {what}, got {args.limit}")
+    need = min_rows(ns.lookback, ns.horizon, season)
+    if args.limit is not None and args.limit < need:  # compare has no --lookback/--horizon: --limit is what to change
+        raise UsageError(f"--limit: expected at least {need} rows for --task forecast (the forecast command's "
+                         f"lookback {ns.lookback} + horizon {ns.horizon}, season {season}; 70% train, 15% "
+                         f"validation, 15% test), got {args.limit}")
     series = full if args.limit is None else F.load_series(ns)
-    try:
-        p = prepare(series.values, lookback=ns.lookback, horizon=ns.horizon, season=ns.season or series.season)
-    except UsageError as err:  # compare has no --lookback/--horizon: the rows it can change are --limit's
-        if not str(err).startswith("--lookback/--horizon"):
-            raise
-        raise UsageError(f"--limit: expected at least {need} {what}, got {len(series.values)}") from None
+    p = prepare(series.values, lookback=ns.lookback, horizon=ns.horizon, season=season)
 
     def dataset(part: str) -> TensorDataset:
         t = p.origins(part)  # (n,)

@@ -34,7 +34,15 @@ from grukit import plots
 from grukit.data.timeseries import Series, load_co2, load_seattle, read_csv
 from grukit.errors import UsageError
 from grukit.report import figure, table, write_report
-from grukit.tasks.common import add_resume, args_dict, check_common, environment, train_config, write_metrics
+from grukit.tasks.common import (
+    add_resume,
+    args_dict,
+    check_at_least,
+    check_common,
+    environment,
+    train_config,
+    write_metrics,
+)
 from grukit.tasks.forecast_baselines import all_baselines, ridge_ar
 from grukit.tasks.forecast_data import TRANSFORMS, Prepared, errors, prepare
 from grukit.tasks.forecast_model import ForecastEnsemble, Forecaster
@@ -99,16 +107,12 @@ def load_series(args: argparse.Namespace) -> Series:
 
 
 def _check_sizes(args: argparse.Namespace) -> None:
-    for flag, value in (("--horizon", args.horizon), ("--lookback", args.lookback), ("--hidden", args.hidden),
-                        ("--patch", args.patch), ("--batch-size", args.batch_size), ("--members", args.members)):
-        if value < 1:
-            raise UsageError(f"{flag}: expected an integer >= 1, got {value}")
+    check_at_least(args, ("horizon", "lookback", "hidden", "patch", "batch_size", "members"))
     if args.patch > args.lookback:
         raise UsageError(f"--patch: expected at most --lookback ({args.lookback}), got {args.patch}")
     if args.backtest < 0:
         raise UsageError(f"--backtest: expected an integer >= 0, got {args.backtest}")
-    if args.season is not None and args.season < 1:
-        raise UsageError(f"--season: expected an integer >= 1, got {args.season}")
+    check_at_least(args, ("season",))
     if not 0 <= args.dropout < 1:
         raise UsageError(f"--dropout: expected a number in [0, 1), got {args.dropout}")
 

@@ -158,6 +158,19 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
                     mase_scale=mase_scale)
 
 
+def min_rows(lookback: int, horizon: int, season: int, fractions: tuple[float, float] = (0.7, 0.15)) -> int:
+    """The fewest rows `prepare` accepts: its split (70% train, 15% validation, 15% test)
+    must leave lookback + horizon + 1 + season training steps and horizon + 1 in validation and in test."""
+    need_train = lookback + horizon + 1 + max(season, 1)
+    rows = need_train
+    while True:
+        n_val = int(round(rows * fractions[1]))
+        n_test = rows - int(round(rows * fractions[0])) - n_val
+        if rows - n_val - n_test >= need_train and min(n_val, n_test) >= horizon + 1:
+            return rows
+        rows += 1
+
+
 def errors(y_hat: np.ndarray, y_true: np.ndarray, observed: np.ndarray, scale: float) -> dict[str, float]:
     """MAE, RMSE and MASE (= MAE / scale) over the observed entries of (N, K) forecasts."""
     err = (y_hat - y_true)[observed.astype(bool)]

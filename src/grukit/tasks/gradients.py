@@ -88,15 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> dict:
     from grukit import report
-    from grukit.errors import UsageError
     from grukit.tasks import synthetic as S
-    from grukit.tasks.common import check_common
+    from grukit.tasks.common import check_at_least, check_common
     from grukit.train import TrainConfig, fit
 
-    for name in ("length", "hidden", "steps", "batch_size", "probe"):
-        least = 2 if name == "length" else 1  # the adding problem needs two steps to mark
-        if getattr(args, name) < least:
-            raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= {least}, got {getattr(args, name)}")
+    check_at_least(args, ("length",), least=2)  # the adding problem needs two steps to mark
+    check_at_least(args, ("hidden", "steps", "batch_size", "probe"))
     check_common(args, threads=1)  # small models run faster on one thread of a busy machine
     t0 = time.perf_counter()
     out = Path(args.out)

@@ -181,11 +181,9 @@ def train_config_from(args, epochs: int = 30):
 def run(args) -> dict:
     from grukit import plots, report
     from grukit.errors import UsageError
-    from grukit.tasks.common import check_common
+    from grukit.tasks.common import check_at_least, check_common
 
-    for flag, value in (("--hidden", args.hidden), ("--batch-size", args.batch_size), ("--limit", args.limit)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag}: expected an integer >= 1, got {value}")
+    check_at_least(args, ("hidden", "batch_size", "limit"))
     if not 0.0 <= args.dropout < 1.0:  # also refuses nan
         raise UsageError(f"--dropout: expected a number in [0, 1), got {args.dropout}")
     check_common(args, threads=1)  # a small model runs faster on one thread of a busy machine

@@ -65,8 +65,7 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> CharLM:
 
 def use_backend(model: CharLM, backend: str) -> CharLM:
     """Run the model's GRU on kernel `backend` (a name `grukit.kernels` accepts); the weights stay as they are."""
-    model.gru.backend = backend
-    model.gru.config = dataclasses.replace(model.gru.config, backend=backend)
+    model.gru.use_backend(backend)
     model.config = dataclasses.replace(model.config, backend=backend)
     return model
 

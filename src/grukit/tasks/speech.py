@@ -177,13 +177,9 @@ def train_config_from(args, *, epochs: int, metric: str, mode: str, lr: float, b
 
 def run(args) -> dict:
     from grukit import plots, report
-    from grukit.errors import UsageError
-    from grukit.tasks.common import check_common
+    from grukit.tasks.common import check_at_least, check_common
 
-    for flag, value in (("--hidden", args.hidden), ("--layers", args.layers), ("--batch-size", args.batch_size),
-                        ("--limit", args.limit)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag}: expected an integer >= 1, got {value}")
+    check_at_least(args, ("hidden", "layers", "batch_size", "limit"))
     check_common(args, threads=1)  # a small model runs faster on one thread of a busy machine
     t0 = time.perf_counter()
     splits = load_splits(args.dir, args.limit, args.seed)

@@ -36,7 +36,15 @@ from grukit import plots
 from grukit.data.text import Alphabet, load_shakespeare, read_text
 from grukit.errors import UsageError
 from grukit.report import figure, table, write_report
-from grukit.tasks.common import add_resume, args_dict, check_common, environment, train_config, write_metrics
+from grukit.tasks.common import (
+    add_resume,
+    args_dict,
+    check_at_least,
+    check_common,
+    environment,
+    train_config,
+    write_metrics,
+)
 from grukit.tasks.textgen_model import CharLM, generate
 from grukit.train import fit, is_main, seed_everything
 
@@ -110,17 +118,12 @@ def stream_loss(model: CharLM, ids: torch.Tensor) -> dict[str, float]:
 
 
 def _check(args: argparse.Namespace) -> None:
-    for flag, value in (("--hidden", args.hidden), ("--layers", args.layers), ("--embedding", args.embedding),
-                        ("--seq-len", args.seq_len), ("--batch-size", args.batch_size),
-                        ("--steps-per-epoch", args.steps_per_epoch), ("--sample-length", args.sample_length)):
-        if value < 1:
-            raise UsageError(f"{flag}: expected an integer >= 1, got {value}")
+    check_at_least(args, ("hidden", "layers", "embedding", "seq_len", "batch_size", "steps_per_epoch",
+                          "sample_length", "limit"))
     if not 0 <= args.dropout < 1:
         raise UsageError(f"--dropout: expected a number in [0, 1), got {args.dropout}")
     if args.samples < 0:
         raise UsageError(f"--samples: expected an integer >= 0, got {args.samples}")
-    if args.limit is not None and args.limit < 1:
-        raise UsageError(f"--limit: expected an integer >= 1, got {args.limit}")
     if not (args.time_limit >= 0 and math.isfinite(args.time_limit)):  # also refuses nan
         raise UsageError(f"--time-limit: expected a number of seconds > 0 (or 0 for no limit), got {args.time_limit}")
 
