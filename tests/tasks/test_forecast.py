@@ -64,6 +64,23 @@ def test_prepare_scales_on_train_and_masks_gaps():
     assert perfect == {"MAE": 0.0, "RMSE": 0.0, "MASE": 0.0}
 
 
+
+def test_no_validation_or_test_window_reads_a_value_after_its_origin():
+    rng = np.random.default_rng(1)
+    y = np.sin(np.arange(300) * 2 * np.pi / 12) + rng.normal(0, 0.1, 300)  # (300,)
+    c = y + rng.normal(0, 1, 300)  # (300,) a covariate
+    values = np.stack([y, c], axis=1)  # (300, 2)
+    values[[215, 240, 241, 268, 269, 270], 0] = np.nan  # gaps in validation and test, some at origins
+    values[[205, 250, 268], 1] = np.nan
+    p = prepare(values, lookback=24, horizon=6, season=12)
+    origins = np.concatenate([p.origins("val"), p.origins("test")])  # (N,)
+    for t in origins:
+        later = values.copy()
+        later[t + 1:] = np.where(np.isnan(later[t + 1:]), np.nan, later[t + 1:] + 10.0)  # another future
+        q = prepare(later, lookback=24, horizon=6, season=12)
+        assert np.array_equal(q.inputs(np.array([t])), p.inputs(np.array([t]))), t
+        assert q.y[t] == p.y[t]  # the origin every forecast is anchored on
+
 def test_log_transform_models_the_logarithm_and_scores_the_level():
     rng = np.random.default_rng(2)
     t_all = np.arange(300)

@@ -8,6 +8,10 @@ its loss and its metrics.
 
     fill:  y[t] = y[a] + (t − a)/(b − a) · (y[b] − y[a])   for a gap a < t < b (linear in time);
            leading / trailing gaps take the nearest observed value.
+    causal (from step c on, `fill_gaps(values, causal_from=c)`):
+           y[t] = y[a], a the last observed step ≤ t, so no filled value before step t
+           depends on an observation after t (a forecast origin never reads its own future);
+           the steps before c are interpolated from the observations before c only.
 
 Bundled sets (see DATA.md): `load_co2()` (weekly, 2,284 rows, 59 gaps) and
 `load_seattle()` (daily, target temp_max, covariates precipitation, temp_min, wind).
@@ -174,15 +178,28 @@ def load_seattle() -> Series:
     return read_csv(bundled(SEATTLE), "temp_max", date_column="date", covariates=SEATTLE_COVARIATES)
 
 
-def fill_gaps(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation in time per column; returns (filled (T, F), missing (T, F) bool)."""
+def fill_gaps(values: np.ndarray, causal_from: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fill gaps per column; returns (filled (T, F), missing (T, F) bool).
+
+    Steps before `causal_from` (all steps when None): linear interpolation in time between
+    the observed values before `causal_from`, the ends taking the nearest one. Steps from
+    `causal_from` on: the last observed value carried forward, so a filled value there
+    never depends on a later observation.
+    """
     values = np.asarray(values, dtype=np.float64)
     missing = np.isnan(values)  # (T, F)
     filled = values.copy()
-    t = np.arange(values.shape[0])  # (T,)
+    T = values.shape[0]
+    c = T if causal_from is None else causal_from
+    t = np.arange(T)  # (T,)
     for f in range(values.shape[1]):
-        seen = ~missing[:, f]
+        seen = ~missing[:c, f]  # (c,)
         if not seen.any():
-            raise UsageError(f"--covariates: column {f} has no values at all")
-        filled[:, f] = np.interp(t, t[seen], values[seen, f])  # ends: nearest observed value
+            flag = "--column" if f == 0 else "--covariates"
+            where = "at all" if causal_from is None else "in the training part"
+            raise UsageError(f"{flag}: column {f} has no values {where}")
+        filled[:c, f] = np.interp(t[:c], t[:c][seen], values[:c][seen, f])  # ends: nearest observed value
+        if c < T:
+            last = np.maximum.accumulate(np.where(missing[:, f], -1, t))  # (T,) last observed step ≤ t
+            filled[c:, f] = filled[last[c:], f]  # (T − c,) carried forward
     return filled, missing

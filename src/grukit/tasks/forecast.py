@@ -246,19 +246,24 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
             f"test {n_test}–{len(p.y) - 1}"
             + (f" (a backtest fold: the last {len(series) - len(p.y)} steps of the series are left out)"
                if len(p.y) < len(series) else "") + ". Scaling statistics come from the training part only.\n\n"
-            f"Gaps: the target has {gaps} missing values. Inputs use linear interpolation in time plus a "
-            f"0/1 gap-indicator channel; a missing value is never a target: it is left out of the training "
-            f"loss, the validation metric and every test metric (the baselines are scored on the same "
-            f"observed points). Covariate gaps are interpolated the same way.")
+            f"Gaps: the target has {gaps} missing values ({gaps - int(p.gap[:n_train].sum())} after the training "
+            f"part). Inputs fill them by linear interpolation in time within the training part and, from "
+            f"the validation part on, with the last observed value, so no validation or test window reads a "
+            f"value observed after its origin; a 0/1 gap-indicator channel marks every filled step. A missing "
+            f"value is never a target: it is left out of the training loss, the validation metric and every "
+            f"test metric (the baselines are scored on the same observed points). Covariate gaps are filled "
+            f"the same way.")
     method = (f"Direct multi-step forecast of K = {p.horizon} steps from a lookback of L = {p.lookback} steps, "
               f"at every rolling origin of the test part ({metrics['test_origins']} origins). "
-              f"Model: the mean of {args.members} members, each a grukit.GRU ({args.hidden} units, {args.patch} "
+              f"Model: " + (f"the mean of {args.members} members, each a" if args.members > 1 else "a")
+              + f" grukit.GRU ({args.hidden} units, {args.patch} "
               f"steps per GRU input, reset before) over the window's changes from its last value, then a linear "
               f"head" + (f", plus a linear autoregressive path on the window started at the ridge AR fit "
                          f"(α = {metrics['linear_path_ridge_alpha']:g}) and trained together with the GRU, which "
                          f"learns what the linear path misses" if args.linear else "")
-              + f"; members differ by initialisation; MSE on observed targets; AdamW, "
-              f"cosine schedule, gradient clipping 1.0; best epoch {metrics['best_epoch']} of "
+              + ("; members differ by initialisation" if args.members > 1 else "")
+              + f"; MSE on observed targets; AdamW, cosine schedule, gradient clipping 1.0; best epoch "
+              f"{metrics['best_epoch']} of "
               f"{metrics['epochs_run']} run by validation MASE (at most {args.epochs or EPOCHS}, stopping after "
               f"{PATIENCE} without improvement); {metrics['train_seconds']:.0f} s of training.\n\n"
               + (f"The GRU and every baseline model log {series.names[0]} (s = {p.scale:.4g} in log units "

@@ -7,8 +7,10 @@ For an origin t (the last observed step), lookback L and horizon K:
     target   (y_{t+k} − y_t)/s,  k = 1 .. K       (direct multi-step: one output per k)
     mask     1 where y_{t+k} was observed, 0 where the file had a gap
 
-with y the gap-filled target (linear interpolation, `fill_gaps`), gap_i = 1 where y_i was
-interpolated, m the seasonal period, c the covariates. With transform="log" the model works
+with y the gap-filled target (`fill_gaps`: linear interpolation in the training part, the
+last observed value carried forward from the validation part on, so that no validation or
+test window reads a value observed after its origin), gap_i = 1 where y_i was
+filled, m the seasonal period, c the covariates. With transform="log" the model works
 on y = log(level) (for series that grow in proportion to their level); `unscale` maps
 its forecasts back, ŷ_level = exp(ŷ), and every metric is taken in the data's own units.
 
@@ -141,7 +143,7 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
             f"--lookback/--horizon: the series has {T} steps; lookback {lookback} + horizon {horizon} "
             f"needs at least {int(np.ceil((need_train + max(season, 1)) / fractions[0]))} "
             f"(70% train, 15% validation, 15% test, season {season})")
-    filled, missing = fill_gaps(values)
+    filled, missing = fill_gaps(values, causal_from=n_train)  # no val/test origin reads its future
     observed = ~missing[:n_train, 0]
     mase_scale = seasonal_mae(values[:n_train, 0], observed, season)
     if not mase_scale > 0:
