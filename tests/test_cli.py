@@ -1,6 +1,8 @@
 """grukit.cli: the command registry, common options, and bad input → exit 2, ≤ 3 lines, no traceback, empty --out."""
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -212,3 +214,12 @@ def test_resume_with_other_settings_names_resume_and_keeps_the_run(tmp_path, cap
         assert code == 2 and "Traceback" not in err
         assert len(_error_lines(err)) == 1 and "--resume:" in err and needle in err, err
         assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+
+
+@pytest.mark.parametrize(("rank", "level"), [(None, logging.INFO), ("0", logging.INFO), ("1", logging.WARNING)])
+def test_only_rank_0_logs_progress_under_torchrun(rank, level, monkeypatch):
+    if rank is None:
+        monkeypatch.delenv("RANK", raising=False)
+    else:
+        monkeypatch.setenv("RANK", rank)
+    assert cli.log_level() == level

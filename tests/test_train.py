@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -126,13 +127,16 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     assert state["epoch"] == 5 and state["step"] == 5 * 6
 
 
-def test_early_stopping_and_time_limit():
+def test_early_stopping_and_time_limit(caplog):
     def flat(model, val):
         return {"val_loss": 1.0}  # never improves after the first epoch
     torch.manual_seed(0)
     config = TrainConfig(epochs=20, batch_size=8, patience=2, progress=False)
-    result = fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=flat, config=config, out=None)
+    with caplog.at_level(logging.INFO, logger="grukit.train"):
+        result = fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=flat, config=config, out=None)
     assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+    lines = [r.getMessage().split("  ")[0] for r in caplog.records]
+    assert lines[-2:] == ["epoch 3/20", "early stop after epoch 3: val_loss did not improve for 2 epochs"]
     config = TrainConfig(epochs=20, batch_size=8, progress=False, time_limit=0.0)
     result = fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=flat, config=config, out=None)
     assert result.stopped_early and result.history == []

@@ -37,6 +37,7 @@ import argparse
 import importlib
 import logging
 import math
+import os
 import shutil
 import sys
 import time
@@ -194,6 +195,12 @@ def _short(err: BaseException) -> str:
     return "\n".join(lines[:3])
 
 
+def log_level() -> int:
+    """INFO on torchrun's rank 0 (and outside torchrun), WARNING on the other ranks: one copy of
+    the progress lines, every rank's warnings."""
+    return logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `grukit` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -201,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv[:1] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     module = _module(args.command)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.basicConfig(level=log_level(), format="%(message)s", stream=sys.stderr)
     has_out = hasattr(args, "out")
     if has_out and args.out is None and getattr(module, "DEFAULT_OUT", True):
         args.out = default_out(args.command)

@@ -456,13 +456,14 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
         else:
             bad_epochs += 1
         if config.patience is not None and bad_epochs >= config.patience and epoch < config.epochs:
-            log.info("early stop after epoch %d: %s did not improve for %d epochs", epoch, config.metric, bad_epochs)
             stopped_early = True
         if bar is not None:
             bar.set_postfix(loss=f"{row['train_loss']:.4f}", **{config.metric: f"{value:.4f}"})
             bar.close()
         log.info("epoch %d/%d  train_loss %.4f  %s %.4f  (%.1f s)", epoch, config.epochs, row["train_loss"],
                  config.metric, value, epoch_seconds)
+        if stopped_early:
+            log.info("early stop after epoch %d: %s did not improve for %d epochs", epoch, config.metric, bad_epochs)
         if main:
             _save_model(model, out / LAST_FILE)
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,

@@ -7,6 +7,9 @@ cannot be built here (no compiler/ninja), with the reason.
 """
 import itertools
 import logging
+import os
+import shutil
+import time
 
 import pytest
 import torch
@@ -195,6 +198,18 @@ def test_available_is_cached_and_a_failed_build_warns(monkeypatch, caplog):
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "fused" in warnings[0].getMessage()
 
+
+
+def test_each_source_folder_builds_its_own_extension_and_a_newer_source_is_not_cached(tmp_path, monkeypatch):
+    name = cpu._build.extension_name()
+    assert name.isidentifier() and name.startswith("grukit_cpu_")
+    assert cpu._build._cached(name)  # loaded above, from sources no newer than the .so
+    for file in cpu._build.SOURCES + cpu._build.HEADERS:  # the same sources in another checkout, edited now
+        shutil.copy(cpu._build._HERE / file, tmp_path / file)
+        os.utime(tmp_path / file, (time.time() + 60, time.time() + 60))
+    monkeypatch.setattr(cpu._build, "_HERE", tmp_path)
+    assert cpu._build.extension_name() != name  # its own build folder: checkouts never rebuild each other
+    assert not cpu._build._cached(name)  # a source newer than the .so: "compiling" is logged
 
 def test_step_bad_inputs_name_the_argument():
     x, h0, params, _, _, _ = _inputs(1, 2, 3, 5, torch.float32, bias=True, masked=False)

@@ -74,7 +74,7 @@ def test_classify_without_ratios_one_member_mean_max(tmp_path):
     model = grukit.load(out / "model.safetensors")
     assert model.config.ratios == 0 and model.members[0].gru.input_size == 4
     assert model.config.pooling == "mean+max" and model.config.word_dropout == 0.1
-    assert "the embedding E[w]" in (out / "report.md").read_text()
+    assert "the embedding E[w_t], E a 4-d word embedding" in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("flag, value", [("--members", "0"), ("--word-dropout", "1"), ("--dropout", "-0.1")])

@@ -445,15 +445,17 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
     acc, choice, n_test = metrics["test_accuracy"], metrics["baselines"], metrics["test_size"]
     ahead = [name for name in acc if name != "GRU" and acc[name] >= acc["GRU"]]
     se = float(np.sqrt(acc["GRU"] * (1 - acc["GRU"]) / n_test))
+    embedding = f"E a {args.embedding}-d word embedding"
     if not args.ratios:
-        inputs = "the embedding E[w]"
+        inputs = f"the embedding E[w_t], {embedding}"
     elif not metrics["bigrams"]:
-        inputs = "[E[w]; R[w]], R the word's log-count ratios (out-of-fold for training sentences)"
+        inputs = f"[E[w_t]; R[w_t]], {embedding}, R the word's log-count ratios (out-of-fold for training sentences)"
     else:
-        inputs = (f"[E[w_t]; R[w_t]; R₂[w_(t−1) w_t]], R and R₂ the log-count ratios of the word and of the bigram "
-                  f"ending at it ({metrics['bigrams']:,} training bigrams) (out-of-fold for training sentences)")
-    method = (f"The mean probability of {args.members} classifiers from different initialisations, each: embedding "
-              f"{args.embedding} → {inputs} → bidirectional grukit.GRU {args.hidden} units per direction (reset "
+        inputs = (f"[E[w_t]; R[w_t]; R₂[w_(t−1) w_t]], {embedding}, R and R₂ the log-count ratios of the word and "
+                  f"of the bigram ending at it ({metrics['bigrams']:,} training bigrams) (out-of-fold for training "
+                  f"sentences)")
+    method = (f"The mean probability of {args.members} classifiers from different initialisations, each: "
+              f"{inputs} → bidirectional grukit.GRU {args.hidden} units per direction (reset "
               f"before) → {POOLED[args.pooling]} → linear; dropout {args.dropout}, word dropout "
               f"{args.word_dropout}; batches of {args.batch_size} sentences of similar length; AdamW lr {args.lr}, "
               f"weight decay {args.weight_decay}, cosine schedule, each member on its own cross-entropy, early "

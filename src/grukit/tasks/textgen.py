@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> dict:
     files["metrics"] = write_metrics(out, metrics)
     summary = table([{"model": f"GRU {args.layers}×{args.hidden}", "parameters": params,
                       "val nats/char": best["val_loss"], "val bits/char": best["val_bpc"],
-                      "seconds": round(result.seconds, 1)}],
+                      "seconds": f"{result.seconds:.1f}"}],
                     ["model", "parameters", "val nats/char", "val bits/char", "seconds"])
     shown = "\n\n".join(f"--- sample {i + 1} (temperature 0.8) ---\n{s.strip()}" for i, s in enumerate(samples))
     report_text = [

@@ -5,7 +5,7 @@ extensions folder (`$TORCH_EXTENSIONS_DIR`, else `~/.cache/torch_extensions/...`
 processes load the cached .so in milliseconds. torch rebuilds it when a source changes.
 
 Flags: `-O3` always. When the CPU has AVX2 (torch's own runtime check), `-mavx2 -mfma`
-too, and "avx2" is part of the extension's name: a cache folder shared between
+too, and "avx2" is part of the extension's name (`extension_name`): a cache folder shared between
 machines (NFS home, CI cache) never hands an AVX2 build to a CPU without AVX2, and never
 a generic build to one with it. Not `-march=native`: that ties the cached binary to the
 exact CPU that built it (an AVX-512 build crashes with SIGILL on an AVX2-only host) while
@@ -55,7 +55,14 @@ def flags() -> list[str]:
 
 
 def extension_name() -> str:
-    return "grukit_cpu_" + ("avx2" if has_avx2() else "generic")
+    """grukit_cpu_{avx2|generic}_{hash of this folder's path}.
+
+    The path is part of the name because torch's build files record the sources' paths:
+    two checkouts (or virtual environments) sharing one extensions folder under one name
+    would rebuild each other's extension on every switch. Each gets its own folder instead.
+    """
+    where = hashlib.sha1(str(_HERE).encode()).hexdigest()[:8]
+    return f"grukit_cpu_{'avx2' if has_avx2() else 'generic'}_{where}"
 
 
 def _compiler() -> str | None:
@@ -64,11 +71,14 @@ def _compiler() -> str | None:
 
 
 def _cached(name: str) -> bool:
-    """True when a built .so for `name` is already in the extensions folder."""
+    """True when a .so for `name`, newer than every source and header, is in the extensions folder
+    (else torch compiles, and `load` says so first)."""
     try:
         from torch.utils.cpp_extension import _get_build_directory  # private, stable since torch 1.x
 
-        return any(Path(_get_build_directory(name, False)).glob(name + "*.so"))
+        built = [so.stat().st_mtime for so in Path(_get_build_directory(name, False)).glob(name + "*.so")]
+        newest_source = max((_HERE / f).stat().st_mtime for f in SOURCES + HEADERS)
+        return bool(built) and max(built) >= newest_source
     except Exception:  # noqa: BLE001 - only decides whether to log "building"
         return False
 
