@@ -8,10 +8,8 @@ linear window model of the `grukit forecast` family can do on 1995–2001.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from grukit.data.timeseries import load_co2
-from grukit.tasks.forecast_baselines import _ar_features
+from grukit.tasks.forecast_baselines import ridge_fits, ridge_predict
 from grukit.tasks.forecast_data import errors, prepare
 
 ALPHAS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)
@@ -19,20 +17,13 @@ LOOKBACKS = (52, 104, 156, 208, 260, 312)
 
 
 def best_test_mase(transform: str, lookback: int) -> tuple[float, float]:
-    """(lowest test MASE over ALPHAS, its α) for the ridge AR(lookback) fitted on the training windows."""
+    """(lowest test MASE over ALPHAS, its α) for the command's ridge AR(lookback) (`ridge_fits`)."""
     p = prepare(load_co2().values, lookback=lookback, horizon=52, season=52, transform=transform)
-    t_train, t_test = p.origins("train"), p.origins("test")
-    X, (Y, _) = _ar_features(p, t_train), p.targets(t_train)  # (N, P), (N, K)
-    X_test, (Y_test, observed) = _ar_features(p, t_test), p.targets(t_test)  # (N', P), (N', K)
-    truth = p.unscale(t_test, Y_test)  # (N', K)
-    gram, rhs = X.T @ X, X.T @ Y  # (P, P), (P, K)
-    eye = np.eye(len(gram))
-    eye[-1, -1] = 0.0  # the intercept is not penalised, as in ridge_ar
-    scores = []
-    for alpha in ALPHAS:
-        W = np.linalg.solve(gram + alpha * eye, rhs)  # (P, K)
-        scores.append((errors(p.unscale(t_test, X_test @ W), truth, observed, p.mase_scale)["MASE"], alpha))
-    return min(scores)
+    t_test = p.origins("test")
+    target, observed = p.targets(t_test)  # (N, K)
+    truth = p.unscale(t_test, target)  # (N, K)
+    return min((errors(ridge_predict(p, W, t_test), truth, observed, p.mase_scale)["MASE"], alpha)
+               for alpha, W in ridge_fits(p, ALPHAS))
 
 
 def main() -> None:

@@ -155,6 +155,24 @@ def test_linear_path_starts_at_the_ridge_fit_and_members_average():
         model.members[0](x[:, 1:])
 
 
+
+def test_ridge_fits_each_step_on_its_observed_targets_only():
+    from grukit.tasks.forecast_baselines import _ar_features, ridge_fits
+
+    rng = np.random.default_rng(2)
+    y = np.sin(np.arange(300) * 2 * np.pi / 12) + rng.normal(0, 0.1, 300)  # (300,)
+    y[[40, 41, 90, 150]] = np.nan  # gaps in the training part: targets of some windows
+    p = prepare(y[:, None], lookback=24, horizon=6, season=12)
+    t = p.origins("train")
+    X, (Y, M) = _ar_features(p, t), p.targets(t)  # (N, P), (N, K)
+    assert (M == 0).any()
+    (alpha, W), = ridge_fits(p, (3.0,))
+    for k in range(6):
+        keep = M[:, k] == 1  # only the windows whose step-k target was observed
+        A = np.concatenate([X[keep], np.sqrt(alpha) * np.eye(X.shape[1])[:-1]])  # intercept unpenalised
+        b = np.concatenate([Y[keep, k], np.zeros(X.shape[1] - 1)])
+        assert np.allclose(W[:, k], np.linalg.lstsq(A, b, rcond=None)[0], atol=1e-8)
+
 def test_no_season_runs_without_the_seasonal_baselines_and_stops_early(tmp_path, monkeypatch):
     from grukit.tasks import forecast
 

@@ -300,7 +300,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: per task)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: per task)")
     parser.add_argument("--limit", type=int, default=None,
-                        help="music, speech, classify: at most N items per split; forecast: the first N rows")
+                        help="music, speech: at most N items per split; classify: a seeded subset of N sentences; "
+                             "forecast: the first N rows")
     parser.add_argument("--mat", type=Path, default=None, help="music: a JSB_Chorales.mat-style file")
     parser.add_argument("--dir", type=Path, default=None, help="speech: a folder of FSDD-style wav files")
 

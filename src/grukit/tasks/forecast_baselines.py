@@ -7,8 +7,8 @@ For origin t, step k = 1..K, season m, j = ⌈k/m⌉ (seasons back to the last s
     seasonal-naive+drift  ŷ_{t+k} = y_{t+k−jm} + j·m·c,   c = (mean y_{t−m+1..t} − mean y_{t−2m+1..t−m}) / m
                           (c: the average change per step over the last season, from the history only)
     ridge AR(L)           ŷ_{t+k} = y_t + s·(b_k + Σ_i w_{k,i} x_i),  x = the lookback window of (y_i − y_t)/s
-                          (+ covariates), one linear model per k fitted on the training windows,
-                          ridge penalty α picked on the validation windows
+                          (+ covariates), one linear model per k fitted on the training windows
+                          whose target k was observed, ridge penalty α picked on the validation windows
 
 `all_baselines` computes each on the modelled series y (the log of the level after
 `prepare(transform="log")`, where the drift becomes a growth rate) and returns forecasts of
@@ -23,9 +23,13 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import numpy as np
 
 from grukit.tasks.forecast_data import Prepared, errors
+
+ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)  # ridge penalties tried, the best on validation kept
 
 
 def naive(y: np.ndarray, t: np.ndarray, horizon: int) -> np.ndarray:
@@ -62,20 +66,33 @@ def _ar_features(p: Prepared, t: np.ndarray) -> np.ndarray:
     return np.concatenate([flat, np.ones((len(t), 1))], axis=1)  # (N, L·F' + 1) with intercept
 
 
-def ridge_ar(p: Prepared, alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> tuple[np.ndarray, float]:
-    """Fit the direct ridge AR(L) on train windows, pick α on val MASE; return (W, α), W (L·F'+1, K)."""
-    t_train, t_val = p.origins("train"), p.origins("val")
+def ridge_fits(p: Prepared, alphas: Sequence[float]) -> Iterator[tuple[float, np.ndarray]]:
+    """(α, W) for each α: the direct ridge AR(L) fitted on the training windows, W (L·F'+1, K).
+
+    Target k of a window counts only where it was observed (a gap's filled value is never a
+    target, as in the GRU's loss), so each k has its own Gram matrix:
+    W_k = (Xᵀ D_k X + α I')⁻¹ Xᵀ D_k Y_k, D_k = diag(observed_k), I' without the intercept.
+    """
+    t_train = p.origins("train")
     X = _ar_features(p, t_train)  # (N, P)
-    Y, M = p.targets(t_train)  # (N, K)
-    Xv = _ar_features(p, t_val)
-    Yv, Mv = p.targets(t_val)
-    gram = X.T @ X  # (P, P)
-    rhs = X.T @ Y.astype(np.float64)  # (P, K)
-    eye = np.eye(gram.shape[0])
+    Y, M = p.targets(t_train)  # (N, K), (N, K)
+    Y, M = Y.astype(np.float64), M.astype(np.float64)
+    gram = np.stack([(X * M[:, k, None]).T @ X for k in range(M.shape[1])])  # (K, P, P)
+    rhs = (X.T @ (M * Y)).T[:, :, None]  # (K, P, 1)
+    eye = np.eye(X.shape[1])  # (P, P)
     eye[-1, -1] = 0.0  # the intercept is not penalised
-    best = None
     for alpha in alphas:
-        W = np.linalg.solve(gram + alpha * eye, rhs)  # (P, K)
+        yield alpha, np.linalg.solve(gram + alpha * eye, rhs)[:, :, 0].T  # (P, K)
+
+
+def ridge_ar(p: Prepared, alphas: Sequence[float] = ALPHAS) -> tuple[np.ndarray, float]:
+    """Fit the direct ridge AR(L) on train windows (`ridge_fits`), pick α on val MASE; return (W, α),
+    W (L·F'+1, K)."""
+    t_val = p.origins("val")
+    Xv = _ar_features(p, t_val)  # (N_val, P)
+    Yv, Mv = p.targets(t_val)  # (N_val, K)
+    best = None
+    for alpha, W in ridge_fits(p, alphas):
         score = errors(Xv @ W, Yv, Mv, 1.0)["MAE"]
         if best is None or score < best[0]:
             best = (score, W, alpha)

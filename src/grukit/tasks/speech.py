@@ -6,7 +6,8 @@
 
 Data: the bundled MFCC of all 3,000 FSDD recordings (or `--dir` with wav files
 `{digit}_{speaker}_{take}.wav`). Split: takes 0–4 test (official), takes 5–9
-validation (model choice), takes 10–49 training. Reports test accuracy and a
+validation (model choice), takes 10–49 training: split by take, not by speaker
+(speaker-dependent accuracy). Reports test accuracy and a
 confusion matrix; `--cell lstm|rnn|torch-gru` swaps the recurrent network.
 
 Example:
@@ -218,7 +219,9 @@ def run(args) -> dict:
     files["report"] = report.write_report(out / "report.md", "grukit speech", [
         ("Result", summary + "\n\n" + body),
         ("Data", f"{metrics['data']}: test = takes 0-4 (official FSDD split), validation = takes 5-9, "
-                 f"train = takes 10-49. Features: MFCC, {config.n_features} coefficients, 32 ms frames every 20 ms "
+                 f"train = takes 10-49: split by take, not by speaker, so the accuracy is for voices the "
+                 f"model has heard in training (speaker-dependent). Features: MFCC, {config.n_features} coefficients, "
+                 f"32 ms frames every 20 ms "
                  f"(NumPy/SciPy, grukit.features)."),
         ("Confusion matrix (test)", report.figure("confusion", "confusion.png")),
         ("Training curves", report.figure("curves", "loss.png")),
