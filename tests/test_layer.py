@@ -67,6 +67,37 @@ def test_lengths_semantics():
     assert (h_n[:, 1:2] - alone_hn).abs().max() <= 1e-12  # both directions, each from its own last step
 
 
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("junk", (float("nan"), float("inf")))
+def test_padding_never_leaks_even_nan_or_inf(backend, junk):
+    torch.manual_seed(0)
+    gru = grukit.GRU(2, 3, 2, bidirectional=True, backend=backend, dtype=torch.float64)
+    x = torch.randn(5, 2, 2, dtype=torch.float64)  # (T, N, I)
+    clean = x.clone()
+    clean[3:, 1] = 0.0
+    dirty = x.clone()
+    dirty[3:, 1] = junk  # the short sequence's padding
+    want, want_hn = gru(clean, lengths=[5, 3])
+    want_grad = torch.autograd.grad(want.sum() + want_hn.sum(), list(gru.parameters()))
+    dirty.requires_grad_(True)
+    got, got_hn = gru(dirty, lengths=[5, 3])
+    got_grad = torch.autograd.grad(got.sum() + got_hn.sum(), [dirty, *gru.parameters()])
+    assert torch.equal(got, want) and torch.equal(got_hn, want_hn)
+    assert all(torch.equal(g, w) for g, w in zip(got_grad[1:], want_grad))
+    assert got_grad[0][3:, 1].abs().max() == 0 and got_grad[0].isfinite().all()
+
+
+def test_a_sorted_packed_input_gives_a_sorted_packed_output():
+    gru = grukit.GRU(2, 3, dtype=torch.float64)
+    x = torch.randn(4, 3, 2, dtype=torch.float64)
+    for enforce_sorted in (True, False):
+        packed = pack_padded_sequence(x, torch.tensor([4, 3, 1]), enforce_sorted=enforce_sorted)
+        want, _ = torch.nn.GRU(2, 3, dtype=torch.float64)(packed)
+        got, _ = gru(packed)
+        assert (got.sorted_indices is None) == (want.sorted_indices is None) == enforce_sorted
+        assert torch.equal(got.batch_sizes, want.batch_sizes)
+
 def test_batch_first_and_unbatched():
     torch.manual_seed(0)
     gru = grukit.GRU(3, 4, 2, batch_first=True)

@@ -33,6 +33,7 @@ class Batch:
     unbatched: bool  # the user passed (T, I): squeeze N again
     batch_first: bool  # the user's x was (N, T, I)
     packed: bool  # the user passed a PackedSequence: pack the output again
+    packed_sorted: bool = False  # ... one packed with enforce_sorted=True (no sorted_indices): so is the output
 
 
 def _lengths(lengths, T: int, N: int, device: torch.device) -> Tensor:
@@ -60,10 +61,11 @@ def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: in
     if packed:
         if lengths is not None:
             raise ValueError("lengths: expected None with a PackedSequence (it carries its own lengths), got a value")
+        packed_sorted = x.sorted_indices is None
         x, lengths = pad_packed_sequence(x, batch_first=False)  # (T, N, I), lengths (N,)
         batch_first_in = False
     else:
-        batch_first_in = batch_first
+        batch_first_in, packed_sorted = batch_first, False
     _checks.tensor("x", x, dims=(2, 3), dtype=dtype, device=device)
     _checks.size("x", x.shape[-1], input_size, "last dimension (input_size)")
     unbatched = x.dim() == 2
@@ -87,13 +89,14 @@ def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: in
     if lengths is not None:
         lengths = _lengths(lengths, T, N, x.device)
         mask = (torch.arange(T, device=x.device).unsqueeze(1) < lengths.unsqueeze(0)).to(x.dtype)  # (T, N)
-    return Batch(x, h0, lengths, mask, unbatched, batch_first, packed)
+        x = x.masked_fill(mask.unsqueeze(-1) == 0, 0.0)  # (T, N, I): padding, even NaN or inf, set to 0
+    return Batch(x, h0, lengths, mask, unbatched, batch_first, packed, packed_sorted)
 
 
 def finish(batch: Batch, output: Tensor, h_n: Tensor):
     """Return (output, h_n) in the user's form: output (T, N, D·H) time-major in."""
     if batch.packed:
-        packed = pack_padded_sequence(output, batch.lengths.cpu(), enforce_sorted=False)
+        packed = pack_padded_sequence(output, batch.lengths.cpu(), enforce_sorted=batch.packed_sorted)
         return packed, h_n
     if batch.unbatched:
         return output.squeeze(1), h_n.squeeze(1)  # (T, D·H), (L·D, H)

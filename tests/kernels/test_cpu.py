@@ -110,6 +110,34 @@ def test_no_grad_forward_matches_training_forward():
     assert torch.equal(output.detach(), output_ng) and torch.equal(h_n.detach(), h_n_ng)
 
 
+def test_only_a_forward_that_records_a_graph_builds_the_backward_cache(monkeypatch):
+    x, h0, params, _, _, _ = _inputs(4, 2, 3, 5, torch.float64, bias=True, masked=False)
+    ops, asked = cpu._ops(), []
+
+    class Spy:
+        def forward(self, *args):
+            asked.append(args[-1])  # the training flag
+            return ops.forward(*args)
+
+    monkeypatch.setattr(cpu, "_ops", lambda: Spy())
+    cpu.sequence(x, h0, *params, reset="after")
+    with torch.no_grad():
+        cpu.sequence(x, h0, *params, reset="after")
+    with torch.inference_mode():
+        cpu.sequence(x, h0, *params, reset="after")
+    cpu.sequence(*(t.detach() for t in (x, h0, *params)), reset="after")
+    assert asked == [True, False, False, False]
+
+
+def test_the_output_may_be_edited_in_place_before_backward():
+    x, h0, params, _, d_out, _ = _inputs(5, 3, 4, 6, torch.float64, bias=True, masked=False)
+    want = torch.autograd.grad(((fused.sequence(x, h0, *params, reset="after")[0] + 1.0) * d_out).sum(), params)
+    output, _ = cpu.sequence(x, h0, *params, reset="after")
+    output += 1.0  # as a residual connection might
+    got = torch.autograd.grad((output * d_out).sum(), params)
+    assert all((a - b).abs().max() <= 1e-10 for a, b in zip(got, want))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("reset,bidirectional,lengths", [("before", True, [5, 2, 4]), ("after", True, None),
                                                          ("after", False, [1, 5, 3]), ("before", False, None)])

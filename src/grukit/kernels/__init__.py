@@ -15,7 +15,9 @@ with the equations of DESIGN §1 (gate order r, z, n; h = z*n + (1-z)*h_prev):
                   On a masked step (mask 0) the state is carried unchanged and the
                   output is 0, so a reverse pass starts at each sequence's own last step.
         reverse   walk t = T-1 .. 0 instead of 0 .. T-1 (output stays in time order)
-      -> (output (T, N, H), h_n (N, H)), differentiable in every tensor argument.
+      -> (output (T, N, H), h_n (N, H)), differentiable in every tensor argument
+         (`eager` to any order; `fused` and `cpu` have a hand-written first-order backward
+         and refuse create_graph=True, see `grukit.kernels._first_order`).
 
     step(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, *, reset) -> h   (N, H)
         one time step, for streaming inference.

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 
 from grukit import functional
+from grukit.kernels._first_order import first_order_only
 
 name = "fused"
 
@@ -153,7 +154,7 @@ class _Sequence(torch.autograd.Function):
         return output, h_n
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @first_order_only("fused")
     def backward(ctx, d_output, d_h_n):
         x, weight_x, weight_h, mask, h_prevs, rzn, g_ns = ctx.saved_tensors
         if d_output is None:

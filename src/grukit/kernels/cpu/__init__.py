@@ -25,11 +25,12 @@ in backward are done in the kernel, serially unless large. Reason: on a machine 
 cores are shared, every fork-join waits for the slowest thread, often a whole
 scheduler slice (~4 ms), which costs more than a small product itself.
 
-Saved for backward, per time step, by a forward whose inputs need gradients (s = 4 bytes
-for float32, 8 for float64): the cache [r, z, n, g_n] (after) or [r, z, n, q] (before),
-4·N·H·s bytes, plus, only when a mask is given, the state after the step, N·H·s bytes
-(without a mask the output doubles as the states). So 16·N·H bytes per step in float32
-(20·N·H with lengths), beyond x, h0, the weights and the output, which exist anyway.
+Saved for backward, per time step, by a forward that records a graph (grad mode on and
+an input that requires grad; s = 4 bytes for float32, 8 for float64): the cache
+[r, z, n, g_n] (after) or [r, z, n, q] (before), 4·N·H·s bytes, plus the state after the
+step, N·H·s bytes (without a mask that is the output itself, and the caller gets a copy,
+free to edit in place as with torch.nn.GRU). So 20·N·H bytes per step in float32, beyond
+x, h0, the weights and the output, which exist anyway.
 No per-step autograd graph is built. Backward allocates da (T, N, 3H), 12·N·H bytes
 per step in float32, and dx, and frees them when it returns. A forward under no_grad
 saves nothing; its cache is the (T, N, 3H) input projection, freed on return.
@@ -55,6 +56,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from grukit.kernels._first_order import first_order_only
 from grukit.kernels.cpu import _build
 
 name = "cpu"
@@ -109,18 +111,19 @@ class _Sequence(torch.autograd.Function):
     """One layer, one direction, whole sequence; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask, reverse):
-        training = any(ctx.needs_input_grad[:6])
+    def forward(ctx, x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask, reverse, training):
         output, h_n, states, cache = _ops().forward(
             x, h0, weight_x, weight_h, bias_x, bias_h, mask, reset == "after", reverse, training
         )  # (T, N, H), (N, H), (T, N, H), (T, N, 4H) or None
         if training:
-            ctx.save_for_backward(x, h0, weight_x, weight_h, mask, output if mask is None else states, cache)
+            if mask is None:  # the output doubles as the states; the user gets a copy to edit in place
+                states, output = output, output.clone()  # (T, N, H) each
+            ctx.save_for_backward(x, h0, weight_x, weight_h, mask, states, cache)
         ctx.reset, ctx.reverse, ctx.has_bias = reset, reverse, bias_x is not None
         return output, h_n
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @first_order_only("cpu")
     def backward(ctx, d_output, d_h_n):
         x, h0, weight_x, weight_h, mask, states, cache = ctx.saved_tensors
         if d_output is None:
@@ -131,7 +134,7 @@ class _Sequence(torch.autograd.Function):
             d_output, d_h_n.contiguous(), x, h0, weight_x, weight_h, mask, states, cache,
             ctx.reset == "after", ctx.reverse, ctx.has_bias, ctx.needs_input_grad[0],
         )
-        return dx, dh0, dW_x, dW_h, db_x, db_h, None, None, None
+        return dx, dh0, dW_x, dW_h, db_x, db_h, None, None, None, None
 
 
 def sequence(x: Tensor, h0: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset, mask=None, reverse=False):
@@ -144,7 +147,10 @@ def sequence(x: Tensor, h0: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset
     if _ops() is None:
         raise RuntimeError("the grukit cpu kernel could not be built; see the warning logged by grukit.kernels.cpu")
     x, h0, weight_x, weight_h, bias_x, bias_h, mask = _contiguous(x, h0, weight_x, weight_h, bias_x, bias_h, mask)
-    return _Sequence.apply(x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask, reverse)
+    # the cache for backward only when a gradient can flow: not under no_grad / inference_mode
+    training = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, h0, weight_x, weight_h, bias_x, bias_h))
+    return _Sequence.apply(x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask, reverse, training)
 
 
 def step(x_t: Tensor, h_prev: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset) -> Tensor:

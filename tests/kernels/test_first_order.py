@@ -1,0 +1,38 @@
+"""grukit.kernels._first_order: a first-order backward refuses create_graph=True instead of
+returning gradients that silently lack the second-order terms."""
+import pytest
+import torch
+
+import grukit
+from grukit import kernels
+
+BACKENDS = [name for name in ("eager", "fused", "cpu") if kernels.available(name)]
+
+
+def _penalised_weight_grad(backend: str) -> torch.Tensor:
+    """∂/∂U of h_n.sum() + |∂(h_n.sum())/∂x|²: a gradient penalty, linear task loss (the case
+    torch's once_differentiable lets through without an error)."""
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, backend=backend, dtype=torch.float64)
+    x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    _, h_n = gru(x)
+    task = h_n.sum()
+    (gx,) = torch.autograd.grad(task, x, create_graph=True)
+    (task + (gx ** 2).sum()).backward()
+    return gru.weight_h_l0.grad
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "eager"])
+def test_first_order_backends_refuse_a_gradient_of_a_gradient(backend):
+    with pytest.raises(RuntimeError, match=f"backend '{backend}'.*create_graph=True.*backend='eager'"):
+        _penalised_weight_grad(backend)
+
+
+def test_eager_differentiates_twice_and_a_plain_backward_still_works():
+    want = _penalised_weight_grad("eager")
+    assert want.abs().max() > 0
+    for backend in BACKENDS:
+        gru = grukit.GRU(3, 4, backend=backend)
+        out, h_n = gru(torch.randn(5, 2, 3))
+        (out.sum() + h_n.sum()).backward()  # first order: unaffected
+        assert gru.weight_h_l0.grad.isfinite().all()
