@@ -81,6 +81,9 @@ def test_save_state_load_state_round_trip(tmp_path):
         "mask": torch.tensor([True, False]),
         "half": torch.ones(2, dtype=torch.bfloat16),
         "empty": torch.zeros(0, 3),
+        "complex": torch.tensor([1 + 2j, -3j], dtype=torch.complex64),
+        **{str(d).removeprefix("torch."): torch.tensor([0.5, 2.0]).to(d)  # every float8 safetensors stores
+           for d in (torch.float8_e4m3fn, torch.float8_e5m2, torch.float8_e4m3fnuz, torch.float8_e5m2fnuz)},
     }
     metadata = {"epoch": 3, "lr": 1e-3, "names": ["x", "y"], "nested": {"ok": True}, "none": None}
     path = tmp_path / "state.safetensors"
@@ -89,7 +92,9 @@ def test_save_state_load_state_round_trip(tmp_path):
     assert meta == metadata
     assert back.keys() == tensors.keys()
     for name, value in tensors.items():
-        assert back[name].dtype == value.dtype and torch.equal(back[name], value), name
+        bits = (lambda t: t.view(torch.uint8)) if value.element_size() == 1 and value.is_floating_point() else (
+            lambda t: t)
+        assert back[name].dtype == value.dtype and torch.equal(bits(back[name]), bits(value)), name
 
 
 def test_save_state_rejects_bad_arguments(tmp_path):
@@ -98,6 +103,8 @@ def test_save_state_rejects_bad_arguments(tmp_path):
         checkpoint.save_state(path, [torch.zeros(1)], {})
     with pytest.raises(TypeError, match=r"tensors\['a'\]"):
         checkpoint.save_state(path, {"a": [1.0]}, {})
+    with pytest.raises(TypeError, match=r"tensors\['e'\]: expected a dtype safetensors can read back"):
+        checkpoint.save_state(path, {"e": torch.ones(2).to(torch.float8_e8m0fnu)}, {})  # it writes, cannot read
     with pytest.raises(TypeError, match=r"metadata\['f'\]"):
         checkpoint.save_state(path, {}, {"f": float("nan")})
     with pytest.raises(ValueError, match="grukit.format"):
@@ -164,6 +171,12 @@ def _first_tensor(header: dict) -> str:
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": '{"input_size": 3}'}}, "does not build"),
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
             {**json.loads(h["__metadata__"]["config"]), "hidden_size": 5})}}, "do not fit"),
+        (lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
+            {**json.loads(h["__metadata__"]["config"]), "hidden_size": 10**12})}}, "does not build|do not fit"),
+        (lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
+            {**json.loads(h["__metadata__"]["config"]), "device": "meta"})}}, "not a grukit.GRU config"),
+        (lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
+            {**json.loads(h["__metadata__"]["config"]), "device": "cuda:7"})}}, "does not build|not a grukit.GRU"),
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "class": '"os.system"'}}, "not registered"),
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "dtype": '"int64"'}}, "dtype"),
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "grukit.format": "99"}}, "not a grukit checkpoint"),
@@ -171,7 +184,8 @@ def _first_tensor(header: dict) -> str:
         (lambda h: [h], "JSON object"),
     ],
     ids=["dtype-size", "dtype-unknown", "shape", "offsets", "config-json", "config-missing-field",
-         "config-wrong-size", "class", "dtype-meta", "format-version", "no-metadata", "not-object"],
+         "config-wrong-size", "config-huge-size", "config-device-meta", "config-device-cuda", "class",
+         "dtype-meta", "format-version", "no-metadata", "not-object"],
 )
 def test_tampered_header_or_config_raises_value_error(tmp_path, edit, message):
     path = _saved_gru(tmp_path)

@@ -76,10 +76,17 @@ _MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header, in bytes
 
 # safetensors dtype name -> bytes per element
 _ITEMSIZE = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E5M2FNUZ": 1, "F8_E4M3FNUZ": 1,
     "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
     "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8,
+    "I64": 8, "U64": 8, "F64": 8, "C64": 8,
+}
+
+# torch dtypes safetensors reads back (it writes a few more, e.g. float8_e8m0fnu, that it cannot read)
+_READABLE = {
+    torch.bool, torch.uint8, torch.int8, torch.float8_e5m2, torch.float8_e4m3fn, torch.float8_e5m2fnuz,
+    torch.float8_e4m3fnuz, torch.int16, torch.uint16, torch.float16, torch.bfloat16, torch.int32, torch.uint32,
+    torch.float32, torch.int64, torch.uint64, torch.float64, torch.complex64,
 }
 
 _REGISTRY: dict[str, type] = {}  # registered name -> class
@@ -183,10 +190,8 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
                          f"got {name!r} and {config!r}")
     cls = _lookup(name, path)
     dtype = _dtype_from_name(dtype_name, path) if dtype_name is not None else None
-    try:
-        model = cls(**config)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: config {config!r} does not build {name}: {err}") from err
+    _check_fits(cls, name, config, tensors, path)
+    model = cls(**config)
     if dtype is not None:
         model = model.to(dtype)
     try:
@@ -196,6 +201,28 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
     if device is not None:
         model = model.to(device)
     return model
+
+
+def _check_fits(cls: type, name: str, config: dict, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Raise ValueError unless `config` is exactly `cls`'s own config and builds tensors of the stored
+    shapes. The probe is built on the meta device: nothing is allocated before the sizes are known to
+    be the file's (a tampered hidden_size of 10¹² fails here, not in the allocator)."""
+    try:
+        with torch.device("meta"):
+            probe = cls(**config)
+    except Exception as err:  # noqa: BLE001 - whatever the constructor raises, the config does not build it
+        raise ValueError(f"{path}: config {config!r} does not build {name}: {err}") from None
+    own = getattr(probe, "config", None)
+    own = json.loads(json.dumps(dataclasses.asdict(own))) if dataclasses.is_dataclass(own) else None
+    if own != config:
+        raise ValueError(f"{path}: config {config!r} is not a {name} config (the class keeps {own!r}); "
+                         "was the file edited?")
+    want = {key: tuple(t.shape) for key, t in probe.state_dict().items()}
+    got = {key: tuple(t.shape) for key, t in tensors.items()}
+    if want != got:
+        key = sorted(set(want) ^ set(got)) or sorted(k for k in want if want[k] != got[k])
+        raise ValueError(f"{path}: weights do not fit {name} with config {config!r}: first difference at "
+                         f"{key[0]!r} (expected {want.get(key[0])}, stored {got.get(key[0])})")
 
 
 def _model_dtype(model: torch.nn.Module) -> str | None:
@@ -244,6 +271,8 @@ def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metada
             raise ValueError(f"tensors: names must be strings other than '__metadata__', got {name!r}")
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"tensors[{name!r}]: expected a torch.Tensor, got {type(tensor).__name__}")
+        if tensor.dtype not in _READABLE:
+            raise TypeError(f"tensors[{name!r}]: expected a dtype safetensors can read back, got {tensor.dtype}")
         t = tensor.detach().to("cpu").contiguous()
         ptr = t.untyped_storage().data_ptr()
         if ptr in seen or t.untyped_storage().nbytes() != t.numel() * t.element_size():

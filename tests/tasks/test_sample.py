@@ -49,3 +49,24 @@ def test_use_backend_switches_the_kernel_and_keeps_the_weights(model_path):
     use_backend(model, "eager")
     assert model.gru.kernel().name == "eager" and model.config.backend == model.gru.config.backend == "eager"
     assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+
+
+def test_tiny_temperatures_are_greedy_and_never_draw_the_unknown_id(model_path):
+    from grukit.tasks.textgen_model import generate
+
+    model = load_model(model_path)
+    with torch.no_grad():
+        model.head.bias[0] = 1e4  # all the mass on the unknown id, which is never drawn
+    greedy = generate(model, "ab", length=20, temperature=1e-6, seed=0)
+    for temperature in (1e-40, 1e-300, 5e-324):  # logits / T would overflow float32 (and float64 at the end)
+        assert generate(model, "ab", length=20, temperature=temperature, seed=1) == greedy
+    assert "\x00" not in greedy and set(greedy[2:]) <= set("abcd \n")
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [
+    ("--temperature", "inf", "finite number > 0"), ("--temperature", "nan", "finite number > 0"),
+    ("--length", "1000001", "1..1,000,000"), ("--length", "0", "1..1,000,000")])
+def test_temperature_and_length_bounds(model_path, capsys, flag, value, needle):
+    code = cli.main(["sample", str(model_path), flag, value])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1

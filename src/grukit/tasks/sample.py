@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from pathlib import Path
 
 import torch
@@ -35,12 +36,13 @@ from grukit.tasks.textgen_model import CharLM, generate
 COMMON_ARGUMENTS = ("seed", "device", "backend", "threads")  # --out is this module's own; no --epochs
 DEFAULT_OUT = False  # write only into an --out that is given
 TEXT_FILE = "sample.txt"
+MAX_LENGTH = 1_000_000  # characters per call: about 3 minutes on one core, a few MB of text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="model.safetensors from grukit textgen")
     parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
-    parser.add_argument("--length", type=int, default=500, help="characters to generate (default 500)")
+    parser.add_argument("--length", type=int, default=500, help="characters to generate, 1..1,000,000 (default 500)")
     parser.add_argument("--temperature", type=float, default=0.8, help="softmax temperature > 0 (default 0.8)")
     parser.add_argument("--out", type=Path, default=None,
                         help=f"also write the text to OUT/{TEXT_FILE} (default: print it only)")
@@ -71,10 +73,10 @@ def use_backend(model: CharLM, backend: str) -> CharLM:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.length < 1:
-        raise UsageError(f"--length: expected an integer >= 1, got {args.length}")
-    if not args.temperature > 0:
-        raise UsageError(f"--temperature: expected a number > 0, got {args.temperature}")
+    if not 1 <= args.length <= MAX_LENGTH:
+        raise UsageError(f"--length: expected an integer in 1..{MAX_LENGTH:,}, got {args.length}")
+    if not (args.temperature > 0 and math.isfinite(args.temperature)):
+        raise UsageError(f"--temperature: expected a finite number > 0, got {args.temperature}")
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -18,6 +18,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -78,9 +79,10 @@ def generate(model: CharLM, prompt: str, *, length: int, temperature: float, see
     logits, h = model(ids)  # (1, P, V)
     out = []
     for _ in range(length):
-        p = torch.softmax(logits[0, -1] / temperature, dim=-1)  # (V,)
-        p[0] = 0.0  # never emit the unknown id
-        c = torch.multinomial(p / p.sum(), 1, generator=g)  # (1,)
+        z = logits[0, -1].double()  # (V,)
+        z[0] = -math.inf  # never emit the unknown id
+        z = (z - z.max()) / temperature  # (V,) ≤ 0, the best 0: finite as temperature → 0 (greedy)
+        c = torch.multinomial(torch.softmax(z, dim=-1), 1, generator=g)  # (1,)
         out.append(int(c))
         logits, h = model(c[None], h)  # (1, 1, V)
     return prompt + model.alphabet.decode(out)
