@@ -177,3 +177,35 @@ def test_from_onnx_reads_a_hand_made_graph_and_refuses_what_it_cannot_represent(
         from_onnx(_hand_made_gru(tmp_path, activations=["Sigmoid", "Relu"]))
     with pytest.raises(ValueError, match="clip"):
         from_onnx(_hand_made_gru(tmp_path, clip=5.0))
+
+
+def _relu_after_the_last_gru(m):
+    for node in m.graph.node:
+        node.output[:] = ["pre" if o == "output" else o for o in node.output]
+    m.graph.node.append(helper.make_node("Relu", ["pre"], ["output"]))
+
+
+def _constant_initial_h(m):
+    m.graph.initializer.append(numpy_helper.from_array(np.full((1, 2, 4), 3.0, np.float32), "h0_const"))
+    gru = next(n for n in m.graph.node if n.op_type == "GRU")
+    gru.input.extend([""] * (5 - len(gru.input)) + ["h0_const"])
+
+
+def _directions_mixed_into_the_batch(m):
+    for node in m.graph.node:
+        if node.op_type == "Transpose" and list(node.attribute[0].ints) == [0, 2, 1, 3]:
+            node.attribute[0].ints[:] = [0, 1, 2, 3]  # Y (T, D, N, H) reshaped straight to (T, N, D·H)
+
+
+@pytest.mark.parametrize(("bidirectional", "edit"), [(False, _relu_after_the_last_gru), (False, _constant_initial_h),
+                                                     (True, _directions_mixed_into_the_batch)])
+def test_from_onnx_refuses_a_graph_that_computes_something_else(tmp_path, bidirectional, edit):
+    """Each edit passes the node-by-node checks; only running the graph shows the difference."""
+    path = tmp_path / "gru.onnx"
+    to_onnx(GRU(3, 4, 1 + bidirectional, bidirectional=bidirectional), path)
+    from_onnx(path)  # unedited: accepted
+    m = onnx.load(str(path))
+    edit(m)
+    onnx.save(m, str(path))
+    with pytest.raises(ValueError, match="is not an output or state of the GRU it imports as"):
+        from_onnx(path)

@@ -186,7 +186,9 @@ def from_onnx(path: str | os.PathLike):
     layout changes only (Transpose, Reshape, ...), as `to_onnx` writes. batch_first is
     True when the graph input reaches the first GRU through Transpose(perm=[1, 0, 2]).
     Raises ValueError for a graph grukit cannot represent (other activations, clip,
-    direction="reverse", mixed settings across layers, weights that are not constants).
+    direction="reverse", mixed settings across layers, weights that are not constants), and
+    for one whose outputs, run by onnx's reference evaluator on a seeded input, are not what
+    the imported GRU computes (`_verify`).
     Example: see the module docstring.
     """
     from grukit.layer import GRU
@@ -247,7 +249,51 @@ def from_onnx(path: str | os.PathLike):
                     b = torch.from_numpy(layer["B"][d])  # (6H,)
                     b_x.copy_(from_zrn(b[: 3 * H]))
                     b_h.copy_(from_zrn(b[3 * H :]))
+    _verify(model, ours, path)
     return ours
+
+
+def _verify(model, ours, path: Path, T: int = 3, N: int = 2) -> None:
+    """Raise ValueError unless the graph, run by onnx's reference evaluator, computes what `ours` does.
+
+    The structure checks above cannot see everything a graph may add around its GRU nodes (an op
+    after the last one, a constant initial_h, a Reshape that mixes directions and batch), so the
+    imported GRU is compared with the graph itself on a seeded input. Graph inputs other than x
+    are the optional "h0" (fed zeros, grukit's default) and "lengths" (fed T).
+    """
+    from onnx.reference import ReferenceEvaluator
+
+    names = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    unknown = [name for name in names[1:] if name not in ("h0", "lengths")]
+    if unknown:
+        raise ValueError(f"{path}: expected graph inputs x and optionally h0 and lengths, got {names}")
+    dtype = ours.weight_x_l0.dtype
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(T, N, ours.input_size, generator=g, dtype=torch.float64).to(dtype)  # (T, N, I)
+    x_in = x.transpose(0, 1) if ours.batch_first else x  # (N, T, I) or (T, N, I): the graph's layout
+    states = ours.num_layers * (2 if ours.bidirectional else 1)
+    feeds = {names[0]: x_in.numpy(),
+             "h0": np.zeros((states, N, ours.hidden_size), dtype=x_in.numpy().dtype),
+             "lengths": np.full(N, T, dtype=np.int64)}
+    try:
+        got = ReferenceEvaluator(model).run(None, {name: feeds[name] for name in names})
+    except Exception as err:  # noqa: BLE001 - a graph the reference evaluator cannot run is not verified
+        raise ValueError(f"{path}: could not run the graph to check the import: {err}") from err
+    with torch.no_grad():
+        output, h_n = ours(x_in)  # (N, T, D·H) or (T, N, D·H), (L·D, N, H)
+    output = output.transpose(0, 1) if ours.batch_first else output  # (T, N, D·H)
+    D = 2 if ours.bidirectional else 1
+    per_direction = output.reshape(T, N, D, -1)  # (T, N, D, H)
+    allowed = [output, output.transpose(0, 1), h_n, h_n[-D:],  # what a graph may expose, in its layouts:
+               per_direction, per_direction.permute(0, 2, 1, 3)]  # ... also ONNX's own Y (T, D, N, H)
+    tol = {torch.float16: 1e-2, torch.float32: 1e-4}.get(dtype, 1e-9)
+    for k, value in enumerate(got):
+        if not any(tuple(value.shape) == tuple(t.shape) and np.allclose(value, t.numpy(), rtol=tol, atol=tol)
+                   for t in allowed):
+            raise ValueError(f"{path}: graph output {k} ({model.graph.output[k].name!r}, shape {value.shape}) is "
+                             f"not an output or state of the GRU it imports as: the graph does more than grukit "
+                             f"can hold (an op after the last GRU, a constant initial state, or a layout that "
+                             f"mixes directions)")
 
 
 def _trace(name: str, producer: dict) -> tuple[str, list]:
