@@ -258,25 +258,25 @@ def _verify(model, ours, path: Path, T: int = 3, N: int = 2) -> None:
 
     The structure checks above cannot see everything a graph may add around its GRU nodes (an op
     after the last one, a constant initial_h, a Reshape that mixes directions and batch), so the
-    imported GRU is compared with the graph itself on a seeded input. Graph inputs other than x
-    are the optional "h0" (fed zeros, grukit's default) and "lengths" (fed T).
+    imported GRU is compared with the graph itself on a seeded input. Graph inputs after x are
+    fed zeros (an initial state: grukit's default) or, when integer, T (lengths).
     """
+    from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
-    names = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-    unknown = [name for name in names[1:] if name not in ("h0", "lengths")]
-    if unknown:
-        raise ValueError(f"{path}: expected graph inputs x and optionally h0 and lengths, got {names}")
+    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     dtype = ours.weight_x_l0.dtype
     g = torch.Generator().manual_seed(0)
     x = torch.randn(T, N, ours.input_size, generator=g, dtype=torch.float64).to(dtype)  # (T, N, I)
     x_in = x.transpose(0, 1) if ours.batch_first else x  # (N, T, I) or (T, N, I): the graph's layout
-    states = ours.num_layers * (2 if ours.bidirectional else 1)
-    feeds = {names[0]: x_in.numpy(),
-             "h0": np.zeros((states, N, ours.hidden_size), dtype=x_in.numpy().dtype),
-             "lengths": np.full(N, T, dtype=np.int64)}
+    feeds = {inputs[0].name: x_in.numpy()}
+    for extra in inputs[1:]:  # an initial state (fed zeros, grukit's default) or lengths (fed T)
+        kind = extra.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else N for d in kind.shape.dim]  # a free dim: the batch
+        np_dtype = helper.tensor_dtype_to_np_dtype(kind.elem_type)
+        feeds[extra.name] = np.full(shape, T if np.issubdtype(np_dtype, np.integer) else 0, dtype=np_dtype)
     try:
-        got = ReferenceEvaluator(model).run(None, {name: feeds[name] for name in names})
+        got = ReferenceEvaluator(model).run(None, feeds)
     except Exception as err:  # noqa: BLE001 - a graph the reference evaluator cannot run is not verified
         raise ValueError(f"{path}: could not run the graph to check the import: {err}") from err
     with torch.no_grad():
