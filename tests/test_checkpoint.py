@@ -302,3 +302,20 @@ def test_registered_class_without_json_config_is_refused(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope"):
         checkpoint.load(tmp_path / "nope.safetensors")
+
+
+def test_atomic_write_keeps_the_mode_a_plain_write_would_give_and_follows_symlinks(tmp_path):
+    old = os.umask(0o077)
+    try:
+        checkpoint.save_state(tmp_path / "private.safetensors", {"v": torch.ones(1)}, {})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "private.safetensors").stat().st_mode & 0o777 == 0o600  # the umask, not a fixed 0644
+    shared = tmp_path / "shared.safetensors"
+    checkpoint.save_state(shared, {"v": torch.ones(1)}, {})
+    shared.chmod(0o640)
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(shared)
+    checkpoint.save_state(link, {"v": torch.zeros(1)}, {})
+    assert link.is_symlink() and shared.stat().st_mode & 0o777 == 0o640  # written through, mode kept
+    assert torch.equal(checkpoint.load_state(shared)[0]["v"], torch.zeros(1))

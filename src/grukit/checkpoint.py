@@ -385,7 +385,12 @@ def _check_entry(name: str, info: Any, path: Path) -> tuple[int, int]:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file beside `path`, fsync it, then rename it to `path`."""
+    """Write `data` to a temp file beside `path`, fsync it, then rename it to `path`.
+
+    The file gets the mode an ordinary write would give it: that of the file it replaces, else
+    0666 less the umask. A symlink at `path` is written through, to the file it points to.
+    """
+    path = path.resolve() if path.is_symlink() else path
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"{path}: folder {folder} does not exist")
@@ -395,9 +400,19 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a checkpoint is an ordinary file
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes it 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     log.debug("wrote %s (%d bytes)", path, len(data))
+
+
+def _mode_for(path: Path) -> int:
+    """Permission bits for a new version of `path`: the old file's, else 0666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)  # reading the umask means setting it; put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
