@@ -213,31 +213,68 @@ def test_missing_metric_is_an_error():
 
 
 DDP_SCRIPT = textwrap.dedent("""
-    import os, sys, torch
+    import os, sys, time, torch
     sys.path.insert(0, {tests!r})
     from test_train import Tiny, _data, step_loss, evaluate
-    from grukit.train import TrainConfig, fit
+    import grukit.train
+    from grukit.train import DivergedError, TrainConfig, fit
     torch.manual_seed(0)
     model = Tiny(3, 8)
     rank = int(os.environ["RANK"])
-    out = sys.argv[1]
+    out, mode = sys.argv[1], sys.argv[3] if len(sys.argv) > 3 else "plain"
     config = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=1, progress=False)
-    fit(model, _data(32), _data(8, 1), step_loss=step_loss, evaluate=evaluate, config=config, out=out)
+    loss_fn, eval_fn = step_loss, evaluate
+    if mode == "clock":
+        config = TrainConfig(epochs=3, batch_size=8, lr=1e-2, seed=1, progress=False, time_limit=1e6)
+    if mode == "clock" and rank == 1:  # after its first epoch, rank 1's clock jumps 10^9 s: only it is late
+        real, jump = time.perf_counter, [0.0]
+        grukit.train.time = type("Clock", (), {{"perf_counter": staticmethod(lambda: real() + jump[0])}})
+        def eval_fn(m, val):
+            jump[0] = 1e9
+            return evaluate(m, val)
+    if mode == "nan" and rank == 1:  # only rank 1's loss goes nan, at its third step
+        calls = []
+        def loss_fn(m, batch):
+            calls.append(1)
+            loss = step_loss(m, batch)
+            return loss * float("nan") if len(calls) == 3 else loss
+    try:
+        result = fit(model, _data(32), _data(8, 1), step_loss=loss_fn, evaluate=eval_fn, config=config, out=out)
+    except DivergedError as err:
+        open(os.path.join(sys.argv[2], f"rank{{rank}}.diverged"), "w").write(str(err))
+        raise SystemExit(0)
+    open(os.path.join(sys.argv[2], f"rank{{rank}}.epochs"), "w").write(str(len(result.history)))
     flat = torch.cat([p.detach().flatten() for p in model.parameters()])
     flat.numpy().tofile(os.path.join(sys.argv[2], f"rank{{rank}}.bin"))
 """)
 
 
-def test_ddp_two_cpu_processes_identical_weights_and_rank0_files(tmp_path):
+def _torchrun(tmp_path, mode: str, port: int):
     script = tmp_path / "ddp_job.py"
     script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent)))
     out, dump = tmp_path / "out", tmp_path / "dump"
     dump.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           str(script), str(out), str(dump)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+           str(script), str(out), str(dump), mode]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # a hang fails here
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, dump
+
+
+@pytest.mark.parametrize("mode", ["clock", "nan"])
+def test_ddp_ranks_take_stopping_decisions_together(tmp_path, mode):
+    """A time limit one rank's clock has passed, or a nan on one rank: both ranks stop (before, the
+    other rank waited in the next all-reduce forever)."""
+    _, dump = _torchrun(tmp_path, mode, 29518 if mode == "clock" else 29519)
+    if mode == "clock":
+        assert [(dump / f"rank{r}.epochs").read_text() for r in (0, 1)] == ["1", "1"]
+    else:
+        assert all("nan" in (dump / f"rank{r}.diverged").read_text() for r in (0, 1))
+
+
+def test_ddp_two_cpu_processes_identical_weights_and_rank0_files(tmp_path):
+    out, dump = _torchrun(tmp_path, "plain", 29517)
     import numpy as np
     w0, w1 = (np.fromfile(dump / f"rank{r}.bin", dtype=np.float32) for r in (0, 1))
     assert w0.size > 0 and np.array_equal(w0, w1)

@@ -55,6 +55,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import logging
@@ -62,6 +63,7 @@ import math
 import os
 import re
 import time
+import traceback
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -78,6 +80,7 @@ STATE_FILE = "last.state.safetensors"
 LAST_FILE = "last.safetensors"
 BEST_FILE = "model.safetensors"
 CSV_FILE = "metrics.csv"
+BARRIER_SECONDS = 30  # how long a failing rank waits for the others before it leaves the group
 RESUME_MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend")  # may change on resume
 
 
@@ -132,6 +135,22 @@ class DivergedError(FloatingPointError):
     def __init__(self, loss: float, epoch: int, step: int):
         super().__init__(f"training loss became {loss} at epoch {epoch}, step {step}")
         self.loss, self.epoch, self.step = loss, epoch, step
+
+
+def _diverged(bar, value: float, epoch: int, step: int) -> None:
+    if bar is not None:
+        bar.close()  # so that the error message starts a line of its own
+    raise DivergedError(value, epoch, step)
+
+
+def _any_rank(flag: bool, size: int) -> bool:
+    """True when `flag` is True on any rank: a decision every rank must take together (else the
+    ranks that go on wait for the others in the next all-reduce forever)."""
+    if size == 1:
+        return flag
+    t = torch.tensor([float(flag)])
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def _check(ok: bool, name: str, expected: str, got: Any) -> None:
@@ -353,6 +372,24 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     t0 = time.perf_counter()
     device = resolve_device(config.device)
     created_group = _init_distributed(device)
+    try:
+        return _fit(model, train, val, step_loss, evaluate, config, out, collate, t0, device, created_group)
+    except BaseException as err:
+        if created_group and torch.distributed.is_initialized():
+            # a process that exits with its group alive aborts in gloo's teardown ("terminate called
+            # without an active exception"): drop the DDP wrapper the failed frames hold, then the group
+            traceback.clear_frames(err.__traceback__)
+            try:  # ranks that failed together (a divergence) leave together, as after a normal run
+                torch.distributed.monitored_barrier(timeout=datetime.timedelta(seconds=BARRIER_SECONDS))
+            except RuntimeError:  # another rank went on, or is gone: leave anyway
+                pass
+            torch.distributed.destroy_process_group()
+        raise
+
+
+def _fit(model, train, val, step_loss, evaluate, config: TrainConfig, out, collate, t0: float,
+         device: torch.device, created_group: bool) -> FitResult:
+    """`fit` after the process group is set up (the caller tears it down if this raises)."""
     rank, size = world()
     _check(config.batch_size % size == 0, "batch_size", f"a multiple of the world size {size}", config.batch_size)
     _check(len(train) >= 1, "train", "a non-empty dataset", len(train))
@@ -401,7 +438,8 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     for epoch in range(start_epoch, config.epochs + 1):
         if stopped_early:
             break
-        if config.time_limit is not None and time.perf_counter() - t0 + epoch_seconds > config.time_limit:
+        if config.time_limit is not None and _any_rank(time.perf_counter() - t0 + epoch_seconds > config.time_limit,
+                                                       size):
             log.info("time limit %g s reached before epoch %d", config.time_limit, epoch)
             stopped_early = True
             break
@@ -417,10 +455,8 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
             for group in opt.param_groups:
                 group["lr"] = lr
             loss = step_loss(trained, _to(batch, device))
-            if not torch.isfinite(loss):
-                if bar is not None:
-                    bar.close()  # so that the error message starts a line of its own
-                raise DivergedError(loss.item(), epoch, step)
+            if size == 1 and not torch.isfinite(loss):  # under DDP the all-reduced gradient decides, below
+                _diverged(bar, loss.item(), epoch, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip > 0:
@@ -428,6 +464,8 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
             else:
                 norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()
                                                              if p.grad is not None]))
+            if not torch.isfinite(norm):  # under DDP the all-reduced gradient's: a nan on one rank stops all
+                _diverged(bar, loss.item() if not torch.isfinite(loss) else float(norm), epoch, step)
             opt.step()
             step += 1
             loss_sum += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
