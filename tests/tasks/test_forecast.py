@@ -1,10 +1,12 @@
 """grukit forecast end to end on a slice of the bundled CO2 series; baselines and metrics checked by hand."""
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from grukit import cli
@@ -202,3 +204,34 @@ def test_min_rows_is_the_fewest_that_prepare_accepts():
         prepare(series[:need], lookback=lookback, horizon=horizon, season=season)
         with pytest.raises(UsageError, match="--lookback/--horizon"):
             prepare(series[:need - 1], lookback=lookback, horizon=horizon, season=season)
+
+
+def test_resume_from_the_cli_after_an_interrupt_ends_like_an_unbroken_run(tmp_path, monkeypatch, capsys):
+    from safetensors.torch import load_file
+
+    from grukit.tasks import forecast
+
+    argv = ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "8", "--epochs", "3",
+            "--backend", "fused", "--seed", "3"]
+    assert cli.main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    real, calls = forecast.val_mase, []
+
+    def interrupted(model, val):  # Ctrl-C during the second epoch's evaluation
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(model, val)
+
+    monkeypatch.setattr(forecast, "val_mase", interrupted)
+    assert cli.main([*argv, "--out", str(tmp_path / "split")]) == 130
+    resumed = []
+    monkeypatch.setattr(forecast, "val_mase", lambda model, val: resumed.append(1) or real(model, val))
+    assert cli.main([*argv, "--out", str(tmp_path / "split"), "--resume"]) == 0
+    assert len(resumed) == 2  # it went on from epoch 2 (it did not start over, which would match too)
+    capsys.readouterr()
+    for name in ("model.safetensors", "last.safetensors"):
+        whole, split = load_file(tmp_path / "whole" / name), load_file(tmp_path / "split" / name)
+        assert whole.keys() == split.keys() and all(torch.equal(whole[k], split[k]) for k in whole), name
+    rows = [[{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(open(tmp_path / run /
+            "metrics.csv"))] for run in ("whole", "split")]
+    assert len(rows[0]) == 3 and rows[0] == rows[1]
