@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -197,6 +198,16 @@ def test_a_diverging_loss_raises_diverged_error():
     with pytest.raises(DivergedError) as info:
         fit(Tiny(3, 4), _data(), None, step_loss=nan_loss, evaluate=evaluate, config=config, out=None)
     assert isinstance(info.value, FloatingPointError) and info.value.epoch == 1 and info.value.step == 0
+    assert info.value.what == "loss"
+
+    def nan_gradient(model, batch):  # a finite loss whose gradient is not
+        loss = step_loss(model, batch)
+        p = next(model.parameters())
+        return loss + 0.0 * torch.sqrt(p - p.detach()).sum()  # value 0; gradient 0 · (d√u/du at 0 = inf) = nan
+
+    with pytest.raises(DivergedError, match="training gradient norm became") as info:
+        fit(Tiny(3, 4), _data(), None, step_loss=nan_gradient, evaluate=evaluate, config=config, out=None)
+    assert info.value.what == "gradient norm"
 
 
 def test_any_seed_below_2_to_the_63_orders_the_data():
@@ -232,11 +243,13 @@ DDP_SCRIPT = textwrap.dedent("""
         def eval_fn(m, val):
             jump[0] = 1e9
             return evaluate(m, val)
-    if mode == "nan" and rank == 1:  # only rank 1's loss goes nan, at its third step
+    if mode in ("nan", "error") and rank == 1:  # only rank 1's loss goes nan, or raises, at its third step
         calls = []
         def loss_fn(m, batch):
             calls.append(1)
             loss = step_loss(m, batch)
+            if len(calls) == 3 and mode == "error":
+                raise ValueError("rank 1 alone")
             return loss * float("nan") if len(calls) == 3 else loss
     try:
         result = fit(model, _data(32), _data(8, 1), step_loss=loss_fn, evaluate=eval_fn, config=config, out=out)
@@ -258,15 +271,21 @@ def _torchrun(tmp_path, mode: str, port: int):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
            str(script), str(out), str(dump), mode]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # a hang fails here
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out, dump
+    assert (proc.returncode == 0) == (mode != "error"), proc.stderr[-3000:]
+    return out, dump, proc
+
+
+def test_ddp_an_error_on_one_rank_ends_the_job_at_once(tmp_path):
+    t = time.perf_counter()
+    _, _, proc = _torchrun(tmp_path, "error", 29520)
+    assert "rank 1 alone" in proc.stderr and time.perf_counter() - t < 60  # no rank waits for the other
 
 
 @pytest.mark.parametrize("mode", ["clock", "nan"])
 def test_ddp_ranks_take_stopping_decisions_together(tmp_path, mode):
     """A time limit one rank's clock has passed, or a nan on one rank: both ranks stop (before, the
     other rank waited in the next all-reduce forever)."""
-    _, dump = _torchrun(tmp_path, mode, 29518 if mode == "clock" else 29519)
+    _, dump, _ = _torchrun(tmp_path, mode, 29518 if mode == "clock" else 29519)
     if mode == "clock":
         assert [(dump / f"rank{r}.epochs").read_text() for r in (0, 1)] == ["1", "1"]
     else:
@@ -274,7 +293,7 @@ def test_ddp_ranks_take_stopping_decisions_together(tmp_path, mode):
 
 
 def test_ddp_two_cpu_processes_identical_weights_and_rank0_files(tmp_path):
-    out, dump = _torchrun(tmp_path, "plain", 29517)
+    out, dump, _ = _torchrun(tmp_path, "plain", 29517)
     import numpy as np
     w0, w1 = (np.fromfile(dump / f"rank{r}.bin", dtype=np.float32) for r in (0, 1))
     assert w0.size > 0 and np.array_equal(w0, w1)

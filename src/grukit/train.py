@@ -24,7 +24,8 @@ training config and the number of training samples; a resumed run whose settings
 a UsageError naming --resume and the first differing setting. Only `RESUME_MAY_CHANGE`
 may differ.
 
-A loss that becomes nan or inf raises `DivergedError` (a FloatingPointError).
+A loss or gradient that becomes nan or inf raises `DivergedError` (a FloatingPointError); under
+DDP every rank raises it at the same step, since the all-reduced gradient decides.
 
 Distributed. Under `torchrun --nproc_per_node P` (env WORLD_SIZE > 1) the loop joins the
 process group (gloo on CPU, nccl on CUDA), wraps the model in DistributedDataParallel and
@@ -55,7 +56,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 import json
 import logging
@@ -80,7 +80,6 @@ STATE_FILE = "last.state.safetensors"
 LAST_FILE = "last.safetensors"
 BEST_FILE = "model.safetensors"
 CSV_FILE = "metrics.csv"
-BARRIER_SECONDS = 30  # how long a failing rank waits for the others before it leaves the group
 RESUME_MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend")  # may change on resume
 
 
@@ -130,25 +129,26 @@ class FitResult:
 
 
 class DivergedError(FloatingPointError):
-    """The training loss became nan or inf (most often: a learning rate too high for the model)."""
+    """The training loss or its gradient became nan or inf (most often: a learning rate too high)."""
 
-    def __init__(self, loss: float, epoch: int, step: int):
-        super().__init__(f"training loss became {loss} at epoch {epoch}, step {step}")
-        self.loss, self.epoch, self.step = loss, epoch, step
+    def __init__(self, loss: float, epoch: int, step: int, what: str = "loss"):
+        super().__init__(f"training {what} became {loss} at epoch {epoch}, step {step}")
+        self.loss, self.epoch, self.step, self.what = loss, epoch, step, what
 
 
-def _diverged(bar, value: float, epoch: int, step: int) -> None:
+def _diverged(bar, value: float, epoch: int, step: int, what: str) -> None:
+    """Close the progress bar (the error message starts a line of its own), raise DivergedError."""
     if bar is not None:
-        bar.close()  # so that the error message starts a line of its own
-    raise DivergedError(value, epoch, step)
+        bar.close()
+    raise DivergedError(value, epoch, step, what)
 
 
-def _any_rank(flag: bool, size: int) -> bool:
+def _any_rank(flag: bool, size: int, device: torch.device) -> bool:
     """True when `flag` is True on any rank: a decision every rank must take together (else the
     ranks that go on wait for the others in the next all-reduce forever)."""
     if size == 1:
         return flag
-    t = torch.tensor([float(flag)])
+    t = torch.tensor([float(flag)], device=device)  # (1,) on the training device: nccl takes CUDA tensors only
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
     return bool(t.item())
 
@@ -373,22 +373,22 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     device = resolve_device(config.device)
     created_group = _init_distributed(device)
     try:
-        return _fit(model, train, val, step_loss, evaluate, config, out, collate, t0, device, created_group)
-    except BaseException as err:
+        return _fit(model, train, val, step_loss=step_loss, evaluate=evaluate, config=config, out=out,
+                    collate=collate, t0=t0, device=device, created_group=created_group)
+    except DivergedError as err:  # every rank raises it at the same step: the all-reduced gradient decides
         if created_group and torch.distributed.is_initialized():
-            # a process that exits with its group alive aborts in gloo's teardown ("terminate called
-            # without an active exception"): drop the DDP wrapper the failed frames hold, then the group
+            # a process that exits with its group alive may abort in gloo's teardown ("terminate called
+            # without an active exception"): drop the DDP wrapper the failed frames hold, meet the other
+            # ranks (which failed at the same step), then leave the group, as after a normal run
             traceback.clear_frames(err.__traceback__)
-            try:  # ranks that failed together (a divergence) leave together, as after a normal run
-                torch.distributed.monitored_barrier(timeout=datetime.timedelta(seconds=BARRIER_SECONDS))
-            except RuntimeError:  # another rank went on, or is gone: leave anyway
-                pass
+            torch.distributed.barrier()
             torch.distributed.destroy_process_group()
-        raise
+        raise  # any other error is one rank's: it leaves at once and torchrun stops the job
 
 
-def _fit(model, train, val, step_loss, evaluate, config: TrainConfig, out, collate, t0: float,
-         device: torch.device, created_group: bool) -> FitResult:
+def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, evaluate: Callable,
+         config: TrainConfig, out: str | Path | None, collate: Callable | None, t0: float, device: torch.device,
+         created_group: bool) -> FitResult:
     """`fit` after the process group is set up (the caller tears it down if this raises)."""
     rank, size = world()
     _check(config.batch_size % size == 0, "batch_size", f"a multiple of the world size {size}", config.batch_size)
@@ -439,7 +439,7 @@ def _fit(model, train, val, step_loss, evaluate, config: TrainConfig, out, colla
         if stopped_early:
             break
         if config.time_limit is not None and _any_rank(time.perf_counter() - t0 + epoch_seconds > config.time_limit,
-                                                       size):
+                                                       size, device):
             log.info("time limit %g s reached before epoch %d", config.time_limit, epoch)
             stopped_early = True
             break
@@ -456,7 +456,7 @@ def _fit(model, train, val, step_loss, evaluate, config: TrainConfig, out, colla
                 group["lr"] = lr
             loss = step_loss(trained, _to(batch, device))
             if size == 1 and not torch.isfinite(loss):  # under DDP the all-reduced gradient decides, below
-                _diverged(bar, loss.item(), epoch, step)
+                _diverged(bar, loss.item(), epoch, step, "loss")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip > 0:
@@ -465,7 +465,9 @@ def _fit(model, train, val, step_loss, evaluate, config: TrainConfig, out, colla
                 norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()
                                                              if p.grad is not None]))
             if not torch.isfinite(norm):  # under DDP the all-reduced gradient's: a nan on one rank stops all
-                _diverged(bar, loss.item() if not torch.isfinite(loss) else float(norm), epoch, step)
+                if torch.isfinite(loss):
+                    _diverged(bar, float(norm), epoch, step, "gradient norm")
+                _diverged(bar, loss.item(), epoch, step, "loss")
             opt.step()
             step += 1
             loss_sum += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
@@ -474,7 +476,9 @@ def _fit(model, train, val, step_loss, evaluate, config: TrainConfig, out, colla
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum[0].item() / loss_sum[1].item():.4f}", lr=f"{lr:.2e}")
         if size > 1:
+            loss_sum = loss_sum.to(device)  # (2,) nccl reduces CUDA tensors only
             torch.distributed.all_reduce(loss_sum)
+            loss_sum = loss_sum.cpu()
         batches = max(1.0, loss_sum[1].item())
         model.eval()
         with torch.no_grad():
