@@ -319,3 +319,10 @@ def test_atomic_write_keeps_the_mode_a_plain_write_would_give_and_follows_symlin
     checkpoint.save_state(link, {"v": torch.zeros(1)}, {})
     assert link.is_symlink() and shared.stat().st_mode & 0o777 == 0o640  # written through, mode kept
     assert torch.equal(checkpoint.load_state(shared)[0]["v"], torch.zeros(1))
+
+
+def test_a_file_from_before_a_setting_existed_loads_with_its_default(tmp_path):
+    path = _saved_gru(tmp_path)
+    _rewrite_header(path, lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
+        {k: v for k, v in json.loads(h["__metadata__"]["config"]).items() if k != "backend"})}})
+    assert checkpoint.load(path).config.backend == "auto"

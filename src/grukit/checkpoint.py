@@ -204,8 +204,8 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
 
 
 def _check_fits(cls: type, name: str, config: dict, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Raise ValueError unless `config` is exactly `cls`'s own config and builds tensors of the stored
-    shapes. The probe is built on the meta device: nothing is allocated before the sizes are known to
+    """Raise ValueError unless `config` holds only settings of `cls`'s own config (an older file may
+    lack newer ones, which take their defaults) and builds tensors of the stored shapes. The probe is built on the meta device: nothing is allocated before the sizes are known to
     be the file's (a tampered hidden_size of 10¹² fails here, not in the allocator)."""
     try:
         with torch.device("meta"):
@@ -213,9 +213,13 @@ def _check_fits(cls: type, name: str, config: dict, tensors: dict[str, torch.Ten
     except Exception as err:  # noqa: BLE001 - whatever the constructor raises, the config does not build it
         raise ValueError(f"{path}: config {config!r} does not build {name}: {err}") from None
     own = getattr(probe, "config", None)
-    own = json.loads(json.dumps(dataclasses.asdict(own))) if dataclasses.is_dataclass(own) else None
-    if own != config:
-        raise ValueError(f"{path}: config {config!r} is not a {name} config (the class keeps {own!r}); "
+    own = json.loads(json.dumps(dataclasses.asdict(own))) if dataclasses.is_dataclass(own) else {}
+    # every saved key must be one the class keeps, with the value it keeps (a key missing from an older
+    # file takes its default; a key the class does not keep, such as "device", is refused)
+    odd = sorted(key for key in config if key not in own or own[key] != config[key])
+    if odd:
+        raise ValueError(f"{path}: config {config!r} is not a {name} config: {odd[0]!r} "
+                         f"{'is not one of its settings' if odd[0] not in own else 'does not keep its value'}; "
                          "was the file edited?")
     want = {key: tuple(t.shape) for key, t in probe.state_dict().items()}
     got = {key: tuple(t.shape) for key, t in tensors.items()}
