@@ -107,6 +107,9 @@ def registered_name(cls: type) -> str:
 def register(cls: C) -> C:
     """Class decorator: make `cls` loadable by `load` under `registered_name(cls)`.
 
+    `load` first builds `cls(**config)` on the meta device to check the stored shapes, so the
+    constructor must not read tensor values (.item(), NumPy conversions).
+
     A class may set `checkpoint_name = "grukit.GRU"` to choose a name that does not
     change when the class moves between modules.
     """
@@ -205,8 +208,12 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
 
 def _check_fits(cls: type, name: str, config: dict, tensors: dict[str, torch.Tensor], path: Path) -> None:
     """Raise ValueError unless `config` holds only settings of `cls`'s own config (an older file may
-    lack newer ones, which take their defaults) and builds tensors of the stored shapes. The probe is built on the meta device: nothing is allocated before the sizes are known to
-    be the file's (a tampered hidden_size of 10¹² fails here, not in the allocator)."""
+    lack newer ones, which take their defaults) and builds tensors of the stored shapes.
+
+    The probe is built on the meta device: nothing is allocated before the sizes are known to be
+    the file's (a tampered hidden_size of 10¹² fails here, not in the allocator). So a registered
+    class must build on the meta device: its __init__ may not read tensor values (.item(), NumPy).
+    """
     try:
         with torch.device("meta"):
             probe = cls(**config)

@@ -209,3 +209,19 @@ def test_from_onnx_refuses_a_graph_that_computes_something_else(tmp_path, bidire
     onnx.save(m, str(path))
     with pytest.raises(ValueError, match="is not an output or state of the GRU it imports as"):
         from_onnx(path)
+
+
+def test_from_onnx_checks_graphs_with_fixed_sizes_and_x_not_listed_first(tmp_path):
+    path = tmp_path / "gru.onnx"
+    ours = GRU(3, 4, 2, bidirectional=True)
+    to_onnx(ours, path, with_h0=True)
+    m = onnx.load(str(path))
+    for value in list(m.graph.input) + list(m.graph.output):  # T = 5, N = 4 fixed, as an export without
+        for dim in value.type.tensor_type.shape.dim:          # dynamic axes writes them
+            if dim.dim_param:
+                dim.dim_value = {"T": 5, "N": 4}[dim.dim_param]
+    x, h0 = list(m.graph.input)
+    del m.graph.input[:]
+    m.graph.input.extend([h0, x])  # h0 listed before x
+    onnx.save(m, str(path))
+    assert torch.equal(from_onnx(path).weight_h_l1_reverse, ours.weight_h_l1_reverse)

@@ -43,6 +43,7 @@ Example:
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -222,7 +223,7 @@ def from_onnx(path: str | os.PathLike):
                              f"{'a graph input' if k == 0 else 'the previous GRU'} through layout ops only")
         if k == 0:
             perms = [list(helper.get_attribute_value(n.attribute[0])) for n in through if n.op_type == "Transpose"]
-            transposed = perms == [[1, 0, 2]]
+            transposed, x_name = perms == [[1, 0, 2]], source
         layers.append(_read_node(node, consts, path, k, helper))
 
     first = layers[0]
@@ -249,51 +250,59 @@ def from_onnx(path: str | os.PathLike):
                     b = torch.from_numpy(layer["B"][d])  # (6H,)
                     b_x.copy_(from_zrn(b[: 3 * H]))
                     b_h.copy_(from_zrn(b[3 * H :]))
-    _verify(model, ours, path)
+    _verify(model, ours, x_name, path)
     return ours
 
 
-def _verify(model, ours, path: Path, T: int = 3, N: int = 2) -> None:
+def _verify(model, ours, x_name: str, path: Path) -> None:
     """Raise ValueError unless the graph, run by onnx's reference evaluator, computes what `ours` does.
 
     The structure checks above cannot see everything a graph may add around its GRU nodes (an op
     after the last one, a constant initial_h, a Reshape that mixes directions and batch), so the
-    imported GRU is compared with the graph itself on a seeded input. Graph inputs after x are
-    fed zeros (an initial state: grukit's default) or, when integer, T (lengths).
+    imported GRU is compared with the graph itself on a seeded input x (T = 3, N = 2 unless the
+    graph fixes them). Other graph inputs are fed zeros (an initial state: grukit's default) or,
+    when integer, T (lengths). The tolerance is 10 times the GRU's own rounding error in its dtype
+    (its distance from the same GRU in float64), at least 1e-9.
     """
     from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
-    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-    dtype = ours.weight_x_l0.dtype
+    inputs = {i.name: i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}}
+    fixed = [d.dim_value if d.HasField("dim_value") else 0 for d in inputs[x_name].type.tensor_type.shape.dim]
+    n_at, t_at = (0, 1) if ours.batch_first else (1, 0)
+    T, N = (fixed[t_at] or 3, fixed[n_at] or 2) if len(fixed) == 3 else (3, 2)
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(T, N, ours.input_size, generator=g, dtype=torch.float64).to(dtype)  # (T, N, I)
-    x_in = x.transpose(0, 1) if ours.batch_first else x  # (N, T, I) or (T, N, I): the graph's layout
-    feeds = {inputs[0].name: x_in.numpy()}
-    for extra in inputs[1:]:  # an initial state (fed zeros, grukit's default) or lengths (fed T)
-        kind = extra.type.tensor_type
-        shape = [d.dim_value if d.HasField("dim_value") else N for d in kind.shape.dim]  # a free dim: the batch
-        np_dtype = helper.tensor_dtype_to_np_dtype(kind.elem_type)
-        feeds[extra.name] = np.full(shape, T if np.issubdtype(np_dtype, np.integer) else 0, dtype=np_dtype)
+    x64 = torch.randn(T, N, ours.input_size, generator=g, dtype=torch.float64)  # (T, N, I)
+    x64 = x64.transpose(0, 1) if ours.batch_first else x64  # (N, T, I) or (T, N, I): the graph's layout
+    x_in = x64.to(ours.weight_x_l0.dtype)
+    feeds = {x_name: x_in.numpy()}
+    for name, extra in inputs.items():
+        if name != x_name:  # an initial state (fed zeros, grukit's default) or lengths (fed T)
+            kind = extra.type.tensor_type
+            shape = [d.dim_value if d.HasField("dim_value") else N for d in kind.shape.dim]  # a free dim: the batch
+            np_dtype = helper.tensor_dtype_to_np_dtype(kind.elem_type)
+            feeds[name] = np.full(shape, T if np.issubdtype(np_dtype, np.integer) else 0, dtype=np_dtype)
     try:
         got = ReferenceEvaluator(model).run(None, feeds)
     except Exception as err:  # noqa: BLE001 - a graph the reference evaluator cannot run is not verified
         raise ValueError(f"{path}: could not run the graph to check the import: {err}") from err
     with torch.no_grad():
-        output, h_n = ours(x_in)  # (N, T, D·H) or (T, N, D·H), (L·D, N, H)
+        ours_out = [t.double() for t in ours(x_in)]  # output (N, T, D·H) or (T, N, D·H), h_n (L·D, N, H)
+        exact = [t for t in copy.deepcopy(ours).double()(x64)]  # the same in float64
+    tol = max(1e-9, 10 * max(float((a - b).abs().max()) for a, b in zip(ours_out, exact)))
+    output, h_n = ours_out
     output = output.transpose(0, 1) if ours.batch_first else output  # (T, N, D·H)
     D = 2 if ours.bidirectional else 1
     per_direction = output.reshape(T, N, D, -1)  # (T, N, D, H)
     allowed = [output, output.transpose(0, 1), h_n, h_n[-D:],  # what a graph may expose, in its layouts:
                per_direction, per_direction.permute(0, 2, 1, 3)]  # ... also ONNX's own Y (T, D, N, H)
-    tol = {torch.float16: 1e-2, torch.float32: 1e-4}.get(dtype, 1e-9)
     for k, value in enumerate(got):
-        if not any(tuple(value.shape) == tuple(t.shape) and np.allclose(value, t.numpy(), rtol=tol, atol=tol)
+        if not any(tuple(value.shape) == tuple(t.shape) and np.allclose(value, t.numpy(), rtol=0, atol=tol)
                    for t in allowed):
             raise ValueError(f"{path}: graph output {k} ({model.graph.output[k].name!r}, shape {value.shape}) is "
-                             f"not an output or state of the GRU it imports as: the graph does more than grukit "
-                             f"can hold (an op after the last GRU, a constant initial state, or a layout that "
-                             f"mixes directions)")
+                             f"not an output or state of the GRU it imports as (tolerance {tol:.2g}): the graph "
+                             f"does more than grukit can hold (an op after the last GRU, a constant initial "
+                             f"state, or a layout that mixes directions)")
 
 
 def _trace(name: str, producer: dict) -> tuple[str, list]:
