@@ -67,7 +67,6 @@ def test_lengths_semantics():
     assert (h_n[:, 1:2] - alone_hn).abs().max() <= 1e-12  # both directions, each from its own last step
 
 
-
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("junk", (float("nan"), float("inf")))
 def test_padding_never_leaks_even_nan_or_inf(backend, junk):
@@ -97,6 +96,7 @@ def test_a_sorted_packed_input_gives_a_sorted_packed_output():
         got, _ = gru(packed)
         assert (got.sorted_indices is None) == (want.sorted_indices is None) == enforce_sorted
         assert torch.equal(got.batch_sizes, want.batch_sizes)
+
 
 def test_batch_first_and_unbatched():
     torch.manual_seed(0)

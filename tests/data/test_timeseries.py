@@ -21,7 +21,6 @@ def test_fill_gaps_is_linear_in_time_with_flat_ends():
     assert missing[:, 0].tolist() == [True, False, True, True, False, True]
 
 
-
 def test_fill_gaps_carries_the_last_value_forward_from_causal_from():
     values = np.array([[1.0], [np.nan], [3.0], [np.nan], [np.nan], [6.0], [np.nan]])  # (7, 1)
     filled, _ = fill_gaps(values, causal_from=3)
@@ -30,6 +29,7 @@ def test_fill_gaps_carries_the_last_value_forward_from_causal_from():
     assert filled[:, 0].tolist() == [1.0, 1.0, 1.0, 4.0]  # step 1 never sees the 4.0 observed at step 3
     with pytest.raises(UsageError, match="--column: column 0 has no values in the training part"):
         fill_gaps(np.array([[np.nan], [np.nan], [2.0]]), causal_from=2)
+
 
 def test_infer_season():
     assert infer_season(["2020-01-01", "2020-01-08", "2020-01-15"]) == 52

@@ -227,7 +227,6 @@ def test_available_is_cached_and_a_failed_build_warns(monkeypatch, caplog):
     assert len(warnings) == 1 and "fused" in warnings[0].getMessage()
 
 
-
 def test_each_source_folder_builds_its_own_extension_and_a_newer_source_is_not_cached(tmp_path, monkeypatch):
     name = cpu._build.extension_name()
     assert name.isidentifier() and name.startswith("grukit_cpu_")
@@ -238,6 +237,7 @@ def test_each_source_folder_builds_its_own_extension_and_a_newer_source_is_not_c
     monkeypatch.setattr(cpu._build, "_HERE", tmp_path)
     assert cpu._build.extension_name() != name  # its own build folder: checkouts never rebuild each other
     assert not cpu._build._cached(name)  # a source newer than the .so: "compiling" is logged
+
 
 def test_step_bad_inputs_name_the_argument():
     x, h0, params, _, _, _ = _inputs(1, 2, 3, 5, torch.float32, bias=True, masked=False)

@@ -66,7 +66,6 @@ def test_prepare_scales_on_train_and_masks_gaps():
     assert perfect == {"MAE": 0.0, "RMSE": 0.0, "MASE": 0.0}
 
 
-
 def test_no_validation_or_test_window_reads_a_value_after_its_origin():
     rng = np.random.default_rng(1)
     y = np.sin(np.arange(300) * 2 * np.pi / 12) + rng.normal(0, 0.1, 300)  # (300,)
@@ -82,6 +81,7 @@ def test_no_validation_or_test_window_reads_a_value_after_its_origin():
         q = prepare(later, lookback=24, horizon=6, season=12)
         assert np.array_equal(q.inputs(np.array([t])), p.inputs(np.array([t]))), t
         assert q.y[t] == p.y[t]  # the origin every forecast is anchored on
+
 
 def test_log_transform_models_the_logarithm_and_scores_the_level():
     rng = np.random.default_rng(2)
@@ -157,7 +157,6 @@ def test_linear_path_starts_at_the_ridge_fit_and_members_average():
         model.members[0](x[:, 1:])
 
 
-
 def test_ridge_fits_each_step_on_its_observed_targets_only():
     from grukit.tasks.forecast_baselines import _ar_features, ridge_fits
 
@@ -174,6 +173,21 @@ def test_ridge_fits_each_step_on_its_observed_targets_only():
         A = np.concatenate([X[keep], np.sqrt(alpha) * np.eye(X.shape[1])[:-1]])  # intercept unpenalised
         b = np.concatenate([Y[keep, k], np.zeros(X.shape[1] - 1)])
         assert np.allclose(W[:, k], np.linalg.lstsq(A, b, rcond=None)[0], atol=1e-8)
+
+
+def test_ridge_refuses_a_step_that_no_training_window_observed():
+    import dataclasses
+
+    from grukit.tasks.forecast_baselines import ridge_fits
+
+    y = np.sin(np.arange(300) * 2 * np.pi / 12)  # (300,)
+    p = prepare(y[:, None], lookback=24, horizon=6, season=12)
+    t = p.origins("train")
+    gap = p.gap.copy()
+    gap[t + 1] = True  # every step-1 target of the training part is a gap
+    with pytest.raises(UsageError, match="no training window has an observed target 1 steps ahead"):
+        list(ridge_fits(dataclasses.replace(p, gap=gap), (1.0,)))
+
 
 def test_no_season_runs_without_the_seasonal_baselines_and_stops_early(tmp_path, monkeypatch):
     from grukit.tasks import forecast

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from grukit import cli
-from grukit.data.timeseries import load_co2
+from grukit.data.timeseries import fill_gaps, load_co2
 from grukit.plots import SIZE
 from grukit.tasks.forecast_data import prepare
 
@@ -23,6 +23,7 @@ def test_back_moves_the_split_by_whole_test_parts_and_keeps_their_lengths():
         T = 2284 - j * n_test
         assert len(p.y) == T and p.bounds == (T - n_val - n_test, T - n_test)
         assert np.array_equal(p.y[~p.gap], values[:T, 0][~np.isnan(values[:T, 0])])  # the series' first T steps
+        assert np.array_equal(p.y, fill_gaps(values[:T], causal_from=p.bounds[0])[0][:, 0])  # filled as a series
         assert p.scale != p0.scale  # s comes from each fold's own training part
     test_parts = [set(range(*prepare(values, lookback=156, horizon=52, season=52, back=j).bounds[1:2],
                             2284 - j * n_test)) for j in range(4)]

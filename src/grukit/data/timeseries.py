@@ -184,7 +184,8 @@ def fill_gaps(values: np.ndarray, causal_from: int | None = None) -> tuple[np.nd
     Steps before `causal_from` (all steps when None): linear interpolation in time between
     the observed values before `causal_from`, the ends taking the nearest one. Steps from
     `causal_from` on: the last observed value carried forward, so a filled value there
-    never depends on a later observation.
+    never depends on a later observation. Each column needs an observed value before
+    `causal_from` (the training part, for `forecast_data.prepare`), else UsageError.
     """
     values = np.asarray(values, dtype=np.float64)
     missing = np.isnan(values)  # (T, F)

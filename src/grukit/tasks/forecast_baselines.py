@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from grukit.errors import UsageError
 from grukit.tasks.forecast_data import Prepared, errors
 
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)  # ridge penalties tried, the best on validation kept
@@ -70,19 +71,33 @@ def ridge_fits(p: Prepared, alphas: Sequence[float]) -> Iterator[tuple[float, np
     """(α, W) for each α: the direct ridge AR(L) fitted on the training windows, W (L·F'+1, K).
 
     Target k of a window counts only where it was observed (a gap's filled value is never a
-    target, as in the GRU's loss), so each k has its own Gram matrix:
+    target, as in the GRU's loss):
     W_k = (Xᵀ D_k X + α I')⁻¹ Xᵀ D_k Y_k, D_k = diag(observed_k), I' without the intercept.
+    Steps with the same observed windows share one Gram matrix, computed as XᵀX less the
+    missing windows' part (one group, one solve, for a series without gaps).
     """
     t_train = p.origins("train")
     X = _ar_features(p, t_train)  # (N, P)
     Y, M = p.targets(t_train)  # (N, K), (N, K)
     Y, M = Y.astype(np.float64), M.astype(np.float64)
-    gram = np.stack([(X * M[:, k, None]).T @ X for k in range(M.shape[1])])  # (K, P, P)
-    rhs = (X.T @ (M * Y)).T[:, :, None]  # (K, P, 1)
+    gram = X.T @ X  # (P, P)
+    rhs = X.T @ (M * Y)  # (P, K)
     eye = np.eye(X.shape[1])  # (P, P)
     eye[-1, -1] = 0.0  # the intercept is not penalised
+    masks, group = np.unique(M.T, axis=0, return_inverse=True)  # (U, N) distinct observed patterns, (K,)
+    group = group.reshape(-1)
+    W = {alpha: np.empty_like(rhs) for alpha in alphas}  # α -> (P, K)
+    for u, mask in enumerate(masks):
+        if not mask.any():
+            raise UsageError(f"--csv: no training window has an observed target {int(np.argmax(group == u)) + 1} "
+                             "steps ahead (the gaps cover them all); use a shorter --horizon or fewer gaps")
+        missing = X[mask == 0]  # (N_u, P)
+        gram_u = gram - missing.T @ missing  # (P, P)
+        steps = group == u
+        for alpha in alphas:
+            W[alpha][:, steps] = np.linalg.solve(gram_u + alpha * eye, rhs[:, steps])  # (P, K_u)
     for alpha in alphas:
-        yield alpha, np.linalg.solve(gram + alpha * eye, rhs)[:, :, 0].T  # (P, K)
+        yield alpha, W[alpha]
 
 
 def ridge_ar(p: Prepared, alphas: Sequence[float] = ALPHAS) -> tuple[np.ndarray, float]:
