@@ -220,7 +220,9 @@ def _check_fits(cls: type, name: str, config: dict, tensors: dict[str, torch.Ten
     except Exception as err:  # noqa: BLE001 - whatever the constructor raises, the config does not build it
         raise ValueError(f"{path}: config {config!r} does not build {name}: {err}") from None
     own = getattr(probe, "config", None)
-    own = json.loads(json.dumps(dataclasses.asdict(own))) if dataclasses.is_dataclass(own) else {}
+    if not dataclasses.is_dataclass(own):
+        raise ValueError(f"{path}: {name} keeps no config dataclass, so no file can hold one of its models")
+    own = json.loads(json.dumps(dataclasses.asdict(own)))
     # every saved key must be one the class keeps, with the value it keeps (a key missing from an older
     # file takes its default; a key the class does not keep, such as "device", is refused)
     odd = sorted(key for key in config if key not in own or own[key] != config[key])

@@ -131,16 +131,17 @@ class FitResult:
 class DivergedError(FloatingPointError):
     """The training loss or its gradient became nan or inf (most often: a learning rate too high)."""
 
-    def __init__(self, loss: float, epoch: int, step: int, what: str = "loss"):
+    def __init__(self, loss: float, epoch: int, step: int, what: str = "loss", all_ranks: bool = False):
         super().__init__(f"training {what} became {loss} at epoch {epoch}, step {step}")
         self.loss, self.epoch, self.step, self.what = loss, epoch, step, what
+        self.all_ranks = all_ranks  # raised by every rank at this step (the all-reduced gradient decided)
 
 
-def _diverged(bar, value: float, epoch: int, step: int, what: str) -> None:
+def _diverged(bar, value: float, epoch: int, step: int, what: str, all_ranks: bool = False) -> None:
     """Close the progress bar (the error message starts a line of its own), raise DivergedError."""
     if bar is not None:
         bar.close()
-    raise DivergedError(value, epoch, step, what)
+    raise DivergedError(value, epoch, step, what, all_ranks)
 
 
 def _any_rank(flag: bool, size: int, device: torch.device) -> bool:
@@ -375,15 +376,15 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     try:
         return _fit(model, train, val, step_loss=step_loss, evaluate=evaluate, config=config, out=out,
                     collate=collate, t0=t0, device=device, created_group=created_group)
-    except DivergedError as err:  # every rank raises it at the same step: the all-reduced gradient decides
-        if created_group and torch.distributed.is_initialized():
+    except DivergedError as err:
+        if err.all_ranks and created_group and torch.distributed.is_initialized():
             # a process that exits with its group alive may abort in gloo's teardown ("terminate called
             # without an active exception"): drop the DDP wrapper the failed frames hold, meet the other
             # ranks (which failed at the same step), then leave the group, as after a normal run
             traceback.clear_frames(err.__traceback__)
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
-        raise  # any other error is one rank's: it leaves at once and torchrun stops the job
+        raise  # other errors, and one rank's own DivergedError, leave at once; torchrun stops the job
 
 
 def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, evaluate: Callable,
@@ -466,8 +467,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                                                              if p.grad is not None]))
             if not torch.isfinite(norm):  # under DDP the all-reduced gradient's: a nan on one rank stops all
                 if torch.isfinite(loss):
-                    _diverged(bar, float(norm), epoch, step, "gradient norm")
-                _diverged(bar, loss.item(), epoch, step, "loss")
+                    _diverged(bar, float(norm), epoch, step, "gradient norm", size > 1)
+                _diverged(bar, loss.item(), epoch, step, "loss", size > 1)
             opt.step()
             step += 1
             loss_sum += torch.tensor([loss.item(), 1.0], dtype=torch.float64)

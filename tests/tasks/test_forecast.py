@@ -246,6 +246,7 @@ def test_resume_from_the_cli_after_an_interrupt_ends_like_an_unbroken_run(tmp_pa
     for name in ("model.safetensors", "last.safetensors"):
         whole, split = load_file(tmp_path / "whole" / name), load_file(tmp_path / "split" / name)
         assert whole.keys() == split.keys() and all(torch.equal(whole[k], split[k]) for k in whole), name
-    rows = [[{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(open(tmp_path / run /
-            "metrics.csv"))] for run in ("whole", "split")]
+    rows = [[{k: v for k, v in row.items() if k != "seconds"}
+             for row in csv.DictReader((tmp_path / run / "metrics.csv").read_text().splitlines())]
+            for run in ("whole", "split")]
     assert len(rows[0]) == 3 and rows[0] == rows[1]
