@@ -74,20 +74,16 @@ FORMAT_KEY = "grukit.format"  # metadata key that marks a grukit file
 FORMAT_VERSION = "1"  # bump when the layout of metadata changes
 _MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header, in bytes
 
-# safetensors dtype name -> bytes per element
-_ITEMSIZE = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E5M2FNUZ": 1, "F8_E4M3FNUZ": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8, "C64": 8,
+# safetensors dtype name -> torch dtype, for the dtypes safetensors reads back (it writes a few more,
+# e.g. float8_e8m0fnu, that it cannot read); bytes per element are the torch dtype's itemsize
+_DTYPES = {
+    "BOOL": torch.bool, "U8": torch.uint8, "I8": torch.int8, "F8_E5M2": torch.float8_e5m2,
+    "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2FNUZ": torch.float8_e5m2fnuz, "F8_E4M3FNUZ": torch.float8_e4m3fnuz,
+    "I16": torch.int16, "U16": torch.uint16, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I32": torch.int32, "U32": torch.uint32, "F32": torch.float32,
+    "I64": torch.int64, "U64": torch.uint64, "F64": torch.float64, "C64": torch.complex64,
 }
-
-# torch dtypes safetensors reads back (it writes a few more, e.g. float8_e8m0fnu, that it cannot read)
-_READABLE = {
-    torch.bool, torch.uint8, torch.int8, torch.float8_e5m2, torch.float8_e4m3fn, torch.float8_e5m2fnuz,
-    torch.float8_e4m3fnuz, torch.int16, torch.uint16, torch.float16, torch.bfloat16, torch.int32, torch.uint32,
-    torch.float32, torch.int64, torch.uint64, torch.float64, torch.complex64,
-}
+_ITEMSIZE = {name: dtype.itemsize for name, dtype in _DTYPES.items()}  # safetensors name -> bytes per element
 
 _REGISTRY: dict[str, type] = {}  # registered name -> class
 
@@ -284,7 +280,7 @@ def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metada
             raise ValueError(f"tensors: names must be strings other than '__metadata__', got {name!r}")
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"tensors[{name!r}]: expected a torch.Tensor, got {type(tensor).__name__}")
-        if tensor.dtype not in _READABLE:
+        if tensor.dtype not in _DTYPES.values():
             raise TypeError(f"tensors[{name!r}]: expected a dtype safetensors can read back, got {tensor.dtype}")
         t = tensor.detach().to("cpu").contiguous()
         ptr = t.untyped_storage().data_ptr()

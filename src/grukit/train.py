@@ -374,8 +374,8 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     device = resolve_device(config.device)
     created_group = _init_distributed(device)
     try:
-        return _fit(model, train, val, step_loss=step_loss, evaluate=evaluate, config=config, out=out,
-                    collate=collate, t0=t0, device=device, created_group=created_group)
+        result = _fit(model, train, val, step_loss=step_loss, evaluate=evaluate, config=config, out=out,
+                      collate=collate, t0=t0, device=device)
     except DivergedError as err:
         if err.all_ranks and created_group and torch.distributed.is_initialized():
             # a process that exits with its group alive may abort in gloo's teardown ("terminate called
@@ -385,12 +385,15 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
             torch.distributed.barrier()
             torch.distributed.destroy_process_group()
         raise  # other errors, and one rank's own DivergedError, leave at once; torchrun stops the job
+    if created_group:  # _fit has released its DDP wrapper and met the other ranks
+        torch.distributed.destroy_process_group()
+    return result
 
 
 def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, evaluate: Callable,
-         config: TrainConfig, out: str | Path | None, collate: Callable | None, t0: float, device: torch.device,
-         created_group: bool) -> FitResult:
-    """`fit` after the process group is set up (the caller tears it down if this raises)."""
+         config: TrainConfig, out: str | Path | None, collate: Callable | None, t0: float,
+         device: torch.device) -> FitResult:
+    """`fit` after the process group is set up; `fit` also takes it down."""
     rank, size = world()
     _check(config.batch_size % size == 0, "batch_size", f"a multiple of the world size {size}", config.batch_size)
     _check(len(train) >= 1, "train", "a non-empty dataset", len(train))
@@ -466,9 +469,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                 norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()
                                                              if p.grad is not None]))
             if not torch.isfinite(norm):  # under DDP the all-reduced gradient's: a nan on one rank stops all
-                if torch.isfinite(loss):
-                    _diverged(bar, float(norm), epoch, step, "gradient norm", size > 1)
-                _diverged(bar, loss.item(), epoch, step, "loss", size > 1)
+                what, value = ("gradient norm", float(norm)) if torch.isfinite(loss) else ("loss", loss.item())
+                _diverged(bar, value, epoch, step, what, size > 1)
             opt.step()
             step += 1
             loss_sum += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
@@ -523,8 +525,6 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     del trained  # DDP's reducer holds the process group: release it before the group goes
     if size > 1:
         torch.distributed.barrier()
-    if created_group:
-        torch.distributed.destroy_process_group()
     best = next((row for row in history if row["epoch"] == best_epoch), {})
     return FitResult(history=history, best=best, best_epoch=best_epoch, stopped_early=stopped_early,
                      seconds=time.perf_counter() - t0, files=files)

@@ -23,7 +23,7 @@ Example:
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -67,8 +67,8 @@ def _ar_features(p: Prepared, t: np.ndarray) -> np.ndarray:
     return np.concatenate([flat, np.ones((len(t), 1))], axis=1)  # (N, L·F' + 1) with intercept
 
 
-def ridge_fits(p: Prepared, alphas: Sequence[float]) -> Iterator[tuple[float, np.ndarray]]:
-    """(α, W) for each α: the direct ridge AR(L) fitted on the training windows, W (L·F'+1, K).
+def ridge_fits(p: Prepared, alphas: Sequence[float]) -> list[tuple[float, np.ndarray]]:
+    """[(α, W)] for each α: the direct ridge AR(L) fitted on the training windows, W (L·F'+1, K).
 
     Target k of a window counts only where it was observed (a gap's filled value is never a
     target, as in the GRU's loss):
@@ -96,8 +96,7 @@ def ridge_fits(p: Prepared, alphas: Sequence[float]) -> Iterator[tuple[float, np
         steps = group == u
         for alpha in alphas:
             W[alpha][:, steps] = np.linalg.solve(gram_u + alpha * eye, rhs[:, steps])  # (P, K_u)
-    for alpha in alphas:
-        yield alpha, W[alpha]
+    return list(W.items())
 
 
 def ridge_ar(p: Prepared, alphas: Sequence[float] = ALPHAS) -> tuple[np.ndarray, float]:
