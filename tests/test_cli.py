@@ -1,7 +1,12 @@
 """grukit.cli: the command registry, common options, and bad input → exit 2, ≤ 3 lines, no traceback, empty --out."""
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -223,3 +228,63 @@ def test_only_rank_0_logs_progress_under_torchrun(rank, level, monkeypatch):
     else:
         monkeypatch.setenv("RANK", rank)
     assert cli.log_level() == level
+
+
+TORCHRUN_COMMANDS = {  # each command on a tiny slice, as in tests/tasks/
+    "forecast": ["--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "8", "--members", "1"],
+    "classify": ["--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "1"],
+    "textgen": ["--limit", "20000", "--hidden", "8", "--embedding", "4", "--seq-len", "16", "--batch-size", "8",
+                "--steps-per-epoch", "2", "--samples", "1", "--sample-length", "10"],
+    "music": ["--limit", "4", "--batch-size", "2", "--hidden", "8"],
+    "speech": ["--limit", "20", "--hidden", "8"],
+    "compare": ["--task", "adding", "--length", "10", "--train-size", "64", "--steps", "2", "--hidden", "8",
+                "--cells", "gru,rnn"],
+    "gradients": ["--length", "10", "--hidden", "8", "--steps", "2", "--probe", "4"],
+}
+
+TORCHRUN_SCRIPT = textwrap.dedent("""
+    import builtins, io, json, os, sys
+    from grukit import cli
+    rank, out, dump = int(os.environ["RANK"]), sys.argv[1], sys.argv[2]
+    writes, real_open, real_io_open, real_replace = [], builtins.open, io.open, os.replace
+
+    def opening(real):
+        def wrapped(file, mode="r", *args, **kwargs):
+            if any(c in mode for c in "wax+"):
+                writes.append(str(file))
+            return real(file, mode, *args, **kwargs)
+        return wrapped
+
+    def replacing(src, dst, *args, **kwargs):
+        writes.append(str(dst))
+        return real_replace(src, dst, *args, **kwargs)
+
+    builtins.open, io.open, os.replace = opening(real_open), opening(real_io_open), replacing
+    codes = {{}}
+    for command, argv in json.loads(sys.argv[3]).items():
+        codes[command] = cli.main([command, *argv, "--epochs", "1", "--device", "cpu",
+                                   "--out", os.path.join(out, command)])
+    builtins.open, io.open, os.replace = real_open, real_io_open, real_replace
+    under_out = [w for w in writes if os.path.abspath(w).startswith(os.path.abspath(out))]
+    with open(os.path.join(dump, f"rank{{rank}}.json"), "w") as f:
+        json.dump({{"codes": codes, "writes": under_out}}, f)
+""")
+
+
+def test_every_command_runs_under_torchrun_and_only_rank_0_writes(tmp_path):
+    """Two CPU processes (gloo) run each training command to the end; rank 1 writes nothing under --out."""
+    script, out, dump = tmp_path / "job.py", tmp_path / "out", tmp_path / "dump"
+    script.write_text(TORCHRUN_SCRIPT.format())
+    dump.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29521",
+           str(script), str(out), str(dump), json.dumps(TORCHRUN_COMMANDS)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((dump / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for r in ranks:
+        assert r["codes"] == {command: 0 for command in TORCHRUN_COMMANDS}, proc.stderr[-3000:]
+    assert ranks[1]["writes"] == []
+    for command in TORCHRUN_COMMANDS:
+        assert (out / command / "metrics.json").is_file() and (out / command / "report.md").is_file()
+        assert any(w.startswith(str(out / command)) for w in ranks[0]["writes"])

@@ -251,6 +251,9 @@ DDP_SCRIPT = textwrap.dedent("""
             if len(calls) == 3 and mode == "error":
                 raise ValueError("rank 1 alone")
             return loss * float("nan") if len(calls) == 3 else loss
+    if mode == "twice":  # a first fit; then rank 0 works 3 s longer, so rank 1 joins the second fit early
+        fit(Tiny(3, 8), _data(32), _data(8, 1), step_loss=loss_fn, evaluate=eval_fn, config=config, out=None)
+        time.sleep(3.0 if rank == 0 else 0.0)
     try:
         result = fit(model, _data(32), _data(8, 1), step_loss=loss_fn, evaluate=eval_fn, config=config, out=out)
     except DivergedError as err:
@@ -292,8 +295,11 @@ def test_ddp_ranks_take_stopping_decisions_together(tmp_path, mode):
         assert all("nan" in (dump / f"rank{r}.diverged").read_text() for r in (0, 1))
 
 
-def test_ddp_two_cpu_processes_identical_weights_and_rank0_files(tmp_path):
-    out, dump, _ = _torchrun(tmp_path, "plain", 29517)
+@pytest.mark.parametrize("mode", ["plain", "twice"])
+def test_ddp_two_cpu_processes_identical_weights_and_rank0_files(tmp_path, mode):
+    """One fit, or two in the same processes with rank 1 reaching the second 3 s before rank 0 (when
+    each fit left and joined the group anew, rank 1 read the first group's addresses and hung)."""
+    out, dump, _ = _torchrun(tmp_path, mode, 29517 if mode == "plain" else 29516)
     import numpy as np
     w0, w1 = (np.fromfile(dump / f"rank{r}.bin", dtype=np.float32) for r in (0, 1))
     assert w0.size > 0 and np.array_equal(w0, w1)

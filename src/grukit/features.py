@@ -81,11 +81,9 @@ def mel_filterbank(config: FeatureConfig) -> np.ndarray:
     return np.clip(np.minimum(rising, falling), 0.0, None)  # (M, F)
 
 
-def _as_signal(signal: np.ndarray) -> np.ndarray:
-    """1-D float64 signal in [-1, 1] from int16/int32/uint8/float input."""
-    s = np.asarray(signal)
-    if s.ndim != 1:
-        raise ValueError(f"signal: expected a 1-D (mono) array, got shape {s.shape}")
+def pcm_to_float(samples: np.ndarray) -> np.ndarray:
+    """float64 samples in [-1, 1] from int16/int32/uint8 PCM (or float, taken as already in [-1, 1]), any shape."""
+    s = np.asarray(samples)
     if s.dtype == np.int16:
         return s.astype(np.float64) / 32768.0
     if s.dtype == np.int32:
@@ -97,6 +95,14 @@ def _as_signal(signal: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(s)):
         raise ValueError("signal: contains NaN or Inf")
     return s.astype(np.float64)
+
+
+def _as_signal(signal: np.ndarray) -> np.ndarray:
+    """1-D float64 signal in [-1, 1] (`pcm_to_float`)."""
+    s = np.asarray(signal)
+    if s.ndim != 1:
+        raise ValueError(f"signal: expected a 1-D (mono) array, got shape {s.shape}")
+    return pcm_to_float(s)
 
 
 def power_spectrogram(signal: np.ndarray, config: FeatureConfig) -> np.ndarray:

@@ -27,8 +27,11 @@ may differ.
 A loss or gradient that becomes nan or inf raises `DivergedError` (a FloatingPointError); under
 DDP every rank raises it at the same step, since the all-reduced gradient decides.
 
-Distributed. Under `torchrun --nproc_per_node P` (env WORLD_SIZE > 1) the loop joins the
-process group (gloo on CPU, nccl on CUDA), wraps the model in DistributedDataParallel and
+Distributed. Under `torchrun --nproc_per_node P` (env WORLD_SIZE > 1) the first `fit` of a
+process joins the process group (gloo on CPU, nccl on CUDA), and every later `fit` of the process
+uses the same group; it is left when the process exits. (Leaving and joining again per `fit`
+let a rank that arrived early read the old group's addresses from the store and hang.) The
+loop wraps the model in DistributedDataParallel and
 gives rank k the samples k, k+P, ... of every global batch, so `batch_size` is the global
 batch. Every rank evaluates the full validation set (identical numbers, identical stopping);
 only rank 0 writes files and shows progress. `is_main()` tells a task whether it is rank 0.
@@ -55,6 +58,7 @@ Example:
 """
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import json
@@ -173,14 +177,25 @@ def is_main() -> bool:
     return world()[0] == 0
 
 
-def _init_distributed(device: torch.device) -> bool:
-    """Join the process group when launched by torchrun; True if this call created it."""
+_OWN_GROUP = [False]  # True while the default process group is one `fit` created
+
+
+def _init_distributed(device: torch.device) -> None:
+    """Join the process group when launched by torchrun, once per process (left at exit)."""
     if int(os.environ.get("WORLD_SIZE", 1)) <= 1 or torch.distributed.is_initialized():
-        return False
+        return
     backend = "nccl" if device.type == "cuda" else "gloo"
     torch.distributed.init_process_group(backend=backend)
+    _OWN_GROUP[0] = True
+    atexit.register(_leave_group)
     log.info("joined process group: rank %d of %d (%s)", *world(), backend)
-    return True
+
+
+def _leave_group() -> None:
+    """Destroy the process group `fit` created, if it is still there (at exit, or after a divergence)."""
+    if _OWN_GROUP[0] and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    _OWN_GROUP[0] = False
 
 
 _DEVICE_NAME = re.compile(r"(cpu|cuda)(?::([0-9]+))?")
@@ -372,22 +387,19 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     """
     t0 = time.perf_counter()
     device = resolve_device(config.device)
-    created_group = _init_distributed(device)
+    _init_distributed(device)
     try:
-        result = _fit(model, train, val, step_loss=step_loss, evaluate=evaluate, config=config, out=out,
-                      collate=collate, t0=t0, device=device)
+        return _fit(model, train, val, step_loss=step_loss, evaluate=evaluate, config=config, out=out,
+                    collate=collate, t0=t0, device=device)
     except DivergedError as err:
-        if err.all_ranks and created_group and torch.distributed.is_initialized():
-            # a process that exits with its group alive may abort in gloo's teardown ("terminate called
-            # without an active exception"): drop the DDP wrapper the failed frames hold, meet the other
-            # ranks (which failed at the same step), then leave the group, as after a normal run
+        if err.all_ranks and _OWN_GROUP[0] and torch.distributed.is_initialized():
+            # a process that exits while failed frames hold a DDP wrapper may abort in gloo's teardown
+            # ("terminate called without an active exception"): drop the wrapper, meet the other
+            # ranks (which failed at the same step), then leave the group
             traceback.clear_frames(err.__traceback__)
             torch.distributed.barrier()
-            torch.distributed.destroy_process_group()
+            _leave_group()
         raise  # other errors, and one rank's own DivergedError, leave at once; torchrun stops the job
-    if created_group:  # _fit has released its DDP wrapper and met the other ranks
-        torch.distributed.destroy_process_group()
-    return result
 
 
 def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, evaluate: Callable,
@@ -396,7 +408,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     """`fit` after the process group is set up; `fit` also takes it down."""
     rank, size = world()
     _check(config.batch_size % size == 0, "batch_size", f"a multiple of the world size {size}", config.batch_size)
-    _check(len(train) >= 1, "train", "a non-empty dataset", len(train))
+    _check(len(train) >= size, "train", f"at least one sample per rank ({size})" if size > 1 else "a non-empty dataset",
+           len(train))
     torch.manual_seed(config.seed + rank)
     model.to(device)
     out = Path(out) if out is not None else None

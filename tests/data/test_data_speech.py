@@ -42,6 +42,41 @@ def test_read_folder_resamples_other_rates(tmp_path):
     assert data.features[0].shape == mfcc(np.zeros(4000)).shape  # 0.5 s at 8 kHz
 
 
+def test_every_pcm_format_gives_the_features_of_the_same_sound(tmp_path):
+    """int16, int32 and uint8 files, mono or stereo, at 8 or 16 kHz, are scaled to [-1, 1] before the
+    channels are averaged and the rate converted, so the same sound gives the same MFCC."""
+    rng = np.random.default_rng(0)
+    freqs, phases = rng.uniform(50, 3900, 300), rng.uniform(0, 2 * np.pi, 300)  # a sound in every mel band
+
+    def sound(rate: int) -> np.ndarray:
+        t = np.arange(rate // 2) / rate  # (S,) 0.5 s
+        s = np.sin(2 * np.pi * freqs[:, None] * t[None, :] + phases[:, None]).sum(0)  # (S,)
+        return 0.5 * s / 40.0  # (S,) peak under 0.5
+
+    as_pcm = {"int16": lambda x: (x * 32768).astype(np.int16), "int32": lambda x: (x * 2 ** 31).astype(np.int32),
+              "uint8": lambda x: (x * 128 + 128).round().astype(np.uint8)}
+    reference = mfcc(sound(8000))  # (K, C)
+    for name, pcm in as_pcm.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        scipy.io.wavfile.write(folder / "1_ann_0.wav", 8000, pcm(sound(8000)))
+        scipy.io.wavfile.write(folder / "1_ann_1.wav", 8000, np.stack([pcm(sound(8000))] * 2, axis=1))
+        scipy.io.wavfile.write(folder / "1_ann_2.wav", 16000, pcm(sound(16000)))
+        data = speech.read_folder(folder)
+        for features in data.features:  # c0 near −31 here; a scale off by 2¹⁵ moves it by 100s
+            assert features.shape == reference.shape
+            np.testing.assert_allclose(features[:, 0], reference[:, 0], atol=1.0)
+
+
+def test_unsupported_sample_format_and_upper_case_names(tmp_path):
+    scipy.io.wavfile.write(tmp_path / "1_ann_0.WAV", 8000, np.zeros(800, np.int16))
+    assert speech.read_folder(tmp_path).takes.tolist() == [0]
+    scipy.io.wavfile.write(tmp_path / "2_ann_0.wav", 8000, np.zeros(800, np.int64))
+    with pytest.raises(UsageError, match="--dir: expected int16, int32, uint8 or float samples in 2_ann_0.wav, "
+                                         "got int64"):
+        speech.read_folder(tmp_path)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p / "missing", "not a folder"),
     (lambda p: p, "found none"),
@@ -69,6 +104,18 @@ def test_save_and_load_round_trip_in_float16(tmp_path):
     back = speech.load_features(tmp_path / "f.npz")
     assert back.speakers == data.speakers and back.config == data.config
     np.testing.assert_array_equal(back.digits, data.digits)
+    np.testing.assert_array_equal(back.takes, data.takes)
+
+
+def test_save_keeps_takes_and_speakers_past_255(tmp_path):
+    """Takes decide the split: a take of 258 must not come back as 2 (a test take)."""
+    config = FeatureConfig()
+    names = [f"s{i:03d}" for i in range(300)]
+    data = speech.SpeechSet([np.zeros((3, config.n_mfcc), np.float32)] * 300, np.zeros(300, np.int64), names,
+                            np.arange(300, dtype=np.int64) + 10, config)
+    speech.save_features(data, tmp_path / "f.npz")
+    back = speech.load_features(tmp_path / "f.npz")
+    assert back.takes.tolist() == data.takes.tolist() and back.speakers == names
     for x, y in zip(back.features, data.features):
         np.testing.assert_allclose(x, y, rtol=1e-3, atol=1e-2)
 

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from grukit.errors import UsageError
-from grukit.features import FeatureConfig, mfcc
+from grukit.features import FeatureConfig, mfcc, pcm_to_float
 
 log = logging.getLogger(__name__)
 
 BUNDLED = "speech/fsdd_mfcc.npz"  # inside the grukit.data package
-NAME = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9-]+)_(?P<take>[0-9]+)\.wav$")
+NAME = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9-]+)_(?P<take>[0-9]+)\.wav$", re.IGNORECASE)
 TEST_TAKES = range(0, 5)  # official FSDD test split
 VAL_TAKES = range(5, 10)  # ours: held out of training for model choice
 
@@ -81,14 +81,18 @@ def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
         raise UsageError(f"--dir: expected a positive sample rate in {path.name}, got {rate} Hz")
     if np.issubdtype(samples.dtype, np.floating) and not np.isfinite(samples).all():
         raise UsageError(f"--dir: expected finite samples in {path.name}, got NaN or Inf")
+    try:
+        samples = pcm_to_float(samples)  # (S,) or (S, channels), in [-1, 1]
+    except TypeError as err:
+        raise UsageError(f"--dir: expected int16, int32, uint8 or float samples in {path.name}, "
+                         f"got {samples.dtype}") from err
     if samples.ndim == 2:
-        samples = samples.astype(np.float64).mean(axis=1) / (32768.0 if samples.dtype == np.int16 else 1.0)
+        samples = samples.mean(axis=1)  # (S,)
     if samples.size == 0:
         raise UsageError(f"--dir: {path.name} holds no samples")
     if rate != sample_rate:
         g = np.gcd(rate, sample_rate)
-        floats = samples.astype(np.float64) / (32768.0 if samples.dtype == np.int16 else 1.0)
-        samples = scipy.signal.resample_poly(floats, sample_rate // g, rate // g)
+        samples = scipy.signal.resample_poly(samples, sample_rate // g, rate // g)  # (S',)
     return samples
 
 
@@ -120,9 +124,9 @@ def save_features(data: SpeechSet, path: str | Path) -> None:
         frames=np.concatenate(data.features).astype(np.float16),  # (sum T_i, C)
         lengths=np.array([len(f) for f in data.features], dtype=np.int32),  # (n,)
         digits=data.digits.astype(np.uint8),  # (n,)
-        speaker_index=np.array([speakers.index(s) for s in data.speakers], dtype=np.uint8),  # (n,)
+        speaker_index=np.array([speakers.index(s) for s in data.speakers], dtype=np.int32),  # (n,)
         speaker_names=np.array(speakers),  # (S,)
-        takes=data.takes.astype(np.uint8),  # (n,)
+        takes=data.takes.astype(np.int64),  # (n,) a take may be any non-negative integer
         config=np.array(json.dumps(data.config.to_dict())),
     )
 

@@ -67,7 +67,7 @@ from grukit.tasks.common import (
     train_config,
     write_metrics,
 )
-from grukit.train import fit, is_main, seed_everything
+from grukit.train import fit, is_main, seed_everything, world
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +168,9 @@ class Buckets(Dataset):
     """Batches of sentences of similar length (little padding); item i is a whole batch.
 
     The sentences are shuffled (seeded), cut into pools of `pool` batches, each pool sorted
-    by length and cut into batches of `batch_size`. `fit` then runs with batch_size 1 and
-    shuffles the order of these batches every epoch.
+    by length and cut into batches of `batch_size`. `fit` then runs with batch_size = the
+    world size (1 outside torchrun; under DDP each rank takes one of these batches per step)
+    and shuffles the order of these batches every epoch.
     """
 
     def __init__(self, data: list[tuple], batch_size: int, seed: int, pool: int = 50):
@@ -371,7 +372,9 @@ def baselines(d: dict, tables: dict[str, torch.Tensor]) -> tuple[dict[str, np.nd
 
 
 def run(args: argparse.Namespace) -> dict:
-    check_common(args, threads="idle")  # a step: 57 ms on 2 idle cores vs 88 ms on 1; 705 vs 179 ms when busy
+    # threads: a step takes 57 ms on 2 idle cores vs 88 ms on 1, 705 vs 179 ms when busy; --batch-size is
+    # sentences per rank (`Buckets`)
+    check_common(args, threads="idle", split_batches=False)
     _check(args)
     loaded = load_tokens(args)
     if args.folds:
@@ -396,7 +399,7 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
         model.set_ratios(**tables)
     else:
         train = [(s, label) for s, label, _ in train]
-    config = train_config(args, epochs=EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
+    config = train_config(args, epochs=EPOCHS, batch_size=world()[1], lr=args.lr, weight_decay=args.weight_decay,
                           warmup_steps=50, metric="val_accuracy", mode="max", patience=PATIENCE)
     result = fit(model, Buckets(train, args.batch_size, args.seed), d["val"], step_loss=ensemble_loss,
                  evaluate=evaluate, config=config, out=out, collate=collate_batch)

@@ -22,13 +22,15 @@ import torch
 from grukit import kernels
 from grukit.errors import UsageError
 from grukit.report import write_json
-from grukit.train import TrainConfig, is_main, resolve_device
+from grukit.train import TrainConfig, is_main, resolve_device, world
 
 
-def check_common(args: argparse.Namespace, *, threads: int | str | None = None) -> None:
+def check_common(args: argparse.Namespace, *, threads: int | str | None = None, split_batches: bool = True) -> None:
     """Validate --backend (a known name, available in this process) and --device before any work (UsageError
     naming the flag); apply --threads (or the task's default `threads`: small models run faster on one
-    thread of a busy machine; "idle" = `idle_threads()`, the cores idle when the command starts)."""
+    thread of a busy machine; "idle" = `idle_threads()`, the cores idle when the command starts). Under
+    torchrun, a --batch-size that `fit` splits over the ranks (`split_batches`) must be a multiple of
+    their number."""
     n = getattr(args, "threads", None) or threads
     if n == "idle":
         n = idle_threads()
@@ -39,6 +41,9 @@ def check_common(args: argparse.Namespace, *, threads: int | str | None = None) 
     except ValueError as err:
         raise UsageError(f"--backend: {str(err).split(': ', 1)[-1]}") from None
     check_device(args.device)
+    size, batch = world()[1], getattr(args, "batch_size", None)
+    if split_batches and size > 1 and batch is not None and batch % size:
+        raise UsageError(f"--batch-size: expected a multiple of the {size} processes torchrun started, got {batch}")
     if not kernels.available(args.backend):
         raise UsageError(f"--backend: expected one available in this process, {available_backends()}, "
                          f"got {args.backend!r}")

@@ -249,12 +249,15 @@ def _fmt(value: float) -> str:
 def compare(spec: Spec, kinds, seeds, out: Path) -> dict:
     """Run every (seed, kind); write metrics.json, report.md, curves.png; return the result dict."""
     from grukit import report
+    from grukit.train import is_main
 
     rows = []
     for seed in seeds:
         for kind in kinds:
             log.info("compare %s: %s (H=%d), seed %d", spec.task, kind, spec.hidden[kind], seed)
             rows.append(run_one(spec, kind, seed, out / f"{kind}-seed{seed}" if spec.checkpoints else None))
+    if not is_main():  # under torchrun only rank 0 writes the report
+        return {}
     lines = summarise(rows, kinds)
     key = spec.train_config.metric
     files = {"curves": curves_figure(rows, key, out / "curves.png", f"{spec.task}: {key} per epoch")}

@@ -90,7 +90,7 @@ def run(args) -> dict:
     from grukit import report
     from grukit.tasks import synthetic as S
     from grukit.tasks.common import check_at_least, check_common
-    from grukit.train import TrainConfig, fit
+    from grukit.train import TrainConfig, fit, is_main
 
     check_at_least(args, ("length",), least=2)  # the adding problem needs two steps to mark
     check_at_least(args, ("hidden", "steps", "batch_size", "probe"))
@@ -121,6 +121,8 @@ def run(args) -> dict:
         rows.append({"model": LABELS[kind], "hidden": hidden[kind], "parameters": count_parameters(model),
                      "val MSE": mse, "init g(T-1)/g(0)": init[-1] / init[0],
                      "trained g(T-1)/g(0)": trained[-1] / trained[0]})
+    if not is_main():  # under torchrun only rank 0 writes the report
+        return {}
     lags = np.arange(T)
     files = {"figure": figure(lags, curves, labels, out / "gradients.png",
                               f"adding problem, T = {T}: gradient reaching x_t from the loss at step T")}

@@ -182,6 +182,7 @@ def run(args) -> dict:
     from grukit import plots, report
     from grukit.errors import UsageError
     from grukit.tasks.common import check_at_least, check_common
+    from grukit.train import is_main
 
     check_at_least(args, ("hidden", "batch_size", "limit"))
     if not 0.0 <= args.dropout < 1.0:  # also refuses nan
@@ -195,6 +196,8 @@ def run(args) -> dict:
     train_config = train_config_from(args)
     out = Path(args.out)
     result = train(config, splits, train_config, out)
+    if not is_main():  # under torchrun only rank 0 writes the report
+        return {}
     fit_result = result["fit"]
     files = dict(fit_result.files)
     files["curves"] = plots.loss_curves(fit_result.history, out / "loss.png", keys=["train_loss", "val_nll"],

@@ -179,6 +179,7 @@ def train_config_from(args, *, epochs: int, metric: str, mode: str, lr: float, b
 def run(args) -> dict:
     from grukit import plots, report
     from grukit.tasks.common import check_at_least, check_common
+    from grukit.train import is_main
 
     check_at_least(args, ("hidden", "layers", "batch_size", "limit"))
     check_common(args, threads=1)  # a small model runs faster on one thread of a busy machine
@@ -190,6 +191,8 @@ def run(args) -> dict:
                                      batch_size=args.batch_size)
     out = Path(args.out)
     result = train(config, splits, train_config, out)
+    if not is_main():  # under torchrun only rank 0 writes the report
+        return {}
     fit_result = result["fit"]
     files = dict(fit_result.files)
     files["confusion"] = plots.confusion(result["confusion"], DIGITS, out / "confusion.png",
