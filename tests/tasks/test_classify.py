@@ -66,6 +66,20 @@ def test_classify_no_bigrams_reads_word_ratios_only(tmp_path):
     assert m["baselines"]["NB-weighted logistic regression"]["terms"] == "words"
 
 
+def test_the_epoch_is_chosen_on_validation_cross_entropy(tmp_path, monkeypatch):
+    seen = []
+
+    def fit(*args, config, **kwargs):
+        seen.append(config)
+        return real_fit(*args, config=config, **kwargs)
+
+    real_fit = C.fit
+    monkeypatch.setattr(C, "fit", fit)
+    assert cli.main(["classify", "--limit", "100", "--hidden", "4", "--embedding", "4", "--members", "1",
+                     "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    assert [(c.metric, c.mode, c.patience) for c in seen] == [("val_loss", "min", C.PATIENCE)]
+
+
 def test_classify_without_ratios_one_member_mean_max(tmp_path):
     out = tmp_path / "plain"
     assert cli.main(["classify", "--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "1",
