@@ -222,7 +222,7 @@ def run(args) -> dict:
     files["report"] = report.write_report(out / "report.md", "grukit speech", [
         ("Result", summary + "\n\n" + body),
         ("Data", f"{metrics['data']}: test = takes 0-4 (official FSDD split), validation = takes 5-9, "
-                 f"train = takes 10-49: split by take, not by speaker, so the accuracy is for voices the "
+                 f"train = takes 10 and up: split by take, not by speaker, so the accuracy is for voices the "
                  f"model has heard in training (speaker-dependent). Features: MFCC, {config.n_features} coefficients, "
                  f"32 ms frames every 20 ms "
                  f"(NumPy/SciPy, grukit.features)."),
