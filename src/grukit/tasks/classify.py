@@ -109,7 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--dropout", type=float, default=0.5, help="dropout (default 0.5)")
     model.add_argument("--word-dropout", type=float, default=0.0,
                        help="probability that a training word is read as unknown (default 0)")
-    model.add_argument("--batch-size", type=int, default=32, help="sentences per batch, per process under torchrun (default 32)")
+    model.add_argument("--batch-size", type=int, default=32,
+                       help="sentences per batch, per process under torchrun (default 32)")
     model.add_argument("--lr", type=float, default=5e-3, help="peak learning rate (default 5e-3)")
     model.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
     add_resume(parser)
