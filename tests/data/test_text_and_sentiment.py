@@ -34,6 +34,27 @@ def test_read_text_refuses_non_utf8_and_empty(tmp_path):
         read_text(bad)
 
 
+def test_read_text_drops_a_byte_order_mark_and_reads_windows_line_ends_as_newlines(tmp_path):
+    f = tmp_path / "w.txt"
+    f.write_bytes("\ufeffTo be,\r\nor not.\r\n".encode())
+    assert read_text(f) == "To be,\nor not.\n"
+
+
+def test_lines_split_only_at_line_ends_and_csv_fields_keep_their_newlines(tmp_path):
+    pos, neg = tmp_path / "p.txt", tmp_path / "n.txt"
+    pos.write_bytes(b"wait\x85 what a film\r\nsplendid\r\n")  # cp1252's "..." is the byte 0x85
+    neg.write_text("\ufeffdull\u2028and long\nbad\n", encoding="utf-8")
+    texts, labels, _ = read_pos_neg(pos, neg, encoding="latin-1")
+    assert len(texts) == 4 and texts[2] == "wait\x85 what a film" and labels == [0, 0, 1, 1]
+    texts, _, _ = read_pos_neg(neg, neg)
+    assert texts[0] == "dull\u2028and long"  # one sentence, no byte-order mark
+    csv = tmp_path / "d.csv"
+    csv.write_text('review,label\n"the plot\nwas thin",neg\n"great\u2028fun",pos\n', encoding="utf-8-sig")
+    texts, labels, names = read_csv(csv, "review", "label")
+    assert texts == ["the plot\nwas thin", "great\u2028fun"] and labels == [0, 1] and names == ["neg", "pos"]
+    assert tokenize(texts[0]) == ["the", "plot", "was", "thin"]
+
+
 def test_mr_and_user_files(tmp_path):
     texts, labels, _ = load_mr()
     assert len(texts) == 10662 and labels.count(1) == labels.count(0) == 5331

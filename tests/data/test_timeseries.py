@@ -29,6 +29,8 @@ def test_fill_gaps_carries_the_last_value_forward_from_causal_from():
     assert filled[:, 0].tolist() == [1.0, 1.0, 1.0, 4.0]  # step 1 never sees the 4.0 observed at step 3
     with pytest.raises(UsageError, match="--column: column 0 has no values in the training part"):
         fill_gaps(np.array([[np.nan], [np.nan], [2.0]]), causal_from=2)
+    with pytest.raises(UsageError, match="--covariates: column 'wind' has no values in the training part"):
+        fill_gaps(np.array([[1.0, np.nan], [2.0, np.nan], [3.0, 2.0]]), causal_from=2, names=["temp", "wind"])
 
 
 def test_infer_season():
@@ -73,3 +75,47 @@ def test_months_years_and_blank_dates_are_accepted(tmp_path):
     f.write_text("date,y\n2020-01-01T00:00+00:00,1\n2020-01-02,2\n2020-01-03,3\n")
     with pytest.raises(UsageError, match=r"--date-column: expected every date .* with a time zone, got '2020-01-02'"):
         read_csv(f, "y", date_column="date")
+
+
+def test_dates_out_of_order_or_twice_are_refused_naming_the_rows(tmp_path):
+    f = tmp_path / "m.csv"
+    f.write_text("month,y\n2020-01,1\n2020-03,3\n2020-02,2\n2020-04,4\n")
+    with pytest.raises(UsageError, match=r"^--date-column: expected increasing dates in column 'month', got "
+                                         r"'2020-02' in row 4 after '2020-03' in row 3 of .*\(sort the file"):
+        read_csv(f, "y", date_column="month")
+    f.write_text("month,y\n2020-01,1\n2020-02,2\n2020-02,2\n2020-03,3\n")
+    with pytest.raises(UsageError, match=r"^--date-column: expected each date once in column 'month', got "
+                                         r"'2020-02' in rows 3 and 4 of"):
+        read_csv(f, "y", date_column="month")
+
+
+def test_skipped_dates_become_gaps_so_a_season_stays_m_steps(tmp_path):
+    f = tmp_path / "m.csv"
+    months = [f"{2010 + i // 12}-{i % 12 + 1:02d}" for i in range(36) if i not in (5, 6, 20)]
+    f.write_text("month,y\n" + "".join(f"{m},{i}\n" for i, m in enumerate(months)))
+    s = read_csv(f, "y", date_column="month")
+    assert s.season == 12 and len(s) == 36 and np.flatnonzero(s.missing()[:, 0]).tolist() == [5, 6, 20]
+    assert s.dates[4:8] == ["2010-05", "2010-06", "2010-07", "2010-08"] and s.values[7, 0] == 5.0
+    days = tmp_path / "d.csv"  # daily, with a time of day and a skipped day
+    days.write_text("t,y\n2020-02-27 06:00,1\n2020-02-28 06:00,2\n2020-03-01 06:00,4\n2020-03-02 06:00,5\n")
+    s = read_csv(days, "y", date_column="t")
+    assert s.season == 365 and s.dates[2] == "2020-02-29 06:00:00" and np.isnan(s.values[2, 0])
+    weeks = tmp_path / "w.csv"  # two dates in the same week: not one row per week
+    weeks.write_text("d,y\n2020-01-04,1\n2020-01-11,2\n2020-01-12,3\n2020-01-18,4\n2020-01-25,5\n")
+    with pytest.raises(UsageError, match=r"--date-column: expected one row per week .* got '2020-01-11' \(row 3\) "
+                                         r"and '2020-01-12' \(row 4\) in the same week"):
+        read_csv(weeks, "y", date_column="d")
+    far = tmp_path / "far.csv"  # one wrong year: the dates would span 10 times the rows
+    far.write_text("month,y\n" + "".join(f"2020-{m:02d},{m}\n" for m in range(1, 12)) + "2021-12,12\n")
+    assert len(read_csv(far, "y", date_column="month")) == 24
+    far.write_text("month,y\n" + "".join(f"2020-{m:02d},{m}\n" for m in range(1, 12)) + "2030-12,12\n")
+    with pytest.raises(UsageError, match=r"--date-column: expected dates month by month, got 12 rows spread over "
+                                         r"132 months"):
+        read_csv(far, "y", date_column="month")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
+    f = tmp_path / "bom.csv"
+    f.write_text("month,y\n2020-01,1\n2020-02,2\n2020-03,3\n", encoding="utf-8-sig")
+    s = read_csv(f, "y", date_column="month")
+    assert s.season == 12 and s.values[:, 0].tolist() == [1.0, 2.0, 3.0]

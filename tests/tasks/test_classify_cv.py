@@ -65,11 +65,14 @@ def test_classify_folds_end_to_end_on_a_slice(tmp_path, capsys):
     assert "2-fold cross-validation" in report and "GRU lead" in report
 
 
-@pytest.mark.parametrize("value", ["1", "-2", "101"])
-def test_bad_folds_exit_2_and_leave_nothing(tmp_path, capsys, value):
+@pytest.mark.parametrize("value, limit", [("1", "100"), ("-2", "100"), ("101", "100"), ("30", "20")])
+def test_bad_folds_exit_2_and_leave_nothing(tmp_path, capsys, value, limit):
     out = tmp_path / "x"
-    assert cli.main(["classify", "--limit", "100", "--folds", value, "--out", str(out)]) == 2
-    assert "--folds" in capsys.readouterr().err and not out.exists()
+    assert cli.main(["classify", "--limit", limit, "--folds", value, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--folds" in err and not out.exists()
+    if limit == "20":  # more folds than sentences: refused before any training
+        assert "expected at most the number of sentences (20), got 30" in err
 
 
 def test_first_fold_of_ten_tests_the_default_splits_test_part():

@@ -220,6 +220,19 @@ def test_min_rows_is_the_fewest_that_prepare_accepts():
             prepare(series[:need - 1], lookback=lookback, horizon=horizon, season=season)
 
 
+def test_a_part_with_no_observed_target_and_a_season_too_long_are_named():
+    series = np.sin(np.arange(400) / 3.0) + np.arange(400) / 50.0
+    for lo, hi, part in ((280, 340, "validation"), (340, 400, "test")):
+        holes = series.copy()
+        holes[lo:hi] = np.nan
+        with pytest.raises(UsageError, match=rf"^--column: expected observed target values in the {part} part "
+                                             rf"\(steps {lo + 1}–{hi} of 400\), got none"):
+            prepare(holes, lookback=16, horizon=4, season=12)
+    with pytest.raises(UsageError, match=r"^--lookback/--horizon/--season: the series has 200 steps; lookback 7 \+ "
+                                         r"horizon 1 \+ season 365 needs at least"):
+        prepare(series[:200], lookback=7, horizon=1, season=365)
+
+
 def test_resume_from_the_cli_after_an_interrupt_ends_like_an_unbroken_run(tmp_path, monkeypatch, capsys):
     from safetensors.torch import load_file
 

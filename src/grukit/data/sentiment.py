@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -61,7 +62,7 @@ def _read(path: Path, argument: str, encoding: str) -> str:
         raise UsageError(f"{argument}: file not found: {path}")
     data = path.read_bytes()
     try:
-        return data.decode(encoding)
+        return data.decode(encoding).removeprefix("\ufeff")  # a byte-order mark is not text
     except UnicodeDecodeError as err:
         raise UsageError(f"{argument}: expected {encoding} text, got byte 0x{data[err.start]:02x} at offset "
                          f"{err.start} of {path} (try --encoding latin-1)") from None
@@ -71,7 +72,10 @@ def _read(path: Path, argument: str, encoding: str) -> str:
 
 
 def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    """The non-blank lines, split at \\n, \\r\\n or \\r only (str.splitlines also splits at form feeds,
+    U+2028 and the byte 0x85 that cp1252 uses for "…")."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return [line.strip() for line in lines if line.strip()]
 
 
 def read_pos_neg(
@@ -117,7 +121,7 @@ def read_csv(path: str | Path, text_column: str, label_column: str, *,
 
 def _csv_rows(path: Path, encoding: str) -> tuple[list[str], list[tuple[int, dict]]]:
     """(header, [(row number, row)]) of a CSV file; the header is row 1, blank lines are not rows."""
-    reader = csv.DictReader(_read(path, "--csv", encoding).splitlines())
+    reader = csv.DictReader(io.StringIO(_read(path, "--csv", encoding), newline=""))  # quoted fields keep newlines
     rows = []
     try:
         for i, row in enumerate(reader):

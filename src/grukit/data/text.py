@@ -26,7 +26,8 @@ UNKNOWN = "\ufffd"  # how id 0 decodes
 
 
 def read_text(path: str | Path, *, argument: str = "--text") -> str:
-    """The whole file as a str; UsageError for a missing, empty or non-UTF-8 file."""
+    """The whole file as a str (without a byte-order mark, \\r\\n read as \\n); UsageError for a missing, empty or
+    non-UTF-8 file."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{argument}: file not found: {path}")
@@ -36,6 +37,7 @@ def read_text(path: str | Path, *, argument: str = "--text") -> str:
     except UnicodeDecodeError as err:
         raise UsageError(f"{argument}: expected UTF-8 text, got byte 0x{data[err.start]:02x} at offset "
                          f"{err.start} of {path}") from None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")  # no byte-order mark, Windows line ends as \n
     if not text.strip():
         raise UsageError(f"{argument}: expected some text, got an empty file: {path}")
     return text

@@ -13,6 +13,11 @@ its loss and its metrics.
            depends on an observation after t (a forecast origin never reads its own future);
            the steps before c are interpolated from the observations before c only.
 
+Dates (`read_csv(..., date_column=...)`): they must increase from row to row (a file out of
+order, or with a date twice, is refused, never reordered). When their spacing is hourly,
+daily, weekly or monthly (`infer_season`) and every row has a date, a date the file skips
+becomes a gap row, so that step t + m is always one season after step t.
+
 Bundled sets (see DATA.md): `load_co2()` (weekly, 2,284 rows, 59 gaps) and
 `load_seattle()` (daily, target temp_max, covariates precipitation, temp_min, wind).
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -38,6 +44,8 @@ import numpy as np
 
 from grukit.data import bundled
 from grukit.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 MISSING = {"", "na", "nan", "null", "none", "?"}  # cells read as a gap (case-insensitive)
 CO2 = "timeseries/co2_weekly_mauna_loa.csv"
@@ -138,7 +146,7 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
     if not path.is_file():
         raise UsageError(f"--csv: file not found: {path}")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a leading byte-order mark is not text
             reader = csv.DictReader(f)
             header = list(reader.fieldnames or [])
             rows = list(reader)
@@ -162,7 +170,77 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
             raise UsageError(f"--covariates: expected numbers in column {name!r}, got no values in {path}")
     dates = [row.get(date_column) or "" for row in rows] if date_column else None
     stamps = parse_dates(dates, date_column, path) if dates is not None else None
-    return Series(values=values, names=names, dates=dates, source=str(path), season=infer_season(stamps))
+    season = infer_season(stamps)
+    if stamps is not None:
+        _check_order(stamps, dates, date_column, path)
+        if season in STEP_SECONDS and all(s is not None for s in stamps):
+            values, dates = _insert_skipped(values, stamps, dates, season, date_column, path)
+    return Series(values=values, names=names, dates=dates, source=str(path), season=season)
+
+
+STEP_SECONDS = {24: 3600.0, 365: 86400.0, 52: 7 * 86400.0, 12: None}  # season -> one step (12: a calendar month)
+STEP_NAMES = {24: "hour", 365: "day", 52: "week", 12: "month"}
+
+
+def _check_order(stamps: Sequence[dt.datetime | None], dates: Sequence[str], column: str, path: Path) -> None:
+    """UsageError naming --date-column unless the dated rows strictly increase (blank dates are skipped)."""
+    last = None  # (row, stamp) of the previous dated row
+    for i, stamp in enumerate(stamps):
+        if stamp is None:
+            continue
+        if last is not None and stamp <= last[1]:
+            a, b = dates[last[0]].strip(), dates[i].strip()
+            if stamp == last[1]:
+                raise UsageError(f"--date-column: expected each date once in column {column!r}, got {b!r} in rows "
+                                 f"{last[0] + 2} and {i + 2} of {path}")
+            raise UsageError(f"--date-column: expected increasing dates in column {column!r}, got {b!r} in row "
+                             f"{i + 2} after {a!r} in row {last[0] + 2} of {path} (sort the file by date)")
+        last = (i, stamp)
+
+
+def _step_numbers(stamps: Sequence[dt.datetime], season: int) -> np.ndarray:
+    """(T,) each date's step count from the first date, in the unit of `season` (nearest whole step)."""
+    if STEP_SECONDS[season] is None:
+        return np.array([12 * (s.year - stamps[0].year) + s.month - stamps[0].month for s in stamps])
+    unit = STEP_SECONDS[season]
+    return np.array([round((s - stamps[0]).total_seconds() / unit) for s in stamps])
+
+
+def _insert_skipped(values: np.ndarray, stamps: Sequence[dt.datetime], dates: list[str], season: int,
+                    column: str, path: Path) -> tuple[np.ndarray, list[str]]:
+    """(values, dates) with a NaN row (a gap) for every step the dates skip."""
+    k = _step_numbers(stamps, season)  # (T,)
+    unit = STEP_NAMES[season]
+    same = np.flatnonzero(np.diff(k) == 0)  # (S,)
+    if len(same):
+        i = int(same[0])
+        raise UsageError(f"--date-column: expected one row per {unit} in column {column!r}, got "
+                         f"{dates[i].strip()!r} (row {i + 2}) and {dates[i + 1].strip()!r} (row {i + 3}) in the "
+                         f"same {unit} of {path}")
+    steps = int(k[-1]) + 1
+    if steps == len(k):
+        return values, dates
+    if steps > 2 * len(k):
+        raise UsageError(f"--date-column: expected dates {unit} by {unit}, got {len(k)} rows spread over {steps} "
+                         f"{unit}s (more skipped than present) in column {column!r} of {path}")
+    full = np.full((steps, values.shape[1]), np.nan)  # (steps, F)
+    full[k] = values
+    labels = [""] * steps
+    for j, d in zip(k, dates):
+        labels[j] = d
+    for j in np.setdiff1d(np.arange(steps), k):
+        labels[j] = _step_label(stamps[0], int(j), season)
+    log.info("%s: %d %ss the dates skip are gaps (rows with no value)", path, steps - len(k), unit)
+    return full, labels
+
+
+def _step_label(first: dt.datetime, j: int, season: int) -> str:
+    """The date of step j (for a row the file skips)."""
+    if STEP_SECONDS[season] is None:
+        month = first.month - 1 + j
+        return f"{first.year + month // 12:04d}-{month % 12 + 1:02d}"
+    stamp = first + dt.timedelta(seconds=j * STEP_SECONDS[season])
+    return stamp.date().isoformat() if stamp.time() == dt.time() and stamp.tzinfo is None else stamp.isoformat(" ")
 
 
 def load_co2() -> Series:
@@ -178,14 +256,16 @@ def load_seattle() -> Series:
     return read_csv(bundled(SEATTLE), "temp_max", date_column="date", covariates=SEATTLE_COVARIATES)
 
 
-def fill_gaps(values: np.ndarray, causal_from: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fill_gaps(values: np.ndarray, causal_from: int | None = None, names: Sequence[str] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Fill gaps per column; returns (filled (T, F), missing (T, F) bool).
 
     Steps before `causal_from` (all steps when None): linear interpolation in time between
     the observed values before `causal_from`, the ends taking the nearest one. Steps from
     `causal_from` on: the last observed value carried forward, so a filled value there
     never depends on a later observation. Each column needs an observed value before
-    `causal_from` (the training part, for `forecast_data.prepare`), else UsageError.
+    `causal_from` (the training part, for `forecast_data.prepare`), else a UsageError naming the
+    column (`names`, when given).
     """
     values = np.asarray(values, dtype=np.float64)
     missing = np.isnan(values)  # (T, F)
@@ -198,7 +278,8 @@ def fill_gaps(values: np.ndarray, causal_from: int | None = None) -> tuple[np.nd
         if not seen.any():
             flag = "--column" if f == 0 else "--covariates"
             where = "at all" if causal_from is None else "in the training part"
-            raise UsageError(f"{flag}: column {f} has no values {where}")
+            column = repr(names[f]) if names is not None else str(f)
+            raise UsageError(f"{flag}: column {column} has no values {where}")
         filled[:c, f] = np.interp(t[:c], t[:c][seen], values[:c][seen, f])  # ends: nearest observed value
         if c < T:
             last = np.maximum.accumulate(np.where(missing[:, f], -1, t))  # (T,) last observed step ≤ t

@@ -381,6 +381,9 @@ def run(args: argparse.Namespace) -> dict:
     check_common(args, threads="idle", split_batches=False)
     _check(args)
     loaded = load_tokens(args)
+    if args.folds > len(loaded["tokens"]):  # every fold's test part needs a sentence
+        raise UsageError(f"--folds: expected at most the number of sentences ({len(loaded['tokens'])}), "
+                         f"got {args.folds}")
     if args.folds:
         from grukit.tasks.classify_cv import cross_validate  # it imports this module
 

@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> dict:
 def split(args: argparse.Namespace, series: Series, back: int = 0) -> Prepared:
     """The prepared windows of `series` for the arguments; back = j: backtest fold j + 1 (`prepare`)."""
     return prepare(series.values, lookback=args.lookback, horizon=args.horizon, season=args.season or series.season,
-                   back=back, transform=args.transform)
+                   back=back, transform=args.transform, names=series.names)
 
 
 def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) -> dict:

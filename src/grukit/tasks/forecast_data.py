@@ -35,6 +35,7 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,10 +112,12 @@ def seasonal_mae(y: np.ndarray, observed: np.ndarray, season: int) -> float:
 
 
 def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
-            fractions: tuple[float, float] = (0.7, 0.15), back: int = 0, transform: str = "none") -> Prepared:
+            fractions: tuple[float, float] = (0.7, 0.15), back: int = 0, transform: str = "none",
+            names: Sequence[str] | None = None) -> Prepared:
     """Split, fill and scale `values` (T, F) (column 0 the target, NaN = gap); see the module docstring.
 
     transform = "log" models log(target); the target must then be positive wherever observed.
+    names: the F column names, for error messages.
 
     back = j > 0 moves the whole split j test-part lengths into the past (a backtest fold): the
     series ends j·n_test steps earlier, validation and test keep the lengths they have for the
@@ -139,11 +142,17 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
             raise UsageError(f"--backtest: fold {back + 1} would leave {max(n_train, 0)} training steps before its "
                              f"validation and test parts; lookback {lookback} + horizon {horizon} + season "
                              f"{season} needs {need_train + max(season, 1)}: use fewer folds")
+        flags, what = ("--lookback/--horizon/--season", f" + season {season}") if season > 1 else \
+            ("--lookback/--horizon", "")
         raise UsageError(
-            f"--lookback/--horizon: the series has {T} steps; lookback {lookback} + horizon {horizon} "
+            f"{flags}: the series has {T} steps; lookback {lookback} + horizon {horizon}{what} "
             f"needs at least {int(np.ceil((need_train + max(season, 1)) / fractions[0]))} "
-            f"(70% train, 15% validation, 15% test, season {season})")
-    filled, missing = fill_gaps(values, causal_from=n_train)  # no val/test origin reads its future
+            f"(70% train, 15% validation, 15% test)")
+    filled, missing = fill_gaps(values, causal_from=n_train, names=names)  # no val/test origin reads its future
+    for part, lo, hi in (("validation", n_train, n_train + n_val), ("test", n_train + n_val, T)):
+        if missing[lo:hi, 0].all():
+            raise UsageError(f"--column: expected observed target values in the {part} part (steps {lo + 1}–{hi} "
+                             f"of {T}), got none (all gaps)")
     observed = ~missing[:n_train, 0]
     mase_scale = seasonal_mae(values[:n_train, 0], observed, season)
     if not mase_scale > 0:

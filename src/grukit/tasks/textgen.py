@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> dict:
                  f"({len(text) - split:,}) validate, read in order as {VAL_STREAMS} streams with the hidden state "
                  f"carried across chunks of {VAL_CHUNK}. The alphabet comes from the training part."),
         ("Validation loss", summary),
-        ("Longer runs", LONGER_RUN),
+        *([("Longer runs", LONGER_RUN)] if args.text is None else []),  # measured on the bundled text only
         ("Samples", "```\n" + shown + "\n```"),
         ("Figures", "\n\n".join(figure(n, p) for n, p in files.items() if str(p).endswith(".png")))]
     files["report"] = write_report(out / "report.md", "grukit textgen", report_text)
