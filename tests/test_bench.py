@@ -1,7 +1,12 @@
 """`grukit bench` end to end on its smallest row: files, records and ratios are consistent."""
 import json
 
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import grukit
 from grukit import cli
+from grukit.bench import ROWS, Row, forward_flops, training_flops
 
 
 def test_bench_one_row_writes_json_and_markdown(tmp_path):
@@ -14,6 +19,7 @@ def test_bench_one_row_writes_json_and_markdown(tmp_path):
     assert {"grukit-fused", "grukit-eager", "torch.nn.GRU"} <= set(by_impl)
     for record in by_impl.values():
         assert record["fwd_ms"] > 0 and record["train_ms"] > 0
+        assert abs(record["train_gflops"] - training_flops(ROWS[0]) / record["train_ms"] / 1e6) < 1e-9
     ours = by_impl.get("grukit-cpu", by_impl["grukit-fused"])
     vs_torch = [t for t in result["targets"] if t["target"] == "N1: training step vs torch.nn.GRU"]
     if "grukit-cpu" in by_impl:  # the targets table is about the cpu kernel
@@ -25,3 +31,18 @@ def test_bench_one_row_writes_json_and_markdown(tmp_path):
 def test_bench_unknown_row_is_a_usage_error(tmp_path, capsys):
     assert cli.main(["bench", "--rows", "N7", "--out", str(tmp_path / "b")]) == 2
     assert "rows" in capsys.readouterr().err
+
+
+def test_flop_counts_match_what_torch_counts_for_the_eager_step():
+    """forward_flops is exactly the matmul work of a forward; training_flops that of a step whose x needs no
+    gradient, to within the first step (whose h_prev, zeros, needs no gradient either)."""
+    row = Row("t", N=3, T=50, I=5, H=4)
+    gru = grukit.GRU(row.I, row.H, backend="eager")
+    x = torch.randn(row.T, row.N, row.I)  # (T, N, I), no gradient
+    with FlopCounterMode(display=False) as forward, torch.no_grad():
+        gru(x)
+    assert forward.get_total_flops() == forward_flops(row)
+    with FlopCounterMode(display=False) as step:
+        output, h_n = gru(x)  # (T, N, H), (1, N, H)
+        (output.sum() + h_n.sum()).backward()
+    assert 0 <= training_flops(row) - step.get_total_flops() <= 2 * row.N * 3 * row.H * row.H  # one dh_prev

@@ -5,20 +5,25 @@ parameters (x needs no gradient); forward = the same call under no_grad / jit wi
 For each row (N, T, I, H), in this one process: every available grukit backend,
 torch.nn.GRU and, when installed, JAX (lax.scan GRU, jit). Then GRU.step streaming with
 N=1, and reset="before" for the grukit backends. Reported: median ms, speed-up over
-torch and JAX, GFLOP/s (forward 2·T·N·3H·(I+H); training ≈ 3× that) and its share of
-the sgemm rate measured in the same run (torch.mm 2048×2048), and peak memory of one
+torch and JAX, GFLOP/s and its share of the sgemm rate measured at the start of the run
+(torch.mm 2048×2048; a second reading at the end is kept in the JSON), and peak memory of one
 training step: the growth of the peak resident set (VmHWM, reset through
 /proc/self/clear_refs) over the resident set just before the step, in a fresh process per
 implementation after one warm-up step, with glibc's mmap threshold fixed at 64 KiB (so a
 block freed by the warm-up is returned, not silently reused by the measured step). It
 counts every allocation the step makes (torch, MKL, XLA alike) and nothing held before.
 
+Work counted (multiply-adds × 2, gates ignored): forward 2·T·N·3H·(I+H), the input and
+recurrent products; a training step 2·T·N·3H·(2I+3H), the forward plus the backward's dW_x
+(I), dW_h (H) and dh_prev (H) products; no dx product, since x needs no gradient (the cpu
+kernel skips it, torch's autograd too).
+
     grukit bench [--rows N1,N16,N32,N64,stream,before] [--repeats 5] [--out DIR] [--no-memory]
 
 Example:
-    >>> from grukit.bench import ROWS, forward_flops
-    >>> ROWS[0], forward_flops(ROWS[0])
-    (Row(name='N1', N=1, T=512, I=64, H=128), 75497472)
+    >>> from grukit.bench import ROWS, forward_flops, training_flops
+    >>> ROWS[0], forward_flops(ROWS[0]), training_flops(ROWS[0])
+    (Row(name='N1', N=1, T=512, I=64, H=128), 75497472, 201326592)
 """
 from __future__ import annotations
 
@@ -65,6 +70,11 @@ GRUKIT_BACKENDS = ("cpu", "fused", "eager")
 def forward_flops(row: Row) -> int:
     """Multiply-adds ×2 of one forward pass: input and recurrent products, gates ignored."""
     return 2 * row.T * row.N * 3 * row.H * (row.I + row.H)
+
+
+def training_flops(row: Row) -> int:
+    """Multiply-adds ×2 of one training step with x needing no gradient: the forward, then dW_x, dW_h, dh_prev."""
+    return 2 * row.T * row.N * 3 * row.H * (2 * row.I + 3 * row.H)
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -219,7 +229,7 @@ def _record(row: Row, impl: str, reset: str, fwd_ms: float | None, train_ms: flo
     rec = {"row": row.name, "N": row.N, "T": row.T, "I": row.I, "H": row.H, "impl": impl, "reset": reset,
            "fwd_ms": fwd_ms, "train_ms": train_ms}
     rec["fwd_gflops"] = None if fwd_ms is None else flops / fwd_ms / 1e6
-    rec["train_gflops"] = None if train_ms is None else 3 * flops / train_ms / 1e6
+    rec["train_gflops"] = None if train_ms is None else training_flops(row) / train_ms / 1e6
     rec["train_pct_sgemm"] = None if train_ms is None else 100 * rec["train_gflops"] / sgemm
     log.info("  %-6s %-6s %-14s fwd %9.2f ms  train %9.2f ms", row.name, reset, impl, fwd_ms or float("nan"),
              train_ms or float("nan"))
@@ -378,7 +388,7 @@ def evaluate_targets(records: list[dict]) -> list[dict]:
         add(f"{ROWS[-1].name}: training GFLOP/s as % of sgemm", round(pct, 1), ">= 70%", pct >= 70)
     mem_torch = _find(records, ROWS[-1].name, "torch.nn.GRU")
     if largest is not None and mem_torch is not None and largest.get("peak_mb") and mem_torch.get("peak_mb"):
-        add(f"{ROWS[-1].name}: peak memory of a training step (MB) vs torch.nn.GRU",
+        add(f"{ROWS[-1].name}: peak memory of a training step (MiB) vs torch.nn.GRU",
             f"{largest['peak_mb']:.0f} vs {mem_torch['peak_mb']:.0f}", "<= torch",
             largest["peak_mb"] <= mem_torch["peak_mb"])
     return targets
@@ -393,10 +403,13 @@ def markdown(result: dict) -> str:
     env = result["environment"]
     lines = [f"CPU: {env['cpu']}, {env['threads']} threads, torch {env['torch']}, "
              f"jax {env['jax'] or 'not installed'}; sgemm (2048², float32): {env['sgemm_gflops']:.0f} GFLOP/s. "
-             f"Median of {env['repeats']} runs (ms); ×torch / ×JAX = their time / this time (training step).",
+             f"Median of {env['repeats']} runs in ms (3 when one run takes over 3 s, 1 over 10 s); ×torch / ×JAX = "
+             "their time / this time (training step; stream rows: the step loop). GFLOP/s (train): "
+             "2·T·N·3H·(2I+3H) per step (`training_flops`); peak MiB: one training step's growth of the "
+             "peak resident set.",
              "",
              "| row (N, T, I, H) | reset | implementation | forward ms | training ms | ×torch | ×JAX | "
-             "GFLOP/s (train) | % sgemm | peak MB |",
+             "GFLOP/s (train) | % sgemm | peak MiB |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     records = result["records"]
     for rec in records:

@@ -1,0 +1,83 @@
+"""Screen for docs/applications.md: which validation number should pick `grukit classify`'s epoch?
+
+Inside the default split's 9,596 non-test sentences only (its 1,066 test sentences are never
+read), seed s permutes them with seed [2000, s] into an inner test part (960), a validation
+part (960) and a training part (7,676). The command's model trains for all 15 epochs of its
+schedule; after every epoch the script records the validation cross-entropy and accuracy and
+the inner-test accuracy. It then replays early stopping (patience 4, as the command) on
+each validation number and prints the inner-test accuracy of the epoch each would keep.
+
+    OMP_NUM_THREADS=1 .venv/bin/python docs/scripts/classify_epoch_criterion.py 1 2 3 4 5 6 7 8 9 10 11 12
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from grukit.cli import build_parser
+from grukit.data.sentiment import Vocabulary
+from grukit.tasks import classify
+from grukit.tasks.classify_model import SentenceEnsemble
+from grukit.tasks.common import check_common, train_config
+from grukit.train import fit, seed_everything
+
+
+def kept_epoch(values: list[float], better, patience: int = classify.PATIENCE) -> int:
+    """The 0-based epoch early stopping keeps when it watches `values`."""
+    best = 0
+    for i in range(1, len(values)):
+        if better(values[i], values[best]):
+            best = i
+        elif i - best >= patience:
+            break
+    return best
+
+
+def run_seed(seed: int) -> list[dict]:
+    """Per-epoch validation loss/accuracy and inner-test accuracy of the default model on inner split `seed`."""
+    out = tempfile.mkdtemp()
+    args = build_parser().parse_args(["classify", "--out", out, "--threads", "1"])
+    check_common(args)
+    loaded = classify.load_tokens(args)
+    tokens, labels, names = loaded["tokens"], loaded["labels"], loaded["names"]
+    i_train, i_val, _ = classify.split(len(tokens), args.seed)
+    rest = np.random.default_rng([2000, seed]).permutation(np.concatenate([i_val, i_train]))
+    i_inner, i_val, i_train = rest[:960], rest[960:1920], rest[1920:]
+    vocab = Vocabulary.build([tokens[i] for i in i_train], min_count=args.min_count)
+    encoded = [(vocab.encode(t), int(y)) for t, y in zip(tokens, labels)]
+    train, val, inner = ([encoded[i] for i in part] for part in (i_train, i_val, i_inner))
+    tables, train = classify.ratios(train, len(vocab), len(names), args.seed, bigram_min_count=args.min_count)
+    seed_everything(args.seed)
+    model = SentenceEnsemble("\n".join(vocab.words), classes=len(names), members=args.members,
+                             embedding=args.embedding, hidden_size=args.hidden, dropout=args.dropout,
+                             backend=args.backend, ratios=len(names), word_dropout=args.word_dropout,
+                             pooling=args.pooling, bigrams=len(tables.get("bigram_keys", ())))
+    model.set_ratios(**tables)
+
+    def evaluate(m, v):
+        scores = classify.evaluate(m, v)
+        return {**scores, "inner_accuracy": classify.evaluate(m, inner)["val_accuracy"]}
+
+    config = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
+                          warmup_steps=50, metric="val_loss", mode="min", patience=classify.EPOCHS)  # all epochs
+    result = fit(model, classify.Buckets(train, args.batch_size, args.seed), val, step_loss=classify.ensemble_loss,
+                 evaluate=evaluate, config=config, out=Path(out), collate=classify.collate_batch)
+    return result.history
+
+
+def main(seeds: list[int]) -> None:
+    for seed in seeds:
+        h = run_seed(seed)
+        inner = [row["inner_accuracy"] for row in h]
+        by_accuracy = kept_epoch([row["val_accuracy"] for row in h], lambda a, b: a > b)
+        by_loss = kept_epoch([row["val_loss"] for row in h], lambda a, b: a < b)
+        print(json.dumps({"seed": seed, "accuracy_epoch": by_accuracy + 1, "accuracy_kept": inner[by_accuracy],
+                          "loss_epoch": by_loss + 1, "loss_kept": inner[by_loss]}), flush=True)
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [1])
