@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[test,apps,interop]"
+	$(PIP) -e ".[test,interop]"
 	touch $(STAMP)
 
 install: $(STAMP)

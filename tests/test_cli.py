@@ -277,7 +277,7 @@ def test_every_command_runs_under_torchrun_and_only_rank_0_writes(tmp_path):
     script.write_text(TORCHRUN_SCRIPT.format())
     dump.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29521",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(script), str(out), str(dump), json.dumps(TORCHRUN_COMMANDS)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

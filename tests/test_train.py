@@ -79,6 +79,12 @@ def test_learning_rate_warmup_then_cosine_to_floor():
     assert learning_rate(104, 104, c) == pytest.approx(0.1)
 
 
+def test_a_warmup_longer_than_the_run_takes_half_of_it():
+    c = TrainConfig(lr=1.0, warmup_steps=20, schedule="cosine")
+    lrs = [learning_rate(s, 9, c) for s in range(9)]  # 9 steps: warmup 4, then the decay
+    assert lrs[:5] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0]) and all(a > b for a, b in zip(lrs[4:], lrs[5:]))
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="schedule"):
         TrainConfig(schedule="step")
@@ -143,6 +149,22 @@ def test_early_stopping_and_time_limit(caplog):
     assert result.stopped_early and result.history == []
 
 
+def test_a_time_limit_before_the_first_epoch_lists_no_files(tmp_path):
+    config = TrainConfig(epochs=2, batch_size=8, progress=False, time_limit=0.0)
+    result = fit(Tiny(3, 4), _data(), _data(8), step_loss=step_loss, evaluate=evaluate, config=config,
+                 out=tmp_path / "run")
+    assert result.history == [] and result.files == {} and list((tmp_path / "run").iterdir()) == []
+
+
+def test_a_nan_validation_metric_is_a_divergence():
+    values = iter([0.5, float("nan")])
+    config = TrainConfig(epochs=3, batch_size=8, progress=False)
+    with pytest.raises(DivergedError, match=r"^validation val_loss became nan at epoch 2") as info:
+        fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=lambda m, v: {"val_loss": next(values)},
+            config=config, out=None)
+    assert info.value.what == "validation val_loss"
+
+
 def test_resume_with_more_patience_goes_on_like_an_unbroken_run(tmp_path):
     def flat(model, val):
         return {"val_loss": 1.0}  # never improves after the first epoch
@@ -170,6 +192,7 @@ def test_resume_refuses_other_model_or_training_settings(tmp_path):
         fit(Tiny(3, 8), _data(40), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,
             out=tmp_path / "a")
     _train(tmp_path / "a", 2, resume=True, time_limit=100.0)  # what may change: time limit, device, progress
+    _train(tmp_path / "a", 2, resume=True, restore_best=False)  # and which weights the model ends with
 
 
 def test_resume_from_a_state_file_without_model_config_or_data_size(tmp_path):
@@ -224,7 +247,7 @@ def test_missing_metric_is_an_error():
 
 
 DDP_SCRIPT = textwrap.dedent("""
-    import os, sys, time, torch
+    import dataclasses, os, sys, time, torch
     sys.path.insert(0, {tests!r})
     from test_train import Tiny, _data, step_loss, evaluate
     import grukit.train
@@ -251,6 +274,30 @@ DDP_SCRIPT = textwrap.dedent("""
             if len(calls) == 3 and mode == "error":
                 raise ValueError("rank 1 alone")
             return loss * float("nan") if len(calls) == 3 else loss
+    if mode == "resume":  # dropout draws differ by rank: an interrupted run resumed ends as an unbroken one
+        config = TrainConfig(epochs=3, batch_size=8, lr=1e-2, seed=1, progress=False)
+        torch.manual_seed(0)
+        unbroken = Tiny(3, 8)
+        fit(unbroken, _data(32), _data(8, 1), step_loss=loss_fn, evaluate=eval_fn, config=config,
+            out=os.path.join(sys.argv[2], "unbroken"))
+        calls = []
+        def stop_in_epoch_2(m, val):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("interrupted")
+            return evaluate(m, val)
+        broken = os.path.join(sys.argv[2], "broken")
+        try:
+            fit(model, _data(32), _data(8, 1), step_loss=loss_fn, evaluate=stop_in_epoch_2, config=config, out=broken)
+        except RuntimeError:
+            pass
+        torch.manual_seed(0)
+        model = Tiny(3, 8)
+        fit(model, _data(32), _data(8, 1), step_loss=loss_fn, evaluate=eval_fn,
+            config=dataclasses.replace(config, resume=True), out=broken)
+        same = all(torch.equal(a, b) for a, b in zip(model.parameters(), unbroken.parameters()))
+        open(os.path.join(sys.argv[2], f"rank{{rank}}.same"), "w").write(str(same))
+        raise SystemExit(0)
     if mode == "twice":  # a first fit; then rank 0 works 3 s longer, so rank 1 joins the second fit early
         fit(Tiny(3, 8), _data(32), _data(8, 1), step_loss=loss_fn, evaluate=eval_fn, config=config, out=None)
         time.sleep(3.0 if rank == 0 else 0.0)
@@ -265,13 +312,13 @@ DDP_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _torchrun(tmp_path, mode: str, port: int):
+def _torchrun(tmp_path, mode: str):
     script = tmp_path / "ddp_job.py"
     script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent)))
     out, dump = tmp_path / "out", tmp_path / "dump"
     dump.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(script), str(out), str(dump), mode]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # a hang fails here
     assert (proc.returncode == 0) == (mode != "error"), proc.stderr[-3000:]
@@ -280,7 +327,7 @@ def _torchrun(tmp_path, mode: str, port: int):
 
 def test_ddp_an_error_on_one_rank_ends_the_job_at_once(tmp_path):
     t = time.perf_counter()
-    _, _, proc = _torchrun(tmp_path, "error", 29520)
+    _, _, proc = _torchrun(tmp_path, "error")
     assert "rank 1 alone" in proc.stderr and time.perf_counter() - t < 60  # no rank waits for the other
 
 
@@ -288,18 +335,28 @@ def test_ddp_an_error_on_one_rank_ends_the_job_at_once(tmp_path):
 def test_ddp_ranks_take_stopping_decisions_together(tmp_path, mode):
     """A time limit one rank's clock has passed, or a nan on one rank: both ranks stop (before, the
     other rank waited in the next all-reduce forever)."""
-    _, dump, _ = _torchrun(tmp_path, mode, 29518 if mode == "clock" else 29519)
+    _, dump, proc = _torchrun(tmp_path, mode)
+    written = sorted(p.name for p in dump.iterdir())
     if mode == "clock":
+        assert written == ["rank0.bin", "rank0.epochs", "rank1.bin", "rank1.epochs"], proc.stderr[-3000:]
         assert [(dump / f"rank{r}.epochs").read_text() for r in (0, 1)] == ["1", "1"]
     else:
+        assert written == ["rank0.diverged", "rank1.diverged"], proc.stderr[-3000:]
         assert all("nan" in (dump / f"rank{r}.diverged").read_text() for r in (0, 1))
+
+
+def test_ddp_resume_restores_every_ranks_random_state(tmp_path):
+    """Each rank draws its own dropout masks (seed + rank): the state file keeps every rank's generator
+    (before, only rank 0's, which every rank then resumed with)."""
+    _, dump, _ = _torchrun(tmp_path, "resume")
+    assert [(dump / f"rank{r}.same").read_text() for r in (0, 1)] == ["True", "True"]
 
 
 @pytest.mark.parametrize("mode", ["plain", "twice"])
 def test_ddp_two_cpu_processes_identical_weights_and_rank0_files(tmp_path, mode):
     """One fit, or two in the same processes with rank 1 reaching the second 3 s before rank 0 (when
     each fit left and joined the group anew, rank 1 read the first group's addresses and hung)."""
-    out, dump, _ = _torchrun(tmp_path, mode, 29517 if mode == "plain" else 29516)
+    out, dump, _ = _torchrun(tmp_path, mode)
     import numpy as np
     w0, w1 = (np.fromfile(dump / f"rank{r}.bin", dtype=np.float32) for r in (0, 1))
     assert w0.size > 0 and np.array_equal(w0, w1)

@@ -84,7 +84,8 @@ STATE_FILE = "last.state.safetensors"
 LAST_FILE = "last.safetensors"
 BEST_FILE = "model.safetensors"
 CSV_FILE = "metrics.csv"
-RESUME_MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend")  # may change on resume
+RESUME_MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend",
+                     "restore_best")  # may change on resume: none changes the weights' trajectory
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,12 @@ class FitResult:
 
 
 class DivergedError(FloatingPointError):
-    """The training loss or its gradient became nan or inf (most often: a learning rate too high)."""
+    """The training loss or its gradient, or the validation metric, became nan or inf (most often: a learning
+    rate too high)."""
 
     def __init__(self, loss: float, epoch: int, step: int, what: str = "loss", all_ranks: bool = False):
-        super().__init__(f"training {what} became {loss} at epoch {epoch}, step {step}")
+        where = "" if what.startswith("validation") else "training "
+        super().__init__(f"{where}{what} became {loss} at epoch {epoch}, step {step}")
         self.loss, self.epoch, self.step, self.what = loss, epoch, step, what
         self.all_ranks = all_ranks  # raised by every rank at this step (the all-reduced gradient decided)
 
@@ -237,16 +240,19 @@ def seed_everything(seed: int) -> None:
 def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
     """lr at global step `step` (0-based): linear warmup, then the configured decay.
 
-        warmup:   lr · (step+1) / warmup_steps                       for step < warmup_steps
+        warmup:   lr · (step+1) / w                                  for step < w = min(warmup_steps, total/2)
         cosine:   lr · (m + (1-m) · ½(1 + cos(π p)))                  p = progress after warmup ∈ [0, 1]
         linear:   lr · (m + (1-m) · (1 - p))                         m = min_lr_ratio
+
+    The warmup takes at most half the run, so a short run still reaches lr and decays.
     """
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
+    w = min(config.warmup_steps, total_steps // 2)
+    if step < w:
+        return config.lr * (step + 1) / w
     if config.schedule == "constant":
         return config.lr
-    span = max(1, total_steps - config.warmup_steps)
-    p = min(1.0, (step - config.warmup_steps) / span)
+    span = max(1, total_steps - w)
+    p = min(1.0, (step - w) / span)
     m = config.min_lr_ratio
     decay = 0.5 * (1.0 + math.cos(math.pi * p)) if config.schedule == "cosine" else 1.0 - p
     return config.lr * (m + (1.0 - m) * decay)
@@ -324,7 +330,7 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 
 def _save_state(path: Path, model: nn.Module, best: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
-                meta: dict) -> None:
+                meta: dict, rng: dict[str, torch.Tensor]) -> None:
     """Everything a resumed run needs, in one validated safetensors file (never a pickle)."""
     from grukit.checkpoint import save_state
 
@@ -332,10 +338,35 @@ def _save_state(path: Path, model: nn.Module, best: dict[str, torch.Tensor], opt
     tensors.update({f"best.{k}": v for k, v in best.items()})
     opt_tensors, opt_meta = _flatten_optimizer(opt)
     tensors.update(opt_tensors)
-    tensors["rng.cpu"] = torch.get_rng_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    tensors.update(rng)
     save_state(path, tensors, {"grukit.train_state": {**meta, "optimizer": opt_meta}})
+
+
+def _rng_states(size: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """{"rng.cpu.<rank>": state, and "rng.cuda.<rank>" on CUDA} for every rank (an all-gather under DDP, where
+    each rank's dropout draws come from its own generator, seeded seed + rank)."""
+    own = {"cpu": torch.get_rng_state()}  # (S,) uint8
+    if device.type == "cuda":
+        own["cuda"] = torch.cuda.get_rng_state(device)  # (S',) uint8
+    states = {}
+    for kind, state in own.items():
+        if size == 1:
+            states[f"rng.{kind}.0"] = state
+            continue
+        parts = [torch.empty_like(state, device=device) for _ in range(size)]  # nccl gathers CUDA tensors only
+        torch.distributed.all_gather(parts, state.to(device))
+        states.update({f"rng.{kind}.{r}": part.cpu() for r, part in enumerate(parts)})
+    return states
+
+
+def _set_rng_states(tensors: dict[str, torch.Tensor], rank: int, device: torch.device) -> None:
+    """Restore this rank's generators from `_rng_states`' tensors (files written before it: "rng.cpu", "rng.cuda")."""
+    cpu = tensors.get(f"rng.cpu.{rank}", tensors.get("rng.cpu"))
+    if cpu is not None:
+        torch.set_rng_state(cpu)
+    cuda = tensors.get(f"rng.cuda.{rank}", tensors.get("rng.cuda"))
+    if cuda is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(cuda, device)
 
 
 def _load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -433,9 +464,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         _load_weights(model, _prefixed(tensors, "model."), state_path)
         best_weights = _prefixed(tensors, "best.")
         opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
-        torch.set_rng_state(tensors["rng.cpu"])
-        if "rng.cuda" in tensors and device.type == "cuda":
-            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        _set_rng_states(tensors, rank, device)
         history, best_value, best_epoch = meta["history"], meta["best_value"], meta["best_epoch"]
         bad_epochs, step, start_epoch = meta["bad_epochs"], meta["step"], meta["epoch"] + 1
         # the saved flag records a patience stop (a time limit stops before saving): re-judge it by this
@@ -501,6 +530,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             metrics = {k: float(v) for k, v in evaluate(model, val).items()}
         if config.metric not in metrics:
             raise KeyError(f"evaluate() returned {sorted(metrics)}; config.metric {config.metric!r} is missing")
+        if not math.isfinite(metrics[config.metric]):  # every rank evaluates the same: all raise together
+            _diverged(bar, metrics[config.metric], epoch, step, f"validation {config.metric}", size > 1)
         epoch_seconds = time.perf_counter() - te
         row = {"epoch": epoch, "train_loss": loss_sum[0].item() / batches, "lr": lr,
                "grad_norm": norm_sum * size / batches, "seconds": round(epoch_seconds, 3), **metrics}
@@ -522,19 +553,20 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                  config.metric, value, epoch_seconds)
         if stopped_early:
             log.info("early stop after epoch %d: %s did not improve for %d epochs", epoch, config.metric, bad_epochs)
+        rng = _rng_states(size, device) if out is not None else {}  # every rank takes part in the gather
         if main:
             _save_model(model, out / LAST_FILE)
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
                     **_settings(model, config, len(train))}
-            _save_state(state_path, model, best_weights, opt, meta)
+            _save_state(state_path, model, best_weights, opt, meta, rng)
             _write_csv(out / CSV_FILE, history)
 
     if config.restore_best and best_epoch > 0:
         model.load_state_dict(best_weights)
-    if main:
-        files = {"model": out / BEST_FILE, "last": out / LAST_FILE, "state": out / STATE_FILE,
-                 "csv": out / CSV_FILE}
+    if main:  # what was written (nothing when a time limit stopped the run before its first epoch ended)
+        files = {name: path for name, path in (("model", out / BEST_FILE), ("last", out / LAST_FILE),
+                                                ("state", out / STATE_FILE), ("csv", out / CSV_FILE)) if path.exists()}
     del trained  # DDP's reducer holds the process group: release it before the group goes
     if size > 1:
         torch.distributed.barrier()

@@ -227,6 +227,16 @@ def test_available_is_cached_and_a_failed_build_warns(monkeypatch, caplog):
     assert len(warnings) == 1 and "fused" in warnings[0].getMessage()
 
 
+def test_ninja_of_a_virtual_environment_that_is_not_activated_is_found(tmp_path, monkeypatch):
+    ninja = pytest.importorskip("ninja")
+    from torch.utils import cpp_extension
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ninja here (and no system one)
+    assert not cpp_extension.is_ninja_available()
+    cpu._build._put_ninja_on_path()
+    assert os.environ["PATH"].split(os.pathsep)[0] == ninja.BIN_DIR and cpp_extension.is_ninja_available()
+
+
 def test_each_source_folder_builds_its_own_extension_and_a_newer_source_is_not_cached(tmp_path, monkeypatch):
     name = cpu._build.extension_name()
     assert name.isidentifier() and name.startswith("grukit_cpu_")

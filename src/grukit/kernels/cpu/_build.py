@@ -83,6 +83,19 @@ def _cached(name: str) -> bool:
         return False
 
 
+def _put_ninja_on_path() -> None:
+    """Add the folder of the `ninja` Python package's binary to PATH: a virtual environment that is not
+    activated has ninja installed but not on PATH, where torch looks for it."""
+    try:
+        import ninja
+    except ImportError:
+        return
+    folder = getattr(ninja, "BIN_DIR", None)
+    if folder and os.path.isfile(os.path.join(folder, "ninja")):
+        os.environ["PATH"] = folder + os.pathsep + os.environ.get("PATH", "")
+        log.info("grukit cpu kernel: using ninja from %s", folder)
+
+
 def load() -> ModuleType | None:
     """Build (first time) or load the extension; None, with one warning, when that fails."""
     from torch.utils import cpp_extension
@@ -90,6 +103,8 @@ def load() -> ModuleType | None:
     if _compiler() is None:
         log.warning("grukit cpu kernel: no C++ compiler (CXX or c++) found; using the 'fused' backend instead")
         return None
+    if not cpp_extension.is_ninja_available():
+        _put_ninja_on_path()
     if not cpp_extension.is_ninja_available():
         log.warning("grukit cpu kernel: ninja is not installed (pip install ninja); using the 'fused' backend")
         return None
