@@ -386,3 +386,15 @@ def test_resolve_device_cuda_needs_cuda_and_an_existing_index(monkeypatch):
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
     with pytest.raises(ValueError, match=r"^device: expected cuda:K with K in 0\.\.1 .*got 'cuda:2'"):
         resolve_device("cuda:2")
+
+
+def test_the_progress_bar_draws_on_a_terminal_only(monkeypatch):
+    import io
+
+    from grukit.train import _progress
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a log file or a pipe
+    bar = _progress(10, "epoch 1/1", True)
+    bar.update(5)
+    bar.close()
+    assert sys.stderr.getvalue() == "" and _progress(10, "epoch 1/1", False) is None

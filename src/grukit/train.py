@@ -107,7 +107,7 @@ class TrainConfig:
     time_limit: float | None = None  # seconds; stop before an epoch that would overrun it
     seed: int = 0  # seeds the data order and torch's RNG
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", or "auto" (cuda when available)
-    progress: bool = True  # tqdm progress bar on rank 0
+    progress: bool = True  # tqdm progress bar on rank 0, when stderr is a terminal
     resume: bool = False  # continue from out/last.state.safetensors when it exists
 
     def __post_init__(self) -> None:
@@ -618,11 +618,13 @@ def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path
 
 
 def _progress(total: int, desc: str, enabled: bool):
+    """A tqdm bar on a terminal; none when stderr is a file or a pipe (a log gets each epoch's line instead of
+    every redraw of the bar)."""
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, disable=None)
 
 
 __all__ = ["TrainConfig", "FitResult", "DivergedError", "fit", "learning_rate", "steps_per_epoch", "world",
