@@ -201,8 +201,8 @@ def test_a_diverging_run_names_lr_and_leaves_nothing(tmp_path, capsys):
                                       "--hidden", "4", "--members", "1", "--epochs", "1", "--lr", "1e30",
                                       "--device", "cpu", "--out", str(out)])
     assert code == 2 and stdout == "" and "Traceback" not in err
-    assert _error_lines(err) == ["grukit forecast: error: --lr: training diverged (loss is nan at epoch 1); "
-                                 "lower the learning rate"]
+    assert _error_lines(err) == ["grukit forecast: error: --lr: training diverged (the training loss is nan at "
+                                 "epoch 1); lower the learning rate"]
     assert not out.exists()
 
 

@@ -3,7 +3,16 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from grukit.features import FeatureConfig, hz_to_mel, log_mel, mel_filterbank, mel_to_hz, mfcc, power_spectrogram
+from grukit.features import (
+    FeatureConfig,
+    hz_to_mel,
+    log_mel,
+    mel_filterbank,
+    mel_to_hz,
+    mfcc,
+    pcm_to_float,
+    power_spectrogram,
+)
 
 
 def test_mel_scale_round_trip_and_htk_value():
@@ -81,3 +90,12 @@ def test_bad_configs_are_refused():
         FeatureConfig(hop=0)
     with pytest.raises(ValueError, match="f_max"):
         FeatureConfig(f_max=5000.0)
+
+
+def test_pcm_of_every_width_and_any_shape_is_scaled_to_unit_range():
+    stereo = np.array([[-32768, 32767], [0, 16384]], dtype=np.int16)  # (S, 2)
+    np.testing.assert_array_equal(pcm_to_float(stereo), stereo / 32768.0)
+    assert pcm_to_float(np.array([-2**31, 2**30], dtype=np.int32)).tolist() == [-1.0, 0.5]
+    assert pcm_to_float(np.array([0, 128, 192], dtype=np.uint8)).tolist() == [-1.0, 0.0, 0.5]
+    with pytest.raises(TypeError, match="int64"):
+        pcm_to_float(np.zeros(3, dtype=np.int64))

@@ -162,7 +162,7 @@ def test_a_nan_validation_metric_is_a_divergence():
     with pytest.raises(DivergedError, match=r"^validation val_loss became nan at epoch 2") as info:
         fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=lambda m, v: {"val_loss": next(values)},
             config=config, out=None)
-    assert info.value.what == "validation val_loss"
+    assert (info.value.part, info.value.what) == ("validation", "val_loss")
 
 
 def test_resume_with_more_patience_goes_on_like_an_unbroken_run(tmp_path):

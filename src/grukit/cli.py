@@ -179,7 +179,7 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
     try:
         return module.run(args) or {}
     except DivergedError as err:
-        raise UsageError(f"--lr: training diverged ({err.what} is {err.loss} at epoch {err.epoch}); "
+        raise UsageError(f"--lr: training diverged (the {err.part} {err.what} is {err.value} at epoch {err.epoch}); "
                          "lower the learning rate") from None
 
 

@@ -82,14 +82,22 @@ def mel_filterbank(config: FeatureConfig) -> np.ndarray:
 
 
 def pcm_to_float(samples: np.ndarray) -> np.ndarray:
-    """float64 samples in [-1, 1] from int16/int32/uint8 PCM (or float, taken as already in [-1, 1]), any shape."""
+    """float64 samples in [-1, 1] from PCM of any shape (e.g. (S,) mono or (S, channels)):
+
+        int16  x / 2¹⁵        int32  x / 2³¹        uint8  (x − 128) / 128        float  x (finite)
+
+    Example:
+        >>> import numpy as np
+        >>> pcm_to_float(np.array([-32768, 0, 16384], dtype=np.int16)).tolist()
+        [-1.0, 0.0, 0.5]
+    """
     s = np.asarray(samples)
     if s.dtype == np.int16:
-        return s.astype(np.float64) / 32768.0
+        return s.astype(np.float64) / 32768.0  # same shape as samples
     if s.dtype == np.int32:
-        return s.astype(np.float64) / 2147483648.0
+        return s.astype(np.float64) / 2147483648.0  # same shape as samples
     if s.dtype == np.uint8:
-        return (s.astype(np.float64) - 128.0) / 128.0
+        return (s.astype(np.float64) - 128.0) / 128.0  # same shape as samples
     if not np.issubdtype(s.dtype, np.floating):
         raise TypeError(f"signal: expected int16/int32/uint8/float samples, got dtype {s.dtype}")
     if not np.all(np.isfinite(s)):

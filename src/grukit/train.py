@@ -137,18 +137,19 @@ class DivergedError(FloatingPointError):
     """The training loss or its gradient, or the validation metric, became nan or inf (most often: a learning
     rate too high)."""
 
-    def __init__(self, loss: float, epoch: int, step: int, what: str = "loss", all_ranks: bool = False):
-        where = "" if what.startswith("validation") else "training "
-        super().__init__(f"{where}{what} became {loss} at epoch {epoch}, step {step}")
-        self.loss, self.epoch, self.step, self.what = loss, epoch, step, what
+    def __init__(self, value: float, epoch: int, step: int, what: str = "loss", all_ranks: bool = False,
+                 part: str = "training"):
+        super().__init__(f"{part} {what} became {value} at epoch {epoch}, step {step}")
+        self.value, self.epoch, self.step, self.what, self.part = value, epoch, step, what, part
         self.all_ranks = all_ranks  # raised by every rank at this step (the all-reduced gradient decided)
 
 
-def _diverged(bar, value: float, epoch: int, step: int, what: str, all_ranks: bool = False) -> None:
+def _diverged(bar, value: float, epoch: int, step: int, what: str, all_ranks: bool = False,
+              part: str = "training") -> None:
     """Close the progress bar (the error message starts a line of its own), raise DivergedError."""
     if bar is not None:
         bar.close()
-    raise DivergedError(value, epoch, step, what, all_ranks)
+    raise DivergedError(value, epoch, step, what, all_ranks, part)
 
 
 def _any_rank(flag: bool, size: int, device: torch.device) -> bool:
@@ -353,8 +354,8 @@ def _rng_states(size: int, device: torch.device) -> dict[str, torch.Tensor]:
         if size == 1:
             states[f"rng.{kind}.0"] = state
             continue
-        parts = [torch.empty_like(state, device=device) for _ in range(size)]  # nccl gathers CUDA tensors only
-        torch.distributed.all_gather(parts, state.to(device))
+        parts = [torch.empty_like(state, device=device) for _ in range(size)]  # size × (S,) uint8; nccl: CUDA only
+        torch.distributed.all_gather(parts, state.to(device))  # parts[r] = rank r's (S,) state
         states.update({f"rng.{kind}.{r}": part.cpu() for r, part in enumerate(parts)})
     return states
 
@@ -436,7 +437,7 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
 def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, evaluate: Callable,
          config: TrainConfig, out: str | Path | None, collate: Callable | None, t0: float,
          device: torch.device) -> FitResult:
-    """`fit` after the process group is set up; `fit` also takes it down."""
+    """`fit` once the process group is joined (under torchrun); `fit` leaves it only after a divergence."""
     rank, size = world()
     _check(config.batch_size % size == 0, "batch_size", f"a multiple of the world size {size}", config.batch_size)
     _check(len(train) >= size, "train", f"at least one sample per rank ({size})" if size > 1 else "a non-empty dataset",
@@ -531,7 +532,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         if config.metric not in metrics:
             raise KeyError(f"evaluate() returned {sorted(metrics)}; config.metric {config.metric!r} is missing")
         if not math.isfinite(metrics[config.metric]):  # every rank evaluates the same: all raise together
-            _diverged(bar, metrics[config.metric], epoch, step, f"validation {config.metric}", size > 1)
+            _diverged(bar, metrics[config.metric], epoch, step, config.metric, size > 1, part="validation")
         epoch_seconds = time.perf_counter() - te
         row = {"epoch": epoch, "train_loss": loss_sum[0].item() / batches, "lr": lr,
                "grad_norm": norm_sum * size / batches, "seconds": round(epoch_seconds, 3), **metrics}

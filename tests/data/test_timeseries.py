@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from grukit.data.timeseries import fill_gaps, infer_season, load_co2, load_seattle, read_csv
+from grukit.data.timeseries import fill_gaps, load_co2, load_seattle, read_csv
 from grukit.errors import UsageError
 
 
@@ -31,13 +31,6 @@ def test_fill_gaps_carries_the_last_value_forward_from_causal_from():
         fill_gaps(np.array([[np.nan], [np.nan], [2.0]]), causal_from=2)
     with pytest.raises(UsageError, match="--covariates: column 'wind' has no values in the training part"):
         fill_gaps(np.array([[1.0, np.nan], [2.0, np.nan], [3.0, 2.0]]), causal_from=2, names=["temp", "wind"])
-
-
-def test_infer_season():
-    assert infer_season(["2020-01-01", "2020-01-08", "2020-01-15"]) == 52
-    assert infer_season(["2020-01-01", "2020-01-02", "2020-01-03"]) == 365
-    assert infer_season(["2020-01-01", "2020-02-01", "2020-03-01"]) == 12
-    assert infer_season(None) == 1 and infer_season(["a", "b", "c"]) == 1
 
 
 def test_csv_errors_name_the_argument(tmp_path):
@@ -71,7 +64,6 @@ def test_months_years_and_blank_dates_are_accepted(tmp_path):
     f.write_text("year,y\n1700,5\n1701,11\n1702,16\n,20\n")
     s = read_csv(f, "y", date_column="year")
     assert s.season == 1 and s.dates[-1] == ""  # yearly: no season; a blank date is kept, not refused
-    assert infer_season(["2020-01", "2020-02", "", "2020-03"]) == 12
     f.write_text("date,y\n2020-01-01T00:00+00:00,1\n2020-01-02,2\n2020-01-03,3\n")
     with pytest.raises(UsageError, match=r"--date-column: expected every date .* with a time zone, got '2020-01-02'"):
         read_csv(f, "y", date_column="date")

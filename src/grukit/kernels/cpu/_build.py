@@ -85,7 +85,7 @@ def _cached(name: str) -> bool:
 
 def _put_ninja_on_path() -> None:
     """Add the folder of the `ninja` Python package's binary to PATH: a virtual environment that is not
-    activated has ninja installed but not on PATH, where torch looks for it."""
+    activated has ninja installed but not on PATH, where torch looks for it (`load` puts PATH back)."""
     try:
         import ninja
     except ImportError:
@@ -103,15 +103,16 @@ def load() -> ModuleType | None:
     if _compiler() is None:
         log.warning("grukit cpu kernel: no C++ compiler (CXX or c++) found; using the 'fused' backend instead")
         return None
+    path = os.environ.get("PATH")
     if not cpp_extension.is_ninja_available():
         _put_ninja_on_path()
-    if not cpp_extension.is_ninja_available():
-        log.warning("grukit cpu kernel: ninja is not installed (pip install ninja); using the 'fused' backend")
-        return None
-    name = extension_name()
-    if not _cached(name):
-        log.info("grukit cpu kernel: compiling %s (once, about a minute; cached for later runs)", name)
     try:
+        if not cpp_extension.is_ninja_available():
+            log.warning("grukit cpu kernel: ninja is not installed (pip install ninja); using the 'fused' backend")
+            return None
+        name = extension_name()
+        if not _cached(name):
+            log.info("grukit cpu kernel: compiling %s (once, about a minute; cached for later runs)", name)
         return cpp_extension.load(
             name=name,
             sources=[str(_HERE / source) for source in SOURCES],
@@ -123,3 +124,8 @@ def load() -> ModuleType | None:
     except Exception as err:  # noqa: BLE001 - any build/load failure means "not available"
         log.warning("grukit cpu kernel: build failed (%s); using the 'fused' backend instead", str(err)[-500:])
         return None
+    finally:  # the process's PATH as it was
+        if path is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = path

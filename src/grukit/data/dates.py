@@ -1,0 +1,153 @@
+"""Dates of a time series file: ISO parsing, the season they imply, their order, the steps they skip.
+
+A file's dates set its step and season from their median spacing (`infer_season`):
+hourly → m = 24, daily → 365, weekly → 52, monthly → 12, anything else → 1. With a known
+step, row i sits at step
+
+    k_i = round((t_i − t_0) / step)        (hours, days or weeks)
+    k_i = 12·(year_i − year_0) + month_i − month_0        (months)
+
+and `insert_skipped` puts a gap row (NaN) at every step no row holds, so that step t + m is
+always one season after step t. Dates must increase (`check_order`); none is reordered.
+
+Example:
+    >>> import numpy as np
+    >>> from grukit.data.dates import infer_season, insert_skipped, parse_dates
+    >>> dates = ["2020-01", "2020-02", "2020-03", "2020-05"]
+    >>> stamps = parse_dates(dates, "month", "m.csv")
+    >>> infer_season(stamps)
+    12
+    >>> values, labels = insert_skipped(np.array([[1.0], [2.0], [3.0], [5.0]]), stamps, dates, 12, "month", "m.csv")
+    >>> values[:, 0].tolist(), labels
+    ([1.0, 2.0, 3.0, nan, 5.0], ['2020-01', '2020-02', '2020-03', '2020-04', '2020-05'])
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from grukit.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+def to_datetime(cell: str) -> dt.datetime | None:
+    """An ISO date or time (1958, 1958-03, 1958-03-29, 1958-03-29 12:00, ...); None for a blank cell.
+
+    Raises ValueError for anything else."""
+    text = cell.strip()
+    if not text:
+        return None
+    if len(text) == 4 and text.isdigit():  # a year
+        text += "-01-01"
+    elif len(text) == 7 and text[4] == "-" and (text[:4] + text[5:]).isdigit():  # a month
+        text += "-01"
+    return dt.datetime.fromisoformat(text)
+
+
+def parse_dates(dates: Sequence[str], column: str, path: Path) -> list[dt.datetime | None]:
+    """The ISO dates of column `column` (`to_datetime`; blank cells are None); UsageError naming
+    --date-column and the first row (the header is row 1) whose cell is not one."""
+    stamps, zoned = [], None
+    for i, cell in enumerate(dates):
+        try:
+            stamp = to_datetime(cell)
+        except ValueError:
+            raise UsageError(f"--date-column: expected ISO dates such as 2020-01-31 or 2020-01 in column "
+                             f"{column!r}, got {cell!r} in row {i + 2} of {path}") from None
+        if stamp is not None:
+            zoned = stamp.tzinfo is not None if zoned is None else zoned
+            if (stamp.tzinfo is not None) != zoned:
+                raise UsageError(f"--date-column: expected every date in column {column!r} "
+                                 f"{'with' if zoned else 'without'} a time zone, got {cell!r} in row {i + 2} "
+                                 f"of {path}")
+        stamps.append(stamp)
+    return stamps
+
+
+def infer_season(dates: Sequence[str | dt.datetime | None] | None) -> int:
+    """Seasonal period from the median spacing of ISO dates: 52 weekly, 365 daily, 12 monthly, 24 hourly, else 1.
+
+    `dates` are strings (`to_datetime`; ones that are not dates give 1) or parsed datetimes;
+    blank ones are skipped."""
+    try:
+        stamps = [to_datetime(d) if isinstance(d, str) else d for d in (dates or [])[:200]]
+    except ValueError:
+        return 1
+    stamps = [d for d in stamps if d is not None]
+    if len(stamps) < 3:
+        return 1
+    gaps = sorted((b - a).total_seconds() for a, b in zip(stamps, stamps[1:]))
+    days = gaps[len(gaps) // 2] / 86400
+    for lo, hi, season in ((0.03, 0.05, 24), (0.9, 1.1, 365), (6.5, 7.5, 52), (28, 31.5, 12)):
+        if lo <= days <= hi:
+            return season
+    return 1
+
+
+STEP_SECONDS = {24: 3600.0, 365: 86400.0, 52: 7 * 86400.0, 12: None}  # season -> one step (12: a calendar month)
+STEP_NAMES = {24: "hour", 365: "day", 52: "week", 12: "month"}
+
+
+def check_order(stamps: Sequence[dt.datetime | None], dates: Sequence[str], column: str, path: Path) -> None:
+    """UsageError naming --date-column unless the dated rows strictly increase (blank dates are skipped)."""
+    last = None  # (row, stamp) of the previous dated row
+    for i, stamp in enumerate(stamps):
+        if stamp is None:
+            continue
+        if last is not None and stamp <= last[1]:
+            a, b = dates[last[0]].strip(), dates[i].strip()
+            if stamp == last[1]:
+                raise UsageError(f"--date-column: expected each date once in column {column!r}, got {b!r} in rows "
+                                 f"{last[0] + 2} and {i + 2} of {path}")
+            raise UsageError(f"--date-column: expected increasing dates in column {column!r}, got {b!r} in row "
+                             f"{i + 2} after {a!r} in row {last[0] + 2} of {path} (sort the file by date)")
+        last = (i, stamp)
+
+
+def _step_numbers(stamps: Sequence[dt.datetime], season: int) -> np.ndarray:
+    """(T,) each date's step count from the first date, in the unit of `season` (nearest whole step)."""
+    if STEP_SECONDS[season] is None:
+        return np.array([12 * (s.year - stamps[0].year) + s.month - stamps[0].month for s in stamps])
+    unit = STEP_SECONDS[season]
+    return np.array([round((s - stamps[0]).total_seconds() / unit) for s in stamps])
+
+
+def insert_skipped(values: np.ndarray, stamps: Sequence[dt.datetime], dates: list[str], season: int,
+                    column: str, path: Path) -> tuple[np.ndarray, list[str]]:
+    """(values, dates) with a NaN row (a gap) for every step the dates skip."""
+    k = _step_numbers(stamps, season)  # (T,) step of each row
+    unit = STEP_NAMES[season]
+    same = np.flatnonzero(np.diff(k) == 0)  # (S,) rows sharing a step with the next
+    if len(same):
+        i = int(same[0])
+        raise UsageError(f"--date-column: expected one row per {unit} in column {column!r}, got "
+                         f"{dates[i].strip()!r} (row {i + 2}) and {dates[i + 1].strip()!r} (row {i + 3}) in the "
+                         f"same {unit} of {path}")
+    steps = int(k[-1]) + 1
+    if steps == len(k):
+        return values, dates
+    if steps > 2 * len(k):
+        raise UsageError(f"--date-column: expected dates {unit} by {unit}, got {len(k)} rows spread over {steps} "
+                         f"{unit}s (more skipped than present) in column {column!r} of {path}")
+    full = np.full((steps, values.shape[1]), np.nan)  # (steps, F)
+    full[k] = values  # (T, F) into their steps of (steps, F)
+    labels = [""] * steps  # steps date strings
+    for j, d in zip(k, dates):
+        labels[j] = d
+    for j in np.setdiff1d(np.arange(steps), k):
+        labels[j] = _step_label(stamps[0], int(j), season)
+    log.info("%s: %d %ss the dates skip are gaps (rows with no value)", path, steps - len(k), unit)
+    return full, labels
+
+
+def _step_label(first: dt.datetime, j: int, season: int) -> str:
+    """The date of step j (for a row the file skips)."""
+    if STEP_SECONDS[season] is None:
+        month = first.month - 1 + j
+        return f"{first.year + month // 12:04d}-{month % 12 + 1:02d}"
+    stamp = first + dt.timedelta(seconds=j * STEP_SECONDS[season])
+    return stamp.date().isoformat() if stamp.time() == dt.time() and stamp.tzinfo is None else stamp.isoformat(" ")
