@@ -257,3 +257,53 @@ def test_random_calls_give_a_result_or_a_clear_error(T, N, I, H, given_I, num_la
         steps = torch.arange(T).unsqueeze(1) >= torch.tensor(lengths).unsqueeze(0)  # (T, N)
         time_major = out.transpose(0, 1) if batch_first else out
         assert time_major[steps].abs().sum() == 0  # every padded step is zero (an empty selection sums to 0)
+
+
+@pytest.mark.parametrize("backend", [b for b in ("eager", "fused", "cpu") if kernels.available(b)])
+def test_parametrized_and_pruned_weights_are_used(backend):
+    """torch.nn.utils.parametrize / weight_norm / prune move a parameter out of _parameters: the GRU still
+    reads it (before, biases were silently dropped and weights raised KeyError)."""
+    from torch.nn.utils import parametrize, prune
+    from torch.nn.utils.parametrizations import weight_norm
+
+    class Double(torch.nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    torch.manual_seed(0)
+    x = torch.randn(5, 2, 3)  # (T, N, I)
+    gru = grukit.GRU(3, 4, backend=backend)
+    doubled = grukit.GRU(3, 4, backend=backend)
+    doubled.load_state_dict(gru.state_dict())
+    with torch.no_grad():
+        for name in ("bias_x_l0", "weight_h_l0"):
+            getattr(doubled, name).mul_(2)
+    for name in ("bias_x_l0", "weight_h_l0"):
+        parametrize.register_parametrization(gru, name, Double())
+    torch.testing.assert_close(gru(x)[0], doubled(x)[0])
+    torch.testing.assert_close(gru.step(x[0]), doubled.step(x[0]))
+    plain = grukit.GRU(3, 4, backend=backend)
+    expected = plain(x)[0]
+    weight_norm(plain, "weight_h_l0")
+    prune.identity(plain, "bias_h_l0")
+    output, _ = plain(x)
+    torch.testing.assert_close(output, expected)
+    output.sum().backward()
+    assert plain.parametrizations.weight_h_l0.original0.grad is not None and plain.bias_h_l0_orig.grad is not None
+
+
+def test_settings_assigned_after_construction_are_saved_and_shown(tmp_path):
+    gru = grukit.GRU(3, 4)
+    gru.batch_first, gru.reset, gru.dropout = True, "after", 0.0
+    assert gru.config.batch_first and gru.config.reset == "after" and "batch_first=True" in repr(gru)
+    grukit.save(gru, tmp_path / "g.safetensors")
+    back = grukit.load(tmp_path / "g.safetensors")
+    x = torch.randn(2, 7, 3)  # (N, T, I)
+    torch.testing.assert_close(back(x)[0], gru(x)[0])
+    with pytest.raises(AttributeError, match="hidden_size: fixed when the module is built"):
+        gru.hidden_size = 8
+    with pytest.raises(ValueError, match=r"reset: expected one of \('before', 'after'\), got 'middle'"):
+        gru.reset = "middle"
+    cell = grukit.GRUCell(3, 4)
+    cell.reset = "after"
+    assert cell.config.reset == "after"

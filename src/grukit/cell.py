@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from grukit import _checks, functional
+from grukit._config_field import ConfigField
 from grukit.checkpoint import register
 
 
@@ -66,6 +67,8 @@ class GRUCellConfig:
 class GRUCell(nn.Module):
     checkpoint_name = "grukit.GRUCell"  # stable name in saved files
     __doc__ = __doc__
+    input_size, hidden_size = ConfigField(), ConfigField()  # read from self.config (what grukit.save writes)
+    reset = ConfigField(functional.check_reset)
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, reset: str = "before",
                  device=None, dtype=None):
@@ -73,7 +76,6 @@ class GRUCell(nn.Module):
         functional.check_reset(reset)
         self.config = GRUCellConfig(_checks.positive_int("input_size", input_size),
                                     _checks.positive_int("hidden_size", hidden_size), bool(bias), reset)
-        self.input_size, self.hidden_size, self.reset = input_size, hidden_size, reset
         make_parameters(self, "", input_size, hidden_size, bias, {"device": device, "dtype": dtype})
         self.reset_parameters()
 

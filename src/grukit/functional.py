@@ -39,10 +39,11 @@ class Gates(NamedTuple):
     n: Tensor
 
 
-def check_reset(reset: str) -> None:
-    """Raise ValueError unless `reset` is "before" or "after"."""
+def check_reset(reset: str) -> str:
+    """`reset`, or ValueError unless it is "before" or "after"."""
     if reset not in RESETS:
         raise ValueError(f"reset: expected one of {RESETS}, got {reset!r}")
+    return reset
 
 
 def project_input(x: Tensor, weight_x: Tensor, bias_x: Tensor | None) -> Tensor:

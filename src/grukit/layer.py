@@ -20,13 +20,14 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from grukit import _checks, functional, kernels
+from grukit._config_field import ConfigField
 from grukit.cell import init_parameters, make_parameters
 from grukit.checkpoint import register
 from grukit.functional import Gates
@@ -56,6 +57,11 @@ class GRUConfig(RecurrentConfig):
 class GRU(nn.Module):
     checkpoint_name = "grukit.GRU"  # stable name in saved files
     __doc__ = __doc__
+    # the settings live in self.config (what grukit.save writes); these attributes read and write it
+    input_size, hidden_size, num_layers, bias, bidirectional = (ConfigField() for _ in range(5))
+    batch_first = ConfigField(bool)
+    dropout = ConfigField(lambda p: _checks.probability("dropout", p))
+    reset, backend = ConfigField(functional.check_reset), ConfigField(kernels.check_name)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
@@ -68,9 +74,6 @@ class GRU(nn.Module):
             _checks.positive_int("num_layers", num_layers), bool(bias), bool(batch_first),
             _checks.probability("dropout", dropout), bool(bidirectional), reset, backend,
         )
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
-        self.bidirectional, self.reset, self.backend = bool(bidirectional), reset, backend
         self.num_directions = 2 if bidirectional else 1
         factory = {"device": device, "dtype": dtype}
         for k in range(num_layers):
@@ -163,7 +166,7 @@ class GRU(nn.Module):
     def use_backend(self, backend: str) -> GRU:
         """Run on kernel `backend` from now on (a name `grukit.kernels` accepts); the weights stay as they are."""
         kernels.check_name(backend)
-        self.backend, self.config = backend, replace(self.config, backend=backend)
+        self.backend = backend
         return self
 
     def kernel(self) -> kernels.Backend:
@@ -173,8 +176,10 @@ class GRU(nn.Module):
     def parameters_of(self, k: int, reverse: bool = False) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """(weight_x, weight_h, bias_x, bias_h) of layer k in one direction."""
         suffix = f"_l{k}" + ("_reverse" if reverse else "")
-        p = self._parameters  # a direct look-up: step() calls this once per time step
-        return p[f"weight_x{suffix}"], p[f"weight_h{suffix}"], p.get(f"bias_x{suffix}"), p.get(f"bias_h{suffix}")
+        p = self._parameters  # a direct look-up first: step() calls this once per time step
+        names = (f"weight_x{suffix}", f"weight_h{suffix}", f"bias_x{suffix}", f"bias_h{suffix}")
+        # a parametrized or pruned weight is no longer in _parameters: the module attribute computes it
+        return tuple(p[name] if name in p else getattr(self, name, None) for name in names)
 
     def extra_repr(self) -> str:
         c = self.config

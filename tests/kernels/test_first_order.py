@@ -36,3 +36,32 @@ def test_eager_differentiates_twice_and_a_plain_backward_still_works():
         out, h_n = gru(torch.randn(5, 2, 3))
         (out.sum() + h_n.sum()).backward()  # first order: unaffected
         assert gru.weight_h_l0.grad.isfinite().all()
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "eager"])
+def test_torch_func_forward_ad_and_a_vmapped_backward_name_the_eager_backend(backend):
+    import torch.autograd.forward_ad as forward_ad
+    from torch.func import functional_call, grad
+
+    gru = grukit.GRU(3, 4, backend=backend)
+    x = torch.randn(5, 2, 3)  # (T, N, I)
+    params = dict(gru.named_parameters())
+    attempts = {
+        "torch.func.grad": lambda: grad(lambda p: functional_call(gru, p, (x,))[0].sum())(params),
+        "jacobian(vectorize=True)": lambda: torch.autograd.functional.jacobian(
+            lambda x: gru(x)[0].sum(0), x, vectorize=True),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(RuntimeError, match=rf"backend '{backend}'.*need backend='eager'"):
+            attempt()
+    with forward_ad.dual_level(), pytest.raises(RuntimeError, match="need backend='eager'"):
+        gru(forward_ad.make_dual(x, torch.randn_like(x)))
+    with forward_ad.dual_level():  # no tangent: an ordinary call
+        assert gru(x)[0].shape == (5, 2, 4)
+    eager = grukit.GRU(3, 4, backend="eager")
+    eager.load_state_dict(gru.state_dict())
+    g = grad(lambda p: functional_call(eager, p, (x,))[0].sum())(dict(eager.named_parameters()))
+    output, _ = gru(x)
+    output.sum().backward()
+    for name, p in gru.named_parameters():
+        torch.testing.assert_close(g[name], p.grad)  # the way out gives the same gradients

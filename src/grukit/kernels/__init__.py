@@ -87,10 +87,11 @@ def available(name: str) -> bool:
     return name == "auto" or _load(name) is not None
 
 
-def check_name(name: str) -> None:
-    """Raise ValueError unless `name` is a backend name or "auto"."""
+def check_name(name: str) -> str:
+    """`name`, or ValueError unless it is a backend name or "auto"."""
     if name != "auto" and name not in _MODULES:
         raise ValueError(f"backend: expected one of {('auto',) + names()}, got {name!r}")
+    return name
 
 
 def get(name: str, device: torch.device) -> Backend:

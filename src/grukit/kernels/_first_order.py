@@ -1,4 +1,9 @@
-"""A guard for hand-written backward passes that are first order only.
+"""Guards for hand-written backward passes, which are reverse mode and first order only.
+
+`reverse_mode_only` refuses, naming backend='eager', inputs that come from a torch.func
+transform (grad, vmap, jacrev, jvp: functorch-wrapped tensors) or carry a forward-mode
+tangent: torch's own errors there ("must override the setup_context staticmethod",
+"Cannot access data pointer") name neither the cause nor the way out.
 
 torch's `once_differentiable` runs such a backward without a graph and, when no
 incoming gradient requires grad (a loss linear in the output, e.g. h_n.sum()), returns
@@ -30,6 +35,21 @@ import functools
 from typing import Callable
 
 import torch
+import torch.autograd.forward_ad as forward_ad
+
+
+def reverse_mode_only(backend: str, *tensors: torch.Tensor | None) -> None:
+    """RuntimeError naming `backend` and backend='eager' inside a torch.func transform (the forward, or a backward
+    vmapped over its incoming gradients), or when one of `tensors` carries a forward-mode tangent."""
+    functorch = torch._C._functorch
+    transformed = functorch.maybe_current_level() is not None or any(  # inside grad / vmap / jvp / jacrev, or a
+        t is not None and functorch.is_legacy_batchedtensor(t) for t in tensors)  # backward batched by the engine
+    dual = forward_ad._current_level >= 0 and any(  # inside a forward_ad.dual_level(), with a tangent
+        t is not None and forward_ad.unpack_dual(t).tangent is not None for t in tensors)
+    if transformed or dual:
+        raise RuntimeError(f"backend {backend!r}: its hand-written backward serves torch.autograd's reverse mode "
+                           "only; torch.func transforms (grad, vmap, jacrev, jvp), a vmapped backward "
+                           "(jacobian(vectorize=True)) and forward-mode AD need backend='eager'")
 
 
 def first_order_only(backend: str) -> Callable:
@@ -37,6 +57,7 @@ def first_order_only(backend: str) -> Callable:
     def decorate(backward: Callable) -> Callable:
         @functools.wraps(backward)
         def wrapper(ctx, *grads):
+            reverse_mode_only(backend, *grads)  # a batched backward: jacobian(vectorize=True), is_grads_batched
             if torch.is_grad_enabled():
                 raise RuntimeError(
                     f"backend {backend!r}: its backward is first order only, and a gradient of a gradient was "

@@ -56,7 +56,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from grukit.kernels._first_order import first_order_only
+from grukit.kernels._first_order import first_order_only, reverse_mode_only
 from grukit.kernels.cpu import _build
 
 name = "cpu"
@@ -144,6 +144,7 @@ def sequence(x: Tensor, h0: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset
 
         return fused.sequence(x, h0, weight_x, weight_h, bias_x, bias_h, reset=reset, mask=mask, reverse=reverse)
     _check(x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask)
+    reverse_mode_only("cpu", x, h0, weight_x, weight_h, bias_x, bias_h)
     if _ops() is None:
         raise RuntimeError("the grukit cpu kernel could not be built; see the warning logged by grukit.kernels.cpu")
     x, h0, weight_x, weight_h, bias_x, bias_h, mask = _contiguous(x, h0, weight_x, weight_h, bias_x, bias_h, mask)
