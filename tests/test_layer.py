@@ -307,3 +307,10 @@ def test_settings_assigned_after_construction_are_saved_and_shown(tmp_path):
     cell = grukit.GRUCell(3, 4)
     cell.reset = "after"
     assert cell.config.reset == "after"
+
+
+def test_flatten_parameters_is_there_for_torch_code_and_changes_nothing():
+    gru = grukit.GRU(3, 4)
+    before = {k: v.clone() for k, v in gru.state_dict().items()}
+    gru.flatten_parameters()
+    assert all(torch.equal(before[k], v) for k, v in gru.state_dict().items())

@@ -169,6 +169,10 @@ class GRU(nn.Module):
         self.backend = backend
         return self
 
+    def flatten_parameters(self) -> None:
+        """Nothing to do (torch.nn.GRU's cuDNN weight packing has no counterpart here); kept so that code
+        written for torch.nn.GRU runs unchanged."""
+
     def kernel(self) -> kernels.Backend:
         """The backend that runs this model's sequences on its device."""
         return kernels.get(self.backend, self.weight_x_l0.device)
