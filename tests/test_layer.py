@@ -293,13 +293,15 @@ def test_parametrized_and_pruned_weights_are_used(backend):
 
 
 def test_settings_assigned_after_construction_are_saved_and_shown(tmp_path):
-    gru = grukit.GRU(3, 4)
-    gru.batch_first, gru.reset, gru.dropout = True, "after", 0.0
-    assert gru.config.batch_first and gru.config.reset == "after" and "batch_first=True" in repr(gru)
+    gru = grukit.GRU(3, 4, num_layers=2)
+    gru.batch_first, gru.reset, gru.dropout = True, "after", 0.3
+    assert (gru.config.batch_first, gru.config.reset, gru.config.dropout) == (True, "after", 0.3)
+    assert "batch_first=True" in repr(gru) and "dropout=0.3" in repr(gru)
     grukit.save(gru, tmp_path / "g.safetensors")
     back = grukit.load(tmp_path / "g.safetensors")
+    assert back.config == gru.config
     x = torch.randn(2, 7, 3)  # (N, T, I)
-    torch.testing.assert_close(back(x)[0], gru(x)[0])
+    torch.testing.assert_close(back.eval()(x)[0], gru.eval()(x)[0])
     with pytest.raises(AttributeError, match="hidden_size: fixed when the module is built"):
         gru.hidden_size = 8
     with pytest.raises(ValueError, match=r"reset: expected one of \('before', 'after'\), got 'middle'"):

@@ -125,7 +125,9 @@ class GRU(nn.Module):
         """Advance one time step (streaming inference): x_t (N, I) or (I,), h (L, N, H) -> h (L, N, H).
 
         The top layer's new state h[-1] is the output of this step. Unidirectional models
-        only; no autograd graph is recorded (use forward() to train).
+        only; no autograd graph is recorded (use forward() to train). Forward pre-hooks do not
+        run here: a weight that `torch.nn.utils.prune` or the legacy `weight_norm` recompute in
+        such a hook is read as of the last forward() (`torch.nn.utils.parametrize` has no such lag).
         """
         if self.bidirectional:
             raise ValueError("step: expected a unidirectional GRU (a reverse direction needs the whole sequence), "

@@ -97,7 +97,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW moment coefficients
     clip: float = 1.0  # max global gradient L2 norm; 0 turns clipping off
     schedule: str = "cosine"  # "cosine" | "linear" (decay to min_lr_ratio·lr) | "constant"
-    warmup_steps: int = 0  # linear warmup from 0 to lr over this many steps
+    warmup_steps: int = 0  # linear warmup from 0 to lr over this many steps (at most half the run's)
     min_lr_ratio: float = 0.0  # final lr as a fraction of lr (cosine / linear)
     steps_per_epoch: int | None = None  # batches per epoch; None = one full pass
     metric: str = "val_loss"  # key of evaluate()'s dict that picks the best epoch

@@ -16,12 +16,15 @@ def test_infer_season():
     assert infer_season(["2020-01", "2020-02", "", "2020-03"]) == 12  # a blank date is skipped
 
 
-def test_skipped_steps_become_nan_rows_with_their_dates():
-    dates = ["2021-03-28", "2021-03-29", "2021-03-31"]  # daily, one day skipped
-    values, labels = insert_skipped(np.array([[1.0, 10.0], [2.0, 20.0], [4.0, 40.0]]),
-                                    parse_dates(dates, "d", "f.csv"), dates, 365, "d", "f.csv")
-    assert labels == ["2021-03-28", "2021-03-29", "2021-03-30", "2021-03-31"]
-    assert np.isnan(values[2]).all() and values[3].tolist() == [4.0, 40.0]
+def test_skipped_steps_become_nan_rows_labelled_like_their_neighbours():
+    dates = [f"2021-03-{d:02d}T00:00:00+01:00" for d in range(20, 28)] + ["2021-03-29T00:00:00+02:00"]
+    stamps = parse_dates(dates, "d", "f.csv")
+    values, labels = insert_skipped(np.arange(9.0)[:, None], stamps, dates, 365, "d", "f.csv")
+    assert labels[8] == "2021-03-28T00:00:00+01:00" and labels[9] == dates[8]  # the row before's offset and format
+    assert np.isnan(values[8]).all() and values[9, 0] == 8.0
+    ends = ["2020-01-31", "2020-02-29", "2020-03-31"] + [f"2020-{m:02d}-28" for m in range(5, 13)]  # April skipped
+    _, labels = insert_skipped(np.zeros((11, 1)), parse_dates(ends, "m", "f.csv"), ends, 12, "m", "f.csv")
+    assert labels[3] == "2020-04-30"  # the day of the row before, within the month
     untouched = np.array([[1.0], [2.0]])
     assert insert_skipped(untouched, [dt.datetime(2020, 1, 1), dt.datetime(2020, 2, 1)], ["a", "b"], 12, "m",
                           "f.csv")[0] is untouched  # nothing skipped: the same array

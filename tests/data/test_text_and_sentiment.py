@@ -48,6 +48,8 @@ def test_lines_split_only_at_line_ends_and_csv_fields_keep_their_newlines(tmp_pa
     assert len(texts) == 4 and texts[2] == "wait\x85 what a film" and labels == [0, 0, 1, 1]
     texts, _, _ = read_pos_neg(neg, neg)
     assert texts[0] == "dull\u2028and long"  # one sentence, no byte-order mark
+    neg.write_bytes(b"\xef\xbb\xbfgreat film\nfine\n")
+    assert read_pos_neg(neg, neg, encoding="latin-1")[0][:2] == ["great film", "fine"]  # nor in latin-1
     csv = tmp_path / "d.csv"
     csv.write_text('review,label\n"the plot\nwas thin",neg\n"great\u2028fun",pos\n', encoding="utf-8-sig")
     texts, labels, names = read_csv(csv, "review", "label")

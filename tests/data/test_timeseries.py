@@ -1,4 +1,7 @@
 """grukit.data.timeseries: bundled sets, CSV errors, gap filling."""
+import datetime as dt
+import logging
+
 import numpy as np
 import pytest
 
@@ -88,22 +91,30 @@ def test_skipped_dates_become_gaps_so_a_season_stays_m_steps(tmp_path):
     s = read_csv(f, "y", date_column="month")
     assert s.season == 12 and len(s) == 36 and np.flatnonzero(s.missing()[:, 0]).tolist() == [5, 6, 20]
     assert s.dates[4:8] == ["2010-05", "2010-06", "2010-07", "2010-08"] and s.values[7, 0] == 5.0
-    days = tmp_path / "d.csv"  # daily, with a time of day and a skipped day
-    days.write_text("t,y\n2020-02-27 06:00,1\n2020-02-28 06:00,2\n2020-03-01 06:00,4\n2020-03-02 06:00,5\n")
+    days = tmp_path / "d.csv"  # daily, with a time of day and one skipped day in 12 (the row keeps the format)
+    stamps = [f"2020-02-{d:02d} 06:00" for d in range(19, 29)] + ["2020-03-01 06:00"]
+    days.write_text("t,y\n" + "".join(f"{t},{i}\n" for i, t in enumerate(stamps)))
     s = read_csv(days, "y", date_column="t")
-    assert s.season == 365 and s.dates[2] == "2020-02-29 06:00:00" and np.isnan(s.values[2, 0])
-    weeks = tmp_path / "w.csv"  # two dates in the same week: not one row per week
+    assert s.season == 365 and len(s) == 12 and s.dates[10] == "2020-02-29 06:00" and np.isnan(s.values[10, 0])
+
+
+def test_irregular_dates_keep_their_rows_with_a_warning(tmp_path, caplog):
+    """Rows sharing a step, weekday-only "daily" data, or a long hole: no gap rows, the rows stay consecutive
+    steps (as before gap rows existed), and a warning says why."""
+    weeks = tmp_path / "w.csv"  # two dates in the same week
     weeks.write_text("d,y\n2020-01-04,1\n2020-01-11,2\n2020-01-12,3\n2020-01-18,4\n2020-01-25,5\n")
-    with pytest.raises(UsageError, match=r"--date-column: expected one row per week .* got '2020-01-11' \(row 3\) "
-                                         r"and '2020-01-12' \(row 4\) in the same week"):
-        read_csv(weeks, "y", date_column="d")
-    far = tmp_path / "far.csv"  # one wrong year: the dates would span 10 times the rows
-    far.write_text("month,y\n" + "".join(f"2020-{m:02d},{m}\n" for m in range(1, 12)) + "2021-12,12\n")
-    assert len(read_csv(far, "y", date_column="month")) == 24
+    business = tmp_path / "b.csv"  # Monday to Friday: weekends would be 2 gaps in 7
+    days = [d for d in range(1, 71) if (d + 2) % 7 not in (0, 6)]  # 2020-01-01 was a Wednesday
+    business.write_text("d,y\n" + "".join(f"{dt.date(2020, 1, 1) + dt.timedelta(d - 1)},{d}\n" for d in days))
+    far = tmp_path / "far.csv"  # one wrong year
     far.write_text("month,y\n" + "".join(f"2020-{m:02d},{m}\n" for m in range(1, 12)) + "2030-12,12\n")
-    with pytest.raises(UsageError, match=r"--date-column: expected dates month by month, got 12 rows spread over "
-                                         r"132 months"):
-        read_csv(far, "y", date_column="month")
+    with caplog.at_level(logging.WARNING, logger="grukit.data.dates"):
+        for path, rows, why in ((weeks, 5, "rows 3 and 4 fall in the same week"), (business, len(days), "of 70 days"),
+                                (far, 12, "120 of 132 months")):
+            s = read_csv(path, "y", date_column=path.read_text().split(",")[0])
+            assert len(s) == rows and not s.missing().any()
+            message = caplog.records[-1].getMessage()
+            assert why in message and "kept as consecutive steps" in message
 
 
 def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):

@@ -8,21 +8,24 @@ step, row i sits at step
     k_i = 12·(year_i − year_0) + month_i − month_0        (months)
 
 and `insert_skipped` puts a gap row (NaN) at every step no row holds, so that step t + m is
-always one season after step t. Dates must increase (`check_order`); none is reordered.
+always one season after step t, when the dates are regular with a few holes (at most 10%
+of the steps; else the rows stay consecutive steps, with a warning). Dates must increase
+(`check_order`); none is reordered.
 
 Example:
     >>> import numpy as np
     >>> from grukit.data.dates import infer_season, insert_skipped, parse_dates
-    >>> dates = ["2020-01", "2020-02", "2020-03", "2020-05"]
+    >>> dates = [f"2020-{m:02d}" for m in range(1, 13) if m != 4]   # April skipped
     >>> stamps = parse_dates(dates, "month", "m.csv")
     >>> infer_season(stamps)
     12
-    >>> values, labels = insert_skipped(np.array([[1.0], [2.0], [3.0], [5.0]]), stamps, dates, 12, "month", "m.csv")
-    >>> values[:, 0].tolist(), labels
-    ([1.0, 2.0, 3.0, nan, 5.0], ['2020-01', '2020-02', '2020-03', '2020-04', '2020-05'])
+    >>> values, labels = insert_skipped(np.arange(11.0)[:, None], stamps, dates, 12, "month", "m.csv")
+    >>> values[:6, 0].tolist(), labels[:6]
+    ([0.0, 1.0, 2.0, nan, 3.0, 4.0], ['2020-01', '2020-02', '2020-03', '2020-04', '2020-05', '2020-06'])
 """
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import logging
 from pathlib import Path
@@ -102,7 +105,8 @@ def check_order(stamps: Sequence[dt.datetime | None], dates: Sequence[str], colu
             a, b = dates[last[0]].strip(), dates[i].strip()
             if stamp == last[1]:
                 raise UsageError(f"--date-column: expected each date once in column {column!r}, got {b!r} in rows "
-                                 f"{last[0] + 2} and {i + 2} of {path}")
+                                 f"{last[0] + 2} and {i + 2} of {path} (local times around a clock change need "
+                                 f"their UTC offsets)")
             raise UsageError(f"--date-column: expected increasing dates in column {column!r}, got {b!r} in row "
                              f"{i + 2} after {a!r} in row {last[0] + 2} of {path} (sort the file by date)")
         last = (i, stamp)
@@ -116,38 +120,56 @@ def _step_numbers(stamps: Sequence[dt.datetime], season: int) -> np.ndarray:
     return np.array([round((s - stamps[0]).total_seconds() / unit) for s in stamps])
 
 
+MAX_SKIPPED = 0.1  # gap rows are inserted only when the dates skip at most this fraction of the steps
+
+
 def insert_skipped(values: np.ndarray, stamps: Sequence[dt.datetime], dates: list[str], season: int,
-                    column: str, path: Path) -> tuple[np.ndarray, list[str]]:
-    """(values, dates) with a NaN row (a gap) for every step the dates skip."""
+                   column: str, path: Path) -> tuple[np.ndarray, list[str]]:
+    """(values, dates) with a NaN row (a gap) for every step the dates skip.
+
+    Only where the dates are regular with a few holes: when two rows fall in the same step
+    (local times around a clock change, irregular dates) or more than `MAX_SKIPPED` of the
+    steps would be gaps (weekday-only "daily" data, a long hole), the rows are kept as
+    consecutive steps and a warning says so."""
     k = _step_numbers(stamps, season)  # (T,) step of each row
     unit = STEP_NAMES[season]
-    same = np.flatnonzero(np.diff(k) == 0)  # (S,) rows sharing a step with the next
-    if len(same):
-        i = int(same[0])
-        raise UsageError(f"--date-column: expected one row per {unit} in column {column!r}, got "
-                         f"{dates[i].strip()!r} (row {i + 2}) and {dates[i + 1].strip()!r} (row {i + 3}) in the "
-                         f"same {unit} of {path}")
     steps = int(k[-1]) + 1
-    if steps == len(k):
+    if steps == len(k) and (np.diff(k) == 1).all():
         return values, dates
-    if steps > 2 * len(k):
-        raise UsageError(f"--date-column: expected dates {unit} by {unit}, got {len(k)} rows spread over {steps} "
-                         f"{unit}s (more skipped than present) in column {column!r} of {path}")
+    same = np.flatnonzero(np.diff(k) == 0)  # (S,) rows sharing a step with the next
+    if len(same) or steps - len(k) > MAX_SKIPPED * steps:
+        why = (f"rows {int(same[0]) + 2} and {int(same[0]) + 3} fall in the same {unit}" if len(same) else
+               f"{steps - len(k)} of {steps} {unit}s would be gaps")
+        log.warning("%s: the dates of column %r are not %s by %s with a few holes (%s); their rows are kept as "
+                    "consecutive steps", path, column, unit, unit, why)
+        return values, dates
     full = np.full((steps, values.shape[1]), np.nan)  # (steps, F)
     full[k] = values  # (T, F) into their steps of (steps, F)
     labels = [""] * steps  # steps date strings
     for j, d in zip(k, dates):
         labels[j] = d
-    for j in np.setdiff1d(np.arange(steps), k):
-        labels[j] = _step_label(stamps[0], int(j), season)
+    row = 0  # the last file row before step j
+    for j in range(steps):
+        if row + 1 < len(k) and k[row + 1] <= j:
+            row += 1
+        if not labels[j]:
+            labels[j] = _step_label(stamps[row], dates[row].strip(), j - int(k[row]), season)
     log.info("%s: %d %ss the dates skip are gaps (rows with no value)", path, steps - len(k), unit)
     return full, labels
 
 
-def _step_label(first: dt.datetime, j: int, season: int) -> str:
-    """The date of step j (for a row the file skips)."""
+def _step_label(before: dt.datetime, text: str, j: int, season: int) -> str:
+    """The date j steps after the row `before` (written `text`), in that row's format: for a row the file skips."""
     if STEP_SECONDS[season] is None:
-        month = first.month - 1 + j
-        return f"{first.year + month // 12:04d}-{month % 12 + 1:02d}"
-    stamp = first + dt.timedelta(seconds=j * STEP_SECONDS[season])
-    return stamp.date().isoformat() if stamp.time() == dt.time() and stamp.tzinfo is None else stamp.isoformat(" ")
+        month = before.month - 1 + j
+        year, month = before.year + month // 12, month % 12 + 1
+        if len(text) == 7:  # YYYY-MM
+            return f"{year:04d}-{month:02d}"
+        stamp = before.replace(year=year, month=month, day=min(before.day, calendar.monthrange(year, month)[1]))
+    else:
+        stamp = before + dt.timedelta(seconds=j * STEP_SECONDS[season])
+    if len(text) <= 10:  # a date without a time
+        return stamp.date().isoformat()
+    clock = text[11:].split("+")[0].split("Z")[0].split("-")[0]  # the time of day, without its UTC offset
+    spec = "minutes" if clock.count(":") == 1 else "auto" if "." in clock else "seconds"
+    return stamp.isoformat("T" if "T" in text else " ", timespec=spec)

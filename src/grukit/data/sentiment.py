@@ -60,9 +60,9 @@ def tokenize(text: str) -> list[str]:
 def _read(path: Path, argument: str, encoding: str) -> str:
     if not path.is_file():
         raise UsageError(f"{argument}: file not found: {path}")
-    data = path.read_bytes()
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not text, in any --encoding
     try:
-        return data.decode(encoding).removeprefix("\ufeff")  # a byte-order mark is not text
+        return data.decode(encoding).removeprefix("\ufeff")  # nor is a decoded one (utf-16, utf-8-sig)
     except UnicodeDecodeError as err:
         raise UsageError(f"{argument}: expected {encoding} text, got byte 0x{data[err.start]:02x} at offset "
                          f"{err.start} of {path} (try --encoding latin-1)") from None

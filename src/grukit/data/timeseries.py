@@ -15,8 +15,9 @@ its loss and its metrics.
 
 Dates (`read_csv(..., date_column=...)`): they must increase from row to row (a file out of
 order, or with a date twice, is refused, never reordered). When their spacing is hourly,
-daily, weekly or monthly (`infer_season`) and every row has a date, a date the file skips
-becomes a gap row, so that step t + m is always one season after step t (`grukit.data.dates`).
+daily, weekly or monthly (`infer_season`), every row has a date and the file skips at most
+10% of the steps, a date the file skips becomes a gap row, so that step t + m is always one
+season after step t (`grukit.data.dates`).
 
 Bundled sets (see DATA.md): `load_co2()` (weekly, 2,284 rows, 59 gaps) and
 `load_seattle()` (daily, target temp_max, covariates precipitation, temp_min, wind).

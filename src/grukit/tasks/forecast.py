@@ -60,10 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="bundled series when no --csv is given (default co2)")
     data.add_argument("--csv", type=Path, help="your own CSV file with a header row")
     data.add_argument("--column", help="target column of --csv")
-    data.add_argument("--date-column", help="date column of --csv (ISO dates; sets the season)")
+    data.add_argument("--date-column",
+                      help="date column of --csv (ISO dates, increasing; sets the season; a few skipped dates "
+                           "become gaps)")
     data.add_argument("--covariates", default="", help="comma-separated extra input columns of --csv")
     data.add_argument("--season", type=int, help="seasonal period in steps (default: from the dates; 52 weekly)")
-    data.add_argument("--limit", type=int, help="use only the first N rows (quick runs)")
+    data.add_argument("--limit", type=int,
+                      help="use only the first N steps (quick runs; the rows, plus gap rows for skipped dates)")
     data.add_argument("--transform", choices=TRANSFORMS, default="none",
                       help="what the GRU and the baselines model: the target itself (none) or its logarithm "
                            "(log, for a positive series that grows in proportion to its level); metrics are "
