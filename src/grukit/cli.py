@@ -37,7 +37,6 @@ import argparse
 import importlib
 import logging
 import math
-import os
 import shutil
 import sys
 import time
@@ -198,7 +197,9 @@ def _short(err: BaseException) -> str:
 def log_level() -> int:
     """INFO on torchrun's rank 0 (and outside torchrun), WARNING on the other ranks: one copy of
     the progress lines, every rank's warnings."""
-    return logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING
+    from grukit.train import is_main
+
+    return logging.INFO if is_main() else logging.WARNING
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -351,11 +351,10 @@ def _rng_states(size: int, device: torch.device) -> dict[str, torch.Tensor]:
         own["cuda"] = torch.cuda.get_rng_state(device)  # (S',) uint8
     states = {}
     for kind, state in own.items():
-        if size == 1:
-            states[f"rng.{kind}.0"] = state
-            continue
-        parts = [torch.empty_like(state, device=device) for _ in range(size)]  # size × (S,) uint8; nccl: CUDA only
-        torch.distributed.all_gather(parts, state.to(device))  # parts[r] = rank r's (S,) state
+        parts = [state]  # parts[r] = rank r's (S,) state
+        if size > 1:
+            parts = [torch.empty_like(state, device=device) for _ in range(size)]  # nccl gathers CUDA tensors only
+            torch.distributed.all_gather(parts, state.to(device))
         states.update({f"rng.{kind}.{r}": part.cpu() for r, part in enumerate(parts)})
     return states
 

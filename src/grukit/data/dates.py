@@ -148,12 +148,9 @@ def insert_skipped(values: np.ndarray, stamps: Sequence[dt.datetime], dates: lis
     labels = [""] * steps  # steps date strings
     for j, d in zip(k, dates):
         labels[j] = d
-    row = 0  # the last file row before step j
-    for j in range(steps):
-        if row + 1 < len(k) and k[row + 1] <= j:
-            row += 1
-        if not labels[j]:
-            labels[j] = _step_label(stamps[row], dates[row].strip(), j - int(k[row]), season)
+    for j in np.setdiff1d(np.arange(steps), k):  # the steps the file skips
+        row = int(np.searchsorted(k, j)) - 1  # the file row just before step j
+        labels[j] = _step_label(stamps[row], dates[row].strip(), int(j - k[row]), season)
     log.info("%s: %d %ss the dates skip are gaps (rows with no value)", path, steps - len(k), unit)
     return full, labels
 
