@@ -222,7 +222,7 @@ def _figures(out: Path, model: Forecaster, p: Prepared, series: Series, t_test: 
              forecasts: dict[str, np.ndarray], truth: np.ndarray, history: list[dict]) -> dict[str, Path]:
     i = len(t_test) - 1  # the last rolling origin: the most recent forecast
     t = int(t_test[i])
-    past = np.arange(max(0, t - 3 * max(p.season, p.horizon)), t + 1)
+    past = np.arange(max(0, t - max(p.lookback, 3 * p.horizon)), t + 1)  # the window the model read, at least 3K
     future = np.arange(t + 1, t + 1 + p.horizon)
     keep = ["GRU", "naive", "seasonal-naive", "seasonal-naive+drift"]
     shown = {k: v[i] for k, v in forecasts.items() if k in keep or k.startswith("ridge")}
