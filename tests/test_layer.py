@@ -229,7 +229,7 @@ def test_bad_constructor_arguments(kwargs, message):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    T=st.integers(0, 5), N=st.integers(1, 4), I=st.integers(1, 4), H=st.integers(1, 5),
+    T=st.integers(0, 5), N=st.integers(0, 4), I=st.integers(1, 4), H=st.integers(1, 5),
     given_I=st.integers(1, 4), num_layers=st.integers(1, 2), bidirectional=st.booleans(),
     reset=st.sampled_from(["before", "after"]), batch_first=st.booleans(), bias=st.booleans(),
     lengths=st.one_of(st.none(), st.lists(st.integers(-1, 6), min_size=0, max_size=5)),
@@ -257,6 +257,22 @@ def test_random_calls_give_a_result_or_a_clear_error(T, N, I, H, given_I, num_la
         steps = torch.arange(T).unsqueeze(1) >= torch.tensor(lengths).unsqueeze(0)  # (T, N)
         time_major = out.transpose(0, 1) if batch_first else out
         assert time_major[steps].abs().sum() == 0  # every padded step is zero (an empty selection sums to 0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("batch_first", (False, True))
+def test_an_empty_batch_gives_empty_results_like_torch(backend, batch_first):
+    """N = 0 sequences (the last shard of a split, a filter that kept nothing): torch.nn.GRU's shapes, a backward."""
+    gru = grukit.GRU(3, 4, 2, bidirectional=True, batch_first=batch_first, backend=backend)
+    theirs = torch.nn.GRU(3, 4, 2, bidirectional=True, batch_first=batch_first)
+    x = torch.randn((0, 5, 3) if batch_first else (5, 0, 3), requires_grad=True)  # N = 0
+    for kwargs in ({}, {"lengths": torch.zeros(0, dtype=torch.int64)}, {"h0": torch.zeros(4, 0, 4)}):
+        out, h_n = gru(x, **kwargs)
+        out_t, h_n_t = theirs(x, kwargs.get("h0"))
+        assert out.shape == out_t.shape and h_n.shape == h_n_t.shape
+    (out.sum() + h_n.sum()).backward()
+    assert x.grad.shape == x.shape
+    assert all(p.grad is not None and p.grad.abs().sum() == 0 for p in gru.parameters())
 
 
 @pytest.mark.parametrize("backend", [b for b in ("eager", "fused", "cpu") if kernels.available(b)])

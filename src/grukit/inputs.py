@@ -48,6 +48,8 @@ def _lengths(lengths, T: int, N: int, device: torch.device) -> Tensor:
         raise ValueError(
             f"lengths: expected {N} values (one per sequence in the batch), got shape {tuple(lengths.shape)}"
         )
+    if N == 0:
+        return lengths.to(device=device, dtype=torch.int64)
     low, high = int(lengths.min()), int(lengths.max())
     if low < 1 or high > T:
         raise ValueError(f"lengths: expected every value in 1..{T} (T), got values from {low} to {high}")
@@ -74,8 +76,8 @@ def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: in
     elif batch_first_in:
         x = x.transpose(0, 1)  # (T, N, I)
     T, N, _ = x.shape
-    if T == 0 or N == 0:
-        raise ValueError(f"x: expected at least one time step and one sequence, got shape {tuple(x.shape)}")
+    if T == 0:
+        raise ValueError(f"x: expected at least one time step, got shape {tuple(x.shape)}")
     if h0 is None:
         h0 = x.new_zeros(num_states, N, hidden_size)  # (L·D, N, H)
     else:

@@ -126,8 +126,8 @@ def _backward(d_output, d_h_n, x, weight_x, weight_h, has_bias, reset, mask, rev
         da[t, :, H : 2 * H] = da_z
         da[t, :, 2 * H :] = da_n
     da_2d = da.reshape(T * N, 3 * H)  # (T·N, 3H)
-    dx = (da_2d @ weight_x).reshape(T, N, -1)  # (T, N, I)
-    dW_x = da_2d.T @ x.reshape(T * N, -1)  # (3H, I)
+    dx = (da_2d @ weight_x).reshape(T, N, x.shape[2])  # (T, N, I)
+    dW_x = da_2d.T @ x.reshape(T * N, x.shape[2])  # (3H, I)
     hp_2d = h_prevs.reshape(T * N, H)  # (T·N, H)
     if reset == "after":
         dg_2d = da_2d.clone()  # (T·N, 3H)
