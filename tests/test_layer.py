@@ -308,6 +308,28 @@ def test_parametrized_and_pruned_weights_are_used(backend):
     assert plain.parametrizations.weight_h_l0.original0.grad is not None and plain.bias_h_l0_orig.grad is not None
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_runs_the_forward_pre_hooks_so_pruned_weights_are_current(backend):
+    """prune recomputes weight = weight_orig · mask in a forward pre-hook: step() must see a change to
+    weight_orig made after the last forward() (before, it read the stale weight)."""
+    from torch.nn.utils import prune
+
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, backend=backend)
+    prune.random_unstructured(gru, "weight_h_l0", amount=0.5)
+    x = torch.randn(1, 2, 3)  # (T = 1, N, I)
+    gru(x)  # the hook has run once
+    with torch.no_grad():
+        gru.weight_h_l0_orig.mul_(3)  # changes what the hook will compute
+    h0 = torch.randn(1, 2, 4)  # (L, N, H)
+    torch.testing.assert_close(gru.step(x[0], h0), gru(x, h0)[1])
+    seen = []
+    gru.register_forward_pre_hook(lambda module, args: (2 * args[0], args[1]))
+    gru.register_forward_pre_hook(lambda module, args, kwargs: seen.append(len(args)), with_kwargs=True)
+    torch.testing.assert_close(gru.step(x[0], h0), gru(x, h0)[1])  # both read 2·x
+    assert seen == [2, 2]
+
+
 def test_settings_assigned_after_construction_are_saved_and_shown(tmp_path):
     gru = grukit.GRU(3, 4, num_layers=2)
     gru.batch_first, gru.reset, gru.dropout = True, "after", 0.3

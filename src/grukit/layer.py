@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules.module import _global_forward_pre_hooks
 
 from grukit import _checks, functional, kernels
 from grukit._config_field import ConfigField
@@ -125,13 +126,16 @@ class GRU(nn.Module):
         """Advance one time step (streaming inference): x_t (N, I) or (I,), h (L, N, H) -> h (L, N, H).
 
         The top layer's new state h[-1] is the output of this step. Unidirectional models
-        only; no autograd graph is recorded (use forward() to train). Forward pre-hooks do not
-        run here: a weight that `torch.nn.utils.prune` or the legacy `weight_norm` recompute in
-        such a hook is read as of the last forward() (`torch.nn.utils.parametrize` has no such lag).
+        only; no autograd graph is recorded (use forward() to train). Forward pre-hooks run
+        with the arguments (x_t, h), as forward()'s would with (x, h0), so the weights that
+        `torch.nn.utils.prune` or the legacy `weight_norm` recompute in such a hook are current;
+        forward hooks (after the call) do not run.
         """
         if self.bidirectional:
             raise ValueError("step: expected a unidirectional GRU (a reverse direction needs the whole sequence), "
                              "got bidirectional=True")
+        if self._forward_pre_hooks or _global_forward_pre_hooks:
+            x_t, h = self._run_pre_hooks(x_t, h)
         x_t, h, unbatched = self._step_inputs(x_t, h)  # (N, I), (L, N, H)
         step = self.kernel().step
         grad_was_enabled = torch.is_grad_enabled()
@@ -148,6 +152,19 @@ class GRU(nn.Module):
         finally:
             torch._C._set_grad_enabled(grad_was_enabled)
         return h.squeeze(1) if unbatched else h
+
+    def _run_pre_hooks(self, x_t, h):
+        """The global and the module's forward pre-hooks on (x_t, h), as Module.__call__ runs them before
+        forward(): a hook may return new arguments (a tuple, or a single x_t)."""
+        args = (x_t, h)
+        for hook_id, hook in (*_global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                result = hook(self, args, {})
+                args = args if result is None else result[0]
+            else:
+                result = hook(self, args)
+                args = args if result is None else result if isinstance(result, tuple) else (result,)
+        return args[0], (args[1] if len(args) > 1 else h)
 
     def _step_inputs(self, x_t, h):
         """Check step()'s arguments; returns x_t (N, I), h (L, N, H) and whether x_t was unbatched."""
