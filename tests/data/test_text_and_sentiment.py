@@ -60,6 +60,9 @@ def test_lines_split_only_at_line_ends_and_csv_fields_keep_their_newlines(tmp_pa
 def test_mr_and_user_files(tmp_path):
     texts, labels, _ = load_mr()
     assert len(texts) == 10662 and labels.count(1) == labels.count(0) == 5331
+    # the bundled files are UTF-8: read as latin-1 (until the ninth session) "clichés" became "clichÃ©s"
+    assert not [t for t in texts if "Ã" in t or "â€" in t]
+    assert sum("clichés" in t for t in texts) > 0 and sum("—" in t for t in texts) > 0
     pos, neg = tmp_path / "p.txt", tmp_path / "n.txt"
     pos.write_bytes("tr\xe8s bien\n".encode("latin-1"))
     neg.write_text("bad\n\nworse\n")
@@ -89,6 +92,10 @@ def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path
 
 def test_tokenizer_and_vocabulary():
     assert tokenize("A gem -- isn't it?") == ["a", "gem", "-", "-", "isn't", "it", "?"]
+    # letters of any script stay in their word (before, "clichés" split into "clich", "é", "s")
+    assert tokenize("Ladrón — Clichés, ДОБРО! l'été x_y") == ["ladrón", "—", "clichés", ",", "добро", "!", "l'été",
+                                                             "x", "_", "y"]
+    assert tokenize("cafe\u0301") == tokenize("caf\u00e9") == ["café"]  # decomposed and composed é alike (NFC)
     v = Vocabulary.build([["x", "y", "x"], ["z"]], min_count=2)
     assert v.words == ("x",) and v.encode(["x", "y"]) == [2, 1] and len(v) == 3
 

@@ -1,6 +1,7 @@
 """Labelled sentences: the MR polarity set, pos/neg line files or a CSV; a word tokenizer and vocabulary.
 
-    tokens = lowercase words, numbers and single punctuation marks:  re.findall(r"[a-z0-9]+(?:'[a-z]+)?|[^\\sa-z0-9]")
+    tokens = lowercase words (letters and digits of any script, NFC), with an apostrophe's suffix, and single
+             other marks:  re.findall(r"[^\\W_]+(?:'[^\\W_]+)?|[^\\w\\s]|_", NFC(text.lower()))
     ids    = vocabulary index, 0 = padding, 1 = a word not in the vocabulary
     R[w, c] = log (p_c[w] / ‖p_c‖₁) − log (q_c[w] / ‖q_c‖₁)     Naive-Bayes log-count ratio of word w for class c
         p_c = α + Σ_{i: y_i = c} 1[w ∈ sentence i],  q_c = the same over sentences of the other classes
@@ -9,8 +10,9 @@
                                 `Bigrams` numbers the keys seen often enough in training, so the same R and ρ
                                 formulas give bigram ratios
 
-Encoding: the bundled MR files are latin-1 (as published) and are read as such. A
-user's --pos/--neg/--csv files must be UTF-8 unless `encoding` says otherwise (the CLI's
+Encoding: the bundled MR files are UTF-8 (the copy bundled was re-encoded from the
+published latin-1; "clichés", "ladrón", "—") and are read as such. A user's
+--pos/--neg/--csv files must be UTF-8 unless `encoding` says otherwise (the CLI's
 --encoding), so a wrong guess fails loudly instead of producing mojibake.
 
 Example:
@@ -18,8 +20,8 @@ Example:
     >>> texts, labels, names = load_mr()
     >>> len(texts), int(sum(labels)), names
     (10662, 5331, ['negative', 'positive'])
-    >>> tokenize("It's a gem, isn't it?")
-    ["it's", 'a', 'gem', ',', "isn't", 'it', '?']
+    >>> tokenize("It's a gem, isn't it?"), tokenize("Clichés — ¡olé!")
+    (["it's", 'a', 'gem', ',', "isn't", 'it', '?'], ['clichés', '—', '¡', 'olé', '!'])
     >>> v = Vocabulary.build([["a", "b"], ["a"]], min_count=1)
     >>> v.encode(["a", "zzz"]), len(v)
     ([2, 1], 4)
@@ -36,6 +38,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,11 +53,11 @@ from grukit.errors import UsageError
 
 MR_POS = "sentiment/rt-polarity.pos"
 MR_NEG = "sentiment/rt-polarity.neg"
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[^\w\s]|_")  # a word (any script), or one other mark
 
 
 def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+    return _TOKEN.findall(unicodedata.normalize("NFC", text.lower()))
 
 
 def _read(path: Path, argument: str, encoding: str) -> str:
@@ -134,7 +137,7 @@ def _csv_rows(path: Path, encoding: str) -> tuple[list[str], list[tuple[int, dic
 
 def load_mr() -> tuple[list[str], list[int], list[str]]:
     """MR sentence polarity v1.0 (Pang & Lee 2005): 5,331 negative then 5,331 positive sentences."""
-    return read_pos_neg(bundled(MR_POS), bundled(MR_NEG), encoding="latin-1")
+    return read_pos_neg(bundled(MR_POS), bundled(MR_NEG), encoding="utf-8")
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--csv", type=Path, help="a CSV file with a header (with --text-column, --label-column)")
     data.add_argument("--text-column", help="text column of --csv")
     data.add_argument("--label-column", help="label column of --csv")
-    data.add_argument("--encoding", default="utf-8", help="encoding of your files (default utf-8; MR is latin-1)")
+    data.add_argument("--encoding", default="utf-8", help="encoding of your files (default utf-8; e.g. latin-1)")
     data.add_argument("--limit", type=int, help="use a seeded random subset of N sentences (quick runs)")
     data.add_argument("--min-count", type=int, default=2, help="keep words seen this often in training (default 2)")
     data.add_argument("--folds", type=int, default=0,
@@ -129,7 +129,7 @@ def load_sentences(args: argparse.Namespace) -> tuple[list[str], list[int], list
             raise UsageError(f"{'--neg' if args.neg is None else '--pos'}: expected together with "
                              f"{'--pos' if args.neg is None else '--neg'}, got nothing")
         return (*read_pos_neg(args.pos, args.neg, encoding=args.encoding), f"{args.pos} + {args.neg}")
-    return (*load_mr(), "bundled MR sentence polarity v1.0 (latin-1)")
+    return (*load_mr(), "bundled MR sentence polarity v1.0")
 
 
 def split(n: int, seed: int, folds: int = 0, fold: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
