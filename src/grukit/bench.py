@@ -1,4 +1,4 @@
-"""`grukit bench`: time the GRU layer on CPU against torch.nn.GRU and JAX, write JSON + markdown.
+"""Time the GRU layer on CPU against torch.nn.GRU and JAX, write JSON + markdown.
 
 One training step = forward + backward of `output.sum() + h_n.sum()` with respect to the
 parameters (x needs no gradient); forward = the same call under no_grad / jit without grad.
@@ -46,6 +46,7 @@ from typing import Callable
 import torch
 
 from grukit.errors import UsageError
+from grukit.report import plural
 
 log = logging.getLogger(__name__)
 COMMON_ARGUMENTS = False  # bench has its own --out and no training options
@@ -231,8 +232,8 @@ def _record(row: Row, impl: str, reset: str, fwd_ms: float | None, train_ms: flo
     rec["fwd_gflops"] = None if fwd_ms is None else flops / fwd_ms / 1e6
     rec["train_gflops"] = None if train_ms is None else training_flops(row) / train_ms / 1e6
     rec["train_pct_sgemm"] = None if train_ms is None else 100 * rec["train_gflops"] / sgemm
-    log.info("  %-6s %-6s %-14s fwd %9.2f ms  train %9.2f ms", row.name, reset, impl, fwd_ms or float("nan"),
-             train_ms or float("nan"))
+    times = "  ".join(f"{part} {ms:9.2f} ms" for part, ms in (("fwd", fwd_ms), ("train", train_ms)) if ms is not None)
+    log.info("  %-6s %-6s %-14s %s", row.name, reset, impl, times)
     return rec
 
 
@@ -401,7 +402,7 @@ def _fmt(value, spec=".1f"):
 def markdown(result: dict) -> str:
     """The tables of the README: one line per (row, reset, implementation), then the targets."""
     env = result["environment"]
-    lines = [f"CPU: {env['cpu']}, {env['threads']} threads, torch {env['torch']}, "
+    lines = [f"CPU: {env['cpu']}, {plural(env['threads'], 'thread')}, torch {env['torch']}, "
              f"jax {env['jax'] or 'not installed'}; sgemm (2048², float32): {env['sgemm_gflops']:.0f} GFLOP/s. "
              f"Median of {env['repeats']} runs in ms (3 when one run takes over 3 s, 1 over 10 s); ×torch / ×JAX = "
              "their time / this time (training step; stream rows: the step loop). GFLOP/s (train): "

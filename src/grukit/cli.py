@@ -13,7 +13,7 @@ one line here. Every command also gets these common options, unless its module s
     --epochs N     training epochs (default: the task's own)
     --seed S       seed of data split, initialisation and data order (default 0)
     --device D     cpu | cuda | cuda:K | auto (default auto)
-    --backend B    GRU kernel backend: auto | fused | eager | cpu | triton (default auto)
+    --backend B    GRU kernel backend: auto | cpu | fused | eager (default auto)
     --threads N    CPU threads for torch (default: the task's choice; forecast uses 1 for its small model)
 
 Before `run`, the CLI checks what every command shares: --out is not a file (nor under one),
@@ -92,7 +92,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, names: Sequence[str] =
     if "device" in names:
         group.add_argument("--device", default="auto", help="cpu | cuda | cuda:K | auto (default auto)")
     if "backend" in names:
-        group.add_argument("--backend", default="auto", help="GRU kernel: auto | fused | eager | cpu | triton")
+        group.add_argument("--backend", default="auto", help="GRU kernel: auto | cpu | fused | eager")
     if "threads" in names:
         group.add_argument("--threads", type=_positive_int, default=None,
                            help="CPU threads for torch (default: the task's choice)")
@@ -115,8 +115,8 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
         except ImportError as err:  # a command whose module or dependency is missing here
             logging.getLogger(__name__).debug("command %s unavailable: %s", name, err)
             continue
-        doc = (module.__doc__ or "").strip().splitlines()
-        p = sub.add_parser(name, help=doc[0] if doc else None, description=doc[0] if doc else None)
+        summary = " ".join((module.__doc__ or "").strip().split("\n\n")[0].split()) or None  # the first paragraph
+        p = sub.add_parser(name, help=summary, description=summary)
         module.add_arguments(p)
         common = getattr(module, "COMMON_ARGUMENTS", True)
         if common:

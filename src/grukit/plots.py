@@ -46,16 +46,32 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
+def curve(history: Sequence[dict], key: str, members: int = 1) -> tuple[str, list[float]]:
+    """(label, per-epoch values) of `key`; an ensemble's summed train_loss divided by its M members.
+
+    Example:
+        >>> curve([{"train_loss": 3.0}, {"train_loss": 1.5}], "train_loss", members=3)
+        ('train_loss / 3 (member mean)', [1.0, 0.5])
+    """
+    if key == "train_loss" and members > 1:
+        return f"train_loss / {members} (member mean)", [row.get(key, np.nan) / members for row in history]
+    return key, [row.get(key, np.nan) for row in history]
+
+
 def loss_curves(history: Sequence[dict], path: str | Path, *, keys: Sequence[str] | None = None,
-                title: str = "training curves") -> Path:
-    """Per-epoch curves of `keys` (default: train_loss and every val_* key) from fit()'s history."""
+                title: str = "training curves", members: int = 1) -> Path:
+    """Per-epoch curves of `keys` (default: train_loss and every val_* key) from fit()'s history.
+
+    members = M > 1: train_loss is an ensemble's sum of its M members' losses (each member trains
+    on its own), drawn divided by M so that it shares a scale with the validation loss."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(SIZE[0] / DPI, SIZE[1] / DPI), dpi=DPI)
     epochs = [row["epoch"] for row in history]
     if keys is None:
         keys = ["train_loss"] + sorted({k for row in history for k in row if k.startswith("val_")})
     for key in keys:
-        ax.plot(epochs, [row.get(key, np.nan) for row in history], marker="o", ms=3, label=key)
+        label, values = curve(history, key, members)
+        ax.plot(epochs, values, marker="o", ms=3, label=label)
     ax.set_xlabel("epoch")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -99,7 +115,7 @@ def gates(z: np.ndarray, r: np.ndarray, path: str | Path, *, title: str = "GRU g
     axes[-1].set_xlabel(xlabel)
     if xticklabels is not None:
         T = len(xticklabels)
-        ticks = np.linspace(0, T - 1, min(T, 40)).round().astype(int)
+        ticks = np.linspace(0, T - 1, min(T, 100)).round().astype(int)  # a label per character of a textgen probe
         axes[-1].set_xticks(ticks)
         axes[-1].set_xticklabels([xticklabels[i] for i in ticks], fontsize=7, family="monospace")
     fig.suptitle(title)

@@ -25,6 +25,16 @@ def _fmt(value: Any, digits: int) -> str:
     return str(value)
 
 
+def plural(n: int, word: str) -> str:
+    """"1 member", "5 members": n and word, with an s unless n is 1.
+
+    Example:
+        >>> plural(1, "thread"), plural(2, "thread")
+        ('1 thread', '2 threads')
+    """
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, digits: int = 4) -> str:
     """A markdown table of `rows` restricted to `columns` (missing cells are empty)."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

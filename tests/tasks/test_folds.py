@@ -28,3 +28,12 @@ def test_table_orders_best_first_and_shows_extra_columns():
     assert lines[0].startswith("| model | pooled | MASE: fold mean |")
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| GRU", "| ridge", "| naive"]
     assert "+0.0350 ± " in lines[3] and "2 of 2" in lines[3]
+
+
+def test_won_counts_every_fold_and_names_ties_and_whose_wins():
+    """Before, a tied fold left the count ("1 of 2" over 3 folds) and the column did not say whose wins."""
+    scores = {"GRU": [0.80, 0.70, 0.75], "majority": [0.50, 0.70, 0.50]}
+    s = fold_summary(scores, reference="GRU", higher_better=True)
+    text = fold_table(s, reference="GRU", higher_better=True, score="accuracy")
+    assert text.splitlines()[0].endswith("| folds won by the GRU |")
+    assert "| 2 of 3 (1 tied) |" in text.splitlines()[3]

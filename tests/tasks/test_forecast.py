@@ -211,6 +211,20 @@ def test_no_season_runs_without_the_seasonal_baselines_and_stops_early(tmp_path,
     assert "best epoch 1 of 3 run by validation MASE (at most 6, stopping after 2 without improvement)" in report
 
 
+def test_a_csv_with_no_season_warns_that_the_seasonal_baselines_are_left_out(tmp_path, caplog):
+    from grukit.tasks import forecast
+
+    path = tmp_path / "d.csv"
+    path.write_text("y\n" + "".join(f"{np.sin(i / 3):.4f}\n" for i in range(60)))
+    base = ["--csv", str(path), "--column", "y"]
+    with caplog.at_level("WARNING", logger=forecast.__name__):
+        forecast.load_series(cli.build_parser().parse_args(["forecast", *base]))
+        assert "no season (m = 1) without --date-column" in caplog.text and "--season m" in caplog.text
+        caplog.clear()
+        forecast.load_series(cli.build_parser().parse_args(["forecast", *base, "--season", "1"]))  # asked for
+        assert caplog.text == ""
+
+
 def test_min_rows_is_the_fewest_that_prepare_accepts():
     series = np.sin(np.arange(400) / 3.0) + np.arange(400) / 50.0
     for lookback, horizon, season in ((156, 52, 52), (16, 8, 52), (10, 3, 7)):

@@ -46,14 +46,13 @@ log = logging.getLogger(__name__)
 
 # name -> module path, in order of preference for `auto` (fastest first)
 _MODULES = {
-    "triton": "grukit.kernels.triton",
     "cpu": "grukit.kernels.cpu",
     "fused": "grukit.kernels.fused",
     "eager": "grukit.kernels.eager",
 }
 # which backends `auto` may pick on each device type, fastest first
 _AUTO = {
-    "cuda": ("triton", "fused"),
+    "cuda": ("fused",),
     "cpu": ("cpu", "fused"),
 }
 

@@ -440,8 +440,9 @@ def _figures(out: Path, model: SentenceEnsemble, d: dict, history: list[dict], c
     probe = tokens[int(i_test[np.argmax([len(tokens[i]) if len(tokens[i]) <= 30 else 0 for i in i_test])])]
     z, r = model.gates(torch.tensor(d["vocab"].encode(probe), device=next(model.parameters()).device))
     return {"loss curves": plots.loss_curves(history, out / "loss.png", keys=["train_loss", "val_loss", "val_accuracy"],
-                                             title="classify: cross-entropy (sum over members) and validation "
-                                                   "accuracy"),
+                                             title="classify: cross-entropy (train: per member; validation: the "
+                                                   "ensemble) and validation accuracy",
+                                             members=model.config.members),
             "gates": plots.gates(z.cpu().numpy(), r.cpu().numpy(), out / "gates.png",
                                  title="GRU gates (first member, forward direction) reading one test sentence",
                                  xlabel="word", xticklabels=probe),

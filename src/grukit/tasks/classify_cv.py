@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from grukit import plots
-from grukit.report import figure, write_report
+from grukit.report import figure, plural, write_report
 from grukit.tasks import classify
 from grukit.tasks.common import args_dict, environment, write_metrics
 from grukit.tasks.folds import fold_summary, fold_table, fold_verdict
@@ -84,7 +84,7 @@ def _report(out: Path, args: argparse.Namespace, loaded: dict, metrics: dict, su
     method = (f"{K}-fold cross-validation (seed {args.seed}): each sentence is in the test part of exactly one fold. "
               f"Per fold, 10% of the other folds is the validation part (early stopping, baseline choices) and the "
               f"rest trains; vocabulary, log-count ratios (words"
-              f"{' and bigrams' if args.ratios and args.bigrams else ''}), the GRU ensemble ({args.members} members) "
+              f"{' and bigrams' if args.ratios and args.bigrams else ''}), the GRU ensemble ({plural(args.members, 'member')}) "
               f"and the baselines are fitted anew, exactly as one `grukit classify` run (each fold's own report is in "
               f"`fold-f/report.md`). Best epochs per fold: {metrics['best_epochs']}; "
               f"{metrics['train_seconds']:.0f} s of GRU training in all.")

@@ -23,7 +23,7 @@ from grukit.report import table
 
 
 def fold_summary(scores: dict[str, Sequence[float]], *, reference: str, higher_better: bool) -> dict:
-    """{"stats": {model: {mean, std, min, max}}, "lead": {model: {mean, se, folds_ahead, folds_behind}}}."""
+    """{"stats": {model: {mean, std, min, max}}, "lead": {model: {mean, se, folds_ahead, folds_behind, folds}}}."""
     s = {name: np.asarray(v, dtype=float) for name, v in scores.items()}  # name -> (K,)
     K = len(s[reference])
     stats = {name: {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if K > 1 else 0.0,
@@ -35,7 +35,7 @@ def fold_summary(scores: dict[str, Sequence[float]], *, reference: str, higher_b
             continue
         delta = sign * (s[reference] - v)  # (K,) > 0: the reference is better on that fold
         lead[name] = {"mean": float(delta.mean()), "se": float(delta.std(ddof=1) / np.sqrt(K)) if K > 1 else 0.0,
-                      "folds_ahead": int((delta > 0).sum()), "folds_behind": int((delta < 0).sum())}
+                      "folds_ahead": int((delta > 0).sum()), "folds_behind": int((delta < 0).sum()), "folds": K}
     return {"stats": stats, "lead": lead}
 
 
@@ -62,8 +62,10 @@ def fold_table(summary: dict, *, reference: str, higher_better: bool, score: str
         if name != reference:
             d = lead[name]
             row[f"{reference} lead (mean ± SE)"] = f"{d['mean']:+.4f} ± {d['se']:.4f}"
-            row["folds won"] = f"{d['folds_ahead']} of {d['folds_ahead'] + d['folds_behind']}"
+            ties = d["folds"] - d["folds_ahead"] - d["folds_behind"]
+            row[f"folds won by the {reference}"] = f"{d['folds_ahead']} of {d['folds']}" + (f" ({ties} tied)" if ties
+                                                                                          else "")
         rows.append(row)
     columns = ["model", *extra_columns, f"{score}: fold mean", "fold std", "min", "max",
-               f"{reference} lead (mean ± SE)", "folds won"]
+               f"{reference} lead (mean ± SE)", f"folds won by the {reference}"]
     return table(rows, columns)

@@ -97,6 +97,10 @@ def load_series(args: argparse.Namespace) -> Series:
         if not args.column:
             raise UsageError("--column: expected the name of the target column of --csv, got nothing")
         series = read_csv(args.csv, args.column, date_column=args.date_column, covariates=covariates)
+        if series.season == 1 and args.season is None:
+            log.warning("forecast: no season (m = 1) %s: the seasonal baselines are left out and MASE is scaled "
+                        "by the naive one-step error; give --season m (or --date-column) for a seasonal series",
+                        "from the dates of --date-column" if args.date_column else "without --date-column")
     elif args.column or covariates or args.date_column:
         raise UsageError("--column/--covariates/--date-column: expected together with --csv, got no --csv")
     else:
@@ -227,7 +231,9 @@ def _figures(out: Path, model: Forecaster, p: Prepared, series: Series, t_test: 
     keep = ["GRU", "naive", "seasonal-naive", "seasonal-naive+drift"]
     shown = {k: v[i] for k, v in forecasts.items() if k in keep or k.startswith("ridge")}
     files = {"loss curves": plots.loss_curves(history, out / "loss.png", keys=["train_loss", "val_loss", "val_mase"],
-                                              title="forecast: train MSE, validation MSE and MASE (scaled units)")}
+                                              title="forecast: MSE (train: per member; validation: the mean "
+                                                    "forecast) and validation MASE, scaled units",
+                                              members=getattr(model.config, "members", 1))}
     files["forecast"] = plots.forecast(past, p.level(p.y[past]), future, truth[i], shown, out / "forecast.png",
                                        title=f"{series.names[0]}: forecast from step {t} ({p.horizon} steps)",
                                        ylabel=series.names[0])
