@@ -84,7 +84,8 @@ def _report(out: Path, args: argparse.Namespace, loaded: dict, metrics: dict, su
     method = (f"{K}-fold cross-validation (seed {args.seed}): each sentence is in the test part of exactly one fold. "
               f"Per fold, 10% of the other folds is the validation part (early stopping, baseline choices) and the "
               f"rest trains; vocabulary, log-count ratios (words"
-              f"{' and bigrams' if args.ratios and args.bigrams else ''}), the GRU ensemble ({plural(args.members, 'member')}) "
+              f"{' and bigrams' if args.ratios and args.bigrams else ''}), "
+              f"the GRU ensemble ({plural(args.members, 'member')}) "
               f"and the baselines are fitted anew, exactly as one `grukit classify` run (each fold's own report is in "
               f"`fold-f/report.md`). Best epochs per fold: {metrics['best_epochs']}; "
               f"{metrics['train_seconds']:.0f} s of GRU training in all.")

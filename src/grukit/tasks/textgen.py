@@ -190,7 +190,8 @@ def run(args: argparse.Namespace) -> dict:
         ("What ran", f"Character-level language model: embedding {args.embedding} → grukit.GRU {args.layers}×"
                      f"{args.hidden} (reset before) → linear over {alphabet.size} symbols; {params:,} parameters; "
                      f"dropout {args.dropout}; windows of {args.seq_len} characters, batches of {args.batch_size}; "
-                     f"AdamW lr {args.lr} with warmup and cosine decay; {plural(len(result.history), 'evaluation')} every "
+                     f"AdamW lr {args.lr} with warmup and cosine decay; "
+                     f"{plural(len(result.history), 'evaluation')} every "
                      f"{args.steps_per_epoch} steps (at most {args.epochs or EPOCHS}, stopping after {PATIENCE} "
                      f"without a lower validation loss), best {result.best_epoch}; {result.seconds:.0f} s."),
         ("Data", f"{source}: {len(text):,} characters; the first 90% ({split:,}) train, the last 10% "
