@@ -221,6 +221,24 @@ def test_resume_with_other_settings_names_resume_and_keeps_the_run(tmp_path, cap
         assert {p.name: p.read_bytes() for p in out.iterdir()} == files
 
 
+def test_resume_on_other_data_is_refused_even_with_the_same_number_of_windows(tmp_path, capsys):
+    """Before, a forecast resumed with --transform log (or another CSV of the same length) went on, exit 0."""
+    out = tmp_path / "run"
+    argv = ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "4", "--members", "1",
+            "--device", "cpu", "--out", str(out)]
+    assert cli.main(argv + ["--epochs", "1"]) == 0
+    capsys.readouterr()
+    files = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, stdout, err = _run(capsys, argv + ["--epochs", "1", "--transform", "log", "--resume"])
+    assert code == 2 and "Traceback" not in err
+    assert _error_lines(err) == [f"grukit forecast: error: --resume: {out} was trained on other data (the training "
+                                 "set's content differs: another file, column, --transform or --season?); resume "
+                                 "with the same data or use another --out"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+    assert cli.main(argv + ["--epochs", "2", "--resume"]) == 2  # (another schedule: refused as before)
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize(("rank", "level"), [(None, logging.INFO), ("0", logging.INFO), ("1", logging.WARNING)])
 def test_only_rank_0_logs_progress_under_torchrun(rank, level, monkeypatch):
     if rank is None:

@@ -19,8 +19,9 @@ epoch. `fit(..., config=replace(config, resume=True), out=same_dir)` therefore e
 the same weights, bit for bit, as a run that was never stopped. The training state
 (optimizer moments, step, RNG, best weights, history) lives in `last.state.safetensors`:
 tensors plus JSON metadata, never pickle. It also records the model's config, the
-training config and the number of training samples; a resumed run whose settings differ
-(another model size, another --epochs and so another schedule, other data) is refused with
+training config, the number of training samples and a hash of their content (`fingerprint`);
+a resumed run whose settings differ (another model size, another --epochs and so another
+schedule, other data) is refused with
 a UsageError naming --resume and the first differing setting. Only `RESUME_MAY_CHANGE`
 may differ.
 
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import atexit
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -70,8 +72,9 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset, default_collate
@@ -458,9 +461,10 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     stopped_early = False
 
     state_path = out / STATE_FILE if out is not None else None
+    settings = _settings(model, config, train) if out is not None else {}  # saved with the state, once per fit
     if config.resume and state_path is not None and state_path.exists():
         tensors, meta = _load_state(state_path)
-        _check_resume(meta, _settings(model, config, len(train)), state_path)
+        _check_resume(meta, settings, state_path)
         _load_weights(model, _prefixed(tensors, "model."), state_path)
         best_weights = _prefixed(tensors, "best.")
         opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
@@ -558,7 +562,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             _save_model(model, out / LAST_FILE)
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                    **_settings(model, config, len(train))}
+                    **settings}
             _save_state(state_path, model, best_weights, opt, meta, rng)
             _write_csv(out / CSV_FILE, history)
 
@@ -579,11 +583,60 @@ def _json_config(config: TrainConfig) -> dict:
     return {f.name: getattr(config, f.name) for f in fields(config)}
 
 
-def _settings(model: nn.Module, config: TrainConfig, n_train: int) -> dict[str, dict]:
+def _settings(model: nn.Module, config: TrainConfig, train: Dataset) -> dict[str, dict]:
     """What a resumed run must share with the run it continues (JSON values), as saved in the state file."""
     model_config = getattr(model, "config", None)
     model_part = asdict(model_config) if is_dataclass(model_config) and not isinstance(model_config, type) else {}
-    return {"model_config": model_part, "config": _json_config(config), "data": {"train_samples": n_train}}
+    return {"model_config": model_part, "config": _json_config(config),
+            "data": {"train_samples": len(train), "train_sha256": fingerprint(train)}}
+
+
+def fingerprint(data: Dataset) -> str:
+    """The first 16 hex digits of a sha256 over a training set's content: a resumed run must train on
+    the same data (not another --csv, --transform or --season with the same number of windows).
+
+    A dataset may give its own (a `fingerprint()` method); a TensorDataset is hashed through its
+    tensors, any other through every sample: its tensors, arrays and numbers, in order.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> zeros, ones = TensorDataset(torch.zeros(3, 2)), TensorDataset(torch.ones(3, 2))
+        >>> fingerprint(zeros) == fingerprint(TensorDataset(torch.zeros(3, 2))) != fingerprint(ones)
+        True
+    """
+    own = getattr(data, "fingerprint", None)
+    if callable(own):
+        return own()
+    return digest(data.tensors if isinstance(data, TensorDataset) else (data[i] for i in range(len(data))))
+
+
+def digest(values: Iterable) -> str:
+    """The first 16 hex digits of a sha256 over `values`: tensors, arrays, numbers, strings, lists of them."""
+    h = hashlib.sha256()
+    for value in values:
+        _feed(h, value)
+    return h.hexdigest()[:16]
+
+
+def _feed(digest, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        digest.update(f"{value.dtype}{tuple(value.shape)}".encode())
+        digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, np.ndarray):
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[")
+        for v in value:
+            _feed(digest, v)
+        digest.update(b"]")
+    elif isinstance(value, dict):
+        for k in sorted(value, key=str):
+            _feed(digest, (str(k), value[k]))
+    else:  # a number, a string, None; any other object by its type alone
+        digest.update(repr(value).encode() if isinstance(value, (int, float, str, bool, type(None)))
+                      else type(value).__name__.encode())
 
 
 def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
@@ -598,6 +651,10 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
         saved = meta.get(part) or {}
         for name, value in values.items():
             if name in saved and name not in RESUME_MAY_CHANGE and saved[name] != value:
+                if name == "train_sha256":
+                    raise UsageError(f"--resume: {path.parent} was trained on other data (the training set's "
+                                     "content differs: another file, column, --transform or --season?); resume "
+                                     "with the same data or use another --out")
                 raise UsageError(f"--resume: {path.parent} was trained with {name}={_brief(saved[name])}, this run "
                                  f"has {name}={_brief(value)}; resume with the same settings or use another --out")
 

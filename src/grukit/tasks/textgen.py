@@ -46,7 +46,7 @@ from grukit.tasks.common import (
     write_metrics,
 )
 from grukit.tasks.textgen_model import CharLM, generate
-from grukit.train import fit, is_main, seed_everything
+from grukit.train import digest, fit, is_main, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,10 @@ class Windows(Dataset):
 
     def __len__(self) -> int:
         return self.n
+
+    def fingerprint(self) -> str:
+        """`grukit.train.fingerprint` of the text and the window layout, without slicing every window."""
+        return digest((self.ids, self.T, self.stride))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         w = self.ids[i * self.stride: i * self.stride + self.T + 1]  # (T+1,)
