@@ -306,3 +306,39 @@ def test_every_command_runs_under_torchrun_and_only_rank_0_writes(tmp_path):
     for command in TORCHRUN_COMMANDS:
         assert (out / command / "metrics.json").is_file() and (out / command / "report.md").is_file()
         assert any(w.startswith(str(out / command)) for w in ranks[0]["writes"])
+
+
+def test_an_out_holding_files_is_refused_unless_resume_so_no_run_overwrites_another(tmp_path, capsys):
+    """Before, a run into an earlier run's folder that then failed left that folder with its checkpoints
+    replaced (and an input CSV kept in --out could be overwritten by metrics.csv)."""
+    out = tmp_path / "earlier"
+    out.mkdir()
+    (out / "metrics.csv").write_text("the earlier run's log")
+    code, stdout, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16",
+                                      "--epochs", "1", "--out", str(out)])
+    assert code == 2 and stdout == ""
+    assert _error_lines(err) == [f"grukit forecast: error: --out: expected a new or empty folder, got {out} holding "
+                                 "1 file (metrics.csv); use another --out, or --resume to continue the run in it"]
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv"]
+    assert (out / "metrics.csv").read_text() == "the earlier run's log"
+
+
+def test_an_out_that_cannot_be_written_is_named_and_left_clean(tmp_path, capsys, monkeypatch):
+    """A read-only or full file system (OSError) gave a traceback and exit 1."""
+    import errno
+
+    from grukit import report
+
+    def read_only(path, text):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(report, "_atomic_write", read_only)
+    out = tmp_path / "run"
+    code, stdout, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16",
+                                      "--hidden", "4", "--members", "1", "--epochs", "1", "--device", "cpu",
+                                      "--out", str(out)])
+    assert code == 2 and "Traceback" not in err
+    lines = _error_lines(err)
+    assert len(lines) == 1 and lines[0].startswith(f"grukit forecast: error: --out: cannot write {out}/")
+    assert lines[0].endswith(": Read-only file system")
+    assert not out.exists()

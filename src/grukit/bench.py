@@ -50,6 +50,7 @@ from grukit.report import plural
 
 log = logging.getLogger(__name__)
 COMMON_ARGUMENTS = False  # bench has its own --out and no training options
+OUT_MAY_HOLD_FILES = True  # e.g. benchmarks/results: the JSON and markdown are written last
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,17 @@ one line here. Every command also gets these common options, unless its module s
     --threads N    CPU threads for torch (default: the task's choice; forecast uses 1 for its small model)
 
 Before `run`, the CLI checks what every command shares: --out is not a file (nor under one),
-0 <= --seed < 2**63, --lr > 0 and --weight-decay >= 0 where the command has them. A module
-that sets `DEFAULT_OUT = False` writes into --out only when it is given.
+and is a new or empty folder unless --resume continues the run in it (so that no run
+overwrites another's results, or a file it reads); 0 <= --seed < 2**63, --lr > 0 and
+--weight-decay >= 0 where the command has them. A module that sets `DEFAULT_OUT = False`
+writes into --out only when it is given; one that sets `OUT_MAY_HOLD_FILES = True` (`sample`,
+`bench`: they write their few files at the very end) may write into a folder that holds others.
 
 `run` returns {"summary": str, "files": {name: path}}; the CLI prints the summary and
 where the files are. Bad input (`UsageError`, any ValueError, a missing file) ends with
-exit code 2, one line on stderr, no traceback, and nothing left behind in --out. So does
-a training run whose loss diverges (it names --lr).
+exit code 2, one line on stderr, no traceback, and nothing left behind in --out. So do
+a training run whose loss diverges (it names --lr) and an --out that cannot be written
+(read-only, full). Ctrl-C ends with exit code 130 and leaves the checkpoints for --resume.
 
 Example:
     >>> from grukit.cli import build_parser
@@ -37,6 +41,7 @@ import argparse
 import importlib
 import logging
 import math
+import os
 import shutil
 import sys
 import time
@@ -45,6 +50,7 @@ from types import ModuleType
 from typing import Sequence
 
 from grukit.errors import UsageError
+from grukit.report import plural
 
 # subcommand -> module with add_arguments(parser) and run(args)
 COMMANDS: dict[str, str] = {
@@ -155,6 +161,15 @@ def check_out(out: Path) -> None:
             raise UsageError(f"--out: expected a directory path, got {got}")
 
 
+def check_fresh_out(out: Path, resume: bool) -> None:
+    """UsageError when --out already holds files and the run does not --resume: its files would overwrite them."""
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and not resume:
+        shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise UsageError(f"--out: expected a new or empty folder, got {out} holding {plural(len(held), 'file')} ({shown}); "
+                         "use another --out, or --resume to continue the run in it")
+
+
 def check_arguments(args: argparse.Namespace) -> None:
     """The checks every command shares (each only where the command has the option)."""
     if getattr(args, "out", None) is not None:
@@ -175,6 +190,8 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
     from grukit.train import DivergedError
 
     check_arguments(args)
+    if getattr(args, "out", None) is not None and not getattr(module, "OUT_MAY_HOLD_FILES", False):
+        check_fresh_out(Path(args.out), getattr(args, "resume", False))
     try:
         return module.run(args) or {}
     except DivergedError as err:
@@ -182,10 +199,14 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
                          "lower the learning rate") from None
 
 
-def _short(err: BaseException) -> str:
+def _short(err: BaseException, out: Path | None = None) -> str:
     """At most three lines naming the problem."""
     if isinstance(err, FileNotFoundError) and err.filename is not None:
         text = f"file not found: {err.filename}"
+    elif isinstance(err, OSError) and err.filename is not None:  # read-only, full, a folder in the way
+        reason = err.strerror or type(err).__name__
+        inside = out is not None and Path(os.path.abspath(err.filename)).is_relative_to(os.path.abspath(out))
+        text = f"--out: cannot write {err.filename}: {reason}" if inside else f"{err.filename}: {reason}"
     elif isinstance(err, UnicodeDecodeError):
         text = f"expected UTF-8 text: {err.reason} at byte {err.start}"
     else:
@@ -216,13 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = _snapshot(args.out) if has_out else None
     try:
         result = _run(module, args)
-    except (UsageError, ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-            PermissionError) as err:
+    except (UsageError, ValueError, OSError) as err:  # OSError: a missing file, a read-only or full --out
         if has_out:
             _clean(args.out, before)
-        print(f"grukit {args.command}: error: {_short(err)}", file=sys.stderr)
+        print(f"grukit {args.command}: error: {_short(err, args.out if has_out else None)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        if has_out and before is None and args.out.is_dir() and not any(args.out.iterdir()):
+            args.out.rmdir()  # a folder the run made and wrote nothing into yet
         print(f"grukit {args.command}: interrupted", file=sys.stderr)
         return 130
     from grukit.train import is_main

@@ -35,6 +35,7 @@ from grukit.tasks.textgen_model import CharLM, generate
 
 COMMON_ARGUMENTS = ("seed", "device", "backend", "threads")  # --out is this module's own; no --epochs
 DEFAULT_OUT = False  # write only into an --out that is given
+OUT_MAY_HOLD_FILES = True  # e.g. the run folder of the checkpoint: sample.txt is written last
 TEXT_FILE = "sample.txt"
 MAX_LENGTH = 1_000_000  # characters per call: about 3 minutes on one core, a few MB of text
 
