@@ -96,6 +96,26 @@ def test_bad_file_name_and_bad_wav_are_usage_errors(tmp_path):
         speech.read_folder(tmp_path)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "forged", "huge rate"])
+def test_damaged_wav_headers_are_usage_errors(tmp_path, damage):
+    """scipy's parser raised struct.error or UnboundLocalError (a traceback, exit 1), and a forged rate
+    (2 GHz, coprime to 8 kHz) made the resampler build a filter of billions of taps."""
+    write_wav(tmp_path, "1_ann_0.wav")
+    path = tmp_path / "1_ann_0.wav"
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[:20]
+    elif damage == "forged":
+        data = bytearray(b"RIFF1234WAVEjunk" + bytes(40))
+    else:
+        data[24:28] = (2_000_000_011).to_bytes(4, "little")  # the fmt chunk's sample rate ...
+        data[28:32] = (4_000_000_022).to_bytes(4, "little")  # ... and bytes per second, consistent with it
+    path.write_bytes(bytes(data))
+    message = "sample rate in 1..384000 Hz" if damage == "huge rate" else "not a readable wav file"
+    with pytest.raises(UsageError, match=message):
+        speech.read_folder(tmp_path)
+
+
 def test_save_and_load_round_trip_in_float16(tmp_path):
     for i, d in enumerate((0, 4, 9)):
         write_wav(tmp_path, f"{d}_ann_{i}.wav", seconds=0.2 + 0.1 * i)

@@ -70,3 +70,15 @@ def test_temperature_and_length_bounds(model_path, capsys, flag, value, needle):
     code = cli.main(["sample", str(model_path), flag, value])
     err = capsys.readouterr().err
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_checkpoint_with_damaged_weights_is_refused_naming_checkpoint(model_path, tmp_path, capsys):
+    """Bytes of the data region set to 0xff make nan weights: sampling crashed with a traceback (exit 1)."""
+    damaged = tmp_path / "damaged.safetensors"
+    data = bytearray(model_path.read_bytes())
+    data[-100:] = b"\xff" * 100  # the last tensor's bytes: float32 0xffffffff is nan
+    damaged.write_bytes(bytes(data))
+    code = cli.main(["sample", str(damaged), "--length", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "CHECKPOINT: expected finite weights, got nan or inf in" in err

@@ -68,6 +68,9 @@ def parse_name(name: str) -> tuple[int, str, int]:
     return int(match["digit"]), match["speaker"], int(match["take"])
 
 
+MAX_RATE = 384_000  # Hz, the highest rate audio hardware records; a larger one is a damaged header
+
+
 def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
     """Mono samples of `path` at `sample_rate` (stereo is averaged, other rates resampled)."""
     import scipy.io.wavfile
@@ -75,10 +78,12 @@ def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
 
     try:
         rate, samples = scipy.io.wavfile.read(path)
-    except (ValueError, OSError) as err:
-        raise UsageError(f"--dir: {path.name} is not a readable wav file ({err})") from err
-    if rate < 1:
-        raise UsageError(f"--dir: expected a positive sample rate in {path.name}, got {rate} Hz")
+    except Exception as err:  # noqa: BLE001 - a truncated or forged header fails anywhere in scipy's parser
+        raise UsageError(f"--dir: {path.name} is not a readable wav file ({type(err).__name__}: {err})") from None
+    if not 1 <= rate <= MAX_RATE:
+        raise UsageError(f"--dir: expected a sample rate in 1..{MAX_RATE} Hz in {path.name}, got {rate} Hz")
+    if samples.ndim == 2 and samples.shape[1] == 0:
+        raise UsageError(f"--dir: {path.name} holds no channels")
     if np.issubdtype(samples.dtype, np.floating) and not np.isfinite(samples).all():
         raise UsageError(f"--dir: expected finite samples in {path.name}, got NaN or Inf")
     try:

@@ -57,12 +57,16 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> CharLM:
         raise UsageError(f"CHECKPOINT: file not found: {path}")
     try:
         model = grukit.load(path, device=device)
-    except (ValueError, KeyError, TypeError) as err:
-        raise UsageError(f"CHECKPOINT: expected a grukit textgen model, got {path} ({str(err).splitlines()[0]})") \
-            from None
+    except (ValueError, KeyError, TypeError, NotImplementedError, RuntimeError) as err:  # any file but ours
+        detail = (str(err).splitlines() or [type(err).__name__])[0]
+        raise UsageError(f"CHECKPOINT: expected a grukit textgen model, got {path} ({detail})") from None
     if not isinstance(model, CharLM):
         raise UsageError(f"CHECKPOINT: expected a grukit textgen model (CharLM), got a {type(model).__name__} "
                          f"in {path}")
+    damaged = [name for name, t in model.state_dict().items() if t.is_floating_point() and not t.isfinite().all()]
+    if damaged:
+        raise UsageError(f"CHECKPOINT: expected finite weights, got nan or inf in {damaged[0]} of {path} "
+                         "(a damaged file, or a run that diverged)")
     return model
 
 
