@@ -166,8 +166,8 @@ def check_fresh_out(out: Path, resume: bool) -> None:
     held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if held and not resume:
         shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
-        raise UsageError(f"--out: expected a new or empty folder, got {out} holding {plural(len(held), 'file')} ({shown}); "
-                         "use another --out, or --resume to continue the run in it")
+        raise UsageError(f"--out: expected a new or empty folder, got {out} holding {plural(len(held), 'file')} "
+                         f"({shown}); use another --out, or --resume to continue the run in it")
 
 
 def check_arguments(args: argparse.Namespace) -> None:

@@ -46,10 +46,12 @@ def test_lines_split_only_at_line_ends_and_csv_fields_keep_their_newlines(tmp_pa
     neg.write_text("\ufeffdull\u2028and long\nbad\n", encoding="utf-8")
     texts, labels, _ = read_pos_neg(pos, neg, encoding="latin-1")
     assert len(texts) == 4 and texts[2] == "wait\x85 what a film" and labels == [0, 0, 1, 1]
-    texts, _, _ = read_pos_neg(neg, neg)
+    other = tmp_path / "o.txt"
+    other.write_text("fine\n")
+    texts, _, _ = read_pos_neg(other, neg)
     assert texts[0] == "dull\u2028and long"  # one sentence, no byte-order mark
     neg.write_bytes(b"\xef\xbb\xbfgreat film\nfine\n")
-    assert read_pos_neg(neg, neg, encoding="latin-1")[0][:2] == ["great film", "fine"]  # nor in latin-1
+    assert read_pos_neg(other, neg, encoding="latin-1")[0][:2] == ["great film", "fine"]  # nor in latin-1
     csv = tmp_path / "d.csv"
     csv.write_text('review,label\n"the plot\nwas thin",neg\n"great\u2028fun",pos\n', encoding="utf-8-sig")
     texts, labels, names = read_csv(csv, "review", "label")
@@ -88,6 +90,17 @@ def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path
     csv.write_text("t,l\ngood,b\n" + "x" * 200_000 + ",a\n")
     with pytest.raises(UsageError, match=r"--csv: not a readable CSV file: .*field larger than field limit"):
         read_csv(csv, "t", "l")
+
+
+def test_the_same_file_for_both_classes_or_one_column_for_text_and_label_is_refused(tmp_path):
+    pos = tmp_path / "p.txt"
+    pos.write_text("good\nfine\n")
+    with pytest.raises(UsageError, match="--neg: expected other sentences than --pos"):
+        read_pos_neg(pos, pos)
+    csv = tmp_path / "d.csv"
+    csv.write_text("t,l\ngood,b\nbad,a\n")
+    with pytest.raises(UsageError, match="--label-column: expected another column than --text-column, got 't'"):
+        read_csv(csv, "t", "t")
 
 
 def test_tokenizer_and_vocabulary():

@@ -49,6 +49,22 @@ def test_csv_errors_name_the_argument(tmp_path):
     assert np.isnan(read_csv(f, "y").values[1, 0])
 
 
+@pytest.mark.parametrize(("text", "kwargs", "message"), [
+    ("t,y\n1,2\n2,1e300\n", {}, r"--column/--covariates: expected numbers within ±1e\+30 in column 'y'"),
+    ("t,y\n1,2\n2,316_1\n", {}, r"expected numbers in column 'y', got '316_1' in row 3"),
+    ("t,y,y\n1,2,3\n2,3,4\n", {}, r"--column: expected a column named once in the header, got 'y' 2 times"),
+    ("t,y,x\n1,2,3\n2,3,4\n", {"covariates": ["x", "x"]}, r"--covariates: .* got 'x' twice"),
+    ("t,y,x\n1,2,3\n2,3,4\n", {"covariates": ["y"]}, r"--covariates: .* got 'y' twice"),
+])
+def test_values_beyond_float32_underscores_and_repeated_columns_are_refused(tmp_path, text, kwargs, message):
+    """Before: 1e300 ended in a JSON error naming no flag, 316_1 was read as 3161, and a repeated
+    column name silently read the last such column."""
+    f = tmp_path / "s.csv"
+    f.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        read_csv(f, "y", **kwargs)
+
+
 def test_dates_that_do_not_parse_and_empty_covariates_name_the_argument(tmp_path):
     f = tmp_path / "s.csv"
     f.write_text("date,y,x\n2020-01-01,1,\n2020-01-02,2,\nsoon,3,\n")

@@ -91,6 +91,8 @@ def read_pos_neg(
         if not lines:
             raise UsageError(f"{flag}: expected one sentence per line, got an empty file: {path} "
                              "(a classifier needs both classes)")
+    if positive == negative:
+        raise UsageError(f"--neg: expected other sentences than --pos, got the same lines ({neg} and {pos})")
     return negative + positive, [0] * len(negative) + [1] * len(positive), ["negative", "positive"]
 
 
@@ -101,6 +103,8 @@ def read_csv(path: str | Path, text_column: str, label_column: str, *,
     Rows without text are skipped; a row with text but no label is an error naming its row
     (the header is row 1), never a class of its own."""
     path = Path(path)
+    if text_column == label_column:
+        raise UsageError(f"--label-column: expected another column than --text-column, got {label_column!r} for both")
     header, rows = _csv_rows(path, encoding)
     for flag, name in (("--text-column", text_column), ("--label-column", label_column)):
         if name not in header:

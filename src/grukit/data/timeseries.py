@@ -68,6 +68,9 @@ class Series:
         return self.values.shape[0]
 
 
+MAX_ABS = 1e30  # |value| beyond which float32 forecasts, squares and sums overflow
+
+
 def _parse_float(cell: str, column: str, row: int, path: Path) -> float:
     text = cell.strip()
     if text.lower() in MISSING:
@@ -79,6 +82,12 @@ def _parse_float(cell: str, column: str, row: int, path: Path) -> float:
                          f"got {cell!r} in row {row} of {path}") from None
     if not np.isfinite(value):
         raise UsageError(f"--column/--covariates: expected finite numbers in column {column!r}, "
+                         f"got {cell!r} in row {row} of {path}")
+    if abs(value) > MAX_ABS:
+        raise UsageError(f"--column/--covariates: expected numbers within ±{MAX_ABS:g} in column {column!r} "
+                         f"(the model computes in float32), got {cell!r} in row {row} of {path}; rescale the column")
+    if "_" in text:  # float() reads "316_1" as 3161
+        raise UsageError(f"--column/--covariates: expected numbers in column {column!r}, "
                          f"got {cell!r} in row {row} of {path}")
     return value
 
@@ -102,9 +111,18 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
         raise UsageError(f"--csv: expected a header row, got an empty file: {path}")
     for flag, name in [("--column", column), *[("--covariates", c) for c in covariates],
                        *([("--date-column", date_column)] if date_column else [])]:
+        if header.count(name) > 1:  # csv.DictReader would silently read the last of them
+            raise UsageError(f"{flag}: expected a column named once in the header, got {name!r} "
+                             f"{header.count(name)} times in {path}")
+    for flag, name in [("--column", column), *[("--covariates", c) for c in covariates],
+                       *([("--date-column", date_column)] if date_column else [])]:
         if name not in header:
             raise UsageError(f"{flag}: expected one of {header}, got {name!r}")
     names = [column, *covariates]
+    repeated = next((c for i, c in enumerate(covariates) if c in names[:i + 1] or c == date_column), None)
+    if repeated is not None:
+        raise UsageError(f"--covariates: expected columns other than each other, --column and --date-column, "
+                         f"got {repeated!r} twice")
     values = np.array([[_parse_float(row.get(name) or "", name, i + 2, path) for name in names]
                        for i, row in enumerate(rows)], dtype=np.float64).reshape(len(rows), len(names))
     if len(rows) == 0 or np.isnan(values[:, 0]).all():
