@@ -342,3 +342,34 @@ def test_an_out_that_cannot_be_written_is_named_and_left_clean(tmp_path, capsys,
     assert len(lines) == 1 and lines[0].startswith(f"grukit forecast: error: --out: cannot write {out}/")
     assert lines[0].endswith(": Read-only file system")
     assert not out.exists()
+
+
+def test_sizes_beyond_memory_and_absurd_thread_counts_exit_2(tmp_path, capsys, monkeypatch):
+    """--hidden 10000000 ended in a RuntimeError traceback (exit 1); --threads 100000 in a segfault."""
+    from grukit.tasks import forecast
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 1200000000000000 bytes. Error code 12")
+
+    monkeypatch.setattr(forecast, "fit", no_memory)
+    out = tmp_path / "run"
+    code, stdout, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16",
+                                      "--epochs", "1", "--device", "cpu", "--out", str(out)])
+    assert code == 2 and stdout == "" and not out.exists()
+    assert _error_lines(err) == ["grukit forecast: error: out of memory (one tensor asked for 1,117,587.1 GiB); "
+                                 "lower the size flags (--hidden, --batch-size, --length, ...)"]
+    code, stdout, err = _run(capsys, ["forecast", "--threads", "100000", "--out", str(out)])
+    assert code == 2 and "--threads: expected an integer in 1.." in err and not out.exists()
+
+
+def test_a_runtime_error_that_is_not_about_memory_keeps_its_traceback(tmp_path, monkeypatch):
+    from grukit.tasks import forecast
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("shape mismatch in a kernel")
+
+    monkeypatch.setattr(forecast, "fit", bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        cli.main(["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--epochs", "1",
+                  "--device", "cpu", "--out", str(tmp_path / "run")])

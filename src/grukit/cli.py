@@ -42,6 +42,7 @@ import importlib
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -174,6 +175,10 @@ def check_arguments(args: argparse.Namespace) -> None:
     """The checks every command shares (each only where the command has the option)."""
     if getattr(args, "out", None) is not None:
         check_out(Path(args.out))
+    threads, most = getattr(args, "threads", None), max(64, 4 * (os.cpu_count() or 1))
+    if threads is not None and threads > most:
+        raise UsageError(f"--threads: expected an integer in 1..{most} (this machine has {os.cpu_count()} CPUs), "
+                         f"got {threads}")
     seed = getattr(args, "seed", None)
     if seed is not None and not 0 <= seed < MAX_SEED:
         raise UsageError(f"--seed: expected an integer in [0, 2**63), got {seed}")
@@ -197,6 +202,10 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
     except DivergedError as err:
         raise UsageError(f"--lr: training diverged (the {err.part} {err.what} is {err.value} at epoch {err.epoch}); "
                          "lower the learning rate") from None
+
+
+_OUT_OF_MEMORY = re.compile(r"can't allocate memory|bad_alloc|out of memory|Failed to allocate|DefaultCPUAllocator",
+                            re.IGNORECASE)
 
 
 def _short(err: BaseException, out: Path | None = None) -> str:
@@ -241,6 +250,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if has_out:
             _clean(args.out, before)
         print(f"grukit {args.command}: error: {_short(err, args.out if has_out else None)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (MemoryError, RuntimeError) as err:
+        if not isinstance(err, MemoryError) and not _OUT_OF_MEMORY.search(str(err)):
+            raise  # a bug: its traceback is what a report needs
+        if has_out:
+            _clean(args.out, before)
+        asked = re.search(r"allocate (\d+) bytes", str(err))
+        need = f" (one tensor asked for {int(asked[1]) / 2**30:,.1f} GiB)" if asked else ""
+        print(f"grukit {args.command}: error: out of memory{need}; lower the size flags (--hidden, --batch-size, "
+              "--length, ...)", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         if has_out and before is None and args.out.is_dir() and not any(args.out.iterdir()):
