@@ -161,7 +161,17 @@ def test_bundled_features_are_the_mfcc_of_the_recordings():
         np.testing.assert_allclose(data.features[i], mfcc(samples), rtol=2e-3, atol=3e-2)
 
 
+def test_a_folder_of_one_digit_is_refused(tmp_path):
+    """It trained a one-class classifier (classify refuses one class; speech did not)."""
+    write_wav(tmp_path, "1_ann_0.wav")
+    write_wav(tmp_path, "1_bob_7.wav")
+    write_wav(tmp_path, "1_bob_12.wav")
+    with pytest.raises(UsageError, match="--dir: expected recordings of at least two digits .* got only digit 1"):
+        speech.split(speech.read_folder(tmp_path))
+
+
 def test_split_refuses_a_folder_without_test_takes(tmp_path):
     write_wav(tmp_path, "1_ann_20.wav")
+    write_wav(tmp_path, "2_ann_20.wav")
     with pytest.raises(UsageError, match="split is empty"):
         speech.split(speech.read_folder(tmp_path))

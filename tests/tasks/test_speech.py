@@ -70,7 +70,7 @@ def test_command_reads_a_wav_folder(tmp_path):
 @pytest.mark.parametrize("setup, message", [
     ("missing", "not a folder"), ("empty", "found none"), ("badname", "digit"),
     ("nan", "--dir: expected finite samples in 0_ann_0.wav, got NaN or Inf"),
-    ("rate0", "--dir: expected a positive sample rate in 0_ann_0.wav, got 0 Hz"),
+    ("rate0", "--dir: expected a sample rate in 1..384000 Hz in 0_ann_0.wav, got 0 Hz"),
 ])
 def test_bad_folders_exit_2_with_one_line(tmp_path, exits_2_with, setup, message):
     folder = tmp_path / "wavs"

@@ -155,6 +155,10 @@ def load_bundled() -> SpeechSet:
 
 def split(data: SpeechSet) -> tuple[SpeechSet, SpeechSet, SpeechSet]:
     """(train, val, test): test = takes 0–4 (official), val = takes 5–9, train = takes 10+."""
+    digits = sorted(set(data.digits.tolist()))
+    if len(digits) < 2:
+        raise UsageError(f"--dir: expected recordings of at least two digits (a classifier needs two classes), "
+                         f"got only digit {digits[0]}")
     test = np.isin(data.takes, TEST_TAKES)
     val = np.isin(data.takes, VAL_TAKES)
     parts = data.subset(~test & ~val), data.subset(val), data.subset(test)
