@@ -192,10 +192,12 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 def _run(module: ModuleType, args: argparse.Namespace) -> dict:
     """module.run(args) after the shared checks; a diverged training run becomes a UsageError naming --lr."""
-    from grukit.train import DivergedError
+    from grukit.train import DivergedError, is_main
 
     check_arguments(args)
-    if getattr(args, "out", None) is not None and not getattr(module, "OUT_MAY_HOLD_FILES", False):
+    # rank 0 alone: under torchrun another rank may look after rank 0 has begun to write (rank 0's refusal
+    # ends the job; torchrun stops the other ranks)
+    if getattr(args, "out", None) is not None and not getattr(module, "OUT_MAY_HOLD_FILES", False) and is_main():
         check_fresh_out(Path(args.out), getattr(args, "resume", False))
     try:
         return module.run(args) or {}
