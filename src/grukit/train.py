@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import atexit
 import csv
+import gc
 import hashlib
 import io
 import json
@@ -429,8 +430,10 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
         if err.all_ranks and _OWN_GROUP[0] and torch.distributed.is_initialized():
             # a process that exits while failed frames hold a DDP wrapper may abort in gloo's teardown
             # ("terminate called without an active exception"): drop the wrapper, meet the other
-            # ranks (which failed at the same step), then leave the group
+            # ranks (which failed at the same step), then leave the group. The wrapper's reducer may sit in
+            # a reference cycle (autograd hooks): collect it now, not at interpreter exit after the group
             traceback.clear_frames(err.__traceback__)
+            gc.collect()
             torch.distributed.barrier()
             _leave_group()
         raise  # other errors, and one rank's own DivergedError, leave at once; torchrun stops the job
