@@ -43,3 +43,11 @@ def test_parameter_counts_follow_the_architecture():
     assert sum(p.numel() for p in grukit.GRU(I, H).parameters()) == 3 * (H * I + H * H + 2 * H)
     assert sum(p.numel() for p in grukit.LSTM(I, H).parameters()) == 4 * (H * I + H * H + 2 * H)
     assert sum(p.numel() for p in grukit.RNN(I, H).parameters()) == H * I + H * H + 2 * H
+
+
+@pytest.mark.parametrize("cls", [grukit.LSTM, grukit.RNN])
+def test_an_empty_batch_with_lengths_gives_torchs_empty_result(cls):
+    """N = 0 with lengths: pack_padded_sequence refuses empty tensors, so the batch goes to torch unpacked."""
+    rnn = cls(3, 4, bidirectional=True)
+    out, _ = rnn(torch.randn(5, 0, 3), lengths=torch.zeros(0, dtype=torch.int64))  # (T, N = 0, I)
+    assert out.shape == (5, 0, 8)

@@ -1,12 +1,14 @@
 """grukit.cli: the command registry, common options, and bad input → exit 2, ≤ 3 lines, no traceback, empty --out."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -232,8 +234,8 @@ def test_resume_on_other_data_is_refused_even_with_the_same_number_of_windows(tm
     code, stdout, err = _run(capsys, argv + ["--epochs", "1", "--transform", "log", "--resume"])
     assert code == 2 and "Traceback" not in err
     assert _error_lines(err) == [f"grukit forecast: error: --resume: {out} was trained on other data (the training "
-                                 "set's content differs: another file, column, --transform or --season?); resume "
-                                 "with the same data or use another --out"]
+                                 "set's content differs: another file, or another flag that shapes the data); "
+                                 "resume with the same data or use another --out"]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == files
     assert cli.main(argv + ["--epochs", "2", "--resume"]) == 2  # (another schedule: refused as before)
     capsys.readouterr()
@@ -318,30 +320,57 @@ def test_an_out_holding_files_is_refused_unless_resume_so_no_run_overwrites_anot
                                       "--epochs", "1", "--out", str(out)])
     assert code == 2 and stdout == ""
     assert _error_lines(err) == [f"grukit forecast: error: --out: expected a new or empty folder, got {out} holding "
-                                 "1 file (metrics.csv); use another --out, or --resume to continue the run in it"]
+                                 "1 entry (metrics.csv); use another --out, or --resume to continue the run in it"]
     assert sorted(p.name for p in out.iterdir()) == ["metrics.csv"]
     assert (out / "metrics.csv").read_text() == "the earlier run's log"
+    code, _, err = _run(capsys, ["gradients", "--out", str(out)])  # a command without --resume is not sent to it
+    assert code == 2 and err.rstrip().endswith("holding 1 entry (metrics.csv); use another --out")
 
 
 def test_an_out_that_cannot_be_written_is_named_and_left_clean(tmp_path, capsys, monkeypatch):
     """A read-only or full file system (OSError) gave a traceback and exit 1."""
-    import errno
-
     from grukit import report
 
     def read_only(path, text):
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
-    monkeypatch.setattr(report, "_atomic_write", read_only)
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device")  # write() names no file
+
     out = tmp_path / "run"
-    code, stdout, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16",
-                                      "--hidden", "4", "--members", "1", "--epochs", "1", "--device", "cpu",
-                                      "--out", str(out)])
+    argv = ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "4", "--members", "1",
+            "--epochs", "1", "--device", "cpu", "--out", str(out)]
+    monkeypatch.setattr(report, "_atomic_write", read_only)
+    code, stdout, err = _run(capsys, argv)
     assert code == 2 and "Traceback" not in err
     lines = _error_lines(err)
     assert len(lines) == 1 and lines[0].startswith(f"grukit forecast: error: --out: cannot write {out}/")
     assert lines[0].endswith(": Read-only file system")
     assert not out.exists()
+    monkeypatch.setattr(report, "_atomic_write", full)
+    code, stdout, err = _run(capsys, argv)
+    assert code == 2 and _error_lines(err) == [f"grukit forecast: error: --out: cannot write into {out}: No space "
+                                               "left on device"]
+    assert not out.exists()
+
+
+def test_ctrl_c_exits_130_and_removes_an_out_the_run_left_empty(tmp_path, capsys, monkeypatch):
+    """sample without --out crashed on Ctrl-C (None.is_dir()); a run stopped before writing left an empty --out."""
+    from grukit.tasks import forecast, sample
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    checkpoint = tmp_path / "m.safetensors"
+    grukit.save(CharLM("ab \n", embedding=4, hidden_size=4), checkpoint)
+    monkeypatch.setattr(sample, "generate", interrupt)
+    code, stdout, err = _run(capsys, ["sample", str(checkpoint), "--length", "5"])
+    assert code == 130 and err.strip() == "grukit sample: interrupted"
+    monkeypatch.setattr(forecast, "fit", lambda *a, **k: (Path(k["out"]).mkdir(parents=True), interrupt()))
+    out = tmp_path / "run"
+    code, stdout, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16",
+                                      "--epochs", "1", "--device", "cpu", "--out", str(out)])
+    assert code == 130 and err.strip().endswith("grukit forecast: interrupted") and not out.exists()
 
 
 def test_sizes_beyond_memory_and_absurd_thread_counts_exit_2(tmp_path, capsys, monkeypatch):
@@ -358,7 +387,7 @@ def test_sizes_beyond_memory_and_absurd_thread_counts_exit_2(tmp_path, capsys, m
                                       "--epochs", "1", "--device", "cpu", "--out", str(out)])
     assert code == 2 and stdout == "" and not out.exists()
     assert _error_lines(err) == ["grukit forecast: error: out of memory (one tensor asked for 1,117,587.1 GiB); "
-                                 "lower the size flags (--hidden, --batch-size, --length, ...)"]
+                                 "lower the size flags (--hidden, --batch-size, ...)"]
     code, stdout, err = _run(capsys, ["forecast", "--threads", "100000", "--out", str(out)])
     assert code == 2 and "--threads: expected an integer in 1.." in err and not out.exists()
 

@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
@@ -398,3 +399,19 @@ def test_the_progress_bar_draws_on_a_terminal_only(monkeypatch):
     bar.update(5)
     bar.close()
     assert sys.stderr.getvalue() == "" and _progress(10, "epoch 1/1", False) is None
+
+
+def test_fingerprint_reads_numpy_scalars_and_object_arrays_by_value():
+    """np.float32 was hashed by its type alone (1.5 and 2.5 alike) and an object array by its pointers
+    (another hash in every process)."""
+    from grukit.train import digest, fingerprint
+
+    assert digest([np.float32(1.5)]) != digest([np.float32(2.5)])
+    assert digest([np.int64(3)]) == digest([3])
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = np.arange(3), np.arange(2)
+    again = np.empty(2, dtype=object)
+    again[0], again[1] = np.arange(3), np.arange(2)
+    assert digest([ragged]) == digest([again])
+    data = [(torch.ones(2), 1), (torch.zeros(2), 0)]  # any indexable dataset of samples
+    assert fingerprint(data) == fingerprint(list(data)) != fingerprint(data[::-1])

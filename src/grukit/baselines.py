@@ -55,7 +55,7 @@ class _Recurrent(nn.Module):
 
     def _run(self, batch, state):
         """Run torch's module on the canonical batch; returns output (T, N, D·H) and its final state."""
-        if batch.lengths is None:
+        if batch.lengths is None or batch.x.shape[1] == 0:  # N = 0: nothing to pack, torch's empty result
             return self.rnn(batch.x, state)
         T = batch.x.shape[0]
         packed = pack_padded_sequence(batch.x, batch.lengths.cpu(), enforce_sorted=False)

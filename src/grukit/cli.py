@@ -38,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import math
@@ -51,7 +52,6 @@ from types import ModuleType
 from typing import Sequence
 
 from grukit.errors import UsageError
-from grukit.report import plural
 
 # subcommand -> module with add_arguments(parser) and run(args)
 COMMANDS: dict[str, str] = {
@@ -162,13 +162,15 @@ def check_out(out: Path) -> None:
             raise UsageError(f"--out: expected a directory path, got {got}")
 
 
-def check_fresh_out(out: Path, resume: bool) -> None:
-    """UsageError when --out already holds files and the run does not --resume: its files would overwrite them."""
+def check_fresh_out(out: Path, resume: bool | None) -> None:
+    """UsageError when --out already holds files and the run does not --resume (None: the command has no
+    --resume): its files would overwrite them."""
     held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if held and not resume:
         shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
-        raise UsageError(f"--out: expected a new or empty folder, got {out} holding {plural(len(held), 'file')} "
-                         f"({shown}); use another --out, or --resume to continue the run in it")
+        entries = f"{len(held)} {'entry' if len(held) == 1 else 'entries'}"
+        hint = "use another --out" + (", or --resume to continue the run in it" if resume is not None else "")
+        raise UsageError(f"--out: expected a new or empty folder, got {out} holding {entries} ({shown}); {hint}")
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -195,10 +197,9 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
     from grukit.train import DivergedError, is_main
 
     check_arguments(args)
-    # rank 0 alone: under torchrun another rank may look after rank 0 has begun to write (rank 0's refusal
-    # ends the job; torchrun stops the other ranks)
+    # rank 0 alone decides, so a torchrun job prints the refusal once (torchrun then stops the other ranks)
     if getattr(args, "out", None) is not None and not getattr(module, "OUT_MAY_HOLD_FILES", False) and is_main():
-        check_fresh_out(Path(args.out), getattr(args, "resume", False))
+        check_fresh_out(Path(args.out), getattr(args, "resume", None))
     try:
         return module.run(args) or {}
     except DivergedError as err:
@@ -206,6 +207,7 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
                          "lower the learning rate") from None
 
 
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}  # a full or broken disk
 _OUT_OF_MEMORY = re.compile(r"can't allocate memory|bad_alloc|out of memory|Failed to allocate|DefaultCPUAllocator",
                             re.IGNORECASE)
 
@@ -214,10 +216,12 @@ def _short(err: BaseException, out: Path | None = None) -> str:
     """At most three lines naming the problem."""
     if isinstance(err, FileNotFoundError) and err.filename is not None:
         text = f"file not found: {err.filename}"
-    elif isinstance(err, OSError) and err.filename is not None:  # read-only, full, a folder in the way
+    elif isinstance(err, OSError) and err.filename is not None:  # read-only, a folder in the way
         reason = err.strerror or type(err).__name__
         inside = out is not None and Path(os.path.abspath(err.filename)).is_relative_to(os.path.abspath(out))
         text = f"--out: cannot write {err.filename}: {reason}" if inside else f"{err.filename}: {reason}"
+    elif isinstance(err, OSError) and out is not None and err.errno in _WRITE_ERRORS:  # write() names no file
+        text = f"--out: cannot write into {out}: {err.strerror}"
     elif isinstance(err, UnicodeDecodeError):
         text = f"expected UTF-8 text: {err.reason} at byte {err.start}"
     else:
@@ -261,10 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         asked = re.search(r"allocate (\d+) bytes", str(err))
         need = f" (one tensor asked for {int(asked[1]) / 2**30:,.1f} GiB)" if asked else ""
         print(f"grukit {args.command}: error: out of memory{need}; lower the size flags (--hidden, --batch-size, "
-              "--length, ...)", file=sys.stderr)
+              "...)", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        if has_out and before is None and args.out.is_dir() and not any(args.out.iterdir()):
+        if has_out and args.out is not None and before is None and args.out.is_dir() and not any(args.out.iterdir()):
             args.out.rmdir()  # a folder the run made and wrote nothing into yet
         print(f"grukit {args.command}: interrupted", file=sys.stderr)
         return 130

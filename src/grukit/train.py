@@ -622,24 +622,28 @@ def digest(values: Iterable) -> str:
     return h.hexdigest()[:16]
 
 
-def _feed(digest, value: Any) -> None:
+def _feed(h, value: Any) -> None:
+    """Add `value` to the sha256 `h`: a tensor's or array's dtype, shape and bytes; containers item by item;
+    a number or string by its repr (NumPy scalars as Python ones); any other object by its type alone."""
     if isinstance(value, torch.Tensor):
-        digest.update(f"{value.dtype}{tuple(value.shape)}".encode())
-        digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    elif isinstance(value, np.ndarray):
-        digest.update(f"{value.dtype}{value.shape}".encode())
-        digest.update(np.ascontiguousarray(value).tobytes())
-    elif isinstance(value, (list, tuple)):
-        digest.update(b"[")
+        h.update(f"{value.dtype}{tuple(value.shape)}".encode())
+        h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, np.ndarray) and value.dtype != object:
+        h.update(f"{value.dtype}{value.shape}".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (list, tuple, np.ndarray)):  # an object array by its items, not its pointers
+        h.update(b"[")
         for v in value:
-            _feed(digest, v)
-        digest.update(b"]")
+            _feed(h, v)
+        h.update(b"]")
     elif isinstance(value, dict):
         for k in sorted(value, key=str):
-            _feed(digest, (str(k), value[k]))
-    else:  # a number, a string, None; any other object by its type alone
-        digest.update(repr(value).encode() if isinstance(value, (int, float, str, bool, type(None)))
-                      else type(value).__name__.encode())
+            _feed(h, (str(k), value[k]))
+    elif isinstance(value, np.generic):
+        _feed(h, value.item())
+    else:
+        h.update(repr(value).encode() if isinstance(value, (int, float, str, bool, type(None)))
+                 else type(value).__name__.encode())
 
 
 def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
@@ -656,8 +660,8 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
             if name in saved and name not in RESUME_MAY_CHANGE and saved[name] != value:
                 if name == "train_sha256":
                     raise UsageError(f"--resume: {path.parent} was trained on other data (the training set's "
-                                     "content differs: another file, column, --transform or --season?); resume "
-                                     "with the same data or use another --out")
+                                     "content differs: another file, or another flag that shapes the data); "
+                                     "resume with the same data or use another --out")
                 raise UsageError(f"--resume: {path.parent} was trained with {name}={_brief(saved[name])}, this run "
                                  f"has {name}={_brief(value)}; resume with the same settings or use another --out")
 
@@ -688,4 +692,4 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 __all__ = ["TrainConfig", "FitResult", "DivergedError", "fit", "learning_rate", "steps_per_epoch", "world",
-           "is_main", "resolve_device", "seed_everything"]
+           "is_main", "resolve_device", "seed_everything", "fingerprint", "digest"]

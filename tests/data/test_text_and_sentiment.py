@@ -109,6 +109,7 @@ def test_tokenizer_and_vocabulary():
     assert tokenize("Ladrón — Clichés, ДОБРО! l'été x_y") == ["ladrón", "—", "clichés", ",", "добро", "!", "l'été",
                                                              "x", "_", "y"]
     assert tokenize("cafe\u0301") == tokenize("caf\u00e9") == ["café"]  # decomposed and composed é alike (NFC)
+    assert tokenize("don’t") == tokenize("don't") == ["don't"]  # the typographic apostrophe too
     v = Vocabulary.build([["x", "y", "x"], ["z"]], min_count=2)
     assert v.words == ("x",) and v.encode(["x", "y"]) == [2, 1] and len(v) == 3
 

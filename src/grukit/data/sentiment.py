@@ -1,7 +1,8 @@
 """Labelled sentences: the MR polarity set, pos/neg line files or a CSV; a word tokenizer and vocabulary.
 
-    tokens = lowercase words (letters and digits of any script, NFC), with an apostrophe's suffix, and single
-             other marks:  re.findall(r"[^\\W_]+(?:'[^\\W_]+)?|[^\\w\\s]|_", NFC(text.lower()))
+    tokens = lowercase words (letters and digits of any script, NFC; a combining vowel sign, as in Devanagari
+             or Thai, is a mark of its own), with an apostrophe's suffix (’ read as '), and single other marks:
+             re.findall(r"[^\\W_]+(?:'[^\\W_]+)?|[^\\w\\s]|_", NFC(text.lower()))
     ids    = vocabulary index, 0 = padding, 1 = a word not in the vocabulary
     R[w, c] = log (p_c[w] / ‖p_c‖₁) − log (q_c[w] / ‖q_c‖₁)     Naive-Bayes log-count ratio of word w for class c
         p_c = α + Σ_{i: y_i = c} 1[w ∈ sentence i],  q_c = the same over sentences of the other classes
@@ -57,7 +58,7 @@ _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[^\w\s]|_")  # a word (any script), o
 
 
 def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(unicodedata.normalize("NFC", text.lower()))
+    return _TOKEN.findall(unicodedata.normalize("NFC", text.lower()).replace("\u2019", "'"))
 
 
 def _read(path: Path, argument: str, encoding: str) -> str:

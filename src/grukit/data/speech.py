@@ -78,12 +78,12 @@ def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
 
     try:
         rate, samples = scipy.io.wavfile.read(path)
-    except Exception as err:  # noqa: BLE001 - a truncated or forged header fails anywhere in scipy's parser
+    except Exception as err:  # a truncated or forged header fails anywhere in scipy's parser
         raise UsageError(f"--dir: {path.name} is not a readable wav file ({type(err).__name__}: {err})") from None
     if not 1 <= rate <= MAX_RATE:
         raise UsageError(f"--dir: expected a sample rate in 1..{MAX_RATE} Hz in {path.name}, got {rate} Hz")
     if samples.ndim == 2 and samples.shape[1] == 0:
-        raise UsageError(f"--dir: {path.name} holds no channels")
+        raise UsageError(f"--dir: expected at least one channel in {path.name}, got 0")
     if np.issubdtype(samples.dtype, np.floating) and not np.isfinite(samples).all():
         raise UsageError(f"--dir: expected finite samples in {path.name}, got NaN or Inf")
     try:

@@ -111,13 +111,11 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
         raise UsageError(f"--csv: expected a header row, got an empty file: {path}")
     for flag, name in [("--column", column), *[("--covariates", c) for c in covariates],
                        *([("--date-column", date_column)] if date_column else [])]:
+        if name not in header:
+            raise UsageError(f"{flag}: expected one of {header}, got {name!r}")
         if header.count(name) > 1:  # csv.DictReader would silently read the last of them
             raise UsageError(f"{flag}: expected a column named once in the header, got {name!r} "
                              f"{header.count(name)} times in {path}")
-    for flag, name in [("--column", column), *[("--covariates", c) for c in covariates],
-                       *([("--date-column", date_column)] if date_column else [])]:
-        if name not in header:
-            raise UsageError(f"{flag}: expected one of {header}, got {name!r}")
     names = [column, *covariates]
     repeated = next((c for i, c in enumerate(covariates) if c in names[:i + 1] or c == date_column), None)
     if repeated is not None:
