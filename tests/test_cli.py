@@ -325,6 +325,11 @@ def test_an_out_holding_files_is_refused_unless_resume_so_no_run_overwrites_anot
     assert (out / "metrics.csv").read_text() == "the earlier run's log"
     code, _, err = _run(capsys, ["gradients", "--out", str(out)])  # a command without --resume is not sent to it
     assert code == 2 and err.rstrip().endswith("holding 1 entry (metrics.csv); use another --out")
+    code, _, err = _run(capsys, ["forecast", "--resume", "--out", str(out)])  # no state: not a run to continue
+    assert code == 2 and _error_lines(err) == [
+        f"grukit forecast: error: --resume: expected the folder of an earlier run (with its last.state.safetensors), "
+        f"got {out} holding other files (metrics.csv)"]
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv"]
 
 
 def test_an_out_that_cannot_be_written_is_named_and_left_clean(tmp_path, capsys, monkeypatch):

@@ -166,6 +166,9 @@ def check_fresh_out(out: Path, resume: bool | None) -> None:
     """UsageError when --out already holds files and the run does not --resume (None: the command has no
     --resume): its files would overwrite them."""
     held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if resume and not any(out.glob(STATE_GLOB)) and any(p.is_file() for p in out.rglob("*")):
+        raise UsageError(f"--resume: expected the folder of an earlier run (with its {STATE_GLOB.split('/')[-1]}), "
+                         f"got {out} holding other files ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''})")
     if held and not resume:
         shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
         entries = f"{len(held)} {'entry' if len(held) == 1 else 'entries'}"
@@ -207,6 +210,7 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
                          "lower the learning rate") from None
 
 
+STATE_GLOB = "**/last.state.safetensors"  # a run's training state, at the top or in its fold-j/ folders
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}  # a full or broken disk
 _OUT_OF_MEMORY = re.compile(r"can't allocate memory|bad_alloc|out of memory|Failed to allocate|DefaultCPUAllocator",
                             re.IGNORECASE)

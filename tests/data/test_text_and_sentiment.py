@@ -103,6 +103,18 @@ def test_the_same_file_for_both_classes_or_one_column_for_text_and_label_is_refu
         read_csv(csv, "t", "t")
 
 
+def test_numeric_labels_are_one_class_per_value_and_nan_is_no_label(tmp_path):
+    """"1" and "1.0" were two classes, and "NaN" a class of its own."""
+    csv = tmp_path / "d.csv"
+    csv.write_text("t,l\ngood,1.0\nbad,0\nfine,1\nok,10\n")
+    assert read_csv(csv, "t", "l") == (["good", "bad", "fine", "ok"], [1, 0, 1, 2], ["0", "1", "10"])
+    csv.write_text("t,l\ngood,pos\nbad,1\n")  # not all numbers: the labels stay as written
+    assert read_csv(csv, "t", "l")[2] == ["1", "pos"]
+    csv.write_text("t,l\ngood,1\nbad,NaN\n")
+    with pytest.raises(UsageError, match="--label-column: expected a label .* got NaN in row 3"):
+        read_csv(csv, "t", "l")
+
+
 def test_tokenizer_and_vocabulary():
     assert tokenize("A gem -- isn't it?") == ["a", "gem", "-", "-", "isn't", "it", "?"]
     # letters of any script stay in their word (before, "clichés" split into "clich", "é", "s")

@@ -115,16 +115,40 @@ def read_csv(path: str | Path, text_column: str, label_column: str, *,
         text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
         if not text:
             continue
-        if not label:
+        if not label or label.lower() == "nan":
             raise UsageError(f"--label-column: expected a label in column {label_column!r} of every row with text, "
-                             f"got none in row {row_number} of {path}")
+                             f"got {label or 'none'} in row {row_number} of {path}")
         texts.append(text)
         labels.append(label)
-    names = sorted(set(labels))
+    labels = _numbers_as_one_spelling(labels)
+    names = sorted(set(labels), key=_numeric_first)
     if len(names) < 2:
         raise UsageError(f"--label-column: expected at least two classes in {label_column!r}, got {names} in {path}")
     index = {name: i for i, name in enumerate(names)}
     return texts, [index[label] for label in labels], names
+
+
+def _number(label: str) -> float | None:
+    """The finite number a label spells ("1", "1.0", "-2e0"), or None ("pos", "1_0", "inf")."""
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return value if np.isfinite(value) and "_" not in label else None
+
+
+def _numbers_as_one_spelling(labels: list[str]) -> list[str]:
+    """When every label is a number, one spelling per value ("1.0" and "1" are one class, named "1")."""
+    values = [_number(label) for label in labels]
+    if any(v is None for v in values):
+        return labels
+    return [str(int(v)) if v.is_integer() else repr(v) for v in values]
+
+
+def _numeric_first(name: str) -> tuple:
+    """Sort key: numbers by value (so "2" < "10"), then other names as text."""
+    value = _number(name)
+    return (0, value, "") if value is not None else (1, 0.0, name)
 
 
 def _csv_rows(path: Path, encoding: str) -> tuple[list[str], list[tuple[int, dict]]]:
