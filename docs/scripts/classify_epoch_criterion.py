@@ -37,8 +37,10 @@ def kept_epoch(values: list[float], better, patience: int = classify.PATIENCE) -
     return best
 
 
-def run_seed(seed: int) -> list[dict]:
-    """Per-epoch validation loss/accuracy and inner-test accuracy of the default model on inner split `seed`."""
+def inner_split(seed: int):
+    """(args, model, train, val, inner, out) for inner split `seed`: the default split's non-test sentences
+    permuted with seed [2000, seed] into inner test (960), validation (960) and training, the command's
+    vocabulary, ratio tables and untrained ensemble built from that training part."""
     out = tempfile.mkdtemp()
     args = build_parser().parse_args(["classify", "--out", out, "--threads", "1"])
     check_common(args)
@@ -57,16 +59,27 @@ def run_seed(seed: int) -> list[dict]:
                              backend=args.backend, ratios=len(names), word_dropout=args.word_dropout,
                              pooling=args.pooling, bigrams=len(tables.get("bigram_keys", ())))
     model.set_ratios(**tables)
+    return args, model, train, val, inner, out
+
+
+def train_all_epochs(args, model, train, val, evaluate, out) -> list[dict]:
+    """The command's training of `model` through all its epochs (no early stop); fit's history."""
+    config = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
+                          warmup_steps=50, metric="val_loss", mode="min", patience=classify.EPOCHS)
+    result = fit(model, classify.Buckets(train, args.batch_size, args.seed), val, step_loss=classify.ensemble_loss,
+                 evaluate=evaluate, config=config, out=Path(out), collate=classify.collate_batch)
+    return result.history
+
+
+def run_seed(seed: int) -> list[dict]:
+    """Per-epoch validation loss/accuracy and inner-test accuracy of the default model on inner split `seed`."""
+    args, model, train, val, inner, out = inner_split(seed)
 
     def evaluate(m, v):
         scores = classify.evaluate(m, v)
         return {**scores, "inner_accuracy": classify.evaluate(m, inner)["val_accuracy"]}
 
-    config = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
-                          warmup_steps=50, metric="val_loss", mode="min", patience=classify.EPOCHS)  # all epochs
-    result = fit(model, classify.Buckets(train, args.batch_size, args.seed), val, step_loss=classify.ensemble_loss,
-                 evaluate=evaluate, config=config, out=Path(out), collate=classify.collate_batch)
-    return result.history
+    return train_all_epochs(args, model, train, val, evaluate, out)
 
 
 def main(seeds: list[int]) -> None:

@@ -17,21 +17,15 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from grukit.cli import build_parser
-from grukit.data.sentiment import Vocabulary
 from grukit.tasks import classify
-from grukit.tasks.classify_model import SentenceEnsemble
-from grukit.tasks.common import check_common, train_config
-from grukit.train import fit, seed_everything
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classify_epoch_criterion import kept_epoch  # noqa: E402
+from classify_epoch_criterion import inner_split, kept_epoch, train_all_epochs  # noqa: E402
 
 
 def probabilities(model, data) -> np.ndarray:
@@ -42,37 +36,17 @@ def probabilities(model, data) -> np.ndarray:
 
 
 def run_seed(seed: int) -> dict:
-    """Per-epoch validation cross-entropy and the probabilities on inner test, for inner split `seed`."""
-    out = tempfile.mkdtemp()
-    args = build_parser().parse_args(["classify", "--out", out, "--threads", "1"])
-    check_common(args)
-    loaded = classify.load_tokens(args)
-    tokens, labels, names = loaded["tokens"], loaded["labels"], loaded["names"]
-    i_train, i_val, _ = classify.split(len(tokens), args.seed)
-    rest = np.random.default_rng([2000, seed]).permutation(np.concatenate([i_val, i_train]))
-    i_inner, i_val, i_train = rest[:960], rest[960:1920], rest[1920:]
-    vocab = Vocabulary.build([tokens[i] for i in i_train], min_count=args.min_count)
-    encoded = [(vocab.encode(t), int(y)) for t, y in zip(tokens, labels)]
-    train, val, inner = ([encoded[i] for i in part] for part in (i_train, i_val, i_inner))
-    tables, train = classify.ratios(train, len(vocab), len(names), args.seed, bigram_min_count=args.min_count)
-    seed_everything(args.seed)
-    model = SentenceEnsemble("\n".join(vocab.words), classes=len(names), members=args.members,
-                             embedding=args.embedding, hidden_size=args.hidden, dropout=args.dropout,
-                             backend=args.backend, ratios=len(names), word_dropout=args.word_dropout,
-                             pooling=args.pooling, bigrams=len(tables.get("bigram_keys", ())))
-    model.set_ratios(**tables)
+    """Epoch b alone against the mean of epochs b-1..b+1, scored on inner test, for inner split `seed`."""
+    args, model, train, val, inner, out = inner_split(seed)
     inner_probs = []
 
     def evaluate(m, v):
         inner_probs.append(probabilities(m, inner))
         return classify.evaluate(m, v)
 
-    config = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
-                          warmup_steps=50, metric="val_loss", mode="min", patience=classify.EPOCHS)  # all epochs
-    result = fit(model, classify.Buckets(train, args.batch_size, args.seed), val, step_loss=classify.ensemble_loss,
-                 evaluate=evaluate, config=config, out=Path(out), collate=classify.collate_batch)
+    history = train_all_epochs(args, model, train, val, evaluate, out)
     y = np.array([label for _, label in inner])
-    b = kept_epoch([row["val_loss"] for row in result.history], lambda a, c: a < c)
+    b = kept_epoch([row["val_loss"] for row in history], lambda a, c: a < c)
     ran = min(len(inner_probs), b + classify.PATIENCE + 1)  # the epochs the command would have run
     window = range(max(0, b - 1), min(ran, b + 2))
     single = float((inner_probs[b].argmax(1) == y).mean())
