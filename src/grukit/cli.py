@@ -165,12 +165,15 @@ def check_out(out: Path) -> None:
 def check_fresh_out(out: Path, resume: bool | None) -> None:
     """UsageError when --out already holds files and the run does not --resume (None: the command has no
     --resume): its files would overwrite them."""
+    from grukit.train import STATE_FILE
+
     held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    if resume and not any(out.glob(STATE_GLOB)) and any(p.is_file() for p in out.rglob("*")):
-        raise UsageError(f"--resume: expected the folder of an earlier run (with its {STATE_GLOB.split('/')[-1]}), "
-                         f"got {out} holding other files ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''})")
+    shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+    # a run's training state sits at the top of --out or in its fold-j/ folders
+    if resume and not any(out.glob(f"**/{STATE_FILE}")) and any(p.is_file() for p in out.rglob("*")):
+        raise UsageError(f"--resume: expected the folder of an earlier run (with its {STATE_FILE}), "
+                         f"got {out} holding other files ({shown})")
     if held and not resume:
-        shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
         entries = f"{len(held)} {'entry' if len(held) == 1 else 'entries'}"
         hint = "use another --out" + (", or --resume to continue the run in it" if resume is not None else "")
         raise UsageError(f"--out: expected a new or empty folder, got {out} holding {entries} ({shown}); {hint}")
@@ -210,14 +213,19 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
                          "lower the learning rate") from None
 
 
-STATE_GLOB = "**/last.state.safetensors"  # a run's training state, at the top or in its fold-j/ folders
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}  # a full or broken disk
 _OUT_OF_MEMORY = re.compile(r"can't allocate memory|bad_alloc|out of memory|Failed to allocate|DefaultCPUAllocator",
                             re.IGNORECASE)
 
 
-def _short(err: BaseException, out: Path | None = None) -> str:
-    """At most three lines naming the problem."""
+def _short(err: BaseException, out: Path | None = None) -> str | None:
+    """At most three lines naming the problem; None for an error that is a bug (its traceback is the report)."""
+    if isinstance(err, (MemoryError, RuntimeError)):
+        if not isinstance(err, MemoryError) and not _OUT_OF_MEMORY.search(str(err)):
+            return None
+        asked = re.search(r"allocate (\d+) bytes", str(err))
+        need = f" (one tensor asked for {int(asked[1]) / 2**30:,.1f} GiB)" if asked else ""
+        return f"out of memory{need}; lower the size flags (--hidden, --batch-size, ...)"
     if isinstance(err, FileNotFoundError) and err.filename is not None:
         text = f"file not found: {err.filename}"
     elif isinstance(err, OSError) and err.filename is not None:  # read-only, a folder in the way
@@ -250,30 +258,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     module = _module(args.command)
     logging.basicConfig(level=log_level(), format="%(message)s", stream=sys.stderr)
-    has_out = hasattr(args, "out")
-    if has_out and args.out is None and getattr(module, "DEFAULT_OUT", True):
+    if hasattr(args, "out") and args.out is None and getattr(module, "DEFAULT_OUT", True):
         args.out = default_out(args.command)
-    before = _snapshot(args.out) if has_out else None
+    out = getattr(args, "out", None)
+    before = _snapshot(out)
     try:
         result = _run(module, args)
-    except (UsageError, ValueError, OSError) as err:  # OSError: a missing file, a read-only or full --out
-        if has_out:
-            _clean(args.out, before)
-        print(f"grukit {args.command}: error: {_short(err, args.out if has_out else None)}", file=sys.stderr)
-        return EXIT_USAGE
-    except (MemoryError, RuntimeError) as err:
-        if not isinstance(err, MemoryError) and not _OUT_OF_MEMORY.search(str(err)):
-            raise  # a bug: its traceback is what a report needs
-        if has_out:
-            _clean(args.out, before)
-        asked = re.search(r"allocate (\d+) bytes", str(err))
-        need = f" (one tensor asked for {int(asked[1]) / 2**30:,.1f} GiB)" if asked else ""
-        print(f"grukit {args.command}: error: out of memory{need}; lower the size flags (--hidden, --batch-size, "
-              "...)", file=sys.stderr)
+    # OSError: a missing file, a read-only or full --out; MemoryError/RuntimeError: out of memory (other
+    # RuntimeErrors are bugs and keep their traceback)
+    except (UsageError, ValueError, OSError, MemoryError, RuntimeError) as err:
+        message = _short(err, out)
+        if message is None:
+            raise
+        _clean(out, before)
+        print(f"grukit {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        if has_out and args.out is not None and before is None and args.out.is_dir() and not any(args.out.iterdir()):
-            args.out.rmdir()  # a folder the run made and wrote nothing into yet
+        if out is not None and before is None and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a folder the run made and wrote nothing into yet
         print(f"grukit {args.command}: interrupted", file=sys.stderr)
         return 130
     from grukit.train import is_main
