@@ -257,6 +257,11 @@ DDP_SCRIPT = textwrap.dedent("""
     model = Tiny(3, 8)
     rank = int(os.environ["RANK"])
     out, mode = sys.argv[1], sys.argv[3] if len(sys.argv) > 3 else "plain"
+    def threads_after_leaving():  # Linux: once the group is left, none of its threads may remain
+        if os.path.isdir("/proc/self/task"):
+            grukit.train._leave_group()
+            names = [open(f"/proc/self/task/{{t}}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+            open(os.path.join(sys.argv[2], f"rank{{rank}}.threads"), "w").write(" ".join(sorted(names)))
     config = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=1, progress=False)
     loss_fn, eval_fn = step_loss, evaluate
     if mode == "clock":
@@ -306,10 +311,12 @@ DDP_SCRIPT = textwrap.dedent("""
         result = fit(model, _data(32), _data(8, 1), step_loss=loss_fn, evaluate=eval_fn, config=config, out=out)
     except DivergedError as err:
         open(os.path.join(sys.argv[2], f"rank{{rank}}.diverged"), "w").write(str(err))
+        threads_after_leaving()
         raise SystemExit(0)
     open(os.path.join(sys.argv[2], f"rank{{rank}}.epochs"), "w").write(str(len(result.history)))
     flat = torch.cat([p.detach().flatten() for p in model.parameters()])
     flat.numpy().tofile(os.path.join(sys.argv[2], f"rank{{rank}}.bin"))
+    threads_after_leaving()
 """)
 
 
@@ -318,12 +325,22 @@ def _torchrun(tmp_path, mode: str):
     script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent)))
     out, dump = tmp_path / "out", tmp_path / "dump"
     dump.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(script), str(out), str(dump), mode]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # a hang fails here
     assert (proc.returncode == 0) == (mode != "error"), proc.stderr[-3000:]
     return out, dump, proc
+
+
+def _assert_group_threads_ended(dump: Path) -> None:
+    """After `_leave_group`, no gloo thread is left on either rank. Before, DDP's import of torch.distributed.nn
+    (after the group existed) kept the group alive past destroy_process_group; its threads ran into interpreter
+    exit, where one rank now and then aborted ('terminate called without an active exception')."""
+    if not Path("/proc/self/task").is_dir():
+        return  # the job script reads threads from /proc: Linux only
+    threads = {r: (dump / f"rank{r}.threads").read_text().split() for r in (0, 1)}
+    assert not any("gloo" in name for names in threads.values() for name in names), threads
 
 
 def test_ddp_an_error_on_one_rank_ends_the_job_at_once(tmp_path):
@@ -337,13 +354,14 @@ def test_ddp_ranks_take_stopping_decisions_together(tmp_path, mode):
     """A time limit one rank's clock has passed, or a nan on one rank: both ranks stop (before, the
     other rank waited in the next all-reduce forever)."""
     _, dump, proc = _torchrun(tmp_path, mode)
-    written = sorted(p.name for p in dump.iterdir())
+    written = sorted(p.name for p in dump.iterdir() if p.suffix != ".threads")
     if mode == "clock":
         assert written == ["rank0.bin", "rank0.epochs", "rank1.bin", "rank1.epochs"], proc.stderr[-3000:]
         assert [(dump / f"rank{r}.epochs").read_text() for r in (0, 1)] == ["1", "1"]
     else:
         assert written == ["rank0.diverged", "rank1.diverged"], proc.stderr[-3000:]
         assert all("nan" in (dump / f"rank{r}.diverged").read_text() for r in (0, 1))
+    _assert_group_threads_ended(dump)
 
 
 def test_ddp_resume_restores_every_ranks_random_state(tmp_path):
@@ -361,6 +379,7 @@ def test_ddp_two_cpu_processes_identical_weights_and_rank0_files(tmp_path, mode)
     import numpy as np
     w0, w1 = (np.fromfile(dump / f"rank{r}.bin", dtype=np.float32) for r in (0, 1))
     assert w0.size > 0 and np.array_equal(w0, w1)
+    _assert_group_threads_ended(dump)
     assert sorted(p.name for p in out.iterdir()) == ["last.safetensors", "last.state.safetensors", "metrics.csv",
                                                     "model.safetensors"]
     rows = list(csv.DictReader(open(out / "metrics.csv")))

@@ -63,6 +63,7 @@ import atexit
 import csv
 import gc
 import hashlib
+import importlib
 import io
 import json
 import logging
@@ -192,6 +193,12 @@ def _init_distributed(device: torch.device) -> None:
     """Join the process group when launched by torchrun, once per process (left at exit)."""
     if int(os.environ.get("WORLD_SIZE", 1)) <= 1 or torch.distributed.is_initialized():
         return
+    # torch.distributed.nn's functions take `group=group.WORLD` as a default argument, read when the module
+    # is first imported: imported after the group exists (DDP imports it through torch._dynamo), it holds
+    # the default group for good, and destroy_process_group cannot free it. Its gloo threads then live on
+    # into interpreter exit, where they can abort a process that trained correctly. Import it first.
+    importlib.import_module("torch.distributed.nn")
+
     backend = "nccl" if device.type == "cuda" else "gloo"
     torch.distributed.init_process_group(backend=backend)
     _OWN_GROUP[0] = True
@@ -428,10 +435,9 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
                     collate=collate, t0=t0, device=device)
     except DivergedError as err:
         if err.all_ranks and _OWN_GROUP[0] and torch.distributed.is_initialized():
-            # a process that exits while failed frames hold a DDP wrapper may abort in gloo's teardown
-            # ("terminate called without an active exception"): drop the wrapper, meet the other
-            # ranks (which failed at the same step), then leave the group. The wrapper's reducer may sit in
-            # a reference cycle (autograd hooks): collect it now, not at interpreter exit after the group
+            # the failed frames hold the DDP wrapper, whose reducer holds the group: drop them (and any
+            # cycle through them), meet the other ranks (which failed at the same step), then leave the
+            # group, so that its threads end here and not at interpreter exit
             traceback.clear_frames(err.__traceback__)
             gc.collect()
             torch.distributed.barrier()
