@@ -91,6 +91,8 @@ def test_config_rejects_bad_values():
         TrainConfig(schedule="step")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match=r"^snapshots: expected an integer >= 0, got -1$"):
+        TrainConfig(snapshots=-1)
 
 
 def test_same_seed_same_weights_and_files(tmp_path):
@@ -133,6 +135,30 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     state = json.loads(__import__("safetensors").safe_open(
         str(tmp_path / "split" / "last.state.safetensors"), "pt").metadata()["grukit.train_state"])
     assert state["epoch"] == 5 and state["step"] == 5 * 6
+
+
+def test_snapshots_return_the_weights_around_the_best_epoch_and_survive_resume(tmp_path):
+    full, full_result = _train(tmp_path / "full", 5, snapshots=1)
+    b = full_result.best_epoch
+    window = [e for e in (b - 1, b, b + 1) if 1 <= e <= 5]
+    assert [e for e, _ in full_result.snapshots] == window
+    own = dict(full_result.snapshots)[b]
+    assert all(torch.equal(own[k], v) for k, v in full.state_dict().items())  # the best epoch's are its weights
+    calls = []
+
+    def crash_in_epoch_4(model, val):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return evaluate(model, val)
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "split", 5, evaluate=crash_in_epoch_4, snapshots=1)
+    _, resumed = _train(tmp_path / "split", 5, resume=True, snapshots=1)
+    assert [e for e, _ in resumed.snapshots] == window
+    for (_, a), (_, c) in zip(full_result.snapshots, resumed.snapshots):
+        assert a.keys() == c.keys() and all(torch.equal(a[k], c[k]) for k in a)
+    assert _train(None, 3)[1].snapshots == []  # off by default
 
 
 def test_early_stopping_and_time_limit(caplog):

@@ -17,7 +17,8 @@ Determinism and resume. The data order of epoch e depends only on (seed, e); the
 learning rate only on the global step; the random state (dropout) is saved after every
 epoch. `fit(..., config=replace(config, resume=True), out=same_dir)` therefore ends with
 the same weights, bit for bit, as a run that was never stopped. The training state
-(optimizer moments, step, RNG, best weights, history) lives in `last.state.safetensors`:
+(optimizer moments, step, RNG, best weights, history, and with `snapshots` the weights
+around the best epoch, `grukit.snapshots`) lives in `last.state.safetensors`:
 tensors plus JSON metadata, never pickle. It also records the model's config, the
 training config, the number of training samples and a hash of their content (`fingerprint`);
 a resumed run whose settings differ (another model size, another --epochs and so another
@@ -82,6 +83,7 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset, default_collate
 
 from grukit.errors import UsageError
+from grukit.snapshots import Snapshots
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,7 @@ class TrainConfig:
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", or "auto" (cuda when available)
     progress: bool = True  # tqdm progress bar on rank 0, when stderr is a terminal
     resume: bool = False  # continue from out/last.state.safetensors when it exists
+    snapshots: int = 0  # k: also return the weights of epochs best−k … best+k (FitResult.snapshots)
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
@@ -126,6 +129,7 @@ class TrainConfig:
         _check(self.patience is None or self.patience >= 1, "patience", "None or an integer >= 1", self.patience)
         _check(self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch",
                "None or an integer >= 1", self.steps_per_epoch)
+        _check(self.snapshots >= 0, "snapshots", "an integer >= 0", self.snapshots)
 
 
 @dataclass
@@ -136,6 +140,8 @@ class FitResult:
     stopped_early: bool  # patience or time_limit ended the run before config.epochs
     seconds: float  # wall time of this call (a resumed run counts only its own part)
     files: dict[str, Path] = field(default_factory=dict)  # name -> path of what was written
+    # (epoch, CPU weights) of the epochs best−k … best+k that ran, k = config.snapshots (grukit.snapshots)
+    snapshots: list[tuple[int, dict[str, torch.Tensor]]] = field(default_factory=list)
 
 
 class DivergedError(FloatingPointError):
@@ -342,7 +348,7 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 
 def _save_state(path: Path, model: nn.Module, best: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
-                meta: dict, rng: dict[str, torch.Tensor]) -> None:
+                meta: dict, rng: dict[str, torch.Tensor], snaps: Snapshots) -> None:
     """Everything a resumed run needs, in one validated safetensors file (never a pickle)."""
     from grukit.checkpoint import save_state
 
@@ -351,7 +357,8 @@ def _save_state(path: Path, model: nn.Module, best: dict[str, torch.Tensor], opt
     opt_tensors, opt_meta = _flatten_optimizer(opt)
     tensors.update(opt_tensors)
     tensors.update(rng)
-    save_state(path, tensors, {"grukit.train_state": {**meta, "optimizer": opt_meta}})
+    tensors.update(snaps.tensors())
+    save_state(path, tensors, {"grukit.train_state": {**meta, "optimizer": opt_meta, "snapshots": snaps.meta()}})
 
 
 def _rng_states(size: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -467,6 +474,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     best_value: float | None = None
     best_epoch, bad_epochs, step, start_epoch = 0, 0, 0, 1
     best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    snaps = Snapshots(config.snapshots)
     stopped_early = False
 
     state_path = out / STATE_FILE if out is not None else None
@@ -478,6 +486,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         best_weights = _prefixed(tensors, "best.")
         opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
         _set_rng_states(tensors, rank, device)
+        snaps = Snapshots.restore(config.snapshots, tensors, meta.get("snapshots"))
         history, best_value, best_epoch = meta["history"], meta["best_value"], meta["best_epoch"]
         bad_epochs, step, start_epoch = meta["bad_epochs"], meta["step"], meta["epoch"] + 1
         # the saved flag records a patience stop (a time limit stops before saving): re-judge it by this
@@ -550,9 +559,11 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                "grad_norm": norm_sum * size / batches, "seconds": round(epoch_seconds, 3), **metrics}
         history.append(row)
         value = metrics[config.metric]
-        if best_value is None or better(value, best_value):
-            best_value, best_epoch, bad_epochs = value, epoch, 0
-            best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        is_best = best_value is None or better(value, best_value)
+        snaps.record(epoch, weights, is_best)
+        if is_best:
+            best_value, best_epoch, bad_epochs, best_weights = value, epoch, 0, weights
             if main:
                 _save_model(model, out / BEST_FILE)
         else:
@@ -572,7 +583,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
                     **settings}
-            _save_state(state_path, model, best_weights, opt, meta, rng)
+            _save_state(state_path, model, best_weights, opt, meta, rng, snaps)
             _write_csv(out / CSV_FILE, history)
 
     if config.restore_best and best_epoch > 0:
@@ -585,7 +596,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         torch.distributed.barrier()
     best = next((row for row in history if row["epoch"] == best_epoch), {})
     return FitResult(history=history, best=best, best_epoch=best_epoch, stopped_early=stopped_early,
-                     seconds=time.perf_counter() - t0, files=files)
+                     seconds=time.perf_counter() - t0, files=files, snapshots=snaps.around_best())
 
 
 def _json_config(config: TrainConfig) -> dict:

@@ -55,6 +55,26 @@ def test_classify_end_to_end_on_a_slice_and_the_checkpoint_reloads(tmp_path, cap
     assert gru == pytest.approx(acc["GRU"])  # the same test sentences, classified by the reloaded model
 
 
+@pytest.mark.parametrize("snapshots", [1, 0])
+def test_classify_tests_and_saves_the_snapshot_average_around_the_kept_epoch(tmp_path, snapshots):
+    out = tmp_path / "snap"
+    argv = ["--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "2", "--epochs", "3"]
+    assert cli.main(["classify", *argv, "--snapshots", str(snapshots), "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    b = m["best_epoch"]
+    window = [e for e in (b - 1, b, b + 1) if 1 <= e <= m["epochs_run"]] if snapshots else [b]
+    assert m["snapshot_epochs"] == window
+    model = grukit.load(out / "model.safetensors")  # the model tested
+    assert len(model.members) == 2 * len(window)
+    parser = argparse.ArgumentParser()
+    C.add_arguments(parser)
+    d = C.prepare(argparse.Namespace(**{**vars(parser.parse_args(["--limit", "300"])), "seed": 0}))
+    assert (C.predict(model.eval(), d["test"]) == d["labels"][d["split"][2]]).mean() == pytest.approx(
+        m["test_accuracy"]["GRU"])
+    assert m["val_accuracy"] == pytest.approx(C.evaluate(model, d["val"])["val_accuracy"])
+    assert ("snapshot average" in (out / "report.md").read_text()) == (len(window) > 1)
+
+
 def test_classify_no_bigrams_reads_word_ratios_only(tmp_path):
     out = tmp_path / "words"
     assert cli.main(["classify", "--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "1",
@@ -91,7 +111,8 @@ def test_classify_without_ratios_one_member_mean_max(tmp_path):
     assert "the embedding E[w_t], E a 4-d word embedding" in (out / "report.md").read_text()
 
 
-@pytest.mark.parametrize("flag, value", [("--members", "0"), ("--word-dropout", "1"), ("--dropout", "-0.1")])
+@pytest.mark.parametrize("flag, value", [("--members", "0"), ("--word-dropout", "1"), ("--dropout", "-0.1"),
+                                         ("--snapshots", "-1")])
 def test_bad_model_arguments_exit_2(tmp_path, capsys, flag, value):
     assert cli.main(["classify", "--limit", "100", flag, value, "--out", str(tmp_path / "x")]) == 2
     assert flag in capsys.readouterr().err
@@ -144,6 +165,25 @@ def test_ensemble_averages_member_probabilities_and_loss_sums_member_losses():
     torch.testing.assert_close(m(ids, lengths).exp(), each.softmax(-1).mean(0))
     torch.testing.assert_close(C.ensemble_loss(m, (ids, lengths, y)),
                                sum(F.cross_entropy(member, y) for member in each))
+
+
+def test_snapshot_average_is_the_mean_probability_of_the_snapshots_ensembles():
+    from grukit.tasks.classify_model import snapshot_average
+
+    ids, lengths = torch.tensor([[2, 3, 4], [5, 0, 0]]), torch.tensor([3, 1])
+    ensembles = []
+    for seed in (1, 2, 3):  # three "epochs": ensembles with other weights, the same fixed ratios
+        torch.manual_seed(seed)
+        e = _toy_ensemble(members=2)
+        for p in e.parameters():
+            p.data.normal_()
+        ensembles.append(e.eval())
+    snaps = [(epoch, e.state_dict()) for epoch, e in zip((4, 5, 6), ensembles)]
+    averaged = snapshot_average(ensembles[0], snaps)
+    assert averaged.config.members == 6 and not averaged.training
+    expected = torch.stack([e(ids, lengths).exp() for e in ensembles]).mean(0)  # (N, C)
+    torch.testing.assert_close(averaged(ids, lengths).exp(), expected)
+    assert snapshot_average(ensembles[0], snaps[:1]) is ensembles[0]
 
 
 def test_ratios_are_gru_inputs_and_rho_overrides_them():

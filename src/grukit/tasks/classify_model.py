@@ -218,3 +218,28 @@ class SentenceEnsemble(nn.Module):
     def gates(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """The first member's forward-direction gates for one sentence ids (T,): z, r each (T, H)."""
         return self.members[0].gates(ids)
+
+
+def snapshot_average(model: SentenceEnsemble, snapshots: list[tuple[int, dict[str, Tensor]]]) -> SentenceEnsemble:
+    """p(y | w) = (1/S) Σ_s p_s(y | w), the mean of S snapshots of `model` (the weights of S epochs, as
+    `grukit.train.FitResult.snapshots` gives them), as one SentenceEnsemble of M·S members: member
+    s·M + m holds member m of snapshot s. With fewer than two snapshots: `model` itself.
+
+    Example:
+        >>> m = SentenceEnsemble(vocabulary="bad\\ngood", classes=2, members=2, embedding=4, hidden_size=3)
+        >>> snaps = [(e, {k: v.clone() for k, v in m.state_dict().items()}) for e in (4, 5, 6)]
+        >>> snapshot_average(m, snaps).config.members
+        6
+    """
+    if len(snapshots) < 2:
+        return model
+    M = model.config.members
+    config = {f.name: getattr(model.config, f.name) for f in fields(ClassifierConfig)}
+    averaged = SentenceEnsemble(**config, members=M * len(snapshots))
+    state = {}
+    for s, (_, weights) in enumerate(snapshots):
+        for key, value in weights.items():  # "members.<m>.<name>"
+            _, m, name = key.split(".", 2)
+            state[f"members.{s * M + int(m)}.{name}"] = value
+    averaged.load_state_dict(state)
+    return averaged.to(next(model.parameters()).device).train(model.training)

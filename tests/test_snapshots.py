@@ -1,0 +1,45 @@
+"""grukit.snapshots: the window of epochs around the best one, through recording and a state file."""
+import pytest
+import torch
+
+from grukit.snapshots import Snapshots
+
+
+def _run(around: int, best_flags: list[bool]) -> Snapshots:
+    s = Snapshots(around)
+    for epoch, is_best in enumerate(best_flags, start=1):
+        s.record(epoch, {"w": torch.tensor([float(epoch)])}, is_best)
+    return s
+
+
+@pytest.mark.parametrize("around, flags, window", [
+    (1, [True, True, False, False], [1, 2, 3]),  # best 2: one before, one after
+    (1, [True, False, False, False], [1, 2]),  # best 1: nothing before it
+    (1, [True, False, True], [2, 3]),  # best 3 is the last epoch: nothing after it
+    (2, [True, False, False, True, False, False, False], [2, 3, 4, 5, 6]),
+    (2, [True, True, True, True, False, True], [4, 5, 6]),  # a later best moves the window
+    (0, [True, True], []),  # off: nothing held
+])
+def test_the_window_holds_the_epochs_around_the_best_that_ran(around, flags, window):
+    s = _run(around, flags)
+    assert [e for e, _ in s.around_best()] == window
+    assert all(w["w"].item() == e for e, w in s.around_best())  # each epoch's own weights
+
+
+def test_only_the_window_and_the_last_epochs_stay_in_memory():
+    s = _run(1, [True, True] + [False] * 10)  # best 2, window 1..3, then 9 more epochs
+    assert sorted(s.weights) == [1, 2, 3, 12]  # the window, and epoch 12 (it may precede a later best)
+
+
+def test_a_state_file_round_trip_gives_the_same_window_and_weights():
+    s = _run(1, [True, True, False])
+    back = Snapshots.restore(1, s.tensors(), s.meta())
+    back.record(4, {"w": torch.tensor([4.0])}, False)  # the run goes on after the resume
+    s.record(4, {"w": torch.tensor([4.0])}, False)
+    assert [(e, w["w"].item()) for e, w in back.around_best()] == [(e, w["w"].item()) for e, w in s.around_best()]
+    assert Snapshots.restore(1, {}, None).around_best() == []  # a state file written before snapshots
+
+
+def test_around_must_not_be_negative():
+    with pytest.raises(ValueError, match=r"^around: expected an integer >= 0, got -1$"):
+        Snapshots(-1)
