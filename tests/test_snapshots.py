@@ -43,3 +43,10 @@ def test_a_state_file_round_trip_gives_the_same_window_and_weights():
 def test_around_must_not_be_negative():
     with pytest.raises(ValueError, match=r"^around: expected an integer >= 0, got -1$"):
         Snapshots(-1)
+
+
+def test_a_state_file_missing_an_epochs_weights_is_refused_naming_it():
+    s = _run(1, [True, True, False])
+    tensors = {k: v for k, v in s.tensors().items() if not k.startswith("snapshot.1.")}
+    with pytest.raises(ValueError, match=r"^snapshots: expected the weights of epoch 1 in run/x, got none$"):
+        Snapshots.restore(1, tensors, s.meta(), "run/x")

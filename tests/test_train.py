@@ -137,28 +137,50 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     assert state["epoch"] == 5 and state["step"] == 5 * 6
 
 
-def test_snapshots_return_the_weights_around_the_best_epoch_and_survive_resume(tmp_path):
-    full, full_result = _train(tmp_path / "full", 5, snapshots=1)
-    b = full_result.best_epoch
-    window = [e for e in (b - 1, b, b + 1) if 1 <= e <= 5]
-    assert [e for e, _ in full_result.snapshots] == window
-    own = dict(full_result.snapshots)[b]
-    assert all(torch.equal(own[k], v) for k, v in full.state_dict().items())  # the best epoch's are its weights
+def _scripted(values, crash_at=None):
+    """An `evaluate` returning val_loss values[i] at its i-th call (i from 0); KeyboardInterrupt at call crash_at."""
     calls = []
 
-    def crash_in_epoch_4(model, val):
+    def evaluate_(model, val):
         calls.append(1)
-        if len(calls) == 4:
+        if len(calls) - 1 == crash_at:
             raise KeyboardInterrupt
-        return evaluate(model, val)
+        return {"val_loss": values[len(calls) - 1]}
+    return evaluate_
 
-    with pytest.raises(KeyboardInterrupt):
-        _train(tmp_path / "split", 5, evaluate=crash_in_epoch_4, snapshots=1)
-    _, resumed = _train(tmp_path / "split", 5, resume=True, snapshots=1)
-    assert [e for e, _ in resumed.snapshots] == window
-    for (_, a), (_, c) in zip(full_result.snapshots, resumed.snapshots):
-        assert a.keys() == c.keys() and all(torch.equal(a[k], c[k]) for k in a)
+
+def test_snapshots_return_the_weights_around_the_best_epoch_and_survive_resume(tmp_path, caplog):
+    losses = [3.0, 1.0, 2.0, 4.0, 5.0]  # best epoch 2: the window 1..3 is complete before the crash
+    full, full_result = _train(tmp_path / "full", 5, evaluate=_scripted(losses), snapshots=1)
+    assert full_result.best_epoch == 2 and [e for e, _ in full_result.snapshots] == [1, 2, 3]
+    own = dict(full_result.snapshots)[2]
+    assert all(torch.equal(own[k], v) for k, v in full.state_dict().items())  # the best epoch's are its weights
+    assert not all(torch.equal(own[k], v) for k, v in full_result.snapshots[0][1].items())  # epoch 1's differ
+
+    def same(a, b):
+        return [e for e, _ in a] == [e for e, _ in b] and all(
+            x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x) for (_, x), (_, y) in zip(a, b))
+
+    with pytest.raises(KeyboardInterrupt):  # dies in epoch 4: the state file holds epochs 1..3
+        _train(tmp_path / "split", 5, evaluate=_scripted(losses, crash_at=3), snapshots=1)
+    _, resumed = _train(tmp_path / "split", 5, resume=True, evaluate=_scripted(losses[3:]), snapshots=1)
+    assert same(resumed.snapshots, full_result.snapshots)
+    _, again = _train(tmp_path / "split", 5, resume=True, evaluate=_scripted([]), snapshots=1)  # already finished
+    assert same(again.snapshots, full_result.snapshots)
     assert _train(None, 3)[1].snapshots == []  # off by default
+
+    with pytest.raises(KeyboardInterrupt):  # a state file written before snapshots: a warning, then from here on
+        _train(tmp_path / "old", 5, evaluate=_scripted(losses, crash_at=3), snapshots=1)
+    from grukit.checkpoint import load_state, save_state
+
+    path = tmp_path / "old" / "last.state.safetensors"
+    tensors, metadata = load_state(path)
+    state = metadata["grukit.train_state"]
+    del state["snapshots"], state["config"]["snapshots"]
+    save_state(path, {k: v for k, v in tensors.items() if not k.startswith("snapshot.")}, metadata)
+    with caplog.at_level(logging.WARNING, logger="grukit.train"):
+        _, old = _train(tmp_path / "old", 5, resume=True, evaluate=_scripted(losses[3:]), snapshots=1)
+    assert "holds no snapshots" in caplog.text and old.snapshots == []
 
 
 def test_early_stopping_and_time_limit(caplog):
@@ -288,7 +310,7 @@ DDP_SCRIPT = textwrap.dedent("""
             grukit.train._leave_group()
             names = [open(f"/proc/self/task/{{t}}/comm").read().strip() for t in os.listdir("/proc/self/task")]
             open(os.path.join(sys.argv[2], f"rank{{rank}}.threads"), "w").write(" ".join(sorted(names)))
-    config = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=1, progress=False)
+    config = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=1, progress=False, snapshots=1)
     loss_fn, eval_fn = step_loss, evaluate
     if mode == "clock":
         config = TrainConfig(epochs=3, batch_size=8, lr=1e-2, seed=1, progress=False, time_limit=1e6)
@@ -340,6 +362,8 @@ DDP_SCRIPT = textwrap.dedent("""
         threads_after_leaving()
         raise SystemExit(0)
     open(os.path.join(sys.argv[2], f"rank{{rank}}.epochs"), "w").write(str(len(result.history)))
+    snaps = [(e, [w[k].tolist() for k in sorted(w)]) for e, w in result.snapshots]
+    open(os.path.join(sys.argv[2], f"rank{{rank}}.snapshots"), "w").write(repr(snaps))
     flat = torch.cat([p.detach().flatten() for p in model.parameters()])
     flat.numpy().tofile(os.path.join(sys.argv[2], f"rank{{rank}}.bin"))
     threads_after_leaving()
@@ -380,7 +404,7 @@ def test_ddp_ranks_take_stopping_decisions_together(tmp_path, mode):
     """A time limit one rank's clock has passed, or a nan on one rank: both ranks stop (before, the
     other rank waited in the next all-reduce forever)."""
     _, dump, proc = _torchrun(tmp_path, mode)
-    written = sorted(p.name for p in dump.iterdir() if p.suffix != ".threads")
+    written = sorted(p.name for p in dump.iterdir() if p.suffix not in (".threads", ".snapshots"))
     if mode == "clock":
         assert written == ["rank0.bin", "rank0.epochs", "rank1.bin", "rank1.epochs"], proc.stderr[-3000:]
         assert [(dump / f"rank{r}.epochs").read_text() for r in (0, 1)] == ["1", "1"]
@@ -406,6 +430,8 @@ def test_ddp_two_cpu_processes_identical_weights_and_rank0_files(tmp_path, mode)
     w0, w1 = (np.fromfile(dump / f"rank{r}.bin", dtype=np.float32) for r in (0, 1))
     assert w0.size > 0 and np.array_equal(w0, w1)
     _assert_group_threads_ended(dump)
+    snapshots = [(dump / f"rank{r}.snapshots").read_text() for r in (0, 1)]  # the same epochs and weights
+    assert snapshots[0] == snapshots[1] and snapshots[0].startswith("[(1, [")
     assert sorted(p.name for p in out.iterdir()) == ["last.safetensors", "last.state.safetensors", "metrics.csv",
                                                     "model.safetensors"]
     rows = list(csv.DictReader(open(out / "metrics.csv")))

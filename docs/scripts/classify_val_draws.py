@@ -4,7 +4,9 @@ split's test part, the validation part drawn anew.
 Draw 0 is the default split (validation first, as `classify.split` orders it); draw k ≥ 1
 permutes the 9,596 non-test sentences with seed [1000, k] and takes the first 960 as
 validation. It shows how much of one run's test accuracy the validation draw decides;
-nothing is chosen from it.
+nothing is chosen from it. Since the tenth session the command tests the snapshot average
+(`test_accuracy`); `test_accuracy_best_epoch` is the kept epoch alone, the model of the
+earlier sessions' tables.
 
     OMP_NUM_THREADS=1 .venv/bin/python docs/scripts/classify_val_draws.py 0 1 2 3 4 5
 """
@@ -46,7 +48,8 @@ def main(draws: list[int]) -> None:
         with tempfile.TemporaryDirectory() as out:
             m = run_draw(draw, out)
         print(json.dumps({"draw": draw, "test_accuracy": m["test_accuracy"], "val_accuracy": m["val_accuracy"],
-                          "best_epoch": m["best_epoch"]}))
+                          "best_epoch": m["best_epoch"], "snapshot_epochs": m["snapshot_epochs"],
+                          "test_accuracy_best_epoch": m["test_accuracy_best_epoch"]}))
 
 
 if __name__ == "__main__":

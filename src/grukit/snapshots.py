@@ -27,7 +27,8 @@ Weights = dict[str, torch.Tensor]
 
 
 class Snapshots:
-    """Weights of the last `around` epochs and of the best epoch's window (module docstring)."""
+    """window(b) = {e : b − k ≤ e ≤ b + k, e ran}, k = `around`: the weights of those epochs, and of the
+    last k epochs (any may precede a later best). See the module docstring for an example."""
 
     def __init__(self, around: int):
         if around < 0:
@@ -65,8 +66,10 @@ class Snapshots:
         return {"around": self.around, "recent": self.recent, "window": self.window, "best": self.best}
 
     @classmethod
-    def restore(cls, around: int, tensors: dict[str, torch.Tensor], meta: dict | None) -> Snapshots:
-        """The `Snapshots` a state file holds (`tensors`, `meta`); empty when it holds none (`meta` None)."""
+    def restore(cls, around: int, tensors: dict[str, torch.Tensor], meta: dict | None, path: object = "the state"
+                ) -> Snapshots:
+        """The `Snapshots` a state file `path` holds (`tensors`, `meta`); empty when it holds none (`meta`
+        None). ValueError naming `path` when an epoch its JSON lists has no tensors."""
         snaps = cls(around)
         if not meta or not around:
             return snaps
@@ -74,4 +77,6 @@ class Snapshots:
         for e in set(snaps.recent) | set(snaps.window):
             prefix = f"snapshot.{e}."
             snaps.weights[e] = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            if not snaps.weights[e]:
+                raise ValueError(f"snapshots: expected the weights of epoch {e} in {path}, got none")
         return snaps

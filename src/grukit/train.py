@@ -64,7 +64,6 @@ import atexit
 import csv
 import gc
 import hashlib
-import importlib
 import io
 import json
 import logging
@@ -203,7 +202,7 @@ def _init_distributed(device: torch.device) -> None:
     # is first imported: imported after the group exists (DDP imports it through torch._dynamo), it holds
     # the default group for good, and destroy_process_group cannot free it. Its gloo threads then live on
     # into interpreter exit, where they can abort a process that trained correctly. Import it first.
-    importlib.import_module("torch.distributed.nn")
+    import torch.distributed.nn as _reads_world_at_import  # noqa: F401
 
     backend = "nccl" if device.type == "cuda" else "gloo"
     torch.distributed.init_process_group(backend=backend)
@@ -486,7 +485,10 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         best_weights = _prefixed(tensors, "best.")
         opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
         _set_rng_states(tensors, rank, device)
-        snaps = Snapshots.restore(config.snapshots, tensors, meta.get("snapshots"))
+        snaps = Snapshots.restore(config.snapshots, tensors, meta.get("snapshots"), state_path)
+        if config.snapshots and "snapshots" not in meta:
+            log.warning("resume: %s holds no snapshots (written before they existed): the window around the "
+                        "best epoch holds only the epochs from here on", state_path)
         history, best_value, best_epoch = meta["history"], meta["best_value"], meta["best_epoch"]
         bad_epochs, step, start_epoch = meta["bad_epochs"], meta["step"], meta["epoch"] + 1
         # the saved flag records a patience stop (a time limit stops before saving): re-judge it by this
@@ -559,9 +561,10 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                "grad_norm": norm_sum * size / batches, "seconds": round(epoch_seconds, 3), **metrics}
         history.append(row)
         value = metrics[config.metric]
-        weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         is_best = best_value is None or better(value, best_value)
-        snaps.record(epoch, weights, is_best)
+        if is_best or config.snapshots:  # a copy on the CPU, only when it is kept
+            weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            snaps.record(epoch, weights, is_best)
         if is_best:
             best_value, best_epoch, bad_epochs, best_weights = value, epoch, 0, weights
             if main:

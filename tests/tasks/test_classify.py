@@ -73,6 +73,8 @@ def test_classify_tests_and_saves_the_snapshot_average_around_the_kept_epoch(tmp
         m["test_accuracy"]["GRU"])
     assert m["val_accuracy"] == pytest.approx(C.evaluate(model, d["val"])["val_accuracy"])
     assert ("snapshot average" in (out / "report.md").read_text()) == (len(window) > 1)
+    kept = m["test_accuracy_best_epoch"]  # epoch b alone, for reference
+    assert abs(kept * 30 - round(kept * 30)) < 1e-9 and (snapshots or kept == m["test_accuracy"]["GRU"])
 
 
 def test_classify_no_bigrams_reads_word_ratios_only(tmp_path):

@@ -29,11 +29,12 @@ def test_folds_test_every_index_once_and_each_split_is_disjoint_and_complete():
 
 def test_summarise_pools_counts_and_pairs_the_differences():
     per_fold = [{"test_accuracy": {"GRU": 0.8, "LR": 0.7}, "test_size": 10, "confusion": [[4, 1], [1, 4]],
-                 "best_epoch": 3, "train_seconds": 1.0},
+                 "best_epoch": 3, "snapshot_epochs": [2, 3, 4], "test_accuracy_best_epoch": 0.7, "train_seconds": 1.0},
                 {"test_accuracy": {"GRU": 0.6, "LR": 0.65}, "test_size": 20, "confusion": [[6, 4], [4, 6]],
-                 "best_epoch": 5, "train_seconds": 2.0}]
+                 "best_epoch": 5, "snapshot_epochs": [4, 5], "test_accuracy_best_epoch": 0.65, "train_seconds": 2.0}]
     m = summarise(per_fold)
     assert m["folds"] == 2 and m["best_epochs"] == [3, 5] and m["train_seconds"] == 3.0
+    assert m["snapshot_epochs"] == [[2, 3, 4], [4, 5]] and m["gru_best_epoch_alone_pooled"] == pytest.approx(20 / 30)
     assert m["accuracy"]["GRU"]["pooled"] == pytest.approx((8 + 12) / 30)
     assert m["accuracy"]["GRU"]["mean"] == pytest.approx(0.7)
     assert m["accuracy"]["LR"]["std"] == pytest.approx(np.std([0.7, 0.65], ddof=1))
@@ -46,7 +47,7 @@ def test_summarise_pools_counts_and_pairs_the_differences():
 def test_classify_folds_end_to_end_on_a_slice(tmp_path, capsys):
     out = tmp_path / "cv"
     argv = ["classify", "--limit", "200", "--folds", "2", "--hidden", "4", "--embedding", "4", "--members", "1",
-            "--epochs", "1", "--out", str(out)]
+            "--epochs", "2", "--out", str(out)]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     for name in ("metrics.json", "report.md", "folds.png", "confusion.png"):
@@ -63,6 +64,7 @@ def test_classify_folds_end_to_end_on_a_slice(tmp_path, capsys):
     assert np.trace(m["confusion"]) == round(m["accuracy"]["GRU"]["pooled"] * 200)
     report = (out / "report.md").read_text()
     assert "2-fold cross-validation" in report and "GRU lead" in report
+    assert m["snapshot_epochs"] == [[1, 2], [1, 2]] and "snapshot average" in report  # 2 epochs: both averaged
 
 
 @pytest.mark.parametrize("value, limit", [("1", "100"), ("-2", "100"), ("101", "100"), ("30", "20")])

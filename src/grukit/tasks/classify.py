@@ -104,7 +104,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                      f"initialisation (default {MEMBERS})")
     model.add_argument("--snapshots", type=int, default=SNAPSHOTS,
                        help=f"also average the ensembles of this many epochs either side of the one early stopping "
-                            f"keeps (default {SNAPSHOTS}: epochs b-1, b, b+1; 0: epoch b alone)")
+                            f"keeps (default {SNAPSHOTS}: epochs b-1, b, b+1; 0: epoch b alone); each epoch "
+                            f"averaged adds one ensemble's weights to memory, the state file and the checkpoint")
     model.add_argument("--embedding", type=int, default=64, help="word embedding size (default 64)")
     model.add_argument("--hidden", type=int, default=64, help="GRU units per direction (default 64)")
     model.add_argument("--ratios", action=argparse.BooleanOptionalAction, default=True,
@@ -230,6 +231,7 @@ def predict(model: torch.nn.Module, data: list[tuple[list[int], int]], batch_siz
     return torch.cat(out).numpy()
 
 
+@torch.no_grad()
 def evaluate(model: torch.nn.Module, val: list[tuple[list[int], int]]) -> dict[str, float]:
     """Validation cross-entropy and accuracy (for `fit`'s early stopping)."""
     device = next(model.parameters()).device
@@ -421,44 +423,49 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
                           snapshots=args.snapshots)
     result = fit(model, Buckets(train, args.batch_size, args.seed), d["val"], step_loss=ensemble_loss,
                  evaluate=evaluate, config=config, out=out, collate=collate_batch)
-    model = snapshot_average(model, result.snapshots).eval()  # (the kept epoch alone with --snapshots 0)
+    kept, model = model.eval(), snapshot_average(model, result.snapshots).eval()  # kept: epoch b alone
     epochs = [e for e, _ in result.snapshots] or [result.best_epoch]
 
     y_test = d["labels"][i_test]
     predictions, choices = baselines(d, tables)
+    averaged = len(epochs) > 1
     predictions["GRU"] = gru_pred = predict(model, d["test"])
-    val_accuracy = evaluate(model, d["val"])["val_accuracy"] if len(epochs) > 1 else result.best.get("val_accuracy")
+    kept_pred = predict(kept, d["test"]) if averaged else gru_pred
+    val_accuracy = evaluate(model, d["val"])["val_accuracy"] if averaged else result.best.get("val_accuracy")
     accuracy = {name: float((pred == y_test).mean()) for name, pred in predictions.items()}
     if not is_main():
         return {}
     confusion = np.zeros((len(names), len(names)), dtype=np.int64)
     np.add.at(confusion, (y_test, gru_pred), 1)
-    files = _figures(out, model, d, result.history, confusion, trained_members=args.members)
+    files = _figures(out, kept, d, result.history, confusion)
     rows = [{"model": k, "test accuracy": v} for k, v in sorted(accuracy.items(), key=lambda kv: -kv[1])]
     summary = table(rows, ["model", "test accuracy"])
     metrics = {"test_accuracy": accuracy, "test_size": len(i_test), "train_size": len(i_train), "val_size": len(i_val),
                "vocabulary": len(vocab), "bigrams": model.config.bigrams, "classes": names,
                "best_epoch": result.best_epoch, "epochs_run": len(result.history), "snapshot_epochs": epochs,
                "val_accuracy": val_accuracy, "val_accuracy_best_epoch": result.best.get("val_accuracy"),
+               "test_accuracy_best_epoch": float((kept_pred == y_test).mean()),
                "baselines": choices, "confusion": confusion.tolist(), "train_seconds": round(result.seconds, 2),
                "args": args_dict(args), "environment": environment()}
     files["metrics"] = write_metrics(out, metrics)
     files["report"] = _report(out, args, d, metrics, summary, files)
-    if len(epochs) > 1:  # the checkpoint is the model tested: the snapshot average
+    if averaged:  # the checkpoint is the model tested: the snapshot average
         save(model, result.files["model"])
     files.update(checkpoint=result.files["model"], log=result.files["csv"])
     return {"summary": summary, "files": files, "metrics": metrics}
 
 
-def _figures(out: Path, model: SentenceEnsemble, d: dict, history: list[dict], confusion: np.ndarray,
-             trained_members: int) -> dict[str, Path]:
+def _figures(out: Path, model: SentenceEnsemble, d: dict, history: list[dict], confusion: np.ndarray
+             ) -> dict[str, Path]:
+    """Loss curves, the gates of `model` (the ensemble of the kept epoch) on one test sentence, the confusion
+    matrix of the model tested."""
     tokens, i_test = d["tokens"], d["split"][2]
     probe = tokens[int(i_test[np.argmax([len(tokens[i]) if len(tokens[i]) <= 30 else 0 for i in i_test])])]
     z, r = model.gates(torch.tensor(d["vocab"].encode(probe), device=next(model.parameters()).device))
     return {"loss curves": plots.loss_curves(history, out / "loss.png", keys=["train_loss", "val_loss", "val_accuracy"],
                                              title="classify: cross-entropy (train: per member; validation: the "
                                                    "ensemble) and validation accuracy",
-                                             members=trained_members),
+                                             members=model.config.members),
             "gates": plots.gates(z.cpu().numpy(), r.cpu().numpy(), out / "gates.png",
                                  title="GRU gates (first member, forward direction) reading one test sentence",
                                  xlabel="word", xticklabels=probe),
@@ -493,7 +500,8 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
                    f"{', '.join(map(str, metrics['snapshot_epochs']))} "
                    f"({len(metrics['snapshot_epochs']) * args.members} classifiers; validation accuracy "
                    f"{metrics['val_accuracy']:.2%}, epoch {metrics['best_epoch']} alone "
-                   f"{metrics['val_accuracy_best_epoch']:.2%}).")
+                   f"{metrics['val_accuracy_best_epoch']:.2%}; test accuracy of epoch {metrics['best_epoch']} "
+                   f"alone, for reference: {metrics['test_accuracy_best_epoch']:.2%}).")
     i_train, i_val, i_test = d["split"]
     data = (f"{d['source']}: {len(d['tokens']):,} sentences, classes {d['names']}. Seeded split (seed {args.seed}): "
             f"{len(i_train):,} train, {len(i_val):,} validation (early stopping, baseline choices), "

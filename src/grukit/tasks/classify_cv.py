@@ -70,6 +70,9 @@ def summarise(per_fold: list[dict]) -> dict:
             "gru_lead": summary["lead"], "per_fold": {n: a.tolist() for n, a in acc.items()},
             "confusion": np.sum([m["confusion"] for m in per_fold], axis=0).tolist(),
             "best_epochs": [m["best_epoch"] for m in per_fold],
+            "snapshot_epochs": [m["snapshot_epochs"] for m in per_fold],
+            "gru_best_epoch_alone_pooled": float(np.dot([m["test_accuracy_best_epoch"] for m in per_fold], sizes)
+                                                 / sizes.sum()),
             "train_seconds": round(sum(m["train_seconds"] for m in per_fold), 2)}
 
 
@@ -89,6 +92,10 @@ def _report(out: Path, args: argparse.Namespace, loaded: dict, metrics: dict, su
               f"and the baselines are fitted anew, exactly as one `grukit classify` run (each fold's own report is in "
               f"`fold-f/report.md`). Best epochs per fold: {metrics['best_epochs']}; "
               f"{metrics['train_seconds']:.0f} s of GRU training in all.")
+    if any(len(epochs) > 1 for epochs in metrics["snapshot_epochs"]):
+        method += (f" The GRU tested on each fold is a snapshot average, the mean probability of the ensembles of "
+                   f"the epochs {metrics['snapshot_epochs']}; the best epoch alone scores "
+                   f"{metrics['gru_best_epoch_alone_pooled']:.2%} pooled, for reference.")
     verdict = (fold_verdict(metrics["gru_lead"], reference="GRU", score="accuracy")
                + " Pooled accuracy counts every sentence once.")
     figs = "\n\n".join(figure(n, p) for n, p in files.items() if str(p).endswith(".png"))

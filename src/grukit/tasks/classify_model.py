@@ -240,6 +240,6 @@ def snapshot_average(model: SentenceEnsemble, snapshots: list[tuple[int, dict[st
     for s, (_, weights) in enumerate(snapshots):
         for key, value in weights.items():  # "members.<m>.<name>"
             _, m, name = key.split(".", 2)
-            state[f"members.{s * M + int(m)}.{name}"] = value
+            state[f"members.{s * M + int(m)}.{name}"] = value  # the same shape as in snapshot s
     averaged.load_state_dict(state)
     return averaged.to(next(model.parameters()).device).train(model.training)
