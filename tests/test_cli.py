@@ -407,3 +407,12 @@ def test_a_runtime_error_that_is_not_about_memory_keeps_its_traceback(tmp_path, 
     with pytest.raises(RuntimeError, match="shape mismatch"):
         cli.main(["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--epochs", "1",
                   "--device", "cpu", "--out", str(tmp_path / "run")])
+
+
+def test_python_dash_m_grukit_is_the_grukit_command():
+    """`python -m grukit` (and so `torchrun -m grukit`) runs the CLI, exit codes included."""
+    ok = subprocess.run([sys.executable, "-m", "grukit", "--help"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "forecast" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "grukit", "forecast", "--horizon", "0"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "--horizon" in bad.stderr
