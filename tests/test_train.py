@@ -167,17 +167,21 @@ def test_snapshots_return_the_weights_around_the_best_epoch_and_survive_resume(t
     assert same(resumed.snapshots, full_result.snapshots)
     _, again = _train(tmp_path / "split", 5, resume=True, evaluate=_scripted([]), snapshots=1)  # already finished
     assert same(again.snapshots, full_result.snapshots)
+    from grukit.checkpoint import load_state, save_state
+
+    tensors, metadata = load_state(tmp_path / "split" / "last.state.safetensors")
+    assert metadata["grukit.train_state"]["aliases"] == {"model": 5, "best": 2}  # each epoch's weights stored once
+    assert not any(k.startswith(("model.", "best.")) for k in tensors)
     assert _train(None, 3)[1].snapshots == []  # off by default
 
     with pytest.raises(KeyboardInterrupt):  # a state file written before snapshots: a warning, then from here on
-        _train(tmp_path / "old", 5, evaluate=_scripted(losses, crash_at=3), snapshots=1)
-    from grukit.checkpoint import load_state, save_state
-
+        _train(tmp_path / "old", 5, evaluate=_scripted(losses, crash_at=3))
     path = tmp_path / "old" / "last.state.safetensors"
     tensors, metadata = load_state(path)
     state = metadata["grukit.train_state"]
-    del state["snapshots"], state["config"]["snapshots"]
-    save_state(path, {k: v for k, v in tensors.items() if not k.startswith("snapshot.")}, metadata)
+    assert state["aliases"] == {} and not any(k.startswith("snapshot.") for k in tensors)
+    del state["snapshots"], state["aliases"], state["config"]["snapshots"]  # what the older format lacks
+    save_state(path, tensors, metadata)
     with caplog.at_level(logging.WARNING, logger="grukit.train"):
         _, old = _train(tmp_path / "old", 5, resume=True, evaluate=_scripted(losses[3:]), snapshots=1)
     assert "holds no snapshots" in caplog.text and old.snapshots == []

@@ -348,16 +348,22 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 def _save_state(path: Path, model: nn.Module, best: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
                 meta: dict, rng: dict[str, torch.Tensor], snaps: Snapshots) -> None:
-    """Everything a resumed run needs, in one validated safetensors file (never a pickle)."""
+    """Everything a resumed run needs, in one validated safetensors file (never a pickle). The model's and the
+    best weights are written once: as a snapshot when `snaps` holds their epoch (meta "aliases"), else as
+    "model." and "best." tensors."""
     from grukit.checkpoint import save_state
 
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({f"best.{k}": v for k, v in best.items()})
+    aliases = {part: e for part, e in (("model", meta["epoch"]), ("best", meta["best_epoch"])) if e in snaps.weights}
+    tensors = {} if "model" in aliases else {f"model.{k}": v.detach().cpu().contiguous()
+                                             for k, v in model.state_dict().items()}
+    if "best" not in aliases:
+        tensors.update({f"best.{k}": v for k, v in best.items()})
     opt_tensors, opt_meta = _flatten_optimizer(opt)
     tensors.update(opt_tensors)
     tensors.update(rng)
     tensors.update(snaps.tensors())
-    save_state(path, tensors, {"grukit.train_state": {**meta, "optimizer": opt_meta, "snapshots": snaps.meta()}})
+    save_state(path, tensors, {"grukit.train_state": {**meta, "optimizer": opt_meta, "snapshots": snaps.meta(),
+                                                      "aliases": aliases}})
 
 
 def _rng_states(size: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -481,8 +487,10 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     if config.resume and state_path is not None and state_path.exists():
         tensors, meta = _load_state(state_path)
         _check_resume(meta, settings, state_path)
-        _load_weights(model, _prefixed(tensors, "model."), state_path)
-        best_weights = _prefixed(tensors, "best.")
+        aliases = meta.get("aliases", {})  # weights stored once, as a snapshot (`_save_state`)
+        _load_weights(model, _prefixed(tensors, f"snapshot.{aliases['model']}." if "model" in aliases else "model."),
+                      state_path)
+        best_weights = _prefixed(tensors, f"snapshot.{aliases['best']}." if "best" in aliases else "best.")
         opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
         _set_rng_states(tensors, rank, device)
         snaps = Snapshots.restore(config.snapshots, tensors, meta.get("snapshots"), state_path)
