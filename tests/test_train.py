@@ -187,6 +187,22 @@ def test_snapshots_return_the_weights_around_the_best_epoch_and_survive_resume(t
     assert "holds no snapshots" in caplog.text and old.snapshots == []
 
 
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_resuming_a_finished_run_writes_again_a_deleted_best_model_and_log(tmp_path, restore_best):
+    """The state file holds everything: a user who deleted model.safetensors or metrics.csv (or copied the state
+    file alone into a new folder) gets them back (before: the task failed on the missing file, KeyError)."""
+    losses = [3.0, 1.0, 2.0]
+    _, first = _train(tmp_path / "run", 3, evaluate=_scripted(losses), restore_best=restore_best)
+    best = grukit.load(tmp_path / "run" / "model.safetensors").state_dict()
+    for name in ("model.safetensors", "metrics.csv", "last.safetensors"):
+        (tmp_path / "run" / name).unlink()
+    _, again = _train(tmp_path / "run", 3, resume=True, evaluate=_scripted([]), restore_best=restore_best)
+    assert {"model", "csv"} <= set(again.files) and again.best_epoch == 2
+    back = grukit.load(again.files["model"]).state_dict()
+    assert all(torch.equal(best[k], back[k]) for k in best)  # the best epoch's weights, not the last's
+    assert [int(r["epoch"]) for r in csv.DictReader(open(again.files["csv"]))] == [1, 2, 3]
+
+
 def test_early_stopping_and_time_limit(caplog):
     def flat(model, val):
         return {"val_loss": 1.0}  # never improves after the first epoch

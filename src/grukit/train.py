@@ -61,6 +61,7 @@ Example:
 from __future__ import annotations
 
 import atexit
+import copy
 import csv
 import gc
 import hashlib
@@ -491,6 +492,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         _load_weights(model, _prefixed(tensors, f"snapshot.{aliases['model']}." if "model" in aliases else "model."),
                       state_path)
         best_weights = _prefixed(tensors, f"snapshot.{aliases['best']}." if "best" in aliases else "best.")
+        if not best_weights:
+            raise ValueError(f"resume: expected the best epoch's weights in {state_path}, got none")
         opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
         _set_rng_states(tensors, rank, device)
         snaps = Snapshots.restore(config.snapshots, tensors, meta.get("snapshots"), state_path)
@@ -599,6 +602,13 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
 
     if config.restore_best and best_epoch > 0:
         model.load_state_dict(best_weights)
+    if main and history:  # a resumed run whose epochs had all run: write again what was deleted since
+        if not (out / BEST_FILE).exists():
+            best_model = model if config.restore_best else copy.deepcopy(model)
+            best_model.load_state_dict(best_weights)
+            _save_model(best_model, out / BEST_FILE)
+        if not (out / CSV_FILE).exists():
+            _write_csv(out / CSV_FILE, history)
     if main:  # what was written (nothing when a time limit stopped the run before its first epoch ended)
         files = {name: path for name, path in (("model", out / BEST_FILE), ("last", out / LAST_FILE),
                                                 ("state", out / STATE_FILE), ("csv", out / CSV_FILE)) if path.exists()}
@@ -705,6 +715,7 @@ def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path
     except RuntimeError as err:
         lines = str(err).strip().splitlines()  # a heading, then one line per mismatch
         detail = lines[min(1, len(lines) - 1)].strip()
+        detail = detail if len(detail) <= 160 else detail[:157] + "..."  # one line, not every missing key
         raise UsageError(f"--resume: the weights in {path} do not fit this model ({detail}); resume with the "
                          "same settings or use another --out") from None
 
