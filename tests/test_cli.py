@@ -416,3 +416,12 @@ def test_python_dash_m_grukit_is_the_grukit_command():
     bad = subprocess.run([sys.executable, "-m", "grukit", "forecast", "--horizon", "0"], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "--horizon" in bad.stderr
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["--threads", "2", "forecast"]])
+def test_an_option_before_the_command_is_named(argv, capsys):
+    """Before, `grukit --bogus` said only that a command was missing."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    assert f"unrecognized arguments: {argv[0]} (options come after the command" in capsys.readouterr().err

@@ -255,6 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # build only the named command's parser when it is known: importing every task is slow
     parser = build_parser(argv[:1] if argv and argv[0] in COMMANDS else None)
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):  # an option before any command
+        parser.error(f"unrecognized arguments: {argv[0]} (options come after the command: grukit <command> "
+                     f"[options])")
     args = parser.parse_args(argv)
     module = _module(args.command)
     logging.basicConfig(level=log_level(), format="%(message)s", stream=sys.stderr)
