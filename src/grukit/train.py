@@ -406,6 +406,13 @@ def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
+def _stored(tensors: dict[str, torch.Tensor], meta: dict, part: str) -> dict[str, torch.Tensor]:
+    """The "model" or "best" weights of a state file: their own tensors, or the snapshot of their epoch that
+    `_save_state` wrote in their place (meta "aliases")."""
+    epoch = meta.get("aliases", {}).get(part)
+    return _prefixed(tensors, f"{part}." if epoch is None else f"snapshot.{epoch}.")
+
+
 def _write_csv(path: Path, history: Sequence[dict[str, float]]) -> None:
     from grukit.checkpoint import write_atomic
 
@@ -488,10 +495,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     if config.resume and state_path is not None and state_path.exists():
         tensors, meta = _load_state(state_path)
         _check_resume(meta, settings, state_path)
-        aliases = meta.get("aliases", {})  # weights stored once, as a snapshot (`_save_state`)
-        _load_weights(model, _prefixed(tensors, f"snapshot.{aliases['model']}." if "model" in aliases else "model."),
-                      state_path)
-        best_weights = _prefixed(tensors, f"snapshot.{aliases['best']}." if "best" in aliases else "best.")
+        _load_weights(model, _stored(tensors, meta, "model"), state_path)
+        best_weights = _stored(tensors, meta, "best")
         if not best_weights:
             raise ValueError(f"resume: expected the best epoch's weights in {state_path}, got none")
         opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
@@ -604,8 +609,10 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         model.load_state_dict(best_weights)
     if main and history:  # a resumed run whose epochs had all run: write again what was deleted since
         if not (out / BEST_FILE).exists():
-            best_model = model if config.restore_best else copy.deepcopy(model)
-            best_model.load_state_dict(best_weights)
+            best_model = model  # it holds the best weights with restore_best
+            if not config.restore_best:
+                best_model = copy.deepcopy(model)
+                best_model.load_state_dict(best_weights)
             _save_model(best_model, out / BEST_FILE)
         if not (out / CSV_FILE).exists():
             _write_csv(out / CSV_FILE, history)
