@@ -4,13 +4,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from safetensors.torch import load_file
 
 import grukit
 from grukit import cli
@@ -18,7 +23,7 @@ from grukit.data.sentiment import Bigrams
 from grukit.plots import GATES_SIZE, SIZE
 from grukit.tasks import classify as C
 from grukit.tasks.classify import collate, split
-from grukit.tasks.classify_model import SentenceClassifier, SentenceEnsemble
+from grukit.tasks.classify_model import SentenceClassifier, SentenceEnsemble, pool
 
 BASELINES = {"bag-of-words logistic regression", "NB-weighted logistic regression", "majority class"}
 
@@ -129,7 +134,8 @@ def test_classify_without_ratios_one_member_mean_max(tmp_path):
 
 
 @pytest.mark.parametrize("flag, value", [("--members", "0"), ("--word-dropout", "1"), ("--dropout", "-0.1"),
-                                         ("--snapshots", "-1")])
+                                         ("--snapshots", "-1"), ("--adversarial", "-0.1"),
+                                         ("--adversarial", "nan")])
 def test_bad_model_arguments_exit_2(tmp_path, capsys, flag, value):
     assert cli.main(["classify", "--limit", "100", flag, value, "--out", str(tmp_path / "x")]) == 2
     assert flag in capsys.readouterr().err
@@ -182,6 +188,51 @@ def test_ensemble_averages_member_probabilities_and_loss_sums_member_losses():
     torch.testing.assert_close(m(ids, lengths).exp(), each.softmax(-1).mean(0))
     torch.testing.assert_close(C.ensemble_loss(m, (ids, lengths, y)),
                                sum(F.cross_entropy(member, y) for member in each))
+
+
+def test_a_shift_moves_each_members_embeddings_before_their_dropout():
+    m = _toy_ensemble(members=2).eval()
+    ids, lengths = torch.tensor([[2, 3, 4], [5, 0, 0]]), torch.tensor([3, 1])  # (N, T)
+    zero = torch.zeros(2, 2, 3, 6)  # (M, N, T, D)
+    torch.testing.assert_close(m(ids, lengths, members=True, shift=zero), m(ids, lengths, members=True))
+    shift = torch.randn(2, 2, 3, 6)  # (M, N, T, D)
+    moved = m(ids, lengths, members=True, shift=shift)  # (M, N, C)
+    for k, member in enumerate(m.members):
+        x = torch.cat([member.embed(ids) + shift[k], member.ratio_inputs(ids)], dim=-1)  # (N, T, D+K)
+        out, h_n = member.gru(x, lengths=lengths)
+        torch.testing.assert_close(moved[k], member.head(pool(out, h_n, lengths, "last+max")))
+
+
+def test_adversarial_loss_moves_the_embeddings_up_the_loss_by_eps_of_their_norm():
+    m = _toy_ensemble(members=2).eval()  # no dropout draws: both passes see the same network
+    batch = (torch.tensor([[2, 3, 4], [5, 2, 0]]), torch.tensor([3, 2]), torch.tensor([0, 1]))
+    clean = C.ensemble_loss(m, batch)
+    assert C.adversarial_loss(0.0) is C.ensemble_loss
+    e = torch.stack([member.embed(batch[0]) for member in m.members]).detach().requires_grad_()  # (M, N, T, D)
+    shift = torch.zeros_like(e, requires_grad=True)
+    (g,) = torch.autograd.grad(C.ensemble_loss(m, batch, shift=shift), shift)  # (M, N, T, D)
+    r = 0.05 * e.flatten(2).norm(dim=2)[..., None, None] * g / g.flatten(2).norm(dim=2)[..., None, None]
+    expected = clean + C.ensemble_loss(m, batch, shift=r)
+    loss = C.adversarial_loss(0.05)(m, batch)
+    torch.testing.assert_close(loss, expected)
+    assert loss > 2 * clean  # to first order the move raises every member's loss
+    random = torch.randn_like(r) * r.flatten(2).norm(dim=2)[..., None, None] / np.sqrt(3 * 6)  # same size per sentence
+    assert loss > clean + C.ensemble_loss(m, batch, shift=random)
+    loss.backward()  # gradients reach the embeddings through both passes
+    assert all(member.embed.weight.grad.abs().sum() > 0 for member in m.members)
+
+
+def test_classify_adversarial_flag_reaches_the_report_and_zero_turns_it_off(tmp_path):
+    runs = {}
+    for eps in ("0.05", "0"):
+        out = tmp_path / eps
+        assert cli.main(["classify", "--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "1",
+                         "--epochs", "1", "--adversarial", eps, "--out", str(out)]) == 0
+        runs[eps] = json.loads((out / "metrics.json").read_text())
+        said = "adversarial training on the embeddings" in (out / "report.md").read_text()
+        assert said == (eps != "0") and runs[eps]["args"]["adversarial"] == float(eps)
+    assert runs["0.05"]["test_accuracy"] != runs["0"]["test_accuracy"] or \
+        runs["0.05"]["val_accuracy"] != runs["0"]["val_accuracy"]
 
 
 def test_snapshot_average_is_the_mean_probability_of_the_snapshots_ensembles():
@@ -338,3 +389,40 @@ def test_word_dropout_hides_the_dropped_word_from_both_bigrams_that_hold_it():
     assert torch.equal(x[:, :, 6:8] == 0, dropped[:, :, None].expand(50, 6, 2))  # word ratios: at t only
     after = torch.nn.functional.pad(dropped[:, :-1], (1, 0))  # (N, T): the word before was dropped
     assert torch.equal(x[:, :, 8:] == 0, (dropped | after)[:, :, None].expand(50, 6, 2))  # bigram: at t and t+1
+
+
+DDP_ADVERSARIAL = textwrap.dedent("""
+    import sys
+    import torch
+    from safetensors.torch import save_file
+    from grukit.tasks import classify as C
+    from grukit.tasks.classify_model import SentenceEnsemble
+    from grukit.train import TrainConfig, fit, world
+
+    torch.manual_seed(0)
+    m = SentenceEnsemble("bad\\ndull\\ngood\\nfun", classes=2, members=2, embedding=6, hidden_size=5, ratios=2)
+    m.set_ratios(torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, -1.0], [0.5, -0.5], [-1.0, 1.0], [-0.5, 0.5]]))
+    g = torch.Generator().manual_seed(1)
+    data = [(torch.randint(2, 6, (int(torch.randint(1, 6, (1,), generator=g)),), generator=g).tolist(), i % 2)
+            for i in range(64)]
+    config = TrainConfig(epochs=2, batch_size=world()[1], lr=1e-2, seed=1, progress=False)
+    fit(m, C.Buckets(data, 8, 0), data[:16], step_loss=C.adversarial_loss(0.1), evaluate=C.evaluate,
+        config=config, out=None, collate=C.collate_batch)
+    rank = world()[0]
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, f"{sys.argv[1]}/rank{rank}.safetensors")
+""")
+
+
+def test_adversarial_training_under_torchrun_leaves_both_ranks_with_the_same_weights(tmp_path):
+    """The adversarial step runs the DDP-wrapped ensemble twice and takes a gradient in between."""
+    script = tmp_path / "job.py"
+    script.write_text(DDP_ADVERSARIAL)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    w0, w1 = (load_file(tmp_path / f"rank{r}.safetensors") for r in (0, 1))
+    torch.manual_seed(0)
+    start = SentenceEnsemble("bad\ndull\ngood\nfun", classes=2, members=2, embedding=6, hidden_size=5, ratios=2)
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert not torch.equal(w0["members.0.embed.weight"], start.state_dict()["members.0.embed.weight"])

@@ -139,9 +139,10 @@ class SentenceClassifier(nn.Module):
             rho = torch.cat([rho, self.R2[self.bigram_ids(ids)]], dim=-1)  # (N, T, 2K)
         return rho
 
-    def inputs(self, ids: Tensor, rho: Tensor | None = None) -> Tensor:
+    def inputs(self, ids: Tensor, rho: Tensor | None = None, shift: Tensor | None = None) -> Tensor:
         """x (N, T, D+K') for ids (N, T) and ρ (N, T, K') (default `ratio_inputs`), with word dropout while
-        training."""
+        training; `shift` (N, T, D), if given, is added to the embeddings E[w̃_t] before their dropout (the
+        adversarial perturbation of `grukit.tasks.classify.adversarial_loss`)."""
         rho = self.ratio_inputs(ids) if rho is None else rho  # (N, T, K')
         p_w = self.config.word_dropout
         if self.training and p_w > 0:
@@ -151,16 +152,20 @@ class SentenceClassifier(nn.Module):
             if self.config.bigrams:  # the next word's bigram contains the dropped word too
                 hide[:, 1:, self.config.ratios:] |= drop[:, :-1, None]  # (N, T−1, K)
             rho = rho.masked_fill(hide, 0.0)  # (N, T, K')
-        return torch.cat([self.drop(self.embed(ids)), rho], dim=-1)  # (N, T, D+K')
+        e = self.embed(ids) if shift is None else self.embed(ids) + shift  # (N, T, D)
+        return torch.cat([self.drop(e), rho], dim=-1)  # (N, T, D+K')
 
-    def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, shift: Tensor | None = None
+                 ) -> tuple[Tensor, Tensor]:
         """(outputs (N, T, 2H), sentence vector v (N, 4H))."""
-        out, h_n = self.gru(self.inputs(ids, rho), lengths=lengths.cpu())  # (N, T, 2H), (2, N, H)
+        out, h_n = self.gru(self.inputs(ids, rho, shift), lengths=lengths.cpu())  # (N, T, 2H), (2, N, H)
         return out, pool(out, h_n, lengths, self.config.pooling)  # (N, 4H)
 
-    def forward(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None) -> Tensor:
-        """ids (N, T) padded with 0, lengths (N,), ρ (N, T, K') or None (`ratio_inputs`) -> logits (N, C)."""
-        return self.head(self.drop(self.features(ids, lengths, rho)[1]))  # (N, C)
+    def forward(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, shift: Tensor | None = None
+                ) -> Tensor:
+        """ids (N, T) padded with 0, lengths (N,), ρ (N, T, K') or None (`ratio_inputs`), shift (N, T, D) or
+        None (see `inputs`) -> logits (N, C)."""
+        return self.head(self.drop(self.features(ids, lengths, rho, shift)[1]))  # (N, C)
 
     @torch.no_grad()
     def gates(self, ids: Tensor) -> tuple[Tensor, Tensor]:
@@ -207,9 +212,12 @@ class SentenceEnsemble(nn.Module):
         for member in self.members:
             member.set_ratios(R, bigram_keys, R2)
 
-    def forward(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, members: bool = False) -> Tensor:
-        """ids (N, T), lengths (N,), ρ (N, T, K') or None → log p (N, C), or every member's logits (M, N, C)."""
-        logits = torch.stack([m(ids, lengths, rho) for m in self.members])  # (M, N, C)
+    def forward(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, members: bool = False,
+                shift: Tensor | None = None) -> Tensor:
+        """ids (N, T), lengths (N,), ρ (N, T, K') or None, shift (M, N, T, D) or None (member m's embeddings
+        move by shift[m], `SentenceClassifier.inputs`) → log p (N, C), or every member's logits (M, N, C)."""
+        shifts = [None] * len(self.members) if shift is None else shift  # M × (N, T, D)
+        logits = torch.stack([m(ids, lengths, rho, s) for m, s in zip(self.members, shifts)])  # (M, N, C)
         if members:
             return logits
         return torch.logsumexp(logits.log_softmax(-1), dim=0) - math.log(len(self.members))  # (N, C)
