@@ -190,7 +190,7 @@ def test_ensemble_averages_member_probabilities_and_loss_sums_member_losses():
                                sum(F.cross_entropy(member, y) for member in each))
 
 
-def test_a_shift_moves_each_members_embeddings_before_their_dropout():
+def test_a_shift_moves_each_members_embeddings_after_their_dropout():
     m = _toy_ensemble(members=2).eval()
     ids, lengths = torch.tensor([[2, 3, 4], [5, 0, 0]]), torch.tensor([3, 1])  # (N, T)
     zero = torch.zeros(2, 2, 3, 6)  # (M, N, T, D)
@@ -220,6 +220,26 @@ def test_adversarial_loss_moves_the_embeddings_up_the_loss_by_eps_of_their_norm(
     assert loss > clean + C.ensemble_loss(m, batch, shift=random)
     loss.backward()  # gradients reach the embeddings through both passes
     assert all(member.embed.weight.grad.abs().sum() > 0 for member in m.members)
+
+
+def test_adversarial_loss_draws_the_same_dropout_masks_in_both_passes():
+    """Before, the second pass drew new embedding, word and head dropout masks, so r moved the inputs of
+    another network than the one it was computed for."""
+    m = _toy_ensemble(members=2, dropout=0.5, word_dropout=0.3).train()
+    ids, lengths, y = _adversarial_batches()[1]
+    batch = (ids, lengths, y)
+    torch.manual_seed(7)
+    zero = torch.zeros(2, *ids.shape, 6, requires_grad=True)  # (M, N, T, D)
+    clean = C.ensemble_loss(m, batch, shift=zero)
+    (g,) = torch.autograd.grad(clean, zero)  # (M, N, T, D)
+    e = torch.stack([member.embed(ids) for member in m.members]).detach()  # (M, N, T, D)
+    r = 0.05 * e.flatten(2).norm(dim=2)[..., None, None] * g / g.flatten(2).norm(dim=2)[..., None, None]
+    torch.manual_seed(7)  # the same draws again
+    expected = clean + C.ensemble_loss(m, batch, shift=r)
+    torch.manual_seed(7)
+    loss = C.adversarial_loss(0.05)(m, batch)
+    torch.testing.assert_close(loss, expected)
+    assert loss > 2 * clean
 
 
 def test_classify_adversarial_flag_reaches_the_report_and_zero_turns_it_off(tmp_path):
@@ -394,35 +414,64 @@ def test_word_dropout_hides_the_dropped_word_from_both_bigrams_that_hold_it():
 DDP_ADVERSARIAL = textwrap.dedent("""
     import sys
     import torch
+    import torch.distributed as dist
+    import torch.distributed.nn  # before the group exists (see grukit.train._init_distributed)
     from safetensors.torch import save_file
+    from torch.nn.parallel import DistributedDataParallel
+    sys.path.insert(0, sys.argv[2])
+    from test_classify import _adversarial_batches, _toy_ensemble
     from grukit.tasks import classify as C
-    from grukit.tasks.classify_model import SentenceEnsemble
     from grukit.train import TrainConfig, fit, world
 
-    torch.manual_seed(0)
-    m = SentenceEnsemble("bad\\ndull\\ngood\\nfun", classes=2, members=2, embedding=6, hidden_size=5, ratios=2)
-    m.set_ratios(torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, -1.0], [0.5, -0.5], [-1.0, 1.0], [-0.5, 0.5]]))
+    dist.init_process_group("gloo")
+    rank = world()[0]
+    # one adversarial step through DDP, each rank on its own batch, no dropout: the averaged gradients
+    m = DistributedDataParallel(_toy_ensemble(members=2, dropout=0.0))
+    C.adversarial_loss(0.1)(m, _adversarial_batches()[rank]).backward()
+    save_file({n: p.grad for n, p in m.module.named_parameters()}, f"{sys.argv[1]}/grad{rank}.safetensors")
+    # fit under DDP with dropout: both ranks end with the same weights
+    m = _toy_ensemble(members=2)
     g = torch.Generator().manual_seed(1)
     data = [(torch.randint(2, 6, (int(torch.randint(1, 6, (1,), generator=g)),), generator=g).tolist(), i % 2)
             for i in range(64)]
     config = TrainConfig(epochs=2, batch_size=world()[1], lr=1e-2, seed=1, progress=False)
     fit(m, C.Buckets(data, 8, 0), data[:16], step_loss=C.adversarial_loss(0.1), evaluate=C.evaluate,
         config=config, out=None, collate=C.collate_batch)
-    rank = world()[0]
     save_file({k: v.contiguous() for k, v in m.state_dict().items()}, f"{sys.argv[1]}/rank{rank}.safetensors")
+    dist.destroy_process_group()
 """)
 
 
-def test_adversarial_training_under_torchrun_leaves_both_ranks_with_the_same_weights(tmp_path):
-    """The adversarial step runs the DDP-wrapped ensemble twice and takes a gradient in between."""
+def _adversarial_batches() -> list[tuple[torch.Tensor, ...]]:
+    """Two batches (ids, lengths, labels) of the toy vocabulary."""
+    return [(torch.tensor([[2, 3, 4], [5, 2, 0]]), torch.tensor([3, 2]), torch.tensor([0, 1])),
+            (torch.tensor([[4, 4, 5, 2], [3, 0, 0, 0], [5, 3, 0, 0]]), torch.tensor([4, 1, 2]),
+             torch.tensor([1, 0, 1]))]
+
+
+def test_adversarial_training_under_torchrun_averages_the_ranks_gradients(tmp_path):
+    """The adversarial step runs the DDP-wrapped ensemble twice and takes a gradient in between: the
+    gradients are still the mean of the ranks' own (each reduced once), and training leaves both ranks
+    with the same weights."""
     script = tmp_path / "job.py"
     script.write_text(DDP_ADVERSARIAL)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+                           str(script), str(tmp_path), os.path.dirname(__file__)], env=env, capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = {}
+    for batch in _adversarial_batches():  # one process, each batch alone
+        m = _toy_ensemble(members=2, dropout=0.0)
+        C.adversarial_loss(0.1)(m, batch).backward()
+        for n, p in m.named_parameters():
+            expected[n] = expected.get(n, 0) + p.grad / 2  # the mean over the two ranks
+    for r in (0, 1):
+        got = load_file(tmp_path / f"grad{r}.safetensors")
+        assert set(got) == set(expected)
+        for n in got:
+            torch.testing.assert_close(got[n], expected[n], rtol=1e-5, atol=1e-7)
     w0, w1 = (load_file(tmp_path / f"rank{r}.safetensors") for r in (0, 1))
-    torch.manual_seed(0)
-    start = SentenceEnsemble("bad\ndull\ngood\nfun", classes=2, members=2, embedding=6, hidden_size=5, ratios=2)
+    start = _toy_ensemble(members=2).state_dict()
     assert all(torch.equal(w0[k], w1[k]) for k in w0)
-    assert not torch.equal(w0["members.0.embed.weight"], start.state_dict()["members.0.embed.weight"])
+    assert not torch.equal(w0["members.0.embed.weight"], start["members.0.embed.weight"])

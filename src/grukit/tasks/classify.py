@@ -230,13 +230,14 @@ def ensemble_loss(model: torch.nn.Module, batch, shift: torch.Tensor | None = No
 
 
 def adversarial_loss(eps: float) -> Callable[[torch.nn.Module, tuple], torch.Tensor]:
-    """A step loss for `fit`: adversarial training on the word embeddings (Miyato et al. 2017).
+    """L = Σ_m CE_m(e_m) + Σ_m CE_m(e_m + r_m),   r_m = ε ‖E_m[w]‖ g_m / ‖g_m‖,   g_m = ∂CE_m/∂e_m
 
-        L = Σ_m CE_m(e_m) + Σ_m CE_m(e_m + r_m),   r_m = ε ‖e_m‖ g_m / ‖g_m‖,   g_m = ∂CE_m/∂e_m
-
-    e_m (N, T, D) are member m's embeddings of the batch; the norms are per sentence, over its
-    (T, D) values, so ε is the perturbation's size relative to the sentence's embeddings; r_m is
-    held fixed (no gradient flows through it). ε = 0 gives `ensemble_loss`.
+    A step loss for `fit`: adversarial training on the word embeddings (Miyato et al. 2017).
+    e_m (N, T, D) are the embeddings member m's GRU reads (after their dropout); the norms are
+    per sentence, over its (T, D) values, so ε is the move's size relative to the sentence's
+    embeddings E_m[w]; r_m is held fixed (no gradient flows through it). Both passes draw the
+    same dropout masks, so r_m moves the inputs of the network it was computed for. ε = 0 gives
+    `ensemble_loss`.
     """
     if eps == 0:
         return ensemble_loss
@@ -246,13 +247,14 @@ def adversarial_loss(eps: float) -> Callable[[torch.nn.Module, tuple], torch.Ten
         members = getattr(model, "module", model).members  # the ensemble inside a DDP wrapper
         zero = torch.zeros(len(members), *ids.shape, members[0].config.embedding, device=ids.device,
                            requires_grad=True)  # (M, N, T, D)
-        clean = ensemble_loss(model, batch, shift=zero)
+        with torch.random.fork_rng(devices=[ids.device] if ids.is_cuda else []):  # the second pass redraws these
+            clean = ensemble_loss(model, batch, shift=zero)  # ()
         (g,) = torch.autograd.grad(clean, zero, retain_graph=True)  # (M, N, T, D) = ∂CE_m/∂e_m
         with torch.no_grad():
-            e = torch.stack([m.embed(ids) for m in members])  # (M, N, T, D)
-            size = e.flatten(2).norm(dim=2) / g.flatten(2).norm(dim=2).clamp_min(1e-12)  # (M, N)
-            r = eps * size[:, :, None, None] * g  # (M, N, T, D)
-        return clean + ensemble_loss(model, batch, shift=r)
+            e = torch.stack([m.embed(ids) for m in members])  # (M, N, T, D) E_m[w]
+            scale = e.flatten(2).norm(dim=2) / g.flatten(2).norm(dim=2).clamp_min(1e-12)  # (M, N)
+            r = eps * scale[:, :, None, None] * g  # (M, N, T, D)
+        return clean + ensemble_loss(model, batch, shift=r)  # ()
 
     return step_loss
 

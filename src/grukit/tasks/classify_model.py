@@ -141,8 +141,8 @@ class SentenceClassifier(nn.Module):
 
     def inputs(self, ids: Tensor, rho: Tensor | None = None, shift: Tensor | None = None) -> Tensor:
         """x (N, T, D+K') for ids (N, T) and ρ (N, T, K') (default `ratio_inputs`), with word dropout while
-        training; `shift` (N, T, D), if given, is added to the embeddings E[w̃_t] before their dropout (the
-        adversarial perturbation of `grukit.tasks.classify.adversarial_loss`)."""
+        training; `shift` (N, T, D), if given, is added to the embeddings after their dropout, to what the GRU
+        reads (the adversarial perturbation of `grukit.tasks.classify.adversarial_loss`)."""
         rho = self.ratio_inputs(ids) if rho is None else rho  # (N, T, K')
         p_w = self.config.word_dropout
         if self.training and p_w > 0:
@@ -152,8 +152,8 @@ class SentenceClassifier(nn.Module):
             if self.config.bigrams:  # the next word's bigram contains the dropped word too
                 hide[:, 1:, self.config.ratios:] |= drop[:, :-1, None]  # (N, T−1, K)
             rho = rho.masked_fill(hide, 0.0)  # (N, T, K')
-        e = self.embed(ids) if shift is None else self.embed(ids) + shift  # (N, T, D)
-        return torch.cat([self.drop(e), rho], dim=-1)  # (N, T, D+K')
+        e = self.drop(self.embed(ids))  # (N, T, D)
+        return torch.cat([e if shift is None else e + shift, rho], dim=-1)  # (N, T, D+K')
 
     def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, shift: Tensor | None = None
                  ) -> tuple[Tensor, Tensor]:
