@@ -46,3 +46,12 @@ def test_flop_counts_match_what_torch_counts_for_the_eager_step():
         output, h_n = gru(x)  # (T, N, H), (1, N, H)
         (output.sum() + h_n.sum()).backward()
     assert 0 <= training_flops(row) - step.get_total_flops() <= 2 * row.N * 3 * row.H * row.H  # one dh_prev
+
+
+def test_the_table_heading_says_how_many_runs_were_timed():
+    """Before, `--repeats 1` gave 'Median of 1 runs ... (3 when one run takes over 3 s ...)'."""
+    from grukit.bench import _timing
+
+    assert _timing(1) == "One run each, in ms"
+    assert _timing(3) == "Median of 3 runs in ms (1 when one run takes over 10 s)"
+    assert _timing(5) == "Median of 5 runs in ms (3 when one run takes over 3 s, 1 over 10 s)"

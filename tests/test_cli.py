@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -223,6 +225,19 @@ def test_resume_with_other_settings_names_resume_and_keeps_the_run(tmp_path, cap
         assert {p.name: p.read_bytes() for p in out.iterdir()} == files
 
 
+def test_resume_with_a_long_setting_changed_gives_its_size_not_its_text(tmp_path, capsys):
+    """Before, a classify run resumed with another --limit showed both vocabularies, escaped, in one line."""
+    out = tmp_path / "run"
+    argv = ["classify", "--hidden", "4", "--embedding", "4", "--members", "1", "--epochs", "1", "--out", str(out)]
+    assert cli.main([*argv, "--limit", "300"]) == 0
+    capsys.readouterr()
+    code, _, err = _run(capsys, [*argv, "--limit", "250", "--resume"])
+    lines = _error_lines(err)
+    assert code == 2 and len(lines) == 1 and len(lines[0]) < 220 + len(str(out)), lines
+    assert re.search(rf"--resume: {re.escape(str(out))} was trained with another vocabulary \([\d,]+ lines; this run "
+                     r"has [\d,]+ lines: other data, or another flag that shapes it\)", lines[0]), lines[0]
+
+
 def test_resume_on_other_data_is_refused_even_with_the_same_number_of_windows(tmp_path, capsys):
     """Before, a forecast resumed with --transform log (or another CSV of the same length) went on, exit 0."""
     out = tmp_path / "run"
@@ -425,3 +440,51 @@ def test_an_option_before_the_command_is_named(argv, capsys):
         cli.main(argv)
     assert exit_.value.code == 2
     assert f"unrecognized arguments: {argv[0]} (options come after the command" in capsys.readouterr().err
+
+
+def test_a_mistyped_option_points_to_the_commands_own_help(capsys):
+    """Before, `grukit forecast --horizen 4` pointed to `grukit --help`, which does not list --horizon."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["forecast", "--horizen", "4"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "grukit forecast: error: unrecognized arguments: --horizen 4\n(see grukit forecast --help)\n"
+    with pytest.raises(SystemExit):
+        cli.main(["forecast", "--epochs", "x"])
+    assert "argument --epochs: expected an integer >= 1, got 'x'" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"grukit {grukit.__version__}"
+
+
+@pytest.mark.parametrize("command, argv", [("speech", ["--limit", "20", "--hidden", "8"]),
+                                           ("music", ["--limit", "3", "--hidden", "8"])])
+def test_speech_and_music_resume_after_an_interrupt_like_an_unbroken_run(tmp_path, monkeypatch, capsys, command,
+                                                                         argv):
+    """Before, both wrote last.state.safetensors 'for --resume' but had no --resume."""
+    from safetensors.torch import load_file
+
+    module = importlib.import_module(f"grukit.tasks.{command}")
+    argv = [command, *argv, "--epochs", "3", "--seed", "2"]
+    assert cli.main([*argv, "--out", str(tmp_path / "whole")]) == 0
+    real, calls = module.evaluate, []
+
+    def interrupted(model, dataset):  # Ctrl-C during the second epoch's evaluation
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(model, dataset)
+
+    monkeypatch.setattr(module, "evaluate", interrupted)
+    assert cli.main([*argv, "--out", str(tmp_path / "split")]) == 130
+    resumed = []
+    monkeypatch.setattr(module, "evaluate", lambda model, dataset: resumed.append(1) or real(model, dataset))
+    assert cli.main([*argv, "--out", str(tmp_path / "split"), "--resume"]) == 0
+    assert len(resumed) == 2  # it went on from epoch 2
+    capsys.readouterr()
+    for name in ("model.safetensors", "last.safetensors"):
+        whole, split = load_file(tmp_path / "whole" / name), load_file(tmp_path / "split" / name)
+        assert whole.keys() == split.keys() and all(torch.equal(whole[k], split[k]) for k in whole), name

@@ -400,12 +400,20 @@ def _fmt(value, spec=".1f"):
     return "—" if value is None else format(value, spec)
 
 
+def _timing(repeats: int) -> str:
+    """How `median_ms` timed, for `repeats` asked."""
+    if repeats == 1:
+        return "One run each, in ms"
+    fewer = "1 when one run takes over 10 s" if repeats <= 3 else "3 when one run takes over 3 s, 1 over 10 s"
+    return f"Median of {repeats} runs in ms ({fewer})"
+
+
 def markdown(result: dict) -> str:
     """The tables of the README: one line per (row, reset, implementation), then the targets."""
     env = result["environment"]
     lines = [f"CPU: {env['cpu']}, {plural(env['threads'], 'thread')}, torch {env['torch']}, "
              f"jax {env['jax'] or 'not installed'}; sgemm (2048², float32): {env['sgemm_gflops']:.0f} GFLOP/s. "
-             f"Median of {env['repeats']} runs in ms (3 when one run takes over 3 s, 1 over 10 s); ×torch / ×JAX = "
+             f"{_timing(env['repeats'])}; ×torch / ×JAX = "
              "their time / this time (training step; stream rows: the step loop). GFLOP/s (train): "
              "2·T·N·3H·(2I+3H) per step (`training_flops`); peak MiB: one training step's growth of the "
              "peak resident set.",

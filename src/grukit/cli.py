@@ -106,7 +106,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, names: Sequence[str] =
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return value
@@ -114,7 +117,10 @@ def _positive_int(text: str) -> int:
 
 def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser with one subparser per command (modules imported on demand)."""
+    from grukit import __version__
+
     parser = _Parser(prog="grukit", description="The textbook GRU, fast, tested, and put to work.")
+    parser.add_argument("--version", action="version", version=f"grukit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>", parser_class=_Parser)
     for name in commands if commands is not None else COMMANDS:
         try:
@@ -129,6 +135,11 @@ def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentPars
         if common:
             add_common_arguments(p, COMMON if common is True else common)
     return parser
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """{command: its parser} of the top-level parser."""
+    return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 
 def default_out(command: str) -> Path:
@@ -255,10 +266,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # build only the named command's parser when it is known: importing every task is slow
     parser = build_parser(argv[:1] if argv and argv[0] in COMMANDS else None)
-    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):  # an option before any command
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):  # before any command
         parser.error(f"unrecognized arguments: {argv[0]} (options come after the command: grukit <command> "
                      f"[options])")
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the command's parser says it, so the pointer goes to the command's --help
+        _subparsers(parser)[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     module = _module(args.command)
     logging.basicConfig(level=log_level(), format="%(message)s", stream=sys.stderr)
     if hasattr(args, "out") and args.out is None and getattr(module, "DEFAULT_OUT", True):

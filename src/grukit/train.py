@@ -707,13 +707,23 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
                     raise UsageError(f"--resume: {path.parent} was trained on other data (the training set's "
                                      "content differs: another file, or another flag that shapes the data); "
                                      "resume with the same data or use another --out")
-                raise UsageError(f"--resume: {path.parent} was trained with {name}={_brief(saved[name])}, this run "
-                                 f"has {name}={_brief(value)}; resume with the same settings or use another --out")
+                if max(len(repr(saved[name])), len(repr(value))) > BRIEF:  # a vocabulary, a list of columns
+                    raise UsageError(f"--resume: {path.parent} was trained with another {name} ({_size(saved[name])}; "
+                                     f"this run has {_size(value)}: other data, or another flag that shapes it); "
+                                     "resume with the same settings or use another --out")
+                raise UsageError(f"--resume: {path.parent} was trained with {name}={saved[name]!r}, this run "
+                                 f"has {name}={value!r}; resume with the same settings or use another --out")
 
 
-def _brief(value: Any, width: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
+BRIEF = 40  # a setting longer than this (as repr) is described by its size in a resume error, not shown
+
+
+def _size(value: Any) -> str:
+    """'1,234 lines' for a text of lines, '56 characters', '7 items' for a list: what a resume error shows of
+    a long setting."""
+    if isinstance(value, str):
+        return f"{len(value.splitlines()):,} lines" if "\n" in value else f"{len(value):,} characters"
+    return f"{len(value):,} items" if isinstance(value, (list, dict)) else f"a {type(value).__name__}"
 
 
 def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:

@@ -82,3 +82,21 @@ def test_a_checkpoint_with_damaged_weights_is_refused_naming_checkpoint(model_pa
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "CHECKPOINT: expected finite weights, got nan or inf in" in err
+
+
+def test_a_run_folder_reads_its_model_and_a_sample_is_never_overwritten(model_path, tmp_path, capsys):
+    """Before, `grukit sample RUN_FOLDER` said the folder was not found, and a second sample into the same
+    --out replaced the first one's sample.txt."""
+    out = tmp_path / "out"
+    code, printed = _sample(capsys, tmp_path, "--prompt", "ab", "--length", "5", "--out", out)  # the run folder
+    first = (out / "sample.txt").read_text(encoding="utf-8")
+    assert code == 0 and printed.startswith(first.rstrip())
+    code = cli.main(["sample", str(model_path), "--length", "9", "--seed", "4", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--out: expected a folder without sample.txt, got {out} holding one" in err
+    assert (out / "sample.txt").read_text(encoding="utf-8") == first
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["sample", str(empty)]) == 2
+    assert "CHECKPOINT: expected a model file, or a textgen run folder holding model.safetensors, got the folder" \
+        in capsys.readouterr().err

@@ -169,13 +169,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-2, help="peak learning rate (default 2e-2)")
     parser.add_argument("--dropout", type=float, default=0.2, help="dropout on inputs and outputs (default 0.2)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N chorales of each split (quick runs)")
+    from grukit.tasks.common import add_resume
+
+    add_resume(parser)
 
 
 def train_config_from(args, epochs: int = 30):
     from grukit.train import TrainConfig
 
     return TrainConfig(epochs=args.epochs or epochs, lr=args.lr, batch_size=args.batch_size, weight_decay=0.0,
-                       patience=8, metric="val_nll", mode="min", seed=args.seed, device=args.device, progress=False)
+                       patience=8, metric="val_nll", mode="min", seed=args.seed, device=args.device, progress=False,
+                       resume=args.resume)
 
 
 def run(args) -> dict:

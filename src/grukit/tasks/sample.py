@@ -4,14 +4,16 @@
                              [--seed S] [--device D] [--backend B] [--threads N]
 
 The checkpoint must be a CharLM written by `grukit textgen` (its alphabet travels in the
-checkpoint's config); any other file exits with code 2 and one line saying so.
+checkpoint's config), given as the file or as the run folder holding it; any other file
+exits with code 2 and one line saying so.
 
 Common options: --seed seeds the sampling; --device is where the model runs (default auto,
 as for every command: a GPU when there is one, so the same seed can give other text there
 than on the CPU); --backend is the GRU kernel it runs on (default auto, the fastest for the
 device, whatever kernel the model was trained with: the weights are the same for every
 backend); --out DIR, only when given, also writes the text to DIR/sample.txt (without
---out nothing is written). There is no --epochs: sampling trains nothing.
+--out nothing is written; a DIR that already holds a sample.txt is refused, so no sample
+overwrites another). There is no --epochs: sampling trains nothing.
 
 Example:
     >>> import argparse
@@ -41,7 +43,8 @@ MAX_LENGTH = 1_000_000  # characters per call: about 3 minutes on one core, a fe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", type=Path, help="model.safetensors from grukit textgen")
+    parser.add_argument("checkpoint", type=Path,
+                        help="model.safetensors from grukit textgen, or the run folder that holds it")
     parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     parser.add_argument("--length", type=int, default=500, help="characters to generate, 1..1,000,000 (default 500)")
     parser.add_argument("--temperature", type=float, default=0.8, help="softmax temperature > 0 (default 0.8)")
@@ -50,9 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_model(path: Path, device: str | torch.device = "cpu") -> CharLM:
-    """The CharLM in `path`; UsageError for a missing file or any other kind of file."""
+    """The CharLM in `path` (a file, or a run folder holding model.safetensors); UsageError for a missing
+    file or any other kind of file."""
     import grukit
+    from grukit.train import BEST_FILE
 
+    if path.is_dir():
+        if not (path / BEST_FILE).is_file():
+            raise UsageError(f"CHECKPOINT: expected a model file, or a textgen run folder holding {BEST_FILE}, "
+                             f"got the folder {path} without it")
+        path = path / BEST_FILE
     if not path.is_file():
         raise UsageError(f"CHECKPOINT: file not found: {path}")
     try:
@@ -87,12 +97,14 @@ def _check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> dict:
     check_common(args)
     _check(args)
+    if args.out is not None and (Path(args.out) / TEXT_FILE).exists():  # --out may be a run folder, not a sample
+        raise UsageError(f"--out: expected a folder without {TEXT_FILE}, got {args.out} holding one from an earlier "
+                         f"sample; use another --out")
     model = use_backend(load_model(args.checkpoint, check_device(args.device)), args.backend)
     text = generate(model, args.prompt, length=args.length, temperature=args.temperature, seed=args.seed)
     files = {}
     if args.out is not None:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        files["sample"] = out / TEXT_FILE
+        files["sample"] = Path(args.out) / TEXT_FILE
+        files["sample"].parent.mkdir(parents=True, exist_ok=True)
         files["sample"].write_text(text, encoding="utf-8")
     return {"summary": text, "files": files}

@@ -167,13 +167,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
     parser.add_argument("--limit", type=int, default=None, help="use at most N recordings per split (quick runs)")
+    from grukit.tasks.common import add_resume
+
+    add_resume(parser)
 
 
 def train_config_from(args, *, epochs: int, metric: str, mode: str, lr: float, batch_size: int, **extra):
     from grukit.train import TrainConfig
 
     return TrainConfig(epochs=args.epochs or epochs, lr=lr, batch_size=batch_size, metric=metric, mode=mode,
-                       seed=args.seed, device=args.device, progress=False, **extra)
+                       seed=args.seed, device=args.device, progress=False, resume=args.resume, **extra)
 
 
 def run(args) -> dict:
