@@ -90,6 +90,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "last.state.safetensors"
 LAST_FILE = "last.safetensors"
 BEST_FILE = "model.safetensors"
+BRIEF = 40  # a setting longer than this (as repr) is described by its size in a resume error, not shown
 CSV_FILE = "metrics.csv"
 RESUME_MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend",
                      "restore_best")  # may change on resume: none changes the weights' trajectory
@@ -713,9 +714,6 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
                                      "resume with the same settings or use another --out")
                 raise UsageError(f"--resume: {path.parent} was trained with {name}={saved[name]!r}, this run "
                                  f"has {name}={value!r}; resume with the same settings or use another --out")
-
-
-BRIEF = 40  # a setting longer than this (as repr) is described by its size in a resume error, not shown
 
 
 def _size(value: Any) -> str:
