@@ -226,7 +226,8 @@ def test_resume_with_other_settings_names_resume_and_keeps_the_run(tmp_path, cap
 
 
 def test_resume_with_a_long_setting_changed_gives_its_size_not_its_text(tmp_path, capsys):
-    """Before, a classify run resumed with another --limit showed both vocabularies, escaped, in one line."""
+    """Before, a classify run resumed with another --limit showed the start of both vocabularies, escaped
+    (a textgen run, of both alphabets), which told nothing."""
     out = tmp_path / "run"
     argv = ["classify", "--hidden", "4", "--embedding", "4", "--members", "1", "--epochs", "1", "--out", str(out)]
     assert cli.main([*argv, "--limit", "300"]) == 0
@@ -234,8 +235,8 @@ def test_resume_with_a_long_setting_changed_gives_its_size_not_its_text(tmp_path
     code, _, err = _run(capsys, [*argv, "--limit", "250", "--resume"])
     lines = _error_lines(err)
     assert code == 2 and len(lines) == 1 and len(lines[0]) < 220 + len(str(out)), lines
-    assert re.search(rf"--resume: {re.escape(str(out))} was trained with another vocabulary \([\d,]+ lines; this run "
-                     r"has [\d,]+ lines: other data, or another flag that shapes it\)", lines[0]), lines[0]
+    said = rf"--resume: {re.escape(str(out))} was trained with another vocabulary \([\d,]+ characters; this run has "
+    assert re.search(said + r"[\d,]+ characters: other data, or another flag that shapes it\)", lines[0]), lines[0]
 
 
 def test_resume_on_other_data_is_refused_even_with_the_same_number_of_windows(tmp_path, capsys):

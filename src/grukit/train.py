@@ -717,11 +717,14 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
 
 
 def _size(value: Any) -> str:
-    """'1,234 lines' for a text of lines, '56 characters', '7 items' for a list: what a resume error shows of
-    a long setting."""
+    """What a resume error shows of a long setting: '1,234 characters' for a text (a vocabulary, an
+    alphabet), '7 items' for a list or dict, else the start of its repr."""
     if isinstance(value, str):
-        return f"{len(value.splitlines()):,} lines" if "\n" in value else f"{len(value):,} characters"
-    return f"{len(value):,} items" if isinstance(value, (list, dict)) else f"a {type(value).__name__}"
+        return f"{len(value):,} characters"
+    if isinstance(value, (list, dict)):
+        return f"{len(value):,} items"
+    text = repr(value)
+    return text if len(text) <= BRIEF else text[: BRIEF - 3] + "..."
 
 
 def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
