@@ -196,6 +196,8 @@ def test_a_shift_moves_each_members_embeddings_after_their_dropout():
     zero = torch.zeros(2, 2, 3, 6)  # (M, N, T, D)
     torch.testing.assert_close(m(ids, lengths, members=True, shift=zero), m(ids, lengths, members=True))
     shift = torch.randn(2, 2, 3, 6)  # (M, N, T, D)
+    with pytest.raises(ValueError, match=r"^shift: expected one \(N, T, D\) move per member \(2\), got 1$"):
+        m(ids, lengths, shift=shift[:1])
     moved = m(ids, lengths, members=True, shift=shift)  # (M, N, C)
     for k, member in enumerate(m.members):
         x = torch.cat([member.embed(ids) + shift[k], member.ratio_inputs(ids)], dim=-1)  # (N, T, D+K)

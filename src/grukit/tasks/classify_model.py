@@ -216,6 +216,8 @@ class SentenceEnsemble(nn.Module):
                 shift: Tensor | None = None) -> Tensor:
         """ids (N, T), lengths (N,), ρ (N, T, K') or None, shift (M, N, T, D) or None (member m's embeddings
         move by shift[m], `SentenceClassifier.inputs`) → log p (N, C), or every member's logits (M, N, C)."""
+        if shift is not None and len(shift) != len(self.members):
+            raise ValueError(f"shift: expected one (N, T, D) move per member ({len(self.members)}), got {len(shift)}")
         shifts = [None] * len(self.members) if shift is None else shift  # M × (N, T, D)
         logits = torch.stack([m(ids, lengths, rho, s) for m, s in zip(self.members, shifts)])  # (M, N, C)
         if members:
