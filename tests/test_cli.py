@@ -463,29 +463,7 @@ def test_version(capsys):
 
 @pytest.mark.parametrize("command, argv", [("speech", ["--limit", "20", "--hidden", "8"]),
                                            ("music", ["--limit", "3", "--hidden", "8"])])
-def test_speech_and_music_resume_after_an_interrupt_like_an_unbroken_run(tmp_path, monkeypatch, capsys, command,
-                                                                         argv):
+def test_speech_and_music_resume_after_an_interrupt_like_an_unbroken_run(resumes_like_an_unbroken_run, command, argv):
     """Before, both wrote last.state.safetensors 'for --resume' but had no --resume."""
-    from safetensors.torch import load_file
-
     module = importlib.import_module(f"grukit.tasks.{command}")
-    argv = [command, *argv, "--epochs", "3", "--seed", "2"]
-    assert cli.main([*argv, "--out", str(tmp_path / "whole")]) == 0
-    real, calls = module.evaluate, []
-
-    def interrupted(model, dataset):  # Ctrl-C during the second epoch's evaluation
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(model, dataset)
-
-    monkeypatch.setattr(module, "evaluate", interrupted)
-    assert cli.main([*argv, "--out", str(tmp_path / "split")]) == 130
-    resumed = []
-    monkeypatch.setattr(module, "evaluate", lambda model, dataset: resumed.append(1) or real(model, dataset))
-    assert cli.main([*argv, "--out", str(tmp_path / "split"), "--resume"]) == 0
-    assert len(resumed) == 2  # it went on from epoch 2
-    capsys.readouterr()
-    for name in ("model.safetensors", "last.safetensors"):
-        whole, split = load_file(tmp_path / "whole" / name), load_file(tmp_path / "split" / name)
-        assert whole.keys() == split.keys() and all(torch.equal(whole[k], split[k]) for k in whole), name
+    resumes_like_an_unbroken_run([command, *argv, "--epochs", "3", "--seed", "2"], module, "evaluate")

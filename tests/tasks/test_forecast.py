@@ -134,8 +134,6 @@ def test_multivariate_seattle_slice(tmp_path, capsys):
 
 
 def test_linear_path_starts_at_the_ridge_fit_and_members_average():
-    import torch
-
     from grukit.tasks.forecast_baselines import ridge_ar, ridge_predict
     from grukit.tasks.forecast_model import ForecastEnsemble
 
@@ -247,32 +245,12 @@ def test_a_part_with_no_observed_target_and_a_season_too_long_are_named():
         prepare(series[:200], lookback=7, horizon=1, season=365)
 
 
-def test_resume_from_the_cli_after_an_interrupt_ends_like_an_unbroken_run(tmp_path, monkeypatch, capsys):
-    from safetensors.torch import load_file
-
+def test_resume_from_the_cli_after_an_interrupt_ends_like_an_unbroken_run(tmp_path, resumes_like_an_unbroken_run):
     from grukit.tasks import forecast
 
     argv = ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "8", "--epochs", "3",
             "--backend", "fused", "--seed", "3"]
-    assert cli.main([*argv, "--out", str(tmp_path / "whole")]) == 0
-    real, calls = forecast.val_mase, []
-
-    def interrupted(model, val):  # Ctrl-C during the second epoch's evaluation
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(model, val)
-
-    monkeypatch.setattr(forecast, "val_mase", interrupted)
-    assert cli.main([*argv, "--out", str(tmp_path / "split")]) == 130
-    resumed = []
-    monkeypatch.setattr(forecast, "val_mase", lambda model, val: resumed.append(1) or real(model, val))
-    assert cli.main([*argv, "--out", str(tmp_path / "split"), "--resume"]) == 0
-    assert len(resumed) == 2  # it went on from epoch 2 (it did not start over, which would match too)
-    capsys.readouterr()
-    for name in ("model.safetensors", "last.safetensors"):
-        whole, split = load_file(tmp_path / "whole" / name), load_file(tmp_path / "split" / name)
-        assert whole.keys() == split.keys() and all(torch.equal(whole[k], split[k]) for k in whole), name
+    resumes_like_an_unbroken_run(argv, forecast, "val_mase")
     rows = [[{k: v for k, v in row.items() if k != "seconds"}
              for row in csv.DictReader((tmp_path / run / "metrics.csv").read_text().splitlines())]
             for run in ("whole", "split")]
