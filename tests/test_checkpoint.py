@@ -326,3 +326,20 @@ def test_a_file_from_before_a_setting_existed_loads_with_its_default(tmp_path):
     _rewrite_header(path, lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
         {k: v for k, v in json.loads(h["__metadata__"]["config"]).items() if k != "backend"})}})
     assert checkpoint.load(path).config.backend == "auto"
+
+
+def test_a_model_mixing_dtypes_comes_back_with_each_tensors_own_dtype(tmp_path):
+    """Before, load cast the whole model to the dtype of its first floating tensor: a float64 GRU under a
+    float32 embedding came back float32 (and a bfloat16 one could no longer read bfloat16 inputs)."""
+    from grukit.tasks.classify_model import SentenceClassifier
+
+    torch.manual_seed(0)
+    model = SentenceClassifier(vocabulary="bad\ngood", classes=2, embedding=4, hidden_size=3)
+    model.gru.double()
+    model.head.bfloat16()
+    grukit.save(model, tmp_path / "m.safetensors")
+    twin = grukit.load(tmp_path / "m.safetensors")
+    state, twin_state = model.state_dict(), twin.state_dict()
+    assert {k: v.dtype for k, v in twin_state.items()} == {k: v.dtype for k, v in state.items()}
+    assert twin.gru.weight_x_l0.dtype == torch.float64 and twin.embed.weight.dtype == torch.float32
+    assert all(torch.equal(twin_state[k], v) for k, v in state.items())

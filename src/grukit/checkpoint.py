@@ -15,7 +15,8 @@ Two levels of API:
                                  "config" dataclasses.asdict(model.config)
                                  "dtype"  e.g. "float32" (the model's floating dtype)
     load(path, *, device=None) -> model    the registered class rebuilt from its config
-                                 (`cls(**config)`), cast to the saved dtype, weights loaded.
+                                 (`cls(**config)`), cast to the saved dtype (each tensor to
+                                 its own stored dtype where a model mixes them), weights loaded.
 
     save_state(path, tensors, metadata)    any {name: Tensor} and {key: JSON value}
     load_state(path) -> (tensors, metadata)   the same two dicts back (tensors on CPU)
@@ -193,6 +194,7 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
     model = cls(**config)
     if dtype is not None:
         model = model.to(dtype)
+    _stored_dtypes(model, tensors)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as err:
@@ -200,6 +202,16 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
     if device is not None:
         model = model.to(device)
     return model
+
+
+def _stored_dtypes(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Put each floating parameter and buffer of `model` in the dtype it was stored in: a model may mix
+    dtypes (a bfloat16 GRU under a float32 head), which the one model dtype in the metadata does not say."""
+    for key, value in [*model.named_parameters(), *model.named_buffers()]:
+        stored = tensors.get(key)
+        if stored is not None and value.is_floating_point() and stored.is_floating_point() \
+                and stored.dtype != value.dtype:
+            value.data = value.data.to(stored.dtype)
 
 
 def _check_fits(cls: type, name: str, config: dict, tensors: dict[str, torch.Tensor], path: Path) -> None:
