@@ -343,3 +343,18 @@ def test_a_model_mixing_dtypes_comes_back_with_each_tensors_own_dtype(tmp_path):
     assert {k: v.dtype for k, v in twin_state.items()} == {k: v.dtype for k, v in state.items()}
     assert twin.gru.weight_x_l0.dtype == torch.float64 and twin.embed.weight.dtype == torch.float32
     assert all(torch.equal(twin_state[k], v) for k, v in state.items())
+
+
+def test_a_pruned_model_is_refused_at_save_not_at_load(tmp_path):
+    """Before, save wrote weight_h_l0_orig and weight_h_l0_mask, and load then refused the file."""
+    from torch.nn.utils import prune
+
+    gru = grukit.GRU(3, 4)
+    prune.l1_unstructured(gru, "weight_h_l0", 0.5)
+    with pytest.raises(TypeError, match=r"^model: its state_dict lacks 'weight_h_l0', which grukit.GRU built "
+                                        r"from its config has, so load could not rebuild it \(a pruned"):
+        grukit.save(gru, tmp_path / "p.safetensors")
+    assert not (tmp_path / "p.safetensors").exists()
+    prune.remove(gru, "weight_h_l0")
+    grukit.save(gru, tmp_path / "p.safetensors")
+    assert torch.equal(grukit.load(tmp_path / "p.safetensors").weight_h_l0, gru.weight_h_l0)

@@ -227,6 +227,20 @@ def test_bad_constructor_arguments(kwargs, message):
         grukit.GRU(**args)
 
 
+def test_sizes_of_any_integral_type_are_taken_as_ints():
+    """Before, GRU(np.int64(3), 4) said 'expected a positive integer, got np.int64(3)'."""
+    import numpy as np
+
+    for make in (grukit.GRU, grukit.GRUCell, grukit.baselines.LSTM):
+        m = make(np.int64(3), torch.tensor(4))
+        assert (m.config.input_size, m.config.hidden_size) == (3, 4)
+        assert type(m.config.input_size) is int and type(m.config.hidden_size) is int
+    assert grukit.GRU(3, 4, np.int32(2)).config.num_layers == 2
+    assert grukit.GRUCell(3, 4, bias=False).bias is False  # like torch.nn.GRUCell.bias
+    with pytest.raises(ValueError, match=r"^num_layers: expected a positive integer, got True$"):
+        grukit.GRU(3, 4, True)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     T=st.integers(0, 5), N=st.integers(0, 4), I=st.integers(1, 4), H=st.integers(1, 5),

@@ -2,6 +2,8 @@
 what was expected and what was given."""
 from __future__ import annotations
 
+import operator
+
 import torch
 from torch import Tensor
 
@@ -32,9 +34,14 @@ def size(name: str, actual: int, expected: int, what: str) -> None:
 
 
 def positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """`value` as an int (any integral type: int, numpy.int64, a 0-d integer tensor), if it is ≥ 1."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return value
+    return number
 
 
 def probability(name: str, value) -> float:

@@ -41,10 +41,11 @@ class _Recurrent(nn.Module):
             _checks.positive_int("num_layers", num_layers), bool(bias), bool(batch_first),
             _checks.probability("dropout", dropout), bool(bidirectional),
         )
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.input_size, self.hidden_size, self.num_layers = (self.config.input_size, self.config.hidden_size,
+                                                              self.config.num_layers)  # plain ints
         self.batch_first, self.bidirectional = bool(batch_first), bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
-        self.rnn = self.torch_class(input_size, hidden_size, num_layers, bias=bias, batch_first=False,
+        self.rnn = self.torch_class(self.input_size, self.hidden_size, self.num_layers, bias=bias, batch_first=False,
                                     dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype)
 
     def _prepare(self, x, h0, lengths):

@@ -67,7 +67,7 @@ class GRUCellConfig:
 class GRUCell(nn.Module):
     checkpoint_name = "grukit.GRUCell"  # stable name in saved files
     __doc__ = __doc__
-    input_size, hidden_size = ConfigField(), ConfigField()  # read from self.config (what grukit.save writes)
+    input_size, hidden_size, bias = ConfigField(), ConfigField(), ConfigField()  # read from self.config (saved)
     reset = ConfigField(functional.check_reset)
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, reset: str = "before",
@@ -76,7 +76,7 @@ class GRUCell(nn.Module):
         functional.check_reset(reset)
         self.config = GRUCellConfig(_checks.positive_int("input_size", input_size),
                                     _checks.positive_int("hidden_size", hidden_size), bool(bias), reset)
-        make_parameters(self, "", input_size, hidden_size, bias, {"device": device, "dtype": dtype})
+        make_parameters(self, "", self.input_size, self.hidden_size, bias, {"device": device, "dtype": dtype})
         self.reset_parameters()
 
     def reset_parameters(self, weight_h: str = "uniform") -> None:

@@ -167,6 +167,14 @@ def save(model: torch.nn.Module, path: str | os.PathLike) -> None:
     except (TypeError, ValueError) as err:
         raise TypeError(f"model.config: expected JSON values only, got {config_dict!r} ({err})") from None
     tensors = model.state_dict()
+    with torch.device("meta"):  # what load will build from the config: nothing allocated
+        built = set(type(model)(**config_dict).state_dict())
+    if set(tensors) != built:
+        odd = sorted(set(tensors) ^ built)[0]
+        raise TypeError(f"model: its state_dict {'holds' if odd in tensors else 'lacks'} {odd!r}, which "
+                        f"{name} built from its config {'does not have' if odd in tensors else 'has'}, so load "
+                        "could not rebuild it (a pruned or re-parametrised model? torch.nn.utils.prune.remove "
+                        "or parametrize.remove_parametrizations first)")
     metadata = {"class": name, "config": config_dict, "dtype": _model_dtype(model)}
     save_state(path, tensors, metadata)
 

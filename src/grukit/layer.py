@@ -77,10 +77,11 @@ class GRU(nn.Module):
         )
         self.num_directions = 2 if bidirectional else 1
         factory = {"device": device, "dtype": dtype}
-        for k in range(num_layers):
-            layer_input = input_size if k == 0 else hidden_size * self.num_directions
+        I, H = self.config.input_size, self.config.hidden_size  # plain ints, whatever integral type was given
+        for k in range(self.config.num_layers):
+            layer_input = I if k == 0 else H * self.num_directions
             for suffix in self._suffixes(k):
-                make_parameters(self, suffix, layer_input, hidden_size, bias, factory)
+                make_parameters(self, suffix, layer_input, H, bias, factory)
         self.reset_parameters()
 
     def _suffixes(self, k: int) -> tuple[str, ...]:
