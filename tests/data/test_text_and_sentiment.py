@@ -1,4 +1,6 @@
 """grukit.data.text and grukit.data.sentiment: strict reading, alphabets, tokenizer, vocabulary, log-count ratios."""
+import logging
+
 import numpy as np
 import pytest
 
@@ -29,8 +31,11 @@ def test_read_text_refuses_non_utf8_and_empty(tmp_path):
     bad.write_bytes(b"ok \xff no")
     with pytest.raises(UsageError, match="UTF-8.*0xff at offset 3"):
         read_text(bad)
-    bad.write_text("\n\n")
-    with pytest.raises(UsageError, match="empty"):
+    bad.write_text("\n\n")  # said "an empty file" before
+    with pytest.raises(UsageError, match=r"expected some text, got a file of white space only: "):
+        read_text(bad)
+    bad.write_text("")
+    with pytest.raises(UsageError, match=r"expected some text, got an empty file: "):
         read_text(bad)
 
 
@@ -84,6 +89,9 @@ def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path
         read_csv(csv, "t", "l")
     csv.write_text("t,l\ngood,b\nbad, \nworse,a\n")  # a blank label is no class of its own
     with pytest.raises(UsageError, match=r"--label-column: .* got none in row 3 of"):
+        read_csv(csv, "t", "l")
+    csv.write_text("t,l\ngood,b\nbad,NA\nworse,a\n")  # R writes a missing value as NA: no class either (it was)
+    with pytest.raises(UsageError, match=r"--label-column: .* got NA in row 3 of"):
         read_csv(csv, "t", "l")
     csv.write_text("t,l\n,b\ngood,b\nbad,a\n")  # a row without text is skipped, as before
     assert read_csv(csv, "t", "l") == (["good", "bad"], [1, 0], ["a", "b"])
@@ -161,3 +169,11 @@ def test_bigrams_keep_the_frequent_pairs_and_encode_each_word_with_the_pair_endi
     assert Bigrams.build(sentences, n_words=5, min_count=4).encode([2, 3]) == [1, 1]  # no keys at all
     R = log_count_ratios([b.encode(s) for s in sentences], [1, 1, 0], len(b), classes=2)
     assert R.shape == (4, 2) and (R[:2] == 0).all() and R[2, 1] > 0  # "<start> 2" opens only positive sentences
+
+
+def test_labels_differing_only_in_case_are_two_classes_with_a_warning(tmp_path, caplog):
+    csv = tmp_path / "d.csv"
+    csv.write_text("t,l\ngood,pos\nbad,neg\nfine,Pos\n")
+    with caplog.at_level(logging.WARNING):
+        assert read_csv(csv, "t", "l")[2] == ["Pos", "neg", "pos"]
+    assert "the labels 'Pos' and 'pos' differ only in case" in caplog.text

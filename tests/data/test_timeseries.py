@@ -138,3 +138,19 @@ def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
     f.write_text("month,y\n2020-01,1\n2020-02,2\n2020-03,3\n", encoding="utf-8-sig")
     s = read_csv(f, "y", date_column="month")
     assert s.season == 12 and s.values[:, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_trailing_empty_row_is_no_step_and_a_blank_date_says_why_holes_stay(tmp_path, caplog):
+    """Before, the ',' line a spreadsheet writes at the end became an undated gap step in the test part, and
+    stopped the steps the dates skip from being filled, without a word."""
+    f = tmp_path / "m.csv"
+    months = [f"2020-{m:02d},{m}\n" for m in range(1, 13) if m != 6]  # June skipped
+    f.write_text("date,y\n" + "".join(months) + ",\n , \n")
+    s = read_csv(f, "y", date_column="date")
+    assert s.dates == [f"2020-{m:02d}" for m in range(1, 13)]  # June is a gap; no step after December
+    assert np.isnan(s.values[5, 0]) and s.values.shape == (12, 1)
+    months[2] = ",3\n"  # March's date blank: the rows stay as they are, and a warning says so
+    f.write_text("date,y\n" + "".join(months))
+    with caplog.at_level(logging.WARNING):
+        s = read_csv(f, "y", date_column="date")
+    assert s.values.shape == (11, 1) and "row 4 has no date in column 'date'" in caplog.text

@@ -243,6 +243,10 @@ def test_a_part_with_no_observed_target_and_a_season_too_long_are_named():
     with pytest.raises(UsageError, match=r"^--lookback/--horizon/--season: the series has 200 steps; lookback 7 \+ "
                                          r"horizon 1 \+ season 365 needs at least"):
         prepare(series[:200], lookback=7, horizon=1, season=365)
+    need = min_rows(8, 4, 1)  # 32: validation and test need horizon + 1 steps each, beyond the training part
+    with pytest.raises(UsageError, match=rf"lookback 8 \+ horizon 4 needs at least {need} "):
+        prepare(series[:need - 1], lookback=8, horizon=4, season=1)  # the message said 20 before
+    prepare(series[:need], lookback=8, horizon=4, season=1)
 
 
 def test_resume_from_the_cli_after_an_interrupt_ends_like_an_unbroken_run(tmp_path, resumes_like_an_unbroken_run):

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import unicodedata
 from collections import Counter
@@ -50,7 +51,10 @@ import torch
 import torch.nn.functional as F
 
 from grukit.data import bundled
+from grukit.data.timeseries import MISSING
 from grukit.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 MR_POS = "sentiment/rt-polarity.pos"
 MR_NEG = "sentiment/rt-polarity.neg"
@@ -69,7 +73,8 @@ def _read(path: Path, argument: str, encoding: str) -> str:
         return data.decode(encoding).removeprefix("\ufeff")  # nor is a decoded one (utf-16, utf-8-sig)
     except UnicodeDecodeError as err:
         raise UsageError(f"{argument}: expected {encoding} text, got byte 0x{data[err.start]:02x} at offset "
-                         f"{err.start} of {path} (try --encoding latin-1)") from None
+                         f"{err.start} of {path} (try --encoding cp1252 for a Windows file, latin-1 otherwise)"
+                         ) from None
     except LookupError:
         raise UsageError(f"--encoding: expected a Python codec name such as utf-8 or latin-1, got {encoding!r}") \
             from None
@@ -115,13 +120,19 @@ def read_csv(path: str | Path, text_column: str, label_column: str, *,
         text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
         if not text:
             continue
-        if not label or label.lower() == "nan":
+        if label.lower() in MISSING:  # the cells a time series reads as gaps are no label either
             raise UsageError(f"--label-column: expected a label in column {label_column!r} of every row with text, "
                              f"got {label or 'none'} in row {row_number} of {path}")
         texts.append(text)
         labels.append(label)
     labels = _numbers_as_one_spelling(labels)
     names = sorted(set(labels), key=_numeric_first)
+    folded = {}
+    for name in names:
+        if name.casefold() in folded:
+            log.warning("%s: the labels %r and %r differ only in case; they are read as two classes", path,
+                        folded[name.casefold()], name)
+        folded.setdefault(name.casefold(), name)
     if len(names) < 2:
         raise UsageError(f"--label-column: expected at least two classes in {label_column!r}, got {names} in {path}")
     index = {name: i for i, name in enumerate(names)}

@@ -36,10 +36,11 @@ def read_text(path: str | Path, *, argument: str = "--text") -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise UsageError(f"{argument}: expected UTF-8 text, got byte 0x{data[err.start]:02x} at offset "
-                         f"{err.start} of {path}") from None
+                         f"{err.start} of {path} (save it as UTF-8)") from None
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")  # no byte-order mark, Windows line ends as \n
     if not text.strip():
-        raise UsageError(f"{argument}: expected some text, got an empty file: {path}")
+        what = "an empty file" if not text else "a file of white space only"
+        raise UsageError(f"{argument}: expected some text, got {what}: {path}")
     return text
 
 

@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -44,6 +45,8 @@ import numpy as np
 from grukit.data import bundled
 from grukit.data.dates import STEP_SECONDS, check_order, infer_season, insert_skipped, parse_dates
 from grukit.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 MISSING = {"", "na", "nan", "null", "none", "?"}  # cells read as a gap (case-insensitive)
 CO2 = "timeseries/co2_weekly_mauna_loa.csv"
@@ -103,8 +106,11 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
             reader = csv.DictReader(f)
             header = list(reader.fieldnames or [])
             rows = list(reader)
+        while rows and not any((cell or "").strip() for cell in rows[-1].values()):  # a trailing "," (Excel)
+            rows.pop()
     except UnicodeDecodeError as err:
-        raise UsageError(f"--csv: expected UTF-8 text, got an invalid byte at offset {err.start} of {path}") from None
+        raise UsageError(f"--csv: expected UTF-8 text, got an invalid byte at offset {err.start} of {path} (save "
+                         f"it as UTF-8)") from None
     except csv.Error as err:
         raise UsageError(f"--csv: not a readable CSV file: {path} ({err})") from None
     if not header:
@@ -133,8 +139,12 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
     season = infer_season(stamps)
     if stamps is not None:
         check_order(stamps, dates, date_column, path)
-        if season in STEP_SECONDS and all(s is not None for s in stamps):
+        blank = next((i for i, s in enumerate(stamps) if s is None), None)
+        if season in STEP_SECONDS and blank is None:
             values, dates = insert_skipped(values, stamps, dates, season, date_column, path)
+        elif season in STEP_SECONDS:
+            log.warning("%s: row %d has no date in column %r, so the steps the dates skip are not filled with "
+                        "gaps; the rows are taken as consecutive steps", path, blank + 2, date_column)
     return Series(values=values, names=names, dates=dates, source=str(path), season=season)
 
 

@@ -146,7 +146,7 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
             ("--lookback/--horizon", "")
         raise UsageError(
             f"{flags}: the series has {T} steps; lookback {lookback} + horizon {horizon}{what} "
-            f"needs at least {int(np.ceil((need_train + max(season, 1)) / fractions[0]))} "
+            f"needs at least {min_rows(lookback, horizon, season, fractions)} "
             f"(70% train, 15% validation, 15% test)")
     filled, missing = fill_gaps(values, causal_from=n_train, names=names)  # no val/test origin reads its future
     for part, lo, hi in (("validation", n_train, n_train + n_val), ("test", n_train + n_val, T)):
