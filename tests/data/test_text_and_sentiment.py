@@ -93,6 +93,8 @@ def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path
     csv.write_text("t,l\ngood,b\nbad,NA\nworse,a\n")  # R writes a missing value as NA: no class either (it was)
     with pytest.raises(UsageError, match=r"--label-column: .* got NA in row 3 of"):
         read_csv(csv, "t", "l")
+    csv.write_text("t,l\ngood,none\nbad,a\n")  # "none" can name a class (an intent)
+    assert read_csv(csv, "t", "l")[2] == ["a", "none"]
     csv.write_text("t,l\n,b\ngood,b\nbad,a\n")  # a row without text is skipped, as before
     assert read_csv(csv, "t", "l") == (["good", "bad"], [1, 0], ["a", "b"])
     csv.write_text("t,l\ngood,b\n" + "x" * 200_000 + ",a\n")

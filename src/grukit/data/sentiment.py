@@ -56,6 +56,9 @@ from grukit.errors import UsageError
 
 log = logging.getLogger(__name__)
 
+# a label cell read as no label (case-insensitive): what a time series reads as a gap, but "none" and "?",
+# which can name a class (an intent "none")
+NO_LABEL = MISSING - {"none", "?"}
 MR_POS = "sentiment/rt-polarity.pos"
 MR_NEG = "sentiment/rt-polarity.neg"
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[^\w\s]|_")  # a word (any script), or one other mark
@@ -120,7 +123,7 @@ def read_csv(path: str | Path, text_column: str, label_column: str, *,
         text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
         if not text:
             continue
-        if label.lower() in MISSING:  # the cells a time series reads as gaps are no label either
+        if label.lower() in NO_LABEL:
             raise UsageError(f"--label-column: expected a label in column {label_column!r} of every row with text, "
                              f"got {label or 'none'} in row {row_number} of {path}")
         texts.append(text)
