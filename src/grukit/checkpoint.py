@@ -167,8 +167,7 @@ def save(model: torch.nn.Module, path: str | os.PathLike) -> None:
     except (TypeError, ValueError) as err:
         raise TypeError(f"model.config: expected JSON values only, got {config_dict!r} ({err})") from None
     tensors = model.state_dict()
-    with torch.device("meta"):  # what load will build from the config: nothing allocated
-        built = set(type(model)(**config_dict).state_dict())
+    built = set(_on_meta(type(model), config_dict).state_dict())  # what load will build from the config
     if set(tensors) != built:
         odd = sorted(set(tensors) ^ built)[0]
         raise TypeError(f"model: its state_dict {'holds' if odd in tensors else 'lacks'} {odd!r}, which "
@@ -222,6 +221,12 @@ def _stored_dtypes(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> 
             value.data = value.data.to(stored.dtype)
 
 
+def _on_meta(cls: type, config: dict) -> torch.nn.Module:
+    """cls(**config) built on the meta device: its tensors' names and shapes, nothing allocated."""
+    with torch.device("meta"):
+        return cls(**config)
+
+
 def _check_fits(cls: type, name: str, config: dict, tensors: dict[str, torch.Tensor], path: Path) -> None:
     """Raise ValueError unless `config` holds only settings of `cls`'s own config (an older file may
     lack newer ones, which take their defaults) and builds tensors of the stored shapes.
@@ -231,8 +236,7 @@ def _check_fits(cls: type, name: str, config: dict, tensors: dict[str, torch.Ten
     class must build on the meta device: its __init__ may not read tensor values (.item(), NumPy).
     """
     try:
-        with torch.device("meta"):
-            probe = cls(**config)
+        probe = _on_meta(cls, config)
     except Exception as err:  # noqa: BLE001 - whatever the constructor raises, the config does not build it
         raise ValueError(f"{path}: config {config!r} does not build {name}: {err}") from None
     own = getattr(probe, "config", None)

@@ -723,8 +723,12 @@ def _size(value: Any) -> str:
         return f"{len(value):,} characters"
     if isinstance(value, (list, dict)):
         return f"{len(value):,} items"
-    text = repr(value)
-    return text if len(text) <= BRIEF else text[: BRIEF - 3] + "..."
+    return _shorten(repr(value), BRIEF)
+
+
+def _shorten(text: str, width: int) -> str:
+    """`text`, cut to `width` characters with "..." when longer."""
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
@@ -733,7 +737,7 @@ def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path
     except RuntimeError as err:
         lines = str(err).strip().splitlines()  # a heading, then one line per mismatch
         detail = lines[min(1, len(lines) - 1)].strip()
-        detail = detail if len(detail) <= 160 else detail[:157] + "..."  # one line, not every missing key
+        detail = _shorten(detail, 160)  # one line, not every missing key
         raise UsageError(f"--resume: the weights in {path} do not fit this model ({detail}); resume with the "
                          "same settings or use another --out") from None
 
