@@ -1,4 +1,6 @@
 """grukit.GRU: torch.nn.GRU agreement, lengths, packing, dropout, step, gates, bad input."""
+import warnings
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -107,6 +109,14 @@ def test_batch_first_and_unbatched():
     single, single_hn = gru(x[0])  # (T, I)
     assert single.shape == (5, 4) and single_hn.shape == (2, 4)
     assert (single - out[0]).abs().max() <= 1e-6
+
+
+def test_dropout_with_one_layer_warns_as_torch_does():
+    with pytest.warns(UserWarning, match=r"dropout=0.3 acts between stacked layers only.*num_layers=1"):
+        grukit.GRU(3, 8, 1, dropout=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grukit.GRU(3, 8, 2, dropout=0.3), grukit.GRU(3, 8, 1)
 
 
 def test_dropout_only_in_training():

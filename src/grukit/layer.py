@@ -20,6 +20,7 @@ Example:
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -75,6 +76,10 @@ class GRU(nn.Module):
             _checks.positive_int("num_layers", num_layers), bool(bias), bool(batch_first),
             _checks.probability("dropout", dropout), bool(bidirectional), reset, backend,
         )
+        if self.config.dropout > 0 and self.config.num_layers == 1:  # as torch.nn.GRU says it
+            warnings.warn(f"dropout={self.config.dropout} acts between stacked layers only, so with num_layers=1 "
+                          f"it does nothing; give num_layers > 1, or put an nn.Dropout on the inputs or outputs",
+                          UserWarning, stacklevel=2)
         self.num_directions = 2 if bidirectional else 1
         factory = {"device": device, "dtype": dtype}
         I, H = self.config.input_size, self.config.hidden_size  # plain ints, whatever integral type was given

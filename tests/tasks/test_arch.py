@@ -1,4 +1,6 @@
 """grukit.tasks.arch: the four recurrent kinds, their parameter counts, matching."""
+import warnings
+
 import pytest
 import torch
 
@@ -21,6 +23,15 @@ def test_kinds_are_the_right_classes():
     assert isinstance(make_rnn("torch-gru", 3, 4).rnn, torch.nn.GRU)
     with pytest.raises(ValueError, match="cell"):
         make_rnn("transformer", 3, 4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_dropout_is_kept_for_stacks_and_dropped_quietly_for_one_layer(kind):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # grukit.GRU and torch's own classes warn of dropout with one layer
+        one, two = make_rnn(kind, 3, 4, dropout=0.3), make_rnn(kind, 3, 4, num_layers=2, dropout=0.3)
+    inner = lambda m: getattr(m, "rnn", m)  # noqa: E731  TorchGRU and the baselines wrap a torch module
+    assert (inner(one).dropout, inner(two).dropout) == (0.0, 0.3)
 
 
 @pytest.mark.parametrize("kind", KINDS)

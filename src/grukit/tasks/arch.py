@@ -60,7 +60,8 @@ def make_rnn(kind: str, input_size: int, hidden_size: int, *, num_layers: int = 
              bidirectional: bool = False, dropout: float = 0.0, reset: str = "before",
              backend: str = "auto") -> nn.Module:
     """The recurrent network called `kind` (reset and backend apply to "gru" only)."""
-    common = dict(num_layers=num_layers, batch_first=batch_first, bidirectional=bidirectional, dropout=dropout)
+    common = dict(num_layers=num_layers, batch_first=batch_first, bidirectional=bidirectional,
+                  dropout=dropout if num_layers > 1 else 0.0)  # between layers only: none to drop with one
     if check_kind(kind) == "gru":
         return grukit.GRU(input_size, hidden_size, reset=reset, backend=backend, **common)
     cls = {"torch-gru": TorchGRU, "lstm": grukit.LSTM, "rnn": grukit.RNN}[kind]

@@ -57,8 +57,8 @@ class Forecaster(nn.Module):
         super().__init__()
         self.config = ForecasterConfig(n_features, horizon, hidden_size, num_layers, patch, dropout, reset, backend,
                                        lookback)
-        self.gru = grukit.GRU(patch * n_features, hidden_size, num_layers, dropout=dropout, reset=reset,
-                              backend=backend)
+        self.gru = grukit.GRU(patch * n_features, hidden_size, num_layers, dropout=dropout if num_layers > 1 else 0.0,
+                              reset=reset, backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, horizon)
         self.linear = nn.Linear(lookback * (n_features - 4), horizon, bias=False) if lookback > 0 else None

@@ -63,7 +63,7 @@ class SpeechClassifier(nn.Module):
         self.register_buffer("mean", torch.zeros(n_features))  # (C,) feature mean of the training frames
         self.register_buffer("std", torch.ones(n_features))  # (C,) feature std of the training frames
         self.rnn = make_rnn(cell, n_features, hidden_size, num_layers=num_layers, batch_first=True,
-                            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0, reset=reset,
+                            bidirectional=bidirectional, dropout=dropout, reset=reset,
                             backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)

@@ -51,8 +51,8 @@ class CharLM(nn.Module):
         self.alphabet = Alphabet(alphabet)
         V = self.alphabet.size
         self.embed = nn.Embedding(V, embedding)
-        self.gru = grukit.GRU(embedding, hidden_size, num_layers, batch_first=True, dropout=dropout, reset=reset,
-                              backend=backend)
+        self.gru = grukit.GRU(embedding, hidden_size, num_layers, batch_first=True,
+                              dropout=dropout if num_layers > 1 else 0.0, reset=reset, backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, V)
 
