@@ -83,7 +83,7 @@ BAD = {
                                      ["--transform", "positive", "smallest value of 0"]),
     "missing text": (["textgen", "--text", "{d}/nope.txt"], ["--text", "not found"]),
     "empty text": (["textgen", "--text", "{d}/empty.txt"], ["--text", "empty"]),
-    "non-utf8 text": (["textgen", "--text", "{d}/latin.txt"], ["--text", "UTF-8", "0xe9"]),
+    "non-utf8 text": (["textgen", "--text", "{d}/latin.txt"], ["--text", "utf-8", "0xe9", "--encoding"]),
     "one class csv": (["classify", "--csv", "{d}/labels.csv", "--text-column", "text", "--label-column", "label"],
                       ["--label-column", "two classes"]),
     "one class pos/neg": (["classify", "--pos", "{d}/good.txt", "--neg", "{d}/empty.txt"], ["--neg", "empty"]),

@@ -29,8 +29,11 @@ def test_bundled_text_and_alphabet_round_trip():
 def test_read_text_refuses_non_utf8_and_empty(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok \xff no")
-    with pytest.raises(UsageError, match="UTF-8.*0xff at offset 3"):
+    with pytest.raises(UsageError, match="--text: expected utf-8 text, got byte 0xff at offset 3"):
         read_text(bad)
+    assert read_text(bad, encoding="latin-1") == "ok \xff no"
+    with pytest.raises(UsageError, match="--encoding: expected a Python codec name .* got 'klingon'"):
+        read_text(bad, encoding="klingon")
     bad.write_text("\n\n")  # said "an empty file" before
     with pytest.raises(UsageError, match=r"expected some text, got a file of white space only: "):
         read_text(bad)

@@ -140,6 +140,15 @@ def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
     assert s.season == 12 and s.values[:, 0].tolist() == [1.0, 2.0, 3.0]
 
 
+def test_a_csv_in_another_encoding_reads_with_encoding_and_refuses_without(tmp_path):
+    f = tmp_path / "café.csv"
+    f.write_bytes("month,température\n2020-01,1\n2020-02,2\n2020-03,3\n".encode("cp1252"))
+    s = read_csv(f, "température", date_column="month", encoding="cp1252")
+    assert s.values[:, 0].tolist() == [1.0, 2.0, 3.0]
+    with pytest.raises(UsageError, match=r"--csv: expected utf-8 text, got byte 0xe9 .*--encoding cp1252"):
+        read_csv(f, "température")
+
+
 def test_a_trailing_empty_row_is_no_step_and_a_blank_date_says_why_holes_stay(tmp_path, caplog):
     """Before, the ',' line a spreadsheet writes at the end became an undated gap step in the test part, and
     stopped the steps the dates skip from being filled, without a word."""

@@ -223,6 +223,16 @@ def test_a_csv_with_no_season_warns_that_the_seasonal_baselines_are_left_out(tmp
         assert caplog.text == ""
 
 
+def test_encoding_reaches_the_csv_reader(tmp_path):
+    from grukit.tasks import forecast
+
+    path = tmp_path / "d.csv"
+    path.write_bytes(("mes,cañón\n" + "".join(f"2020-{m:02d},{m}\n" for m in range(1, 13))).encode("latin-1"))
+    args = cli.build_parser().parse_args(["forecast", "--csv", str(path), "--column", "cañón",
+                                          "--date-column", "mes", "--encoding", "latin-1"])
+    assert forecast.load_series(args).values[:, 0].tolist() == [float(m) for m in range(1, 13)]
+
+
 def test_min_rows_is_the_fewest_that_prepare_accepts():
     series = np.sin(np.arange(400) / 3.0) + np.arange(400) / 50.0
     for lookback, horizon, season in ((156, 52, 52), (16, 8, 52), (10, 3, 7)):

@@ -52,16 +52,17 @@ def test_stream_loss_is_the_mean_next_character_cross_entropy():
 
 
 def test_textgen_on_a_users_windows_text(tmp_path):
-    """Own text with \\r\\n line ends: the alphabet has no \\r, the report no bundled-text paragraph."""
+    """Own text with \\r\\n line ends, in cp1252 (--encoding): the alphabet has no \\r, the report no bundled-text
+    paragraph."""
     from grukit.data.text import load_shakespeare
 
     text = tmp_path / "own.txt"
-    text.write_bytes(load_shakespeare()[:6000].replace("\n", "\r\n").encode())
+    text.write_bytes(load_shakespeare()[:6000].replace("\n", "\r\n").replace("we", "wé").encode("cp1252"))
     out = tmp_path / "tg"
-    assert cli.main(["textgen", "--text", str(text), "--hidden", "8", "--embedding", "4", "--seq-len", "16",
-                     "--steps-per-epoch", "2", "--epochs", "1", "--samples", "1", "--sample-length", "20",
-                     "--out", str(out)]) == 0
+    assert cli.main(["textgen", "--text", str(text), "--encoding", "cp1252", "--hidden", "8", "--embedding", "4",
+                     "--seq-len", "16", "--steps-per-epoch", "2", "--epochs", "1", "--samples", "1",
+                     "--sample-length", "20", "--out", str(out)]) == 0
     model = grukit.load(out / "model.safetensors")
-    assert "\r" not in model.config.alphabet and "\n" in model.config.alphabet
+    assert "\r" not in model.config.alphabet and "\n" in model.config.alphabet and "é" in model.config.alphabet
     report = (out / "report.md").read_text()
     assert "own.txt" in report and "Longer runs" not in report and "\r" not in report

@@ -4,7 +4,8 @@ Everything a default command needs ships inside this package (see DATA.md for th
 source and licence of each file); nothing is downloaded at run time.
 
     timeseries   weekly Mauna Loa CO2 (59 real gaps), daily Seattle weather; user CSV columns
-    text         tiny Shakespeare; any UTF-8 text file
+    text         tiny Shakespeare; any text file
+    files        decoding a user's file (UTF-8 unless told otherwise), one-line errors
     sentiment    MR sentence polarity (Pang & Lee 2005); user pos/neg line files or a CSV
     speech       FSDD spoken digits as MFCC (see speech.py)
     music        JSB Chorales piano rolls (see music.py)

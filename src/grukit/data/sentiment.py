@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from grukit.data import bundled
+from grukit.data.files import read_decoded
 from grukit.data.timeseries import MISSING
 from grukit.errors import UsageError
 
@@ -68,21 +69,6 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(unicodedata.normalize("NFC", text.lower()).replace("\u2019", "'"))
 
 
-def _read(path: Path, argument: str, encoding: str) -> str:
-    if not path.is_file():
-        raise UsageError(f"{argument}: file not found: {path}")
-    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not text, in any --encoding
-    try:
-        return data.decode(encoding).removeprefix("\ufeff")  # nor is a decoded one (utf-16, utf-8-sig)
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{argument}: expected {encoding} text, got byte 0x{data[err.start]:02x} at offset "
-                         f"{err.start} of {path} (try --encoding cp1252 for a Windows file, latin-1 otherwise)"
-                         ) from None
-    except LookupError:
-        raise UsageError(f"--encoding: expected a Python codec name such as utf-8 or latin-1, got {encoding!r}") \
-            from None
-
-
 def _lines(text: str) -> list[str]:
     """The non-blank lines, split at \\n, \\r\\n or \\r only (str.splitlines also splits at form feeds,
     U+2028 and the byte 0x85 that cp1252 uses for "…")."""
@@ -94,8 +80,8 @@ def read_pos_neg(
     pos: str | Path, neg: str | Path, *, encoding: str = "utf-8"
 ) -> tuple[list[str], list[int], list[str]]:
     """(texts, labels, class names): one sentence per non-empty line; neg = 0, pos = 1."""
-    positive = _lines(_read(Path(pos), "--pos", encoding))
-    negative = _lines(_read(Path(neg), "--neg", encoding))
+    positive = _lines(read_decoded(pos, "--pos", encoding))
+    negative = _lines(read_decoded(neg, "--neg", encoding))
     for flag, lines, path in (("--pos", positive, pos), ("--neg", negative, neg)):
         if not lines:
             raise UsageError(f"{flag}: expected one sentence per line, got an empty file: {path} "
@@ -167,7 +153,8 @@ def _numeric_first(name: str) -> tuple:
 
 def _csv_rows(path: Path, encoding: str) -> tuple[list[str], list[tuple[int, dict]]]:
     """(header, [(row number, row)]) of a CSV file; the header is row 1, blank lines are not rows."""
-    reader = csv.DictReader(io.StringIO(_read(path, "--csv", encoding), newline=""))  # quoted fields keep newlines
+    text = read_decoded(path, "--csv", encoding)
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # quoted fields keep their newlines
     rows = []
     try:
         for i, row in enumerate(reader):

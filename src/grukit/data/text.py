@@ -1,4 +1,5 @@
-"""Text for the character-level language model: strict UTF-8 reading and a character vocabulary.
+"""Text for the character-level language model: strict reading (UTF-8 unless told otherwise) and a
+character vocabulary.
 
     ids_i = alphabet.index(c_i) + 1,   0 = a character not seen in the training part
 
@@ -19,25 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from grukit.data import bundled
+from grukit.data.files import read_decoded
 from grukit.errors import UsageError
 
 SHAKESPEARE = "text/tinyshakespeare.txt"
 UNKNOWN = "\ufffd"  # how id 0 decodes
 
 
-def read_text(path: str | Path, *, argument: str = "--text") -> str:
-    """The whole file as a str (without a byte-order mark, \\r\\n read as \\n); UsageError for a missing, empty or
-    non-UTF-8 file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{argument}: file not found: {path}")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{argument}: expected UTF-8 text, got byte 0x{data[err.start]:02x} at offset "
-                         f"{err.start} of {path} (save it as UTF-8)") from None
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n")  # no byte-order mark, Windows line ends as \n
+def read_text(path: str | Path, *, argument: str = "--text", encoding: str = "utf-8") -> str:
+    """The whole file as a str (without a byte-order mark, \\r\\n read as \\n); UsageError for a missing or empty
+    file, or one that is not `encoding` text (`grukit.data.files.read_decoded`)."""
+    text = read_decoded(path, argument, encoding).replace("\r\n", "\n")  # Windows line ends as \n
     if not text.strip():
         what = "an empty file" if not text else "a file of white space only"
         raise UsageError(f"{argument}: expected some text, got {what}: {path}")

@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ import numpy as np
 
 from grukit.data import bundled
 from grukit.data.dates import STEP_SECONDS, check_order, infer_season, insert_skipped, parse_dates
+from grukit.data.files import read_decoded
 from grukit.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -96,21 +98,16 @@ def _parse_float(cell: str, column: str, row: int, path: Path) -> float:
 
 
 def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
-             covariates: Sequence[str] = ()) -> Series:
-    """Read `column` (the target) and `covariates` from a CSV file with a header row."""
+             covariates: Sequence[str] = (), encoding: str = "utf-8") -> Series:
+    """Read `column` (the target) and `covariates` from a CSV file with a header row, in `encoding`."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"--csv: file not found: {path}")
+    text = read_decoded(path, "--csv", encoding)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # a leading byte-order mark is not text
-            reader = csv.DictReader(f)
-            header = list(reader.fieldnames or [])
-            rows = list(reader)
+        reader = csv.DictReader(io.StringIO(text, newline=""))  # quoted fields keep their newlines
+        header = list(reader.fieldnames or [])
+        rows = list(reader)
         while rows and not any((cell or "").strip() for cell in rows[-1].values()):  # a trailing "," (Excel)
             rows.pop()
-    except UnicodeDecodeError as err:
-        raise UsageError(f"--csv: expected UTF-8 text, got an invalid byte at offset {err.start} of {path} (save "
-                         f"it as UTF-8)") from None
     except csv.Error as err:
         raise UsageError(f"--csv: not a readable CSV file: {path} ({err})") from None
     if not header:

@@ -62,6 +62,7 @@ from grukit.errors import UsageError
 from grukit.report import figure, table, write_report
 from grukit.tasks.classify_model import POOLING, SentenceEnsemble, snapshot_average
 from grukit.tasks.common import (
+    add_encoding,
     add_resume,
     args_dict,
     check_at_least,
@@ -99,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--csv", type=Path, help="a CSV file with a header (with --text-column, --label-column)")
     data.add_argument("--text-column", help="text column of --csv")
     data.add_argument("--label-column", help="label column of --csv")
-    data.add_argument("--encoding", default="utf-8", help="encoding of your files (default utf-8; e.g. latin-1)")
+    add_encoding(data, "--pos/--neg/--csv")
     data.add_argument("--limit", type=int, help="use a seeded random subset of N sentences (quick runs)")
     data.add_argument("--min-count", type=int, default=2, help="keep words seen this often in training (default 2)")
     data.add_argument("--folds", type=int, default=0,

@@ -112,6 +112,12 @@ def add_resume(parser: argparse.ArgumentParser) -> None:
                         help="continue the run in --out from its last checkpoint (same weights as an unbroken run)")
 
 
+def add_encoding(parser, files: str) -> None:
+    """--encoding for the user's `files` (a parser or an argument group)."""
+    parser.add_argument("--encoding", default="utf-8",
+                        help=f"encoding of {files} (default utf-8; e.g. cp1252 for a Windows file, latin-1)")
+
+
 def environment() -> dict[str, Any]:
     """What ran where, for metrics.json."""
     return {"torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),

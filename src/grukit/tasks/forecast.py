@@ -35,6 +35,7 @@ from grukit.data.timeseries import Series, load_co2, load_seattle, read_csv
 from grukit.errors import UsageError
 from grukit.report import figure, table, write_report
 from grukit.tasks.common import (
+    add_encoding,
     add_resume,
     args_dict,
     check_at_least,
@@ -64,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="date column of --csv (ISO dates, increasing; sets the season; a few skipped dates "
                            "become gaps)")
     data.add_argument("--covariates", default="", help="comma-separated extra input columns of --csv")
+    add_encoding(data, "--csv")
     data.add_argument("--season", type=int, help="seasonal period in steps (default: from the dates; 52 weekly)")
     data.add_argument("--limit", type=int,
                       help="use only the first N steps (quick runs; the rows, plus gap rows for skipped dates)")
@@ -96,7 +98,8 @@ def load_series(args: argparse.Namespace) -> Series:
     if args.csv is not None:
         if not args.column:
             raise UsageError("--column: expected the name of the target column of --csv, got nothing")
-        series = read_csv(args.csv, args.column, date_column=args.date_column, covariates=covariates)
+        series = read_csv(args.csv, args.column, date_column=args.date_column, covariates=covariates,
+                          encoding=args.encoding)
         if series.season == 1 and args.season is None:
             log.warning("forecast: no season (m = 1) %s: the seasonal baselines are left out and MASE is scaled "
                         "by the naive one-step error; give --season m (or --date-column) for a seasonal series",
