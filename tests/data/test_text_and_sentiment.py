@@ -85,6 +85,14 @@ def test_mr_and_user_files(tmp_path):
     assert read_csv(csv, "t", "l") == (["good", "bad"], [1, 0], ["a", "b"])
 
 
+def test_a_csv_with_tabs_or_semicolons_reads_its_fields(tmp_path):
+    for sep in ("\t", ";"):
+        f = tmp_path / "tab.csv"
+        f.write_text(f"id{sep}text{sep}label\n1{sep}a fine, warm film{sep}pos\n2{sep}dull{sep}neg\n")
+        texts, labels, names = read_csv(f, "text", "label")
+        assert texts == ["a fine, warm film", "dull"] and [names[y] for y in labels] == ["pos", "neg"]
+
+
 def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_text("t,l\ngood,b\nbad,a\nno label here\n")  # a short row: no label field at all

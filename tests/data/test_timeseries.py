@@ -149,6 +149,21 @@ def test_a_csv_in_another_encoding_reads_with_encoding_and_refuses_without(tmp_p
         read_csv(f, "température")
 
 
+def test_semicolons_and_tabs_separate_fields_and_a_decimal_comma_is_named(tmp_path):
+    """A spreadsheet in a European locale saves "CSV" with ';' (and decimal commas); some tools write tabs."""
+    for sep in (";", "\t"):
+        f = tmp_path / "sep.csv"
+        f.write_text(f"month{sep}y{sep}note\n" + "".join(f"2020-{m:02d}{sep}{m}.5{sep}a, b\n" for m in (1, 2, 3)))
+        s = read_csv(f, "y", date_column="month")
+        assert s.season == 12 and s.values[:, 0].tolist() == [1.5, 2.5, 3.5]
+    f.write_text("month;y\n2020-01;1,5\n")
+    with pytest.raises(UsageError, match=r"got '1,5' in row 2 of .* \(write 1.5 for a decimal comma\)"):
+        read_csv(f, "y")
+    f.write_text("month;y\n2020-01;a,b\n")
+    with pytest.raises(UsageError, match=r"got 'a,b' in row 2 of \S+$"):
+        read_csv(f, "y")
+
+
 def test_a_trailing_empty_row_is_no_step_and_a_blank_date_says_why_holes_stay(tmp_path, caplog):
     """Before, the ',' line a spreadsheet writes at the end became an undated gap step in the test part, and
     stopped the steps the dates skip from being filled, without a word."""

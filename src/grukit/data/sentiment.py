@@ -37,7 +37,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import re
 import unicodedata
@@ -51,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from grukit.data import bundled
-from grukit.data.files import read_decoded
+from grukit.data.files import csv_reader, read_decoded
 from grukit.data.timeseries import MISSING
 from grukit.errors import UsageError
 
@@ -153,8 +152,7 @@ def _numeric_first(name: str) -> tuple:
 
 def _csv_rows(path: Path, encoding: str) -> tuple[list[str], list[tuple[int, dict]]]:
     """(header, [(row number, row)]) of a CSV file; the header is row 1, blank lines are not rows."""
-    text = read_decoded(path, "--csv", encoding)
-    reader = csv.DictReader(io.StringIO(text, newline=""))  # quoted fields keep their newlines
+    reader = csv_reader(read_decoded(path, "--csv", encoding))
     rows = []
     try:
         for i, row in enumerate(reader):

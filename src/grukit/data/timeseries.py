@@ -35,7 +35,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,7 @@ import numpy as np
 
 from grukit.data import bundled
 from grukit.data.dates import STEP_SECONDS, check_order, infer_season, insert_skipped, parse_dates
-from grukit.data.files import read_decoded
+from grukit.data.files import csv_reader, read_decoded
 from grukit.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -76,6 +75,14 @@ class Series:
 MAX_ABS = 1e30  # |value| beyond which float32 forecasts, squares and sums overflow
 
 
+def _decimal_comma(text: str) -> str:
+    """'3.14' for '3,14' (one comma between digits, as a European locale writes decimals), else ''."""
+    whole, comma, part = text.partition(",")
+    if not comma or "," in part or not part.isdigit() or not whole.lstrip("+-").isdigit():
+        return ""
+    return f"{whole}.{part}"
+
+
 def _parse_float(cell: str, column: str, row: int, path: Path) -> float:
     text = cell.strip()
     if text.lower() in MISSING:
@@ -83,8 +90,10 @@ def _parse_float(cell: str, column: str, row: int, path: Path) -> float:
     try:
         value = float(text)
     except ValueError:
+        comma = _decimal_comma(text)
         raise UsageError(f"--column/--covariates: expected numbers in column {column!r}, "
-                         f"got {cell!r} in row {row} of {path}") from None
+                         f"got {cell!r} in row {row} of {path}" + (f" (write {comma} for a decimal comma)"
+                                                                   if comma else "")) from None
     if not np.isfinite(value):
         raise UsageError(f"--column/--covariates: expected finite numbers in column {column!r}, "
                          f"got {cell!r} in row {row} of {path}")
@@ -103,7 +112,7 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
     path = Path(path)
     text = read_decoded(path, "--csv", encoding)
     try:
-        reader = csv.DictReader(io.StringIO(text, newline=""))  # quoted fields keep their newlines
+        reader = csv_reader(text)
         header = list(reader.fieldnames or [])
         rows = list(reader)
         while rows and not any((cell or "").strip() for cell in rows[-1].values()):  # a trailing "," (Excel)
