@@ -93,6 +93,16 @@ def test_a_csv_with_tabs_or_semicolons_reads_its_fields(tmp_path):
         assert texts == ["a fine, warm film", "dull"] and [names[y] for y in labels] == ["pos", "neg"]
 
 
+def test_a_csv_with_mac_line_ends_reads_and_a_utf16_file_is_named(tmp_path):
+    f = tmp_path / "mac.csv"
+    f.write_bytes(b"text,label\rgood film,pos\rbad film,neg\r")  # a traceback before the review's fix
+    assert read_csv(f, "text", "label")[0] == ["good film", "bad film"]
+    f.write_text("text,label\ngood,pos\nbad,neg\n", encoding="utf-16")
+    with pytest.raises(UsageError, match=r"--csv: expected utf-8 text, .*\(try --encoding utf-16: it starts with"):
+        read_csv(f, "text", "label")
+    assert read_csv(f, "text", "label", encoding="utf-16")[0] == ["good", "bad"]
+
+
 def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path):
     csv = tmp_path / "d.csv"
     csv.write_text("t,l\ngood,b\nbad,a\nno label here\n")  # a short row: no label field at all

@@ -5,6 +5,7 @@ import logging
 import numpy as np
 import pytest
 
+from grukit.data.files import csv_reader
 from grukit.data.timeseries import fill_gaps, load_co2, load_seattle, read_csv
 from grukit.errors import UsageError
 
@@ -162,6 +163,26 @@ def test_semicolons_and_tabs_separate_fields_and_a_decimal_comma_is_named(tmp_pa
     f.write_text("month;y\n2020-01;a,b\n")
     with pytest.raises(UsageError, match=r"got 'a,b' in row 2 of \S+$"):
         read_csv(f, "y")
+    f.write_text('month,y\n2020-01,"1,234"\n')  # a thousands separator, or a decimal comma: both are named
+    with pytest.raises(UsageError, match=r"\(write 1.234 for a decimal comma, 1234 for a thousands separator\)"):
+        read_csv(f, "y")
+
+
+def test_the_separator_is_the_one_that_cuts_header_and_first_row_alike(tmp_path):
+    """Found by a review: the separator that cut the header into most fields won, so a comma file whose
+    header names held ';' was read as semicolon-separated; \\r-only line ends (old Mac Excel) were refused."""
+    f = tmp_path / "s.csv"
+    for text, names in (("date,y;notes;misc\n2020-01,0\n", ["date", "y;notes;misc"]),
+                        ("y;usd\n1.5\n2.5\n", ["y;usd"]),
+                        ("date\tprice, usd\n2020-01\t3\n", ["date", "price, usd"]),
+                        ('"a;b",y\n1,2\n', ["a;b", "y"]),
+                        ("date;y\n", ["date", "y"])):
+        f.write_text(text)
+        assert list(csv_reader(f.read_text()).fieldnames) == names, text
+    f.write_bytes(b"date,y\r2020-01,1\r2020-02,2\r2020-03,3\r")
+    assert read_csv(f, "y", date_column="date").values[:, 0].tolist() == [1.0, 2.0, 3.0]
+    f.write_bytes(b"\n\ndate,y\n2020-01,1\n2020-02,2\n")  # blank lines before the header: a traceback before
+    assert read_csv(f, "y").values[:, 0].tolist() == [1.0, 2.0]
 
 
 def test_a_trailing_empty_row_is_no_step_and_a_blank_date_says_why_holes_stay(tmp_path, caplog):

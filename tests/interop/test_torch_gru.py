@@ -122,6 +122,16 @@ def test_round_trips_are_bit_exact(L, bi, bf, bias):
     assert twin.config == ours.config
 
 
+def test_a_one_layer_dropout_is_carried_across_with_one_warning_where_it_was_set():
+    with pytest.warns(UserWarning, match="dropout") as seen:
+        theirs = nn.GRU(3, 4, dropout=0.2)  # torch warns here
+        ours = from_torch(theirs)  # and not again
+    assert len(seen) == 1 and ours.dropout == 0.2
+    with pytest.warns(UserWarning, match="dropout=0.2 acts between stacked layers only") as seen:
+        back = to_torch(GRU(3, 4, dropout=0.2, reset="after"))
+    assert len(seen) == 1 and back.dropout == 0.2
+
+
 def test_z_rows_are_negated_and_others_copied():
     torch.manual_seed(0)
     theirs = nn.GRU(2, 3)

@@ -152,9 +152,10 @@ def _numeric_first(name: str) -> tuple:
 
 def _csv_rows(path: Path, encoding: str) -> tuple[list[str], list[tuple[int, dict]]]:
     """(header, [(row number, row)]) of a CSV file; the header is row 1, blank lines are not rows."""
-    reader = csv_reader(read_decoded(path, "--csv", encoding))
+    text = read_decoded(path, "--csv", encoding)
     rows = []
     try:
+        reader = csv_reader(text)
         for i, row in enumerate(reader):
             rows.append((i + 2, row))
         header = list(reader.fieldnames or [])

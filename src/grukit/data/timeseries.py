@@ -75,12 +75,14 @@ class Series:
 MAX_ABS = 1e30  # |value| beyond which float32 forecasts, squares and sums overflow
 
 
-def _decimal_comma(text: str) -> str:
-    """'3.14' for '3,14' (one comma between digits, as a European locale writes decimals), else ''."""
+def _comma_hint(text: str) -> str:
+    """How to write a number given with one comma between digits ('3,14', '1,234'), else ''."""
     whole, comma, part = text.partition(",")
-    if not comma or "," in part or not part.isdigit() or not whole.lstrip("+-").isdigit():
+    if not comma or not part.isdigit() or not whole.lstrip("+-").isdigit():
         return ""
-    return f"{whole}.{part}"
+    if len(part) == 3:  # a decimal comma or a thousands separator: only the user knows
+        return f" (write {whole}.{part} for a decimal comma, {whole}{part} for a thousands separator)"
+    return f" (write {whole}.{part} for a decimal comma)"
 
 
 def _parse_float(cell: str, column: str, row: int, path: Path) -> float:
@@ -90,10 +92,8 @@ def _parse_float(cell: str, column: str, row: int, path: Path) -> float:
     try:
         value = float(text)
     except ValueError:
-        comma = _decimal_comma(text)
         raise UsageError(f"--column/--covariates: expected numbers in column {column!r}, "
-                         f"got {cell!r} in row {row} of {path}" + (f" (write {comma} for a decimal comma)"
-                                                                   if comma else "")) from None
+                         f"got {cell!r} in row {row} of {path}{_comma_hint(text)}") from None
     if not np.isfinite(value):
         raise UsageError(f"--column/--covariates: expected finite numbers in column {column!r}, "
                          f"got {cell!r} in row {row} of {path}")

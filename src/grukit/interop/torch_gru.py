@@ -26,6 +26,8 @@ Example:
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -65,9 +67,11 @@ def from_torch(module: nn.GRU | nn.GRUCell):
         if getattr(module, "proj_size", 0):
             raise ValueError(f"module: expected a torch.nn.GRU without projections, got proj_size={module.proj_size}")
         factory = {"device": module.weight_ih_l0.device, "dtype": module.weight_ih_l0.dtype}
-        model = GRU(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
-                    batch_first=module.batch_first, dropout=float(module.dropout),
-                    bidirectional=module.bidirectional, reset="after", **factory)
+        with warnings.catch_warnings():  # torch warned of dropout with one layer when the module was built
+            warnings.filterwarnings("ignore", message="dropout=.* acts between stacked layers only")
+            model = GRU(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
+                        batch_first=module.batch_first, dropout=float(module.dropout),
+                        bidirectional=module.bidirectional, reset="after", **factory)
         _copy(model, module, list(_param_pairs(model)))
     elif isinstance(module, nn.GRUCell):
         factory = {"device": module.weight_ih.device, "dtype": module.weight_ih.dtype}
@@ -101,9 +105,11 @@ def to_torch(model) -> nn.GRU | nn.GRUCell:
     factory = {"device": weight_x.device, "dtype": weight_x.dtype}
     has_bias = getattr(model, "bias_x" + suffix) is not None
     if isinstance(model, GRU):
-        module = nn.GRU(model.input_size, model.hidden_size, model.num_layers, bias=has_bias,
-                        batch_first=model.batch_first, dropout=model.dropout,
-                        bidirectional=model.bidirectional, **factory)
+        with warnings.catch_warnings():  # grukit warned of dropout with one layer when the model was built
+            warnings.filterwarnings("ignore", message="dropout option adds dropout after all but last")
+            module = nn.GRU(model.input_size, model.hidden_size, model.num_layers, bias=has_bias,
+                            batch_first=model.batch_first, dropout=model.dropout,
+                            bidirectional=model.bidirectional, **factory)
     else:
         module = nn.GRUCell(model.input_size, model.hidden_size, bias=has_bias, **factory)
     _copy(module, model, [(theirs, ours) for ours, theirs in _param_pairs(model)])
