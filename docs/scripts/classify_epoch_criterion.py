@@ -37,12 +37,13 @@ def kept_epoch(values: list[float], better, patience: int = classify.PATIENCE) -
     return best
 
 
-def inner_split(seed: int):
+def inner_split(seed: int, flags: tuple[str, ...] = ()):
     """(args, model, train, val, inner, out) for inner split `seed`: the default split's non-test sentences
     permuted with seed [2000, seed] into inner test (960), validation (960) and training, the command's
-    vocabulary, ratio tables and untrained ensemble built from that training part."""
+    vocabulary, ratio tables and untrained ensemble (with the command-line `flags`, if any) built from that
+    training part."""
     out = tempfile.mkdtemp()
-    args = build_parser().parse_args(["classify", "--out", out, "--threads", "1"])
+    args = build_parser().parse_args(["classify", "--out", out, "--threads", "1", *flags])
     check_common(args)
     loaded = classify.load_tokens(args)
     tokens, labels, names = loaded["tokens"], loaded["labels"], loaded["names"]
