@@ -37,30 +37,46 @@ def kept_epoch(values: list[float], better, patience: int = classify.PATIENCE) -
     return best
 
 
-def inner_split(seed: int, flags: tuple[str, ...] = ()):
-    """(args, model, train, val, inner, out) for inner split `seed`: the default split's non-test sentences
-    permuted with seed [2000, seed] into inner test (960), validation (960) and training, the command's
-    vocabulary, ratio tables and untrained ensemble (with the command-line `flags`, if any) built from that
-    training part."""
+def inner_indices(seed: int, flags: tuple[str, ...] = ()):
+    """(args, out, loaded, i_train, i_val, i_inner): the command's arguments (with the command-line `flags`, if
+    any), its tokens and labels (`classify.load_tokens`), and the default split's non-test sentences permuted
+    with seed [2000, seed] into inner test (960), validation (960) and training."""
     out = tempfile.mkdtemp()
     args = build_parser().parse_args(["classify", "--out", out, "--threads", "1", *flags])
     check_common(args)
     loaded = classify.load_tokens(args)
-    tokens, labels, names = loaded["tokens"], loaded["labels"], loaded["names"]
-    i_train, i_val, _ = classify.split(len(tokens), args.seed)
+    i_train, i_val, _ = classify.split(len(loaded["tokens"]), args.seed)
     rest = np.random.default_rng([2000, seed]).permutation(np.concatenate([i_val, i_train]))
-    i_inner, i_val, i_train = rest[:960], rest[960:1920], rest[1920:]
-    vocab = Vocabulary.build([tokens[i] for i in i_train], min_count=args.min_count)
-    encoded = [(vocab.encode(t), int(y)) for t, y in zip(tokens, labels)]
-    train, val, inner = ([encoded[i] for i in part] for part in (i_train, i_val, i_inner))
-    tables, train = classify.ratios(train, len(vocab), len(names), args.seed, bigram_min_count=args.min_count)
+    return args, out, loaded, rest[1920:], rest[960:1920], rest[:960]
+
+
+def build_model(args, loaded, i_fit):
+    """(untrained ensemble, [(ids, label, out-of-fold ρ)], vocabulary) from the sentences i_fit, as the command
+    builds them from its training part."""
+    tokens, labels, names = loaded["tokens"], loaded["labels"], loaded["names"]
+    vocab = Vocabulary.build([tokens[i] for i in i_fit], min_count=args.min_count)
+    part = [(vocab.encode(tokens[i]), int(labels[i])) for i in i_fit]
+    tables, part = classify.ratios(part, len(vocab), len(names), args.seed, bigram_min_count=args.min_count)
     seed_everything(args.seed)
     model = SentenceEnsemble("\n".join(vocab.words), classes=len(names), members=args.members,
                              embedding=args.embedding, hidden_size=args.hidden, dropout=args.dropout,
                              backend=args.backend, ratios=len(names), word_dropout=args.word_dropout,
                              pooling=args.pooling, bigrams=len(tables.get("bigram_keys", ())))
     model.set_ratios(**tables)
-    return args, model, train, val, inner, out
+    return model, part, vocab
+
+
+def encode(vocab, loaded, idx) -> list[tuple[list[int], int]]:
+    """[(ids, label)] of the sentences idx."""
+    return [(vocab.encode(loaded["tokens"][i]), int(loaded["labels"][i])) for i in idx]
+
+
+def inner_split(seed: int, flags: tuple[str, ...] = ()):
+    """(args, model, train, val, inner, out) for inner split `seed` (`inner_indices`): the command's vocabulary,
+    ratio tables and untrained ensemble (with `flags`) built from that training part."""
+    args, out, loaded, i_train, i_val, i_inner = inner_indices(seed, flags)
+    model, train, vocab = build_model(args, loaded, i_train)
+    return args, model, train, encode(vocab, loaded, i_val), encode(vocab, loaded, i_inner), out
 
 
 def train_all_epochs(args, model, train, val, evaluate, out) -> list[dict]:

@@ -21,56 +21,31 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from grukit.cli import build_parser
-from grukit.data.sentiment import Vocabulary
 from grukit.tasks import classify
-from grukit.tasks.classify_model import SentenceEnsemble, snapshot_average
-from grukit.tasks.common import check_common, train_config
-from grukit.train import fit, seed_everything
+from grukit.tasks.classify_model import snapshot_average
+from grukit.tasks.common import train_config
+from grukit.train import fit
+
+sys.path.insert(0, str(Path(__file__).parent))
+from classify_epoch_criterion import build_model, encode, inner_indices  # noqa: E402
 
 
 class _Done(Exception):
     """Raised by the refit's evaluate after the last epoch it needs."""
 
 
-def build(args, tokens, labels, names, i_fit):
-    """(model, training samples with out-of-fold ρ, vocabulary) from the sentences i_fit, as the command does."""
-    vocab = Vocabulary.build([tokens[i] for i in i_fit], min_count=args.min_count)
-    part = [(vocab.encode(tokens[i]), int(labels[i])) for i in i_fit]
-    tables, part = classify.ratios(part, len(vocab), len(names), args.seed, bigram_min_count=args.min_count)
-    seed_everything(args.seed)
-    model = SentenceEnsemble("\n".join(vocab.words), classes=len(names), members=args.members,
-                             embedding=args.embedding, hidden_size=args.hidden, dropout=args.dropout,
-                             backend=args.backend, ratios=len(names), word_dropout=args.word_dropout,
-                             pooling=args.pooling, bigrams=len(tables.get("bigram_keys", ())))
-    model.set_ratios(**tables)
-    return model, part, vocab
-
-
-def encode(vocab, tokens, labels, idx):
-    return [(vocab.encode(tokens[i]), int(labels[i])) for i in idx]
-
-
 def run_seed(seed: int) -> dict:
-    out = tempfile.mkdtemp()
-    args = build_parser().parse_args(["classify", "--out", out, "--threads", "1"])
-    check_common(args)
-    loaded = classify.load_tokens(args)
-    tokens, labels, names = loaded["tokens"], loaded["labels"], loaded["names"]
-    i_train, i_val, _ = classify.split(len(tokens), args.seed)
-    rest = np.random.default_rng([2000, seed]).permutation(np.concatenate([i_val, i_train]))
-    i_inner, i_val, i_train = rest[:960], rest[960:1920], rest[1920:]
+    args, out, loaded, i_train, i_val, i_inner = inner_indices(seed)
     t0 = time.perf_counter()
 
     # 1. the command
-    model, train, vocab = build(args, tokens, labels, names, i_train)
-    val, inner = encode(vocab, tokens, labels, i_val), encode(vocab, tokens, labels, i_inner)
+    model, train, vocab = build_model(args, loaded, i_train)
+    val, inner = encode(vocab, loaded, i_val), encode(vocab, loaded, i_inner)
     config = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
                           warmup_steps=50, metric="val_loss", mode="min", patience=classify.PATIENCE,
                           snapshots=classify.SNAPSHOTS)
@@ -81,8 +56,8 @@ def run_seed(seed: int) -> dict:
 
     # 2. the refit on training + validation, stopped after the window's last epoch
     i_fit = np.concatenate([i_train, i_val])
-    refit, part, vocab2 = build(args, tokens, labels, names, i_fit)
-    inner2 = encode(vocab2, tokens, labels, i_inner)
+    refit, part, vocab2 = build_model(args, loaded, i_fit)
+    inner2 = encode(vocab2, loaded, i_inner)
     kept = []
 
     def evaluate(m, v):
