@@ -4,8 +4,15 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from grukit.data.dates import check_order, infer_season, insert_skipped, parse_dates
+from grukit.data.dates import check_order, infer_season, insert_skipped, parse_dates, to_datetime
 from grukit.errors import UsageError
+
+
+def test_a_utc_z_suffix_reads_on_every_supported_python():
+    """Python 3.10's datetime.fromisoformat refuses "Z" (3.11 reads it); pyproject allows 3.10."""
+    utc = dt.timezone.utc
+    assert to_datetime("2020-01-01T06:30:00Z") == dt.datetime(2020, 1, 1, 6, 30, tzinfo=utc)
+    assert to_datetime("2020-01-01T06:30:00+00:00") == to_datetime("2020-01-01 06:30:00z")
 
 
 def test_infer_season():

@@ -48,6 +48,8 @@ def to_datetime(cell: str) -> dt.datetime | None:
         text += "-01-01"
     elif len(text) == 7 and text[4] == "-" and (text[:4] + text[5:]).isdigit():  # a month
         text += "-01"
+    elif text[-1:] in ("Z", "z"):  # UTC; Python 3.10's fromisoformat reads "+00:00" only
+        text = text[:-1] + "+00:00"
     return dt.datetime.fromisoformat(text)
 
 

@@ -1,4 +1,5 @@
-"""GRU vs LSTM vs tanh-RNN on one task, at matched parameter counts, same budget and seeds.
+"""GRU vs LSTM vs tanh-RNN on one task, at matched parameter counts (music: Chung et al.'s sizes), same budget
+and seeds.
 
 For every seed s and every network k ∈ {GRU (grukit), GRU (torch), LSTM, tanh-RNN}:
 
