@@ -281,6 +281,32 @@ def test_resume_from_a_state_file_without_model_config_or_data_size(tmp_path):
             out=tmp_path / "old")
 
 
+@pytest.mark.parametrize("damage", ["a list", "no history", "epoch text", "optimizer", "rng size"])
+def test_resume_from_a_damaged_state_file_is_one_usage_error(tmp_path, damage):
+    """Found by a review: a state file edited by hand ended in a traceback (KeyError, TypeError, ...)."""
+    from grukit.checkpoint import load_state, save_state
+
+    _train(tmp_path / "a", 2)
+    path = tmp_path / "a" / "last.state.safetensors"
+    tensors, metadata = load_state(path)
+    meta = metadata["grukit.train_state"]
+    if damage == "a list":
+        metadata["grukit.train_state"] = [meta]
+    elif damage == "no history":
+        del meta["history"]
+    elif damage == "epoch text":
+        meta["epoch"] = "x"
+    elif damage == "optimizer":
+        meta["optimizer"] = {"a": 1}
+    else:
+        tensors["rng.cpu.0"] = tensors["rng.cpu.0"][:10]
+    save_state(path, tensors, metadata)
+    before = path.read_bytes()
+    with pytest.raises(UsageError, match=r"^--resume: .*last.state.safetensors is damaged \(\w+: .*\); delete it"):
+        _train(tmp_path / "a", 2, resume=True)
+    assert path.read_bytes() == before
+
+
 def test_a_diverging_loss_raises_diverged_error():
     config = TrainConfig(epochs=1, batch_size=8, lr=1e30, clip=0.0, progress=False)
 

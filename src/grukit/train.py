@@ -495,19 +495,26 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     settings = _settings(model, config, train) if out is not None else {}  # saved with the state, once per fit
     if config.resume and state_path is not None and state_path.exists():
         tensors, meta = _load_state(state_path)
-        _check_resume(meta, settings, state_path)
-        _load_weights(model, _stored(tensors, meta, "model"), state_path)
-        best_weights = _stored(tensors, meta, "best")
-        if not best_weights:
-            raise ValueError(f"resume: expected the best epoch's weights in {state_path}, got none")
-        opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
-        _set_rng_states(tensors, rank, device)
-        snaps = Snapshots.restore(config.snapshots, tensors, meta.get("snapshots"), state_path)
+        try:  # a state file edited or damaged by hand fails anywhere in here: one line naming --resume
+            _check_resume(meta, settings, state_path)
+            _load_weights(model, _stored(tensors, meta, "model"), state_path)
+            best_weights = _stored(tensors, meta, "best")
+            if not best_weights:
+                raise ValueError("no weights of the best epoch")
+            opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
+            _set_rng_states(tensors, rank, device)
+            snaps = Snapshots.restore(config.snapshots, tensors, meta.get("snapshots"), state_path)
+            history, best_value, best_epoch = list(meta["history"]), meta["best_value"], int(meta["best_epoch"])
+            bad_epochs, step, start_epoch = int(meta["bad_epochs"]), int(meta["step"]), int(meta["epoch"]) + 1
+        except UsageError:
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError) as err:
+            detail = _shorten(" ".join(str(err).split()) or type(err).__name__, 120)
+            raise UsageError(f"--resume: {state_path} is damaged ({type(err).__name__}: {detail}); delete it to "
+                             "start again, or use another --out") from None
         if config.snapshots and "snapshots" not in meta:
             log.warning("resume: %s holds no snapshots (written before they existed): the window around the "
                         "best epoch holds only the epochs from here on", state_path)
-        history, best_value, best_epoch = meta["history"], meta["best_value"], meta["best_epoch"]
-        bad_epochs, step, start_epoch = meta["bad_epochs"], meta["step"], meta["epoch"] + 1
         # the saved flag records a patience stop (a time limit stops before saving): re-judge it by this
         # run's patience, so a resumed run with more patience goes on where an unbroken one would
         stopped_early = (config.patience is not None and bad_epochs >= config.patience

@@ -56,6 +56,9 @@ def test_bad_mat_files_are_usage_errors(tmp_path):
     (tmp_path / "junk.mat").write_bytes(b"junk")
     with pytest.raises(UsageError, match="not a readable"):
         music.read_mat(tmp_path / "junk.mat")
+    (tmp_path / "text.mat").write_bytes(b"hello, not a mat file")  # scipy's header parser: IndexError (a review)
+    with pytest.raises(UsageError, match="--mat: .* is not a readable .mat file"):
+        music.read_mat(tmp_path / "text.mat")
     good = [np.zeros((4, 88), np.uint8)]
     with pytest.raises(UsageError, match="missing"):
         music.read_mat(_mat(tmp_path / "a.mat", traindata=good, validdata=good))

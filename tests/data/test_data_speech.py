@@ -1,4 +1,5 @@
 """grukit.data.speech: FSDD file names, wav folders, the bundled MFCC, the split."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,20 @@ def test_unsupported_sample_format_and_upper_case_names(tmp_path):
 def test_bad_folders_are_usage_errors(tmp_path, make, message):
     with pytest.raises(UsageError, match=message):
         speech.read_folder(make(tmp_path))
+
+
+def test_a_huge_take_a_pipe_and_huge_float_samples(tmp_path):
+    """Found by a review: a take of 20 digits overflowed int64 after every file was read; a pipe named *.wav
+    hung the command; float samples of 1e300 overflowed the MFCC and were blamed on --lr."""
+    with pytest.raises(UsageError, match=r"--dir: .*a take of up to 9 digits"):
+        speech.parse_name("1_spk_99999999999999999999999.wav")
+    write_wav(tmp_path, "3_ann_0.wav")
+    os.mkfifo(tmp_path / "4_ann_0.wav")
+    assert len(speech.read_folder(tmp_path)) == 1  # the pipe is not a recording
+    (tmp_path / "4_ann_0.wav").unlink()
+    scipy.io.wavfile.write(tmp_path / "4_ann_0.wav", 8000, np.full(800, 1e300))
+    with pytest.raises(UsageError, match=r"--dir: expected float samples within ±1000 .* in 4_ann_0.wav, got 1e\+300"):
+        speech.read_folder(tmp_path)
 
 
 def test_bad_file_name_and_bad_wav_are_usage_errors(tmp_path):

@@ -35,6 +35,17 @@ def test_out_seed_device_and_backend(model_path, tmp_path, capsys):
     assert _sample(capsys, *other_seed)[1] != text + "\n"  # another seed, another text
 
 
+def test_a_prompt_of_non_utf8_bytes_is_named_and_unknown_characters_warn(model_path, tmp_path, capsys, caplog):
+    out = tmp_path / "out"
+    code = cli.main(["sample", str(model_path), "--prompt", "a\udcffb", "--out", str(out)])  # argv's byte 0xff
+    err = capsys.readouterr().err
+    assert code == 2 and "--prompt: expected text, got a byte that is not UTF-8 at character 1" in err
+    assert not out.exists()
+    with caplog.at_level("WARNING", logger="grukit.tasks.sample"):
+        assert _sample(capsys, model_path, "--prompt", "abz€", "--length", "3")[0] == 0
+    assert "characters z€ are not in the model's alphabet" in caplog.text
+
+
 def test_without_out_nothing_is_written(model_path, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())

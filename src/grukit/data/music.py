@@ -54,6 +54,8 @@ def read_mat(path: str | Path) -> dict[str, list[np.ndarray]]:
         mat = scipy.io.loadmat(path)
     except (MatReadError, ValueError, OSError, NotImplementedError) as err:
         raise UsageError(f"--mat: {str(path)!r} is not a readable .mat file ({err})") from err
+    except Exception as err:  # a short file that is no .mat fails anywhere in scipy's header parser (IndexError)
+        raise UsageError(f"--mat: {str(path)!r} is not a readable .mat file ({type(err).__name__}: {err})") from None
     missing = [key for key in SPLITS.values() if key not in mat]
     if missing:
         raise UsageError(f"--mat: expected keys {list(SPLITS.values())} in {path.name}, missing {missing}")

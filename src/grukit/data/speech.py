@@ -33,7 +33,7 @@ from grukit.features import FeatureConfig, mfcc, pcm_to_float
 log = logging.getLogger(__name__)
 
 BUNDLED = "speech/fsdd_mfcc.npz"  # inside the grukit.data package
-NAME = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9-]+)_(?P<take>[0-9]+)\.wav$", re.IGNORECASE)
+NAME = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9-]+)_(?P<take>[0-9]{1,9})\.wav$", re.IGNORECASE)
 TEST_TAKES = range(0, 5)  # official FSDD test split
 VAL_TAKES = range(5, 10)  # ours: held out of training for model choice
 
@@ -64,11 +64,13 @@ def parse_name(name: str) -> tuple[int, str, int]:
     """(digit, speaker, take) from an FSDD file name like '7_jackson_32.wav'."""
     match = NAME.match(name)
     if match is None:
-        raise UsageError(f"--dir: expected wav files named {{digit}}_{{speaker}}_{{take}}.wav, got {name!r}")
+        raise UsageError(f"--dir: expected wav files named {{digit}}_{{speaker}}_{{take}}.wav (a take of up to 9 "
+                         f"digits), got {name!r}")
     return int(match["digit"]), match["speaker"], int(match["take"])
 
 
 MAX_RATE = 384_000  # Hz, the highest rate audio hardware records; a larger one is a damaged header
+MAX_FLOAT = 1e3  # |sample| of a float wav (full scale ±1) beyond which the file is damaged: MFCC powers overflow
 
 
 def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
@@ -86,6 +88,9 @@ def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
         raise UsageError(f"--dir: expected at least one channel in {path.name}, got 0")
     if np.issubdtype(samples.dtype, np.floating) and not np.isfinite(samples).all():
         raise UsageError(f"--dir: expected finite samples in {path.name}, got NaN or Inf")
+    if np.issubdtype(samples.dtype, np.floating) and samples.size and np.abs(samples).max() > MAX_FLOAT:
+        raise UsageError(f"--dir: expected float samples within ±{MAX_FLOAT:g} (full scale is ±1) in {path.name}, "
+                         f"got {np.abs(samples).max():.3g}")
     try:
         samples = pcm_to_float(samples)  # (S,) or (S, channels), in [-1, 1]
     except TypeError as err:
@@ -106,7 +111,7 @@ def read_folder(folder: str | Path, config: FeatureConfig = FeatureConfig()) -> 
     root = Path(folder)
     if not root.is_dir():
         raise UsageError(f"--dir: expected a folder of FSDD wav files, got {str(folder)!r} (not a folder)")
-    paths = sorted(p for p in root.iterdir() if p.suffix.lower() == ".wav")
+    paths = sorted(p for p in root.iterdir() if p.suffix.lower() == ".wav" and p.is_file())  # no pipes
     if not paths:
         raise UsageError(f"--dir: expected wav files in {str(folder)!r}, found none")
     labels = [parse_name(p.name) for p in paths]  # checks every name before the slow part

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import math
 from pathlib import Path
 
@@ -34,6 +35,8 @@ import torch
 from grukit.errors import UsageError
 from grukit.tasks.common import check_common, check_device
 from grukit.tasks.textgen_model import CharLM, generate
+
+log = logging.getLogger(__name__)
 
 COMMON_ARGUMENTS = ("seed", "device", "backend", "threads")  # --out is this module's own; no --epochs
 DEFAULT_OUT = False  # write only into an --out that is given
@@ -92,6 +95,11 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--length: expected an integer in 1..{MAX_LENGTH:,}, got {args.length}")
     if not (args.temperature > 0 and math.isfinite(args.temperature)):
         raise UsageError(f"--temperature: expected a finite number > 0, got {args.temperature}")
+    try:
+        args.prompt.encode("utf-8")
+    except UnicodeEncodeError as err:  # bytes of the command line that were not UTF-8 come as lone surrogates
+        raise UsageError(f"--prompt: expected text, got a byte that is not UTF-8 at character {err.start} "
+                         f"(check the terminal's encoding)") from None
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -101,6 +109,10 @@ def run(args: argparse.Namespace) -> dict:
         raise UsageError(f"--out: expected a folder without {TEXT_FILE}, got {args.out} holding one from an earlier "
                          f"sample; use another --out")
     model = use_backend(load_model(args.checkpoint, check_device(args.device)), args.backend)
+    unknown = sorted(set(args.prompt) - set(model.config.alphabet))
+    if unknown:
+        log.warning("sample: the prompt's characters %s are not in the model's alphabet (its training text); "
+                    "the model reads them as one unknown character", "".join(unknown)[:40])
     text = generate(model, args.prompt, length=args.length, temperature=args.temperature, seed=args.seed)
     files = {}
     if args.out is not None:
