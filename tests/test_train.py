@@ -260,6 +260,12 @@ def test_resume_refuses_other_model_or_training_settings(tmp_path):
     with pytest.raises(UsageError, match=r"--resume: .* train_samples=48, this run has train_samples=40"):
         fit(Tiny(3, 8), _data(40), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,
             out=tmp_path / "a")
+    class Other(Tiny):  # another command's model: its class is named first (before: some incidental setting)
+        pass
+
+    with pytest.raises(UsageError, match=r"--resume: .* was trained with model='Tiny', this run has model='Other'"):
+        fit(Other(3, 8), _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,
+            out=tmp_path / "a")
     _train(tmp_path / "a", 2, resume=True, time_limit=100.0)  # what may change: time limit, device, progress
     _train(tmp_path / "a", 2, resume=True, restore_best=False)  # and which weights the model ends with
 

@@ -643,7 +643,7 @@ def _settings(model: nn.Module, config: TrainConfig, train: Dataset) -> dict[str
     """What a resumed run must share with the run it continues (JSON values), as saved in the state file."""
     model_config = getattr(model, "config", None)
     model_part = asdict(model_config) if is_dataclass(model_config) and not isinstance(model_config, type) else {}
-    return {"model_config": model_part, "config": _json_config(config),
+    return {"model_config": {"model": type(model).__name__, **model_part}, "config": _json_config(config),
             "data": {"train_samples": len(train), "train_sha256": fingerprint(train)}}
 
 
