@@ -26,6 +26,11 @@ def test_bundled_text_and_alphabet_round_trip():
     assert a.size == 66 and a.decode(a.encode(text[:500])) == text[:500]
 
 
+def test_an_alphabet_with_a_character_twice_is_refused():
+    with pytest.raises(ValueError, match="alphabet: expected distinct characters, got 'a' more than once"):
+        Alphabet("abca")
+
+
 def test_read_text_refuses_non_utf8_and_empty(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok \xff no")

@@ -46,6 +46,11 @@ def load_shakespeare() -> str:
 class Alphabet:
     chars: str  # the known characters in id order (id = position + 1)
 
+    def __post_init__(self) -> None:
+        twice = sorted({c for c in self.chars if self.chars.count(c) > 1})
+        if twice:  # an edited checkpoint: a character with two ids would encode to one and decode from both
+            raise ValueError(f"alphabet: expected distinct characters, got {''.join(twice)!r} more than once")
+
     @classmethod
     def from_text(cls, text: str) -> "Alphabet":
         return cls("".join(sorted(set(text))))
