@@ -22,28 +22,19 @@ from pathlib import Path
 
 from grukit.tasks import classify
 from grukit.tasks.classify_model import snapshot_average
-from grukit.tasks.common import train_config
-from grukit.train import fit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classify_epoch_criterion import inner_split  # noqa: E402
+from classify_epoch_criterion import inner_split, replay, scores  # noqa: E402
 
 
 def run_seed(seed: int, eps: float) -> dict:
     args, model, train, val, inner, out = inner_split(seed)
-    config = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
-                          warmup_steps=50, metric="val_loss", mode="min", patience=classify.PATIENCE,
-                          snapshots=classify.SNAPSHOTS)
     t0 = time.perf_counter()
-    result = fit(model, classify.Buckets(train, args.batch_size, args.seed), val,
-                 step_loss=classify.adversarial_loss(eps), evaluate=classify.evaluate, config=config, out=Path(out),
-                 collate=classify.collate_batch)
-    averaged = snapshot_average(model, result.snapshots).eval()
+    result = replay(args, model, train, val, out, step_loss=classify.adversarial_loss(eps))
     return {"seed": seed, "eps": eps, "best_epoch": result.best_epoch,
             "window": [e for e, _ in result.snapshots], "epochs_run": len(result.history),
             "val_loss_best_epoch": round(result.best["val_loss"], 4),
-            "val": classify.evaluate(averaged, val),
-            "inner_accuracy": classify.evaluate(averaged, inner)["val_accuracy"],
+            **scores(snapshot_average(model, result.snapshots), val, inner),
             "seconds": round(time.perf_counter() - t0, 1)}
 
 

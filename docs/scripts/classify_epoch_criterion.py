@@ -22,8 +22,8 @@ from grukit.cli import build_parser
 from grukit.data.sentiment import Vocabulary
 from grukit.tasks import classify
 from grukit.tasks.classify_model import SentenceEnsemble
-from grukit.tasks.common import check_common, train_config
-from grukit.train import fit, seed_everything
+from grukit.tasks.common import check_common
+from grukit.train import FitResult, fit, seed_everything
 
 
 def kept_epoch(values: list[float], better, patience: int = classify.PATIENCE) -> int:
@@ -79,13 +79,24 @@ def inner_split(seed: int, flags: tuple[str, ...] = ()):
     return args, model, train, encode(vocab, loaded, i_val), encode(vocab, loaded, i_inner), out
 
 
+def replay(args, model, train, val, out, *, step_loss=classify.ensemble_loss, evaluate=classify.evaluate,
+           **overrides) -> FitResult:
+    """The command's training of `model` (`classify.command_config`, with `overrides`) on `train`, early
+    stopping on `val`; writes into the folder `out` (None: nothing)."""
+    return fit(model, classify.Buckets(train, args.batch_size, args.seed), val, step_loss=step_loss,
+               evaluate=evaluate, config=classify.command_config(args, **overrides),
+               out=None if out is None else Path(out), collate=classify.collate_batch)
+
+
+def scores(model, val, inner) -> dict:
+    """{"val": validation cross-entropy and accuracy, "inner_accuracy"} of a trained (averaged) model."""
+    model.eval()
+    return {"val": classify.evaluate(model, val), "inner_accuracy": classify.evaluate(model, inner)["val_accuracy"]}
+
+
 def train_all_epochs(args, model, train, val, evaluate, out) -> list[dict]:
     """The command's training of `model` through all its epochs (no early stop); fit's history."""
-    config = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
-                          warmup_steps=50, metric="val_loss", mode="min", patience=classify.EPOCHS)
-    result = fit(model, classify.Buckets(train, args.batch_size, args.seed), val, step_loss=classify.ensemble_loss,
-                 evaluate=evaluate, config=config, out=Path(out), collate=classify.collate_batch)
-    return result.history
+    return replay(args, model, train, val, out, evaluate=evaluate, patience=classify.EPOCHS, snapshots=0).history
 
 
 def run_seed(seed: int) -> list[dict]:

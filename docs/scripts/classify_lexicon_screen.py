@@ -26,13 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grukit.tasks import classify
 from grukit.tasks.classify_model import SentenceEnsemble, snapshot_average
-from grukit.tasks.common import train_config
-from grukit.train import fit, seed_everything
+from grukit.train import seed_everything
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classify_epoch_criterion import inner_split  # noqa: E402
+from classify_epoch_criterion import inner_split, replay, scores  # noqa: E402
 
 SCALE = 2.0  # valence / SCALE: about the range of the log-count ratios (±2)
 
@@ -70,18 +68,12 @@ def with_lexicon(seed: int, lexicon: dict[str, float]):
 
 def run_seed(seed: int, lexicon: dict[str, float]) -> dict:
     args, model, train, val, inner, out = with_lexicon(seed, lexicon)
-    config = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
-                          warmup_steps=50, metric="val_loss", mode="min", patience=classify.PATIENCE,
-                          snapshots=classify.SNAPSHOTS)
     t0 = time.perf_counter()
-    result = fit(model, classify.Buckets(train, args.batch_size, args.seed), val, step_loss=classify.ensemble_loss,
-                 evaluate=classify.evaluate, config=config, out=Path(out), collate=classify.collate_batch)
-    averaged = snapshot_average(model, result.snapshots).eval()
+    result = replay(args, model, train, val, out)
     covered = int((model.members[0].R[:, -1] != 0).sum())
     return {"seed": seed, "best_epoch": result.best_epoch, "window": [e for e, _ in result.snapshots],
             "epochs_run": len(result.history), "vocabulary_words_in_lexicon": covered,
-            "val": classify.evaluate(averaged, val),
-            "inner_accuracy": classify.evaluate(averaged, inner)["val_accuracy"],
+            **scores(snapshot_average(model, result.snapshots), val, inner),
             "seconds": round(time.perf_counter() - t0, 1)}
 
 

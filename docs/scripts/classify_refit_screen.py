@@ -28,11 +28,9 @@ import numpy as np
 
 from grukit.tasks import classify
 from grukit.tasks.classify_model import snapshot_average
-from grukit.tasks.common import train_config
-from grukit.train import fit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classify_epoch_criterion import build_model, encode, inner_indices  # noqa: E402
+from classify_epoch_criterion import build_model, encode, inner_indices, replay  # noqa: E402
 
 
 class _Done(Exception):
@@ -46,11 +44,7 @@ def run_seed(seed: int) -> dict:
     # 1. the command
     model, train, vocab = build_model(args, loaded, i_train)
     val, inner = encode(vocab, loaded, i_val), encode(vocab, loaded, i_inner)
-    config = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
-                          warmup_steps=50, metric="val_loss", mode="min", patience=classify.PATIENCE,
-                          snapshots=classify.SNAPSHOTS)
-    result = fit(model, classify.Buckets(train, args.batch_size, args.seed), val, step_loss=classify.ensemble_loss,
-                 evaluate=classify.evaluate, config=config, out=Path(out), collate=classify.collate_batch)
+    result = replay(args, model, train, val, out)
     window = [e for e, _ in result.snapshots] or [result.best_epoch]
     command = classify.evaluate(snapshot_average(model, result.snapshots).eval(), inner)["val_accuracy"]
 
@@ -67,11 +61,8 @@ def run_seed(seed: int) -> dict:
             raise _Done
         return {"val_loss": 0.0}
 
-    config2 = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
-                           warmup_steps=50, metric="val_loss", mode="min", patience=None)
     try:
-        fit(refit, classify.Buckets(part, args.batch_size, args.seed), None, step_loss=classify.ensemble_loss,
-            evaluate=evaluate, config=config2, out=None, collate=classify.collate_batch)
+        replay(args, refit, part, None, None, evaluate=evaluate, patience=None, snapshots=0)
     except _Done:
         pass
     snaps = [(e, s) for e, s in kept if e in window]

@@ -27,13 +27,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from grukit.tasks import classify
-from grukit.tasks.classify_model import ClassifierConfig, SentenceClassifier, SentenceEnsemble, pool
-from grukit.tasks.common import train_config
-from grukit.train import fit, seed_everything
+from grukit.tasks.classify_model import ClassifierConfig, SentenceClassifier, SentenceEnsemble, pool, stack_snapshots
+from grukit.train import seed_everything
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classify_epoch_criterion import inner_split  # noqa: E402
+from classify_epoch_criterion import inner_split, replay, scores  # noqa: E402
 
 
 class SumHead(SentenceClassifier):
@@ -59,16 +57,10 @@ def run_seed(seed: int) -> dict:
     seed_everything(args.seed)
     model.members = nn.ModuleList(SumHead(**member) for _ in range(model.config.members))
     model.set_ratios(first.R, first.bigram_keys, first.R2)
-    config = train_config(args, epochs=classify.EPOCHS, batch_size=1, lr=args.lr, weight_decay=args.weight_decay,
-                          warmup_steps=50, metric="val_loss", mode="min", patience=classify.PATIENCE,
-                          snapshots=classify.SNAPSHOTS)
     t0 = time.perf_counter()
-    result = fit(model, classify.Buckets(train, args.batch_size, args.seed), val, step_loss=classify.ensemble_loss,
-                 evaluate=classify.evaluate, config=config, out=None, collate=classify.collate_batch)
-    averaged = average(model, result.snapshots, member).eval()
+    result = replay(args, model, train, val, None)  # no files: save does not know SumHead
     return {"seed": seed, "best_epoch": result.best_epoch, "window": [e for e, _ in result.snapshots],
-            "val": classify.evaluate(averaged, val),
-            "inner_accuracy": classify.evaluate(averaged, inner)["val_accuracy"],
+            **scores(average(model, result.snapshots, member), val, inner),
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -79,12 +71,7 @@ def average(model: SentenceEnsemble, snapshots: list, member: dict) -> SentenceE
     M = model.config.members
     averaged = SentenceEnsemble(**member, members=M * len(snapshots))
     averaged.members = nn.ModuleList(SumHead(**member) for _ in range(M * len(snapshots)))
-    state = {}
-    for s, (_, weights) in enumerate(snapshots):
-        for key, value in weights.items():  # "members.<m>.<name>"
-            _, m, name = key.split(".", 2)
-            state[f"members.{s * M + int(m)}.{name}"] = value
-    averaged.load_state_dict(state)
+    averaged.load_state_dict(stack_snapshots(snapshots, M))
     return averaged
 
 

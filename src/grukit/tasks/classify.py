@@ -71,7 +71,7 @@ from grukit.tasks.common import (
     train_config,
     write_metrics,
 )
-from grukit.train import fit, is_main, seed_everything, world
+from grukit.train import TrainConfig, fit, is_main, seed_everything, world
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +333,14 @@ def _lbfgs(W: torch.Tensor, b: torch.Tensor, S: torch.Tensor, lam: float, bag: t
     opt.step(closure)
 
 
+def command_config(args: argparse.Namespace, **overrides) -> TrainConfig:
+    """The command's TrainConfig: at most EPOCHS epochs of warmup + cosine, early stopping on the ensemble's
+    validation cross-entropy (PATIENCE), the --snapshots window; `overrides` replace any of these."""
+    return train_config(args, **{"epochs": EPOCHS, "batch_size": world()[1], "lr": args.lr,
+                                 "weight_decay": args.weight_decay, "warmup_steps": 50, "metric": "val_loss",
+                                 "mode": "min", "patience": PATIENCE, "snapshots": args.snapshots, **overrides})
+
+
 def _check(args: argparse.Namespace) -> None:
     check_at_least(args, ("embedding", "hidden", "batch_size", "min_count", "members"))
     for flag, value in (("--dropout", args.dropout), ("--word-dropout", args.word_dropout)):
@@ -461,11 +469,8 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
         model.set_ratios(**tables)
     else:
         train = [(s, label) for s, label, _ in train]
-    config = train_config(args, epochs=EPOCHS, batch_size=world()[1], lr=args.lr, weight_decay=args.weight_decay,
-                          warmup_steps=50, metric="val_loss", mode="min", patience=PATIENCE,
-                          snapshots=args.snapshots)
     result = fit(model, Buckets(train, args.batch_size, args.seed), d["val"],
-                 step_loss=adversarial_loss(args.adversarial), evaluate=evaluate, config=config, out=out,
+                 step_loss=adversarial_loss(args.adversarial), evaluate=evaluate, config=command_config(args), out=out,
                  collate=collate_batch)
     kept, model = model.eval(), snapshot_average(model, result.snapshots).eval()  # kept: epoch b alone
     epochs = [e for e, _ in result.snapshots] or [result.best_epoch]

@@ -246,10 +246,16 @@ def snapshot_average(model: SentenceEnsemble, snapshots: list[tuple[int, dict[st
     M = model.config.members
     config = {f.name: getattr(model.config, f.name) for f in fields(ClassifierConfig)}
     averaged = SentenceEnsemble(**config, members=M * len(snapshots))
+    averaged.load_state_dict(stack_snapshots(snapshots, M))
+    return averaged.to(next(model.parameters()).device).train(model.training)
+
+
+def stack_snapshots(snapshots: list[tuple[int, dict[str, Tensor]]], members: int) -> dict[str, Tensor]:
+    """One state dict of S·M members from S snapshots of an M-member ensemble: member s·M + m holds member
+    m of snapshot s (`snapshot_average`)."""
     state = {}
     for s, (_, weights) in enumerate(snapshots):
         for key, value in weights.items():  # "members.<m>.<name>"
             _, m, name = key.split(".", 2)
-            state[f"members.{s * M + int(m)}.{name}"] = value  # the same shape as in snapshot s
-    averaged.load_state_dict(state)
-    return averaged.to(next(model.parameters()).device).train(model.training)
+            state[f"members.{s * members + int(m)}.{name}"] = value  # the same shape as in snapshot s
+    return state
