@@ -52,12 +52,15 @@ def test_classify_end_to_end_on_a_slice_and_the_checkpoint_reloads(tmp_path, cap
 
     model = grukit.load(out / "model.safetensors")  # vocabulary in the config, R in the weights
     assert isinstance(model, SentenceEnsemble) and len(model.members) == 2 and model.config.ratios == 2
-    assert model.config.bigrams == m["bigrams"] and model.members[0].gru.input_size == 8 + 4  # [E; R; R2]
+    assert model.config.bigrams == m["bigrams"] and model.members[0].gru.input_size == 8 + 50 + 4  # [E; g; R; R2]
+    assert model.config.vectors == 50 and m["vectors"]["dims"] == 50 and model.G.shape[1] == 50
     assert model.members[0].R.abs().sum() > 0 and torch.equal(model.members[0].R, model.members[1].R)
     parser = argparse.ArgumentParser()
     C.add_arguments(parser)
     d = C.prepare(argparse.Namespace(**{**vars(parser.parse_args(["--limit", "600"])), "seed": 0}))
-    gru = (C.predict(model.eval(), d["test"]) == d["labels"][d["split"][2]]).mean()
+    test = [(model.encode(d["tokens"][i]), y) for i, (_, y) in zip(d["split"][2], d["test"])]  # text → ids alone
+    assert test == d["gru"][2]
+    gru = (C.predict(model.eval(), test) == d["labels"][d["split"][2]]).mean()
     assert gru == pytest.approx(acc["GRU"])  # the same test sentences, classified by the reloaded model
 
 
@@ -75,9 +78,9 @@ def test_classify_tests_and_saves_the_snapshot_average_around_the_kept_epoch(tmp
     parser = argparse.ArgumentParser()
     C.add_arguments(parser)
     d = C.prepare(argparse.Namespace(**{**vars(parser.parse_args(["--limit", "300"])), "seed": 0}))
-    assert (C.predict(model.eval(), d["test"]) == d["labels"][d["split"][2]]).mean() == pytest.approx(
+    assert (C.predict(model.eval(), d["gru"][2]) == d["labels"][d["split"][2]]).mean() == pytest.approx(
         m["test_accuracy"]["GRU"])
-    assert m["val_accuracy"] == pytest.approx(C.evaluate(model, d["val"])["val_accuracy"])
+    assert m["val_accuracy"] == pytest.approx(C.evaluate(model, d["gru"][1])["val_accuracy"])
     assert ("snapshot average" in (out / "report.md").read_text()) == (len(window) > 1)
     kept = m["test_accuracy_best_epoch"]  # epoch b alone, for reference
     assert abs(kept * 30 - round(kept * 30)) < 1e-9 and (snapshots or kept == m["test_accuracy"]["GRU"])
@@ -104,7 +107,7 @@ def test_classify_no_bigrams_reads_word_ratios_only(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     model = grukit.load(out / "model.safetensors")
     assert m["bigrams"] == 0 and model.config.bigrams == 0 and model.config.ratios == 2
-    assert model.members[0].gru.input_size == 4 + 2 and not hasattr(model.members[0], "R2")
+    assert model.members[0].gru.input_size == 4 + 50 + 2 and not hasattr(model.members[0], "R2")
     assert m["baselines"]["NB-weighted logistic regression"]["terms"] == "words"
 
 
@@ -125,10 +128,11 @@ def test_the_epoch_is_chosen_on_validation_cross_entropy(tmp_path, monkeypatch):
 def test_classify_without_ratios_one_member_mean_max(tmp_path):
     out = tmp_path / "plain"
     assert cli.main(["classify", "--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "1",
-                     "--no-ratios", "--pooling", "mean+max", "--word-dropout", "0.1", "--epochs", "1",
-                     "--out", str(out)]) == 0
+                     "--no-ratios", "--vectors", "none", "--pooling", "mean+max", "--word-dropout", "0.1",
+                     "--epochs", "1", "--out", str(out)]) == 0
     model = grukit.load(out / "model.safetensors")
-    assert model.config.ratios == 0 and model.members[0].gru.input_size == 4
+    assert model.config.ratios == 0 and model.config.vectors == 0 and model.members[0].gru.input_size == 4
+    assert not hasattr(model, "G") and json.loads((out / "metrics.json").read_text())["vectors"] is None
     assert model.config.pooling == "mean+max" and model.config.word_dropout == 0.1
     assert "the embedding E[w_t], E a 4-d word embedding" in (out / "report.md").read_text()
 
@@ -477,3 +481,106 @@ def test_adversarial_training_under_torchrun_averages_the_ranks_gradients(tmp_pa
     start = _toy_ensemble(members=2).state_dict()
     assert all(torch.equal(w0[k], w1[k]) for k in w0)
     assert not torch.equal(w0["members.0.embed.weight"], start["members.0.embed.weight"])
+
+
+def _vector_ensemble(members: int = 2, **kwargs) -> SentenceEnsemble:
+    """_toy_ensemble's words (ids 2-5) with P = 2 vectors, and "great" (id 6) known by its vector alone."""
+    torch.manual_seed(0)
+    m = SentenceEnsemble("bad\ndull\ngood\nfun", classes=2, members=members, embedding=6, hidden_size=5, ratios=2,
+                         vectors=2, vector_words="great", **kwargs)
+    m.set_ratios(torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, -1.0], [0.5, -0.5], [-1.0, 1.0], [-0.5, 0.5]]))
+    m.set_vectors(torch.tensor([[0.0, 0.0], [0.0, 0.0], [-1.0, 0.0], [-0.5, 0.0], [1.0, 0.5], [0.5, 1.0],
+                                [2.0, 1.0]]))
+    return m
+
+
+def test_a_word_known_by_its_vector_alone_reads_unknown_for_e_and_r_and_its_own_vector():
+    m = _vector_ensemble().eval()
+    assert m.encode(["great", "good", "awful"]) == [6, 4, 1] and m.G.shape == (7, 2)
+    member = m.members[0]
+    assert member.gru.input_size == 6 + 2 + 2
+    ids = torch.tensor([[6, 4, 1]])
+    x = member.inputs(ids, g=m.word_vectors(ids))  # (1, 3, D+P+K)
+    torch.testing.assert_close(x[0, 0, :6], member.embed.weight[1])  # E[unknown]
+    assert x[0, 0, 6:8].tolist() == [2.0, 1.0] and x[0, 0, 8:].tolist() == [0.0, 0.0]  # its vector, no ratio
+    assert x[0, 1, 6:8].tolist() == [1.0, 0.5] and x[0, 1, 8:].tolist() == [-1.0, 1.0]  # "good": G and R
+    assert x[0, 2, 6:].abs().sum() == 0
+    lengths = torch.tensor([3])
+    each = torch.stack([mm(ids, lengths, g=m.word_vectors(ids)) for mm in m.members])  # (M, 1, C)
+    torch.testing.assert_close(m(ids, lengths).exp(), each.softmax(-1).mean(0))  # the ensemble hands g over
+    other = _vector_ensemble().eval()
+    other.set_vectors(torch.zeros(7, 2))
+    assert not torch.allclose(other(ids, lengths), m(ids, lengths))  # the GRU reads the vectors
+    z, r = m.gates(ids[0])
+    assert z.shape == r.shape == (3, 5)
+
+
+def test_vectors_are_checked_and_required():
+    with pytest.raises(ValueError, match="g: expected the word vectors"):
+        _vector_ensemble().members[0](torch.tensor([[2]]), torch.tensor([1]))
+    with pytest.raises(ValueError, match="G: expected finite values of shape"):
+        _vector_ensemble().set_vectors(torch.zeros(6, 2))
+    with pytest.raises(ValueError, match="G: expected finite values"):
+        _vector_ensemble().set_vectors(torch.full((7, 2), float("nan")))
+    with pytest.raises(ValueError, match="vector_words: expected none"):
+        SentenceEnsemble("a", classes=2, vector_words="b")
+    with pytest.raises(ValueError, match="G: expected none"):
+        _toy_ensemble().set_vectors(torch.zeros(6, 2))
+    with pytest.raises(ValueError, match="vectors: expected an integer >= 0"):
+        SentenceClassifier("a", classes=2, vectors=-1)
+
+
+def test_word_dropout_hides_the_dropped_words_vector_too():
+    m = _vector_ensemble(members=1, word_dropout=0.5, dropout=0.0)
+    member, ids = m.members[0].train(), torch.full((50, 4), 4)
+    x = member.inputs(ids, g=m.word_vectors(ids))  # (N, T, D+P+K)
+    unknown = (x[:, :, 8:] == 0).all(-1)  # (N, T): dropped words, ratio 0
+    assert 0.3 < unknown.float().mean() < 0.7
+    assert (x[unknown][:, 6:8] == 0).all() and (x[~unknown][:, 6:8] == torch.tensor([1.0, 0.5])).all()
+
+
+def test_snapshot_average_holds_the_vectors_once():
+    from grukit.tasks.classify_model import snapshot_average
+
+    ids, lengths = torch.tensor([[2, 6, 4], [5, 0, 0]]), torch.tensor([3, 1])
+    ensembles = [_vector_ensemble().eval() for _ in range(3)]
+    for seed, e in enumerate(ensembles):
+        torch.manual_seed(seed)
+        for p in e.parameters():
+            p.data.normal_()
+    averaged = snapshot_average(ensembles[0], [(epoch, e.state_dict()) for epoch, e in enumerate(ensembles)])
+    assert averaged.config.members == 6 and averaged.config.vector_words == "great"
+    assert torch.equal(averaged.G, ensembles[0].G)
+    expected = torch.stack([e(ids, lengths).exp() for e in ensembles]).mean(0)  # (N, C)
+    torch.testing.assert_close(averaged(ids, lengths).exp(), expected)
+
+
+def test_the_vector_table_gives_words_the_vocabulary_lacks_their_own_ids(monkeypatch):
+    from grukit.data import vectors as V
+    from grukit.data.sentiment import Vocabulary
+
+    vocab = Vocabulary(("bad", "good"))
+    table = V.WordVectors(("good", "great", "'s", "film", "unused"),
+                          np.array([[1, 0], [2, 0], [0, 1], [0, 2], [9, 9]], dtype=np.float32), "test")
+    extra, G = C.vector_table(vocab, table, [["good", "great"], ["film's", "bad", "zzz"]])
+    assert extra == ("'s", "film", "film's", "great", "unused")  # in the data or frequent, not in vocab, with a vector
+    assert G.tolist() == [[0, 0], [0, 0], [0, 0], [1, 0], [0, 1], [0, 2], [0, 1.5], [2, 0], [9, 9]]  # bad has none
+    monkeypatch.setattr(V, "FREQUENT", 1)  # only "good" is frequent: the others only if the data holds them
+    assert C.vector_table(vocab, table, [["great", "zzz"]])[0] == ("great",)
+
+
+def test_classify_reads_a_vector_file_and_refuses_a_missing_one(tmp_path, capsys):
+    path = tmp_path / "vectors.txt"
+    path.write_text("the 0.1 0.2 0.3\nfilm 0.3 0.2 0.1\ngood 1 1 1\nbad -1 -1 -1\n", encoding="utf-8")
+    out = tmp_path / "own"
+    assert cli.main(["classify", "--limit", "200", "--hidden", "4", "--embedding", "4", "--members", "1",
+                     "--epochs", "1", "--vectors", str(path), "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["vectors"]["source"] == str(path) and m["vectors"]["dims"] == 3
+    assert grukit.load(out / "model.safetensors").members[0].gru.input_size == 4 + 3 + 4
+    assert "fixed 3-d pretrained vector" in (out / "report.md").read_text()
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    assert cli.main(["classify", "--limit", "200", "--vectors", str(tmp_path / "nope.txt"), "--out", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--vectors: file not found" in err[0] and not bad.exists()

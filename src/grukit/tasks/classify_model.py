@@ -1,8 +1,10 @@
-"""Sentence classifier: [word embedding; log-count ratios] → bidirectional GRU → pooled states → linear.
+"""Sentence classifier: [word embedding; word vector; log-count ratios] → bidirectional GRU → pooled
+states → linear.
 
     w̃_t = 1 (unknown) with probability p_w while training, else w_t     word dropout
-    x_t = [dropout(E[w̃_t]) ; ρ_t]                    (N, T, D+K')  ρ_t = R[w̃_t], fixed (K = 0: no ratios)
+    x_t = [dropout(E[w̃_t]) ; dropout(g_t) ; ρ_t]     (N, T, D+P+K') ρ_t = R[w̃_t], fixed (K = 0: no ratios)
                                                                   or [R[w̃_t]; R₂[w̃_{t−1} w̃_t]] (K' = 2K, bigrams)
+                                                                  g_t = G[w̃_t], fixed (P = 0: no vectors)
     o_t = [h_t^fwd ; h_t^rev] = BiGRU(x)              (N, T, 2H)   grukit.GRU, lengths respected
     v   = [h_n^fwd ; h_n^rev ; max_t o_t]             (N, 4H)      pooling "last+max" (padding excluded)
         | [mean_t o_t ; max_t o_t]                                 pooling "mean+max"
@@ -13,7 +15,11 @@ R (V, K) holds each word's Naive-Bayes log-count ratio for each class against th
 training part and fixed with `set_ratios`. With `bigrams` = B > 0 the model also holds
 the B training bigrams' keys κ = w_{t−1}·V + w_t (sorted) and their ratios R₂
 (`grukit.data.sentiment.Bigrams`), and reads the ratio of the bigram ending at each word
-(0 for a bigram it does not know). The GRU reads them beside the embedding and
+(0 for a bigram it does not know). G (P = `vectors` > 0) holds pretrained word vectors
+(`grukit.data.vectors`); ids past the vocabulary's, V + 2 …, are `vector_words`: words the
+training part lacks (or saw too rarely) that have a vector. They read as unknown for E, R and
+R₂ and by their vector for G, so a word never seen in training still brings what the vectors
+know of it. The ensemble holds G once and hands g to its members. The GRU reads them beside the embedding and
 learns how word polarities combine along the sentence (negation, "but", intensifiers);
 the embedding carries what the ratios miss. While training, the task may hand over ρ
 itself (`rho`, out-of-fold ratios, so that a sentence's own label does not leak into
@@ -59,11 +65,14 @@ class ClassifierConfig:
     word_dropout: float = 0.0  # p_w, training-time probability that a word is read as unknown
     pooling: str = "last+max"  # "last+max" or "mean+max" (see the module docstring)
     bigrams: int = 0  # B, known bigrams whose K ratios are read too (0 = words only)
+    vectors: int = 0  # P, fixed pretrained vector channels per word (0 = none)
 
 
-def _check_options(ratios: int, word_dropout: float, pooling: str, bigrams: int) -> None:
+def _check_options(ratios: int, word_dropout: float, pooling: str, bigrams: int, vectors: int = 0) -> None:
     if ratios < 0:
         raise ValueError(f"ratios: expected an integer >= 0, got {ratios}")
+    if vectors < 0:
+        raise ValueError(f"vectors: expected an integer >= 0, got {vectors}")
     if bigrams < 0 or (bigrams and not ratios):
         raise ValueError(f"bigrams: expected 0, or an integer >= 1 together with ratios >= 1, got {bigrams} "
                          f"with ratios {ratios}")
@@ -90,11 +99,11 @@ class SentenceClassifier(nn.Module):
 
     def __init__(self, vocabulary: str, classes: int, embedding: int = 128, hidden_size: int = 128,
                  dropout: float = 0.5, reset: str = "before", backend: str = "auto", ratios: int = 0,
-                 word_dropout: float = 0.0, pooling: str = "last+max", bigrams: int = 0):
+                 word_dropout: float = 0.0, pooling: str = "last+max", bigrams: int = 0, vectors: int = 0):
         super().__init__()
-        _check_options(ratios, word_dropout, pooling, bigrams)
+        _check_options(ratios, word_dropout, pooling, bigrams, vectors)
         self.config = ClassifierConfig(vocabulary, classes, embedding, hidden_size, dropout, reset, backend, ratios,
-                                       word_dropout, pooling, bigrams)
+                                       word_dropout, pooling, bigrams, vectors)
         n_words = len(vocabulary.split("\n")) + 2 if vocabulary else 2
         self.embed = nn.Embedding(n_words, embedding, padding_idx=0)
         self.register_buffer("R", torch.zeros(n_words, ratios))  # (V, K), set by set_ratios
@@ -102,7 +111,7 @@ class SentenceClassifier(nn.Module):
             self.register_buffer("bigram_keys", torch.zeros(bigrams, dtype=torch.int64))  # (B,) sorted κ
             self.register_buffer("R2", torch.zeros(bigrams + 2, ratios))  # (B+2, K), rows 0 and 1 stay 0
         channels = ratios * (2 if bigrams else 1)  # K'
-        self.gru = grukit.GRU(embedding + channels, hidden_size, batch_first=True, bidirectional=True, reset=reset,
+        self.gru = grukit.GRU(embedding + vectors + channels, hidden_size, batch_first=True, bidirectional=True, reset=reset,
                               backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(4 * hidden_size, classes)
@@ -128,22 +137,38 @@ class SentenceClassifier(nn.Module):
         for name, value in given.items():
             getattr(self, name).copy_(value)  # R (V, K); bigram_keys (B,); R2 (B+2, K)
 
+    def known(self, ids: Tensor) -> Tensor:
+        """ids (N, T) with every id past the vocabulary (a word known only by its vector) read as unknown (1)."""
+        return ids.masked_fill(ids >= self.R.shape[0], 1)  # (N, T)
+
     def bigram_ids(self, ids: Tensor) -> Tensor:
         """Rows of R2 (N, T) for ids (N, T): the bigram ending at each word, 1 if unknown, 0 at padding."""
-        return bigram_rows(ids, self.bigram_keys, self.R.shape[0])  # (N, T)
+        return bigram_rows(self.known(ids), self.bigram_keys, self.R.shape[0])  # (N, T)
 
     def ratio_inputs(self, ids: Tensor) -> Tensor:
         """ρ (N, T, K') for ids (N, T): R[ids], then R2 of each word's bigram when the model has bigrams."""
-        rho = self.R[ids]  # (N, T, K)
+        rho = self.R[self.known(ids)]  # (N, T, K)
         if self.config.bigrams:
             rho = torch.cat([rho, self.R2[self.bigram_ids(ids)]], dim=-1)  # (N, T, 2K)
         return rho
 
-    def inputs(self, ids: Tensor, rho: Tensor | None = None, shift: Tensor | None = None) -> Tensor:
-        """x (N, T, D+K') for ids (N, T) and ρ (N, T, K') (default `ratio_inputs`), with word dropout while
-        training; `shift` (N, T, D), if given, is added to the embeddings after their dropout, to what the GRU
-        reads (the adversarial perturbation of `grukit.tasks.classify.adversarial_loss`)."""
+    def _vectors(self, ids: Tensor, g: Tensor | None) -> Tensor:
+        """g (N, T, P) as given, checked; an empty (N, T, 0) for a model without vectors."""
+        P = self.config.vectors
+        if g is None and P:
+            raise ValueError(f"g: expected the word vectors (N, T, {P}) of a model built with vectors {P} "
+                             f"(SentenceEnsemble hands them over), got None")
+        return ids.new_zeros(*ids.shape, 0, dtype=self.R.dtype) if g is None else g  # (N, T, P)
+
+    def inputs(self, ids: Tensor, rho: Tensor | None = None, shift: Tensor | None = None, g: Tensor | None = None
+               ) -> Tensor:
+        """x (N, T, D+P+K') for ids (N, T), ρ (N, T, K') (default `ratio_inputs`) and the word vectors g (N, T, P)
+        (needed when P > 0), with word dropout while training; `shift` (N, T, D), if given, is added to the
+        embeddings after their dropout, to what the GRU reads (the adversarial perturbation of
+        `grukit.tasks.classify.adversarial_loss`)."""
         rho = self.ratio_inputs(ids) if rho is None else rho  # (N, T, K')
+        g = self._vectors(ids, g)  # (N, T, P)
+        ids = self.known(ids)  # (N, T)
         p_w = self.config.word_dropout
         if self.training and p_w > 0:
             drop = (torch.rand(ids.shape, device=ids.device) < p_w) & (ids > 0)  # (N, T)
@@ -152,32 +177,41 @@ class SentenceClassifier(nn.Module):
             if self.config.bigrams:  # the next word's bigram contains the dropped word too
                 hide[:, 1:, self.config.ratios:] |= drop[:, :-1, None]  # (N, T−1, K)
             rho = rho.masked_fill(hide, 0.0)  # (N, T, K')
+            g = g.masked_fill(drop[:, :, None], 0.0)  # (N, T, P), G[unknown] = 0
         e = self.drop(self.embed(ids))  # (N, T, D)
-        return torch.cat([e if shift is None else e + shift, rho], dim=-1)  # (N, T, D+K')
+        return torch.cat([e if shift is None else e + shift, self.drop(g), rho], dim=-1)  # (N, T, D+P+K')
 
-    def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, shift: Tensor | None = None
-                 ) -> tuple[Tensor, Tensor]:
+    def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, shift: Tensor | None = None,
+                 g: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(outputs (N, T, 2H), sentence vector v (N, 4H))."""
-        out, h_n = self.gru(self.inputs(ids, rho, shift), lengths=lengths.cpu())  # (N, T, 2H), (2, N, H)
+        out, h_n = self.gru(self.inputs(ids, rho, shift, g), lengths=lengths.cpu())  # (N, T, 2H), (2, N, H)
         return out, pool(out, h_n, lengths, self.config.pooling)  # (N, 4H)
 
-    def forward(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, shift: Tensor | None = None
-                ) -> Tensor:
+    def forward(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, shift: Tensor | None = None,
+                g: Tensor | None = None) -> Tensor:
         """ids (N, T) padded with 0, lengths (N,), ρ (N, T, K') or None (`ratio_inputs`), shift (N, T, D) or
-        None (see `inputs`) -> logits (N, C)."""
-        return self.head(self.drop(self.features(ids, lengths, rho, shift)[1]))  # (N, C)
+        None, g (N, T, P) or None (see `inputs`) -> logits (N, C)."""
+        return self.head(self.drop(self.features(ids, lengths, rho, shift, g)[1]))  # (N, C)
 
     @torch.no_grad()
-    def gates(self, ids: Tensor) -> tuple[Tensor, Tensor]:
-        """Forward-direction update and reset gates for one sentence ids (T,): z, r each (T, H)."""
-        x = torch.cat([self.embed(ids), self.ratio_inputs(ids[None])[0]], dim=-1)  # (T, D+K')
-        _, _, g = self.gru(x[None], return_gates=True)  # g.z (1, 2, T, 1, H)
-        return g.z[0, 0, :, 0], g.r[0, 0, :, 0]
+    def gates(self, ids: Tensor, g: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Forward-direction update and reset gates for one sentence ids (T,) with its word vectors g (T, P)
+        (when P > 0): z, r each (T, H)."""
+        vectors = self._vectors(ids, g)  # (T, P)
+        x = torch.cat([self.embed(self.known(ids)), vectors, self.ratio_inputs(ids[None])[0]], dim=-1)  # (T, D+P+K')
+        _, _, gates = self.gru(x[None], return_gates=True)  # gates.z (1, 2, T, 1, H)
+        return gates.z[0, 0, :, 0], gates.r[0, 0, :, 0]
 
 
 @dataclass(frozen=True)
 class EnsembleConfig(ClassifierConfig):
     members: int = 3  # M, classifiers averaged, each built from the fields above
+    vector_words: str = ""  # words known only by their vector, "\n"-joined; id = V + 2 + position
+
+
+def member_fields(config: EnsembleConfig) -> dict:
+    """The fields of an ensemble's config that build the ensemble again, but for `members`."""
+    return {f.name: getattr(config, f.name) for f in fields(EnsembleConfig) if f.name != "members"}
 
 
 @register
@@ -185,7 +219,9 @@ class SentenceEnsemble(nn.Module):
     """p(y | w) = (1/M) Σ_m softmax(SentenceClassifier_m(w)); forward returns log p (N, C).
 
     Members differ by initialisation (and their dropout draws); each trains on its own
-    cross-entropy (`members=True` gives every member's logits (M, N, C)).
+    cross-entropy (`members=True` gives every member's logits (M, N, C)). With P = `vectors` > 0
+    the ensemble holds the word vectors G (V + 2 + U, P) once, U = the number of `vector_words`
+    (`set_vectors`), and hands every member g = G[ids].
 
     Example:
         >>> import torch
@@ -198,14 +234,43 @@ class SentenceEnsemble(nn.Module):
 
     def __init__(self, vocabulary: str, classes: int, members: int = 3, embedding: int = 128,
                  hidden_size: int = 128, dropout: float = 0.5, reset: str = "before", backend: str = "auto",
-                 ratios: int = 0, word_dropout: float = 0.0, pooling: str = "last+max", bigrams: int = 0):
+                 ratios: int = 0, word_dropout: float = 0.0, pooling: str = "last+max", bigrams: int = 0,
+                 vectors: int = 0, vector_words: str = ""):
         super().__init__()
         if members < 1:
             raise ValueError(f"members: expected an integer >= 1, got {members}")
+        if vector_words and not vectors:
+            raise ValueError("vector_words: expected none for a model built with vectors 0, got some")
         self.config = EnsembleConfig(vocabulary, classes, embedding, hidden_size, dropout, reset, backend, ratios,
-                                     word_dropout, pooling, bigrams, members)
+                                     word_dropout, pooling, bigrams, vectors, members, vector_words)
         member = {f.name: getattr(self.config, f.name) for f in fields(ClassifierConfig)}
         self.members = nn.ModuleList(SentenceClassifier(**member) for _ in range(members))
+        if vectors:
+            n_ids = self.members[0].R.shape[0] + (len(vector_words.split("\n")) if vector_words else 0)
+            self.register_buffer("G", torch.zeros(n_ids, vectors))  # (V+2+U, P), set by set_vectors
+
+    @torch.no_grad()
+    def set_vectors(self, G: Tensor) -> None:
+        """Fix the word vectors G (V+2+U, P): a row for every id, rows 0 (padding) and 1 (unknown) 0."""
+        if not self.config.vectors:
+            raise ValueError("G: expected none for a model built with vectors 0, got a table")
+        if tuple(G.shape) != tuple(self.G.shape) or not bool(torch.isfinite(G).all()):
+            raise ValueError(f"G: expected finite values of shape {tuple(self.G.shape)}, got {tuple(G.shape)}")
+        self.G.copy_(G)  # (V+2+U, P)
+
+    def encode(self, tokens: list[str]) -> list[int]:
+        """The ids this model reads for `tokens` (`grukit.data.sentiment.tokenize`): a vocabulary word's id,
+        else a vector word's, else 1 (unknown); so a checkpoint classifies new text on its own."""
+        table = self.__dict__.get("_ids")
+        if table is None:
+            words = [w for w in self.config.vocabulary.split("\n") if self.config.vocabulary]
+            words += [w for w in self.config.vector_words.split("\n") if self.config.vector_words]
+            table = self.__dict__["_ids"] = {w: i + 2 for i, w in enumerate(words)}
+        return [table.get(t, 1) for t in tokens]
+
+    def word_vectors(self, ids: Tensor) -> Tensor | None:
+        """g = G[ids] (N, T, P) for ids (N, T); None for a model without vectors."""
+        return self.G[ids] if self.config.vectors else None
 
     def set_ratios(self, R: Tensor, bigram_keys: Tensor | None = None, R2: Tensor | None = None) -> None:
         """The same fixed channels for every member (`SentenceClassifier.set_ratios`)."""
@@ -219,7 +284,8 @@ class SentenceEnsemble(nn.Module):
         if shift is not None and len(shift) != len(self.members):
             raise ValueError(f"shift: expected one (N, T, D) move per member ({len(self.members)}), got {len(shift)}")
         shifts = [None] * len(self.members) if shift is None else shift  # M × (N, T, D)
-        logits = torch.stack([m(ids, lengths, rho, s) for m, s in zip(self.members, shifts)])  # (M, N, C)
+        g = self.word_vectors(ids)  # (N, T, P) or None
+        logits = torch.stack([m(ids, lengths, rho, s, g) for m, s in zip(self.members, shifts)])  # (M, N, C)
         if members:
             return logits
         return torch.logsumexp(logits.log_softmax(-1), dim=0) - math.log(len(self.members))  # (N, C)
@@ -227,7 +293,7 @@ class SentenceEnsemble(nn.Module):
     @torch.no_grad()
     def gates(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         """The first member's forward-direction gates for one sentence ids (T,): z, r each (T, H)."""
-        return self.members[0].gates(ids)
+        return self.members[0].gates(ids, self.word_vectors(ids))
 
 
 def snapshot_average(model: SentenceEnsemble, snapshots: list[tuple[int, dict[str, Tensor]]]) -> SentenceEnsemble:
@@ -244,18 +310,21 @@ def snapshot_average(model: SentenceEnsemble, snapshots: list[tuple[int, dict[st
     if len(snapshots) < 2:
         return model
     M = model.config.members
-    config = {f.name: getattr(model.config, f.name) for f in fields(ClassifierConfig)}
-    averaged = SentenceEnsemble(**config, members=M * len(snapshots))
+    averaged = SentenceEnsemble(**member_fields(model.config), members=M * len(snapshots))
     averaged.load_state_dict(stack_snapshots(snapshots, M))
     return averaged.to(next(model.parameters()).device).train(model.training)
 
 
 def stack_snapshots(snapshots: list[tuple[int, dict[str, Tensor]]], members: int) -> dict[str, Tensor]:
     """One state dict of S·M members from S snapshots of an M-member ensemble: member s·M + m holds member
-    m of snapshot s (`snapshot_average`)."""
+    m of snapshot s (`snapshot_average`); what the ensemble holds outside its members (the fixed word
+    vectors G) is the same in every snapshot and taken from the first."""
     state = {}
     for s, (_, weights) in enumerate(snapshots):
-        for key, value in weights.items():  # "members.<m>.<name>"
+        for key, value in weights.items():  # "members.<m>.<name>", or "G"
+            if not key.startswith("members."):
+                state.setdefault(key, value)
+                continue
             _, m, name = key.split(".", 2)
             state[f"members.{s * members + int(m)}.{name}"] = value  # the same shape as in snapshot s
     return state
