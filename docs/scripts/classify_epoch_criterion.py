@@ -19,11 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from grukit.cli import build_parser
-from grukit.data.sentiment import Vocabulary
 from grukit.tasks import classify
-from grukit.tasks.classify_model import SentenceEnsemble
 from grukit.tasks.common import check_common
-from grukit.train import FitResult, fit, seed_everything
+from grukit.train import FitResult, fit
 
 
 def kept_epoch(values: list[float], better, patience: int = classify.PATIENCE) -> int:
@@ -37,7 +35,12 @@ def kept_epoch(values: list[float], better, patience: int = classify.PATIENCE) -
     return best
 
 
-def inner_indices(seed: int, flags: tuple[str, ...] = ()):
+# The screens before the thirteenth session ran the command without pretrained word vectors; they still do,
+# so that they reproduce their recorded numbers. `classify_flag_screen.py` runs the command as it is.
+BEFORE_VECTORS = ("--vectors", "none")
+
+
+def inner_indices(seed: int, flags: tuple[str, ...] = BEFORE_VECTORS):
     """(args, out, loaded, i_train, i_val, i_inner): the command's arguments (with the command-line `flags`, if
     any), its tokens and labels (`classify.load_tokens`), and the default split's non-test sentences permuted
     with seed [2000, seed] into inner test (960), validation (960) and training."""
@@ -50,33 +53,20 @@ def inner_indices(seed: int, flags: tuple[str, ...] = ()):
     return args, out, loaded, rest[1920:], rest[960:1920], rest[:960]
 
 
-def build_model(args, loaded, i_fit):
-    """(untrained ensemble, [(ids, label, out-of-fold ρ)], vocabulary) from the sentences i_fit, as the command
-    builds them from its training part."""
-    tokens, labels, names = loaded["tokens"], loaded["labels"], loaded["names"]
-    vocab = Vocabulary.build([tokens[i] for i in i_fit], min_count=args.min_count)
-    part = [(vocab.encode(tokens[i]), int(labels[i])) for i in i_fit]
-    tables, part = classify.ratios(part, len(vocab), len(names), args.seed, bigram_min_count=args.min_count)
-    seed_everything(args.seed)
-    model = SentenceEnsemble("\n".join(vocab.words), classes=len(names), members=args.members,
-                             embedding=args.embedding, hidden_size=args.hidden, dropout=args.dropout,
-                             backend=args.backend, ratios=len(names), word_dropout=args.word_dropout,
-                             pooling=args.pooling, bigrams=len(tables.get("bigram_keys", ())))
-    model.set_ratios(**tables)
-    return model, part, vocab
+def build_model(args, loaded, i_fit, i_val, i_test):
+    """(untrained ensemble, its training items [(ids, label, out-of-fold ρ)], validation items, test items): the
+    command's vocabulary, ratio tables, word vectors and ensemble from the sentences i_fit
+    (`classify.prepare_split`, `classify.build`)."""
+    d = classify.prepare_split(args, loaded, (i_fit, i_val, i_test))
+    model, train, _ = classify.build(args, d)
+    return model, train, d["gru"][1], d["gru"][2]
 
 
-def encode(vocab, loaded, idx) -> list[tuple[list[int], int]]:
-    """[(ids, label)] of the sentences idx."""
-    return [(vocab.encode(loaded["tokens"][i]), int(loaded["labels"][i])) for i in idx]
-
-
-def inner_split(seed: int, flags: tuple[str, ...] = ()):
-    """(args, model, train, val, inner, out) for inner split `seed` (`inner_indices`): the command's vocabulary,
-    ratio tables and untrained ensemble (with `flags`) built from that training part."""
+def inner_split(seed: int, flags: tuple[str, ...] = BEFORE_VECTORS):
+    """(args, model, train, val, inner, out) for inner split `seed` (`inner_indices`): the command's untrained
+    ensemble (with `flags`) built from that training part."""
     args, out, loaded, i_train, i_val, i_inner = inner_indices(seed, flags)
-    model, train, vocab = build_model(args, loaded, i_train)
-    return args, model, train, encode(vocab, loaded, i_val), encode(vocab, loaded, i_inner), out
+    return args, *build_model(args, loaded, i_train, i_val, i_inner), out
 
 
 def replay(args, model, train, val, out, *, step_loss=classify.ensemble_loss, evaluate=classify.evaluate,

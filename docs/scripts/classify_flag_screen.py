@@ -4,7 +4,8 @@ the command's defaults on held-out sentences?
 The same inner splits as `classify_epoch_criterion.py` (the default split's 1,066 test sentences are never
 read). The command is replayed as it is (early stopping on validation cross-entropy, patience 4, the
 snapshot average of epochs b-1..b+1) with the flags given; it prints the inner-test accuracy. With no
-flags it is the command itself, whose inner-test accuracy the snapshot screen recorded for every split.
+flags it is the command itself (since the thirteenth session with pretrained word vectors); with
+`--flags="--vectors none"` it is the command that the snapshot screen recorded for every split.
 
     OMP_NUM_THREADS=1 .venv/bin/python docs/scripts/classify_flag_screen.py --flags="--members 10" 1 2 3
 """

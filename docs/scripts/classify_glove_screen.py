@@ -39,7 +39,7 @@ from grukit.tasks.classify_model import ClassifierConfig, SentenceEnsemble, stac
 from grukit.train import seed_everything
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classify_epoch_criterion import build_model, encode, inner_indices, replay  # noqa: E402
+from classify_epoch_criterion import build_model, inner_indices, replay  # noqa: E402
 
 
 def parts(token: str) -> list[str]:
@@ -77,7 +77,7 @@ def vectors_of(sentence: list[str], table: dict[str, np.ndarray], P: int) -> np.
     return out
 
 
-def inputs(self, ids, rho=None, shift=None):
+def inputs(self, ids, rho=None, shift=None, g=None):
     """x = [dropout(E[w]); dropout(g); ρ] for ρ = [ratios (K'); g (P)] as the script hands it over."""
     K = self.config.ratios * (2 if self.config.bigrams else 1)  # K'
     e = self.drop(self.embed(ids))  # (N, T, D)
@@ -100,7 +100,8 @@ def evaluate(model, data) -> dict[str, float]:
     """classify.evaluate for items (ids, label, ρ) whose ρ carries the vectors."""
     ids, lengths, y, rho = collate(data)
     logits = model(ids, lengths, rho)  # (N, C) log-probabilities
-    return {"val_loss": F.cross_entropy(logits, y).item(), "val_accuracy": (logits.argmax(-1) == y).float().mean().item()}
+    return {"val_loss": F.cross_entropy(logits, y).item(),
+            "val_accuracy": (logits.argmax(-1) == y).float().mean().item()}
 
 
 def average(model: SentenceEnsemble, snapshots, P: int) -> SentenceEnsemble:
@@ -119,7 +120,7 @@ def run_seed(seed: int, path: Path) -> dict:
     tokens = loaded["tokens"]
     table = read_vectors(path, {t for s in tokens for t in s})
     P = len(next(iter(table.values())))
-    base, train, vocab = build_model(args, loaded, i_train)
+    base, train, val, inner = build_model(args, loaded, i_train, i_val, i_inner)  # the command without vectors
     seed_everything(args.seed)
     config = {f.name: getattr(base.config, f.name) for f in fields(ClassifierConfig)}
     model = widen(SentenceEnsemble(**config, members=base.config.members), P)
@@ -128,15 +129,15 @@ def run_seed(seed: int, path: Path) -> dict:
     train = [(ids, y, np.concatenate([rho, vectors_of(tokens[i], table, P)], axis=1))
              for (ids, y, rho), i in zip(train, i_train)]  # (T, K'+P)
 
-    def with_vectors(idx):
+    def with_vectors(part, idx):
         rows = []
-        for (ids, y), i in zip(encode(vocab, loaded, idx), idx):
+        for (ids, y), i in zip(part, idx):
             rho = first.ratio_inputs(torch.tensor(ids)[None])[0].numpy()  # (T, K')
             rows.append((ids, y, np.concatenate([rho, vectors_of(tokens[i], table, P)], axis=1)))
         return rows
 
-    val, inner = with_vectors(i_val), with_vectors(i_inner)
-    known = set(vocab.words)
+    val, inner = with_vectors(val, i_val), with_vectors(inner, i_inner)
+    known = set(base.config.vocabulary.split("\n"))
     unknown = [t for i in i_inner for t in tokens[i] if t not in known]
     t0 = time.perf_counter()
     result = replay(args, model, train, val, out, evaluate=evaluate)

@@ -30,7 +30,7 @@ from grukit.tasks import classify
 from grukit.tasks.classify_model import snapshot_average
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classify_epoch_criterion import build_model, encode, inner_indices, replay  # noqa: E402
+from classify_epoch_criterion import build_model, inner_indices, replay  # noqa: E402
 
 
 class _Done(Exception):
@@ -42,16 +42,14 @@ def run_seed(seed: int) -> dict:
     t0 = time.perf_counter()
 
     # 1. the command
-    model, train, vocab = build_model(args, loaded, i_train)
-    val, inner = encode(vocab, loaded, i_val), encode(vocab, loaded, i_inner)
+    model, train, val, inner = build_model(args, loaded, i_train, i_val, i_inner)
     result = replay(args, model, train, val, out)
     window = [e for e, _ in result.snapshots] or [result.best_epoch]
     command = classify.evaluate(snapshot_average(model, result.snapshots).eval(), inner)["val_accuracy"]
 
     # 2. the refit on training + validation, stopped after the window's last epoch
     i_fit = np.concatenate([i_train, i_val])
-    refit, part, vocab2 = build_model(args, loaded, i_fit)
-    inner2 = encode(vocab2, loaded, i_inner)
+    refit, part, _, inner2 = build_model(args, loaded, i_fit, i_val[:0], i_inner)
     kept = []
 
     def evaluate(m, v):

@@ -64,6 +64,7 @@ def test_classify_folds_end_to_end_on_a_slice(tmp_path, capsys):
     assert np.trace(m["confusion"]) == round(m["accuracy"]["GRU"]["pooled"] * 200)
     report = (out / "report.md").read_text()
     assert "2-fold cross-validation" in report and "GRU lead" in report
+    assert "; word vectors: GloVe 6B 50d, bundled subset)" in report
     assert m["snapshot_epochs"] == [[1, 2], [1, 2]] and "snapshot average" in report  # 2 epochs: both averaged
 
 

@@ -9,6 +9,7 @@ source and licence of each file); nothing is downloaded at run time.
     sentiment    MR sentence polarity (Pang & Lee 2005); user pos/neg line files or a CSV
     speech       FSDD spoken digits as MFCC (see speech.py)
     music        JSB Chorales piano rolls (see music.py)
+    vectors      pretrained word vectors: GloVe 6B 50d (a subset); any GloVe or word2vec text file
 
 `bundled(name)` is the path of a bundled file inside the installed package.
 

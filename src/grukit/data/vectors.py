@@ -150,7 +150,7 @@ def load_npz(path: str | Path, source: str | None = None) -> WordVectors:
 
 def load_bundled() -> WordVectors:
     """The shipped GloVe 6B 50d table (see the module docstring and DATA.md)."""
-    return load_npz(resources.files("grukit.data").joinpath(BUNDLED), "GloVe 6B 50d (bundled subset)")
+    return load_npz(resources.files("grukit.data").joinpath(BUNDLED), "GloVe 6B 50d, bundled subset")
 
 
 def load(source: str, wanted: Iterable[str] = ()) -> WordVectors | None:

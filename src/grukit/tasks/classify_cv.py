@@ -88,7 +88,8 @@ def _report(out: Path, args: argparse.Namespace, loaded: dict, metrics: dict, su
               f"Per fold, 10% of the other folds is the validation part (early stopping, baseline choices) and the "
               f"rest trains; vocabulary, log-count ratios (words"
               f"{' and bigrams' if args.ratios and args.bigrams else ''}), "
-              f"the GRU ensemble ({plural(args.members, 'member')}) "
+              f"the GRU ensemble ({plural(args.members, 'member')}"
+              f"{'; word vectors: ' + loaded['vectors'].source if loaded.get('vectors') else ''}) "
               f"and the baselines are fitted anew, exactly as one `grukit classify` run (each fold's own report is in "
               f"`fold-f/report.md`). Best epochs per fold: {metrics['best_epochs']}; "
               f"{metrics['train_seconds']:.0f} s of GRU training in all.")

@@ -15,19 +15,22 @@ R (V, K) holds each word's Naive-Bayes log-count ratio for each class against th
 training part and fixed with `set_ratios`. With `bigrams` = B > 0 the model also holds
 the B training bigrams' keys κ = w_{t−1}·V + w_t (sorted) and their ratios R₂
 (`grukit.data.sentiment.Bigrams`), and reads the ratio of the bigram ending at each word
-(0 for a bigram it does not know). G (P = `vectors` > 0) holds pretrained word vectors
-(`grukit.data.vectors`); ids past the vocabulary's, V + 2 …, are `vector_words`: words the
-training part lacks (or saw too rarely) that have a vector. They read as unknown for E, R and
-R₂ and by their vector for G, so a word never seen in training still brings what the vectors
-know of it. The ensemble holds G once and hands g to its members. The GRU reads them beside the embedding and
+(0 for a bigram it does not know). The GRU reads them beside the embedding and
 learns how word polarities combine along the sentence (negation, "but", intensifiers);
 the embedding carries what the ratios miss. While training, the task may hand over ρ
 itself (`rho`, out-of-fold ratios, so that a sentence's own label does not leak into
-its inputs); otherwise ρ_t = R[w_t]. `SentenceEnsemble` averages the probabilities of M
-classifiers from different initialisations, trained side by side, each on its own loss.
+its inputs); otherwise ρ_t = R[w_t].
 
-The vocabulary (newline-joined words) is part of the config and R a buffer, so a
-checkpoint can classify new text on its own.
+G (P = `vectors` > 0) holds pretrained word vectors (`grukit.data.vectors`), fixed. Ids past
+the vocabulary's, V + 2 …, are `vector_words`: words that the training part lacks (or saw
+fewer than min-count times) and that have a vector. They read as unknown for E, R and R₂ and
+by their own row of G, so a word never seen in training still brings what the vectors know
+of it. `SentenceEnsemble` averages the probabilities of M classifiers from different
+initialisations, trained side by side, each on its own loss; it holds G once and hands
+g = G[ids] to its members.
+
+The vocabulary and the vector words (newline-joined) are part of the config, R and G
+buffers, so a checkpoint classifies new text on its own (`SentenceEnsemble.encode`).
 
 Example:
     >>> import torch
@@ -111,8 +114,8 @@ class SentenceClassifier(nn.Module):
             self.register_buffer("bigram_keys", torch.zeros(bigrams, dtype=torch.int64))  # (B,) sorted κ
             self.register_buffer("R2", torch.zeros(bigrams + 2, ratios))  # (B+2, K), rows 0 and 1 stay 0
         channels = ratios * (2 if bigrams else 1)  # K'
-        self.gru = grukit.GRU(embedding + vectors + channels, hidden_size, batch_first=True, bidirectional=True, reset=reset,
-                              backend=backend)
+        self.gru = grukit.GRU(embedding + vectors + channels, hidden_size, batch_first=True, bidirectional=True,
+                              reset=reset, backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(4 * hidden_size, classes)
 
@@ -179,7 +182,8 @@ class SentenceClassifier(nn.Module):
             rho = rho.masked_fill(hide, 0.0)  # (N, T, K')
             g = g.masked_fill(drop[:, :, None], 0.0)  # (N, T, P), G[unknown] = 0
         e = self.drop(self.embed(ids))  # (N, T, D)
-        return torch.cat([e if shift is None else e + shift, self.drop(g), rho], dim=-1)  # (N, T, D+P+K')
+        e = e if shift is None else e + shift  # (N, T, D)
+        return torch.cat([e, self.drop(g), rho] if self.config.vectors else [e, rho], dim=-1)  # (N, T, D+P+K')
 
     def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, shift: Tensor | None = None,
                  g: Tensor | None = None) -> tuple[Tensor, Tensor]:
