@@ -523,7 +523,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     elif config.resume:
         log.warning("resume: no %s in %s; starting from scratch", STATE_FILE, out)
 
-    trained = nn.parallel.DistributedDataParallel(model) if size > 1 else model
+    # buffers (ratio tables, word vectors) are fixed and the same on every rank from the start: not sent each step
+    trained = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if size > 1 else model
     better = (lambda a, b: a < b) if config.mode == "min" else (lambda a, b: a > b)
     files: dict[str, Path] = {}
     epoch_seconds = 0.0
@@ -644,7 +645,16 @@ def _settings(model: nn.Module, config: TrainConfig, train: Dataset) -> dict[str
     model_config = getattr(model, "config", None)
     model_part = asdict(model_config) if is_dataclass(model_config) and not isinstance(model_config, type) else {}
     return {"model_config": {"model": type(model).__name__, **model_part}, "config": _json_config(config),
-            "data": {"train_samples": len(train), "train_sha256": fingerprint(train)}}
+            "data": {"train_samples": len(train), "train_sha256": fingerprint(train),
+                     "buffers_sha256": _buffers_digest(model)}}
+
+
+def _buffers_digest(model: nn.Module) -> str:
+    """The first 16 hex digits of a sha256 over the model's buffers at the start (fixed inputs such as ratio
+    tables or word vectors): a resumed run must start from the same ones."""
+    h = hashlib.sha256()
+    _feed(h, dict(model.named_buffers()))
+    return h.hexdigest()[:16]
 
 
 def fingerprint(data: Dataset) -> str:
@@ -711,6 +721,10 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
         saved = meta.get(part) or {}
         for name, value in values.items():
             if name in saved and name not in RESUME_MAY_CHANGE and saved[name] != value:
+                if name == "buffers_sha256":
+                    raise UsageError(f"--resume: {path.parent} was trained with other fixed model inputs (the "
+                                     "model's buffers differ: other word vectors, ratio tables or data); resume "
+                                     "with the same data and settings or use another --out")
                 if name == "train_sha256":
                     raise UsageError(f"--resume: {path.parent} was trained on other data (the training set's "
                                      "content differs: another file, or another flag that shapes the data); "

@@ -59,10 +59,18 @@ def test_read_text_takes_word2vecs_header_line_and_words_with_spaces(tmp_path):
     assert v.words == ("new york", "city") and v.dims == 3
 
 
+def test_read_text_takes_tabs_blank_lines_crlf_and_a_byte_order_mark(tmp_path):
+    v = read_text(table(tmp_path, "\ufeffthe\t1  2\r\n\n\ncat 3 4 \r\n"))
+    assert v.words == ("the", "cat") and v.matrix.tolist() == [[1, 2], [3, 4]]
+
+
 @pytest.mark.parametrize("text, says", [
     ("", "empty file"),
+    ("\n\n", "empty file"),
     ("the\n", "expected lines 'word v1 ... vP'"),
     ("the 1 2\ncat 1\n", "expected a word and 2 numbers on line 2"),
+    ("the 1 2\ncat 3 4 5\n", "expected a word and 2 numbers on line 2"),  # not the word "cat 3"
+    ("2 3\nthe 1 2 3 4 5\n", "expected a word and 3 numbers on line 2"),  # the header's P
     ("the 1 2\ncat 1 x\n", "expected 2 numbers after the word on line 2"),
     ("the 1 nan\n", "expected finite numbers on line 1"),
 ])
@@ -73,8 +81,10 @@ def test_a_malformed_table_names_the_argument_and_the_line(tmp_path, text, says)
 
 
 def test_a_missing_or_binary_table_is_a_usage_error(tmp_path):
-    with pytest.raises(UsageError, match="--vectors: file not found"):
+    with pytest.raises(UsageError, match="--vectors: expected 'glove', 'none' or a word-vector file, got .*none.txt"):
         load(str(tmp_path / "none.txt"))
+    with pytest.raises(UsageError, match="--vectors: expected a word-vector file, got .*, which is not a file"):
+        load(str(tmp_path))
     binary = tmp_path / "v.bin"
     binary.write_bytes(b"\x80\x81\xfe\xff" * 10)
     with pytest.raises(UsageError, match="--vectors: expected a word-vector text file"):

@@ -583,4 +583,18 @@ def test_classify_reads_a_vector_file_and_refuses_a_missing_one(tmp_path, capsys
     bad = tmp_path / "bad"
     assert cli.main(["classify", "--limit", "200", "--vectors", str(tmp_path / "nope.txt"), "--out", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--vectors: file not found" in err[0] and not bad.exists()
+    assert len(err) == 1 and "--vectors: expected 'glove', 'none' or a word-vector file" in err[0]
+    assert not bad.exists()
+
+
+def test_resume_refuses_other_word_vectors_of_the_same_shape(tmp_path, capsys):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("the 0.1 0.2\nfilm 0.3 0.4\n", encoding="utf-8")
+    b.write_text("the 0.5 0.2\nfilm 0.3 0.4\n", encoding="utf-8")
+    argv = ["classify", "--limit", "100", "--hidden", "4", "--embedding", "4", "--members", "1",
+            "--out", str(tmp_path / "run")]
+    assert cli.main([*argv, "--epochs", "1", "--vectors", str(a)]) == 0  # a finished run resumes to the same end
+    capsys.readouterr()
+    assert cli.main([*argv, "--epochs", "1", "--vectors", str(b), "--resume"]) == 2
+    assert "other fixed model inputs" in capsys.readouterr().err
+    assert cli.main([*argv, "--epochs", "1", "--vectors", str(a), "--resume"]) == 0

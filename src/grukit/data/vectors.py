@@ -85,39 +85,56 @@ class WordVectors:
 
 
 def _lines(path: Path, argument: str) -> Iterable[str]:
+    if not path.exists():
+        raise UsageError(f"{argument}: expected 'glove', 'none' or a word-vector file, got {str(path)!r}, which "
+                         f"does not exist")
     if not path.is_file():
-        raise UsageError(f"{argument}: file not found: {path}")
+        raise UsageError(f"{argument}: expected a word-vector file, got {path}, which is not a file")
     raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115 (closed below)
-    try:
-        with io.TextIOWrapper(raw, encoding="utf-8") as text:
+    try:  # utf-8-sig: a byte-order mark is not part of the first word; only \n ends a line
+        with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="\n") as text:
             yield from text
     except (UnicodeDecodeError, OSError, EOFError) as err:  # OSError: gzip's "Not a gzipped file"
         raise UsageError(f"{argument}: expected a word-vector text file (UTF-8, or .gz of one), got {path} "
                          f"({type(err).__name__}: {err})") from None
 
 
+def _number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
 def read_text(path: str | Path, *, wanted: Iterable[str] = (), frequent: int = FREQUENT,
               argument: str = "--vectors") -> WordVectors:
     """The table in `path` (GloVe or word2vec text format, .gz too): its first `frequent` words and every
     word of `wanted` or part of one (`parts`) that it holds; a later repeat of a word is skipped.
-    A malformed file is a UsageError naming `argument`, the line and what it holds."""
+
+    Fields are separated by any whitespace and blank lines are skipped. P is word2vec's header's
+    second number, else the first line's count of numbers; a word may hold spaces ("new york 0.1 …")
+    as long as none of its later pieces is a number. A malformed file is a UsageError naming
+    `argument`, the line and what it holds."""
     path = Path(path)
     need = {p for w in wanted for p in (w, *parts(w))}
     words, rows, P = [], [], None
     seen: set[str] = set()
     for n, line in enumerate(_lines(path, argument), start=1):
-        fields = line.rstrip("\r\n").rstrip(" ").split(" ")
-        if n == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):  # word2vec's "N P" header
+        fields = line.split()
+        if not fields:
+            continue
+        if P is None and n == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):  # word2vec's "N P"
             P = int(fields[1])
             continue
         if P is None:
             P = len(fields) - 1
             if P < 1:
-                raise UsageError(f"{argument}: expected lines 'word v1 ... vP', got {line[:60]!r} on line {n} of "
-                                 f"{path}")
-        if len(fields) < P + 1:
-            raise UsageError(f"{argument}: expected a word and {P} numbers on line {n} of {path}, got "
-                             f"{len(fields) - 1} fields after the word")
+                raise UsageError(f"{argument}: expected lines 'word v1 ... vP', got {line.strip()[:60]!r} on line "
+                                 f"{n} of {path}")
+        if len(fields) < P + 1 or any(_number(f) for f in fields[1:len(fields) - P]):
+            raise UsageError(f"{argument}: expected a word and {P} numbers on line {n} of {path} (as on the lines "
+                             f"before), got {len(fields) - 1} fields after the first")
         word = " ".join(fields[: len(fields) - P])  # a few tables hold words with spaces
         if word in seen or not (len(words) < frequent or word in need):
             continue

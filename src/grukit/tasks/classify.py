@@ -366,7 +366,8 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def load_tokens(args: argparse.Namespace) -> dict:
-    """Sentences → tokens (empty ones dropped, --limit applied): {"tokens", "labels", "names", "source"}."""
+    """Sentences → tokens (empty ones dropped, --limit applied), and the word vectors of --vectors (None for
+    'none'): {"tokens", "labels", "names", "source", "vectors"}."""
     texts, labels, names, source = load_sentences(args)
     tokens = [tokenize(t) for t in texts]
     keep = [i for i, t in enumerate(tokens) if t]
