@@ -11,6 +11,7 @@ each validation number and prints the inner-test accuracy of the epoch each woul
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -98,6 +99,17 @@ def run_seed(seed: int) -> list[dict]:
         return {**scores, "inner_accuracy": classify.evaluate(m, inner)["val_accuracy"]}
 
     return train_all_epochs(args, model, train, val, evaluate, out)
+
+
+def run_with_file(run_seed, option: str, help: str) -> None:
+    """The command line of a screen that reads one file: `option PATH` and the inner splits' seeds; prints
+    run_seed(seed, PATH)'s JSON line per seed."""
+    p = argparse.ArgumentParser()
+    p.add_argument(option, type=Path, required=True, help=help)
+    p.add_argument("seeds", type=int, nargs="*", default=[1])
+    a = p.parse_args()
+    for seed in a.seeds:
+        print(json.dumps(run_seed(seed, getattr(a, option.lstrip("-")))), flush=True)
 
 
 def main(seeds: list[int]) -> None:

@@ -14,15 +14,16 @@ the same dropout as the embedding's. Fixed before the run: this one form; adopt 
 in inner-test accuracy over the 12 inner splits is at least one standard error.
 
 The same inner splits as `classify_epoch_criterion.py` (the default split's 1,066 test sentences are
-never read); the command is replayed as it is (early stopping on validation cross-entropy, patience 4,
-the snapshot average of epochs b-1..b+1), as in `classify_lexicon_screen.py`.
+never read); the command as it was before the vectors (`--vectors none`) is replayed with the vectors
+added here (early stopping on validation cross-entropy, patience 4, the snapshot average of epochs
+b-1..b+1), as in `classify_lexicon_screen.py`. The file is read whole, in float32, by
+`grukit.data.vectors.read_text`. The command adopted this form with the bundled float16 subset
+(`--vectors glove`, the default); `classify_flag_screen.py` with no flags runs it on the same splits.
 
     OMP_NUM_THREADS=1 .venv/bin/python docs/scripts/classify_glove_screen.py --vectors glove.6B.50d.txt 1 2 3
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 import types
@@ -34,47 +35,13 @@ import torch
 import torch.nn.functional as F
 
 import grukit
+from grukit.data.vectors import read_text
 from grukit.tasks.classify import collate
 from grukit.tasks.classify_model import ClassifierConfig, SentenceEnsemble, stack_snapshots
 from grukit.train import seed_everything
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classify_epoch_criterion import build_model, inner_indices, replay  # noqa: E402
-
-
-def parts(token: str) -> list[str]:
-    """The pieces GloVe's tokenizer makes of a token with an apostrophe."""
-    if "'" not in token:
-        return [token]
-    if token.endswith("n't"):
-        return [token[:-3], "n't"]
-    a, b = token.split("'", 1)
-    return [a, "'" + b]
-
-
-def read_vectors(path: Path, tokens: set[str]) -> dict[str, np.ndarray]:
-    """{word: vector} for the words of `tokens` and their parts, from a GloVe text file."""
-    wanted = set(tokens) | {p for t in tokens for p in parts(t)}
-    table = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            word, rest = line.rstrip("\n").split(" ", 1)
-            if word in wanted:
-                table[word] = np.array(rest.split(" "), dtype=np.float32)
-    return table
-
-
-def vectors_of(sentence: list[str], table: dict[str, np.ndarray], P: int) -> np.ndarray:
-    """g (T, P): each token's vector, the mean of its parts' if GloVe lacks it, else 0."""
-    out = np.zeros((len(sentence), P), dtype=np.float32)
-    for t, token in enumerate(sentence):
-        if token in table:
-            out[t] = table[token]
-        else:
-            found = [table[p] for p in parts(token) if p in table]
-            if found:
-                out[t] = np.mean(found, axis=0)
-    return out
+from classify_epoch_criterion import build_model, inner_indices, replay, run_with_file  # noqa: E402
 
 
 def inputs(self, ids, rho=None, shift=None, g=None):
@@ -118,22 +85,22 @@ def average(model: SentenceEnsemble, snapshots, P: int) -> SentenceEnsemble:
 def run_seed(seed: int, path: Path) -> dict:
     args, out, loaded, i_train, i_val, i_inner = inner_indices(seed)
     tokens = loaded["tokens"]
-    table = read_vectors(path, {t for s in tokens for t in s})
-    P = len(next(iter(table.values())))
+    table = read_text(path, wanted={t for s in tokens for t in s}, frequent=0)  # float32, as in the file
+    P = table.dims
     base, train, val, inner = build_model(args, loaded, i_train, i_val, i_inner)  # the command without vectors
     seed_everything(args.seed)
     config = {f.name: getattr(base.config, f.name) for f in fields(ClassifierConfig)}
     model = widen(SentenceEnsemble(**config, members=base.config.members), P)
     first = base.members[0]
     model.set_ratios(first.R, first.bigram_keys, first.R2)
-    train = [(ids, y, np.concatenate([rho, vectors_of(tokens[i], table, P)], axis=1))
+    train = [(ids, y, np.concatenate([rho, table.rows(tokens[i])], axis=1))
              for (ids, y, rho), i in zip(train, i_train)]  # (T, K'+P)
 
     def with_vectors(part, idx):
         rows = []
         for (ids, y), i in zip(part, idx):
             rho = first.ratio_inputs(torch.tensor(ids)[None])[0].numpy()  # (T, K')
-            rows.append((ids, y, np.concatenate([rho, vectors_of(tokens[i], table, P)], axis=1)))
+            rows.append((ids, y, np.concatenate([rho, table.rows(tokens[i])], axis=1)))
         return rows
 
     val, inner = with_vectors(val, i_val), with_vectors(inner, i_inner)
@@ -146,14 +113,9 @@ def run_seed(seed: int, path: Path) -> dict:
             "epochs_run": len(result.history), "val": evaluate(tested, val),
             "inner_accuracy": evaluate(tested, inner)["val_accuracy"],
             "inner_unknown_tokens": len(unknown),
-            "inner_unknown_with_vector": sum(bool(vectors_of([t], table, P).any()) for t in unknown),
+            "inner_unknown_with_vector": sum(table.vector(t) is not None for t in unknown),
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--vectors", type=Path, required=True, help="GloVe text file (glove.6B.50d.txt)")
-    p.add_argument("seeds", type=int, nargs="*", default=[1])
-    a = p.parse_args()
-    for s in a.seeds:
-        print(json.dumps(run_seed(s, a.vectors)), flush=True)
+    run_with_file(run_seed, "--vectors", "GloVe text file (glove.6B.50d.txt)")

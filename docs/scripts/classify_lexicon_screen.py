@@ -17,8 +17,6 @@ run gives the "without" figures.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,7 +28,7 @@ from grukit.tasks.classify_model import SentenceEnsemble, snapshot_average
 from grukit.train import seed_everything
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classify_epoch_criterion import inner_split, replay, scores  # noqa: E402
+from classify_epoch_criterion import inner_split, replay, run_with_file, scores  # noqa: E402
 
 SCALE = 2.0  # valence / SCALE: about the range of the log-count ratios (±2)
 
@@ -78,10 +76,4 @@ def run_seed(seed: int, lexicon: dict[str, float]) -> dict:
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--lexicon", type=Path, required=True, help="VADER's vader_lexicon.txt")
-    p.add_argument("seeds", type=int, nargs="*", default=[1])
-    a = p.parse_args()
-    vader = read_vader(a.lexicon)
-    for s in a.seeds:
-        print(json.dumps(run_seed(s, vader)), flush=True)
+    run_with_file(lambda seed, path: run_seed(seed, read_vader(path)), "--lexicon", "VADER's vader_lexicon.txt")
