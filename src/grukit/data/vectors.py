@@ -48,6 +48,8 @@ def parts(token: str) -> list[str]:
 
 @dataclass(frozen=True)
 class WordVectors:
+    """A table of U words and their P-d vectors: `vector(token)` is g(token) above, `rows` many of them."""
+
     words: tuple[str, ...]  # U words, each once
     matrix: np.ndarray  # (U, P) float32, row i the vector of words[i]
     source: str  # where the table came from, for reports
