@@ -258,8 +258,10 @@ class SentenceEnsemble(nn.Module):
         """Fix the word vectors G (V+2+U, P): a row for every id, rows 0 (padding) and 1 (unknown) 0."""
         if not self.config.vectors:
             raise ValueError("G: expected none for a model built with vectors 0, got a table")
-        if tuple(G.shape) != tuple(self.G.shape) or not bool(torch.isfinite(G).all()):
-            raise ValueError(f"G: expected finite values of shape {tuple(self.G.shape)}, got {tuple(G.shape)}")
+        if tuple(G.shape) != tuple(self.G.shape):
+            raise ValueError(f"G: expected shape {tuple(self.G.shape)} (V+2+U, P), got {tuple(G.shape)}")
+        if not bool(torch.isfinite(G).all()):
+            raise ValueError("G: expected finite values, got inf or nan")
         self.G.copy_(G)  # (V+2+U, P)
 
     def encode(self, tokens: list[str]) -> list[int]:
