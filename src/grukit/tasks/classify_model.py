@@ -155,13 +155,13 @@ class SentenceClassifier(nn.Module):
             rho = torch.cat([rho, self.R2[self.bigram_ids(ids)]], dim=-1)  # (N, T, 2K)
         return rho
 
-    def _vectors(self, ids: Tensor, g: Tensor | None) -> Tensor:
-        """g (N, T, P) as given, checked; an empty (N, T, 0) for a model without vectors."""
+    def _vectors(self, g: Tensor | None) -> list[Tensor]:
+        """[g] (N, T, P) for a model with vectors (g must be given), [] for one without."""
         P = self.config.vectors
         if g is None and P:
             raise ValueError(f"g: expected the word vectors (N, T, {P}) of a model built with vectors {P} "
                              f"(SentenceEnsemble hands them over), got None")
-        return ids.new_zeros(*ids.shape, 0, dtype=self.R.dtype) if g is None else g  # (N, T, P)
+        return [g] if P else []
 
     def inputs(self, ids: Tensor, rho: Tensor | None = None, shift: Tensor | None = None, g: Tensor | None = None
                ) -> Tensor:
@@ -170,7 +170,7 @@ class SentenceClassifier(nn.Module):
         embeddings after their dropout, to what the GRU reads (the adversarial perturbation of
         `grukit.tasks.classify.adversarial_loss`)."""
         rho = self.ratio_inputs(ids) if rho is None else rho  # (N, T, K')
-        g = self._vectors(ids, g)  # (N, T, P)
+        g = self._vectors(g)  # [(N, T, P)] or []
         ids = self.known(ids)  # (N, T)
         p_w = self.config.word_dropout
         if self.training and p_w > 0:
@@ -180,10 +180,10 @@ class SentenceClassifier(nn.Module):
             if self.config.bigrams:  # the next word's bigram contains the dropped word too
                 hide[:, 1:, self.config.ratios:] |= drop[:, :-1, None]  # (N, T−1, K)
             rho = rho.masked_fill(hide, 0.0)  # (N, T, K')
-            g = g.masked_fill(drop[:, :, None], 0.0)  # (N, T, P), G[unknown] = 0
+            g = [v.masked_fill(drop[:, :, None], 0.0) for v in g]  # (N, T, P), G[unknown] = 0
         e = self.drop(self.embed(ids))  # (N, T, D)
         e = e if shift is None else e + shift  # (N, T, D)
-        return torch.cat([e, self.drop(g), rho] if self.config.vectors else [e, rho], dim=-1)  # (N, T, D+P+K')
+        return torch.cat([e, *(self.drop(v) for v in g), rho], dim=-1)  # (N, T, D+P+K')
 
     def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, shift: Tensor | None = None,
                  g: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -201,8 +201,8 @@ class SentenceClassifier(nn.Module):
     def gates(self, ids: Tensor, g: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Forward-direction update and reset gates for one sentence ids (T,) with its word vectors g (T, P)
         (when P > 0): z, r each (T, H)."""
-        vectors = self._vectors(ids, g)  # (T, P)
-        x = torch.cat([self.embed(self.known(ids)), vectors, self.ratio_inputs(ids[None])[0]], dim=-1)  # (T, D+P+K')
+        x = torch.cat([self.embed(self.known(ids)), *self._vectors(g), self.ratio_inputs(ids[None])[0]],
+                      dim=-1)  # (T, D+P+K')
         _, _, gates = self.gru(x[None], return_gates=True)  # gates.z (1, 2, T, 1, H)
         return gates.z[0, 0, :, 0], gates.r[0, 0, :, 0]
 

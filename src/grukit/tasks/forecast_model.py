@@ -25,8 +25,8 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
-import grukit
 from grukit.checkpoint import register
+from grukit.tasks.arch import make_rnn
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class Forecaster(nn.Module):
         super().__init__()
         self.config = ForecasterConfig(n_features, horizon, hidden_size, num_layers, patch, dropout, reset, backend,
                                        lookback)
-        self.gru = grukit.GRU(patch * n_features, hidden_size, num_layers, dropout=dropout if num_layers > 1 else 0.0,
-                              reset=reset, backend=backend)
+        self.gru = make_rnn("gru", patch * n_features, hidden_size, num_layers=num_layers, dropout=dropout,
+                            reset=reset, backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, horizon)
         self.linear = nn.Linear(lookback * (n_features - 4), horizon, bias=False) if lookback > 0 else None

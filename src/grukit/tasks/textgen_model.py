@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-import grukit
 from grukit.checkpoint import register
 from grukit.data.text import Alphabet
+from grukit.tasks.arch import make_rnn
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ class CharLM(nn.Module):
         self.alphabet = Alphabet(alphabet)
         V = self.alphabet.size
         self.embed = nn.Embedding(V, embedding)
-        self.gru = grukit.GRU(embedding, hidden_size, num_layers, batch_first=True,
-                              dropout=dropout if num_layers > 1 else 0.0, reset=reset, backend=backend)
+        self.gru = make_rnn("gru", embedding, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout,
+                            reset=reset, backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, V)
 
