@@ -23,7 +23,7 @@ from grukit.data.sentiment import Bigrams
 from grukit.plots import GATES_SIZE, SIZE
 from grukit.tasks import classify as C
 from grukit.tasks.classify import collate, split
-from grukit.tasks.classify_model import SentenceClassifier, SentenceEnsemble, pool
+from grukit.tasks.classify_model import SentenceClassifier, SentenceEnsemble, negation_scope, pool
 
 BASELINES = {"bag-of-words logistic regression", "NB-weighted logistic regression", "majority class"}
 
@@ -598,3 +598,64 @@ def test_resume_refuses_other_word_vectors_of_the_same_shape(tmp_path, capsys):
     assert cli.main([*argv, "--epochs", "1", "--vectors", str(b), "--resume"]) == 2
     assert "other fixed model inputs" in capsys.readouterr().err
     assert cli.main([*argv, "--epochs", "1", "--vectors", str(a), "--resume"]) == 0
+
+
+def _negation_ensemble(**kwargs) -> SentenceEnsemble:
+    """Ids 2 "not", 3 "bad", 4 "isn't", 5 ",", 6 "but", 7 "good", with ratios ±1 and negation channels."""
+    torch.manual_seed(0)
+    m = SentenceEnsemble("not\nbad\nisn't\n,\nbut\ngood", classes=2, members=2, embedding=4, hidden_size=3,
+                         ratios=2, negation=True, **kwargs)
+    m.set_ratios(torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, -1.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0],
+                               [-1.0, 1.0]]))
+    return m
+
+
+def test_a_negation_scope_opens_after_a_negator_and_ends_at_punctuation_or_but():
+    member = _negation_ensemble().members[0]
+    assert member.opens.tolist() == [False, False, True, False, True, False, False, False]  # not, …n't
+    assert member.ends.tolist() == [False] * 5 + [True, True, False]  # ",", "but"
+    ids = torch.tensor([[3, 2, 3, 7, 5, 3, 0],  # bad not bad good , bad <pad>
+                        [4, 7, 6, 3, 2, 2, 3]])  # isn't good but bad not not bad
+    nu = negation_scope(ids, member.opens, member.ends)  # (N, T)
+    assert nu.tolist() == [[0, 0, 1, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0, 1]]
+
+
+def test_negation_channels_are_the_scope_and_the_ratios_within_it():
+    m = _negation_ensemble(word_dropout=0.5).eval()
+    member = m.members[0]
+    assert member.gru.input_size == 4 + 2 + 1 + 2  # [E; R; ν; ν·R]
+    ids, lengths = torch.tensor([[3, 2, 3, 7, 5, 3]]), torch.tensor([6])  # bad not bad good , bad
+    x = member.inputs(ids)  # (1, T, 9)
+    assert x[0, :, 6].tolist() == [0, 0, 1, 1, 0, 0]
+    assert torch.equal(x[0, :, 7:], x[0, :, 6:7] * member.R[ids[0]])  # ν·R: the negated words' ratios only
+    assert x[0, 2, 7:].tolist() == [1.0, -1.0] and x[0, 0, 7:].tolist() == [0.0, 0.0]
+    member.train()
+    dropped = member.inputs(torch.tensor([[2, 3]]).expand(400, 2))  # "not bad", word dropout 0.5
+    member.eval()
+    kept_not = dropped[:, 1, 6] == 1  # (N,): ν of "bad" is 1 exactly when "not" was kept
+    assert 0.3 < kept_not.float().mean() < 0.7
+    z, r = m.gates(ids[0])
+    assert z.shape == r.shape == (6, 3)
+    plain = SentenceEnsemble("not\nbad\nisn't\n,\nbut\ngood", classes=2, members=1, embedding=4, hidden_size=3,
+                             ratios=2)
+    assert plain.members[0].gru.input_size == 6 and not hasattr(plain.members[0], "opens")
+
+
+def test_negation_travels_in_the_checkpoint_config_not_its_tensors(tmp_path):
+    m = _negation_ensemble().eval()
+    grukit.save(m, tmp_path / "m.safetensors")
+    assert not any(k.endswith(("opens", "ends")) for k in load_file(tmp_path / "m.safetensors"))
+    back = grukit.load(tmp_path / "m.safetensors").eval()
+    assert back.config.negation and torch.equal(back.members[0].opens, m.members[0].opens)
+    ids, lengths = torch.tensor([[2, 3, 7]]), torch.tensor([3])
+    torch.testing.assert_close(back(ids, lengths), m(ids, lengths))
+
+
+def test_classify_negation_flag_reaches_the_model_and_the_report(tmp_path):
+    out = tmp_path / "neg"
+    argv = ["--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "1", "--epochs", "1",
+            "--vectors", "none", "--negation"]
+    assert cli.main(["classify", *argv, "--out", str(out)]) == 0
+    model = grukit.load(out / "model.safetensors")
+    assert model.config.negation and model.members[0].gru.input_size == 4 + 4 + 1 + 2  # [E; R; R2; ν; ν·R]
+    assert "negation's scope" in (out / "report.md").read_text()

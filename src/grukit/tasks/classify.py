@@ -97,6 +97,7 @@ ADVERSARIAL = 0.0
 # Pretrained word vectors (GloVe 6B 50d, `grukit.data.vectors`) beside the embedding: on the 12 inner splits
 # the held-out accuracy was 0.67 ± 0.24 points higher than without (10 better, 2 worse; docs/applications.md).
 VECTORS = "glove"
+NEGATION = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,6 +133,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=True,
                        help="with --ratios, also feed the log-count ratios of the bigram ending at each word "
                             "(bigrams seen --min-count times in training; default on)")
+    model.add_argument("--negation", action=argparse.BooleanOptionalAction, default=NEGATION,
+                       help="also feed each word whether it lies in a negation's scope (after not, never, no, "
+                            "...n't and before the next punctuation or 'but') and, with --ratios, its log-count "
+                            f"ratios again within that scope (default {'on' if NEGATION else 'off'})")
     model.add_argument("--pooling", choices=POOLING, default="last+max",
                        help="sentence vector from the GRU outputs (default last+max)")
     model.add_argument("--dropout", type=float, default=0.5, help="dropout (default 0.5)")
@@ -511,7 +516,7 @@ def build(args: argparse.Namespace, d: dict) -> tuple[SentenceEnsemble, list[tup
                              backend=args.backend, ratios=len(names) if args.ratios else 0,
                              word_dropout=args.word_dropout, pooling=args.pooling,
                              bigrams=len(tables.get("bigram_keys", ())), vectors=0 if G is None else G.shape[1],
-                             vector_words="\n".join(d["vector_words"]))
+                             vector_words="\n".join(d["vector_words"]), negation=args.negation)
     if G is not None:
         model.set_vectors(G)
     if args.ratios:
@@ -621,6 +626,9 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
         inputs = (f"[{e}; R[w_t]; R₂[w_(t−1) w_t]], {embedding}, R and R₂ the log-count ratios of the word and "
                   f"of the bigram ending at it ({metrics['bigrams']:,} training bigrams) (out-of-fold for training "
                   f"sentences)")
+    if args.negation:
+        inputs += (", then ν_t (1 for a word in a negation's scope: after not, never, no, …n't and before the next "
+                   "punctuation or 'but')" + (" and ν_t·R[w_t]" if args.ratios else ""))
     method = (f"The mean probability of {args.members} classifiers from different initialisations, each: "
               f"{inputs} → bidirectional grukit.GRU {args.hidden} units per direction (reset "
               f"before) → {POOLED[args.pooling]} → linear; dropout {args.dropout}, word dropout "

@@ -5,6 +5,7 @@ states → linear.
     x_t = [dropout(E[w̃_t]) ; dropout(g_t) ; ρ_t]     (N, T, D+P+K') ρ_t = R[w̃_t], fixed (K = 0: no ratios)
                                                                   or [R[w̃_t]; R₂[w̃_{t−1} w̃_t]] (K' = 2K, bigrams)
                                                                   g_t = G[w̃_t], fixed (P = 0: no vectors)
+                                                                  with negation, ρ_t also ends in [ν_t ; ν_t·R[w̃_t]]
     o_t = [h_t^fwd ; h_t^rev] = BiGRU(x)              (N, T, 2H)   grukit.GRU, lengths respected
     v   = [h_n^fwd ; h_n^rev ; max_t o_t]             (N, 4H)      pooling "last+max" (padding excluded)
         | [mean_t o_t ; max_t o_t]                                 pooling "mean+max"
@@ -20,6 +21,11 @@ learns how word polarities combine along the sentence (negation, "but", intensif
 the embedding carries what the ratios miss. While training, the task may hand over ρ
 itself (`rho`, out-of-fold ratios, so that a sentence's own label does not leak into
 its inputs); otherwise ρ_t = R[w_t].
+
+With `negation`, ν_t = 1 when w_t lies in a negation's scope: after a word that opens one ("not", "never",
+"no", any "…n't", `NEGATORS`) and before the next punctuation mark or "but" (`SCOPE_ENDS`), else 0. The
+GRU then also reads ν_t and ν_t·R[w_t], the ratios of the words a negation governs, so that "not … bad"
+need not be learnt from the few training sentences that hold it.
 
 G (P = `vectors` > 0) holds pretrained word vectors (`grukit.data.vectors`), fixed. Ids past
 the vocabulary's, V + 2 …, are `vector_words`: words that the training part lacks (or saw
@@ -69,6 +75,7 @@ class ClassifierConfig:
     pooling: str = "last+max"  # "last+max" or "mean+max" (see the module docstring)
     bigrams: int = 0  # B, known bigrams whose K ratios are read too (0 = words only)
     vectors: int = 0  # P, fixed pretrained vector channels per word (0 = none)
+    negation: bool = False  # also read ν_t (in a negation's scope) and ν_t·R[w_t] (see the module docstring)
 
 
 def _check_options(ratios: int, word_dropout: float, pooling: str, bigrams: int, vectors: int = 0) -> None:
@@ -83,6 +90,31 @@ def _check_options(ratios: int, word_dropout: float, pooling: str, bigrams: int,
         raise ValueError(f"word_dropout: expected a number in [0, 1), got {word_dropout}")
     if pooling not in POOLING:
         raise ValueError(f"pooling: expected one of {POOLING}, got {pooling!r}")
+
+
+# Words that open a negation's scope, and the marks and words that close it (Das & Chen 2001; Pang et al. 2002
+# mark the words between a negation and the next punctuation). Any word ending in "n't" opens one too.
+NEGATORS = frozenset({"not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "nowhere", "without",
+                      "hardly", "barely", "cannot"})
+SCOPE_ENDS = frozenset({".", ",", ";", ":", "!", "?", "-", "(", ")", "but"})
+
+
+def negation_scope(ids: Tensor, opens: Tensor, ends: Tensor) -> Tensor:
+    """ν (N, T), 1.0 where a word lies in a negation's scope: some earlier word of its sentence opens one
+    (`opens[id]`) and no word from there up to it ends it (`ends[id]`); the opening word itself reads 0.
+
+    Example:
+        >>> import torch
+        >>> opens, ends = torch.tensor([False, False, True, False, False]), torch.tensor([False] * 4 + [True])
+        >>> negation_scope(torch.tensor([[2, 3, 3, 4, 3, 0]]), opens, ends).tolist()  # not x x . x <pad>
+        [[0.0, 1.0, 1.0, 0.0, 0.0, 0.0]]
+    """
+    T = ids.shape[1]
+    at = torch.arange(T, device=ids.device).expand_as(ids)  # (N, T)
+    none = torch.full_like(at, -1)  # (N, T)
+    opened = torch.where(opens[ids], at, none).cummax(dim=1).values  # (N, T) last opening word up to t
+    ended = torch.where(ends[ids], at, none).cummax(dim=1).values  # (N, T) last closing mark up to t
+    return ((opened > ended) & ~opens[ids] & (ids > 0)).float()  # (N, T)
 
 
 def pool(out: Tensor, h_n: Tensor, lengths: Tensor, pooling: str) -> Tensor:
@@ -102,18 +134,24 @@ class SentenceClassifier(nn.Module):
 
     def __init__(self, vocabulary: str, classes: int, embedding: int = 128, hidden_size: int = 128,
                  dropout: float = 0.5, reset: str = "before", backend: str = "auto", ratios: int = 0,
-                 word_dropout: float = 0.0, pooling: str = "last+max", bigrams: int = 0, vectors: int = 0):
+                 word_dropout: float = 0.0, pooling: str = "last+max", bigrams: int = 0, vectors: int = 0,
+                 negation: bool = False):
         super().__init__()
         _check_options(ratios, word_dropout, pooling, bigrams, vectors)
         self.config = ClassifierConfig(vocabulary, classes, embedding, hidden_size, dropout, reset, backend, ratios,
-                                       word_dropout, pooling, bigrams, vectors)
-        n_words = len(vocabulary.split("\n")) + 2 if vocabulary else 2
+                                       word_dropout, pooling, bigrams, vectors, negation)
+        words = ["", ""] + vocabulary.split("\n") if vocabulary else ["", ""]  # ids 0 (padding), 1 (unknown)
+        n_words = len(words)
         self.embed = nn.Embedding(n_words, embedding, padding_idx=0)
+        if negation:  # fixed by the vocabulary, so not saved
+            self.register_buffer("opens", torch.tensor([w in NEGATORS or w.endswith("n't") for w in words]),
+                                 persistent=False)  # (V,)
+            self.register_buffer("ends", torch.tensor([w in SCOPE_ENDS for w in words]), persistent=False)  # (V,)
         self.register_buffer("R", torch.zeros(n_words, ratios))  # (V, K), set by set_ratios
         if bigrams:
             self.register_buffer("bigram_keys", torch.zeros(bigrams, dtype=torch.int64))  # (B,) sorted κ
             self.register_buffer("R2", torch.zeros(bigrams + 2, ratios))  # (B+2, K), rows 0 and 1 stay 0
-        channels = ratios * (2 if bigrams else 1)  # K'
+        channels = ratios * (2 if bigrams else 1) + (1 + ratios if negation else 0)  # K'
         self.gru = grukit.GRU(embedding + vectors + channels, hidden_size, batch_first=True, bidirectional=True,
                               reset=reset, backend=backend)
         self.drop = nn.Dropout(dropout)
@@ -155,6 +193,14 @@ class SentenceClassifier(nn.Module):
             rho = torch.cat([rho, self.R2[self.bigram_ids(ids)]], dim=-1)  # (N, T, 2K)
         return rho
 
+    def negation_inputs(self, ids: Tensor, rho: Tensor) -> Tensor:
+        """[ν; ν·ρ_uni] (N, T, 1+K) for known ids (N, T) and their ρ (N, T, K'), whose first K channels are the
+        words' own ratios R[w] (`negation_scope`); (N, T, 0) for a model without negation."""
+        if not self.config.negation:
+            return rho[:, :, :0]  # (N, T, 0)
+        nu = negation_scope(ids, self.opens, self.ends)[:, :, None]  # (N, T, 1)
+        return torch.cat([nu, nu * rho[:, :, :self.config.ratios]], dim=-1)  # (N, T, 1+K)
+
     def _vectors(self, g: Tensor | None) -> list[Tensor]:
         """[g] (N, T, P) for a model with vectors (g must be given), [] for one without."""
         P = self.config.vectors
@@ -183,7 +229,8 @@ class SentenceClassifier(nn.Module):
             g = [v.masked_fill(drop[:, :, None], 0.0) for v in g]  # (N, T, P), G[unknown] = 0
         e = self.drop(self.embed(ids))  # (N, T, D)
         e = e if shift is None else e + shift  # (N, T, D)
-        return torch.cat([e, *(self.drop(v) for v in g), rho], dim=-1)  # (N, T, D+P+K')
+        nu = self.negation_inputs(ids, rho)  # (N, T, 1+K) or (N, T, 0)
+        return torch.cat([e, *(self.drop(v) for v in g), rho, nu], dim=-1)  # (N, T, D+P+K')
 
     def features(self, ids: Tensor, lengths: Tensor, rho: Tensor | None = None, shift: Tensor | None = None,
                  g: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -201,8 +248,9 @@ class SentenceClassifier(nn.Module):
     def gates(self, ids: Tensor, g: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Forward-direction update and reset gates for one sentence ids (T,) with its word vectors g (T, P)
         (when P > 0): z, r each (T, H)."""
-        x = torch.cat([self.embed(self.known(ids)), *self._vectors(g), self.ratio_inputs(ids[None])[0]],
-                      dim=-1)  # (T, D+P+K')
+        rho = self.ratio_inputs(ids[None])  # (1, T, K')
+        nu = self.negation_inputs(self.known(ids[None]), rho)  # (1, T, 1+K) or (1, T, 0)
+        x = torch.cat([self.embed(self.known(ids)), *self._vectors(g), rho[0], nu[0]], dim=-1)  # (T, D+P+K')
         _, _, gates = self.gru(x[None], return_gates=True)  # gates.z (1, 2, T, 1, H)
         return gates.z[0, 0, :, 0], gates.r[0, 0, :, 0]
 
@@ -239,14 +287,14 @@ class SentenceEnsemble(nn.Module):
     def __init__(self, vocabulary: str, classes: int, members: int = 3, embedding: int = 128,
                  hidden_size: int = 128, dropout: float = 0.5, reset: str = "before", backend: str = "auto",
                  ratios: int = 0, word_dropout: float = 0.0, pooling: str = "last+max", bigrams: int = 0,
-                 vectors: int = 0, vector_words: str = ""):
+                 vectors: int = 0, vector_words: str = "", negation: bool = False):
         super().__init__()
         if members < 1:
             raise ValueError(f"members: expected an integer >= 1, got {members}")
         if vector_words and not vectors:
             raise ValueError("vector_words: expected none for a model built with vectors 0, got some")
         self.config = EnsembleConfig(vocabulary, classes, embedding, hidden_size, dropout, reset, backend, ratios,
-                                     word_dropout, pooling, bigrams, vectors, members, vector_words)
+                                     word_dropout, pooling, bigrams, vectors, negation, members, vector_words)
         member = {f.name: getattr(self.config, f.name) for f in fields(ClassifierConfig)}
         self.members = nn.ModuleList(SentenceClassifier(**member) for _ in range(members))
         if vectors:
