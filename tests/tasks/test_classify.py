@@ -624,7 +624,7 @@ def test_negation_channels_are_the_scope_and_the_ratios_within_it():
     m = _negation_ensemble(word_dropout=0.5).eval()
     member = m.members[0]
     assert member.gru.input_size == 4 + 2 + 1 + 2  # [E; R; ν; ν·R]
-    ids, lengths = torch.tensor([[3, 2, 3, 7, 5, 3]]), torch.tensor([6])  # bad not bad good , bad
+    ids = torch.tensor([[3, 2, 3, 7, 5, 3]])  # bad not bad good , bad
     x = member.inputs(ids)  # (1, T, 9)
     assert x[0, :, 6].tolist() == [0, 0, 1, 1, 0, 0]
     assert torch.equal(x[0, :, 7:], x[0, :, 6:7] * member.R[ids[0]])  # ν·R: the negated words' ratios only
