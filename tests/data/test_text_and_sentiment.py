@@ -123,9 +123,8 @@ def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path
     assert read_csv(csv, "t", "l")[2] == ["a", "none"]
     csv.write_text("t,l\n,b\ngood,b\nbad,a\n")  # a row without text is skipped, as before
     assert read_csv(csv, "t", "l") == (["good", "bad"], [1, 0], ["a", "b"])
-    csv.write_text("t,l\ngood,b\n" + "x" * 200_000 + ",a\n")
-    with pytest.raises(UsageError, match=r"--csv: not a readable CSV file: .*field larger than field limit"):
-        read_csv(csv, "t", "l")
+    csv.write_text("t,l\ngood,b\n" + "x" * 200_000 + ",a\n")  # over csv's own 131,072: refused until a review
+    assert len(read_csv(csv, "t", "l")[0][1]) == 200_000
 
 
 def test_the_same_file_for_both_classes_or_one_column_for_text_and_label_is_refused(tmp_path):
@@ -205,3 +204,17 @@ def test_labels_differing_only_in_case_are_two_classes_with_a_warning(tmp_path, 
     with caplog.at_level(logging.WARNING):
         assert read_csv(csv, "t", "l")[2] == ["Pos", "neg", "pos"]
     assert "the labels 'Pos' and 'pos' differ only in case" in caplog.text
+
+
+def test_a_csv_row_with_an_unquoted_comma_or_a_repeated_column_is_refused(tmp_path):
+    """Found by a review: 'honestly, a fine film,1' put 'a fine film' in the label column (129 classes, no
+    word), and a header text,label,text trained on the last 'text' column."""
+    f = tmp_path / "c.csv"
+    f.write_text("text,label\ngood film,1\nhonestly, a bad film,0\nbad,0\n")
+    with pytest.raises(UsageError, match=r"--csv: expected at most 2 fields per row, as in the header, got 3 in row 3"):
+        read_csv(f, "text", "label")
+    f.write_text("text,label,text\ngood film,1,x\nbad film,0,x\n")
+    with pytest.raises(UsageError, match=r"--text-column: expected a column named once in the header, got 'text' 2"):
+        read_csv(f, "text", "label")
+    f.write_text('text,label\n"honestly, a bad film",0\n\ngood,1\n')  # quoted: one field; a blank line: no row
+    assert read_csv(f, "text", "label") == (["honestly, a bad film", "good"], [0, 1], ["0", "1"])

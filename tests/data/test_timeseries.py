@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 
-from grukit.data.files import csv_reader
+from grukit.data.files import csv_table
 from grukit.data.timeseries import fill_gaps, load_co2, load_seattle, read_csv
 from grukit.errors import UsageError
 
@@ -178,7 +178,7 @@ def test_the_separator_is_the_one_that_cuts_header_and_first_row_alike(tmp_path)
                         ('"a;b",y\n1,2\n', ["a;b", "y"]),
                         ("date;y\n", ["date", "y"])):
         f.write_text(text)
-        assert list(csv_reader(f.read_text()).fieldnames) == names, text
+        assert csv_table(f.read_text(), "--csv", f)[0] == names, text
     f.write_bytes(b"date,y\r2020-01,1\r2020-02,2\r2020-03,3\r")
     assert read_csv(f, "y", date_column="date").values[:, 0].tolist() == [1.0, 2.0, 3.0]
     f.write_bytes(b"\n\ndate,y\n2020-01,1\n2020-02,2\n")  # blank lines before the header: a traceback before
@@ -199,3 +199,30 @@ def test_a_trailing_empty_row_is_no_step_and_a_blank_date_says_why_holes_stay(tm
     with caplog.at_level(logging.WARNING):
         s = read_csv(f, "y", date_column="date")
     assert s.values.shape == (11, 1) and "row 4 has no date in column 'date'" in caplog.text
+
+
+def test_a_blank_line_in_a_one_column_file_is_a_gap_and_trailing_ones_are_not_steps(tmp_path):
+    """Found by a review: an empty cell of a one-column file is a blank line, which the reader skipped, so
+    every later value moved one step earlier (off its season) and the report said "0 missing"."""
+    f = tmp_path / "one.csv"
+    f.write_text("y\n1\n2\n\n4\n\n\n")
+    s = read_csv(f, "y")
+    assert len(s) == 4 and s.missing()[:, 0].tolist() == [False, False, True, False]
+    f.write_text("t,y\n1,1\n\n3,3\n")  # two columns: a gap is written "3,", a blank line is no row
+    assert read_csv(f, "y").values[:, 0].tolist() == [1.0, 3.0]
+
+
+def test_a_row_with_more_fields_than_the_header_is_refused_and_names_are_stripped(tmp_path):
+    """Found by a review: '10,038' in a comma file was read as 10 (the extra field dropped), and a header
+    ' y ' was not found as --column y."""
+    f = tmp_path / "eu.csv"
+    f.write_text("y\n10,038\n11,5\n")
+    with pytest.raises(UsageError, match=r"--csv: expected at most 1 fields per row, as in the header, got 2 in "
+                                         r"row 2 of .*eu.csv \(quote a field that holds a comma"):
+        read_csv(f, "y")
+    f.write_text("date;y\n2020-01;1\n2020-02;1;2\n")
+    with pytest.raises(UsageError, match=r"got 3 in row 3 of \S+$"):
+        read_csv(f, "y")
+    f.write_text(" date , y , x \n2020-01,1,2\n2020-02,2\n")
+    s = read_csv(f, "y", date_column="date", covariates=["x"])
+    assert s.names == ["y", "x"] and np.isnan(s.values[1, 1]) and s.values[1, 0] == 2.0  # a short row: gaps

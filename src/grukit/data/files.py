@@ -8,16 +8,16 @@ A UTF-8 byte-order mark is dropped before decoding in any encoding (a spreadshee
 one), and a decoded one (utf-16, utf-8-sig) after. A byte the encoding cannot read, an
 unknown codec name or a missing file is a `UsageError` that names `argument`, so the CLI
 exits 2 with one line instead of reading mojibake. A spreadsheet set to a European locale
-saves "CSV" with semicolons, and some tools write tabs: `csv_reader` reads all three.
+saves "CSV" with semicolons, and some tools write tabs: `csv_table` reads all three.
 
 Example:
     >>> import tempfile, pathlib
-    >>> from grukit.data.files import csv_reader, read_decoded
+    >>> from grukit.data.files import csv_table, read_decoded
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "café.txt"
     >>> _ = path.write_bytes("day;café\\n1;2\\n".encode("latin-1"))
     >>> text = read_decoded(path, "--csv", "latin-1")
-    >>> [row for row in csv_reader(text)]
-    [{'day': '1', 'café': '2'}]
+    >>> csv_table(text, "--csv", path)
+    (['day', 'café'], [(2, ['1', '2'])])
 """
 from __future__ import annotations
 
@@ -69,8 +69,27 @@ def delimiter(text: str) -> str:
     return ","
 
 
-def csv_reader(text: str) -> csv.DictReader:
-    """Rows of `text` as dicts keyed by its header (its first non-blank line), fields cut by `delimiter(text)`;
-    any line end (\\n, \\r\\n, \\r), quoted fields keep their newlines."""
+def csv_table(text: str, argument: str, path: str | Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header, [(row number, cells)]) of `text`: the header is its first non-blank line (row 1), its names
+    stripped of spaces; every later line is a row, numbered as the file's lines (where the row ends), a
+    blank one with no cells ([]), for the caller to skip or read as empty; fields cut by `delimiter(text)`,
+    any line end, quoted fields keep their newlines. A row with more fields than the header (a decimal
+    comma in a comma-separated file) or an unreadable file is a UsageError naming `argument`, the row and
+    `path`, never a silently shifted or cut row."""
     text = text.lstrip("\r\n")  # blank lines before the header are not the header
-    return csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter(text))
+    sep = delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    limit = csv.field_size_limit(len(text) + 1)  # csv's own limit, 131,072 characters, would refuse a long cell
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        rows = [(reader.line_num, cells) for cells in reader]
+    except csv.Error as err:
+        raise UsageError(f"{argument}: not a readable CSV file: {path} ({err} at row {reader.line_num})") from None
+    finally:
+        csv.field_size_limit(limit)
+    for line, cells in rows:
+        if len(cells) > len(header):
+            hint = " (quote a field that holds a comma, such as a decimal comma)" if sep == "," else ""
+            raise UsageError(f"{argument}: expected at most {len(header)} fields per row, as in the header, "
+                             f"got {len(cells)} in row {line} of {path}{hint}")
+    return header, rows

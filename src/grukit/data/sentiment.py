@@ -36,7 +36,6 @@ Example:
 """
 from __future__ import annotations
 
-import csv
 import logging
 import re
 import unicodedata
@@ -50,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from grukit.data import bundled
-from grukit.data.files import csv_reader, read_decoded
+from grukit.data.files import csv_table, read_decoded
 from grukit.data.timeseries import MISSING
 from grukit.errors import UsageError
 
@@ -95,7 +94,7 @@ def read_csv(path: str | Path, text_column: str, label_column: str, *,
     """(texts, labels, class names) from a CSV with a header; labels are the sorted distinct label values.
 
     Rows without text are skipped; a row with text but no label is an error naming its row
-    (the header is row 1), never a class of its own."""
+    (the file's line: the header is row 1), never a class of its own."""
     path = Path(path)
     if text_column == label_column:
         raise UsageError(f"--label-column: expected another column than --text-column, got {label_column!r} for both")
@@ -103,6 +102,9 @@ def read_csv(path: str | Path, text_column: str, label_column: str, *,
     for flag, name in (("--text-column", text_column), ("--label-column", label_column)):
         if name not in header:
             raise UsageError(f"{flag}: expected one of {header}, got {name!r}")
+        if header.count(name) > 1:
+            raise UsageError(f"{flag}: expected a column named once in the header, got {name!r} "
+                             f"{header.count(name)} times in {path}")
     texts, labels = [], []
     for row_number, row in rows:
         text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
@@ -151,17 +153,9 @@ def _numeric_first(name: str) -> tuple:
 
 
 def _csv_rows(path: Path, encoding: str) -> tuple[list[str], list[tuple[int, dict]]]:
-    """(header, [(row number, row)]) of a CSV file; the header is row 1, blank lines are not rows."""
-    text = read_decoded(path, "--csv", encoding)
-    rows = []
-    try:
-        reader = csv_reader(text)
-        for i, row in enumerate(reader):
-            rows.append((i + 2, row))
-        header = list(reader.fieldnames or [])
-    except csv.Error as err:
-        raise UsageError(f"--csv: not a readable CSV file: {path} ({err} at line {reader.line_num})") from None
-    return header, rows
+    """(header, [(row number, row)]) of a CSV file (`grukit.data.files.csv_table`); blank lines are skipped."""
+    header, rows = csv_table(read_decoded(path, "--csv", encoding), "--csv", path)
+    return header, [(line, dict(zip(header, cells))) for line, cells in rows if cells]
 
 
 def load_mr() -> tuple[list[str], list[int], list[str]]:

@@ -34,7 +34,6 @@ Example:
 """
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ import numpy as np
 
 from grukit.data import bundled
 from grukit.data.dates import STEP_SECONDS, check_order, infer_season, insert_skipped, parse_dates
-from grukit.data.files import csv_reader, read_decoded
+from grukit.data.files import csv_table, read_decoded
 from grukit.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -110,22 +109,20 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
              covariates: Sequence[str] = (), encoding: str = "utf-8") -> Series:
     """Read `column` (the target) and `covariates` from a CSV file with a header row, in `encoding`."""
     path = Path(path)
-    text = read_decoded(path, "--csv", encoding)
-    try:
-        reader = csv_reader(text)
-        header = list(reader.fieldnames or [])
-        rows = list(reader)
-        while rows and not any((cell or "").strip() for cell in rows[-1].values()):  # a trailing "," (Excel)
-            rows.pop()
-    except csv.Error as err:
-        raise UsageError(f"--csv: not a readable CSV file: {path} ({err})") from None
+    header, table = csv_table(read_decoded(path, "--csv", encoding), "--csv", path)
+    if len(header) == 1:  # a blank line is the one way to write an empty cell: a gap, never a dropped step
+        table = [(line, cells or [""]) for line, cells in table]
+    table = [(line, cells) for line, cells in table if cells]  # with two columns or more, a blank line is no row
+    while table and not any(cell.strip() for cell in table[-1][1]):  # trailing blank lines, a trailing "," (Excel)
+        table.pop()
+    rows = [dict(zip(header, cells)) for _, cells in table]  # row i + 2 (header row 1); cut short: gaps at its end
     if not header:
         raise UsageError(f"--csv: expected a header row, got an empty file: {path}")
     for flag, name in [("--column", column), *[("--covariates", c) for c in covariates],
                        *([("--date-column", date_column)] if date_column else [])]:
         if name not in header:
             raise UsageError(f"{flag}: expected one of {header}, got {name!r}")
-        if header.count(name) > 1:  # csv.DictReader would silently read the last of them
+        if header.count(name) > 1:  # a row's dict would silently hold the last of them
             raise UsageError(f"{flag}: expected a column named once in the header, got {name!r} "
                              f"{header.count(name)} times in {path}")
     names = [column, *covariates]

@@ -173,7 +173,11 @@ def min_rows(lookback: int, horizon: int, season: int, fractions: tuple[float, f
     """The fewest rows `prepare` accepts: its split (70% train, 15% validation, 15% test)
     must leave lookback + horizon + 1 + season training steps and horizon + 1 in validation and in test."""
     need_train = lookback + horizon + 1 + max(season, 1)
-    rows = need_train
+    f_test = 1.0 - fractions[0] - fractions[1]
+    # each part holds its fraction of the rows within one row, so no count below this bound can do (a start
+    # near the answer: stepping from need_train took minutes for a lookback of 10⁹)
+    bound = max((need_train - 0.5) / fractions[0], (horizon + 0.5) / fractions[1], horizon / f_test)
+    rows = max(need_train, int(bound) - 3)
     while True:
         n_val = int(round(rows * fractions[1]))
         n_test = rows - int(round(rows * fractions[0])) - n_val
