@@ -234,12 +234,24 @@ def test_encoding_reaches_the_csv_reader(tmp_path):
 
 
 def test_min_rows_is_the_fewest_that_prepare_accepts():
-    series = np.sin(np.arange(400) / 3.0) + np.arange(400) / 50.0
-    for lookback, horizon, season in ((156, 52, 52), (16, 8, 52), (10, 3, 7)):
+    series = np.sin(np.arange(900) / 3.0) + np.arange(900) / 50.0
+    for lookback, horizon, season in ((156, 52, 52), (16, 8, 52), (10, 3, 7), (1, 60, 1), (2, 1, 0), (5, 90, 12)):
         need = min_rows(lookback, horizon, season)
         prepare(series[:need], lookback=lookback, horizon=horizon, season=season)
         with pytest.raises(UsageError, match="--lookback/--horizon"):
             prepare(series[:need - 1], lookback=lookback, horizon=horizon, season=season)
+
+
+def test_min_rows_of_a_huge_lookback_is_found_at_once():
+    """Found by a review: min_rows stepped up one row at a time from lookback + horizon + season, so
+    `--lookback 1000000000` hung instead of exiting 2."""
+    def fits(rows: int, need_train: int, horizon: int) -> bool:  # prepare's condition, 70/15/15
+        n_val = int(round(rows * 0.15))
+        n_test = rows - int(round(rows * 0.7)) - n_val
+        return rows - n_val - n_test >= need_train and min(n_val, n_test) >= horizon + 1
+
+    need = min_rows(10**9, 52, 52)
+    assert fits(need, 10**9 + 105, 52) and not fits(need - 1, 10**9 + 105, 52)
 
 
 def test_a_part_with_no_observed_target_and_a_season_too_long_are_named():
