@@ -67,7 +67,7 @@ def text_files(tmp_path):
     two = "a nice film,pos\na bad film,neg\n" * 10  # rows 2..21
     (tmp_path / "short_row.csv").write_text("text,label\n" + two + "a film without a label\n")
     (tmp_path / "blank_label.csv").write_text("text,label\n" + two + "a film, \n")
-    (tmp_path / "big_field.csv").write_text("text,label\n" + two + "x" * 200_000 + ",pos\n")
+    (tmp_path / "extra_field.csv").write_text("text,label\n" + two + "honestly, a fine film,pos\n")
     return tmp_path
 
 
@@ -96,8 +96,8 @@ BAD = {
                                  "--label-column", "label"], ["--label-column", "row 22"]),
     "blank label": (["classify", "--csv", "{d}/blank_label.csv", "--text-column", "text", "--label-column", "label"],
                     ["--label-column", "row 22"]),
-    "csv field over the size limit": (["classify", "--csv", "{d}/big_field.csv", "--text-column", "text",
-                                       "--label-column", "label"], ["--csv", "field larger than field limit"]),
+    "csv row with an unquoted comma": (["classify", "--csv", "{d}/extra_field.csv", "--text-column", "text",
+                                        "--label-column", "label"], ["--csv", "got 3 in row", "quote a field"]),
     "negative seed": (["classify", "--seed", "-1"], ["--seed: expected an integer in [0, 2**63), got -1"]),
     "seed too large": (["textgen", "--seed", str(2**63)], ["--seed", str(2**63)]),
     "negative weight decay": (["classify", "--weight-decay", "-1"], ["--weight-decay", ">= 0", "-1"]),

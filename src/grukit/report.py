@@ -1,6 +1,6 @@
 """What every command leaves in --out: metrics.json and report.md (markdown with figures).
 
-    table(rows, columns)      a markdown table; floats with `digits` significant decimals
+    table(rows, columns)      a markdown table; floats with `digits` decimals (significant ones when smaller)
     write_json(path, obj)     pretty JSON, written atomically
     write_report(path, title, sections)   "# title" then "## heading\\n\\nbody" per section
 
@@ -20,8 +20,11 @@ from typing import Any, Sequence
 
 
 def _fmt(value: Any, digits: int) -> str:
+    """A float with `digits` decimals, or `digits` significant ones when it is smaller than that shows
+    (1.6e-06, not 0.0000)."""
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        small = value != 0 and abs(value) < 10.0 ** -(digits - 1)
+        return f"{value:.{digits}g}" if small else f"{value:.{digits}f}"
     return str(value)
 
 

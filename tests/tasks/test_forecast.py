@@ -281,3 +281,41 @@ def test_resume_from_the_cli_after_an_interrupt_ends_like_an_unbroken_run(tmp_pa
              for row in csv.DictReader((tmp_path / run / "metrics.csv").read_text().splitlines())]
             for run in ("whole", "split")]
     assert len(rows[0]) == 3 and rows[0] == rows[1]
+
+
+def test_the_figure_breaks_at_gaps_and_the_report_counts_covariate_gaps(tmp_path, monkeypatch):
+    """Found by a review: forecast.png drew carried-forward gap values as the truth, the report said an
+    indicator channel marked every filled step (covariates have none) and rounded a small s to 0.0000."""
+    from grukit import plots
+    from grukit.tasks import forecast
+
+    n = 120
+    y = 1e-6 * (np.sin(np.arange(n) / 2.0) + np.arange(n) / 40.0)
+    x = np.cos(np.arange(n) / 3.0)
+    cells = [[f"{a:.6g}", f"{b:.4f}"] for a, b in zip(y, x)]
+    cells[n - 2][0] = ""  # a target gap in the last forecast's horizon
+    cells[n - 10][0] = ""  # and one in its window
+    for i in (5, 50, 51):
+        cells[i][1] = "NA"
+    path = tmp_path / "d.csv"
+    path.write_text("y,x\n" + "".join(f"{a},{b}\n" for a, b in cells))
+    seen = {}
+
+    def capture(t_history, y_history, t_future, y_true, *args, **kwargs):
+        seen.update(t_history=t_history, y_history=y_history, t_future=t_future, y_true=y_true)
+        return plots_forecast(t_history, y_history, t_future, y_true, *args, **kwargs)
+
+    plots_forecast = plots.forecast
+    monkeypatch.setattr(plots, "forecast", capture)
+    out = tmp_path / "run"
+    assert cli.main(["forecast", "--csv", str(path), "--column", "y", "--covariates", "x", "--season", "1",
+                     "--horizon", "1", "--lookback", "12", "--hidden", "4", "--members", "1", "--epochs", "1",
+                     "--out", str(out)]) == 0
+    assert seen["t_future"].tolist() == [n - 1] and not np.isnan(seen["y_true"]).any()
+    assert np.isnan(seen["y_history"][seen["t_history"].tolist().index(n - 10)])
+    assert np.isnan(seen["y_history"]).sum() == 2  # the window's gap, and the last one at step n - 2
+    report = (out / "report.md").read_text()
+    assert "Missing covariate values (x 3) are filled the same way, without an indicator channel" in report
+    assert "marks every filled target step" in report and "s = 0.0000" not in report
+    m = json.loads((out / "metrics.json").read_text())
+    assert f"| GRU | {m['test']['GRU']['MAE']:.4g} |" in report  # MAE ~1e-7, not 0.0000

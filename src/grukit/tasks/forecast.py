@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 EPOCHS = 30  # default epochs (the best on validation is kept)
 PATIENCE = 10  # stop after this many epochs without a better validation MASE
+PATCH = 4  # default steps per GRU input
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--horizon", type=int, default=52, help="K, steps forecast at once (default 52)")
     model.add_argument("--lookback", type=int, default=156, help="L, past steps the model sees (default 156)")
     model.add_argument("--hidden", type=int, default=64, help="GRU units (default 64)")
-    model.add_argument("--patch", type=int, default=4, help="steps fed to the GRU as one input (default 4)")
+    model.add_argument("--patch", type=int, default=PATCH, help=f"steps fed to the GRU as one input (default {PATCH})")
     model.add_argument("--dropout", type=float, default=0.2, help="dropout before the head (default 0.2)")
     model.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     model.add_argument("--batch-size", type=int, default=32, help="windows per batch (default 32)")
@@ -119,7 +120,8 @@ def load_series(args: argparse.Namespace) -> Series:
 def _check_sizes(args: argparse.Namespace) -> None:
     check_at_least(args, ("horizon", "lookback", "hidden", "patch", "batch_size", "members"))
     if args.patch > args.lookback:
-        raise UsageError(f"--patch: expected at most --lookback ({args.lookback}), got {args.patch}")
+        default = " (the default; give --patch too)" if args.patch == PATCH else ""
+        raise UsageError(f"--patch: expected at most --lookback ({args.lookback}), got {args.patch}{default}")
     if args.backtest < 0:
         raise UsageError(f"--backtest: expected an integer >= 0, got {args.backtest}")
     check_at_least(args, ("season",))
@@ -237,7 +239,9 @@ def _figures(out: Path, model: Forecaster, p: Prepared, series: Series, t_test: 
                                               title="forecast: MSE (train: per member; validation: the mean "
                                                     "forecast) and validation MASE, scaled units",
                                               members=getattr(model.config, "members", 1))}
-    files["forecast"] = plots.forecast(past, p.level(p.y[past]), future, truth[i], shown, out / "forecast.png",
+    seen, truth_seen = p.level(p.y[past]), truth[i].copy()  # (len(past),), (K,)
+    seen[p.gap[past]], truth_seen[p.gap[future]] = np.nan, np.nan  # a filled gap is no observation: a break
+    files["forecast"] = plots.forecast(past, seen, future, truth_seen, shown, out / "forecast.png",
                                        title=f"{series.names[0]}: forecast from step {t} ({p.horizon} steps)",
                                        ylabel=series.names[0])
     z, r = model.gates(torch.from_numpy(p.inputs(np.array([t]))[0]).to(next(model.parameters()).device))
@@ -246,6 +250,18 @@ def _figures(out: Path, model: Forecaster, p: Prepared, series: Series, t_test: 
                                        f"({model.config.patch} steps per GRU input)",
                                  xlabel="GRU step (oldest → newest patch of the lookback window)")
     return files
+
+
+def _covariate_gaps(series: Series, steps: int) -> str:
+    """What the report says of the covariates' gaps in the first `steps` steps ('' without covariates)."""
+    if len(series.names) < 2:
+        return ""
+    counts = series.missing()[:steps, 1:].sum(axis=0)  # (C,)
+    if not counts.any():
+        return " The covariates have no missing values."
+    listed = ", ".join(f"{name} {int(n)}" for name, n in zip(series.names[1:], counts) if n)
+    return (f" Missing covariate values ({listed}) are filled the same way, without an indicator channel; "
+            f"the GRU and the ridge read the filled values.")
 
 
 def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary: str, files: dict) -> Path:
@@ -261,10 +277,10 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
             f"Gaps: the target has {gaps} missing values ({gaps - int(p.gap[:n_train].sum())} after the training "
             f"part). Inputs fill them by linear interpolation in time within the training part and, from "
             f"the validation part on, with the last observed value, so no validation or test window reads a "
-            f"value observed after its origin; a 0/1 gap-indicator channel marks every filled step. A missing "
-            f"value is never a target: it is left out of the training loss, the validation metric and every "
-            f"test metric (the baselines are scored on the same observed points). Covariate gaps are filled "
-            f"the same way.")
+            f"value observed after its origin; a 0/1 gap-indicator channel marks every filled target step. A "
+            f"missing value is never a target: it is left out of the training loss, the validation metric and "
+            f"every test metric (the baselines are scored on the same observed points)."
+            + _covariate_gaps(series, len(p.y)))
     method = (f"Direct multi-step forecast of K = {p.horizon} steps from a lookback of L = {p.lookback} steps, "
               f"at every rolling origin of the test part ({metrics['test_origins']} origins). "
               f"Model: " + (f"the mean of {args.members} members, each a" if args.members > 1 else "a")
@@ -282,7 +298,7 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
                  f"scales the GRU's inputs and targets) and their forecasts are mapped back by exp; validation "
                  f"MASE during training is in log units, every test metric in the target's own units. "
                  if p.transform == "log" else "")
-              + f"MASE = MAE / s with s = {p.mase_scale:.4f}, the in-sample "
+              + f"MASE = MAE / s with s = {p.mase_scale:.4g}, the in-sample "
               + (f"seasonal-naive (m = {p.season})" if p.season > 1 else "naive (one step back)") + " MAE "
               "on the training part. Baselines: naive (last value), "
               + ("seasonal-naive (value one season back), seasonal-naive + drift (plus the last season's mean "
