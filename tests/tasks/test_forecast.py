@@ -287,7 +287,6 @@ def test_the_figure_breaks_at_gaps_and_the_report_counts_covariate_gaps(tmp_path
     """Found by a review: forecast.png drew carried-forward gap values as the truth, the report said an
     indicator channel marked every filled step (covariates have none) and rounded a small s to 0.0000."""
     from grukit import plots
-    from grukit.tasks import forecast
 
     n = 120
     y = 1e-6 * (np.sin(np.arange(n) / 2.0) + np.arange(n) / 40.0)
