@@ -98,6 +98,8 @@ BAD = {
                     ["--label-column", "row 22"]),
     "csv row with an unquoted comma": (["classify", "--csv", "{d}/extra_field.csv", "--text-column", "text",
                                         "--label-column", "label"], ["--csv", "got 3 in row", "quote a field"]),
+    "min-count that keeps no word": (["classify", "--limit", "60", "--min-count", "1000", "--vectors", "none"],
+                                     ["--min-count", "keeps some word", "got 1000"]),
     "negative seed": (["classify", "--seed", "-1"], ["--seed: expected an integer in [0, 2**63), got -1"]),
     "seed too large": (["textgen", "--seed", str(2**63)], ["--seed", str(2**63)]),
     "negative weight decay": (["classify", "--weight-decay", "-1"], ["--weight-decay", ">= 0", "-1"]),

@@ -17,3 +17,26 @@ def test_loss_curves_writes_a_png_of_the_standard_size(tmp_path):
     history = [{"epoch": e, "train_loss": 5.0 / e, "val_loss": 1.0 / e} for e in (1, 2, 3)]
     path = plots.loss_curves(history, tmp_path / "loss.png", members=5)
     assert Image.open(path).size == plots.SIZE
+
+
+def test_a_confusion_matrix_of_many_classes_is_quick_and_labels_at_most_twenty(tmp_path, monkeypatch):
+    """Found by a review: a text per cell made 150 classes take 24 s and a black square."""
+    import time
+
+    shown = {}
+    save = plots._save
+
+    def capture(fig, path):
+        shown["ticks"], shown["texts"] = fig.axes[0].get_xticklabels(), fig.axes[0].texts
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", capture)
+    C = 150
+    matrix = np.random.default_rng(0).integers(0, 5, (C, C)) + 20 * np.eye(C, dtype=int)
+    t0 = time.perf_counter()
+    path = plots.confusion(matrix, [f"intent_{k}" for k in range(C)], tmp_path / "c.png")
+    assert time.perf_counter() - t0 < 10 and Image.open(path).size == (plots.SIZE[1], plots.SIZE[1])
+    assert len(shown["ticks"]) <= plots.CONFUSION_LABELS and len(shown["texts"]) == 0
+    plots.confusion(np.array([[5, 1], [2, 7]]), ["neg", "pos"], tmp_path / "two.png")
+    assert [t.get_text() for t in shown["texts"]] == ["5", "1", "2", "7"]
+    assert [t.get_text() for t in shown["ticks"]] == ["neg", "pos"]

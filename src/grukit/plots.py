@@ -125,15 +125,25 @@ def gates(z: np.ndarray, r: np.ndarray, path: str | Path, *, title: str = "GRU g
     return _save(fig, path)
 
 
+CONFUSION_LABELS = 20  # classes up to which every cell shows its count and every class its label
+
+
 def confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, title: str = "confusion") -> Path:
-    """A confusion matrix (rows: truth, columns: prediction) with counts in the cells."""
+    """A confusion matrix (rows: truth, columns: prediction) with counts in the cells; with more than
+    CONFUSION_LABELS classes, a colour bar instead of counts and the labels of every k-th class only (a
+    text per cell made 150 classes take 24 s and a black square)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(SIZE[1] / DPI, SIZE[1] / DPI), dpi=DPI)
-    ax.imshow(matrix, cmap="Blues")
-    for (i, j), v in np.ndenumerate(matrix):
-        ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_yticks(range(len(labels)), labels)
+    image = ax.imshow(matrix, cmap="Blues", interpolation="nearest")
+    C = len(labels)
+    if C <= CONFUSION_LABELS:
+        for (i, j), v in np.ndenumerate(matrix):
+            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=8)
+    else:
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ticks = range(0, C, max(1, -(-C // CONFUSION_LABELS)))  # at most CONFUSION_LABELS labels per axis
+    ax.set_xticks(ticks, [labels[k] for k in ticks], rotation=90 if C > 6 else 0, fontsize=8 if C > 6 else None)
+    ax.set_yticks(ticks, [labels[k] for k in ticks], fontsize=8 if C > 6 else None)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)

@@ -108,7 +108,7 @@ def test_a_csv_with_mac_line_ends_reads_and_a_utf16_file_is_named(tmp_path):
     assert read_csv(f, "text", "label", encoding="utf-16")[0] == ["good", "bad"]
 
 
-def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path):
+def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path, caplog):
     csv = tmp_path / "d.csv"
     csv.write_text("t,l\ngood,b\nbad,a\nno label here\n")  # a short row: no label field at all
     with pytest.raises(UsageError, match=r"--label-column: .* got none in row 4 of"):
@@ -121,8 +121,10 @@ def test_csv_rows_without_a_label_and_oversized_fields_are_usage_errors(tmp_path
         read_csv(csv, "t", "l")
     csv.write_text("t,l\ngood,none\nbad,a\n")  # "none" can name a class (an intent)
     assert read_csv(csv, "t", "l")[2] == ["a", "none"]
-    csv.write_text("t,l\n,b\ngood,b\nbad,a\n")  # a row without text is skipped, as before
-    assert read_csv(csv, "t", "l") == (["good", "bad"], [1, 0], ["a", "b"])
+    csv.write_text("t,l\n,b\ngood,b\nbad,a\n")  # a row without text is skipped, as before, and said
+    with caplog.at_level(logging.WARNING):
+        assert read_csv(csv, "t", "l") == (["good", "bad"], [1, 0], ["a", "b"])
+    assert "1 of 3 rows have no text in column 't' and are skipped" in caplog.text
     csv.write_text("t,l\ngood,b\n" + "x" * 200_000 + ",a\n")  # over csv's own 131,072: refused until a review
     assert len(read_csv(csv, "t", "l")[0][1]) == 200_000
 

@@ -659,3 +659,28 @@ def test_classify_negation_flag_reaches_the_model_and_the_report(tmp_path):
     model = grukit.load(out / "model.safetensors")
     assert model.config.negation and model.members[0].gru.input_size == 4 + 4 + 1 + 2  # [E; R; R2; ν; ν·R]
     assert "negation's scope" in (out / "report.md").read_text()
+
+
+def test_gates_show_at_most_thirty_words_when_every_test_sentence_is_longer(tmp_path, monkeypatch):
+    """Found by a review: with no test sentence of 30 words or fewer, gates.png showed the first one whole
+    (4,000 words: a smear)."""
+    from grukit import plots
+
+    shown = {}
+    gates = plots.gates
+
+    def capture(z, r, path, **kwargs):
+        shown.update(z=z, labels=kwargs["xticklabels"], title=kwargs["title"])
+        return gates(z, r, path, **kwargs)
+
+    monkeypatch.setattr(plots, "gates", capture)
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "film", "plot", "fine", "dull", "the", "a"]
+    rows = [(" ".join(rng.choice(words, 40 + i % 7)), ("pos", "neg")[i % 2]) for i in range(80)]
+    path = tmp_path / "long.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    out = tmp_path / "run"
+    assert cli.main(["classify", "--csv", str(path), "--text-column", "text", "--label-column", "label",
+                     "--vectors", "none", "--hidden", "4", "--embedding", "4", "--members", "1", "--epochs", "1",
+                     "--out", str(out)]) == 0
+    assert len(shown["labels"]) == 30 == shown["z"].shape[0] and "(its first 30 words)" in shown["title"]

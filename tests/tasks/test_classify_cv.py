@@ -66,6 +66,8 @@ def test_classify_folds_end_to_end_on_a_slice(tmp_path, capsys):
     assert "2-fold cross-validation" in report and "GRU lead" in report
     assert "; word vectors: GloVe 6B 50d, bundled subset)" in report
     assert m["snapshot_epochs"] == [[1, 2], [1, 2]] and "snapshot average" in report  # 2 epochs: both averaged
+    fold_report = (out / "fold-2" / "report.md").read_text()  # said "a single 90/10 split" until a review
+    assert "fold 2 of a 2-fold cross-validation" in fold_report and "single 90/10" not in fold_report
 
 
 @pytest.mark.parametrize("value, limit", [("1", "100"), ("-2", "100"), ("101", "100"), ("30", "20")])

@@ -105,16 +105,20 @@ def read_csv(path: str | Path, text_column: str, label_column: str, *,
         if header.count(name) > 1:
             raise UsageError(f"{flag}: expected a column named once in the header, got {name!r} "
                              f"{header.count(name)} times in {path}")
-    texts, labels = [], []
+    texts, labels, skipped = [], [], 0
     for row_number, row in rows:
         text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
         if not text:
+            skipped += 1
             continue
         if label.lower() in NO_LABEL:
             raise UsageError(f"--label-column: expected a label in column {label_column!r} of every row with text, "
                              f"got {label or 'none'} in row {row_number} of {path}")
         texts.append(text)
         labels.append(label)
+    if skipped:
+        log.warning("%s: %d of %d rows have no text in column %r and are skipped", path, skipped, len(rows),
+                    text_column)
     labels = _numbers_as_one_spelling(labels)
     names = sorted(set(labels), key=_numeric_first)
     folded = {}

@@ -98,6 +98,7 @@ ADVERSARIAL = 0.0
 # the held-out accuracy was 0.67 ± 0.24 points higher than without (10 better, 2 worse; docs/applications.md).
 VECTORS = "glove"
 NEGATION = False
+GATE_WORDS = 30  # gates.png shows one test sentence of at most this many words
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -391,7 +392,7 @@ def prepare(args: argparse.Namespace, loaded: dict | None = None, fold: int = 0)
     """Tokens (`load_tokens`) → the seeded split (test = fold `fold` with --folds) → vocabulary and ids
     (training part only); `prepare_split` says what the dict holds."""
     loaded = load_tokens(args) if loaded is None else loaded
-    return prepare_split(args, loaded, split(len(loaded["tokens"]), args.seed, args.folds, fold))
+    return {**prepare_split(args, loaded, split(len(loaded["tokens"]), args.seed, args.folds, fold)), "fold": fold}
 
 
 def prepare_split(args: argparse.Namespace, loaded: dict, parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict:
@@ -402,6 +403,9 @@ def prepare_split(args: argparse.Namespace, loaded: dict, parts: tuple[np.ndarra
     tokens, labels = loaded["tokens"], loaded["labels"]
     i_train, i_val, i_test = parts
     vocab = Vocabulary.build([tokens[i] for i in i_train], min_count=args.min_count)
+    if not vocab.words:
+        raise UsageError(f"--min-count: expected a count that keeps some word of the training part, got "
+                         f"{args.min_count} (no word occurs that often in its {len(i_train)} sentences)")
     encoded = [(vocab.encode(t), int(y)) for t, y in zip(tokens, labels)]
     train, val, test = ([encoded[i] for i in part] for part in (i_train, i_val, i_test))
     d = {**loaded, "vocab": vocab, "split": (i_train, i_val, i_test), "train": train, "val": val, "test": test,
@@ -573,16 +577,20 @@ def _figures(out: Path, model: SentenceEnsemble, d: dict, history: list[dict], c
     """Loss curves, the gates of `model` (the ensemble of the kept epoch) on one test sentence, the confusion
     matrix of the model tested."""
     tokens, i_test = d["tokens"], d["split"][2]
-    i_probe = int(i_test[np.argmax([len(tokens[i]) if len(tokens[i]) <= 30 else 0 for i in i_test])])
-    probe = tokens[i_probe]
-    probe_ids = d["gru"][2][int(np.flatnonzero(i_test == i_probe)[0])][0]  # (T,) as the model reads it
+    lengths = np.array([len(tokens[i]) for i in i_test])  # (n_test,)
+    k = int(np.argmax(np.where(lengths <= GATE_WORDS, lengths, 0))) if (lengths <= GATE_WORDS).any() \
+        else int(np.argmin(lengths))  # the longest test sentence of at most GATE_WORDS words, else the shortest
+    probe = tokens[int(i_test[k])][:GATE_WORDS]
+    probe_ids = d["gru"][2][k][0][:GATE_WORDS]  # (T,) as the model reads it, its first GATE_WORDS words
     z, r = model.gates(torch.tensor(probe_ids, device=next(model.parameters()).device))
     return {"loss curves": plots.loss_curves(history, out / "loss.png", keys=["train_loss", "val_loss", "val_accuracy"],
                                              title="classify: cross-entropy (train: per member; validation: the "
                                                    "ensemble) and validation accuracy",
                                              members=model.config.members),
             "gates": plots.gates(z.cpu().numpy(), r.cpu().numpy(), out / "gates.png",
-                                 title="GRU gates (first member, forward direction) reading one test sentence",
+                                 title="GRU gates (first member, forward direction) reading one test sentence"
+                                       + (f" (its first {GATE_WORDS} words)" if len(tokens[int(i_test[k])]) >
+                                          GATE_WORDS else ""),
                                  xlabel="word", xticklabels=probe),
             "confusion": plots.confusion(confusion, d["names"], out / "confusion.png", title="GRU on the test part")}
 
@@ -645,10 +653,12 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
                    f"{metrics['val_accuracy_best_epoch']:.2%}; test accuracy of epoch {metrics['best_epoch']} "
                    f"alone, for reference: {metrics['test_accuracy_best_epoch']:.2%}).")
     i_train, i_val, i_test = d["split"]
+    protocol = (f"fold {d['fold'] + 1} of a {args.folds}-fold cross-validation (every sentence is tested in one "
+                f"fold; the folds are summed up in the report one folder up)" if args.folds and "fold" in d else
+                "a single 90/10 split, where the literature uses 10-fold cross-validation (`--folds 10` runs that)")
     data = (f"{d['source']}: {len(d['tokens']):,} sentences, classes {d['names']}. Seeded split (seed {args.seed}): "
             f"{len(i_train):,} train, {len(i_val):,} validation (early stopping, baseline choices), "
-            f"{len(i_test):,} test — a single 90/10 split, where the literature uses 10-fold cross-validation "
-            f"(`--folds 10` runs that). "
+            f"{len(i_test):,} test — {protocol}. "
             f"Vocabulary and log-count ratios from the training part only: {metrics['vocabulary']:,} ids "
             f"(min count {args.min_count}).")
     baseline = "; ".join(f"{name}: {c['features']} features{' of ' + c['terms'] if 'terms' in c else ''}, "
