@@ -469,3 +469,15 @@ def test_speech_and_music_resume_after_an_interrupt_like_an_unbroken_run(resumes
     """Before, both wrote last.state.safetensors 'for --resume' but had no --resume."""
     module = importlib.import_module(f"grukit.tasks.{command}")
     resumes_like_an_unbroken_run([command, *argv, "--epochs", "3", "--seed", "2"], module, "evaluate")
+
+
+def test_a_failed_run_removes_the_folders_it_made_above_out(tmp_path, capsys):
+    """Found by a review: --out a/b/c removed c after a failure and left a/b behind (runs/ for the default)."""
+    keep = tmp_path / "kept"
+    (keep / "x").mkdir(parents=True)
+    out = keep / "x" / "a" / "b" / "c"
+    argv = ["--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "4", "--members", "1", "--epochs",
+            "2", "--lr", "1e30"]  # diverges while training: after --out was made
+    assert cli.main(["forecast", *argv, "--out", str(out)]) == 2
+    assert "--lr" in capsys.readouterr().err
+    assert not (keep / "x" / "a").exists() and (keep / "x").is_dir()  # what existed stays

@@ -154,11 +154,24 @@ def _snapshot(out: Path | None) -> set[str] | None:
     return {p.name for p in out.iterdir()} if out.is_dir() else set()
 
 
-def _clean(out: Path | None, before: set[str] | None) -> None:
+def _absent_parents(out: Path | None) -> list[Path]:
+    """The folders above `out` that do not exist yet, innermost first: a run that fails removes them too when
+    they are empty (runs/ of the default --out, a/ of --out a/b)."""
+    if out is None:
+        return []
+    return [parent for parent in out.absolute().parents if not parent.exists()]
+
+
+def _clean(out: Path | None, before: set[str] | None, parents: Sequence[Path] = ()) -> None:
     if out is None or not out.exists() or not out.is_dir():
         return
     if before is None:
         shutil.rmtree(out, ignore_errors=True)
+        for parent in parents:  # innermost first; stop at the first that holds anything
+            try:
+                parent.rmdir()
+            except OSError:
+                break
         return
     for path in out.iterdir():
         if path.name not in before:
@@ -253,6 +266,12 @@ def _short(err: BaseException, out: Path | None = None) -> str | None:
     return "\n".join(lines[:3])
 
 
+def _print(text: str) -> None:
+    """print, with what the terminal's encoding cannot show escaped (a generated é on a cp1252 console)."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(text.encode(encoding, errors="backslashreplace").decode(encoding, errors="replace"))
+
+
 def log_level() -> int:
     """INFO on torchrun's rank 0 (and outside torchrun), WARNING on the other ranks: one copy of
     the progress lines, every rank's warnings."""
@@ -277,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(args, "out") and args.out is None and getattr(module, "DEFAULT_OUT", True):
         args.out = default_out(args.command)
     out = getattr(args, "out", None)
-    before = _snapshot(out)
+    before, parents = _snapshot(out), _absent_parents(out)
     try:
         result = _run(module, args)
     # OSError: a missing file, a read-only or full --out; MemoryError/RuntimeError: out of memory (other
@@ -286,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = _short(err, out)
         if message is None:
             raise
-        _clean(out, before)
+        _clean(out, before, parents)
         print(f"grukit {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -304,13 +323,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _print_result(result: dict) -> None:
     summary = result.get("summary")
     if summary:
-        print(summary.rstrip())
+        _print(summary.rstrip())
     files = result.get("files") or {}
     if files:
         print()
         width = max(len(name) for name in files)
         for name, path in files.items():
-            print(f"{name:<{width}}  {path}")
+            _print(f"{name:<{width}}  {path}")
 
 
 if __name__ == "__main__":

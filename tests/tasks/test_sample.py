@@ -43,7 +43,7 @@ def test_a_prompt_of_non_utf8_bytes_is_named_and_unknown_characters_warn(model_p
     assert not out.exists()
     with caplog.at_level("WARNING", logger="grukit.tasks.sample"):
         assert _sample(capsys, model_path, "--prompt", "abz€", "--length", "3")[0] == 0
-    assert "characters z€ are not in the model's alphabet" in caplog.text
+    assert "characters 'z€' are not in the model's alphabet" in caplog.text
 
 
 def test_without_out_nothing_is_written(model_path, tmp_path, capsys, monkeypatch):
@@ -111,3 +111,35 @@ def test_a_run_folder_reads_its_model_and_a_sample_is_never_overwritten(model_pa
     assert cli.main(["sample", str(empty)]) == 2
     assert "CHECKPOINT: expected a model file, or a textgen run folder holding model.safetensors, got the folder" \
         in capsys.readouterr().err
+
+
+def test_without_a_prompt_a_model_that_never_saw_a_newline_starts_from_a_space(tmp_path, capsys, caplog):
+    """Found by a review: the default prompt was a newline whatever the training text, so a model trained on
+    one line started from its untrained unknown embedding, with a warning about a prompt nobody gave."""
+    from grukit.tasks.textgen_model import default_prompt, generate
+
+    assert (default_prompt("ab \n"), default_prompt("ab "), default_prompt("ba")) == ("\n", " ", "b")
+    torch.manual_seed(0)
+    lm = CharLM("abcd ", embedding=4, hidden_size=6, backend="fused")
+    grukit.save(lm, tmp_path / "m.safetensors")
+    with caplog.at_level("WARNING", logger="grukit.tasks.sample"):
+        code, printed = _sample(capsys, tmp_path / "m.safetensors", "--length", "12", "--seed", "1")
+    assert code == 0 and caplog.text == ""
+    assert printed == generate(lm, " ", length=12, temperature=0.8, seed=1) + "\n"  # the prompt, then 12
+    assert generate(lm, "", length=12, temperature=0.8, seed=1) == printed[1:-1]  # "" reads the default too
+
+
+def test_text_the_console_cannot_encode_is_escaped_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """Found by a review: a generated 'é' on a cp1252 or latin-1 console ended in UnicodeEncodeError (exit 1)
+    after every file was written."""
+    import io
+    import sys
+
+    torch.manual_seed(0)
+    grukit.save(CharLM("\u0436\u0437 ", embedding=4, hidden_size=6, backend="fused"), tmp_path / "m.safetensors")
+    console = io.TextIOWrapper(io.BytesIO(), encoding="latin-1")
+    monkeypatch.setattr(sys, "stdout", console)
+    assert cli.main(["sample", str(tmp_path / "m.safetensors"), "--prompt", "\u0436", "--length", "5"]) == 0
+    console.flush()
+    shown = console.buffer.getvalue().decode("latin-1")
+    assert shown.startswith("\\u0436") and len(shown.rstrip("\n")) >= 6

@@ -39,16 +39,23 @@ def test_textgen_then_sample(tmp_path, capsys):
     assert code == 0 and text.startswith("ROMEO:") and len(text) == 31
 
 
-def test_stream_loss_is_the_mean_next_character_cross_entropy():
+def test_stream_loss_is_the_mean_next_character_cross_entropy(monkeypatch):
+    from grukit.tasks import textgen
+
     torch.manual_seed(0)
     lm = CharLM("abc", embedding=4, hidden_size=6, dropout=0.0, backend="fused").eval()
-    ids = torch.randint(1, 4, (65,))
+    ids = torch.randint(1, 4, (70,))
     with torch.no_grad():
-        got = stream_loss(lm, ids)["val_loss"]
-        S, n = 32, 2  # 32 streams of 2 characters each
-        logits, _ = lm(ids[:64].view(S, n))
-        want = F.cross_entropy(logits.flatten(0, 1), ids[1:65].view(S, n).flatten()).item()
-    assert got == pytest.approx(want, rel=1e-6)
+        whole, _ = lm(ids[None, :-1])  # (1, 69, V): one stream, every character in context
+        assert stream_loss(lm, ids)["val_loss"] == pytest.approx(
+            F.cross_entropy(whole[0], ids[1:]).item(), rel=1e-6)  # 69 < MIN_STREAM: one stream
+        monkeypatch.setattr(textgen, "MIN_STREAM", 2)
+        S, n = 32, 2  # 32 streams of 2 characters each, then a tail of 5 read on from the last stream
+        logits, h = lm(ids[:64].view(S, n))
+        tail, _ = lm(ids[None, 64:69], h[:, -1:].contiguous())  # (1, 5, V)
+        want = (F.cross_entropy(logits.flatten(0, 1), ids[1:65].view(S, n).flatten(), reduction="sum")
+                + F.cross_entropy(tail[0], ids[65:70], reduction="sum")).item() / 69
+        assert stream_loss(lm, ids)["val_loss"] == pytest.approx(want, rel=1e-6)
 
 
 def test_textgen_on_a_users_windows_text(tmp_path):

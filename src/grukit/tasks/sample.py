@@ -34,7 +34,7 @@ import torch
 
 from grukit.errors import UsageError
 from grukit.tasks.common import check_common, check_device
-from grukit.tasks.textgen_model import CharLM, generate
+from grukit.tasks.textgen_model import CharLM, default_prompt, generate
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ MAX_LENGTH = 1_000_000  # characters per call: about 3 minutes on one core, a fe
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path,
                         help="model.safetensors from grukit textgen, or the run folder that holds it")
-    parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    parser.add_argument("--prompt", default=None,
+                        help="text to continue (default: a newline, or a space if the training text had no newline)")
     parser.add_argument("--length", type=int, default=500, help="characters to generate, 1..1,000,000 (default 500)")
     parser.add_argument("--temperature", type=float, default=0.8, help="softmax temperature > 0 (default 0.8)")
     parser.add_argument("--out", type=Path, default=None,
@@ -96,7 +97,7 @@ def _check(args: argparse.Namespace) -> None:
     if not (args.temperature > 0 and math.isfinite(args.temperature)):
         raise UsageError(f"--temperature: expected a finite number > 0, got {args.temperature}")
     try:
-        args.prompt.encode("utf-8")
+        (args.prompt or "").encode("utf-8")
     except UnicodeEncodeError as err:  # bytes of the command line that were not UTF-8 come as lone surrogates
         raise UsageError(f"--prompt: expected text, got a byte that is not UTF-8 at character {err.start} "
                          f"(check the terminal's encoding)") from None
@@ -109,11 +110,12 @@ def run(args: argparse.Namespace) -> dict:
         raise UsageError(f"--out: expected a folder without {TEXT_FILE}, got {args.out} holding one from an earlier "
                          f"sample; use another --out")
     model = use_backend(load_model(args.checkpoint, check_device(args.device)), args.backend)
-    unknown = sorted(set(args.prompt) - set(model.config.alphabet))
+    prompt = default_prompt(model.config.alphabet) if args.prompt is None else args.prompt
+    unknown = sorted(set(prompt) - set(model.config.alphabet))
     if unknown:
         log.warning("sample: the prompt's characters %s are not in the model's alphabet (its training text); "
-                    "the model reads them as one unknown character", "".join(unknown)[:40])
-    text = generate(model, args.prompt, length=args.length, temperature=args.temperature, seed=args.seed)
+                    "the model reads them as one unknown character", repr("".join(unknown)[:40]))
+    text = generate(model, prompt, length=args.length, temperature=args.temperature, seed=args.seed)
     files = {}
     if args.out is not None:
         files["sample"] = Path(args.out) / TEXT_FILE

@@ -7,8 +7,9 @@
 Training: random windows of `--seq-len` + 1 characters from the first 90% (`CharLM`,
 cross-entropy of every next character), AdamW with warmup and cosine decay over all
 steps, dropout. Validation: the held-out 10% read once, in order, as `VAL_STREAMS`
-parallel streams whose hidden state carries across chunks, so the loss is the model's
-true per-character cross-entropy:  loss = −(1/n) Σ_t ln p(c_{t+1} | c_1..c_t)  nats/char,
+parallel streams (fewer for a short text, `val_streams`) whose hidden state carries across
+chunks, so the loss is the model's per-character cross-entropy over every held-out
+character, with context lost only at the streams' starts:  loss = −(1/n) Σ_t ln p(c_{t+1} | c_1..c_t)  nats/char,
 bits/char = loss / ln 2.
 
 Example (a small slice):
@@ -46,7 +47,7 @@ from grukit.tasks.common import (
     train_config,
     write_metrics,
 )
-from grukit.tasks.textgen_model import CharLM, generate
+from grukit.tasks.textgen_model import CharLM, default_prompt, generate
 from grukit.train import digest, fit, is_main, seed_everything
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ LONGER_RUN = ("On the bundled tiny Shakespeare, a longer run of the default mode
               "docs/applications.md), reached 1.445 nats/char (2.085 bits/char) at step 4,600; its validation "
               "curve is flat after about 4,000 steps, so more steps of this size buy little.")
 VAL_STREAMS = 32  # parallel streams the validation text is read in
+MIN_STREAM = 500  # characters per stream at the least (fewer streams for a short validation text)
 VAL_CHUNK = 256  # characters per validation forward pass (state carried between chunks)
 
 
@@ -109,10 +111,17 @@ def next_char_loss(model: torch.nn.Module, batch) -> torch.Tensor:
     return F.cross_entropy(logits.flatten(0, 1), y.flatten())
 
 
+def val_streams(n_chars: int) -> int:
+    """S, the streams a held-out text of `n_chars` characters is read in: VAL_STREAMS, fewer when each would
+    hold under MIN_STREAM characters (every stream starts without context)."""
+    return max(1, min(VAL_STREAMS, (n_chars - 1) // MIN_STREAM))
+
+
 def stream_loss(model: CharLM, ids: torch.Tensor) -> dict[str, float]:
-    """Cross-entropy of the whole id sequence read as VAL_STREAMS streams with carried state."""
+    """Cross-entropy of every next character of the id sequence, read as S = `val_streams` streams with carried
+    state; the last stream reads on into the few characters that S equal streams leave over."""
     device = next(model.parameters()).device
-    S = min(VAL_STREAMS, max(1, (len(ids) - 1) // 2))
+    S = val_streams(len(ids))
     n = (len(ids) - 1) // S
     x = ids[: S * n].view(S, n).to(device)  # (S, n)
     y = ids[1: S * n + 1].view(S, n).to(device)  # (S, n)
@@ -120,7 +129,11 @@ def stream_loss(model: CharLM, ids: torch.Tensor) -> dict[str, float]:
     for a in range(0, n, VAL_CHUNK):
         logits, h = model(x[:, a:a + VAL_CHUNK], h)  # (S, c, V)
         total += F.cross_entropy(logits.flatten(0, 1), y[:, a:a + VAL_CHUNK].flatten(), reduction="sum").item()
-    loss = total / (S * n)
+    if S * n + 1 < len(ids):  # the tail, 1 … S − 1 characters, after the last stream's
+        tail = ids[S * n:].to(device)  # (r + 1,)
+        logits, _ = model(tail[None, :-1], h[:, -1:].contiguous())  # (1, r, V)
+        total += F.cross_entropy(logits[0], tail[1:], reduction="sum").item()
+    loss = total / (len(ids) - 1)
     return {"val_loss": loss, "val_bpc": loss / math.log(2)}
 
 
@@ -170,7 +183,7 @@ def run(args: argparse.Namespace) -> dict:
                          "give more time (0 = no limit)")
     if not is_main():
         return {}
-    samples = [generate(model, "\n", length=args.sample_length, temperature=0.8, seed=args.seed + i)
+    samples = [generate(model, default_prompt(model.config.alphabet), length=args.sample_length, temperature=0.8, seed=args.seed + i)
                for i in range(args.samples)]
     probe = text[split: split + 80]
     z, r = model.gates(torch.from_numpy(alphabet.encode(probe)).to(next(model.parameters()).device))
@@ -201,8 +214,8 @@ def run(args: argparse.Namespace) -> dict:
                      f"{args.steps_per_epoch} steps (at most {args.epochs or EPOCHS}, stopping after {PATIENCE} "
                      f"without a lower validation loss), best {result.best_epoch}; {result.seconds:.0f} s."),
         ("Data", f"{source}: {len(text):,} characters; the first 90% ({split:,}) train, the last 10% "
-                 f"({len(text) - split:,}) validate, read in order as {VAL_STREAMS} streams with the hidden state "
-                 f"carried across chunks of {VAL_CHUNK}. The alphabet comes from the training part."),
+                 f"({len(text) - split:,}) validate, read in order as {val_streams(len(text) - split)} streams with "
+                 f"the hidden state carried across chunks of {VAL_CHUNK}. The alphabet comes from the training part."),
         ("Validation loss", summary),
         *([("Longer runs", LONGER_RUN)] if args.text is None else []),  # measured on the bundled text only
         ("Samples", "```\n" + shown + "\n```"),

@@ -69,13 +69,21 @@ class CharLM(nn.Module):
         return g.z[-1, 0, :, 0], g.r[-1, 0, :, 0]
 
 
+def default_prompt(alphabet: str) -> str:
+    """What generation starts from without a prompt: a newline, else a space, else the first character the
+    model knows (a text without newlines never trained the newline's embedding)."""
+    return next((c for c in "\n " if c in alphabet), alphabet[:1])
+
+
 @torch.no_grad()
 def generate(model: CharLM, prompt: str, *, length: int, temperature: float, seed: int) -> str:
-    """prompt + `length` characters drawn from softmax(logits / temperature), seeded."""
+    """prompt + `length` characters drawn from softmax(logits / temperature), seeded; an empty prompt reads
+    `default_prompt` (not returned)."""
     model.eval()
     device = next(model.parameters()).device
     g = torch.Generator(device=device).manual_seed(seed)
-    ids = torch.as_tensor(model.alphabet.encode(prompt or "\n"), device=device)[None]  # (1, P)
+    start = prompt or default_prompt(model.config.alphabet)
+    ids = torch.as_tensor(model.alphabet.encode(start), device=device)[None]  # (1, P)
     logits, h = model(ids)  # (1, P, V)
     out = []
     for _ in range(length):
