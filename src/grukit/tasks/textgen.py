@@ -183,7 +183,8 @@ def run(args: argparse.Namespace) -> dict:
                          "give more time (0 = no limit)")
     if not is_main():
         return {}
-    samples = [generate(model, default_prompt(model.config.alphabet), length=args.sample_length, temperature=0.8, seed=args.seed + i)
+    start = default_prompt(model.config.alphabet)  # a newline, unless the text had none
+    samples = [generate(model, start, length=args.sample_length, temperature=0.8, seed=args.seed + i)
                for i in range(args.samples)]
     probe = text[split: split + 80]
     z, r = model.gates(torch.from_numpy(alphabet.encode(probe)).to(next(model.parameters()).device))
