@@ -80,16 +80,17 @@ def loss_curves(history: Sequence[dict], path: str | Path, *, keys: Sequence[str
     return _save(fig, path)
 
 
-def forecast(t_history: np.ndarray, y_history: np.ndarray, t_future: np.ndarray, y_true: np.ndarray,
+def forecast(t_history: np.ndarray, y_history: np.ndarray, t_future: np.ndarray, y_true: np.ndarray | None,
              predictions: dict[str, np.ndarray], path: str | Path, *, title: str = "forecast",
              ylabel: str = "") -> Path:
-    """History, truth and one line per forecaster over the horizon (one forecast origin); NaN (a gap) breaks a
-    line."""
+    """History, truth (None: a forecast past the data, no truth yet) and one line per forecaster over the
+    horizon (one forecast origin); NaN (a gap) breaks a line."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(SIZE[0] / DPI, SIZE[1] / DPI), dpi=DPI)
     marker = "o" if len(t_future) <= 12 else None  # a forecast of one step is a point, not a line
     ax.plot(t_history, y_history, color="0.3", lw=1.2, label="history")
-    ax.plot(t_future, y_true, color="black", lw=2, marker=marker, label="truth")
+    if y_true is not None:
+        ax.plot(t_future, y_true, color="black", lw=2, marker=marker, label="truth")
     for (name, y_hat), style in zip(predictions.items(), ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 1))]):
         ax.plot(t_future, y_hat, ls=style, lw=2 if name == "GRU" else 1.3, marker=marker, ms=4, label=name)
     ax.axvline(t_history[-1], color="0.6", lw=0.8)

@@ -2,6 +2,7 @@
 
     table(rows, columns)      a markdown table; floats with `digits` decimals (significant ones when smaller)
     write_json(path, obj)     pretty JSON, written atomically
+    write_csv(path, columns)  a CSV file of named columns, written atomically
     write_report(path, title, sections)   "# title" then "## heading\\n\\nbody" per section
 
 Example:
@@ -58,6 +59,14 @@ def _atomic_write(path: Path, text: str) -> Path:
 def write_json(path: str | Path, obj: Any) -> Path:
     """`obj` as indented JSON (NaN is refused: metrics must be numbers)."""
     return _atomic_write(Path(path), json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n")
+
+
+def write_csv(path: str | Path, columns: dict[str, Sequence[Any]]) -> Path:
+    """A CSV file of equally long `columns` (name -> values; floats with 6 significant digits), atomically."""
+    names = list(columns)
+    rows = [names, *([f"{v:.6g}" if isinstance(v, float) else str(v) for v in row]
+                     for row in zip(*(columns[n] for n in names)))]
+    return _atomic_write(Path(path), "".join(",".join(row) + "\n" for row in rows))
 
 
 def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str]]) -> Path:

@@ -9,9 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
+import grukit
 from grukit import cli
+from grukit.data.timeseries import load_co2
 from grukit.errors import UsageError
 from grukit.plots import GATES_SIZE, SIZE
+from grukit.tasks.forecast import predict
 from grukit.tasks.forecast_baselines import naive, seasonal_naive, seasonal_naive_drift
 from grukit.tasks.forecast_data import errors, min_rows, prepare
 
@@ -38,6 +41,19 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
     assert m["gaps"] == 47 and m["horizon"] == 8 and m["test_origins"] == 63 - 8 + 1  # origins 356 .. 411
     report = (out / "report.md").read_text()
     assert "47 missing values" in report and "![gates](gates.png)" in report
+
+    # past the data: the next 8 steps from the last of the 420, by every model, with the weeks' dates
+    assert Image.open(out / "outlook.png").size == SIZE and str(out / "forecast.csv") in printed
+    rows = list(csv.DictReader((out / "forecast.csv").open()))
+    assert [r["step"] for r in rows] == [str(t) for t in range(420, 428)]
+    assert [r["date"] for r in rows][:2] == ["1966-04-16", "1966-04-23"]  # step 419 is 1966-04-09
+    assert set(rows[0]) == {"step", "date"} | set(m["test"])
+    model = grukit.load(out / "model.safetensors")
+    p = prepare(load_co2().values[:420], lookback=16, horizon=8, season=52)
+    gru = predict(model, p, np.array([419]))[0]  # (K,)
+    assert [float(r["GRU"]) for r in rows] == pytest.approx(gru.tolist(), rel=1e-5)
+    assert m["outlook"]["origin_step"] == 419 and m["outlook"]["last_step"]["GRU"] == pytest.approx(gru[-1])
+    assert "Past the data" in report and "![outlook](outlook.png)" in report
 
 
 def test_baselines_by_hand():
@@ -301,7 +317,8 @@ def test_the_figure_breaks_at_gaps_and_the_report_counts_covariate_gaps(tmp_path
     seen = {}
 
     def capture(t_history, y_history, t_future, y_true, *args, **kwargs):
-        seen.update(t_history=t_history, y_history=y_history, t_future=t_future, y_true=y_true)
+        if y_true is not None:  # forecast.png (outlook.png has no truth)
+            seen.update(t_history=t_history, y_history=y_history, t_future=t_future, y_true=y_true)
         return plots_forecast(t_history, y_history, t_future, y_true, *args, **kwargs)
 
     plots_forecast = plots.forecast

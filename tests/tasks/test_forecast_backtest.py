@@ -52,6 +52,7 @@ def test_forecast_backtest_end_to_end_on_a_slice(tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "3-fold backtest" in report and "fold 3: test" in report and "GRU lead" in report
     assert "backtest fold" in (out / "fold-2" / "report.md").read_text()  # the fold's report says it is cut
+    assert (out / "fold-1" / "forecast.csv").is_file() and not (out / "fold-2" / "forecast.csv").exists()
 
 
 def test_too_many_backtest_folds_exit_2_and_leave_nothing(tmp_path, capsys):

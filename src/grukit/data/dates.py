@@ -172,3 +172,17 @@ def _step_label(before: dt.datetime, text: str, j: int, season: int) -> str:
     clock = text[11:].split("+")[0].split("Z")[0].split("-")[0]  # the time of day, without its UTC offset
     spec = "minutes" if clock.count(":") == 1 else "auto" if "." in clock else "seconds"
     return stamp.isoformat("T" if "T" in text else " ", timespec=spec)
+
+
+def dates_after(last: str, steps: int, season: int) -> list[str] | None:
+    """The dates of the `steps` steps after the date `last`, in its format, for a series whose dates step by
+    `season`'s unit (`infer_season`); None when the season has no fixed step or `last` is no date.
+
+    Example:
+        >>> dates_after("2001-12-29", 2, 52), dates_after("2020-11", 3, 12), dates_after("2020-11", 2, 1)
+        (['2002-01-05', '2002-01-12'], ['2020-12', '2021-01', '2021-02'], None)
+    """
+    stamp = to_datetime(last.strip()) if season in STEP_SECONDS else None
+    if stamp is None:
+        return None
+    return [_step_label(stamp, last.strip(), j, season) for j in range(1, steps + 1)]

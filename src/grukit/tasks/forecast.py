@@ -31,9 +31,10 @@ import torch
 from torch.utils.data import TensorDataset
 
 from grukit import plots
+from grukit.data.dates import dates_after
 from grukit.data.timeseries import Series, load_co2, load_seattle, read_csv
 from grukit.errors import UsageError
-from grukit.report import figure, table, write_report
+from grukit.report import figure, table, write_csv, write_report
 from grukit.tasks.common import (
     add_encoding,
     add_resume,
@@ -208,6 +209,9 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     if not is_main():
         return {}
     files = _figures(out, model, p, series, t_test, forecasts, truth, result.history)
+    ahead = outlook(model, p, W, series) if len(p.y) == len(series) else None  # not for a backtest's older folds
+    if ahead is not None:
+        files.update(_outlook_files(out, p, series, ahead))
     metrics = {"test": scores, "scale": p.mase_scale, "transform": p.transform, "season": season,
                "horizon": args.horizon, "lookback": args.lookback, "members": args.members,
                "linear_path_ridge_alpha": alpha if args.linear else None,
@@ -215,11 +219,40 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                "train_seconds": round(result.seconds, 2), "val_mase": result.best.get("val_mase"),
                "args": args_dict(args), "environment": environment()}
+    if ahead is not None:
+        metrics["outlook"] = {"origin_step": len(p.y) - 1, "origin_date": series.dates[-1] if series.dates else None,
+                              "file": "forecast.csv",
+                              "last_step": {name: float(v[-1]) for name, v in ahead.items() if name != "date"}}
     files["metrics"] = write_metrics(out, metrics)
     summary = _summary(scores)
     files["report"] = _report(out, args, series, p, metrics, summary, files)
     files.update(checkpoint=result.files["model"], log=result.files["csv"])
     return {"summary": summary, "files": files, "metrics": metrics}
+
+
+@torch.no_grad()
+def outlook(model: Forecaster | ForecastEnsemble, p: Prepared, W: np.ndarray, series: Series) -> dict[str, np.ndarray]:
+    """The forecasts of the K steps after the series ends (origin T − 1, no truth yet): name -> (K,) in data
+    units, the GRU's and every baseline's, with "date" (K,) when the series' dates have a fixed step."""
+    t = np.array([len(p.y) - 1])  # (1,) the last step
+    ahead = {"GRU": predict(model, p, t)[0], **{k: v[0] for k, v in all_baselines(p, t, W).items()}}  # (K,) each
+    dates = dates_after(series.dates[-1], p.horizon, p.season) if series.dates else None
+    return {**({"date": np.array(dates)} if dates else {}), **ahead}
+
+
+def _outlook_files(out: Path, p: Prepared, series: Series, ahead: dict[str, np.ndarray]) -> dict[str, Path]:
+    """forecast.csv (step, date, one column per model) and outlook.png (the recent past, then the forecasts)."""
+    T, K = len(p.y), p.horizon
+    table_ = {"step": list(range(T, T + K)), **{k: list(v) for k, v in ahead.items()}}
+    past = np.arange(max(0, T - max(p.lookback, 3 * K)), T)  # (n,)
+    seen = p.level(p.y[past])  # (n,)
+    seen[p.gap[past]] = np.nan  # a filled gap is no observation
+    shown = {k: v for k, v in ahead.items() if k == "GRU" or k.startswith("ridge") or k == "seasonal-naive+drift"}
+    end = f" ({series.dates[-1]})" if series.dates else ""
+    return {"forecast table": write_csv(out / "forecast.csv", table_),
+            "outlook": plots.forecast(past, seen, np.arange(T, T + K), None, shown, out / "outlook.png",
+                                      title=f"{series.names[0]}: the next {K} steps after the last one{end}",
+                                      ylabel=series.names[0])}
 
 
 def _summary(scores: dict[str, dict[str, float]]) -> str:
@@ -305,6 +338,15 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
                  "change per step), " if p.season > 1 else "")
               + "and a direct ridge linear autoregression on the same L-step window (penalty chosen on validation).")
     figs = "\n\n".join(figure(name, path) for name, path in files.items() if str(path).endswith(".png"))
-    return write_report(out / "report.md", f"grukit forecast: {series.names[0]}",
-                        [("What ran", method), ("Data", data), ("Test metrics (lower is better)", summary),
-                         ("Figures", figs)])
+    sections = [("What ran", method), ("Data", data), ("Test metrics (lower is better)", summary)]
+    if metrics.get("outlook"):
+        o = metrics["outlook"]
+        last = ", ".join(f"{name} {value:.4g}" for name, value in sorted(o["last_step"].items(), key=lambda kv: kv[0]))
+        sections.append(("Past the data", (
+            f"From the last step ({o['origin_step']}{', ' + o['origin_date'] if o['origin_date'] else ''}), "
+            f"`forecast.csv` holds every model's forecast of the next {p.horizon} steps"
+            + (", with their dates" if o["origin_date"] and p.season in (12, 24, 52, 365) else "")
+            + f", and `outlook.png` draws the GRU's, the ridge's and the drift baseline's. At step "
+            f"{p.horizon}: {last}. The models were trained on the training part only; the test metrics above "
+            f"say how far each is to be trusted on this series.")))
+    return write_report(out / "report.md", f"grukit forecast: {series.names[0]}", [*sections, ("Figures", figs)])
