@@ -29,6 +29,11 @@ def test_lstm_takes_h0_pair_and_unbatched():
     assert out.shape == (5, 4) and h_n.shape == (1, 4) and c_n.shape == (1, 4)
     with pytest.raises(TypeError, match="h0: expected None or a pair"):
         lstm(torch.randn(5, 3), torch.zeros(1, 4))
+    x = torch.randn(4, 2, 3)  # found by a review: a bad c0 was blamed on h0
+    with pytest.raises(ValueError, match=r"^c0: expected shape \(1, 2, 4\)"):
+        lstm(x, (torch.zeros(1, 2, 4), torch.zeros(1, 5, 4)))
+    with pytest.raises(TypeError, match="^c0: expected dtype torch.float32"):
+        lstm(x, (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4, dtype=torch.float64)))
 
 
 def test_baseline_bad_input():

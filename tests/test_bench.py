@@ -26,6 +26,9 @@ def test_bench_one_row_writes_json_and_markdown(tmp_path):
         assert abs(vs_torch[0]["value"] - by_impl["torch.nn.GRU"]["train_ms"] / ours["train_ms"]) < 0.01
     table = (out / "cpu.md").read_text()
     assert "| N1 (1, 512, 64, 128) | after | torch.nn.GRU |" in table
+    from grukit.bench import jax_available
+
+    assert ("jax not run;" if jax_available() else "jax not installed;") in table  # --no-jax said "not installed"
 
 
 def test_bench_unknown_row_is_a_usage_error(tmp_path, capsys):

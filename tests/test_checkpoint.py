@@ -358,3 +358,36 @@ def test_a_pruned_model_is_refused_at_save_not_at_load(tmp_path):
     prune.remove(gru, "weight_h_l0")
     grukit.save(gru, tmp_path / "p.safetensors")
     assert torch.equal(grukit.load(tmp_path / "p.safetensors").weight_h_l0, gru.weight_h_l0)
+
+
+def test_a_saved_backend_that_cannot_run_here_falls_back_to_auto(tmp_path, monkeypatch, caplog):
+    """Found by a review: `grukit forecast --backend cpu` wrote a checkpoint that failed to run where no C++
+    compiler is (and on a GPU): the backend is where the model ran, not part of the model."""
+    from grukit import kernels
+
+    torch.manual_seed(0)
+    gru = grukit.GRU(2, 3, backend="eager")
+    grukit.save(gru, tmp_path / "g.safetensors")
+    assert grukit.load(tmp_path / "g.safetensors").backend == "eager"  # runs here: kept
+    x = torch.randn(4, 3, 2)
+    monkeypatch.setattr(kernels, "available", lambda name: name != "eager")  # as if eager could not run here
+    with caplog.at_level("WARNING", logger="grukit.checkpoint"):
+        back = grukit.load(tmp_path / "g.safetensors")
+    assert back.backend == "auto" and "saved to run on backend 'eager', which cannot run here" in caplog.text
+    torch.testing.assert_close(back(x)[0], gru(x)[0])
+    assert kernels.runs_on("fused", "cuda") and not kernels.runs_on("cpu", "cuda") and kernels.runs_on("auto", "xpu")
+
+
+def test_saving_onto_a_folder_and_loading_onto_a_missing_device_name_the_argument(tmp_path):
+    """Found by a review: save onto a folder named the temp file, and load(device="cuda") without CUDA raised a
+    bare AssertionError."""
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError, match="expected a file path, got a directory") as info:
+        grukit.save(grukit.GRU(2, 3), tmp_path / "d")
+    assert info.value.filename == str(tmp_path / "d") and list((tmp_path / "d").iterdir()) == []
+    grukit.save(grukit.GRU(2, 3), tmp_path / "g.safetensors")
+    with pytest.raises(ValueError, match="device: expected a torch device"):
+        grukit.load(tmp_path / "g.safetensors", device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device: .* got 'cuda' \(CUDA is not available\)"):
+            grukit.load(tmp_path / "g.safetensors", device="cuda")

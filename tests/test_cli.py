@@ -481,3 +481,10 @@ def test_a_failed_run_removes_the_folders_it_made_above_out(tmp_path, capsys):
     assert cli.main(["forecast", *argv, "--out", str(out)]) == 2
     assert "--lr" in capsys.readouterr().err
     assert not (keep / "x" / "a").exists() and (keep / "x").is_dir()  # what existed stays
+
+
+def test_a_folder_above_out_that_cannot_be_made_is_blamed_on_out(tmp_path):
+    """Found by a review: `--out /proc/x/y` said "file not found: /proc/x", naming no argument."""
+    err = FileNotFoundError(2, "No such file or directory", str(tmp_path / "x"))
+    assert cli._short(err, tmp_path / "x" / "y") == f"--out: cannot make {tmp_path / 'x'}"
+    assert cli._short(err, tmp_path / "elsewhere") == f"file not found: {tmp_path / 'x'}"  # an input file

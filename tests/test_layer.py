@@ -208,6 +208,9 @@ BAD = [
     ("float lengths", lambda g: g(torch.randn(4, 2, 3), lengths=torch.tensor([1.0, 2.0])), TypeError,
      "lengths: expected integers"),
     ("empty T", lambda g: g(torch.randn(0, 2, 3)), ValueError, "x: expected at least one time step"),
+    ("empty T, batch first", lambda g: grukit.GRU(3, 4, batch_first=True)(torch.randn(2, 0, 3)), ValueError,
+     r"x: expected at least one time step, got shape \(2, 0, 3\)$"),  # the shape as given, not (0, 2, 3)
+    ("empty T, unbatched", lambda g: g(torch.randn(0, 3)), ValueError, r"got shape \(0, 3\)$"),
 ]
 
 
@@ -378,3 +381,12 @@ def test_flatten_parameters_is_there_for_torch_code_and_changes_nothing():
     before = {k: v.clone() for k, v in gru.state_dict().items()}
     gru.flatten_parameters()
     assert all(torch.equal(before[k], v) for k, v in gru.state_dict().items())
+
+
+def test_dropout_takes_any_real_number_as_torch_does():
+    """Found by a review: np.float32(0.2) was refused."""
+    import numpy as np
+
+    assert grukit.GRU(2, 3, num_layers=2, dropout=np.float32(0.25)).dropout == 0.25
+    with pytest.raises(ValueError, match="dropout: expected a number in"):
+        grukit.GRU(2, 3, num_layers=2, dropout=True)

@@ -2,6 +2,7 @@
 what was expected and what was given."""
 from __future__ import annotations
 
+import numbers
 import operator
 
 import torch
@@ -45,6 +46,7 @@ def positive_int(name: str, value) -> int:
 
 
 def probability(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+    """`value` as a float in [0, 1): any real number (an int, float or NumPy scalar, as torch takes), not a bool."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
     return float(value)

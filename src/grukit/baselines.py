@@ -48,11 +48,11 @@ class _Recurrent(nn.Module):
         self.rnn = self.torch_class(self.input_size, self.hidden_size, self.num_layers, bias=bias, batch_first=False,
                                     dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype)
 
-    def _prepare(self, x, h0, lengths):
+    def _prepare(self, x, h0, lengths, state: str = "h0"):
         weight = self.rnn.weight_ih_l0
         return prepare(x, h0, lengths, input_size=self.input_size, hidden_size=self.hidden_size,
                        num_states=self.num_layers * self.num_directions, batch_first=self.batch_first,
-                       dtype=weight.dtype, device=weight.device)
+                       dtype=weight.dtype, device=weight.device, state=state)
 
     def _run(self, batch, state):
         """Run torch's module on the canonical batch; returns output (T, N, D·H) and its final state."""
@@ -92,7 +92,8 @@ class LSTM(_Recurrent):
         if h0 is not None and not (isinstance(h0, (tuple, list)) and len(h0) == 2):
             raise TypeError(f"h0: expected None or a pair (h0, c0) of tensors, got {type(h0).__name__}")
         batch = self._prepare(x, None if h0 is None else h0[0], lengths)
-        c0 = batch.h0.new_zeros(batch.h0.shape) if h0 is None else self._prepare(x, h0[1], lengths).h0  # (L·D, N, H)
+        c0 = batch.h0.new_zeros(batch.h0.shape) if h0 is None else \
+            self._prepare(x, h0[1], lengths, state="c0").h0  # (L·D, N, H)
         output, (h_n, c_n) = self._run(batch, (batch.h0, c0))
         output, h_n = finish(batch, output, h_n)
         return output, (h_n, c_n.squeeze(1) if batch.unbatched else c_n)

@@ -411,8 +411,9 @@ def _timing(repeats: int) -> str:
 def markdown(result: dict) -> str:
     """The tables of the README: one line per (row, reset, implementation), then the targets."""
     env = result["environment"]
+    jax = env["jax"] or ("not run" if env.get("jax_skipped") else "not installed")
     lines = [f"CPU: {env['cpu']}, {plural(env['threads'], 'thread')}, torch {env['torch']}, "
-             f"jax {env['jax'] or 'not installed'}; sgemm (2048², float32): {env['sgemm_gflops']:.0f} GFLOP/s. "
+             f"jax {jax}; sgemm (2048², float32): {env['sgemm_gflops']:.0f} GFLOP/s. "
              f"{_timing(env['repeats'])}; ×torch / ×JAX = "
              "their time / this time (training step; stream rows: the step loop). GFLOP/s (train): "
              "2·T·N·3H·(2I+3H) per step (`training_flops`); peak MiB: one training step's growth of the "
@@ -482,7 +483,8 @@ def benchmark(rows: list[str], repeats: int = 5, memory: bool = True, with_jax: 
 
         jax_version = jax.__version__
     environment = {"cpu": _cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                   "jax": jax_version, "python": platform.python_version(), "sgemm_gflops": sgemm,
+                   "jax": jax_version, "jax_skipped": with_jax is False and jax_available(),
+                   "python": platform.python_version(), "sgemm_gflops": sgemm,
                    "sgemm_gflops_end": sgemm_after, "repeats": repeats, "backends": list(backends),
                    "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
                    "rows": [asdict(r) for r in ROWS] + [asdict(STREAM)]}

@@ -207,8 +207,35 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
     except RuntimeError as err:
         raise ValueError(f"{path}: weights do not fit {name} with config {config!r}: {err}") from err
     if device is not None:
-        model = model.to(device)
+        model = model.to(_check_device(device))
+    _runnable_backends(model, path)
     return model
+
+
+def _check_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device, or ValueError naming it when this torch cannot use it (moving a model to
+    "cuda" without CUDA raised a bare AssertionError)."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device: expected a torch device such as 'cpu' or 'cuda:0', got {device!r} ({err})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: expected a device this torch can use, got {str(device)!r} (CUDA is not available)")
+    return device
+
+
+def _runnable_backends(model: torch.nn.Module, path: Path) -> None:
+    """Switch every grukit.GRU in `model` whose saved backend cannot run here (a "cpu" kernel where no C++
+    compiler is, or on a GPU) to "auto": the backend is where the model ran, not part of what it is."""
+    from grukit import kernels
+    from grukit.layer import GRU
+
+    for name, module in model.named_modules():
+        if isinstance(module, GRU) and not kernels.runs_on(module.backend, module.weight_x_l0.device.type):
+            log.warning("%s: %s was saved to run on backend %r, which cannot run here (device %s); it runs on "
+                        "'auto' (%s)", path, name or "the GRU", module.backend, module.weight_x_l0.device.type,
+                        kernels.get("auto", module.weight_x_l0.device).name)
+            module.use_backend("auto")
 
 
 def _stored_dtypes(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
@@ -427,6 +454,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"{path}: folder {folder} does not exist")
+    if path.is_dir():  # os.replace would fail naming the temp file
+        raise IsADirectoryError(21, "expected a file path, got a directory", str(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

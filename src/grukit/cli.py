@@ -242,6 +242,14 @@ _OUT_OF_MEMORY = re.compile(r"can't allocate memory|bad_alloc|out of memory|Fail
                             re.IGNORECASE)
 
 
+def _touches(filename: str | None, out: Path | None) -> bool:
+    """True when `filename` is --out, lies in it, or is a folder above it (one the run had to make)."""
+    if filename is None or out is None:
+        return False
+    name, out = Path(os.path.abspath(filename)), Path(os.path.abspath(out))
+    return name.is_relative_to(out) or out.is_relative_to(name)
+
+
 def _short(err: BaseException, out: Path | None = None) -> str | None:
     """At most three lines naming the problem; None for an error that is a bug (its traceback is the report)."""
     if isinstance(err, (MemoryError, RuntimeError)):
@@ -250,11 +258,11 @@ def _short(err: BaseException, out: Path | None = None) -> str | None:
         asked = re.search(r"allocate (\d+) bytes", str(err))
         need = f" (one tensor asked for {int(asked[1]) / 2**30:,.1f} GiB)" if asked else ""
         return f"out of memory{need}; lower the size flags (--hidden, --batch-size, ...)"
+    inside = _touches(getattr(err, "filename", None), out)
     if isinstance(err, FileNotFoundError) and err.filename is not None:
-        text = f"file not found: {err.filename}"
+        text = f"--out: cannot make {err.filename}" if inside else f"file not found: {err.filename}"
     elif isinstance(err, OSError) and err.filename is not None:  # read-only, a folder in the way
         reason = err.strerror or type(err).__name__
-        inside = out is not None and Path(os.path.abspath(err.filename)).is_relative_to(os.path.abspath(out))
         text = f"--out: cannot write {err.filename}: {reason}" if inside else f"{err.filename}: {reason}"
     elif isinstance(err, OSError) and out is not None and err.errno in _WRITE_ERRORS:  # write() names no file
         text = f"--out: cannot write into {out}: {err.strerror}"

@@ -57,8 +57,9 @@ def _lengths(lengths, T: int, N: int, device: torch.device) -> Tensor:
 
 
 def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: int, batch_first: bool,
-            dtype: torch.dtype, device: torch.device) -> Batch:
-    """Check and canonicalise (x, h0, lengths); see the module docstring."""
+            dtype: torch.dtype, device: torch.device, state: str = "h0") -> Batch:
+    """Check and canonicalise (x, h0, lengths); see the module docstring. `state` names h0 in errors (an
+    LSTM's c0 is checked as a second h0)."""
     packed = isinstance(x, PackedSequence)
     if packed:
         if lengths is not None:
@@ -70,6 +71,7 @@ def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: in
         batch_first_in, packed_sorted = batch_first, False
     _checks.tensor("x", x, dims=(2, 3), dtype=dtype, device=device)
     _checks.size("x", x.shape[-1], input_size, "last dimension (input_size)")
+    given = tuple(x.shape)  # as the caller passed it, for the messages
     unbatched = x.dim() == 2
     if unbatched:
         x = x.unsqueeze(1)  # (T, 1, I)
@@ -77,16 +79,17 @@ def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: in
         x = x.transpose(0, 1)  # (T, N, I)
     T, N, _ = x.shape
     if T == 0:
-        raise ValueError(f"x: expected at least one time step, got shape {tuple(x.shape)}")
+        raise ValueError(f"x: expected at least one time step, got shape {given}")
     if h0 is None:
         h0 = x.new_zeros(num_states, N, hidden_size)  # (L·D, N, H)
     else:
-        _checks.tensor("h0", h0, dims=(2,) if unbatched else (3,), dtype=dtype, device=device)
+        _checks.tensor(state, h0, dims=(2,) if unbatched else (3,), dtype=dtype, device=device)
         h0 = h0.unsqueeze(1) if unbatched else h0  # (L·D, N, H)
         if tuple(h0.shape) != (num_states, N, hidden_size):
             want = (num_states, hidden_size) if unbatched else (num_states, N, hidden_size)
             got = tuple(h0.shape[::2]) if unbatched else tuple(h0.shape)
-            raise ValueError(f"h0: expected shape {want} (num_layers*num_directions, batch, hidden_size), got {got}")
+            raise ValueError(f"{state}: expected shape {want} (num_layers*num_directions, batch, hidden_size), "
+                             f"got {got}")
     mask = None
     if lengths is not None:
         lengths = _lengths(lengths, T, N, x.device)

@@ -61,3 +61,7 @@ def test_matched_hidden_is_nearest_count():
         H = matched_hidden(kind, target, count)
         best = min(range(1, 400), key=lambda h: abs(count(kind, h) - target))
         assert H == best
+    target = count("gru", 700)  # found by a review: the tanh-RNN was capped at 1024 units, 71% of these
+    H = matched_hidden("rnn", target, count)
+    assert H > 1024 and H == min(range(1, 4000), key=lambda h: abs(count("rnn", h) - target))
+    assert matched_hidden("rnn", target, count, high=8) == H  # searched up from any start

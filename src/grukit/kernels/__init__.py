@@ -86,6 +86,13 @@ def available(name: str) -> bool:
     return name == "auto" or _load(name) is not None
 
 
+def runs_on(name: str, device_type: str) -> bool:
+    """True when backend `name` can run on tensors of `device_type` ("cpu", "cuda", ...) in this process: "auto"
+    always, "eager" wherever it imports, the others where `auto` may pick them and they are available."""
+    check_name(name)
+    return name == "auto" or (available(name) and (name == "eager" or name in _AUTO.get(device_type, ("fused",))))
+
+
 def check_name(name: str) -> str:
     """`name`, or ValueError unless it is a backend name or "auto"."""
     if name != "auto" and name not in _MODULES:

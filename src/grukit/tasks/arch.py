@@ -79,9 +79,12 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def matched_hidden(kind: str, target: int, count: Callable[[str, int], int], *, high: int = 4096) -> int:
-    """The hidden size H ≥ 1 of `kind` whose count(kind, H) is nearest to `target`."""
+def matched_hidden(kind: str, target: int, count: Callable[[str, int], int], *, high: int = 1024) -> int:
+    """The hidden size H ≥ 1 of `kind` whose count(kind, H) is nearest to `target` (searched up from `high`
+    when that is too small: a cap once gave a 700-unit GRU's tanh-RNN 71% of its parameters)."""
     lo, hi = 1, high
+    while count(kind, hi) < target:
+        lo, hi = hi + 1, 2 * hi
     while lo < hi:  # smallest H with count >= target
         mid = (lo + hi) // 2
         if count(kind, mid) >= target:

@@ -70,7 +70,7 @@ class Spec:
 def _matched(kinds, gru_hidden: int, build: Callable[[str, int], nn.Module]) -> dict[str, int]:
     count = lambda kind, H: count_parameters(build(kind, H))  # noqa: E731
     target = count("gru", gru_hidden)
-    return {k: gru_hidden if k in ("gru", "torch-gru") else matched_hidden(k, target, count, high=1024) for k in kinds}
+    return {k: gru_hidden if k in ("gru", "torch-gru") else matched_hidden(k, target, count) for k in kinds}
 
 
 def _train_config(args, **defaults):

@@ -101,7 +101,7 @@ def run(args) -> dict:
     build = lambda kind, H: S.SyntheticModel("adding", H, cell=kind, backend=args.backend)  # noqa: E731
     count = lambda kind, H: count_parameters(build(kind, H))  # noqa: E731
     target = count("gru", args.hidden)
-    hidden = {k: args.hidden if k == "gru" else matched_hidden(k, target, count, high=1024) for k in KINDS}
+    hidden = {k: args.hidden if k == "gru" else matched_hidden(k, target, count) for k in KINDS}
     train = TensorDataset(*S.make_data("adding", max(1000, args.steps * args.batch_size), T, 10_000 + args.seed))
     val = S.make_data("adding", 500, T, 20_000 + args.seed)
     probe = S.make_data("adding", args.probe, T, 40_000 + args.seed)
