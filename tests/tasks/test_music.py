@@ -4,9 +4,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import grukit
 from grukit.cli import main
+from grukit.plots import GATES_SIZE
 from grukit.tasks import music as M
 
 
@@ -57,6 +59,11 @@ def test_command_on_a_tiny_slice(tmp_path, capsys):
     assert (out / "report.md").is_file() and (out / "loss.png").is_file()
     printed = capsys.readouterr().out
     assert "22,904" in printed and "21,400" in printed and "27,888" in printed
+    assert Image.open(out / "gates.png").size == GATES_SIZE  # missing until a review, as were these:
+    assert metrics["chorales"] == {"train": 3, "valid": 3, "test": 3}
+    report = (out / "report.md").read_text()
+    assert "## What ran" in report and "bundled JSB Chorales: 3 train, 3 validation, 3 test" in report
+    assert "cut to its first 3 by --limit" in report and "![gates](gates.png)" in report
 
 
 def test_bad_mat_exits_2(tmp_path, capsys):

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 import torch
+from PIL import Image
 
 import grukit
 from grukit.cli import main
+from grukit.plots import GATES_SIZE
 from grukit.tasks.speech import SpeechClassifier, confusion_matrix
 
 
@@ -52,6 +54,15 @@ def test_command_on_a_tiny_slice(tmp_path, capsys):
     model = grukit.load(out / "model.safetensors")
     assert isinstance(model, SpeechClassifier) and model.config.hidden_size == 8
     assert "test accuracy" in capsys.readouterr().out
+    # gates.png and the report's "What ran" (missing until a review), the subsets --limit made
+    assert Image.open(out / "gates.png").size == GATES_SIZE
+    z, r = model.gates(torch.randn(17, 13))
+    assert z.shape == r.shape == (17, 8) and bool(((z > 0) & (z < 1)).all())
+    report = (out / "report.md").read_text()
+    assert "## What ran" in report and "![gates](gates.png)" in report
+    assert "seeded random subset of at most 30 recordings: 30 train, 30 validation, 30 test" in report
+    lstm = SpeechClassifier(hidden_size=4, cell="lstm")
+    assert lstm.gates(torch.randn(5, 13)) is None  # only a grukit.GRU records its gates
 
 
 def test_command_reads_a_wav_folder(tmp_path):

@@ -68,6 +68,16 @@ def make_rnn(kind: str, input_size: int, hidden_size: int, *, num_layers: int = 
     return cls(input_size, hidden_size, **common)
 
 
+@torch.no_grad()
+def rnn_gates(rnn: nn.Module, x: Tensor) -> tuple[Tensor, Tensor] | None:
+    """The last layer's forward-direction update and reset gates, z and r each (T, H), of a batch-first
+    grukit.GRU reading one sequence x (T, I); None for any other network (they show no gates)."""
+    if not isinstance(rnn, grukit.GRU):
+        return None
+    _, _, g = rnn(x[None], return_gates=True)  # g.z (layers, directions, T, 1, H)
+    return g.z[-1, 0, :, 0], g.r[-1, 0, :, 0]
+
+
 def top_state(h_n, directions: int = 1) -> Tensor:
     """The last layer's final state (N, D·H) from h_n (L·D, N, H) or an LSTM's (h_n, c_n)."""
     h = h_n[0] if isinstance(h_n, tuple) else h_n  # (L·D, N, H)

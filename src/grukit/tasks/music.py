@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from grukit.checkpoint import register
-from grukit.tasks.arch import KINDS, LABELS, count_parameters, make_rnn
+from grukit.tasks.arch import KINDS, LABELS, count_parameters, make_rnn, rnn_gates
 
 log = logging.getLogger(__name__)
 KEYS = 88
@@ -80,6 +80,11 @@ class MusicModel(nn.Module):
         """v (N, T, 88) chords → logits (N, T, 88) of the chord at the next step."""
         h, _ = self.rnn(self.drop_in(v), lengths=lengths)  # (N, T, H)
         return self.out(self.drop_out(h))  # (N, T, 88)
+
+    def gates(self, v: Tensor) -> tuple[Tensor, Tensor] | None:
+        """z, r (T, H) of the last layer reading one chorale v (T, 88); None unless the network is a grukit.GRU
+        (`arch.rnn_gates`)."""
+        return rnn_gates(self.rnn, v)
 
 
 # ----------------------------------------------------------------------------- data and loss
@@ -206,9 +211,15 @@ def run(args) -> dict:
     files = dict(fit_result.files)
     files["curves"] = plots.loss_curves(fit_result.history, out / "loss.png", keys=["train_loss", "val_nll"],
                                         title="JSB Chorales: NLL per time step (nats)")
+    model = result["model"].eval()
+    gates = model.gates(torch.from_numpy(splits["test"][0]).float().to(next(model.parameters()).device))
+    if gates is not None:
+        files["gates"] = plots.gates(gates[0].cpu().numpy(), gates[1].cpu().numpy(), out / "gates.png",
+                                     title="GRU gates reading the first test chorale", xlabel="time step (chord)")
     sizes = paper_sizes()
     metrics = {
         "task": "music", "data": str(args.mat) if args.mat else "bundled JSB Chorales",
+        "chorales": {k: len(v) for k, v in splits.items()},
         "cell": args.cell, "hidden_size": hidden, "parameters": result["parameters"],
         "train_nll": result["train_nll"], "valid_nll": result["valid_nll"], "test_nll": result["test_nll"],
         "paper_test_nll": PAPER_NLL[args.cell], "best_epoch": fit_result.best_epoch,
@@ -229,12 +240,27 @@ def run(args) -> dict:
                           "best epoch": fit_result.best_epoch}],
                         ["model", "hidden", "parameters", "train NLL", "valid NLL", "test NLL", "Chung 2014",
                          "best epoch"], digits=3)
+    counts = metrics["chorales"]
+    cut = f", each split cut to its first {args.limit} by --limit" if args.limit else ""
+    data = (f"{metrics['data']}: {counts['train']} train, {counts['valid']} validation, {counts['test']} test "
+            f"chorales{'' if args.mat else ' (Boulanger-Lewandowski et al.’s split)'}{cut}; piano rolls of 88 "
+            f"keys, one chord a step.")
+    ran = (f"{LABELS[args.cell]}, {hidden} units, reading each chord v_t (dropout {args.dropout}) and predicting "
+           f"the next chord's 88 keys as independent Bernoullis (dropout {args.dropout} before the output layer, "
+           f"its bias started at the keys' training frequencies); AdamW lr {train_config.lr}, no weight decay, "
+           f"batches of {train_config.batch_size}, seed {args.seed}; best epoch {fit_result.best_epoch} of "
+           f"{len(fit_result.history)} by validation NLL (at most {train_config.epochs}).")
+    gates_section = (report.figure("gates", "gates.png") if "gates" in files else
+                     f"Not drawn: --cell {args.cell} is not a grukit.GRU, whose gates grukit records.")
     files["report"] = report.write_report(out / "report.md", "grukit music", [
         ("Result", ours),
+        ("What ran", ran),
+        ("Data", data),
         ("Chung et al. 2014 model sizes (our parameter counts)",
          report.table(sizes, ["model", "hidden", "parameters", "Chung 2014 test NLL", "Bai 2018 test NLL"], digits=2)),
         ("Units", "NLL per time step in nats: summed over the 88 keys, averaged over every predicted step "
                   "of the split (first step of each chorale not scored)."),
         ("Training curves", report.figure("curves", "loss.png")),
+        ("Gates", gates_section),
     ])
     return {"summary": summary, "files": files, "metrics": metrics}

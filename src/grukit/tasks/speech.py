@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from grukit.checkpoint import register
-from grukit.tasks.arch import KINDS, LABELS, count_parameters, make_rnn, top_state
+from grukit.tasks.arch import KINDS, LABELS, count_parameters, make_rnn, rnn_gates, top_state
 
 log = logging.getLogger(__name__)
 DIGITS = [str(d) for d in range(10)]
@@ -79,6 +79,11 @@ class SpeechClassifier(nn.Module):
         _, h_n = self.rnn(x, lengths=lengths)  # (L·D, N, H)
         h_T = top_state(h_n, 2 if self.config.bidirectional else 1)  # (N, D·H)
         return self.head(self.drop(h_T))  # (N, classes)
+
+    def gates(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """z, r (T, H) of the last layer's forward direction reading one recording x (T, C); None unless the
+        network is a grukit.GRU (`arch.rnn_gates`)."""
+        return rnn_gates(self.rnn, (x - self.mean) / self.std)  # (T, C) normalised as in forward
 
 
 # ----------------------------------------------------------------------------- data
@@ -203,6 +208,14 @@ def run(args) -> dict:
                                                f"{result['test_accuracy']:.1%}")
     files["curves"] = plots.loss_curves(fit_result.history, out / "loss.png",
                                         keys=["train_loss", "val_loss", "val_accuracy"], title="FSDD training")
+    test = splits[2]
+    k = int(np.argsort([len(f) for f in test.features])[len(test) // 2])  # a recording of median length
+    model = result["model"].eval()
+    gates = model.gates(torch.from_numpy(test.features[k]).to(next(model.parameters()).device))
+    if gates is not None:
+        files["gates"] = plots.gates(gates[0].cpu().numpy(), gates[1].cpu().numpy(), out / "gates.png",
+                                     title=f"GRU gates reading one test recording (digit {int(test.digits[k])}, "
+                                           f"speaker {test.speakers[k]})", xlabel="MFCC frame (every 20 ms)")
     metrics = {
         "task": "speech", "data": str(args.dir) if args.dir else "bundled FSDD MFCC",
         "cell": args.cell, "hidden_size": args.hidden, "parameters": result["parameters"],
@@ -222,14 +235,26 @@ def run(args) -> dict:
                           "val accuracy": metrics["val_accuracy"], "test accuracy": result["test_accuracy"],
                           "s/epoch": metrics["seconds_per_epoch"]}],
                         ["model", "hidden", "parameters", "val accuracy", "test accuracy", "s/epoch"])
+    limited = (f" With --limit {args.limit}, each split is a seeded random subset of at most {args.limit} "
+               f"recordings: {len(splits[0])} train, {len(splits[1])} validation, {len(splits[2])} test."
+               if args.limit else f" {len(splits[0])} train, {len(splits[1])} validation, {len(splits[2])} test "
+                                  f"recordings.")
+    ran = (f"{LABELS[args.cell]}, {args.layers} layer(s) of {args.hidden} units over the normalised MFCC frames "
+           f"(training frames' mean and std), its last state → dropout {config.dropout} → linear over 10 digits; "
+           f"cross-entropy, AdamW lr {args.lr} with a cosine schedule, batches of {args.batch_size}, seed "
+           f"{args.seed}; best epoch {fit_result.best_epoch} of {len(fit_result.history)} by validation accuracy "
+           f"(at most {train_config.epochs}).")
+    figures = [("Confusion matrix (test)", report.figure("confusion", "confusion.png")),
+               ("Training curves", report.figure("curves", "loss.png"))]
+    figures.append(("Gates", report.figure("gates", "gates.png")) if "gates" in files else
+                   ("Gates", f"Not drawn: --cell {args.cell} is not a grukit.GRU, whose gates grukit records."))
     files["report"] = report.write_report(out / "report.md", "grukit speech", [
         ("Result", summary + "\n\n" + body),
+        ("What ran", ran),
         ("Data", f"{metrics['data']}: test = takes 0-4 (official FSDD split), validation = takes 5-9, "
                  f"train = takes 10 and up: split by take, not by speaker, so the accuracy is for voices the "
-                 f"model has heard in training (speaker-dependent). Features: MFCC, {config.n_features} coefficients, "
-                 f"32 ms frames every 20 ms "
-                 f"(NumPy/SciPy, grukit.features)."),
-        ("Confusion matrix (test)", report.figure("confusion", "confusion.png")),
-        ("Training curves", report.figure("curves", "loss.png")),
+                 f"model has heard in training (speaker-dependent).{limited} Features: MFCC, {config.n_features} "
+                 f"coefficients, 32 ms frames every 20 ms (NumPy/SciPy, grukit.features)."),
+        *figures,
     ])
     return {"summary": summary, "files": files, "metrics": metrics}
