@@ -92,6 +92,7 @@ def pcm_to_float(samples: np.ndarray) -> np.ndarray:
         [-1.0, 0.0, 0.5]
     """
     s = np.asarray(samples)
+    s = s.astype(s.dtype.newbyteorder("=")) if not s.dtype.isnative else s  # big-endian (RIFX) wavs: native order
     if s.dtype == np.int16:
         return s.astype(np.float64) / 32768.0  # same shape as samples
     if s.dtype == np.int32:

@@ -68,3 +68,21 @@ def test_bad_mat_files_are_usage_errors(tmp_path):
     with pytest.raises(UsageError, match="0/1"):
         music.read_mat(_mat(tmp_path / "c.mat", traindata=[np.full((4, 88), 2, np.uint8)], validdata=good,
                             testdata=good))
+
+
+def test_numeric_and_sparse_layouts_that_savemat_writes_are_read(tmp_path):
+    """Found by a review: scipy.io.savemat of equally long rolls writes a numeric (N, T, 88) array, of one roll a
+    (T, 88) one, and MATLAB may store a roll sparse; each was refused as 'shape ()'."""
+    import scipy.sparse
+
+    rng = np.random.default_rng(0)
+    rolls = (rng.random((3, 6, 88)) < 0.1).astype(np.float64)  # (N, T, 88)
+    one = (rng.random((7, 88)) < 0.1).astype(np.float64)  # (T, 88)
+    cell = np.empty((2,), dtype=object)
+    cell[0], cell[1] = scipy.sparse.csc_matrix(one), one[:4]
+    path = tmp_path / "layouts.mat"
+    scipy.io.savemat(path, {"traindata": rolls, "validdata": one, "testdata": cell})
+    splits = music.read_mat(path)
+    assert [r.shape for r in splits["train"]] == [(6, 88)] * 3 and np.array_equal(splits["train"][1], rolls[1])
+    assert len(splits["valid"]) == 1 and np.array_equal(splits["valid"][0], one)
+    assert [r.shape for r in splits["test"]] == [(7, 88), (4, 88)] and np.array_equal(splits["test"][0], one)

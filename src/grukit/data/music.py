@@ -32,7 +32,7 @@ def _check_rolls(rolls: list[np.ndarray], where: str) -> list[np.ndarray]:
         raise UsageError(f"--mat: {where} holds no sequences")
     out = []
     for i, roll in enumerate(rolls):
-        roll = np.asarray(roll)
+        roll = roll.toarray() if hasattr(roll, "toarray") else np.asarray(roll)  # a MATLAB sparse roll too
         if roll.ndim != 2 or roll.shape[1] != KEYS or roll.shape[0] < 2:
             raise UsageError(f"--mat: {where}[{i}]: expected a (T>=2, {KEYS}) piano roll, got shape {roll.shape}")
         if not np.isin(roll, (0, 1)).all():
@@ -59,7 +59,18 @@ def read_mat(path: str | Path) -> dict[str, list[np.ndarray]]:
     missing = [key for key in SPLITS.values() if key not in mat]
     if missing:
         raise UsageError(f"--mat: expected keys {list(SPLITS.values())} in {path.name}, missing {missing}")
-    return {ours: _check_rolls(list(np.ravel(mat[key])), key) for ours, key in SPLITS.items()}
+    return {ours: _check_rolls(_rolls(mat[key]), key) for ours, key in SPLITS.items()}
+
+
+def _rolls(value: np.ndarray) -> list:
+    """The rolls one split of a .mat holds: a cell array (MATLAB's, or scipy.io.savemat's of rolls of different
+    lengths) is a list of them; a numeric (N, T, 88) array, what savemat writes for equally long rolls, is N
+    rolls; a numeric (T, 88) one is a single roll."""
+    if value.dtype == object:
+        return list(np.ravel(value))
+    if value.ndim == 3:
+        return list(value)
+    return [value] if value.ndim == 2 else list(np.ravel(value))
 
 
 def save_npz(splits: dict[str, list[np.ndarray]], path: str | Path) -> None:
