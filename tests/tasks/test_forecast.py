@@ -14,7 +14,7 @@ from grukit import cli
 from grukit.data.timeseries import load_co2
 from grukit.errors import UsageError
 from grukit.plots import GATES_SIZE, SIZE
-from grukit.tasks.forecast import predict
+from grukit.tasks.forecast import forecast_from, predict
 from grukit.tasks.forecast_baselines import naive, seasonal_naive, seasonal_naive_drift
 from grukit.tasks.forecast_data import errors, min_rows, prepare
 
@@ -54,6 +54,17 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
     assert [float(r["GRU"]) for r in rows] == pytest.approx(gru.tolist(), rel=1e-5)
     assert m["outlook"]["origin_step"] == 419 and m["outlook"]["last_step"]["GRU"] == pytest.approx(gru[-1])
     assert "Past the data" in report and "![outlook](outlook.png)" in report
+    # the checkpoint alone forecasts new data: it records its window, scale and season
+    assert (model.config.window, model.config.season, model.config.scale) == (16, 52, pytest.approx(p.scale))
+    np.testing.assert_allclose(forecast_from(model, load_co2().values[:420]), gru, rtol=1e-6)
+    values = load_co2().values
+    later = forecast_from(model, values[:430])  # 10 weeks on
+    np.testing.assert_allclose(forecast_from(model, values[100:430], start=100), later, rtol=0, atol=1e-9)
+    assert np.abs(forecast_from(model, values[100:430]) - later).max() > 1e-5  # without start: the season's phase
+    with pytest.raises(UsageError, match=r"values: expected at least the model's window of 16 steps, got 10"):
+        forecast_from(model, values[:10])
+    with pytest.raises(UsageError, match=r"values: expected \(T, 1\) values"):
+        forecast_from(model, np.ones((50, 2)))
 
 
 def test_baselines_by_hand():

@@ -46,7 +46,7 @@ from grukit.tasks.common import (
     write_metrics,
 )
 from grukit.tasks.forecast_baselines import all_baselines, ridge_ar
-from grukit.tasks.forecast_data import TRANSFORMS, Prepared, errors, prepare
+from grukit.tasks.forecast_data import TRANSFORMS, Prepared, errors, prepare, prepared_for
 from grukit.tasks.forecast_model import ForecastEnsemble, Forecaster
 from grukit.train import fit, is_main, seed_everything
 
@@ -158,6 +158,41 @@ def val_mase(model: torch.nn.Module, val: TensorDataset) -> dict[str, float]:
             "val_loss": masked_mse(model, (x, y, observed)).item()}
 
 
+def reading(p: Prepared) -> dict:
+    """How a model trained on `p` reads a series: the `ForecastEnsemble` fields that `forecast_from` needs."""
+    return {"window": p.lookback, "season": p.season, "scale": p.scale, "transform": p.transform,
+            "covariate_mean": p.covariate_mean.tolist(), "covariate_std": p.covariate_std.tolist()}
+
+
+def forecast_from(model: ForecastEnsemble, values: np.ndarray, *, start: int = 0) -> np.ndarray:
+    """ŷ (K,): a saved `grukit forecast` model's forecast of the K steps after the last row of `values`.
+
+    values (T, 1 + C) or (T,): the target, then the covariates the model was trained with, in its units, NaN
+    for a gap, at least the model's window of rows; `start`: the step number of values[0] in the series the
+    model was trained on (0: the same first step), which sets the phase of the season channels.
+
+    Example:
+        >>> import grukit, numpy as np
+        >>> from grukit.data.timeseries import load_co2
+        >>> model = grukit.load("runs/forecast/model.safetensors")  # doctest: +SKIP
+        >>> forecast_from(model, load_co2().values).round(1)[:3]  # doctest: +SKIP
+        array([371.6, 371.8, 372. ])
+    """
+    c = model.config
+    if not c.window:
+        raise UsageError("model: expected a forecast model that records how it reads a series (its window, "
+                         "scale and season); this checkpoint predates that: run grukit forecast again")
+    values = np.asarray(values, dtype=np.float64)
+    columns = 1 if values.ndim == 1 else values.shape[1]
+    if values.ndim not in (1, 2) or columns != c.n_features - 4:
+        raise UsageError(f"values: expected (T, {c.n_features - 4}) values (the target, then "
+                         f"{c.n_features - 5} covariates), got shape {values.shape}")
+    p = prepared_for(values, lookback=c.window, horizon=c.horizon, season=c.season, scale=c.scale,
+                     transform=c.transform, covariate_mean=c.covariate_mean, covariate_std=c.covariate_std,
+                     start=start)
+    return predict(model, p, np.array([len(p.y) - 1]))[0]  # (K,)
+
+
 @torch.no_grad()
 def predict(model: Forecaster | ForecastEnsemble, p: Prepared, t: np.ndarray) -> np.ndarray:
     """(N, K) forecasts in data units at origins t."""
@@ -193,7 +228,7 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     seed_everything(args.seed)
     model = ForecastEnsemble(p.n_features, args.horizon, members=args.members, hidden_size=args.hidden,
                              patch=args.patch, dropout=args.dropout, backend=args.backend,
-                             lookback=args.lookback if args.linear else 0)
+                             lookback=args.lookback if args.linear else 0, **reading(p))
     W, alpha = ridge_ar(p)  # fitted on the training windows, α picked on validation; also a baseline
     if args.linear:
         for member in model.members:

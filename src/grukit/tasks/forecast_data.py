@@ -36,7 +36,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,6 +60,9 @@ class Prepared:
     bounds: tuple[int, int]  # (n_train, n_train + n_val): first step of val, first step of test
     transform: str  # "none" (y is the level) or "log" (y = log level)
     mase_scale: float  # s_level, the seasonal-naive MAE of the level on the training part (MASE's unit)
+    covariate_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (C,) the training part's
+    covariate_std: np.ndarray = field(default_factory=lambda: np.ones(0))  # (C,) (0 read as 1)
+    start: int = 0  # the step number of y[0] (the season channels' phase counts from the training series' start)
 
     @property
     def n_features(self) -> int:
@@ -78,7 +81,7 @@ class Prepared:
         idx = t[:, None] + np.arange(1 - self.lookback, 1)[None, :]  # (N, L)
         y, s, m = self.y, self.scale, max(self.season, 1)
         prev = np.concatenate([y[:1], y[:-1]])  # (T,)
-        phase = 2 * np.pi * idx / m  # (N, L)
+        phase = 2 * np.pi * (idx + self.start) / m  # (N, L)
         parts = [(y[idx] - y[t][:, None]) / s, (y[idx] - prev[idx]) / s, self.gap[idx].astype(np.float64),
                  np.sin(phase) if self.season > 1 else np.zeros_like(phase),
                  np.cos(phase) if self.season > 1 else np.zeros_like(phase)]
@@ -166,7 +169,30 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
     cov = (cov - mu) / np.where(sd > 0, sd, 1.0)  # (T, C)
     return Prepared(y=filled[:, 0], gap=missing[:, 0], covariates=cov, lookback=lookback, horizon=horizon,
                     season=season, scale=scale, bounds=(n_train, n_train + n_val), transform=transform,
-                    mase_scale=mase_scale)
+                    mase_scale=mase_scale, covariate_mean=mu, covariate_std=sd)
+
+
+def prepared_for(values: np.ndarray, *, lookback: int, horizon: int, season: int, scale: float, transform: str,
+                 covariate_mean: Sequence[float], covariate_std: Sequence[float], start: int = 0) -> Prepared:
+    """A `Prepared` of `values` (T, 1 + C) with scaling known from training (a saved model's), for forecasting
+    from its last step: gaps interpolated in time, trailing ones carried forward (every step is before the
+    origin), the target's log taken with transform "log", covariates standardised with the given statistics.
+    It has no split: `bounds` = (T, T)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[:, None] if values.ndim == 1 else values
+    T = values.shape[0]
+    if T < lookback:
+        raise UsageError(f"values: expected at least the model's window of {lookback} steps, got {T}")
+    if transform == "log" and not (np.nanmin(values[:, 0]) > 0):
+        raise UsageError("values: a model of the log needs a target that is positive wherever observed")
+    filled, missing = fill_gaps(values)
+    if transform == "log":
+        filled[:, 0] = np.log(filled[:, 0])  # (T,)
+    mu, sd = np.asarray(covariate_mean, dtype=np.float64), np.asarray(covariate_std, dtype=np.float64)
+    cov = (filled[:, 1:] - mu) / np.where(sd > 0, sd, 1.0)  # (T, C)
+    return Prepared(y=filled[:, 0], gap=missing[:, 0], covariates=cov, lookback=lookback, horizon=horizon,
+                    season=season, scale=scale, bounds=(T, T), transform=transform, mase_scale=float("nan"),
+                    covariate_mean=mu, covariate_std=sd, start=start)
 
 
 def min_rows(lookback: int, horizon: int, season: int, fractions: tuple[float, float] = (0.7, 0.15)) -> int:

@@ -20,6 +20,8 @@ Example:
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -99,6 +101,13 @@ class Forecaster(nn.Module):
 @dataclass(frozen=True)
 class EnsembleConfig(ForecasterConfig):
     members: int = 5  # M, Forecasters averaged, each built from the fields above
+    # how the ensemble reads a series (`grukit.tasks.forecast.forecast_from`); window 0: not recorded
+    window: int = 0  # L, the steps of each input window
+    season: int = 1  # m, the period of the season channels (1: none)
+    scale: float = 1.0  # s, inputs and outputs are changes / s, in modelled units
+    transform: str = "none"  # "none": the model reads the target; "log": its logarithm
+    covariate_mean: tuple[float, ...] = ()  # per covariate, its training part's mean ...
+    covariate_std: tuple[float, ...] = ()  # ... and standard deviation (0: read as 1)
 
 
 @register
@@ -115,12 +124,22 @@ class ForecastEnsemble(nn.Module):
 
     def __init__(self, n_features: int, horizon: int, members: int = 5, hidden_size: int = 64, num_layers: int = 1,
                  patch: int = 4, dropout: float = 0.0, reset: str = "before", backend: str = "auto",
-                 lookback: int = 0):
+                 lookback: int = 0, window: int = 0, season: int = 1, scale: float = 1.0, transform: str = "none",
+                 covariate_mean: Sequence[float] = (), covariate_std: Sequence[float] = ()):
         super().__init__()
         if members < 1:
             raise ValueError(f"members: expected an integer >= 1, got {members}")
+        covariates = n_features - 5
+        if len(covariate_mean) != covariates or len(covariate_std) != covariates:
+            raise ValueError(f"covariate_mean/covariate_std: expected {covariates} values each (n_features - 5), "
+                             f"got {len(covariate_mean)} and {len(covariate_std)}")
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"scale: expected a finite number > 0, got {scale}")
+        if transform not in ("none", "log"):
+            raise ValueError(f"transform: expected 'none' or 'log', got {transform!r}")
         self.config = EnsembleConfig(n_features, horizon, hidden_size, num_layers, patch, dropout, reset, backend,
-                                     lookback, members)
+                                     lookback, members, window, season, float(scale), transform,
+                                     tuple(map(float, covariate_mean)), tuple(map(float, covariate_std)))
         member = {f.name: getattr(self.config, f.name) for f in fields(ForecasterConfig)}
         self.members = nn.ModuleList(Forecaster(**member) for _ in range(members))
 
