@@ -733,8 +733,9 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
                     raise UsageError(f"--resume: {path.parent} was trained with another {name} ({_size(saved[name])}; "
                                      f"this run has {_size(value)}: other data, or another flag that shapes it); "
                                      "resume with the same settings or use another --out")
+                why = " (the model's; a flag or the data sets it)" if part == "model_config" else ""
                 raise UsageError(f"--resume: {path.parent} was trained with {name}={saved[name]!r}, this run "
-                                 f"has {name}={value!r}; resume with the same settings or use another --out")
+                                 f"has {name}={value!r}{why}; resume with the same settings or use another --out")
 
 
 def _size(value: Any) -> str:

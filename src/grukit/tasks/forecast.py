@@ -86,8 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--members", type=int, default=5, help="GRU forecasters averaged, each from its own "
                                                                  "initialisation (default 5)")
     model.add_argument("--backtest", type=int, default=0,
-                       help="K > 0: repeat the whole run on K splits, each moved one test-part length further "
-                            "into the past (rolling-origin backtest); report every fold and the mean (default 0)")
+                       help="K > 0: run the whole command on K splits, the default one and K - 1 each moved one "
+                            "more test-part length into the past (rolling-origin backtest), each fold's files in "
+                            "fold-j/; report every fold and the mean (default 0)")
     model.add_argument("--linear", action=argparse.BooleanOptionalAction, default=True,
                        help="give each member a linear autoregressive path started at the ridge fit "
                             "(default on; --no-linear: the GRU alone)")
