@@ -717,6 +717,8 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
     (patience, time limit) may change: it decides where the same trajectory ends, not its weights
     (a run stopped by patience goes on when resumed with more)."""
     current = json.loads(json.dumps(current, default=str))  # tuples -> lists, as in the saved JSON
+    was, now = (meta.get("data") or {}).get("train_sha256"), (current.get("data") or {}).get("train_sha256")
+    other_data = was is not None and was != now
     for part, values in current.items():
         saved = meta.get(part) or {}
         for name, value in values.items():
@@ -725,17 +727,19 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
                     raise UsageError(f"--resume: {path.parent} was trained with other fixed model inputs (the "
                                      "model's buffers differ: other word vectors, ratio tables or data); resume "
                                      "with the same data and settings or use another --out")
+                other = (f"--resume: {path.parent} was trained on other data (the training set's content differs: "
+                         "another file, or another flag that shapes the data); resume with the same data or use "
+                         "another --out")
                 if name == "train_sha256":
-                    raise UsageError(f"--resume: {path.parent} was trained on other data (the training set's "
-                                     "content differs: another file, or another flag that shapes the data); "
-                                     "resume with the same data or use another --out")
+                    raise UsageError(other)
                 if max(len(repr(saved[name])), len(repr(value))) > BRIEF:  # a vocabulary, a list of columns
                     raise UsageError(f"--resume: {path.parent} was trained with another {name} ({_size(saved[name])}; "
                                      f"this run has {_size(value)}: other data, or another flag that shapes it); "
                                      "resume with the same settings or use another --out")
-                why = " (the model's; a flag or the data sets it)" if part == "model_config" else ""
+                if part == "model_config" and other_data:  # a number the data set (forecast's scale s)
+                    raise UsageError(other)
                 raise UsageError(f"--resume: {path.parent} was trained with {name}={saved[name]!r}, this run "
-                                 f"has {name}={value!r}{why}; resume with the same settings or use another --out")
+                                 f"has {name}={value!r}; resume with the same settings or use another --out")
 
 
 def _size(value: Any) -> str:
