@@ -257,6 +257,9 @@ def test_resume_on_other_data_is_refused_even_with_the_same_number_of_windows(tm
     assert {p.name: p.read_bytes() for p in out.iterdir()} == files
     assert cli.main(argv + ["--epochs", "2", "--resume"]) == 2  # (another schedule: refused as before)
     capsys.readouterr()
+    changed = [a if a != "16" else "12" for a in argv]  # another --lookback: named, not called other data
+    code, _, err = _run(capsys, changed + ["--epochs", "1", "--resume"])
+    assert code == 2 and "was trained with lookback=16, this run has lookback=12" in err
 
 
 @pytest.mark.parametrize(("rank", "level"), [(None, logging.INFO), ("0", logging.INFO), ("1", logging.WARNING)])

@@ -29,6 +29,16 @@ def _fmt(value: Any, digits: int) -> str:
     return str(value)
 
 
+def number(value: float, digits: int = 4) -> str:
+    """A number for a report's text: `digits` decimals, or `digits` significant ones when smaller (1.6e-06).
+
+    Example:
+        >>> number(1.25728), number(12345.678), number(1.6e-06)
+        ('1.2573', '12345.6780', '1.6e-06')
+    """
+    return _fmt(float(value), digits)
+
+
 def plural(n: int, word: str) -> str:
     """"1 member", "5 members": n and word, with an s unless n is 1.
 
@@ -62,9 +72,9 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def write_csv(path: str | Path, columns: dict[str, Sequence[Any]]) -> Path:
-    """A CSV file of equally long `columns` (name -> values; floats with 6 significant digits), atomically."""
+    """A CSV file of equally long `columns` (name -> values; floats in full, as repr writes them), atomically."""
     names = list(columns)
-    rows = [names, *([f"{v:.6g}" if isinstance(v, float) else str(v) for v in row]
+    rows = [names, *([repr(float(v)) if isinstance(v, float) else str(v) for v in row]
                      for row in zip(*(columns[n] for n in names)))]
     return _atomic_write(Path(path), "".join(",".join(row) + "\n" for row in rows))
 

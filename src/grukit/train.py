@@ -709,6 +709,9 @@ def _feed(h, value: Any) -> None:
                  else type(value).__name__.encode())
 
 
+FROM_DATA = ("scale", "covariate_mean", "covariate_std")  # model fields the training data set (forecast's)
+
+
 def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
     """UsageError naming --resume and the first setting (outside RESUME_MAY_CHANGE) that differs from `meta`'s.
 
@@ -736,7 +739,7 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
                     raise UsageError(f"--resume: {path.parent} was trained with another {name} ({_size(saved[name])}; "
                                      f"this run has {_size(value)}: other data, or another flag that shapes it); "
                                      "resume with the same settings or use another --out")
-                if part == "model_config" and other_data:  # a number the data set (forecast's scale s)
+                if part == "model_config" and name in FROM_DATA and other_data:  # forecast's scale s, ...
                     raise UsageError(other)
                 raise UsageError(f"--resume: {path.parent} was trained with {name}={saved[name]!r}, this run "
                                  f"has {name}={value!r}; resume with the same settings or use another --out")

@@ -223,6 +223,8 @@ def test_a_row_with_more_fields_than_the_header_is_refused_and_names_are_strippe
     f.write_text("date;y\n2020-01;1\n2020-02;1;2\n")
     with pytest.raises(UsageError, match=r"got 3 in row 3 of \S+$"):
         read_csv(f, "y")
+    f.write_text("date,y\n2020-01,1,\n2020-02,2, \n")  # a trailing separator: empty fields, read (a review)
+    assert read_csv(f, "y").values[:, 0].tolist() == [1.0, 2.0]
     f.write_text(" date , y , x \n2020-01,1,2\n2020-02,2\n")
     s = read_csv(f, "y", date_column="date", covariates=["x"])
     assert s.names == ["y", "x"] and np.isnan(s.values[1, 1]) and s.values[1, 0] == 2.0  # a short row: gaps

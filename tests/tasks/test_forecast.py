@@ -346,3 +346,49 @@ def test_the_figure_breaks_at_gaps_and_the_report_counts_covariate_gaps(tmp_path
     assert "marks every filled target step" in report and "s = 0.0000" not in report
     m = json.loads((out / "metrics.json").read_text())
     assert f"| GRU | {m['test']['GRU']['MAE']:.4g} |" in report  # MAE ~1e-7, not 0.0000
+
+
+def test_the_outlook_is_what_the_saved_model_forecasts_from_the_data_even_with_gaps_at_the_end(tmp_path):
+    """Found by a review: with gaps in the last window forecast_from and forecast.csv differed (carried forward
+    against interpolated), forecast.csv's dates stepped by --season instead of the dates' own step, and the
+    report named a drift baseline that a run without a season lacks."""
+    import datetime as dt
+
+    n = 120
+    t = np.arange(n)
+    y, x = np.sin(t / 3.0) + t / 30.0, np.cos(t / 5.0)
+    cells = [[f"{a:.6f}", f"{b:.6f}"] for a, b in zip(y, x)]
+    cells[n - 3][0] = cells[n - 1][0] = ""  # target gaps in the last window, the last value among them
+    cells[n - 2][1] = "NA"
+    day = dt.date(2020, 1, 6)
+    path = tmp_path / "w.csv"
+    path.write_text("date,y,x\n" + "".join(f"{day + dt.timedelta(weeks=i)},{a},{b}\n"
+                                           for i, (a, b) in enumerate(cells)))
+    out = tmp_path / "run"
+    assert cli.main(["forecast", "--csv", str(path), "--column", "y", "--date-column", "date", "--covariates", "x",
+                     "--season", "1", "--horizon", "3", "--lookback", "12", "--patch", "2", "--hidden", "4",
+                     "--members", "1", "--epochs", "1", "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "forecast.csv").open()))
+    last = day + dt.timedelta(weeks=n - 1)
+    assert [r["date"] for r in rows] == [str(last + dt.timedelta(weeks=k)) for k in (1, 2, 3)]  # weekly dates
+    model = grukit.load(out / "model.safetensors")
+    from grukit.data.timeseries import read_csv
+
+    values = read_csv(path, "y", date_column="date", covariates=["x"]).values
+    assert forecast_from(model, values).tolist() == [float(r["GRU"]) for r in rows]  # the same numbers, in full
+    report = (out / "report.md").read_text()
+    assert "`outlook.png` draws GRU, ridge AR(12)." in report and "drift" not in report
+    with pytest.raises(UsageError, match=r"values: expected some values in every column, got none in column 1"):
+        forecast_from(model, np.column_stack([values[:, 0], np.full(n, np.nan)]))
+
+
+def test_a_forecast_model_saved_before_it_recorded_its_reading_still_loads():
+    """Found by a review: a model with covariates and no recorded statistics (every checkpoint written before)
+    was refused by the constructor; it loads, and forecast_from says why it cannot read a series."""
+    from grukit.tasks.forecast_model import ForecastEnsemble
+
+    old = ForecastEnsemble(7, 3, members=1, hidden_size=4, patch=2)  # the fields an old checkpoint holds
+    with pytest.raises(UsageError, match="this checkpoint predates that"):
+        forecast_from(old, np.ones((20, 3)))
+    with pytest.raises(ValueError, match="covariate_mean/covariate_std: expected 2 values each"):
+        ForecastEnsemble(7, 3, members=1, hidden_size=4, patch=2, window=12)

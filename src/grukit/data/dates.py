@@ -164,7 +164,9 @@ def _step_label(before: dt.datetime, text: str, j: int, season: int) -> str:
         year, month = before.year + month // 12, month % 12 + 1
         if len(text) == 7:  # YYYY-MM
             return f"{year:04d}-{month:02d}"
-        stamp = before.replace(year=year, month=month, day=min(before.day, calendar.monthrange(year, month)[1]))
+        last_day = calendar.monthrange(year, month)[1]
+        month_end = before.day == calendar.monthrange(before.year, before.month)[1]  # 04-30 goes on to 05-31
+        stamp = before.replace(year=year, month=month, day=last_day if month_end else min(before.day, last_day))
     else:
         stamp = before + dt.timedelta(seconds=j * STEP_SECONDS[season])
     if len(text) <= 10:  # a date without a time
@@ -181,8 +183,13 @@ def dates_after(last: str, steps: int, season: int) -> list[str] | None:
     Example:
         >>> dates_after("2001-12-29", 2, 52), dates_after("2020-11", 3, 12), dates_after("2020-11", 2, 1)
         (['2002-01-05', '2002-01-12'], ['2020-12', '2021-01', '2021-02'], None)
+        >>> dates_after("2020-04-30", 2, 12), dates_after("2020-01-31", 1, 12)  # month ends stay month ends
+        (['2020-05-31', '2020-06-30'], ['2020-02-29'])
     """
-    stamp = to_datetime(last.strip()) if season in STEP_SECONDS else None
+    try:
+        stamp = to_datetime(last.strip()) if season in STEP_SECONDS else None
+    except ValueError:  # not an ISO date
+        return None
     if stamp is None:
         return None
     return [_step_label(stamp, last.strip(), j, season) for j in range(1, steps + 1)]

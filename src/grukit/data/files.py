@@ -75,20 +75,25 @@ def csv_table(text: str, argument: str, path: str | Path) -> tuple[list[str], li
     blank one with no cells ([]), for the caller to skip or read as empty; fields cut by `delimiter(text)`,
     any line end, quoted fields keep their newlines. A row with more fields than the header (a decimal
     comma in a comma-separated file) or an unreadable file is a UsageError naming `argument`, the row and
-    `path`, never a silently shifted or cut row."""
-    text = text.lstrip("\r\n")  # blank lines before the header are not the header
+    `path`, never a silently shifted or cut row; extra fields that are all empty (a trailing separator) are
+    dropped."""
+    stripped = text.lstrip("\r\n")  # blank lines before the header are not the header ...
+    skipped = len(text[:len(text) - len(stripped)].replace("\r\n", "\n"))  # ... but lines of the file
+    text = stripped
     sep = delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     limit = csv.field_size_limit(len(text) + 1)  # csv's own limit, 131,072 characters, would refuse a long cell
     try:
         header = [name.strip() for name in next(reader, [])]
-        rows = [(reader.line_num, cells) for cells in reader]
+        rows = [(reader.line_num + skipped, cells) for cells in reader]
     except csv.Error as err:
         raise UsageError(f"{argument}: not a readable CSV file: {path} ({err} at row {reader.line_num})") from None
     finally:
         csv.field_size_limit(limit)
-    for line, cells in rows:
-        if len(cells) > len(header):
+    for i, (line, cells) in enumerate(rows):
+        if len(cells) > len(header) and not any(cell.strip() for cell in cells[len(header):]):
+            rows[i] = (line, cells[:len(header)])  # a trailing separator ("2020-01,1,"): empty fields, no data
+        elif len(cells) > len(header):
             hint = " (quote a field that holds a comma, such as a decimal comma)" if sep == "," else ""
             raise UsageError(f"{argument}: expected at most {len(header)} fields per row, as in the header, "
                              f"got {len(cells)} in row {line} of {path}{hint}")

@@ -34,7 +34,7 @@ from grukit import plots
 from grukit.data.dates import dates_after
 from grukit.data.timeseries import Series, load_co2, load_seattle, read_csv
 from grukit.errors import UsageError
-from grukit.report import figure, table, write_csv, write_report
+from grukit.report import figure, number, table, write_csv, write_report
 from grukit.tasks.common import (
     add_encoding,
     add_resume,
@@ -257,7 +257,8 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
                "args": args_dict(args), "environment": environment()}
     if ahead is not None:
         metrics["outlook"] = {"origin_step": len(p.y) - 1, "origin_date": series.dates[-1] if series.dates else None,
-                              "file": "forecast.csv",
+                              "file": "forecast.csv", "dated": "date" in ahead,
+                              "drawn": [name for name in ahead if name.startswith(DRAWN)],
                               "last_step": {name: float(v[-1]) for name, v in ahead.items() if name != "date"}}
     files["metrics"] = write_metrics(out, metrics)
     summary = _summary(scores)
@@ -266,13 +267,21 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     return {"summary": summary, "files": files, "metrics": metrics}
 
 
+DRAWN = ("GRU", "ridge", "seasonal-naive+drift")  # the models outlook.png draws (by name or its start)
+
+
 @torch.no_grad()
 def outlook(model: Forecaster | ForecastEnsemble, p: Prepared, W: np.ndarray, series: Series) -> dict[str, np.ndarray]:
     """The forecasts of the K steps after the series ends (origin T − 1, no truth yet): name -> (K,) in data
-    units, the GRU's and every baseline's, with "date" (K,) when the series' dates have a fixed step."""
-    t = np.array([len(p.y) - 1])  # (1,) the last step
-    ahead = {"GRU": predict(model, p, t)[0], **{k: v[0] for k, v in all_baselines(p, t, W).items()}}  # (K,) each
-    dates = dates_after(series.dates[-1], p.horizon, p.season) if series.dates else None
+    units, the GRU's and every baseline's, with "date" (K,) when the dates have a fixed step (`dates_after`).
+    The series is read as `forecast_from` reads it (`prepared_for`: every gap is before the origin), so the
+    saved model gives the GRU's column again from the data alone."""
+    q = prepared_for(series.values, lookback=p.lookback, horizon=p.horizon, season=p.season, scale=p.scale,
+                     transform=p.transform, covariate_mean=p.covariate_mean, covariate_std=p.covariate_std)  # as p
+    # reads it, but without a split: every gap lies before the origin, filled as forecast_from fills it
+    t = np.array([len(q.y) - 1])  # (1,) the last step
+    ahead = {"GRU": predict(model, q, t)[0], **{k: v[0] for k, v in all_baselines(q, t, W).items()}}  # (K,) each
+    dates = dates_after(series.dates[-1], p.horizon, series.season) if series.dates else None
     return {**({"date": np.array(dates)} if dates else {}), **ahead}
 
 
@@ -283,7 +292,7 @@ def _outlook_files(out: Path, p: Prepared, series: Series, ahead: dict[str, np.n
     past = np.arange(max(0, T - max(p.lookback, 3 * K)), T)  # (n,)
     seen = p.level(p.y[past])  # (n,)
     seen[p.gap[past]] = np.nan  # a filled gap is no observation
-    shown = {k: v for k, v in ahead.items() if k == "GRU" or k.startswith("ridge") or k == "seasonal-naive+drift"}
+    shown = {k: v for k, v in ahead.items() if k.startswith(DRAWN)}
     end = f" ({series.dates[-1]})" if series.dates else ""
     return {"forecast table": write_csv(out / "forecast.csv", table_),
             "outlook": plots.forecast(past, seen, np.arange(T, T + K), None, shown, out / "outlook.png",
@@ -367,7 +376,7 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
                  f"scales the GRU's inputs and targets) and their forecasts are mapped back by exp; validation "
                  f"MASE during training is in log units, every test metric in the target's own units. "
                  if p.transform == "log" else "")
-              + f"MASE = MAE / s with s = {p.mase_scale:.4g}, the in-sample "
+              + f"MASE = MAE / s with s = {number(p.mase_scale)}, the in-sample "
               + (f"seasonal-naive (m = {p.season})" if p.season > 1 else "naive (one step back)") + " MAE "
               "on the training part. Baselines: naive (last value), "
               + ("seasonal-naive (value one season back), seasonal-naive + drift (plus the last season's mean "
@@ -377,12 +386,12 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
     sections = [("What ran", method), ("Data", data), ("Test metrics (lower is better)", summary)]
     if metrics.get("outlook"):
         o = metrics["outlook"]
-        last = ", ".join(f"{name} {value:.4g}" for name, value in sorted(o["last_step"].items(), key=lambda kv: kv[0]))
+        last = ", ".join(f"{name} {number(value)}" for name, value in sorted(o["last_step"].items()))
         sections.append(("Past the data", (
             f"From the last step ({o['origin_step']}{', ' + o['origin_date'] if o['origin_date'] else ''}), "
             f"`forecast.csv` holds every model's forecast of the next {p.horizon} steps"
-            + (", with their dates" if o["origin_date"] and p.season in (12, 24, 52, 365) else "")
-            + f", and `outlook.png` draws the GRU's, the ridge's and the drift baseline's. At step "
+            + (", with their dates" if o["dated"] else "")
+            + f", and `outlook.png` draws {', '.join(o['drawn'])}. At step "
             f"{p.horizon}: {last}. The models were trained on the training part only; the test metrics above "
             f"say how far each is to be trusted on this series.")))
     return write_report(out / "report.md", f"grukit forecast: {series.names[0]}", [*sections, ("Figures", figs)])

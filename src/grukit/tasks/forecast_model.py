@@ -130,7 +130,8 @@ class ForecastEnsemble(nn.Module):
         if members < 1:
             raise ValueError(f"members: expected an integer >= 1, got {members}")
         covariates = n_features - 5
-        if len(covariate_mean) != covariates or len(covariate_std) != covariates:
+        recorded = window or len(covariate_mean) or len(covariate_std)  # a model saved before: none of them
+        if recorded and (len(covariate_mean) != covariates or len(covariate_std) != covariates):
             raise ValueError(f"covariate_mean/covariate_std: expected {covariates} values each (n_features - 5), "
                              f"got {len(covariate_mean)} and {len(covariate_std)}")
         if not (scale > 0 and math.isfinite(scale)):
