@@ -276,9 +276,9 @@ def outlook(model: Forecaster | ForecastEnsemble, p: Prepared, W: np.ndarray, se
     units, the GRU's and every baseline's, with "date" (K,) when the dates have a fixed step (`dates_after`).
     The series is read as `forecast_from` reads it (`prepared_for`: every gap is before the origin), so the
     saved model gives the GRU's column again from the data alone."""
+    # p's scaling without its split: every gap lies before the origin and is filled as forecast_from fills it
     q = prepared_for(series.values, lookback=p.lookback, horizon=p.horizon, season=p.season, scale=p.scale,
-                     transform=p.transform, covariate_mean=p.covariate_mean, covariate_std=p.covariate_std)  # as p
-    # reads it, but without a split: every gap lies before the origin, filled as forecast_from fills it
+                     transform=p.transform, covariate_mean=p.covariate_mean, covariate_std=p.covariate_std)
     t = np.array([len(q.y) - 1])  # (1,) the last step
     ahead = {"GRU": predict(model, q, t)[0], **{k: v[0] for k, v in all_baselines(q, t, W).items()}}  # (K,) each
     dates = dates_after(series.dates[-1], p.horizon, series.season) if series.dates else None

@@ -183,12 +183,12 @@ def prepared_for(values: np.ndarray, *, lookback: int, horizon: int, season: int
     T = values.shape[0]
     if T < lookback:
         raise UsageError(f"values: expected at least the model's window of {lookback} steps, got {T}")
-    if transform == "log" and not (np.nanmin(values[:, 0]) > 0):
-        raise UsageError("values: a model of the log needs a target that is positive wherever observed")
     empty = np.flatnonzero(np.isnan(values).all(axis=0))  # (columns with no value,)
     if len(empty):
         raise UsageError(f"values: expected some values in every column, got none in column {int(empty[0])} "
                          f"({'the target' if empty[0] == 0 else 'covariate ' + str(int(empty[0]))})")
+    if transform == "log" and not (np.nanmin(values[:, 0]) > 0):
+        raise UsageError("values: a model of the log needs a target that is positive wherever observed")
     filled, missing = fill_gaps(values)
     if transform == "log":
         filled[:, 0] = np.log(filled[:, 0])  # (T,)
