@@ -10,7 +10,8 @@ from PIL import Image
 import grukit
 from grukit.cli import main
 from grukit.plots import GATES_SIZE
-from grukit.tasks.speech import SpeechClassifier, confusion_matrix
+from grukit.errors import UsageError
+from grukit.tasks.speech import SpeechClassifier, as_dataset, confusion_matrix
 
 
 @pytest.mark.parametrize("cell, gates", [("gru", 3), ("lstm", 4), ("rnn", 1), ("torch-gru", 3)])
@@ -76,6 +77,22 @@ def test_command_reads_a_wav_folder(tmp_path):
     assert main(["speech", "--dir", str(tmp_path), "--epochs", "1", "--hidden", "4", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["train_recordings"], metrics["val_recordings"], metrics["test_recordings"]) == (4, 2, 2)
+    # the saved model recognises a wav on its own, with the command's features (and any sample rate)
+    from grukit.data.speech import read_folder
+    from grukit.tasks.speech import predict, recognize
+
+    model = grukit.load(out / "model.safetensors")
+    p = recognize(model, tmp_path / "2_ann_0.wav")  # (10,)
+    assert p.shape == (10,) and p.sum() == pytest.approx(1.0)
+    test = read_folder(tmp_path).subset(np.array([4]))  # 2_ann_0.wav, as the command read it
+    assert int(p.argmax()) == int(predict(model, as_dataset(test))[0])
+    logits = model(torch.from_numpy(test.features[0])[None], torch.tensor([len(test.features[0])]))
+    np.testing.assert_allclose(p, logits.softmax(-1)[0].detach().numpy(), rtol=1e-5)
+    tone = np.sin(2 * np.pi * 1100 * np.arange(4800) / 16000) * 5000  # the same tone at 16 kHz
+    scipy.io.wavfile.write(tmp_path / "x16.wav", 16000, tone.astype(np.int16))
+    assert recognize(model, tmp_path / "x16.wav").shape == (10,)
+    with pytest.raises(UsageError, match=r"^wav: .*is not a readable wav file"):
+        recognize(model, tmp_path / "missing.wav")
 
 
 @pytest.mark.parametrize("setup, message", [

@@ -73,33 +73,35 @@ MAX_RATE = 384_000  # Hz, the highest rate audio hardware records; a larger one 
 MAX_FLOAT = 1e3  # |sample| of a float wav (full scale ±1) beyond which the file is damaged: MFCC powers overflow
 
 
-def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
-    """Mono samples of `path` at `sample_rate` (stereo is averaged, other rates resampled)."""
+def read_wav(path: str | Path, sample_rate: int, argument: str = "--dir") -> np.ndarray:
+    """Mono samples of `path` at `sample_rate` (stereo is averaged, other rates resampled); a file that is no
+    readable wav is a UsageError naming `argument`."""
     import scipy.io.wavfile
     import scipy.signal
 
+    path = Path(path)
     try:
         rate, samples = scipy.io.wavfile.read(path)
     except Exception as err:  # a truncated or forged header fails anywhere in scipy's parser
-        raise UsageError(f"--dir: {path.name} is not a readable wav file ({type(err).__name__}: {err})") from None
+        raise UsageError(f"{argument}: {path.name} is not a readable wav file ({type(err).__name__}: {err})") from None
     if not 1 <= rate <= MAX_RATE:
-        raise UsageError(f"--dir: expected a sample rate in 1..{MAX_RATE} Hz in {path.name}, got {rate} Hz")
+        raise UsageError(f"{argument}: expected a sample rate in 1..{MAX_RATE} Hz in {path.name}, got {rate} Hz")
     if samples.ndim == 2 and samples.shape[1] == 0:
-        raise UsageError(f"--dir: expected at least one channel in {path.name}, got 0")
+        raise UsageError(f"{argument}: expected at least one channel in {path.name}, got 0")
     if np.issubdtype(samples.dtype, np.floating) and not np.isfinite(samples).all():
-        raise UsageError(f"--dir: expected finite samples in {path.name}, got NaN or Inf")
+        raise UsageError(f"{argument}: expected finite samples in {path.name}, got NaN or Inf")
     if np.issubdtype(samples.dtype, np.floating) and samples.size and np.abs(samples).max() > MAX_FLOAT:
-        raise UsageError(f"--dir: expected float samples within ±{MAX_FLOAT:g} (full scale is ±1) in {path.name}, "
+        raise UsageError(f"{argument}: expected float samples within ±{MAX_FLOAT:g} (full scale is ±1) in {path.name}, "
                          f"got {np.abs(samples).max():.3g}")
     try:
         samples = pcm_to_float(samples)  # (S,) or (S, channels), in [-1, 1]
     except TypeError as err:
-        raise UsageError(f"--dir: expected int16, int32, uint8 or float samples in {path.name}, "
+        raise UsageError(f"{argument}: expected int16, int32, uint8 or float samples in {path.name}, "
                          f"got {samples.dtype}") from err
     if samples.ndim == 2:
         samples = samples.mean(axis=1)  # (S,)
     if samples.size == 0:
-        raise UsageError(f"--dir: {path.name} holds no samples")
+        raise UsageError(f"{argument}: {path.name} holds no samples")
     if rate != sample_rate:
         g = np.gcd(rate, sample_rate)
         samples = scipy.signal.resample_poly(samples, sample_rate // g, rate // g)  # (S',)
@@ -115,7 +117,7 @@ def read_folder(folder: str | Path, config: FeatureConfig = FeatureConfig()) -> 
     if not paths:
         raise UsageError(f"--dir: expected wav files in {str(folder)!r}, found none")
     labels = [parse_name(p.name) for p in paths]  # checks every name before the slow part
-    features = [mfcc(_read_wav(p, config.sample_rate), config) for p in paths]
+    features = [mfcc(read_wav(p, config.sample_rate), config) for p in paths]
     log.info("read %d recordings from %s", len(paths), root)
     return SpeechSet(
         features,

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from grukit.checkpoint import register
+from grukit.errors import UsageError
 from grukit.tasks.arch import KINDS, LABELS, count_parameters, make_rnn, rnn_gates, top_state
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,32 @@ def predict(model: SpeechClassifier, dataset, batch_size: int = 256) -> np.ndarr
         x, lengths, _ = pad_collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         out.append(model(x.to(device), lengths.to(device)).argmax(dim=1).cpu())  # (B,)
     return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def recognize(model: SpeechClassifier, wav: str | Path) -> np.ndarray:
+    """p(digit | recording) (10,): a saved `grukit speech` model's probabilities for one wav file, whose MFCC
+    are computed as the command computes them (`grukit.features.FeatureConfig()`, any sample rate resampled to
+    its 8 kHz, stereo averaged).
+
+    Example:
+        >>> import grukit
+        >>> model = grukit.load("runs/speech/model.safetensors")  # doctest: +SKIP
+        >>> recognize(model, "seven.wav").argmax()  # doctest: +SKIP
+        7
+    """
+    from grukit.data.speech import read_wav
+    from grukit.features import FeatureConfig, mfcc
+
+    config = FeatureConfig()
+    if model.config.n_features != config.n_mfcc:
+        raise UsageError(f"model: expected a speech model of {config.n_mfcc} MFCC inputs (the command's), got one "
+                         f"of {model.config.n_features}")
+    x = torch.from_numpy(mfcc(read_wav(wav, config.sample_rate, "wav"), config)).float()  # (T, C)
+    model.eval()
+    device = next(model.parameters()).device
+    logits = model(x[None].to(device), torch.tensor([len(x)]))  # (1, 10)
+    return logits.softmax(-1)[0].cpu().numpy()
 
 
 def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
