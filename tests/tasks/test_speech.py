@@ -9,8 +9,8 @@ from PIL import Image
 
 import grukit
 from grukit.cli import main
-from grukit.plots import GATES_SIZE
 from grukit.errors import UsageError
+from grukit.plots import GATES_SIZE
 from grukit.tasks.speech import SpeechClassifier, as_dataset, confusion_matrix
 
 
