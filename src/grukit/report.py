@@ -1,6 +1,6 @@
 """What every command leaves in --out: metrics.json and report.md (markdown with figures).
 
-    table(rows, columns)      a markdown table; floats with `digits` decimals (significant ones when smaller)
+    table(rows, columns)      a markdown table; floats with `digits` decimals (significant digits below 0.1)
     write_json(path, obj)     pretty JSON, written atomically
     write_csv(path, columns)  a CSV file of named columns, written atomically
     write_report(path, title, sections)   "# title" then "## heading\\n\\nbody" per section
@@ -21,20 +21,20 @@ from typing import Any, Sequence
 
 
 def _fmt(value: Any, digits: int) -> str:
-    """A float with `digits` decimals, or `digits` significant ones when it is smaller than that shows
-    (1.6e-06, not 0.0000)."""
+    """A float with `digits` decimals, or `digits` significant digits below 0.1, where decimals would show
+    fewer (0.001234 and 1.6e-06, not 0.0012 and 0.0000)."""
     if isinstance(value, float):
-        small = value != 0 and abs(value) < 10.0 ** -(digits - 1)
+        small = value != 0 and abs(value) < 0.1
         return f"{value:.{digits}g}" if small else f"{value:.{digits}f}"
     return str(value)
 
 
 def number(value: float, digits: int = 4) -> str:
-    """A number for a report's text: `digits` decimals, or `digits` significant ones when smaller (1.6e-06).
+    """A number for a report's text: `digits` decimals, or `digits` significant digits below 0.1.
 
     Example:
-        >>> number(1.25728), number(12345.678), number(1.6e-06)
-        ('1.2573', '12345.6780', '1.6e-06')
+        >>> number(1.25728), number(12345.678), number(0.0012345), number(1.6e-06)
+        ('1.2573', '12345.6780', '0.001234', '1.6e-06')
     """
     return _fmt(float(value), digits)
 

@@ -43,3 +43,19 @@ def test_order_ignores_blank_dates_and_names_the_rows():
     with pytest.raises(UsageError, match=r"got '2020-01-02' in row 4 after '2020-01-03' in row 2"):
         check_order([dt.datetime(2020, 1, 3), None, dt.datetime(2020, 1, 2)], ["2020-01-03", "", "2020-01-02"],
                     "d", "f.csv")
+
+
+def test_a_skipped_month_keeps_the_series_day_and_month_ends_stay_month_ends():
+    """Found by a review: a month was labelled by the day of the row before it alone, so a series of the 28th
+    skipping March got 03-31 once 02-28 looked like a month end."""
+    import calendar
+
+    import numpy as np
+
+    from grukit.data.dates import insert_skipped
+
+    for day, want in ((28, "2021-03-28"), (31, "2021-03-31")):  # 31: each month's last day
+        dates = [f"2021-{m:02d}-{min(day, calendar.monthrange(2021, m)[1]):02d}" for m in range(1, 13) if m != 3]
+        stamps = parse_dates(dates, "d", "m.csv")
+        _, labels = insert_skipped(np.arange(11.0)[:, None], stamps, list(dates), 12, "d", "m.csv")
+        assert labels[2] == want and labels[3] == dates[2], dates

@@ -228,3 +228,15 @@ def test_a_row_with_more_fields_than_the_header_is_refused_and_names_are_strippe
     f.write_text(" date , y , x \n2020-01,1,2\n2020-02,2\n")
     s = read_csv(f, "y", date_column="date", covariates=["x"])
     assert s.names == ["y", "x"] and np.isnan(s.values[1, 1]) and s.values[1, 0] == 2.0  # a short row: gaps
+
+
+def test_rows_are_numbered_as_the_file_lines_after_blank_lines(tmp_path):
+    """Found by a review: after blank lines, a bad cell was named by its count among the rows (3), another
+    error of the same file by its line (5)."""
+    f = tmp_path / "b.csv"
+    f.write_text("\n\ndate,y\n2020-01,1\n2020-02,x\n")
+    with pytest.raises(UsageError, match=r"got 'x' in row 5 of"):
+        read_csv(f, "y", date_column="date")
+    f.write_text("date,y\n2020-01,1\n\n2020-03,2\nsoon,3\n")
+    with pytest.raises(UsageError, match=r"--date-column: .* got 'soon' in row 5 of"):
+        read_csv(f, "y", date_column="date")

@@ -53,21 +53,24 @@ def to_datetime(cell: str) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text)
 
 
-def parse_dates(dates: Sequence[str], column: str, path: Path) -> list[dt.datetime | None]:
+def parse_dates(dates: Sequence[str], column: str, path: Path, rows: Sequence[int] | None = None
+                ) -> list[dt.datetime | None]:
     """The ISO dates of column `column` (`to_datetime`; blank cells are None); UsageError naming
-    --date-column and the first row (the header is row 1) whose cell is not one."""
+    --date-column and the first row whose cell is not one (`rows`: the file's row of each date; default
+    i + 2, the header being row 1)."""
     stamps, zoned = [], None
+    row = (lambda i: rows[i]) if rows is not None else (lambda i: i + 2)
     for i, cell in enumerate(dates):
         try:
             stamp = to_datetime(cell)
         except ValueError:
             raise UsageError(f"--date-column: expected ISO dates such as 2020-01-31 or 2020-01 in column "
-                             f"{column!r}, got {cell!r} in row {i + 2} of {path}") from None
+                             f"{column!r}, got {cell!r} in row {row(i)} of {path}") from None
         if stamp is not None:
             zoned = stamp.tzinfo is not None if zoned is None else zoned
             if (stamp.tzinfo is not None) != zoned:
                 raise UsageError(f"--date-column: expected every date in column {column!r} "
-                                 f"{'with' if zoned else 'without'} a time zone, got {cell!r} in row {i + 2} "
+                                 f"{'with' if zoned else 'without'} a time zone, got {cell!r} in row {row(i)} "
                                  f"of {path}")
         stamps.append(stamp)
     return stamps
@@ -97,8 +100,11 @@ STEP_SECONDS = {24: 3600.0, 365: 86400.0, 52: 7 * 86400.0, 12: None}  # season -
 STEP_NAMES = {24: "hour", 365: "day", 52: "week", 12: "month"}
 
 
-def check_order(stamps: Sequence[dt.datetime | None], dates: Sequence[str], column: str, path: Path) -> None:
-    """UsageError naming --date-column unless the dated rows strictly increase (blank dates are skipped)."""
+def check_order(stamps: Sequence[dt.datetime | None], dates: Sequence[str], column: str, path: Path,
+                rows: Sequence[int] | None = None) -> None:
+    """UsageError naming --date-column unless the dated rows strictly increase (blank dates are skipped);
+    `rows` as for `parse_dates`."""
+    row = (lambda i: rows[i]) if rows is not None else (lambda i: i + 2)
     last = None  # (row, stamp) of the previous dated row
     for i, stamp in enumerate(stamps):
         if stamp is None:
@@ -107,10 +113,10 @@ def check_order(stamps: Sequence[dt.datetime | None], dates: Sequence[str], colu
             a, b = dates[last[0]].strip(), dates[i].strip()
             if stamp == last[1]:
                 raise UsageError(f"--date-column: expected each date once in column {column!r}, got {b!r} in rows "
-                                 f"{last[0] + 2} and {i + 2} of {path} (local times around a clock change need "
+                                 f"{row(last[0])} and {row(i)} of {path} (local times around a clock change need "
                                  f"their UTC offsets)")
             raise UsageError(f"--date-column: expected increasing dates in column {column!r}, got {b!r} in row "
-                             f"{i + 2} after {a!r} in row {last[0] + 2} of {path} (sort the file by date)")
+                             f"{row(i)} after {a!r} in row {row(last[0])} of {path} (sort the file by date)")
         last = (i, stamp)
 
 
@@ -150,22 +156,31 @@ def insert_skipped(values: np.ndarray, stamps: Sequence[dt.datetime], dates: lis
     labels = [""] * steps  # steps date strings
     for j, d in zip(k, dates):
         labels[j] = d
+    ends = season == 12 and month_ends(stamps)
     for j in np.setdiff1d(np.arange(steps), k):  # the steps the file skips
         row = int(np.searchsorted(k, j)) - 1  # the file row just before step j
-        labels[j] = _step_label(stamps[row], dates[row].strip(), int(j - k[row]), season)
+        labels[j] = _step_label(stamps[row], dates[row].strip(), int(j - k[row]), season, ends)
     log.info("%s: %d %ss the dates skip are gaps (rows with no value)", path, steps - len(k), unit)
     return full, labels
 
 
-def _step_label(before: dt.datetime, text: str, j: int, season: int) -> str:
-    """The date j steps after the row `before` (written `text`), in that row's format: for a row the file skips."""
+def month_ends(stamps: Sequence[dt.datetime | None]) -> bool:
+    """True when a monthly series is dated on month ends: every date is its month's last day, and they are
+    not all the same day (a series of the 28th or the 30th is not; 02-28 alone says nothing)."""
+    dated = [s for s in stamps if s is not None]
+    return (len({s.day for s in dated}) > 1
+            and all(s.day == calendar.monthrange(s.year, s.month)[1] for s in dated))
+
+
+def _step_label(before: dt.datetime, text: str, j: int, season: int, month_end: bool = False) -> str:
+    """The date j steps after the row `before` (written `text`), in that row's format: for a row the file skips
+    (`month_end`: the series is dated on month ends, so 04-30 goes on to 05-31)."""
     if STEP_SECONDS[season] is None:
         month = before.month - 1 + j
         year, month = before.year + month // 12, month % 12 + 1
         if len(text) == 7:  # YYYY-MM
             return f"{year:04d}-{month:02d}"
         last_day = calendar.monthrange(year, month)[1]
-        month_end = before.day == calendar.monthrange(before.year, before.month)[1]  # 04-30 goes on to 05-31
         stamp = before.replace(year=year, month=month, day=last_day if month_end else min(before.day, last_day))
     else:
         stamp = before + dt.timedelta(seconds=j * STEP_SECONDS[season])
@@ -176,20 +191,26 @@ def _step_label(before: dt.datetime, text: str, j: int, season: int) -> str:
     return stamp.isoformat("T" if "T" in text else " ", timespec=spec)
 
 
-def dates_after(last: str, steps: int, season: int) -> list[str] | None:
-    """The dates of the `steps` steps after the date `last`, in its format, for a series whose dates step by
-    `season`'s unit (`infer_season`); None when the season has no fixed step or `last` is no date.
+def dates_after(dates: Sequence[str], steps: int, season: int) -> list[str] | None:
+    """The dates of the `steps` steps after the last of `dates`, in its format, when the dates step by
+    `season`'s unit (`infer_season`) one step a row, as `insert_skipped` leaves a regular file; None
+    otherwise (irregular dates, weekday-only "daily" rows, a blank or unreadable date, no fixed step).
 
     Example:
-        >>> dates_after("2001-12-29", 2, 52), dates_after("2020-11", 3, 12), dates_after("2020-11", 2, 1)
-        (['2002-01-05', '2002-01-12'], ['2020-12', '2021-01', '2021-02'], None)
-        >>> dates_after("2020-04-30", 2, 12), dates_after("2020-01-31", 1, 12)  # month ends stay month ends
-        (['2020-05-31', '2020-06-30'], ['2020-02-29'])
+        >>> dates_after(["2001-12-22", "2001-12-29"], 2, 52), dates_after(["2020-10", "2020-11"], 3, 12)
+        (['2002-01-05', '2002-01-12'], ['2020-12', '2021-01', '2021-02'])
+        >>> dates_after(["2020-03-31", "2020-04-30"], 2, 12), dates_after(["2021-01-28", "2021-02-28"], 1, 12)
+        (['2020-05-31', '2020-06-30'], ['2021-03-28'])
+        >>> dates_after(["2024-10-03", "2024-10-04", "2024-10-07"], 1, 365) is None  # weekdays only
+        True
     """
+    if season not in STEP_SECONDS or not dates:
+        return None
     try:
-        stamp = to_datetime(last.strip()) if season in STEP_SECONDS else None
-    except ValueError:  # not an ISO date
+        stamps = [to_datetime(d) for d in dates]
+    except ValueError:  # not ISO dates
         return None
-    if stamp is None:
+    if any(s is None for s in stamps) or not (np.diff(_step_numbers(stamps, season)) == 1).all():
         return None
-    return [_step_label(stamp, last.strip(), j, season) for j in range(1, steps + 1)]
+    ends = season == 12 and month_ends(stamps)
+    return [_step_label(stamps[-1], dates[-1].strip(), j, season, ends) for j in range(1, steps + 1)]

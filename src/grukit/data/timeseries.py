@@ -115,7 +115,8 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
     table = [(line, cells) for line, cells in table if cells]  # with two columns or more, a blank line is no row
     while table and not any(cell.strip() for cell in table[-1][1]):  # trailing blank lines, a trailing "," (Excel)
         table.pop()
-    rows = [dict(zip(header, cells)) for _, cells in table]  # row i + 2 (header row 1); cut short: gaps at its end
+    numbers = [line for line, _ in table]  # the file's row of each step (the header is row 1)
+    rows = [dict(zip(header, cells)) for _, cells in table]  # a row cut short: gaps at its end
     if not header:
         raise UsageError(f"--csv: expected a header row, got an empty file: {path}")
     for flag, name in [("--column", column), *[("--covariates", c) for c in covariates],
@@ -130,24 +131,24 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
     if repeated is not None:
         raise UsageError(f"--covariates: expected columns other than each other, --column and --date-column, "
                          f"got {repeated!r} twice")
-    values = np.array([[_parse_float(row.get(name) or "", name, i + 2, path) for name in names]
-                       for i, row in enumerate(rows)], dtype=np.float64).reshape(len(rows), len(names))
+    values = np.array([[_parse_float(row.get(name) or "", name, number, path) for name in names]
+                       for number, row in zip(numbers, rows)], dtype=np.float64).reshape(len(rows), len(names))
     if len(rows) == 0 or np.isnan(values[:, 0]).all():
         raise UsageError(f"--column: expected numbers in column {column!r}, got no values in {path}")
     for name, empty in zip(covariates, np.isnan(values[:, 1:]).all(axis=0)):
         if empty:
             raise UsageError(f"--covariates: expected numbers in column {name!r}, got no values in {path}")
     dates = [row.get(date_column) or "" for row in rows] if date_column else None
-    stamps = parse_dates(dates, date_column, path) if dates is not None else None
+    stamps = parse_dates(dates, date_column, path, numbers) if dates is not None else None
     season = infer_season(stamps)
     if stamps is not None:
-        check_order(stamps, dates, date_column, path)
+        check_order(stamps, dates, date_column, path, numbers)
         blank = next((i for i, s in enumerate(stamps) if s is None), None)
         if season in STEP_SECONDS and blank is None:
             values, dates = insert_skipped(values, stamps, dates, season, date_column, path)
         elif season in STEP_SECONDS:
             log.warning("%s: row %d has no date in column %r, so the steps the dates skip are not filled with "
-                        "gaps; the rows are taken as consecutive steps", path, blank + 2, date_column)
+                        "gaps; the rows are taken as consecutive steps", path, numbers[blank], date_column)
     return Series(values=values, names=names, dates=dates, source=str(path), season=season)
 
 

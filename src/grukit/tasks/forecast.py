@@ -273,7 +273,7 @@ DRAWN = ("GRU", "ridge", "seasonal-naive+drift")  # the models outlook.png draws
 @torch.no_grad()
 def outlook(model: Forecaster | ForecastEnsemble, p: Prepared, W: np.ndarray, series: Series) -> dict[str, np.ndarray]:
     """The forecasts of the K steps after the series ends (origin T − 1, no truth yet): name -> (K,) in data
-    units, the GRU's and every baseline's, with "date" (K,) when the dates have a fixed step (`dates_after`).
+    units, the GRU's and every baseline's, with "date" (K,) when the rows step by a fixed unit (`dates_after`).
     The series is read as `forecast_from` reads it (`prepared_for`: every gap is before the origin), so the
     saved model gives the GRU's column again from the data alone."""
     # p's scaling without its split: every gap lies before the origin and is filled as forecast_from fills it
@@ -281,7 +281,7 @@ def outlook(model: Forecaster | ForecastEnsemble, p: Prepared, W: np.ndarray, se
                      transform=p.transform, covariate_mean=p.covariate_mean, covariate_std=p.covariate_std)
     t = np.array([len(q.y) - 1])  # (1,) the last step
     ahead = {"GRU": predict(model, q, t)[0], **{k: v[0] for k, v in all_baselines(q, t, W).items()}}  # (K,) each
-    dates = dates_after(series.dates[-1], p.horizon, series.season) if series.dates else None
+    dates = dates_after(series.dates, p.horizon, series.season) if series.dates else None
     return {**({"date": np.array(dates)} if dates else {}), **ahead}
 
 
