@@ -496,7 +496,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     if config.resume and state_path is not None and state_path.exists():
         tensors, meta = _load_state(state_path)
         try:  # a state file edited or damaged by hand fails anywhere in here: one line naming --resume
-            _check_resume(meta, settings, state_path)
+            from_data = getattr(getattr(model, "config", None), "FROM_DATA", ())  # e.g. a forecaster's scale
+            _check_resume(meta, settings, state_path, from_data=from_data)
             _load_weights(model, _stored(tensors, meta, "model"), state_path)
             best_weights = _stored(tensors, meta, "best")
             if not best_weights:
@@ -709,11 +710,10 @@ def _feed(h, value: Any) -> None:
                  else type(value).__name__.encode())
 
 
-FROM_DATA = ("scale", "covariate_mean", "covariate_std")  # model fields the training data set (forecast's)
-
-
-def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
-    """UsageError naming --resume and the first setting (outside RESUME_MAY_CHANGE) that differs from `meta`'s.
+def _check_resume(meta: dict, current: dict[str, dict], path: Path, from_data: Sequence[str] = ()) -> None:
+    """UsageError naming --resume and the first setting (outside RESUME_MAY_CHANGE) that differs from `meta`'s;
+    `from_data`: the model config's fields that its training data set (a forecaster's scale), which differ
+    because the data do.
 
     State files written before the model config and data size were saved are checked on the training
     config alone; their model still has to fit the saved weights (`_load_weights`). When to stop
@@ -739,7 +739,7 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path) -> None:
                     raise UsageError(f"--resume: {path.parent} was trained with another {name} ({_size(saved[name])}; "
                                      f"this run has {_size(value)}: other data, or another flag that shapes it); "
                                      "resume with the same settings or use another --out")
-                if part == "model_config" and name in FROM_DATA and other_data:  # forecast's scale s, ...
+                if part == "model_config" and name in from_data and other_data:
                     raise UsageError(other)
                 raise UsageError(f"--resume: {path.parent} was trained with {name}={saved[name]!r}, this run "
                                  f"has {name}={value!r}; resume with the same settings or use another --out")

@@ -59,18 +59,18 @@ def parse_dates(dates: Sequence[str], column: str, path: Path, rows: Sequence[in
     --date-column and the first row whose cell is not one (`rows`: the file's row of each date; default
     i + 2, the header being row 1)."""
     stamps, zoned = [], None
-    row = (lambda i: rows[i]) if rows is not None else (lambda i: i + 2)
+    row = range(2, len(dates) + 2) if rows is None else rows  # the file's row of each date
     for i, cell in enumerate(dates):
         try:
             stamp = to_datetime(cell)
         except ValueError:
             raise UsageError(f"--date-column: expected ISO dates such as 2020-01-31 or 2020-01 in column "
-                             f"{column!r}, got {cell!r} in row {row(i)} of {path}") from None
+                             f"{column!r}, got {cell!r} in row {row[i]} of {path}") from None
         if stamp is not None:
             zoned = stamp.tzinfo is not None if zoned is None else zoned
             if (stamp.tzinfo is not None) != zoned:
                 raise UsageError(f"--date-column: expected every date in column {column!r} "
-                                 f"{'with' if zoned else 'without'} a time zone, got {cell!r} in row {row(i)} "
+                                 f"{'with' if zoned else 'without'} a time zone, got {cell!r} in row {row[i]} "
                                  f"of {path}")
         stamps.append(stamp)
     return stamps
@@ -104,7 +104,7 @@ def check_order(stamps: Sequence[dt.datetime | None], dates: Sequence[str], colu
                 rows: Sequence[int] | None = None) -> None:
     """UsageError naming --date-column unless the dated rows strictly increase (blank dates are skipped);
     `rows` as for `parse_dates`."""
-    row = (lambda i: rows[i]) if rows is not None else (lambda i: i + 2)
+    row = range(2, len(dates) + 2) if rows is None else rows  # the file's row of each date
     last = None  # (row, stamp) of the previous dated row
     for i, stamp in enumerate(stamps):
         if stamp is None:
@@ -113,10 +113,10 @@ def check_order(stamps: Sequence[dt.datetime | None], dates: Sequence[str], colu
             a, b = dates[last[0]].strip(), dates[i].strip()
             if stamp == last[1]:
                 raise UsageError(f"--date-column: expected each date once in column {column!r}, got {b!r} in rows "
-                                 f"{row(last[0])} and {row(i)} of {path} (local times around a clock change need "
+                                 f"{row[last[0]]} and {row[i]} of {path} (local times around a clock change need "
                                  f"their UTC offsets)")
             raise UsageError(f"--date-column: expected increasing dates in column {column!r}, got {b!r} in row "
-                             f"{row(i)} after {a!r} in row {row(last[0])} of {path} (sort the file by date)")
+                             f"{row[i]} after {a!r} in row {row[last[0]]} of {path} (sort the file by date)")
         last = (i, stamp)
 
 

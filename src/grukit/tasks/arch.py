@@ -78,6 +78,11 @@ def rnn_gates(rnn: nn.Module, x: Tensor) -> tuple[Tensor, Tensor] | None:
     return g.z[-1, 0, :, 0], g.r[-1, 0, :, 0]
 
 
+def no_gates(kind: str) -> str:
+    """What a report says where gates.png would be, for a network that is not a grukit.GRU."""
+    return f"Not drawn: --cell {kind} is not a grukit.GRU, whose gates grukit records."
+
+
 def top_state(h_n, directions: int = 1) -> Tensor:
     """The last layer's final state (N, D·H) from h_n (L·D, N, H) or an LSTM's (h_n, c_n)."""
     h = h_n[0] if isinstance(h_n, tuple) else h_n  # (L·D, N, H)

@@ -591,8 +591,7 @@ def _figures(out: Path, model: SentenceEnsemble, d: dict, history: list[dict], c
                                              members=model.config.members),
             "gates": plots.gates(z.cpu().numpy(), r.cpu().numpy(), out / "gates.png",
                                  title="GRU gates (first member, forward direction) reading one test sentence"
-                                       + (f" (its first {GATE_WORDS} words)" if len(tokens[int(i_test[k])]) >
-                                          GATE_WORDS else ""),
+                                       + (f" (its first {GATE_WORDS} words)" if lengths[k] > GATE_WORDS else ""),
                                  xlabel="word", xticklabels=probe),
             "confusion": plots.confusion(confusion, d["names"], out / "confusion.png", title="GRU on the test part")}
 

@@ -159,8 +159,12 @@ def val_mase(model: torch.nn.Module, val: TensorDataset) -> dict[str, float]:
             "val_loss": masked_mse(model, (x, y, observed)).item()}
 
 
+READING = ("window", "season", "scale", "transform", "covariate_mean", "covariate_std")  # prepared_for's too
+
+
 def reading(p: Prepared) -> dict:
-    """How a model trained on `p` reads a series: the `ForecastEnsemble` fields that `forecast_from` needs."""
+    """How a model trained on `p` reads a series: the `ForecastEnsemble` fields (READING) that `forecast_from`
+    needs."""
     return {"window": p.lookback, "season": p.season, "scale": p.scale, "transform": p.transform,
             "covariate_mean": p.covariate_mean.tolist(), "covariate_std": p.covariate_std.tolist()}
 
@@ -188,9 +192,7 @@ def forecast_from(model: ForecastEnsemble, values: np.ndarray, *, start: int = 0
     if values.ndim not in (1, 2) or columns != c.n_features - 4:
         raise UsageError(f"values: expected (T, {c.n_features - 4}) values (the target, then "
                          f"{c.n_features - 5} covariates), got shape {values.shape}")
-    p = prepared_for(values, lookback=c.window, horizon=c.horizon, season=c.season, scale=c.scale,
-                     transform=c.transform, covariate_mean=c.covariate_mean, covariate_std=c.covariate_std,
-                     start=start)
+    p = prepared_for(values, horizon=c.horizon, start=start, **{name: getattr(c, name) for name in READING})
     return predict(model, p, np.array([len(p.y) - 1]))[0]  # (K,)
 
 
@@ -277,8 +279,7 @@ def outlook(model: Forecaster | ForecastEnsemble, p: Prepared, W: np.ndarray, se
     The series is read as `forecast_from` reads it (`prepared_for`: every gap is before the origin), so the
     saved model gives the GRU's column again from the data alone."""
     # p's scaling without its split: every gap lies before the origin and is filled as forecast_from fills it
-    q = prepared_for(series.values, lookback=p.lookback, horizon=p.horizon, season=p.season, scale=p.scale,
-                     transform=p.transform, covariate_mean=p.covariate_mean, covariate_std=p.covariate_std)
+    q = prepared_for(series.values, horizon=p.horizon, **reading(p))
     t = np.array([len(q.y) - 1])  # (1,) the last step
     ahead = {"GRU": predict(model, q, t)[0], **{k: v[0] for k, v in all_baselines(q, t, W).items()}}  # (K,) each
     dates = dates_after(series.dates, p.horizon, series.season) if series.dates else None

@@ -172,17 +172,17 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
                     mase_scale=mase_scale, covariate_mean=mu, covariate_std=sd)
 
 
-def prepared_for(values: np.ndarray, *, lookback: int, horizon: int, season: int, scale: float, transform: str,
+def prepared_for(values: np.ndarray, *, window: int, horizon: int, season: int, scale: float, transform: str,
                  covariate_mean: Sequence[float], covariate_std: Sequence[float], start: int = 0) -> Prepared:
     """A `Prepared` of `values` (T, 1 + C) with scaling known from training (a saved model's), for forecasting
     from its last step: gaps interpolated in time, trailing ones carried forward (every step is before the
     origin), the target's log taken with transform "log", covariates standardised with the given statistics.
-    It has no split: `bounds` = (T, T)."""
+    It has no split: `bounds` = (T, T); `window` is its lookback L."""
     values = np.asarray(values, dtype=np.float64)
     values = values[:, None] if values.ndim == 1 else values
     T = values.shape[0]
-    if T < lookback:
-        raise UsageError(f"values: expected at least the model's window of {lookback} steps, got {T}")
+    if T < window:
+        raise UsageError(f"values: expected at least the model's window of {window} steps, got {T}")
     empty = np.flatnonzero(np.isnan(values).all(axis=0))  # (columns with no value,)
     if len(empty):
         raise UsageError(f"values: expected some values in every column, got none in column {int(empty[0])} "
@@ -194,7 +194,7 @@ def prepared_for(values: np.ndarray, *, lookback: int, horizon: int, season: int
         filled[:, 0] = np.log(filled[:, 0])  # (T,)
     mu, sd = np.asarray(covariate_mean, dtype=np.float64), np.asarray(covariate_std, dtype=np.float64)
     cov = (filled[:, 1:] - mu) / np.where(sd > 0, sd, 1.0)  # (T, C)
-    return Prepared(y=filled[:, 0], gap=missing[:, 0], covariates=cov, lookback=lookback, horizon=horizon,
+    return Prepared(y=filled[:, 0], gap=missing[:, 0], covariates=cov, lookback=window, horizon=horizon,
                     season=season, scale=scale, bounds=(T, T), transform=transform, mase_scale=float("nan"),
                     covariate_mean=mu, covariate_std=sd, start=start)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -108,6 +109,7 @@ class EnsembleConfig(ForecasterConfig):
     transform: str = "none"  # "none": the model reads the target; "log": its logarithm
     covariate_mean: tuple[float, ...] = ()  # per covariate, its training part's mean ...
     covariate_std: tuple[float, ...] = ()  # ... and standard deviation (0: read as 1)
+    FROM_DATA: ClassVar[tuple[str, ...]] = ("scale", "covariate_mean", "covariate_std")  # set by the training data
 
 
 @register

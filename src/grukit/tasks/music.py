@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from grukit.checkpoint import register
-from grukit.tasks.arch import KINDS, LABELS, count_parameters, make_rnn, rnn_gates
+from grukit.tasks.arch import KINDS, LABELS, count_parameters, make_rnn, no_gates, rnn_gates
 
 log = logging.getLogger(__name__)
 KEYS = 88
@@ -250,8 +250,7 @@ def run(args) -> dict:
            f"its bias started at the keys' training frequencies); AdamW lr {train_config.lr}, no weight decay, "
            f"batches of {train_config.batch_size}, seed {args.seed}; best epoch {fit_result.best_epoch} of "
            f"{len(fit_result.history)} by validation NLL (at most {train_config.epochs}).")
-    gates_section = (report.figure("gates", "gates.png") if "gates" in files else
-                     f"Not drawn: --cell {args.cell} is not a grukit.GRU, whose gates grukit records.")
+    gates_section = report.figure("gates", "gates.png") if "gates" in files else no_gates(args.cell)
     files["report"] = report.write_report(out / "report.md", "grukit music", [
         ("Result", ours),
         ("What ran", ran),

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from grukit.checkpoint import register
 from grukit.errors import UsageError
-from grukit.tasks.arch import KINDS, LABELS, count_parameters, make_rnn, rnn_gates, top_state
+from grukit.tasks.arch import KINDS, LABELS, count_parameters, make_rnn, no_gates, rnn_gates, top_state
 
 log = logging.getLogger(__name__)
 DIGITS = [str(d) for d in range(10)]
@@ -273,8 +273,7 @@ def run(args) -> dict:
            f"(at most {train_config.epochs}).")
     figures = [("Confusion matrix (test)", report.figure("confusion", "confusion.png")),
                ("Training curves", report.figure("curves", "loss.png"))]
-    figures.append(("Gates", report.figure("gates", "gates.png")) if "gates" in files else
-                   ("Gates", f"Not drawn: --cell {args.cell} is not a grukit.GRU, whose gates grukit records."))
+    figures.append(("Gates", report.figure("gates", "gates.png") if "gates" in files else no_gates(args.cell)))
     files["report"] = report.write_report(out / "report.md", "grukit speech", [
         ("Result", summary + "\n\n" + body),
         ("What ran", ran),
