@@ -82,6 +82,7 @@ def test_command_reads_a_wav_folder(tmp_path):
     from grukit.tasks.speech import predict, recognize
 
     model = grukit.load(out / "model.safetensors")
+    assert model.config.features == metrics["features"]  # the checkpoint says how its inputs were computed
     p = recognize(model, tmp_path / "2_ann_0.wav")  # (10,)
     assert p.shape == (10,) and p.sum() == pytest.approx(1.0)
     test = read_folder(tmp_path).subset(np.array([4]))  # 2_ann_0.wav, as the command read it
@@ -93,6 +94,27 @@ def test_command_reads_a_wav_folder(tmp_path):
     assert recognize(model, tmp_path / "x16.wav").shape == (10,)
     with pytest.raises(UsageError, match=r"^wav: .*is not a readable wav file"):
         recognize(model, tmp_path / "missing.wav")
+
+
+def test_the_model_records_the_features_it_reads(tmp_path):
+    from grukit.features import FeatureConfig, mfcc
+    from grukit.tasks.speech import recognize
+
+    features = FeatureConfig(n_fft=512, hop=80, n_mels=26, n_mfcc=12, preemphasis=0.0)
+    torch.manual_seed(0)
+    model = SpeechClassifier(n_features=12, hidden_size=4, features=features.to_dict()).eval()
+    grukit.save(model, tmp_path / "m.safetensors")
+    loaded = grukit.load(tmp_path / "m.safetensors")
+    assert loaded.feature_config() == features and SpeechClassifier(hidden_size=4).feature_config() == FeatureConfig()
+    tone = (np.sin(2 * np.pi * 700 * np.arange(4000) / 8000) * 5000).astype(np.int16)
+    scipy.io.wavfile.write(tmp_path / "t.wav", 8000, tone)
+    x = torch.from_numpy(mfcc(tone / 32768.0, features)).float()  # (T, 12), with the recorded settings
+    expected = model(x[None], torch.tensor([len(x)])).softmax(-1)[0].detach().numpy()
+    np.testing.assert_allclose(recognize(loaded, tmp_path / "t.wav"), expected, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match=r"^features: expected n_mfcc = n_features \(13\), got n_mfcc 12"):
+        SpeechClassifier(hidden_size=4, features=features.to_dict())
+    with pytest.raises(ValueError, match=r"^features: expected FeatureConfig fields, got .*hop"):
+        SpeechClassifier(hidden_size=4, features={"hop": 0})
 
 
 @pytest.mark.parametrize("setup, message", [

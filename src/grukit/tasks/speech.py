@@ -49,6 +49,8 @@ class SpeechConfig:
     dropout: float = 0.1  # dropout before the classifier (and between layers)
     reset: str = "before"  # GRU reset placement (DESIGN §1), cell="gru" only
     backend: str = "auto"  # GRU kernel backend, cell="gru" only
+    features: dict | None = None  # the FeatureConfig of the MFCC it reads (None: saved before it was recorded,
+    #                               which means FeatureConfig(), the only one the command used then)
 
 
 @register
@@ -57,10 +59,12 @@ class SpeechClassifier(nn.Module):
 
     def __init__(self, n_features: int = 13, hidden_size: int = 64, num_layers: int = 1, num_classes: int = 10,
                  cell: str = "gru", bidirectional: bool = False, dropout: float = 0.1, reset: str = "before",
-                 backend: str = "auto"):
+                 backend: str = "auto", features: dict | None = None):
         super().__init__()
+        if features is not None:
+            features = _features(features, n_features).to_dict()
         self.config = SpeechConfig(n_features, hidden_size, num_layers, num_classes, cell, bidirectional, dropout,
-                                   reset, backend)
+                                   reset, backend, features)
         self.register_buffer("mean", torch.zeros(n_features))  # (C,) feature mean of the training frames
         self.register_buffer("std", torch.ones(n_features))  # (C,) feature std of the training frames
         self.rnn = make_rnn(cell, n_features, hidden_size, num_layers=num_layers, batch_first=True,
@@ -68,6 +72,12 @@ class SpeechClassifier(nn.Module):
                             backend=backend)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+
+    def feature_config(self):
+        """The `grukit.features.FeatureConfig` of the MFCC this model reads."""
+        from grukit.features import FeatureConfig
+
+        return FeatureConfig(**self.config.features) if self.config.features is not None else FeatureConfig()
 
     def set_normalisation(self, frames: np.ndarray) -> None:
         """μ, σ per coefficient from all training frames (F, C)."""
@@ -85,6 +95,21 @@ class SpeechClassifier(nn.Module):
         """z, r (T, H) of the last layer's forward direction reading one recording x (T, C); None unless the
         network is a grukit.GRU (`arch.rnn_gates`)."""
         return rnn_gates(self.rnn, (x - self.mean) / self.std)  # (T, C) normalised as in forward
+
+
+def _features(features: dict, n_features: int):
+    """`features` as a FeatureConfig of n_mfcc = `n_features`, or ValueError naming the argument."""
+    from grukit.features import FeatureConfig
+
+    if not isinstance(features, dict):
+        raise ValueError(f"features: expected a dict of FeatureConfig fields, got {features!r}")
+    try:
+        config = FeatureConfig(**features)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"features: expected FeatureConfig fields, got {features!r} ({err})") from None
+    if config.n_mfcc != n_features:
+        raise ValueError(f"features: expected n_mfcc = n_features ({n_features}), got n_mfcc {config.n_mfcc}")
+    return config
 
 
 # ----------------------------------------------------------------------------- data
@@ -124,8 +149,8 @@ def predict(model: SpeechClassifier, dataset, batch_size: int = 256) -> np.ndarr
 @torch.no_grad()
 def recognize(model: SpeechClassifier, wav: str | Path) -> np.ndarray:
     """p(digit | recording) (10,): a saved `grukit speech` model's probabilities for one wav file, whose MFCC
-    are computed as the command computes them (`grukit.features.FeatureConfig()`, any sample rate resampled to
-    its 8 kHz, stereo averaged).
+    are computed as the model's training data were (`SpeechClassifier.feature_config`; any sample rate
+    resampled to its rate, stereo averaged).
 
     Example:
         >>> import grukit
@@ -134,10 +159,10 @@ def recognize(model: SpeechClassifier, wav: str | Path) -> np.ndarray:
         7
     """
     from grukit.data.speech import read_wav
-    from grukit.features import FeatureConfig, mfcc
+    from grukit.features import mfcc
 
-    config = FeatureConfig()
-    if model.config.n_features != config.n_mfcc:
+    config = model.feature_config()
+    if model.config.n_features != config.n_mfcc:  # only a model saved before its features were recorded
         raise UsageError(f"model: expected a speech model of {config.n_mfcc} MFCC inputs (the command's), got one "
                          f"of {model.config.n_features}")
     x = torch.from_numpy(mfcc(read_wav(wav, config.sample_rate, "wav"), config)).float()  # (T, C)
@@ -221,7 +246,8 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     splits = load_splits(args.dir, args.limit, args.seed)
     config = SpeechConfig(n_features=splits[0].features[0].shape[1], hidden_size=args.hidden,
-                          num_layers=args.layers, cell=args.cell, backend=args.backend)
+                          num_layers=args.layers, cell=args.cell, backend=args.backend,
+                          features=splits[0].config.to_dict())
     train_config = train_config_from(args, epochs=20, metric="val_accuracy", mode="max", lr=args.lr,
                                      batch_size=args.batch_size)
     out = Path(args.out)
