@@ -56,3 +56,16 @@ def test_an_empty_batch_with_lengths_gives_torchs_empty_result(cls):
     rnn = cls(3, 4, bidirectional=True)
     out, _ = rnn(torch.randn(5, 0, 3), lengths=torch.zeros(0, dtype=torch.int64))  # (T, N = 0, I)
     assert out.shape == (5, 0, 8)
+
+
+@pytest.mark.parametrize("cls", (grukit.LSTM, grukit.RNN))
+def test_a_changed_batch_first_is_kept_by_save(cls, tmp_path):
+    model = cls(3, 4)
+    model.batch_first = 1  # as on torch.nn.LSTM; found by a review: save dropped it
+    assert model.batch_first is True and model.config.batch_first is True
+    grukit.save(model, tmp_path / "m.safetensors")
+    loaded = grukit.load(tmp_path / "m.safetensors")
+    x = torch.randn(2, 5, 3)  # (N, T, I)
+    torch.testing.assert_close(loaded(x)[0], model(x)[0])
+    with pytest.raises(AttributeError, match="^hidden_size: fixed when the module is built"):
+        model.hidden_size = 8

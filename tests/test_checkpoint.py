@@ -178,6 +178,8 @@ def _first_tensor(header: dict) -> str:
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
             {**json.loads(h["__metadata__"]["config"]), "device": "cuda:7"})}}, "does not build|not a grukit.GRU"),
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "class": '"os.system"'}}, "not registered"),
+        (lambda h: {**h, "__metadata__": {**h["__metadata__"], "class": '"grukit.__main__.GRU"'}}, "not registered"),
+        (lambda h: {**h, "__metadata__": {**h["__metadata__"], "class": '"grukit._checks.GRU"'}}, "not registered"),
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "dtype": '"int64"'}}, "dtype"),
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "grukit.format": "99"}}, "not a grukit checkpoint"),
         (lambda h: {k: v for k, v in h.items() if k != "__metadata__"}, "not a grukit checkpoint"),
@@ -185,6 +187,7 @@ def _first_tensor(header: dict) -> str:
     ],
     ids=["dtype-size", "dtype-unknown", "shape", "offsets", "config-json", "config-missing-field",
          "config-wrong-size", "config-huge-size", "config-device-meta", "config-device-cuda", "class",
+         "class-main-module", "class-private-module",
          "dtype-meta", "format-version", "no-metadata", "not-object"],
 )
 def test_tampered_header_or_config_raises_value_error(tmp_path, edit, message):
@@ -358,6 +361,18 @@ def test_a_pruned_model_is_refused_at_save_not_at_load(tmp_path):
     prune.remove(gru, "weight_h_l0")
     grukit.save(gru, tmp_path / "p.safetensors")
     assert torch.equal(grukit.load(tmp_path / "p.safetensors").weight_h_l0, gru.weight_h_l0)
+
+
+def test_a_replaced_layer_of_another_shape_is_refused_at_save_not_at_load(tmp_path):
+    """Found by a review: save compared the tensors' names only, and load then refused the file."""
+    from grukit.tasks.speech import SpeechClassifier
+
+    model = SpeechClassifier(hidden_size=8)
+    model.head = torch.nn.Linear(8, 5)  # 5 classes, where the config builds 10
+    with pytest.raises(TypeError, match=r"^model: its 'head.bias' has shape \(5,\), but .*SpeechClassifier "
+                                        r"built from its config has \(10,\), so load could not rebuild it"):
+        grukit.save(model, tmp_path / "s.safetensors")
+    assert not (tmp_path / "s.safetensors").exists()
 
 
 def test_a_saved_backend_that_cannot_run_here_falls_back_to_auto(tmp_path, monkeypatch, caplog):

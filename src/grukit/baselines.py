@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from grukit import _checks
+from grukit._config_field import ConfigField
 from grukit.checkpoint import register
 from grukit.inputs import finish, prepare
 from grukit.layer import RecurrentConfig
@@ -31,6 +32,8 @@ class _Recurrent(nn.Module):
     """The shared plumbing: checks, lengths → packing, the user's layout back."""
 
     torch_class: type[nn.RNNBase]
+    input_size, hidden_size, num_layers, bias, bidirectional = (ConfigField() for _ in range(5))  # shape weights
+    batch_first = ConfigField(bool)  # settable, as on torch.nn.LSTM; kept in the config, so save keeps it
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
@@ -41,9 +44,6 @@ class _Recurrent(nn.Module):
             _checks.positive_int("num_layers", num_layers), bool(bias), bool(batch_first),
             _checks.probability("dropout", dropout), bool(bidirectional),
         )
-        self.input_size, self.hidden_size, self.num_layers = (self.config.input_size, self.config.hidden_size,
-                                                              self.config.num_layers)  # plain ints
-        self.batch_first, self.bidirectional = bool(batch_first), bool(bidirectional)
         self.num_directions = 2 if bidirectional else 1
         self.rnn = self.torch_class(self.input_size, self.hidden_size, self.num_layers, bias=bias, batch_first=False,
                                     dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype)

@@ -63,6 +63,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
@@ -120,12 +121,15 @@ def register(cls: C) -> C:
     return cls
 
 
+_PUBLIC_NAME = re.compile(r"grukit(\.[A-Za-z][A-Za-z0-9_]*)+")  # a dotted name, no part starting with "_"
+
+
 def _lookup(name: str, path: Path) -> type:
-    """The class registered as `name`; imports grukit (and a grukit module the name
+    """The class registered as `name`; imports grukit (and a public grukit module the name
     points into) first, never any other module."""
     if name not in _REGISTRY:
         importlib.import_module("grukit")  # registers GRU, GRUCell, LSTM, RNN
-    if name not in _REGISTRY and name.startswith("grukit."):
+    if name not in _REGISTRY and _PUBLIC_NAME.fullmatch(name):  # never __main__ or a private module
         module = name.rsplit(".", 1)[0]
         while module.startswith("grukit.") and name not in _REGISTRY:
             try:
@@ -167,13 +171,18 @@ def save(model: torch.nn.Module, path: str | os.PathLike) -> None:
     except (TypeError, ValueError) as err:
         raise TypeError(f"model.config: expected JSON values only, got {config_dict!r} ({err})") from None
     tensors = model.state_dict()
-    built = set(_on_meta(type(model), config_dict).state_dict())  # what load will build from the config
-    if set(tensors) != built:
-        odd = sorted(set(tensors) ^ built)[0]
+    built = _on_meta(type(model), config_dict).state_dict()  # what load will build from the config
+    if set(tensors) != set(built):
+        odd = sorted(set(tensors) ^ set(built))[0]
         raise TypeError(f"model: its state_dict {'holds' if odd in tensors else 'lacks'} {odd!r}, which "
                         f"{name} built from its config {'does not have' if odd in tensors else 'has'}, so load "
                         "could not rebuild it (a pruned or re-parametrised model? torch.nn.utils.prune.remove "
                         "or parametrize.remove_parametrizations first)")
+    odd = sorted(key for key in tensors if tensors[key].shape != built[key].shape)
+    if odd:
+        raise TypeError(f"model: its {odd[0]!r} has shape {tuple(tensors[odd[0]].shape)}, but {name} built from "
+                        f"its config has {tuple(built[odd[0]].shape)}, so load could not rebuild it (a layer "
+                        "replaced after construction? build the model with the config that gives it)")
     metadata = {"class": name, "config": config_dict, "dtype": _model_dtype(model)}
     save_state(path, tensors, metadata)
 
