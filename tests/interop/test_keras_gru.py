@@ -140,6 +140,18 @@ def test_float64():
     assert to_keras(ours).cell.kernel.dtype == "float64"
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_goes_to_keras(dtype):
+    """Found by a review: Keras's orthogonal initialiser, run before the weights are copied, has no float16."""
+    torch.manual_seed(0)
+    ours = GRU(I, H, batch_first=True, reset="after").to(getattr(torch, dtype))
+    layer = to_keras(ours)
+    assert layer.cell.kernel.dtype == dtype
+    x = _x().to(getattr(torch, dtype))
+    with torch.no_grad():
+        assert _max_err(layer(x), ours(x)[0]) <= 2e-2  # both in half precision
+
+
 def test_layers_grukit_cannot_represent_are_refused():
     with pytest.raises(ValueError, match="no weights yet"):
         from_keras(keras.layers.GRU(H))

@@ -225,3 +225,47 @@ def test_from_onnx_checks_graphs_with_fixed_sizes_and_x_not_listed_first(tmp_pat
     m.graph.input.extend([h0, x])  # h0 listed before x
     onnx.save(m, str(path))
     assert torch.equal(from_onnx(path).weight_h_l1_reverse, ours.weight_h_l1_reverse)
+
+
+def _graph_of(tmp_path, nodes, x_shape, initializer):
+    """A graph reading X (x_shape) through `nodes` and returning Y_h (1, 2, H), saved; its path."""
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("Y_h", onnx.TensorProto.FLOAT, [1, 2, H])], initializer=initializer)
+    path = tmp_path / "made.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_from_onnx_refuses_lengths_fixed_in_the_graph_and_a_transpose_it_cannot_hold(tmp_path):
+    """Found by a review: a constant sequence_lens was dropped (onnx's reference evaluator ignores lengths, so
+    the run check could not see it), and a Transpose without `perm` raised IndexError."""
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.standard_normal((1, 3 * H, n)).astype(np.float32), name)
+               for name, n in (("W", I), ("R", H))]
+    lengths = numpy_helper.from_array(np.array([1, 1], np.int32), "lengths")
+    path = _graph_of(tmp_path, [helper.make_node("GRU", ["X", "W", "R", "", "lengths"], ["Y", "Y_h"], hidden_size=H)],
+                     ["T", 2, I], weights + [lengths])
+    with pytest.raises(ValueError, match="expected sequence_lens to be a graph input .* got tensor 'lengths'"):
+        from_onnx(path)
+    path = _graph_of(tmp_path, [helper.make_node("Transpose", ["X"], ["X_t"]),  # no perm: (I, N, T) → (T, N, I)
+                                helper.make_node("GRU", ["X_t", "W", "R"], ["Y", "Y_h"], hidden_size=H)],
+                     [I, 2, "T"], weights)
+    with pytest.raises(ValueError, match="check the import|not an output or state"):
+        from_onnx(path)
+
+
+def test_from_onnx_runs_the_graph_from_a_nonzero_initial_state(tmp_path):
+    """Found by a review: the run check fed h0 = 0 only, so a graph whose layers read each other's slice of
+    h0 was accepted, and then differed from onnxruntime by 0.9 for the same h0."""
+    path = tmp_path / "gru.onnx"
+    to_onnx(GRU(3, 4, 2), path, with_h0=True)
+    from_onnx(path)  # unedited: accepted
+    m = onnx.load(str(path))
+    swapped = {"h0_start_l0": 1, "h0_end_l0": 2, "h0_start_l1": 0, "h0_end_l1": 1}  # layer 0 reads h0[1] ...
+    for init in m.graph.initializer:
+        if init.name in swapped:
+            init.CopyFrom(numpy_helper.from_array(np.array([swapped[init.name]], np.int64), init.name))
+    onnx.save(m, str(path))
+    with pytest.raises(ValueError, match="is not an output or state of the GRU it imports as"):
+        from_onnx(path)

@@ -162,7 +162,8 @@ def _keras_gru(keras, model, suffix: str, *, go_backwards: bool, return_sequence
     has_bias = getattr(model, "bias_x" + suffix) is not None
     gru = keras.layers.GRU(model.hidden_size, reset_after=model.reset == "after", use_bias=has_bias,
                            go_backwards=go_backwards, return_sequences=return_sequences,
-                           return_state=return_state, dtype=dtype)
+                           return_state=return_state, dtype=dtype, kernel_initializer="zeros",
+                           recurrent_initializer="zeros")  # overwritten below; Keras's orthogonal one has no float16
     gru.build((None, None, I))
     _write(gru, model, suffix)
     return gru

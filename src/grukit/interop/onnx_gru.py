@@ -222,9 +222,10 @@ def from_onnx(path: str | os.PathLike):
             raise ValueError(f"{path}: GRU node {k} ({node.name!r}) is not fed by "
                              f"{'a graph input' if k == 0 else 'the previous GRU'} through layout ops only")
         if k == 0:
-            perms = [list(helper.get_attribute_value(n.attribute[0])) for n in through if n.op_type == "Transpose"]
+            perms = [_perm(n, helper) for n in through if n.op_type == "Transpose"]
             transposed, x_name = perms == [[1, 0, 2]], source
         layers.append(_read_node(node, consts, path, k, helper))
+        _check_lengths(node, producer, graph_inputs, path, k)
 
     first = layers[0]
     settings = lambda layer: (layer["direction"], layer["lbr"], layer["H"], layer["B"] is not None)  # noqa: E731
@@ -260,8 +261,9 @@ def _verify(model, ours, x_name: str, path: Path) -> None:
     The structure checks above cannot see everything a graph may add around its GRU nodes (an op
     after the last one, a constant initial_h, a Reshape that mixes directions and batch), so the
     imported GRU is compared with the graph itself on a seeded input x (T = 3, N = 2 unless the
-    graph fixes them). Other graph inputs are fed zeros (an initial state: grukit's default) or,
-    when integer, T (lengths). The tolerance is 10 times the GRU's own rounding error in its dtype
+    graph fixes them). A float graph input of h0's shape (L·D, N, H), if there is exactly one, is
+    fed a seeded random state, and the GRU starts from the same; other graph inputs are fed zeros
+    or, when integer, T (lengths). The tolerance is 10 times the GRU's own rounding error in its dtype
     (its distance from the same GRU in float64), at least 1e-9.
     """
     from onnx import helper
@@ -276,23 +278,32 @@ def _verify(model, ours, x_name: str, path: Path) -> None:
     x64 = x64.transpose(0, 1) if ours.batch_first else x64  # (N, T, I) or (T, N, I): the graph's layout
     x_in = x64.to(ours.weight_x_l0.dtype)
     feeds = {x_name: x_in.numpy()}
+    D = 2 if ours.bidirectional else 1
+    state_shape = [ours.num_layers * D, N, ours.hidden_size]  # (L·D, N, H), grukit's h0
+    states = []  # float inputs of h0's shape
     for name, extra in inputs.items():
-        if name != x_name:  # an initial state (fed zeros, grukit's default) or lengths (fed T)
+        if name != x_name:  # an initial state or lengths (fed T)
             kind = extra.type.tensor_type
             shape = [d.dim_value if d.HasField("dim_value") else N for d in kind.shape.dim]  # a free dim: the batch
             np_dtype = helper.tensor_dtype_to_np_dtype(kind.elem_type)
             feeds[name] = np.full(shape, T if np.issubdtype(np_dtype, np.integer) else 0, dtype=np_dtype)
+            if shape == state_shape and not np.issubdtype(np_dtype, np.integer):
+                states.append(name)
+    h0_64 = None
+    if len(states) == 1:  # the graph's initial state: fed a random one, so a graph that routes it otherwise fails
+        h0_64 = torch.randn(state_shape, generator=g, dtype=torch.float64)  # (L·D, N, H)
+        feeds[states[0]] = h0_64.numpy().astype(feeds[states[0]].dtype)
     try:
         got = ReferenceEvaluator(model).run(None, feeds)
     except Exception as err:  # noqa: BLE001 - a graph the reference evaluator cannot run is not verified
         raise ValueError(f"{path}: could not run the graph to check the import: {err}") from err
     with torch.no_grad():
-        ours_out = [t.double() for t in ours(x_in)]  # output (N, T, D·H) or (T, N, D·H), h_n (L·D, N, H)
-        exact = [t for t in copy.deepcopy(ours).double()(x64)]  # the same in float64
+        h0 = None if h0_64 is None else h0_64.to(x_in.dtype)  # (L·D, N, H)
+        ours_out = [t.double() for t in ours(x_in, h0)]  # output (N, T, D·H) or (T, N, D·H), h_n (L·D, N, H)
+        exact = [t for t in copy.deepcopy(ours).double()(x64, h0_64)]  # the same in float64
     tol = max(1e-9, 10 * max(float((a - b).abs().max()) for a, b in zip(ours_out, exact)))
     output, h_n = ours_out
     output = output.transpose(0, 1) if ours.batch_first else output  # (T, N, D·H)
-    D = 2 if ours.bidirectional else 1
     per_direction = output.reshape(T, N, D, -1)  # (T, N, D, H)
     allowed = [output, output.transpose(0, 1), h_n, h_n[-D:],  # what a graph may expose, in its layouts:
                per_direction, per_direction.permute(0, 2, 1, 3)]  # ... also ONNX's own Y (T, D, N, H)
@@ -303,6 +314,24 @@ def _verify(model, ours, x_name: str, path: Path) -> None:
                              f"not an output or state of the GRU it imports as (tolerance {tol:.2g}): the graph "
                              f"does more than grukit can hold (an op after the last GRU, a constant initial "
                              f"state, or a layout that mixes directions)")
+
+
+def _perm(node, helper) -> list[int]:
+    """A Transpose node's `perm`; without one, ONNX reverses the axes (of the rank-3 tensors read here)."""
+    perm = [list(helper.get_attribute_value(a)) for a in node.attribute if a.name == "perm"]
+    return perm[0] if perm else [2, 1, 0]
+
+
+def _check_lengths(node, producer: dict, graph_inputs: set, path: Path, k: int) -> None:
+    """Raise ValueError unless the node's sequence_lens (input 4) is absent or a graph input (possibly
+    through a Cast): lengths are what the caller gives grukit.GRU at run time, never part of the model."""
+    name = node.input[4] if len(node.input) > 4 else ""
+    if name and name in producer and producer[name].op_type == "Cast":
+        name = producer[name].input[0]
+    if name and name not in graph_inputs:
+        raise ValueError(f"{path}: GRU node {k} ({node.name!r}): expected sequence_lens to be a graph input "
+                         f"(grukit takes lengths when it is called), got tensor {name!r} computed in the graph "
+                         f"or fixed in it")
 
 
 def _trace(name: str, producer: dict) -> tuple[str, list]:
