@@ -38,6 +38,7 @@ def test_cell_defaults_and_unbatched():
 @pytest.mark.parametrize("call,error,message", [
     (lambda c: c(torch.randn(2, 5)), ValueError, r"x: expected last dimension \(input_size\) 3, got 5"),
     (lambda c: c(torch.randn(2, 3), torch.zeros(3, 4)), ValueError, r"h: expected shape \(2, 4\), got \(3, 4\)"),
+    (lambda c: c(torch.randn(3), torch.zeros(5)), ValueError, r"^h: expected shape \(4,\), got \(5,\)$"),  # as given
     (lambda c: c(torch.randn(2, 3), torch.zeros(2, 4, dtype=torch.float64)), TypeError, "h: expected dtype"),
     (lambda c: c(torch.randn(1, 2, 3)), ValueError, "x: expected a tensor of rank 1 or 2"),
 ])

@@ -58,6 +58,24 @@ def test_packed_sequence_round_trip():
     assert (got - want).abs().max() == 0 and (got_hn - want_hn).abs().max() == 0
 
 
+@pytest.mark.parametrize("cls", (grukit.GRU, grukit.LSTM))
+def test_a_packed_output_keeps_the_inputs_order(cls):
+    """Found by a review: the output was packed anew, so where the input's order broke ties in lengths another
+    way (a CUDA sort is not stable), output.data paired rows with other sequences than targets.data did."""
+    from torch.nn.utils.rnn import PackedSequence
+
+    torch.manual_seed(0)
+    model = cls(3, 4, dtype=torch.float64)
+    x, lengths = torch.randn(5, 5, 3, dtype=torch.float64), torch.tensor([3, 5, 3, 5, 2])  # (T, N, I)
+    order = torch.tensor([3, 1, 2, 0, 4])  # by decreasing length, ties the other way round than a stable sort
+    by_order = pack_padded_sequence(x[:, order], lengths[order], enforce_sorted=True)
+    packed = PackedSequence(by_order.data, by_order.batch_sizes, order, torch.argsort(order))
+    got, _ = model(packed)
+    assert torch.equal(got.sorted_indices, order) and torch.equal(got.unsorted_indices, torch.argsort(order))
+    want, _ = model(x, lengths=lengths)  # (T, N, H)
+    torch.testing.assert_close(got.data, pack_padded_sequence(want[:, order], lengths[order]).data)
+
+
 def test_lengths_semantics():
     torch.manual_seed(0)
     gru = grukit.GRU(2, 3, bidirectional=True, dtype=torch.float64)
@@ -211,6 +229,10 @@ BAD = [
     ("empty T, batch first", lambda g: grukit.GRU(3, 4, batch_first=True)(torch.randn(2, 0, 3)), ValueError,
      r"x: expected at least one time step, got shape \(2, 0, 3\)$"),  # the shape as given, not (0, 2, 3)
     ("empty T, unbatched", lambda g: g(torch.randn(0, 3)), ValueError, r"got shape \(0, 3\)$"),
+    ("h0, unbatched", lambda g: g(torch.randn(6, 3), torch.randn(1, 4)), ValueError,  # the layout x implies
+     r"^h0: expected shape \(2, 4\) \(num_layers\*num_directions, hidden_size\) for unbatched x, got \(1, 4\)$"),
+    ("step h, unbatched", lambda g: grukit.GRU(3, 4, 2).step(torch.randn(3), torch.randn(1, 4)), ValueError,
+     r"^h: expected shape \(2, 4\), got \(1, 4\)$"),
 ]
 
 

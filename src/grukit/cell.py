@@ -92,9 +92,10 @@ class GRUCell(nn.Module):
             h = x.new_zeros(x.shape[0], self.hidden_size)  # (N, H)
         else:
             _checks.tensor("h", h, dims=(1,) if unbatched else (2,), dtype=x.dtype, device=x.device)
+            want = (self.hidden_size,) if unbatched else (x.shape[0], self.hidden_size)  # as the caller shapes it
+            if tuple(h.shape) != want:
+                raise ValueError(f"h: expected shape {want}, got {tuple(h.shape)}")
             h = h.unsqueeze(0) if unbatched else h  # (N, H)
-            if tuple(h.shape) != (x.shape[0], self.hidden_size):
-                raise ValueError(f"h: expected shape {(x.shape[0], self.hidden_size)}, got {tuple(h.shape)}")
         h = functional.cell(x, h, self.weight_x, self.weight_h, self.bias_x, self.bias_h, reset=self.reset)  # (N, H)
         return h.squeeze(0) if unbatched else h
 

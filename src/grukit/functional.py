@@ -54,6 +54,7 @@ def project_input(x: Tensor, weight_x: Tensor, bias_x: Tensor | None) -> Tensor:
 
 def gates(gx: Tensor, h_prev: Tensor, weight_h: Tensor, bias_h: Tensor | None, *, reset: str) -> Gates:
     """r, z, n of one step from the projected input gx (N, 3H) and the state h_prev (N, H)."""
+    check_reset(reset)  # any other string would silently be read as "before"
     H = h_prev.shape[-1]
     gx_r, gx_z, gx_n = gx.split(H, dim=-1)  # 3 × (N, H)
     if reset == "after":

@@ -32,8 +32,8 @@ class Batch:
     mask: Tensor | None  # (T, N) x.dtype, 1 on real steps; None when lengths is None
     unbatched: bool  # the user passed (T, I): squeeze N again
     batch_first: bool  # the user's x was (N, T, I)
-    packed: bool  # the user passed a PackedSequence: pack the output again
-    packed_sorted: bool = False  # ... one packed with enforce_sorted=True (no sorted_indices): so is the output
+    packed: bool  # the user passed a PackedSequence: pack the output again ...
+    sorted_indices: Tensor | None = None  # ... in its order: (N,) its sorted_indices (None: it was sorted)
 
 
 def _lengths(lengths, T: int, N: int, device: torch.device) -> Tensor:
@@ -64,11 +64,11 @@ def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: in
     if packed:
         if lengths is not None:
             raise ValueError("lengths: expected None with a PackedSequence (it carries its own lengths), got a value")
-        packed_sorted = x.sorted_indices is None
+        sorted_indices = x.sorted_indices  # (N,) or None
         x, lengths = pad_packed_sequence(x, batch_first=False)  # (T, N, I), lengths (N,)
         batch_first_in = False
     else:
-        batch_first_in, packed_sorted = batch_first, False
+        batch_first_in, sorted_indices = batch_first, None
     _checks.tensor("x", x, dims=(2, 3), dtype=dtype, device=device)
     _checks.size("x", x.shape[-1], input_size, "last dimension (input_size)")
     given = tuple(x.shape)  # as the caller passed it, for the messages
@@ -87,22 +87,26 @@ def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: in
         h0 = h0.unsqueeze(1) if unbatched else h0  # (L·D, N, H)
         if tuple(h0.shape) != (num_states, N, hidden_size):
             want = (num_states, hidden_size) if unbatched else (num_states, N, hidden_size)
-            got = tuple(h0.shape[::2]) if unbatched else tuple(h0.shape)
-            raise ValueError(f"{state}: expected shape {want} (num_layers*num_directions, batch, hidden_size), "
-                             f"got {got}")
+            got = (h0.shape[0], h0.shape[2]) if unbatched else tuple(h0.shape)
+            layout = "(num_layers*num_directions, hidden_size) for unbatched x" if unbatched else \
+                "(num_layers*num_directions, batch, hidden_size)"
+            raise ValueError(f"{state}: expected shape {want} {layout}, got {got}")
     mask = None
     if lengths is not None:
         lengths = _lengths(lengths, T, N, x.device)
         mask = (torch.arange(T, device=x.device).unsqueeze(1) < lengths.unsqueeze(0)).to(x.dtype)  # (T, N)
         x = x.masked_fill(mask.unsqueeze(-1) == 0, 0.0)  # (T, N, I): padding, even NaN or inf, set to 0
-    return Batch(x, h0, lengths, mask, unbatched, batch_first, packed, packed_sorted)
+    return Batch(x, h0, lengths, mask, unbatched, batch_first, packed, sorted_indices)
 
 
 def finish(batch: Batch, output: Tensor, h_n: Tensor):
     """Return (output, h_n) in the user's form: output (T, N, D·H) time-major in."""
-    if batch.packed:
-        packed = pack_padded_sequence(output, batch.lengths.cpu(), enforce_sorted=batch.packed_sorted)
-        return packed, h_n
+    if batch.packed:  # the input's own order, as torch.nn.GRU keeps it (ties in lengths may sort either way)
+        order = batch.sorted_indices
+        if order is None:
+            return pack_padded_sequence(output, batch.lengths.cpu(), enforce_sorted=True), h_n
+        packed = pack_padded_sequence(output.index_select(1, order), batch.lengths[order].cpu(), enforce_sorted=True)
+        return PackedSequence(packed.data, packed.batch_sizes, order, torch.argsort(order)), h_n
     if batch.unbatched:
         return output.squeeze(1), h_n.squeeze(1)  # (T, D·H), (L·D, H)
     if batch.batch_first:

@@ -183,10 +183,10 @@ class GRU(nn.Module):
         if h is None:
             return x_t, x_t.new_zeros(self.num_layers, N, self.hidden_size), unbatched  # (L, N, H)
         _checks.tensor("h", h, dims=(2,) if unbatched else (3,), dtype=x_t.dtype, device=x_t.device)
-        h = h.unsqueeze(1) if unbatched else h  # (L, N, H)
-        if h.shape != (self.num_layers, N, self.hidden_size):
-            raise ValueError(f"h: expected shape {(self.num_layers, N, self.hidden_size)}, got {tuple(h.shape)}")
-        return x_t, h, unbatched
+        want = (self.num_layers, self.hidden_size) if unbatched else (self.num_layers, N, self.hidden_size)
+        if tuple(h.shape) != want:  # as the caller shapes it
+            raise ValueError(f"h: expected shape {want}, got {tuple(h.shape)}")
+        return x_t, h.unsqueeze(1) if unbatched else h, unbatched  # h (L, N, H)
 
     def use_backend(self, backend: str) -> GRU:
         """Run on kernel `backend` from now on (a name `grukit.kernels` accepts); the weights stay as they are."""

@@ -96,3 +96,17 @@ def test_backend_passes_gradcheck_through_the_layer(backend, reset):
         return torch.func.functional_call(gru, dict(zip(names, weights)), (x, h0), {"lengths": lengths})
 
     assert torch.autograd.gradcheck(run, (x, h0, *gru.parameters()))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_kernel_and_the_functional_cell_refuse_an_unknown_reset(backend):
+    """Found by a review: eager, fused and grukit.functional read any string but "after" as "before"."""
+    from grukit import functional
+
+    H, I = 4, 3
+    x, h, W_x, W_h = torch.randn(5, 2, I), torch.randn(2, H), torch.randn(3 * H, I), torch.randn(3 * H, H)
+    kernel = kernels.get(backend, torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"^reset: expected one of \('before', 'after'\), got 'After'"):
+        kernel.sequence(x, h, W_x, W_h, None, None, reset="After")
+    with pytest.raises(ValueError, match="^reset: expected"):
+        functional.cell(x[0], h, W_x, W_h, None, None, reset="after ")

@@ -64,3 +64,21 @@ def test_torch_func_forward_ad_and_a_vmapped_backward_name_the_eager_backend(bac
     output.sum().backward()
     for name, p in gru.named_parameters():
         torch.testing.assert_close(g[name], p.grad)  # the way out gives the same gradients
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_carries_forward_mode_and_vmap_on_every_backend(backend):
+    """Found by a review: the cpu backend's no-grad step dropped a forward-mode tangent without a word, and
+    vmap over it ended in torch's data-pointer error; a step is one cell, which plain torch ops can carry."""
+    import torch.autograd.forward_ad as forward_ad
+
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, backend=backend, dtype=torch.float64)
+    x, v = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64)  # (N, I)
+    with forward_ad.dual_level():
+        tangent = forward_ad.unpack_dual(gru.step(forward_ad.make_dual(x, v))).tangent  # (1, N, H)
+    eps = 1e-6
+    numeric = (gru.step(x + eps * v) - gru.step(x - eps * v)) / (2 * eps)  # (1, N, H)
+    torch.testing.assert_close(tangent, numeric, atol=1e-8, rtol=1e-6)
+    xs = torch.randn(5, 2, 3, dtype=torch.float64)  # (B, N, I)
+    torch.testing.assert_close(torch.func.vmap(gru.step)(xs), torch.stack([gru.step(x) for x in xs]))

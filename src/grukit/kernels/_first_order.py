@@ -38,15 +38,20 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 
 
-def reverse_mode_only(backend: str, *tensors: torch.Tensor | None) -> None:
-    """RuntimeError naming `backend` and backend='eager' inside a torch.func transform (the forward, or a backward
-    vmapped over its incoming gradients), or when one of `tensors` carries a forward-mode tangent."""
+def beyond_reverse_mode(*tensors: torch.Tensor | None) -> bool:
+    """True inside a torch.func transform (the forward, or a backward vmapped over its incoming gradients), or
+    when one of `tensors` carries a forward-mode tangent: where a hand-written backward cannot serve."""
     functorch = torch._C._functorch
     transformed = functorch.maybe_current_level() is not None or any(  # inside grad / vmap / jvp / jacrev, or a
         t is not None and functorch.is_legacy_batchedtensor(t) for t in tensors)  # backward batched by the engine
     dual = forward_ad._current_level >= 0 and any(  # inside a forward_ad.dual_level(), with a tangent
         t is not None and forward_ad.unpack_dual(t).tangent is not None for t in tensors)
-    if transformed or dual:
+    return transformed or dual
+
+
+def reverse_mode_only(backend: str, *tensors: torch.Tensor | None) -> None:
+    """RuntimeError naming `backend` and backend='eager' where `beyond_reverse_mode(*tensors)`."""
+    if beyond_reverse_mode(*tensors):
         raise RuntimeError(f"backend {backend!r}: its hand-written backward serves torch.autograd's reverse mode "
                            "only; torch.func transforms (grad, vmap, jacrev, jvp), a vmapped backward "
                            "(jacobian(vectorize=True)) and forward-mode AD need backend='eager'")

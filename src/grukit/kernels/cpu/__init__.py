@@ -56,7 +56,8 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from grukit.kernels._first_order import first_order_only, reverse_mode_only
+from grukit.functional import check_reset
+from grukit.kernels._first_order import beyond_reverse_mode, first_order_only, reverse_mode_only
 from grukit.kernels.cpu import _build
 
 name = "cpu"
@@ -79,8 +80,7 @@ def available() -> bool:
 
 def _check(x: Tensor, h0: Tensor, weight_x: Tensor, weight_h: Tensor, bias_x, bias_h, reset, mask) -> None:
     """Shapes, devices and dtypes the C++ code relies on (it reads raw pointers)."""
-    if reset not in ("before", "after"):
-        raise ValueError(f"reset: expected 'before' or 'after', got {reset!r}")
+    check_reset(reset)
     if (bias_x is None) != (bias_h is None):
         raise ValueError("bias_x, bias_h: expected both tensors or both None, got one of each")
     if x.dim() != 3:
@@ -155,11 +155,15 @@ def sequence(x: Tensor, h0: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset
 
 
 def step(x_t: Tensor, h_prev: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset) -> Tensor:
-    """See `grukit.kernels`: (N, I), (N, H) -> (N, H). No autograd graph unless one is needed."""
+    """See `grukit.kernels`: (N, I), (N, H) -> (N, H). No autograd graph unless one is needed; plain torch ops
+    (`functional.cell`) under a torch.func transform or forward-mode AD, which the C++ step cannot carry."""
     tensors = (x_t, h_prev, weight_x, weight_h, bias_x, bias_h)
+    if beyond_reverse_mode(*tensors):
+        from grukit import functional
+
+        return functional.cell(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, reset=reset)
     needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     if needs_grad or x_t.dtype not in _DTYPES:
         return sequence(x_t.unsqueeze(0), h_prev, weight_x, weight_h, bias_x, bias_h, reset=reset)[1]
-    if reset not in ("before", "after"):
-        raise ValueError(f"reset: expected 'before' or 'after', got {reset!r}")
+    check_reset(reset)
     return _ops().step(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, reset == "after")  # checks in C++
