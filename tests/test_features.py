@@ -77,7 +77,7 @@ def test_int16_input_is_scaled_to_unit_range():
 
 
 @pytest.mark.parametrize("signal, error", [(np.zeros((10, 2)), ValueError), (np.array([0.0, np.nan]), ValueError),
-                                           (np.array(["a", "b"]), TypeError)])
+                                           (np.array(["a", "b"]), TypeError), (np.zeros(0), ValueError)])
 def test_bad_signals_are_refused(signal, error):
     with pytest.raises(error, match="signal"):
         mfcc(signal)
@@ -90,6 +90,10 @@ def test_bad_configs_are_refused():
         FeatureConfig(hop=0)
     with pytest.raises(ValueError, match="f_max"):
         FeatureConfig(f_max=5000.0)
+    with pytest.raises(ValueError, match="^n_fft: expected a positive int, got True"):
+        FeatureConfig(n_fft=True)
+    config = FeatureConfig(sample_rate=np.int64(16000))  # a NumPy integer, kept as an int
+    assert type(config.sample_rate) is int and config == FeatureConfig(sample_rate=16000)
 
 
 def test_pcm_of_every_width_and_any_shape_is_scaled_to_unit_range():

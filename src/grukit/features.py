@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,8 +46,9 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         for name in ("sample_rate", "n_fft", "hop", "n_mels", "n_mfcc"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
+            object.__setattr__(self, name, int(value))  # a NumPy integer kept as a plain int (JSON, hashing)
         if self.n_mfcc > self.n_mels:
             raise ValueError(f"n_mfcc: expected at most n_mels={self.n_mels}, got {self.n_mfcc}")
         top = self.sample_rate / 2 if self.f_max is None else self.f_max
@@ -109,8 +111,8 @@ def pcm_to_float(samples: np.ndarray) -> np.ndarray:
 def _as_signal(signal: np.ndarray) -> np.ndarray:
     """1-D float64 signal in [-1, 1] (`pcm_to_float`)."""
     s = np.asarray(signal)
-    if s.ndim != 1:
-        raise ValueError(f"signal: expected a 1-D (mono) array, got shape {s.shape}")
+    if s.ndim != 1 or s.size == 0:
+        raise ValueError(f"signal: expected a 1-D (mono) array of at least one sample, got shape {s.shape}")
     return pcm_to_float(s)
 
 

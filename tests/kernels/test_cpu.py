@@ -224,7 +224,21 @@ def test_available_is_cached_and_a_failed_build_warns(monkeypatch, caplog):
         assert not cpu.available()
         assert not cpu.available()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "fused" in warnings[0].getMessage()
+    assert len(warnings) == 1 and "backend 'cpu' is not available here; backend 'auto' uses 'fused'" in \
+        warnings[0].getMessage()
+    from grukit import kernels
+
+    caches = (kernels._load, kernels._get)  # availability is cached for the process
+    for cache in caches:  # found by a review: the warning said "using 'fused'" even for backend='cpu'
+        cache.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"^backend: 'cpu' is not available in this process .* "
+                                             r"backend='auto' picks one that is$"):
+            grukit.GRU(3, 4, backend="cpu")(torch.randn(2, 1, 3))
+        assert grukit.GRU(3, 4)(torch.randn(2, 1, 3))[0].shape == (2, 1, 4)  # auto: fused
+    finally:
+        for cache in caches:
+            cache.cache_clear()
 
 
 def test_ninja_of_a_virtual_environment_that_is_not_activated_is_found(tmp_path, monkeypatch):

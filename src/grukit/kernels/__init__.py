@@ -116,4 +116,5 @@ def _get(name: str, device: str) -> Backend:
     if name == "auto":
         module = _load("eager")
         return Backend("eager", module.sequence, module.step)
-    raise ValueError(f"backend: {name!r} is not available in this process (device {device})")
+    raise ValueError(f"backend: {name!r} is not available in this process (device {device}; the warning logged "
+                     f"when it was tried says why); backend='auto' picks one that is")

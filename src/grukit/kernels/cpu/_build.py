@@ -101,14 +101,16 @@ def load() -> ModuleType | None:
     from torch.utils import cpp_extension
 
     if _compiler() is None:
-        log.warning("grukit cpu kernel: no C++ compiler (CXX or c++) found; using the 'fused' backend instead")
+        log.warning("grukit cpu kernel: no C++ compiler (CXX or c++) found, so backend 'cpu' is not available "
+                    "here; backend 'auto' uses 'fused' instead")
         return None
     path = os.environ.get("PATH")
     if not cpp_extension.is_ninja_available():
         _put_ninja_on_path()
     try:
         if not cpp_extension.is_ninja_available():
-            log.warning("grukit cpu kernel: ninja is not installed (pip install ninja); using the 'fused' backend")
+            log.warning("grukit cpu kernel: ninja is not installed (pip install ninja), so backend 'cpu' is not "
+                        "available here; backend 'auto' uses 'fused' instead")
             return None
         name = extension_name()
         if not _cached(name):
@@ -122,7 +124,8 @@ def load() -> ModuleType | None:
             verbose=False,
         )
     except Exception as err:  # noqa: BLE001 - any build/load failure means "not available"
-        log.warning("grukit cpu kernel: build failed (%s); using the 'fused' backend instead", str(err)[-500:])
+        log.warning("grukit cpu kernel: build failed (%s), so backend 'cpu' is not available here; backend 'auto' "
+                    "uses 'fused' instead", str(err)[-500:])
         return None
     finally:  # the process's PATH as it was
         if path is None:
