@@ -397,6 +397,25 @@ def test_ctrl_c_exits_130_and_removes_an_out_the_run_left_empty(tmp_path, capsys
     code, stdout, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16",
                                       "--epochs", "1", "--device", "cpu", "--out", str(out)])
     assert code == 130 and err.strip().endswith("grukit forecast: interrupted") and not out.exists()
+    out = tmp_path / "nest" / "a" / "b"  # found by a review: the folders made above --out stayed
+    code, stdout, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16",
+                                      "--epochs", "1", "--device", "cpu", "--out", str(out)])
+    assert code == 130 and not (tmp_path / "nest").exists()
+
+
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monkeypatch):
+    """Found by a review: two runs without --out in the same second wrote into one folder, and both exit 0."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli.time, "strftime", lambda fmt: "20261201-120000")
+    first, second = cli.claim_default_out("forecast"), cli.claim_default_out("forecast")
+    assert (first, second) == (Path("runs/forecast-20261201-120000"), Path("runs/forecast-20261201-120000-2"))
+    assert first.is_dir() and second.is_dir()
+
+
+def test_resume_without_out_is_refused(capsys):
+    """Found by a review: --resume without --out trained a new run in a new runs/ folder, with a warning only."""
+    code, stdout, err = _run(capsys, ["forecast", "--resume"])
+    assert code == 2 and "--resume: expected --out naming the folder of the run to continue, got none" in err
 
 
 def test_sizes_beyond_memory_and_absurd_thread_counts_exit_2(tmp_path, capsys, monkeypatch):

@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import itertools
 import logging
 import math
 import os
@@ -147,6 +148,21 @@ def default_out(command: str) -> Path:
     return Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def claim_default_out(command: str) -> Path:
+    """A new `default_out(command)`, made here at once (mkdir fails if it exists), with -2, -3, ... added when
+    another run started in the same second: two runs never share a folder."""
+    base = default_out(command)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for k in itertools.count(1):
+        out = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        try:
+            out.mkdir()
+            return out
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
 def _snapshot(out: Path | None) -> set[str] | None:
     """Names already in `out` (None when it does not exist), so a failed run removes only its own files."""
     if out is None or not out.exists():
@@ -167,15 +183,20 @@ def _clean(out: Path | None, before: set[str] | None, parents: Sequence[Path] = 
         return
     if before is None:
         shutil.rmtree(out, ignore_errors=True)
-        for parent in parents:  # innermost first; stop at the first that holds anything
-            try:
-                parent.rmdir()
-            except OSError:
-                break
+        _remove_empty(parents)
         return
     for path in out.iterdir():
         if path.name not in before:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _remove_empty(parents: Sequence[Path]) -> None:
+    """Remove the folders a run made above --out, innermost first, up to the first that holds anything."""
+    for parent in parents:
+        try:
+            parent.rmdir()
+        except OSError:
+            break
 
 
 def check_out(out: Path) -> None:
@@ -301,11 +322,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _subparsers(parser)[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     module = _module(args.command)
     logging.basicConfig(level=log_level(), format="%(message)s", stream=sys.stderr)
-    if hasattr(args, "out") and args.out is None and getattr(module, "DEFAULT_OUT", True):
-        args.out = default_out(args.command)
-    out = getattr(args, "out", None)
-    before, parents = _snapshot(out), _absent_parents(out)
+    claim = hasattr(args, "out") and args.out is None and getattr(module, "DEFAULT_OUT", True)
+    out = None if claim else getattr(args, "out", None)
+    before, parents = _snapshot(out), _absent_parents(default_out(args.command) if claim else out)
     try:
+        if getattr(args, "resume", False) and claim:
+            raise UsageError("--resume: expected --out naming the folder of the run to continue, got none")
+        if claim:  # under torchrun only rank 0 makes the folder (the other ranks write nothing)
+            from grukit.train import is_main
+
+            args.out = out = claim_default_out(args.command) if is_main() else default_out(args.command)
         result = _run(module, args)
     # OSError: a missing file, a read-only or full --out; MemoryError/RuntimeError: out of memory (other
     # RuntimeErrors are bugs and keep their traceback)
@@ -318,7 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         if out is not None and before is None and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # a folder the run made and wrote nothing into yet
+            out.rmdir()  # a folder the run made and wrote nothing into yet, and the empty ones it made above
+            _remove_empty(parents)
         print(f"grukit {args.command}: interrupted", file=sys.stderr)
         return 130
     from grukit.train import is_main

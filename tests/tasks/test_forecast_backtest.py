@@ -53,6 +53,19 @@ def test_forecast_backtest_end_to_end_on_a_slice(tmp_path, capsys):
     assert "3-fold backtest" in report and "fold 3: test" in report and "GRU lead" in report
     assert "backtest fold" in (out / "fold-2" / "report.md").read_text()  # the fold's report says it is cut
     assert (out / "fold-1" / "forecast.csv").is_file() and not (out / "fold-2" / "forecast.csv").exists()
+    # found by a review: --resume with or without --backtest in the other kind of run's folder trained from
+    # scratch and overwrote its report; both are refused, and the folder is left as it was
+    plain = tmp_path / "plain"
+    assert cli.main([a for a in argv[:-2] if a not in ("--backtest", "3")] + ["--out", str(plain)]) == 0
+    capsys.readouterr()
+    for folder, flags, message in ((out, [], "a finished run with its training state elsewhere"),
+                                   (plain, ["--backtest", "3"], "holding a run of one split")):
+        before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+        cmd = [a for a in argv[:-2] if a not in ("--backtest", "3")] + flags + ["--out", str(folder), "--resume"]
+        assert cli.main(cmd) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("grukit forecast: error: --resume: expected") and message in err, err
+        assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before
 
 
 def test_too_many_backtest_folds_exit_2_and_leave_nothing(tmp_path, capsys):
