@@ -73,17 +73,28 @@ def _train(out, epochs, resume=False, evaluate=evaluate, **kw):
 def test_learning_rate_warmup_then_cosine_to_floor():
     c = TrainConfig(lr=1.0, warmup_steps=4, schedule="cosine", min_lr_ratio=0.1)
     lrs = [learning_rate(s, 104, c) for s in range(104)]
-    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
-    assert lrs[4] == pytest.approx(1.0)
-    assert lrs[54] == pytest.approx(0.55)
-    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
-    assert learning_rate(104, 104, c) == pytest.approx(0.1)
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # the peak once, at the warmup's last step
+    assert lrs[53] == pytest.approx(0.55)  # half way from step 3 to step 103
+    assert all(a > b for a, b in zip(lrs[3:], lrs[4:]))
+    assert lrs[-1] == pytest.approx(0.1) and learning_rate(104, 104, c) == pytest.approx(0.1)  # the floor, reached
+
+
+def test_the_decay_reaches_its_floor_on_the_last_step():
+    """Found by a review: p = (step − w)/(total − w) never reached 1, so a short run never reached its floor
+    (cosine over 2 steps gave lr, lr/2), and with a warmup the peak came twice."""
+    for schedule in ("cosine", "linear"):
+        c = TrainConfig(lr=1.0, schedule=schedule, min_lr_ratio=0.1)
+        assert [learning_rate(s, 2, c) for s in range(2)] == pytest.approx([1.0, 0.1])
+    linear = TrainConfig(lr=1.0, schedule="linear", min_lr_ratio=0.1)
+    assert [learning_rate(s, 4, linear) for s in range(4)] == pytest.approx([1.0, 0.7, 0.4, 0.1])
+    assert learning_rate(0, 1, linear) == pytest.approx(1.0)  # a one-step run: the peak
 
 
 def test_a_warmup_longer_than_the_run_takes_half_of_it():
     c = TrainConfig(lr=1.0, warmup_steps=20, schedule="cosine")
     lrs = [learning_rate(s, 9, c) for s in range(9)]  # 9 steps: warmup 4, then the decay
-    assert lrs[:5] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0]) and all(a > b for a, b in zip(lrs[4:], lrs[5:]))
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0]) and all(a > b for a, b in zip(lrs[3:], lrs[4:]))
+    assert lrs[-1] == pytest.approx(c.min_lr_ratio)
 
 
 def test_config_rejects_bad_values():
@@ -257,7 +268,7 @@ def test_resume_refuses_other_model_or_training_settings(tmp_path):
     with pytest.raises(UsageError, match=r"--resume: .* hidden=8, this run has hidden=4"):
         fit(Tiny(3, 4), _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,
             out=tmp_path / "a")
-    with pytest.raises(UsageError, match=r"--resume: .* train_samples=48, this run has train_samples=40"):
+    with pytest.raises(UsageError, match=r"--resume: .* was trained on other data"):  # not train_samples=48
         fit(Tiny(3, 8), _data(40), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,
             out=tmp_path / "a")
     class Other(Tiny):  # another command's model: its class is named first (before: some incidental setting)
@@ -287,7 +298,7 @@ def test_resume_from_a_state_file_without_model_config_or_data_size(tmp_path):
             out=tmp_path / "old")
 
 
-@pytest.mark.parametrize("damage", ["a list", "no history", "epoch text", "optimizer", "rng size"])
+@pytest.mark.parametrize("damage", ["a list", "no history", "epoch text", "optimizer", "rng size", "truncated"])
 def test_resume_from_a_damaged_state_file_is_one_usage_error(tmp_path, damage):
     """Found by a review: a state file edited by hand ended in a traceback (KeyError, TypeError, ...)."""
     from grukit.checkpoint import load_state, save_state
@@ -304,13 +315,31 @@ def test_resume_from_a_damaged_state_file_is_one_usage_error(tmp_path, damage):
         meta["epoch"] = "x"
     elif damage == "optimizer":
         meta["optimizer"] = {"a": 1}
-    else:
+    elif damage == "rng size":
         tensors["rng.cpu.0"] = tensors["rng.cpu.0"][:10]
     save_state(path, tensors, metadata)
+    if damage == "truncated":  # found by a review: the one damage whose message named neither --resume nor a way out
+        path.write_bytes(path.read_bytes()[:-100])
     before = path.read_bytes()
     with pytest.raises(UsageError, match=r"^--resume: .*last.state.safetensors is damaged \(\w+: .*\); delete it"):
         _train(tmp_path / "a", 2, resume=True)
     assert path.read_bytes() == before
+
+
+def test_resume_refuses_another_number_of_processes(tmp_path):
+    """Found by a review: a run of 2 torchrun processes resumed in 1 (or the reverse) went on without a word and
+    ended with other weights (each rank draws its own dropout and RNG state)."""
+    from grukit.checkpoint import load_state, save_state
+
+    _train(tmp_path / "a", 2)
+    path = tmp_path / "a" / "last.state.safetensors"
+    tensors, metadata = load_state(path)
+    assert metadata["grukit.train_state"]["run"] == {"processes": 1}
+    metadata["grukit.train_state"]["run"]["processes"] = 2  # as a run under torchrun --nproc_per_node 2 saves it
+    save_state(path, tensors, metadata)
+    with pytest.raises(UsageError, match=r"^--resume: .* was trained in 2 process\(es\) \(torchrun "
+                                         r"--nproc_per_node\), this run has 1; resume with as many"):
+        _train(tmp_path / "a", 2, resume=True)
 
 
 def test_a_diverging_loss_raises_diverged_error():

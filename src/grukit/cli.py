@@ -273,6 +273,10 @@ def _touches(filename: str | None, out: Path | None) -> bool:
 
 def _short(err: BaseException, out: Path | None = None) -> str | None:
     """At most three lines naming the problem; None for an error that is a bug (its traceback is the report)."""
+    import numpy as np
+
+    if isinstance(err, np.linalg.LinAlgError):  # a ValueError, but no input of the user's: a bug
+        return None
     if isinstance(err, (MemoryError, RuntimeError)):
         if not isinstance(err, MemoryError) and not _OUT_OF_MEMORY.search(str(err)):
             return None

@@ -257,21 +257,28 @@ def seed_everything(seed: int) -> None:
 # ----------------------------------------------------------------------------- schedule
 
 def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
-    """lr at global step `step` (0-based): linear warmup, then the configured decay.
+    """lr at global step `step` (0-based) of `total_steps`: linear warmup, then the configured decay.
 
         warmup:   lr · (step+1) / w                                  for step < w = min(warmup_steps, total/2)
-        cosine:   lr · (m + (1-m) · ½(1 + cos(π p)))                  p = progress after warmup ∈ [0, 1]
-        linear:   lr · (m + (1-m) · (1 - p))                         m = min_lr_ratio
+        cosine:   lr · (m + (1-m) · ½(1 + cos(π p)))                  m = min_lr_ratio,
+        linear:   lr · (m + (1-m) · (1 - p))                         p = (step − a) / (total − 1 − a)
 
-    The warmup takes at most half the run, so a short run still reaches lr and decays.
+    a = max(w − 1, 0) is the step at the peak lr (the warmup's last, or the first without one), so the
+    decay leaves the peak at once and its last step, total − 1, has p = 1: lr · m. The warmup takes at
+    most half the run, so a short run still reaches lr and decays.
+
+    Example:
+        >>> config = TrainConfig(lr=1.0, schedule="linear", warmup_steps=0, min_lr_ratio=0.1)
+        >>> [round(learning_rate(k, 4, config), 2) for k in range(4)]
+        [1.0, 0.7, 0.4, 0.1]
     """
     w = min(config.warmup_steps, total_steps // 2)
     if step < w:
         return config.lr * (step + 1) / w
     if config.schedule == "constant":
         return config.lr
-    span = max(1, total_steps - w)
-    p = min(1.0, (step - w) / span)
+    a = max(w - 1, 0)  # the peak
+    p = min(1.0, (step - a) / max(1, total_steps - 1 - a))
     m = config.min_lr_ratio
     decay = 0.5 * (1.0 + math.cos(math.pi * p)) if config.schedule == "cosine" else 1.0 - p
     return config.lr * (m + (1.0 - m) * decay)
@@ -494,8 +501,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     state_path = out / STATE_FILE if out is not None else None
     settings = _settings(model, config, train) if out is not None else {}  # saved with the state, once per fit
     if config.resume and state_path is not None and state_path.exists():
-        tensors, meta = _load_state(state_path)
         try:  # a state file edited or damaged by hand fails anywhere in here: one line naming --resume
+            tensors, meta = _load_state(state_path)
             from_data = getattr(getattr(model, "config", None), "FROM_DATA", ())  # e.g. a forecaster's scale
             _check_resume(meta, settings, state_path, from_data=from_data)
             _load_weights(model, _stored(tensors, meta, "model"), state_path)
@@ -617,8 +624,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
                     **settings}
+            _write_csv(out / CSV_FILE, history)  # before the state: a resume never finds the CSV behind it
             _save_state(state_path, model, best_weights, opt, meta, rng, snaps)
-            _write_csv(out / CSV_FILE, history)
 
     if config.restore_best and best_epoch > 0:
         model.load_state_dict(best_weights)
@@ -652,7 +659,8 @@ def _settings(model: nn.Module, config: TrainConfig, train: Dataset) -> dict[str
     model_part = asdict(model_config) if is_dataclass(model_config) and not isinstance(model_config, type) else {}
     return {"model_config": {"model": type(model).__name__, **model_part}, "config": _json_config(config),
             "data": {"train_samples": len(train), "train_sha256": fingerprint(train),
-                     "buffers_sha256": _buffers_digest(model)}}
+                     "buffers_sha256": _buffers_digest(model)},
+            "run": {"processes": world()[1]}}  # each rank draws its own dropout: another count, other weights
 
 
 def _buffers_digest(model: nn.Module) -> str:
@@ -738,8 +746,12 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path, from_data: S
                 other = (f"--resume: {path.parent} was trained on other data (the training set's content differs: "
                          "another file, or another flag that shapes the data); resume with the same data or use "
                          "another --out")
-                if name == "train_sha256":
+                if name in ("train_sha256", "train_samples"):
                     raise UsageError(other)
+                if name == "processes":
+                    raise UsageError(f"--resume: {path.parent} was trained in {saved[name]} process(es) (torchrun "
+                                     f"--nproc_per_node), this run has {value}; resume with as many, or use "
+                                     "another --out")
                 if max(len(repr(saved[name])), len(repr(value))) > BRIEF:  # a vocabulary, a list of columns
                     raise UsageError(f"--resume: {path.parent} was trained with another {name} ({_size(saved[name])}; "
                                      f"this run has {_size(value)}: other data, or another flag that shapes it); "

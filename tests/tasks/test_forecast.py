@@ -296,6 +296,14 @@ def test_a_part_with_no_observed_target_and_a_season_too_long_are_named():
     with pytest.raises(UsageError, match=rf"lookback 8 \+ horizon 4 needs at least {need} "):
         prepare(series[:need - 1], lookback=8, horizon=4, season=1)  # the message said 20 before
     prepare(series[:need], lookback=8, horizon=4, season=1)
+    # found by a review: a series that repeats itself every season up to rounding (MAE 1e-31) got through, and
+    # its ridge fit on inputs scaled by 1/s ended in numpy's "Singular matrix"
+    periodic = np.tile(np.arange(7.0), 60) + np.tile([0.0] * 6 + [1e-31], 60)
+    with pytest.raises(UsageError, match=r"^--column: the training part repeats itself exactly every 7 steps"):
+        prepare(periodic, lookback=28, horizon=7, season=7)
+    from grukit import cli
+
+    assert cli._short(np.linalg.LinAlgError("Singular matrix")) is None  # a bug: its traceback is the report
 
 
 def test_resume_from_the_cli_after_an_interrupt_ends_like_an_unbroken_run(tmp_path, resumes_like_an_unbroken_run):
