@@ -205,7 +205,7 @@ def test_ridge_refuses_a_step_that_no_training_window_observed():
 
     from grukit.tasks.forecast_baselines import ridge_fits
 
-    y = np.sin(np.arange(300) * 2 * np.pi / 12)  # (300,)
+    y = np.sin(np.arange(300) * 2 * np.pi / 12) + np.arange(300) / 50  # (300,), not exactly periodic
     p = prepare(y[:, None], lookback=24, horizon=6, season=12)
     t = p.origins("train")
     gap = p.gap.copy()
