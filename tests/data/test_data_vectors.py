@@ -102,3 +102,10 @@ def test_load_names_the_bundled_table_and_none(tmp_path):
     save_npz(v, path)
     again = load_npz(path)
     assert again.words == v.words and np.array_equal(again.matrix, v.matrix)
+
+
+def test_a_word_that_is_a_unicode_space_is_a_word(tmp_path):
+    """Found by a review: fastText's wiki.en.vec has words that are no-break spaces; str.split cut them away and
+    the whole file was refused at that line."""
+    vectors = read_text(table(tmp_path, "3 2\nthe 0.1 0.2\n\u00a0 0.3 0.4\n new york 0.5 0.6 \n"))
+    assert vectors.words == ("the", "\u00a0", "new york") and vectors.matrix.shape == (3, 2)

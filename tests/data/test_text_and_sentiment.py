@@ -220,3 +220,23 @@ def test_a_csv_row_with_an_unquoted_comma_or_a_repeated_column_is_refused(tmp_pa
         read_csv(f, "text", "label")
     f.write_text('text,label\n"honestly, a bad film",0\n\ngood,1\n')  # quoted: one field; a blank line: no row
     assert read_csv(f, "text", "label") == (["honestly, a bad film", "good"], [0, 1], ["0", "1"])
+
+
+def test_label_spellings_and_file_faults_found_by_a_review(tmp_path):
+    """A label typed in two Unicode forms was two classes, as were 1 and 1.0 beside a word label; an empty CSV
+    named --text-column; UTF-16 without a byte-order mark was read as text full of NULs."""
+    nfd = "ne\u0301gatif"  # e + combining accent
+    path = tmp_path / "l.csv"
+    path.write_text(f"text,label\nbon film,positif\nmauvais,négatif\nnul,{nfd}\nun,1\ndeux,1.0\n", encoding="utf-8")
+    texts, labels, names = read_csv(path, "text", "label")
+    assert names == ["1", "négatif", "positif"] and labels == [2, 1, 1, 0, 0]
+    empty = tmp_path / "e.csv"
+    empty.write_text("\n")
+    with pytest.raises(UsageError, match=r"^--csv: expected a header line and rows, got an empty file"):
+        read_csv(empty, "text", "label")
+    utf16 = tmp_path / "u.txt"
+    utf16.write_bytes("good film\nbad film\n".encode("utf-16-le"))
+    with pytest.raises(UsageError, match=r"^--text: expected utf-8 text, got a NUL character"):
+        read_text(utf16)
+    with pytest.raises(UsageError, match=r"^--pos: expected utf-8 text, got a NUL character"):
+        read_pos_neg(utf16, path)

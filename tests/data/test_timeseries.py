@@ -240,3 +240,43 @@ def test_rows_are_numbered_as_the_file_lines_after_blank_lines(tmp_path):
     f.write_text("date,y\n2020-01,1\n\n2020-03,2\nsoon,3\n")
     with pytest.raises(UsageError, match=r"--date-column: .* got 'soon' in row 5 of"):
         read_csv(f, "y", date_column="date")
+
+
+def test_file_reading_faults_found_by_a_review(tmp_path, caplog, monkeypatch):
+    """Semicolon and tab files whose first row has a trailing separator or is short were read as one column; the
+    byte offset after a UTF-8 byte-order mark was 3 short; UTF-16 without a mark read as text with NULs; the
+    same-week warning numbered rows from the top, not as the file's lines; a folder, an unreadable file, a
+    whitespace-only first line and --date-column equal to --column were not named as such."""
+    for sep in (";", "\t"):
+        trailing = tmp_path / "t.csv"
+        trailing.write_text(f"d{sep}v\n2020-01{sep}1{sep}\n2020-02{sep}2{sep}\n" + "".join(
+            f"2020-{m:02d}{sep}{m}\n" for m in range(3, 13)))
+        assert read_csv(trailing, "v", date_column="d").values[:3, 0].tolist() == [1.0, 2.0, 3.0]
+    short = tmp_path / "s.csv"
+    short.write_text("d;a;v\n2020-01;1\n" + "".join(f"2020-{m:02d};{m};{m}\n" for m in range(2, 13)))
+    s = read_csv(short, "v", covariates=["a"], date_column="d")
+    assert np.isnan(s.values[0, 0]) and s.values[1].tolist() == [2.0, 2.0]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfv\n1\n\xff\n")
+    with pytest.raises(UsageError, match=r"got byte 0xff at offset 7 of"):
+        read_csv(bom, "v")
+    utf16 = tmp_path / "u16.csv"
+    utf16.write_bytes("v\n1\n2\n".encode("utf-16-le"))
+    with pytest.raises(UsageError, match=r"^--csv: expected utf-8 text, got a NUL character .* try --encoding utf-16"):
+        read_csv(utf16, "v")
+    weeks = tmp_path / "w.csv"
+    weeks.write_text("d,y\n\n\n2020-01-04,1\n2020-01-11,2\n2020-01-12,3\n2020-01-18,4\n2020-01-25,5\n")  # blank 2-3
+    with caplog.at_level(logging.WARNING, logger="grukit.data.dates"):
+        read_csv(weeks, "y", date_column="d")
+    assert "rows 5 and 6 fall in the same week" in caplog.records[-1].getMessage()
+    with pytest.raises(UsageError, match=r"^--csv: expected a file, got the folder"):
+        read_csv(tmp_path, "y")
+    monkeypatch.setattr(type(weeks), "read_bytes", lambda self: (_ for _ in ()).throw(PermissionError(13, "Denied")))
+    with pytest.raises(UsageError, match=r"^--csv: cannot read .*w.csv: Denied"):
+        read_csv(weeks, "y")
+    monkeypatch.undo()
+    spaced = tmp_path / "sp.csv"
+    spaced.write_text("   \nd,y\n2020-01-04,1\n2020-01-11,2\n")
+    assert read_csv(spaced, "y", date_column="d").values[:, 0].tolist() == [1.0, 2.0]
+    with pytest.raises(UsageError, match=r"^--date-column: expected another column than --column, got 'y'"):
+        read_csv(spaced, "y", date_column="y")

@@ -132,8 +132,8 @@ MAX_SKIPPED = 0.1  # gap rows are inserted only when the dates skip at most this
 
 
 def insert_skipped(values: np.ndarray, stamps: Sequence[dt.datetime], dates: list[str], season: int,
-                   column: str, path: Path) -> tuple[np.ndarray, list[str]]:
-    """(values, dates) with a NaN row (a gap) for every step the dates skip.
+                   column: str, path: Path, rows: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
+    """(values, dates) with a NaN row (a gap) for every step the dates skip; `rows` as for `parse_dates`.
 
     Only where the dates are regular with a few holes: when two rows fall in the same step
     (local times around a clock change, irregular dates) or more than `MAX_SKIPPED` of the
@@ -146,7 +146,8 @@ def insert_skipped(values: np.ndarray, stamps: Sequence[dt.datetime], dates: lis
         return values, dates
     same = np.flatnonzero(np.diff(k) == 0)  # (S,) rows sharing a step with the next
     if len(same) or steps - len(k) > MAX_SKIPPED * steps:
-        why = (f"rows {int(same[0]) + 2} and {int(same[0]) + 3} fall in the same {unit}" if len(same) else
+        row = range(2, len(dates) + 2) if rows is None else rows  # the file's row of each date
+        why = (f"rows {row[int(same[0])]} and {row[int(same[0]) + 1]} fall in the same {unit}" if len(same) else
                f"{steps - len(k)} of {steps} {unit}s would be gaps")
         log.warning("%s: the dates of column %r are not %s by %s with a few holes (%s); their rows are kept as "
                     "consecutive steps", path, column, unit, unit, why)

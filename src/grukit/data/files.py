@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 from grukit.errors import UsageError
@@ -31,19 +32,31 @@ from grukit.errors import UsageError
 def read_decoded(path: str | Path, argument: str, encoding: str = "utf-8") -> str:
     """The whole of `path` decoded with `encoding`; UsageError naming `argument` (or --encoding) otherwise."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{argument}: expected a file, got the folder {path}")
     if not path.is_file():
         raise UsageError(f"{argument}: file not found: {path}")
-    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not text, in any encoding
     try:
-        return data.decode(encoding).removeprefix("\ufeff")  # nor is a decoded one (utf-16, utf-8-sig)
+        raw = path.read_bytes()
+    except OSError as err:  # no permission, an I/O error
+        raise UsageError(f"{argument}: cannot read {path}: {err.strerror or type(err).__name__}") from None
+    data = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not text, in any encoding
+    mark = len(raw) - len(data)  # offsets below count the file's bytes, the mark's too
+    try:
+        text = data.decode(encoding).removeprefix("\ufeff")  # nor is a decoded one (utf-16, utf-8-sig)
     except UnicodeDecodeError as err:
         hint = ("--encoding utf-16: it starts with a UTF-16 byte-order mark" if data[:2] in (b"\xff\xfe", b"\xfe\xff")
                 else "--encoding cp1252 for a Windows file, latin-1 otherwise")
         raise UsageError(f"{argument}: expected {encoding} text, got byte 0x{data[err.start]:02x} at offset "
-                         f"{err.start} of {path} (try {hint})") from None
+                         f"{err.start + mark} of {path} (try {hint})") from None
     except LookupError:
         raise UsageError(f"--encoding: expected a Python codec name such as utf-8 or latin-1, got {encoding!r}") \
             from None
+    if "\x00" in text:  # valid UTF-8, but no text file holds NUL: UTF-16 without its byte-order mark, or binary
+        at = text.index("\x00")
+        raise UsageError(f"{argument}: expected {encoding} text, got a NUL character at character {at} of {path} "
+                         f"(UTF-16 without a byte-order mark? try --encoding utf-16-le or utf-16-be)")
+    return text
 
 
 DELIMITERS = (",", ";", "\t")  # tried in this order
@@ -58,13 +71,16 @@ def _first_rows(text: str, sep: str) -> tuple[list[str], list[str] | None]:
 
 def delimiter(text: str) -> str:
     """The first of DELIMITERS that cuts the header of `text` into two or more fields and its first row into
-    as many (or that cuts a header-only file at all); "," when none does (a one-column file)."""
+    more than one and at most as many, not counting trailing empty fields (a trailing separator, a short
+    row), or that cuts a header-only file at all; "," when none does (a one-column file)."""
     for sep in DELIMITERS:
         try:
             header, first = _first_rows(text, sep)
         except csv.Error:  # not a readable file with this separator; csv_reader's caller names the problem
             continue
-        if len(header) > 1 and (first is None or len(first) == len(header)):
+        while first and not first[-1].strip():
+            first = first[:-1]
+        if len(header) > 1 and (first is None or 1 < len(first) <= len(header)):
             return sep
     return ","
 
@@ -77,9 +93,9 @@ def csv_table(text: str, argument: str, path: str | Path) -> tuple[list[str], li
     comma in a comma-separated file) or an unreadable file is a UsageError naming `argument`, the row and
     `path`, never a silently shifted or cut row; extra fields that are all empty (a trailing separator) are
     dropped."""
-    stripped = text.lstrip("\r\n")  # blank lines before the header are not the header ...
-    skipped = len(text[:len(text) - len(stripped)].replace("\r\n", "\n"))  # ... but lines of the file
-    text = stripped
+    blank = re.match(r"(?:[ \t]*(?:\r\n|\r|\n))*", text).group(0)  # blank lines before the header are not it ...
+    skipped = len(blank.replace("\r\n", "\n").replace(" ", "").replace("\t", ""))  # ... but lines of the file
+    text = text[len(blank):]
     sep = delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     limit = csv.field_size_limit(len(text) + 1)  # csv's own limit, 131,072 characters, would refuse a long cell

@@ -108,6 +108,7 @@ def read_csv(path: str | Path, text_column: str, label_column: str, *,
     texts, labels, skipped = [], [], 0
     for row_number, row in rows:
         text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
+        label = unicodedata.normalize("NFC", label)  # "négatif" typed two ways is one class
         if not text:
             skipped += 1
             continue
@@ -143,11 +144,9 @@ def _number(label: str) -> float | None:
 
 
 def _numbers_as_one_spelling(labels: list[str]) -> list[str]:
-    """When every label is a number, one spelling per value ("1.0" and "1" are one class, named "1")."""
+    """One spelling per numeric value ("1.0" and "1" are one class, named "1"); other labels as they are."""
     values = [_number(label) for label in labels]
-    if any(v is None for v in values):
-        return labels
-    return [str(int(v)) if v.is_integer() else repr(v) for v in values]
+    return [label if v is None else str(int(v)) if v.is_integer() else repr(v) for label, v in zip(labels, values)]
 
 
 def _numeric_first(name: str) -> tuple:
@@ -159,6 +158,8 @@ def _numeric_first(name: str) -> tuple:
 def _csv_rows(path: Path, encoding: str) -> tuple[list[str], list[tuple[int, dict]]]:
     """(header, [(row number, row)]) of a CSV file (`grukit.data.files.csv_table`); blank lines are skipped."""
     header, rows = csv_table(read_decoded(path, "--csv", encoding), "--csv", path)
+    if not header:
+        raise UsageError(f"--csv: expected a header line and rows, got an empty file: {path}")
     return header, [(line, dict(zip(header, cells))) for line, cells in rows if cells]
 
 

@@ -126,6 +126,8 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
         if header.count(name) > 1:  # a row's dict would silently hold the last of them
             raise UsageError(f"{flag}: expected a column named once in the header, got {name!r} "
                              f"{header.count(name)} times in {path}")
+    if column == date_column:
+        raise UsageError(f"--date-column: expected another column than --column, got {column!r} for both")
     names = [column, *covariates]
     repeated = next((c for i, c in enumerate(covariates) if c in names[:i + 1] or c == date_column), None)
     if repeated is not None:
@@ -145,7 +147,7 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
         check_order(stamps, dates, date_column, path, numbers)
         blank = next((i for i, s in enumerate(stamps) if s is None), None)
         if season in STEP_SECONDS and blank is None:
-            values, dates = insert_skipped(values, stamps, dates, season, date_column, path)
+            values, dates = insert_skipped(values, stamps, dates, season, date_column, path, numbers)
         elif season in STEP_SECONDS:
             log.warning("%s: row %d has no date in column %r, so the steps the dates skip are not filled with "
                         "gaps; the rows are taken as consecutive steps", path, numbers[blank], date_column)

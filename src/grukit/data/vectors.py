@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -109,12 +110,17 @@ def _number(field: str) -> bool:
     return True
 
 
+_ASCII_SPACE = " \t\r\n\f\v"
+_FIELDS = re.compile(f"[{re.escape(_ASCII_SPACE)}]+")
+
+
 def read_text(path: str | Path, *, wanted: Iterable[str] = (), frequent: int = FREQUENT,
               argument: str = "--vectors") -> WordVectors:
     """The table in `path` (GloVe or word2vec text format, .gz too): its first `frequent` words and every
     word of `wanted` or part of one (`parts`) that it holds; a later repeat of a word is skipped.
 
-    Fields are separated by any whitespace and blank lines are skipped. P is word2vec's header's
+    Fields are separated by ASCII spaces and tabs (a word may be a Unicode space, as some of fastText's
+    are) and blank lines are skipped. P is word2vec's header's
     second number, else the first line's count of numbers; a word may hold spaces ("new york 0.1 …")
     as long as none of its later pieces is a number. A malformed file is a UsageError naming
     `argument`, the line and what it holds."""
@@ -123,8 +129,8 @@ def read_text(path: str | Path, *, wanted: Iterable[str] = (), frequent: int = F
     words, rows, P = [], [], None
     seen: set[str] = set()
     for n, line in enumerate(_lines(path, argument), start=1):
-        fields = line.split()
-        if not fields:
+        fields = _FIELDS.split(line.strip(_ASCII_SPACE))  # only ASCII spaces: a word may be a no-break space
+        if fields == [""]:
             continue
         if P is None and n == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):  # word2vec's "N P"
             P = int(fields[1])
