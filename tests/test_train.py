@@ -104,6 +104,10 @@ def test_config_rejects_bad_values():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match=r"^snapshots: expected an integer >= 0, got -1$"):
         TrainConfig(snapshots=-1)
+    for field, value in (("lr", float("inf")), ("weight_decay", -0.1), ("betas", (0.9, 1.0)), ("warmup_steps", -1),
+                         ("min_lr_ratio", 1.5)):  # found by a review: these went through unchecked
+        with pytest.raises(ValueError, match=rf"^{field}: expected"):
+            TrainConfig(**{field: value})
 
 
 def test_same_seed_same_weights_and_files(tmp_path):

@@ -122,8 +122,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
         _check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
-        _check(self.lr > 0, "lr", "a positive number", self.lr)
+        _check(self.lr > 0 and math.isfinite(self.lr), "lr", "a finite number > 0", self.lr)
+        _check(self.weight_decay >= 0 and math.isfinite(self.weight_decay), "weight_decay", "a finite number >= 0",
+               self.weight_decay)
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", "two numbers in [0, 1)",
+               self.betas)
         _check(self.clip >= 0, "clip", "a number >= 0", self.clip)
+        _check(self.warmup_steps >= 0, "warmup_steps", "an integer >= 0", self.warmup_steps)
+        _check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "a number in [0, 1]", self.min_lr_ratio)
         _check(self.schedule in ("cosine", "linear", "constant"), "schedule",
                "'cosine', 'linear' or 'constant'", self.schedule)
         _check(self.mode in ("min", "max"), "mode", "'min' or 'max'", self.mode)
