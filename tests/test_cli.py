@@ -412,6 +412,49 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monk
     assert first.is_dir() and second.is_dir()
 
 
+def test_a_default_folder_is_made_and_cleaned_by_rank_0_only(tmp_path, capsys, monkeypatch):
+    """Found by a review of the claim above: another torchrun rank, whose clock may name another run's folder,
+    removed that folder when its own run failed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli.time, "strftime", lambda fmt: "20261201-120000")
+    other = Path("runs/forecast-20261201-120000")
+    other.mkdir(parents=True)
+    (other / "report.md").write_text("another run")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, _, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "10000"])
+    assert code == 2 and "--lookback" in err and (other / "report.md").read_text() == "another run"
+    assert sorted(p.name for p in Path("runs").iterdir()) == ["forecast-20261201-120000"]
+
+
+def test_a_bug_or_ctrl_c_leaves_no_empty_folder_behind(tmp_path, capsys, monkeypatch):
+    """Found by a review: a traceback left the claimed default folder and runs/; Ctrl-C left an empty fold-1/
+    and so its --out and the folders above it."""
+    from grukit.tasks import forecast
+
+    monkeypatch.chdir(tmp_path)
+
+    def bug(args):
+        (Path(args.out) / "fold-1").mkdir()
+        raise TypeError("some bug")
+
+    monkeypatch.setattr(forecast, "run", bug)
+    with pytest.raises(TypeError, match="some bug"):
+        cli.main(["forecast", "--limit", "420"])
+    assert not Path("runs").exists()
+
+    def interrupted(args):
+        (Path(args.out) / "fold-1").mkdir(parents=True)  # a backtest's first fold, stopped before it wrote
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(forecast, "run", interrupted)
+    code, _, _ = _run(capsys, ["forecast", "--out", "deep/a/b"])
+    assert code == 130 and not Path("deep").exists()
+    Path("runs").write_text("a file where the default folders go")
+    code, _, err = _run(capsys, ["forecast", "--limit", "420"])
+    assert code == 2 and "--out: expected a directory path, got runs/forecast-" in err and "under the file runs" in err
+
+
 def test_resume_without_out_is_refused(capsys):
     """Found by a review: --resume without --out trained a new run in a new runs/ folder, with a warning only."""
     code, stdout, err = _run(capsys, ["forecast", "--resume"])

@@ -152,6 +152,7 @@ def claim_default_out(command: str) -> Path:
     """A new `default_out(command)`, made here at once (mkdir fails if it exists), with -2, -3, ... added when
     another run started in the same second: two runs never share a folder."""
     base = default_out(command)
+    check_out(base)  # runs/ must not be a file
     base.parent.mkdir(parents=True, exist_ok=True)
     for k in itertools.count(1):
         out = base if k == 1 else base.with_name(f"{base.name}-{k}")
@@ -188,6 +189,20 @@ def _clean(out: Path | None, before: set[str] | None, parents: Sequence[Path] = 
     for path in out.iterdir():
         if path.name not in before:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _drop_empty(out: Path | None, before: set[str] | None, parents: Sequence[Path]) -> None:
+    """After a run that stopped without a usage error: the empty folders it made in and above `out` (a
+    fold-f/ it had begun, `out` itself, runs/), innermost first; any file it wrote stays."""
+    if out is None or before is not None or not out.is_dir():
+        return
+    for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(Path(entry[0]).parts)):
+        try:
+            Path(folder).rmdir()  # only when empty
+        except OSError:
+            pass
+    if not out.exists():
+        _remove_empty(parents)
 
 
 def _remove_empty(parents: Sequence[Path]) -> None:
@@ -326,33 +341,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         _subparsers(parser)[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     module = _module(args.command)
     logging.basicConfig(level=log_level(), format="%(message)s", stream=sys.stderr)
+    from grukit.train import is_main
+
     claim = hasattr(args, "out") and args.out is None and getattr(module, "DEFAULT_OUT", True)
     out = None if claim else getattr(args, "out", None)
-    before, parents = _snapshot(out), _absent_parents(default_out(args.command) if claim else out)
+    before = _snapshot(out)
+    # under torchrun only rank 0 makes and cleans the default folder: another rank's clock may name another run's
+    parents = _absent_parents(default_out(args.command) if claim and is_main() else out)
     try:
         if getattr(args, "resume", False) and claim:
             raise UsageError("--resume: expected --out naming the folder of the run to continue, got none")
-        if claim:  # under torchrun only rank 0 makes the folder (the other ranks write nothing)
-            from grukit.train import is_main
-
-            args.out = out = claim_default_out(args.command) if is_main() else default_out(args.command)
+        if claim and is_main():
+            args.out = out = claim_default_out(args.command)
+        elif claim:
+            args.out = default_out(args.command)  # written by no one on this rank; never cleaned here
         result = _run(module, args)
     # OSError: a missing file, a read-only or full --out; MemoryError/RuntimeError: out of memory (other
     # RuntimeErrors are bugs and keep their traceback)
     except (UsageError, ValueError, OSError, MemoryError, RuntimeError) as err:
         message = _short(err, out)
         if message is None:
+            _drop_empty(out, before, parents)  # a bug: its traceback, and what it wrote, stay
             raise
         _clean(out, before, parents)
         print(f"grukit {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        if out is not None and before is None and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # a folder the run made and wrote nothing into yet, and the empty ones it made above
-            _remove_empty(parents)
+        _drop_empty(out, before, parents)  # the checkpoints written so far stay, for --resume
         print(f"grukit {args.command}: interrupted", file=sys.stderr)
         return 130
-    from grukit.train import is_main
+    except BaseException:
+        _drop_empty(out, before, parents)
+        raise
 
     if is_main():
         _print_result(result)

@@ -254,8 +254,9 @@ def test_file_reading_faults_found_by_a_review(tmp_path, caplog, monkeypatch):
         assert read_csv(trailing, "v", date_column="d").values[:3, 0].tolist() == [1.0, 2.0, 3.0]
     from grukit.data.files import delimiter
 
-    texts = ("d;v\n2020-01;\n", "d\tv\n1\t\t\n", "a;b,c\n1,2\n", "d;v\n")  # an empty value, a comma file, no rows
-    assert [delimiter(t) for t in texts] == [";", "\t", ",", ";"]
+    texts = ("d;v\n2020-01;\n", "d\tv\n1\t\t\n", "a;b,c\n1,2\n", "d;v\n",  # an empty value, a comma file, no rows
+             "Date;Price, EUR;Volume, units\n2020-01-01;1,5;100\n")  # commas in the names, not a short row
+    assert [delimiter(t) for t in texts] == [";", "\t", ",", ";", ";"]
     short = tmp_path / "s.csv"
     short.write_text("d;a;v\n2020-01;1\n" + "".join(f"2020-{m:02d};{m};{m}\n" for m in range(2, 13)))
     s = read_csv(short, "v", covariates=["a"], date_column="d")

@@ -302,8 +302,12 @@ def test_a_part_with_no_observed_target_and_a_season_too_long_are_named():
     with pytest.raises(UsageError, match=r"^--column: the training part repeats itself exactly every 7 steps"):
         prepare(periodic, lookback=28, horizon=7, season=7)
     from grukit import cli
+    from grukit.tasks.forecast_baselines import ridge_ar
 
     assert cli._short(np.linalg.LinAlgError("Singular matrix")) is None  # a bug: its traceback is the report
+    noisy = np.tile(np.arange(7.0), 60) + 1e-9 * np.random.default_rng(0).standard_normal(420)  # found by a review
+    W, _ = ridge_ar(prepare(noisy, lookback=28, horizon=7, season=7))  # its Gram matrix is singular in float64
+    assert np.isfinite(W).all()
 
 
 def test_resume_from_the_cli_after_an_interrupt_ends_like_an_unbroken_run(tmp_path, resumes_like_an_unbroken_run):

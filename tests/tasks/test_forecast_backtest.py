@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -58,7 +59,7 @@ def test_forecast_backtest_end_to_end_on_a_slice(tmp_path, capsys):
     plain = tmp_path / "plain"
     assert cli.main([a for a in argv[:-2] if a not in ("--backtest", "3")] + ["--out", str(plain)]) == 0
     capsys.readouterr()
-    for folder, flags, message in ((out, [], "a finished run with its training state elsewhere"),
+    for folder, flags, message in ((out, [], "holds a run with its training state elsewhere"),
                                    (plain, ["--backtest", "3"], "holding a run of one split")):
         before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
         cmd = [a for a in argv[:-2] if a not in ("--backtest", "3")] + flags + ["--out", str(folder), "--resume"]
@@ -66,6 +67,11 @@ def test_forecast_backtest_end_to_end_on_a_slice(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("grukit forecast: error: --resume: expected") and message in err, err
         assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before
+    partial = tmp_path / "partial"  # a backtest stopped in its first fold: only fold-1/ holds anything
+    shutil.copytree(out / "fold-1", partial / "fold-1")
+    cmd = [a for a in argv[:-2] if a not in ("--backtest", "3")] + ["--out", str(partial), "--resume"]
+    assert cli.main(cmd) == 2 and "beside fold-1/last.state.safetensors, got none" in capsys.readouterr().err
+    assert sorted(p.name for p in partial.iterdir()) == ["fold-1"]
 
 
 def test_too_many_backtest_folds_exit_2_and_leave_nothing(tmp_path, capsys):

@@ -106,6 +106,7 @@ def test_the_model_records_the_features_it_reads(tmp_path):
     grukit.save(model, tmp_path / "m.safetensors")
     loaded = grukit.load(tmp_path / "m.safetensors")
     assert loaded.feature_config() == features and SpeechClassifier(hidden_size=4).feature_config() == FeatureConfig()
+    assert hash(loaded.config) == hash(SpeechClassifier(n_features=12, hidden_size=4).config)  # still hashable
     tone = (np.sin(2 * np.pi * 700 * np.arange(4000) / 8000) * 5000).astype(np.int16)
     scipy.io.wavfile.write(tmp_path / "t.wav", 8000, tone)
     x = torch.from_numpy(mfcc(tone / 32768.0, features)).float()  # (T, 12), with the recorded settings

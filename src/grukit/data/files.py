@@ -71,18 +71,24 @@ def _first_rows(text: str, sep: str) -> tuple[list[str], list[str] | None]:
 
 def delimiter(text: str) -> str:
     """The first of DELIMITERS that cuts the header of `text` into two or more fields and its first row into
-    as many (and empty ones beyond), or into more than one and at most as many not counting trailing empty
-    fields (a short row), or that cuts a header-only file at all; "," when none does (a one-column file)."""
+    as many (and empty ones beyond: a trailing separator), or that cuts a header-only file at all; else the
+    first that cuts the first row into more than one field and at most as many, not counting trailing empty
+    ones (a short row); "," when none does (a one-column file)."""
+    cuts = {}
     for sep in DELIMITERS:
         try:
-            header, first = _first_rows(text, sep)
+            cuts[sep] = _first_rows(text, sep)  # (header, first row or None)
         except csv.Error:  # not a readable file with this separator; csv_reader's caller names the problem
             continue
+    for sep, (header, first) in cuts.items():
+        if len(header) > 1 and (first is None or (len(first) >= len(header)
+                                                  and not any(c.strip() for c in first[len(header):]))):
+            return sep
+    for sep, (header, first) in cuts.items():
         filled = list(first or [])
         while filled and not filled[-1].strip():
             filled.pop()
-        exact = first is None or (len(first) >= len(header) and not any(c.strip() for c in first[len(header):]))
-        if len(header) > 1 and (exact or 1 < len(filled) <= len(header)):  # exact: beyond the header only empties
+        if len(header) > 1 and 1 < len(filled) <= len(header):
             return sep
     return ","
 

@@ -95,8 +95,17 @@ def ridge_fits(p: Prepared, alphas: Sequence[float]) -> list[tuple[float, np.nda
         gram_u = gram - missing.T @ missing  # (P, P)
         steps = group == u
         for alpha in alphas:
-            W[alpha][:, steps] = np.linalg.solve(gram_u + alpha * eye, rhs[:, steps])  # (P, K_u)
+            W[alpha][:, steps] = _solve(gram_u + alpha * eye, rhs[:, steps])  # (P, K_u)
     return list(W.items())
+
+
+def _solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """X with A X = B (A (P, P) symmetric, B (P, K)); the least-norm least-squares X when A is singular in
+    floating point (a series that repeats itself every season up to noise far below its size)."""
+    try:
+        return np.linalg.solve(A, B)  # (P, K)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(A, B, rcond=None)[0]  # (P, K)
 
 
 def ridge_ar(p: Prepared, alphas: Sequence[float] = ALPHAS) -> tuple[np.ndarray, float]:

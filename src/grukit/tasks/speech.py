@@ -23,7 +23,7 @@ import argparse
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +49,9 @@ class SpeechConfig:
     dropout: float = 0.1  # dropout before the classifier (and between layers)
     reset: str = "before"  # GRU reset placement (DESIGN §1), cell="gru" only
     backend: str = "auto"  # GRU kernel backend, cell="gru" only
-    features: dict | None = None  # the FeatureConfig of the MFCC it reads (None: saved before it was recorded,
-    #                               which means FeatureConfig(), the only one the command used then)
+    # the FeatureConfig of the MFCC it reads (None: saved before it was recorded, which means FeatureConfig(), the
+    # only one the command used then); a dict, so left out of the hash
+    features: dict | None = field(default=None, hash=False)
 
 
 @register
