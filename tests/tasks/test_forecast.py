@@ -301,6 +301,8 @@ def test_a_part_with_no_observed_target_and_a_season_too_long_are_named():
     periodic = np.tile(np.arange(7.0), 60) + np.tile([0.0] * 6 + [1e-31], 60)
     with pytest.raises(UsageError, match=r"^--column: the training part repeats itself exactly every 7 steps"):
         prepare(periodic, lookback=28, horizon=7, season=7)
+    with pytest.raises(UsageError, match=r"^--column: the training part is constant"):
+        prepare(np.full(420, 3.0), lookback=28, horizon=7, season=7)
     from grukit import cli
     from grukit.tasks.forecast_baselines import ridge_ar
 

@@ -160,8 +160,10 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
     mase_scale = seasonal_mae(values[:n_train, 0], observed, season)
     size = float(np.nanmax(np.abs(values[:n_train, 0])))  # the values' magnitude: a MAE below its rounding is 0
     if not mase_scale > 1e-12 * max(size, np.finfo(float).tiny):
-        raise UsageError(f"--column: the training part repeats itself exactly every {season} steps (seasonal-naive "
-                         f"MAE {mase_scale:.3g}, 0 to rounding): MASE's scale is 0, and seasonal-naive is exact")
+        what = "is constant" if np.nanmin(values[:n_train, 0]) == np.nanmax(values[:n_train, 0]) else \
+            f"repeats itself exactly every {season} steps"
+        raise UsageError(f"--column: the training part {what} (seasonal-naive MAE {mase_scale:.3g}, 0 to rounding): "
+                         f"MASE's scale is 0, and seasonal-naive is exact")
     scale = mase_scale
     if transform == "log":
         filled[:, 0] = np.log(filled[:, 0])  # (T,) the modelled series
