@@ -174,6 +174,8 @@ def _first_tensor(header: dict) -> str:
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
             {**json.loads(h["__metadata__"]["config"]), "hidden_size": 10**12})}}, "does not build|do not fit"),
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
+            {**json.loads(h["__metadata__"]["config"]), "num_layers": 10**5})}}, "num_layers=100000 cannot fit"),
+        (lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
             {**json.loads(h["__metadata__"]["config"]), "device": "meta"})}}, "not a grukit.GRU config"),
         (lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
             {**json.loads(h["__metadata__"]["config"]), "device": "cuda:7"})}}, "does not build|not a grukit.GRU"),
@@ -186,8 +188,8 @@ def _first_tensor(header: dict) -> str:
         (lambda h: [h], "JSON object"),
     ],
     ids=["dtype-size", "dtype-unknown", "shape", "offsets", "config-json", "config-missing-field",
-         "config-wrong-size", "config-huge-size", "config-device-meta", "config-device-cuda", "class",
-         "class-main-module", "class-private-module",
+         "config-wrong-size", "config-huge-size", "config-huge-layers", "config-device-meta", "config-device-cuda",
+         "class", "class-main-module", "class-private-module",
          "dtype-meta", "format-version", "no-metadata", "not-object"],
 )
 def test_tampered_header_or_config_raises_value_error(tmp_path, edit, message):

@@ -271,6 +271,11 @@ def _check_fits(cls: type, name: str, config: dict, tensors: dict[str, torch.Ten
     the file's (a tampered hidden_size of 10¹² fails here, not in the allocator). So a registered
     class must build on the meta device: its __init__ may not read tensor values (.item(), NumPy).
     """
+    for key in ("num_layers", "members"):  # each layer or member holds a tensor: a bound before building
+        count = config.get(key)
+        if isinstance(count, int) and not isinstance(count, bool) and count > max(len(tensors), 1):
+            raise ValueError(f"{path}: config {key}={count} cannot fit the {len(tensors)} tensors the file holds; "
+                             "was the file edited?")
     try:
         probe = _on_meta(cls, config)
     except Exception as err:  # noqa: BLE001 - whatever the constructor raises, the config does not build it
