@@ -509,8 +509,9 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     if config.resume and state_path is not None and state_path.exists():
         try:  # a state file edited or damaged by hand fails anywhere in here: one line naming --resume
             tensors, meta = _load_state(state_path)
-            from_data = getattr(getattr(model, "config", None), "FROM_DATA", ())  # e.g. a forecaster's scale
-            _check_resume(meta, settings, state_path, from_data=from_data)
+            model_config = getattr(model, "config", None)
+            _check_resume(meta, settings, state_path, from_data=getattr(model_config, "FROM_DATA", ()),
+                          flags=getattr(model_config, "FLAGS", {}))  # e.g. a forecaster's scale, its lookback
             _load_weights(model, _stored(tensors, meta, "model"), state_path)
             best_weights = _stored(tensors, meta, "best")
             if not best_weights:
@@ -730,10 +731,11 @@ def _feed(h, value: Any) -> None:
                  else type(value).__name__.encode())
 
 
-def _check_resume(meta: dict, current: dict[str, dict], path: Path, from_data: Sequence[str] = ()) -> None:
+def _check_resume(meta: dict, current: dict[str, dict], path: Path, from_data: Sequence[str] = (),
+                  flags: dict[str, str] | None = None) -> None:
     """UsageError naming --resume and the first setting (outside RESUME_MAY_CHANGE) that differs from `meta`'s;
     `from_data`: the model config's fields that its training data set (a forecaster's scale), which differ
-    because the data do.
+    because the data do; `flags`: the command-line flag behind a model config field, named beside it.
 
     State files written before the model config and data size were saved are checked on the training
     config alone; their model still has to fit the saved weights (`_load_weights`). When to stop
@@ -765,8 +767,9 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path, from_data: S
                                      "resume with the same settings or use another --out")
                 if part == "model_config" and name in from_data and other_data:
                     raise UsageError(other)
+                via = f" (set by {flags[name]})" if part == "model_config" and name in (flags or {}) else ""
                 raise UsageError(f"--resume: {path.parent} was trained with {name}={saved[name]!r}, this run "
-                                 f"has {name}={value!r}; resume with the same settings or use another --out")
+                                 f"has {name}={value!r}{via}; resume with the same settings or use another --out")
 
 
 def _size(value: Any) -> str:

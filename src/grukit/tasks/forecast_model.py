@@ -110,6 +110,10 @@ class EnsembleConfig(ForecasterConfig):
     covariate_mean: tuple[float, ...] = ()  # per covariate, its training part's mean ...
     covariate_std: tuple[float, ...] = ()  # ... and standard deviation (0: read as 1)
     FROM_DATA: ClassVar[tuple[str, ...]] = ("scale", "covariate_mean", "covariate_std")  # set by the training data
+    FLAGS: ClassVar[dict[str, str]] = {  # the `grukit forecast` flag behind each field, for resume messages
+        "n_features": "--covariates", "horizon": "--horizon", "hidden_size": "--hidden", "patch": "--patch",
+        "dropout": "--dropout", "members": "--members", "lookback": "--lookback, or --no-linear, which makes it 0",
+        "window": "--lookback", "season": "--season", "transform": "--transform"}
 
 
 @register
