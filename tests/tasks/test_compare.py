@@ -36,14 +36,19 @@ def test_music_uses_chung_sizes(tmp_path):
     _, metrics = run(tmp_path, "--task", "music", "--limit", "2", "--cells", "gru,lstm,rnn")
     sizes = {ln["kind"]: (ln["hidden"], ln["parameters"]) for ln in metrics["summary"]}
     assert sizes == {"gru": (46, 22904), "lstm": (36, 21400), "rnn": (100, 27888)}
+    out, _ = run(tmp_path / "h", "--task", "music", "--limit", "2", "--cells", "gru", "--hidden", "4")
+    report = (out / "report.md").read_text()  # found by a review: the paper's figures beside other sizes, no cut
+    assert "published" not in (out / "table.md").read_text() and "each split cut to at most 2 by --limit" in report
 
 
 def test_copy_and_speech_run(tmp_path):
     _, metrics = run(tmp_path, "--task", "copy", "--length", "5", "--train-size", "32", "--steps", "1",
                      "--hidden", "8", "--cells", "gru,rnn")
     assert [ln["kind"] for ln in metrics["summary"]] == ["gru", "rnn"]
-    _, metrics = run(tmp_path / "s", "--task", "speech", "--limit", "10", "--hidden", "8", "--cells", "gru,lstm")
+    out, metrics = run(tmp_path / "s", "--task", "speech", "--limit", "10", "--hidden", "8", "--cells", "gru,lstm")
     assert all(0 <= ln["mean"] <= 1 for ln in metrics["summary"])
+    report = (out / "report.md").read_text()
+    assert "train 10, validation 10, test 10 recordings (each split cut to at most 10" in report
 
 
 def test_summary_mean_and_std():
@@ -57,6 +62,7 @@ def test_summary_mean_and_std():
 @pytest.mark.parametrize("argv, message", [
     (["--task", "adding", "--cells", "gru,transformer"], "--cells"),
     (["--task", "adding", "--seeds", "0"], "--seeds"),
+    (["--task", "adding", "--seeds", "2", "--seed", str(2**63 - 1)], "--seeds: expected --seed + --seeds - 1 < 2**63"),
     (["--task", "adding", "--length", "1"], "--length: expected an integer >= 2 for --task adding, got 1"),
     (["--task", "adding", "--cells", "gru,lstm,gru"], "--cells: expected each network at most once, got "
                                                       "'gru,lstm,gru' (gru more than once)"),

@@ -135,10 +135,19 @@ def _music(args, kinds) -> Spec:
     notes = ["JSB Chorales, NLL per time step (nats, summed over 88 keys); sizes of Chung et al. 2014 "
              "(GRU 46, LSTM 36, tanh 100) unless --hidden is given",
              "Chung et al. 2014 Table 2 (test): GRU 8.54, LSTM 8.67, tanh-RNN 9.10; "
-             "Bai et al. 2018: GRU 8.43, LSTM 8.45, RNN 8.91"]
+             "Bai et al. 2018: GRU 8.43, LSTM 8.45, RNN 8.91",
+             _sizes("chorales", {k: len(v) for k, v in splits.items()}, args.limit)]
+    paper_sizes = args.hidden is None  # the published figures belong to the paper's sizes only
     return Spec("music", "test NLL", True, hidden, build, M.as_dataset(splits["train"]),
                 M.as_dataset(splits["valid"]), M.step_loss, M.evaluate, lambda model: M.nll(model, test), config,
-                collate=pad_collate, notes=notes, reference={k: M.PAPER_NLL[k] for k in kinds})
+                collate=pad_collate, notes=notes,
+                reference={k: M.PAPER_NLL[k] for k in kinds} if paper_sizes else {})
+
+
+def _sizes(items: str, parts: dict[str, int], limit: int | None) -> str:
+    """The note on the split sizes: 'train 229, valid 76, test 77 chorales', and a --limit when one cut them."""
+    cut = f" (each split cut to at most {limit} by --limit)" if limit is not None else ""
+    return ", ".join(f"{name} {n:,}" for name, n in parts.items()) + f" {items}{cut}"
 
 
 def _speech(args, kinds) -> Spec:
@@ -159,7 +168,9 @@ def _speech(args, kinds) -> Spec:
     test_metric = lambda model: float((Sp.predict(model, test_set) == test.digits).mean())  # noqa: E731
     return Spec("speech", "test accuracy", False, hidden, build, Sp.as_dataset(train), Sp.as_dataset(val),
                 Sp.step_loss, Sp.evaluate, test_metric, config, collate=pad_collate,
-                notes=["FSDD, official split (takes 0-4 test); validation = takes 5-9"])
+                notes=["FSDD, official split (takes 0-4 test); validation = takes 5-9",
+                       _sizes("recordings", {"train": len(train), "validation": len(val), "test": len(test)},
+                              args.limit)])
 
 
 def _issue5(args, kinds) -> Spec:
@@ -339,6 +350,9 @@ def run(args) -> dict:
     check_at_least(args, ("seeds", "hidden", "length", "train_size", "steps", "limit", "batch_size"))
     if args.task == "adding" and args.length is not None and args.length < 2:
         raise UsageError(f"--length: expected an integer >= 2 for --task adding, got {args.length}")
+    if args.seed + args.seeds - 1 >= 2**63:  # each run's seed must be one --seed accepts
+        raise UsageError(f"--seeds: expected --seed + --seeds - 1 < 2**63 (each run's seed), got --seed {args.seed} "
+                         f"and --seeds {args.seeds}")
     check_common(args, threads=1)  # one torch thread for every network unless --threads: fair on a busy machine
     spec = SPECS[args.task](args, kinds)
     result = compare(spec, kinds, [args.seed + i for i in range(args.seeds)], Path(args.out))

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict:
     unknown = sorted(set(prompt) - set(model.config.alphabet))
     if unknown:
         log.warning("sample: the prompt's characters %s are not in the model's alphabet (its training text); "
-                    "the model reads them as one unknown character", repr("".join(unknown)[:40]))
+                    "the model reads each as its unknown character", repr("".join(unknown)[:40]))
     text = generate(model, prompt, length=args.length, temperature=args.temperature, seed=args.seed)
     files = {}
     if args.out is not None:
