@@ -222,9 +222,11 @@ def check_out(out: Path) -> None:
             raise UsageError(f"--out: expected a directory path, got {got}")
 
 
-def check_fresh_out(out: Path, resume: bool | None) -> None:
+def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None) -> None:
     """UsageError when --out already holds files and the run does not --resume (None: the command has no
-    --resume): its files would overwrite them."""
+    --resume): its files would overwrite them; or when it resumes a run of the other layout (`folds`: the flag,
+    --backtest or --folds, that makes this one a run of folds, whose states sit in fold-f/; None: one split,
+    whose state sits at the top), which would train from scratch and overwrite that run's report."""
     from grukit.train import STATE_FILE
 
     held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
@@ -233,6 +235,17 @@ def check_fresh_out(out: Path, resume: bool | None) -> None:
     if resume and not any(out.glob(f"**/{STATE_FILE}")) and any(p.is_file() for p in out.rglob("*")):
         raise UsageError(f"--resume: expected the folder of an earlier run (with its {STATE_FILE}), "
                          f"got {out} holding other files ({shown})")
+    if resume and folds and (out / STATE_FILE).exists():
+        raise UsageError(f"--resume: expected the folder of a run with {folds} (its state in fold-f/ folders), got "
+                         f"{out} holding a run of one split ({STATE_FILE} at its top); resume it without {folds}, "
+                         f"or use another --out")
+    if resume and not folds and not (out / STATE_FILE).exists():
+        other = [name for name in ("report.md", "metrics.json") if (out / name).exists()]
+        other += [str(p.relative_to(out)) for p in sorted(out.glob(f"fold-*/{STATE_FILE}"))[:1]]
+        if other:  # a run of folds, finished or not, or a finished one whose state is gone
+            raise UsageError(f"--resume: expected {out / STATE_FILE} beside {other[0]}, got none: the folder "
+                             f"holds a run with its training state elsewhere (a run of folds, or one started with "
+                             f"other flags); resume it with the flags it ran with, or use another --out")
     if held and not resume:
         entries = f"{len(held)} {'entry' if len(held) == 1 else 'entries'}"
         hint = "use another --out" + (", or --resume to continue the run in it" if resume is not None else "")
@@ -265,7 +278,8 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
     check_arguments(args)
     # rank 0 alone decides, so a torchrun job prints the refusal once (torchrun then stops the other ranks)
     if getattr(args, "out", None) is not None and not getattr(module, "OUT_MAY_HOLD_FILES", False) and is_main():
-        check_fresh_out(Path(args.out), getattr(args, "resume", None))
+        folds = "--backtest" if getattr(args, "backtest", 0) else "--folds" if getattr(args, "folds", 0) else None
+        check_fresh_out(Path(args.out), getattr(args, "resume", None), folds)
     try:
         return module.run(args) or {}
     except DivergedError as err:

@@ -536,12 +536,6 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                          and meta["epoch"] < config.epochs)
         log.info("resuming after epoch %d (step %d) from %s", meta["epoch"], step, state_path)
     elif config.resume:
-        held = [name for name in ("report.md", "metrics.json") if out is not None and (out / name).exists()]
-        held += [str(p.relative_to(out)) for p in sorted(out.glob(f"fold-*/{STATE_FILE}"))[:1]] if out else []
-        if held:  # a run of another layout (a backtest's folds, finished or not) that this run would overwrite
-            raise UsageError(f"--resume: expected {state_path} beside {held[0]}, got none: the folder holds a run "
-                             f"with its training state elsewhere (a run of folds, or one started with other "
-                             f"flags); resume it with the flags it ran with, or use another --out")
         log.warning("resume: no %s in %s; starting from scratch", STATE_FILE, out)
 
     # buffers (ratio tables, word vectors) are fixed and the same on every rank from the start: not sent each step

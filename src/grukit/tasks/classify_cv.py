@@ -30,7 +30,7 @@ import numpy as np
 from grukit import plots
 from grukit.report import figure, plural, write_report
 from grukit.tasks import classify
-from grukit.tasks.common import args_dict, check_folds_resume, environment, write_metrics
+from grukit.tasks.common import args_dict, environment, write_metrics
 from grukit.tasks.folds import fold_summary, fold_table, fold_verdict
 from grukit.train import is_main
 
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 def cross_validate(args: argparse.Namespace, loaded: dict) -> dict:
     """Run `classify.run_split` on each of --folds folds of `loaded` (`classify.load_tokens`); aggregate."""
     out, K = Path(args.out), args.folds
-    check_folds_resume(args, "--folds")
     per_fold = []
     for f in range(K):
         log.info("classify: fold %d of %d", f + 1, K)

@@ -112,18 +112,6 @@ def add_resume(parser: argparse.ArgumentParser) -> None:
                         help="continue the run in --out from its last checkpoint (same weights as an unbroken run)")
 
 
-def check_folds_resume(args: argparse.Namespace, flag: str) -> None:
-    """UsageError when a run of folds (`flag`: --backtest, --folds) would --resume a folder that holds a run of
-    one split (its training state at the top): the folds would train from scratch and overwrite its report."""
-    from grukit.train import STATE_FILE
-
-    state = Path(args.out) / STATE_FILE
-    if getattr(args, "resume", False) and state.exists():
-        raise UsageError(f"--resume: expected the folder of a run with {flag} (its state in fold-f/ folders), got "
-                         f"{args.out} holding a run of one split ({state.name} at its top); resume it without "
-                         f"{flag}, or use another --out")
-
-
 def add_encoding(parser, files: str) -> None:
     """--encoding for the user's `files` (a parser or an argument group)."""
     parser.add_argument("--encoding", default="utf-8",

@@ -32,7 +32,7 @@ from grukit import plots
 from grukit.data.timeseries import Series
 from grukit.report import figure, write_report
 from grukit.tasks import forecast
-from grukit.tasks.common import args_dict, check_folds_resume, environment, write_metrics
+from grukit.tasks.common import args_dict, environment, write_metrics
 from grukit.tasks.folds import fold_summary, fold_table, fold_verdict
 from grukit.train import is_main
 
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 def backtest(args: argparse.Namespace, series: Series) -> dict:
     """Run `forecast.run_split` on --backtest folds of `series` (fold 1 the most recent); aggregate MASE."""
     out, K = Path(args.out), args.backtest
-    check_folds_resume(args, "--backtest")
     splits = [forecast.split(args, series, back=j) for j in range(K)]  # every fold checked before any training
     per_fold = []
     for j, p in enumerate(splits):
