@@ -158,10 +158,10 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
                              f"of {T}), got none (all gaps)")
     observed = ~missing[:n_train, 0]
     mase_scale = seasonal_mae(values[:n_train, 0], observed, season)
-    size = float(np.nanmax(np.abs(values[:n_train, 0])))  # the values' magnitude: a MAE below its rounding is 0
+    low, high = np.nanmin(values[:n_train, 0]), np.nanmax(values[:n_train, 0])
+    size = max(abs(low), abs(high))  # the values' magnitude: a MAE below its rounding is 0
     if not mase_scale > 1e-12 * max(size, np.finfo(float).tiny):
-        what = "is constant" if np.nanmin(values[:n_train, 0]) == np.nanmax(values[:n_train, 0]) else \
-            f"repeats itself exactly every {season} steps"
+        what = "is constant" if low == high else f"repeats itself exactly every {season} steps"
         raise UsageError(f"--column: the training part {what} (seasonal-naive MAE {mase_scale:.3g}, 0 to rounding): "
                          f"MASE's scale is 0, and seasonal-naive is exact")
     scale = mase_scale

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from grukit.checkpoint import register
 from grukit.tasks.arch import make_rnn
+from grukit.tasks.forecast_data import TRANSFORMS
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,8 @@ class ForecastEnsemble(nn.Module):
                              f"got {len(covariate_mean)} and {len(covariate_std)}")
         if not (scale > 0 and math.isfinite(scale)):
             raise ValueError(f"scale: expected a finite number > 0, got {scale}")
-        if transform not in ("none", "log"):
-            raise ValueError(f"transform: expected 'none' or 'log', got {transform!r}")
+        if transform not in TRANSFORMS:
+            raise ValueError(f"transform: expected {' or '.join(map(repr, TRANSFORMS))}, got {transform!r}")
         self.config = EnsembleConfig(n_features, horizon, hidden_size, num_layers, patch, dropout, reset, backend,
                                      lookback, members, window, season, float(scale), transform,
                                      tuple(map(float, covariate_mean)), tuple(map(float, covariate_std)))
