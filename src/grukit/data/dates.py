@@ -53,13 +53,18 @@ def to_datetime(cell: str) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text)
 
 
+def _file_rows(dates: Sequence[str], rows: Sequence[int] | None) -> Sequence[int]:
+    """The file's row of each date: `rows`, or i + 2 when not given (the header is row 1, no blank lines)."""
+    return range(2, len(dates) + 2) if rows is None else rows
+
+
 def parse_dates(dates: Sequence[str], column: str, path: Path, rows: Sequence[int] | None = None
                 ) -> list[dt.datetime | None]:
     """The ISO dates of column `column` (`to_datetime`; blank cells are None); UsageError naming
     --date-column and the first row whose cell is not one (`rows`: the file's row of each date; default
     i + 2, the header being row 1)."""
     stamps, zoned = [], None
-    row = range(2, len(dates) + 2) if rows is None else rows  # the file's row of each date
+    row = _file_rows(dates, rows)
     for i, cell in enumerate(dates):
         try:
             stamp = to_datetime(cell)
@@ -104,7 +109,7 @@ def check_order(stamps: Sequence[dt.datetime | None], dates: Sequence[str], colu
                 rows: Sequence[int] | None = None) -> None:
     """UsageError naming --date-column unless the dated rows strictly increase (blank dates are skipped);
     `rows` as for `parse_dates`."""
-    row = range(2, len(dates) + 2) if rows is None else rows  # the file's row of each date
+    row = _file_rows(dates, rows)
     last = None  # (row, stamp) of the previous dated row
     for i, stamp in enumerate(stamps):
         if stamp is None:
@@ -146,7 +151,7 @@ def insert_skipped(values: np.ndarray, stamps: Sequence[dt.datetime], dates: lis
         return values, dates
     same = np.flatnonzero(np.diff(k) == 0)  # (S,) rows sharing a step with the next
     if len(same) or steps - len(k) > MAX_SKIPPED * steps:
-        row = range(2, len(dates) + 2) if rows is None else rows  # the file's row of each date
+        row = _file_rows(dates, rows)
         why = (f"rows {row[int(same[0])]} and {row[int(same[0]) + 1]} fall in the same {unit}" if len(same) else
                f"{steps - len(k)} of {steps} {unit}s would be gaps")
         log.warning("%s: the dates of column %r are not %s by %s with a few holes (%s); their rows are kept as "
