@@ -109,6 +109,8 @@ def test_save_state_rejects_bad_arguments(tmp_path):
         checkpoint.save_state(path, {}, {"f": float("nan")})
     with pytest.raises(ValueError, match="grukit.format"):
         checkpoint.save_state(path, {}, {"grukit.format": 2})
+    with pytest.raises(ValueError, match="grukit.sha256"):
+        checkpoint.save_state(path, {}, {"grukit.sha256": "0" * 64})
     with pytest.raises(FileNotFoundError, match="does not exist"):
         checkpoint.save_state(tmp_path / "missing" / "s.safetensors", {}, {})
     assert not path.exists()
@@ -145,6 +147,29 @@ def test_truncated_file_raises_value_error_naming_path(tmp_path):
         bad.write_bytes(data[:cut])
         with pytest.raises(ValueError, match="cut.safetensors"):
             checkpoint.load(bad)
+
+
+def test_a_flipped_bit_in_the_tensors_is_caught(tmp_path):
+    """Found by a review: safetensors has no checksum, so a bit flipped on disk loaded as other weights."""
+    path = _saved_gru(tmp_path)
+    assert len(json.loads(path.read_bytes()[8 : 8 + struct.unpack("<Q", path.read_bytes()[:8])[0]])[
+        "__metadata__"]["grukit.sha256"]) == 64
+    checkpoint.load(path)  # intact: loads
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x10  # one bit of the last tensor's bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"gru.safetensors: damaged: its tensor bytes do not match the checksum"):
+        checkpoint.load(path)
+
+
+def test_a_file_without_the_checksum_still_loads(tmp_path):
+    """Files written before the checksum existed (or by other tools with the format key) load unchecked."""
+    path = _saved_gru(tmp_path)
+    model = checkpoint.load(path)
+    _rewrite_header(path, lambda h: {**h, "__metadata__": {
+        k: v for k, v in h["__metadata__"].items() if k != "grukit.sha256"}})
+    twin = checkpoint.load(path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
 
 
 def _rewrite_header(path: Path, edit) -> None:

@@ -302,7 +302,8 @@ def test_resume_from_a_state_file_without_model_config_or_data_size(tmp_path):
             out=tmp_path / "old")
 
 
-@pytest.mark.parametrize("damage", ["a list", "no history", "epoch text", "optimizer", "rng size", "truncated"])
+@pytest.mark.parametrize("damage", ["a list", "no history", "epoch text", "optimizer", "rng size", "truncated",
+                                    "flipped bit"])
 def test_resume_from_a_damaged_state_file_is_one_usage_error(tmp_path, damage):
     """Found by a review: a state file edited by hand ended in a traceback (KeyError, TypeError, ...)."""
     from grukit.checkpoint import load_state, save_state
@@ -324,6 +325,10 @@ def test_resume_from_a_damaged_state_file_is_one_usage_error(tmp_path, damage):
     save_state(path, tensors, metadata)
     if damage == "truncated":  # found by a review: the one damage whose message named neither --resume nor a way out
         path.write_bytes(path.read_bytes()[:-100])
+    if damage == "flipped bit":  # found by a review: went unnoticed, and the run resumed from other numbers
+        data = bytearray(path.read_bytes())
+        data[-5] ^= 0x01
+        path.write_bytes(bytes(data))
     before = path.read_bytes()
     with pytest.raises(UsageError, match=r"^--resume: .*last.state.safetensors is damaged \(\w+: .*\); delete it"):
         _train(tmp_path / "a", 2, resume=True)

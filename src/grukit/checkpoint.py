@@ -6,7 +6,10 @@ never runs code, unlike `torch.load` of a pickle. The file layout is safetensors
     [8 bytes: n, little-endian u64] [n bytes: JSON header] [tensor bytes]
     header = {"__metadata__": {key: str}, name: {"dtype", "shape", "data_offsets"}, ...}
 
-grukit writes `"grukit.format": "1"` and every metadata value as a JSON string.
+grukit writes `"grukit.format": "1"`, `"grukit.sha256"` (the SHA-256 of the tensor bytes,
+checked on every read, so a flipped bit or a damaged copy is caught instead of loaded) and
+every metadata value as a JSON string. Files without the checksum (written by grukit before
+it, or by other safetensors tools with grukit's format key) load without the check.
 
 Two levels of API:
 
@@ -58,6 +61,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import json
 import logging
@@ -74,6 +78,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_KEY = "grukit.format"  # metadata key that marks a grukit file
 FORMAT_VERSION = "1"  # bump when the layout of metadata changes
+CHECKSUM_KEY = "grukit.sha256"  # metadata key: hex SHA-256 of the data region (every tensor's bytes)
+_RESERVED = (FORMAT_KEY, CHECKSUM_KEY, "__metadata__")  # metadata keys the caller may not set
 _MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header, in bytes
 
 # safetensors dtype name -> torch dtype, for the dtypes safetensors reads back (it writes a few more,
@@ -332,8 +338,9 @@ def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metada
         raise TypeError(f"metadata: expected a dict of str -> JSON value, got {type(metadata).__name__}")
     header: dict[str, str] = {FORMAT_KEY: FORMAT_VERSION}
     for key, value in metadata.items():
-        if not isinstance(key, str) or key == FORMAT_KEY or key == "__metadata__":
-            raise ValueError(f"metadata: keys must be strings other than {FORMAT_KEY!r}, got {key!r}")
+        if not isinstance(key, str) or key in _RESERVED:
+            raise ValueError(f"metadata: keys must be strings other than {', '.join(map(repr, _RESERVED))}, "
+                             f"got {key!r}")
         try:
             header[key] = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as err:
@@ -354,8 +361,9 @@ def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metada
         if t.numel():
             seen.add(t.untyped_storage().data_ptr())
         plain[name] = t
-    data = st_save(plain, metadata=header)
-    write_atomic(path, data)
+    draft = st_save(plain, metadata=header)  # the data region does not depend on the metadata
+    header[CHECKSUM_KEY] = hashlib.sha256(_data_region(draft)).hexdigest()
+    write_atomic(path, st_save(plain, metadata=header))
 
 
 def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -377,9 +385,13 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
             f"{path}: a safetensors file but not a grukit checkpoint of format {FORMAT_VERSION} "
             f"(metadata {FORMAT_KEY!r} is {raw_meta.get(FORMAT_KEY)!r})"
         )
+    digest = raw_meta.get(CHECKSUM_KEY)
+    if digest is not None and hashlib.sha256(_data_region(data)).hexdigest() != digest:
+        raise ValueError(f"{path}: damaged: its tensor bytes do not match the checksum written with them "
+                         f"(metadata {CHECKSUM_KEY!r}); a disk or copy error? use another copy of the file")
     metadata: dict[str, Any] = {}
     for key, text in raw_meta.items():
-        if key == FORMAT_KEY:
+        if key in (FORMAT_KEY, CHECKSUM_KEY):
             continue
         try:
             metadata[key] = json.loads(text)
@@ -393,6 +405,11 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
 
 
 # ---------------------------------------------------------------- file format
+
+
+def _data_region(data: bytes) -> memoryview:
+    """The bytes after a safetensors file's header: every tensor, in the order of their offsets."""
+    return memoryview(data)[8 + int.from_bytes(data[:8], "little"):]
 
 
 def _validate(data: bytes, path: Path) -> dict[str, Any]:
