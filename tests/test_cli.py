@@ -259,7 +259,8 @@ def test_resume_on_other_data_is_refused_even_with_the_same_number_of_windows(tm
     capsys.readouterr()
     changed = [a if a != "16" else "12" for a in argv]  # another --lookback: named, not called other data
     code, _, err = _run(capsys, changed + ["--epochs", "1", "--resume"])
-    assert code == 2 and "was trained with lookback=16, this run has lookback=12" in err
+    assert code == 2 and ("was trained with lookback=16 and window=16, this run has lookback=12 (set by --lookback, "
+                          "or --no-linear, which makes it 0) and window=12 (set by --lookback)") in err
 
 
 @pytest.mark.parametrize(("rank", "level"), [(None, logging.INFO), ("0", logging.INFO), ("1", logging.WARNING)])

@@ -268,6 +268,10 @@ def test_resume_refuses_other_model_or_training_settings(tmp_path):
         _train(tmp_path / "a", 3, resume=True)  # another schedule
     with pytest.raises(UsageError, match=r"--resume: .* weight_decay=0.01, this run has weight_decay=0.5"):
         _train(tmp_path / "a", 2, resume=True, weight_decay=0.5)
+    with pytest.raises(UsageError, match=r"--resume: .* was trained with epochs=2 and weight_decay=0.01, this run has "
+                                         r"epochs=3 and weight_decay=0.5; resume with the same settings"):
+        _train(tmp_path / "a", 3, resume=True, weight_decay=0.5)  # found by a review: only the first was named, so
+        # a setting derived from a flag (textgen's warmup_steps, from --steps-per-epoch) hid the flag's own
     config = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=1, progress=False, resume=True, warmup_steps=3)
     with pytest.raises(UsageError, match=r"--resume: .* hidden=8, this run has hidden=4"):
         fit(Tiny(3, 4), _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,

@@ -727,7 +727,8 @@ def _feed(h, value: Any) -> None:
 
 def _check_resume(meta: dict, current: dict[str, dict], path: Path, from_data: Sequence[str] = (),
                   flags: dict[str, str] | None = None) -> None:
-    """UsageError naming --resume and the first setting (outside RESUME_MAY_CHANGE) that differs from `meta`'s;
+    """UsageError naming --resume and every setting (outside RESUME_MAY_CHANGE) that differs from `meta`'s, so
+    that one derived from another (textgen's warmup_steps from --steps-per-epoch) comes with the one the user set;
     `from_data`: the model config's fields that its training data set (a forecaster's scale), which differ
     because the data do; `flags`: the command-line flag behind a model config field, named beside it.
 
@@ -738,32 +739,42 @@ def _check_resume(meta: dict, current: dict[str, dict], path: Path, from_data: S
     current = json.loads(json.dumps(current, default=str))  # tuples -> lists, as in the saved JSON
     was, now = (meta.get("data") or {}).get("train_sha256"), (current.get("data") or {}).get("train_sha256")
     other_data = was is not None and was != now
-    for part, values in current.items():
+    changed: list[tuple[str, Any, Any, str]] = []  # (name, saved, now, " (set by --flag)"): every one is named,
+    for part, values in current.items():  # so that a setting derived from a flag comes with the flag's own
         saved = meta.get(part) or {}
         for name, value in values.items():
             if name in saved and name not in RESUME_MAY_CHANGE and saved[name] != value:
-                if name == "buffers_sha256":
-                    raise UsageError(f"--resume: {path.parent} was trained with other fixed model inputs (the "
-                                     "model's buffers differ: other word vectors, ratio tables or data); resume "
-                                     "with the same data and settings or use another --out")
-                other = (f"--resume: {path.parent} was trained on other data (the training set's content differs: "
-                         "another file, or another flag that shapes the data); resume with the same data or use "
-                         "another --out")
-                if name in ("train_sha256", "train_samples"):
-                    raise UsageError(other)
-                if name == "processes":
-                    raise UsageError(f"--resume: {path.parent} was trained in {saved[name]} process(es) (torchrun "
-                                     f"--nproc_per_node), this run has {value}; resume with as many, or use "
-                                     "another --out")
-                if max(len(repr(saved[name])), len(repr(value))) > BRIEF:  # a vocabulary, a list of columns
-                    raise UsageError(f"--resume: {path.parent} was trained with another {name} ({_size(saved[name])}; "
-                                     f"this run has {_size(value)}: other data, or another flag that shapes it); "
-                                     "resume with the same settings or use another --out")
-                if part == "model_config" and name in from_data and other_data:
-                    raise UsageError(other)
-                via = f" (set by {flags[name]})" if part == "model_config" and name in (flags or {}) else ""
-                raise UsageError(f"--resume: {path.parent} was trained with {name}={saved[name]!r}, this run "
-                                 f"has {name}={value!r}{via}; resume with the same settings or use another --out")
+                refusal = _refusal(part, name, saved[name], value, path.parent, other_data, from_data)
+                if refusal is not None and not changed:  # after a changed setting, its consequence goes unsaid
+                    raise UsageError(refusal)
+                if refusal is None:
+                    via = f" (set by {flags[name]})" if part == "model_config" and name in (flags or {}) else ""
+                    changed.append((name, saved[name], value, via))
+    if changed:
+        before = " and ".join(f"{name}={old!r}" for name, old, _, _ in changed)
+        after = " and ".join(f"{name}={new!r}{via}" for name, _, new, via in changed)
+        raise UsageError(f"--resume: {path.parent} was trained with {before}, this run has {after}; resume with "
+                         "the same settings or use another --out")
+
+
+def _refusal(part: str, name: str, saved: Any, value: Any, out: Path, other_data: bool,
+             from_data: Sequence[str]) -> str | None:
+    """The message for a differing setting that is not shown as name=value (the data, the buffers, the process
+    count, a long value such as a vocabulary), or None for one that is."""
+    other = (f"--resume: {out} was trained on other data (the training set's content differs: another file, or "
+             "another flag that shapes the data); resume with the same data or use another --out")
+    if name == "buffers_sha256":
+        return (f"--resume: {out} was trained with other fixed model inputs (the model's buffers differ: other word "
+                "vectors, ratio tables or data); resume with the same data and settings or use another --out")
+    if name in ("train_sha256", "train_samples") or (part == "model_config" and name in from_data and other_data):
+        return other
+    if name == "processes":
+        return (f"--resume: {out} was trained in {saved} process(es) (torchrun --nproc_per_node), this run has "
+                f"{value}; resume with as many, or use another --out")
+    if max(len(repr(saved)), len(repr(value))) > BRIEF:  # a vocabulary, a list of columns
+        return (f"--resume: {out} was trained with another {name} ({_size(saved)}; this run has {_size(value)}: "
+                "other data, or another flag that shapes it); resume with the same settings or use another --out")
+    return None
 
 
 def _size(value: Any) -> str:

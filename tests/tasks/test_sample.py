@@ -84,15 +84,23 @@ def test_temperature_and_length_bounds(model_path, capsys, flag, value, needle):
 
 
 def test_a_checkpoint_with_damaged_weights_is_refused_naming_checkpoint(model_path, tmp_path, capsys):
-    """Bytes of the data region set to 0xff make nan weights: sampling crashed with a traceback (exit 1)."""
+    """nan weights (a model saved after its training diverged) crashed sampling with a traceback (exit 1); bytes
+    damaged after the save are caught by the file's checksum before any weight is read."""
+    model = grukit.load(model_path)
+    with torch.no_grad():
+        next(model.parameters())[0] = float("nan")
+    diverged = tmp_path / "diverged.safetensors"
+    grukit.save(model, diverged)
     damaged = tmp_path / "damaged.safetensors"
     data = bytearray(model_path.read_bytes())
     data[-100:] = b"\xff" * 100  # the last tensor's bytes: float32 0xffffffff is nan
     damaged.write_bytes(bytes(data))
-    code = cli.main(["sample", str(damaged), "--length", "5"])
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert "CHECKPOINT: expected finite weights, got nan or inf in" in err
+    for path, said in ((diverged, "CHECKPOINT: expected finite weights, got nan or inf in"),
+                       (damaged, "its tensor bytes do not match the checksum written with them")):
+        code = cli.main(["sample", str(path), "--length", "5"])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert said in err, err
 
 
 def test_a_run_folder_reads_its_model_and_a_sample_is_never_overwritten(model_path, tmp_path, capsys):
