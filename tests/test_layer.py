@@ -13,14 +13,16 @@ from grukit import kernels
 BACKENDS = [name for name in ("eager", "fused", "cpu") if kernels.available(name)]
 
 
+TORCH_NAMES = {"weight_x": "weight_ih", "weight_h": "weight_hh", "bias_x": "bias_ih", "bias_h": "bias_hh"}
+
+
 def _copy_from_torch(gru, module):
     """Copy torch.nn.GRU weights into a reset="after" grukit.GRU, negating the z rows (z_ours = 1 − z_torch)."""
     H = module.hidden_size
     with torch.no_grad():
         for name, p in gru.named_parameters():
             kind, rest = name.rsplit("_l", 1)
-            theirs = {"weight_x": "weight_ih", "weight_h": "weight_hh", "bias_x": "bias_ih", "bias_h": "bias_hh"}[kind]
-            value = getattr(module, f"{theirs}_l{rest}").clone()
+            value = getattr(module, f"{TORCH_NAMES[kind]}_l{rest}").clone()
             value[H : 2 * H] *= -1
             p.copy_(value)
 
@@ -42,8 +44,18 @@ def test_matches_torch_gru(backend, lengths, bidirectional):
         want, want_hn = module(packed, h0)
         want, _ = pad_packed_sequence(want, total_length=7)  # (T, N, D·H)
     got, got_hn = gru(x, h0, lengths=lengths)
-    assert (got - want).abs().max() <= 1e-6
-    assert (got_hn - want_hn).abs().max() <= 1e-6
+    assert (got - want).abs().max() <= 1e-10  # float64: the same function, only rounding differs
+    assert (got_hn - want_hn).abs().max() <= 1e-10
+    d_out, d_hn = torch.randn_like(got), torch.randn_like(got_hn)  # and the same gradients, by torch's own autograd
+    want_grads = torch.autograd.grad((want * d_out).sum() + (want_hn * d_hn).sum(), list(module.parameters()))
+    got_grads = torch.autograd.grad((got * d_out).sum() + (got_hn * d_hn).sum(), list(gru.parameters()))
+    theirs = dict(zip((name for name, _ in module.named_parameters()), want_grads))
+    H = module.hidden_size
+    for (name, _), grad in zip(gru.named_parameters(), got_grads):
+        kind, rest = name.rsplit("_l", 1)
+        want_grad = theirs[f"{TORCH_NAMES[kind]}_l{rest}"].clone()
+        want_grad[H : 2 * H] *= -1  # the z rows were negated (_copy_from_torch), so are their gradients
+        assert (grad - want_grad).abs().max() <= 1e-10, name
 
 
 def test_packed_sequence_round_trip():
@@ -172,21 +184,32 @@ def test_step_rejects_bidirectional():
 
 @pytest.mark.parametrize("reset", ("before", "after"))
 def test_gates_explain_the_output(reset):
+    """Every gate of every (layer, direction, step, sequence) is the NumPy oracle's, and padded steps hold zeros.
+    Found by a review: r was only checked to lie in [0, 1] and one slice of z, n against the update, so gates
+    with r replaced by 1 − r passed."""
+    import numpy as np
+
+    from grukit import reference
+
     torch.manual_seed(0)
     gru = grukit.GRU(2, 4, 2, bidirectional=True, reset=reset, dtype=torch.float64)
-    x = torch.randn(5, 3, 2, dtype=torch.float64)
-    out, h_n, gates = gru(x, lengths=[5, 2, 4], return_gates=True)
-    want, want_hn = gru(x, lengths=[5, 2, 4])
+    x = torch.randn(5, 3, 2, dtype=torch.float64)  # (T, N, I)
+    lengths = [5, 2, 4]
+    out, h_n, gates = gru(x, lengths=lengths, return_gates=True)
+    want, want_hn = gru(x, lengths=lengths)
     assert (out - want).abs().max() <= 1e-12 and (h_n - want_hn).abs().max() <= 1e-12
-    assert gates.r.shape == gates.z.shape == gates.n.shape == (2, 2, 5, 3, 4)
-    assert ((gates.r >= 0) & (gates.r <= 1)).all() and ((gates.z >= 0) & (gates.z <= 1)).all()
-    # h_t = z ⊙ n + (1 − z) ⊙ h_{t−1} for the top layer, forward direction, sequence 0
-    z, n = gates.z[1, 0, :, 0], gates.n[1, 0, :, 0]  # (T, H)
-    h_prev = torch.zeros(4, dtype=torch.float64)
-    for t in range(5):
-        h_prev = z[t] * n[t] + (1 - z[t]) * h_prev
-        assert (h_prev - out[t, 0, :4]).abs().max() <= 1e-12
-    assert gates.z[:, :, 2:, 1].abs().max() == 0  # padded steps of the short sequence
+    assert gates.r.shape == gates.z.shape == gates.n.shape == (2, 2, 5, 3, 4)  # (L, D, T, N, H)
+    params = {name: p.detach().numpy() for name, p in gru.named_parameters()}
+    _, _, cache = reference.gru_stack_forward(x.numpy(), None, params, reset=reset, lengths=np.asarray(lengths),
+                                              bidirectional=True)
+    real = torch.arange(5)[:, None] < torch.tensor(lengths)[None, :]  # (T, N) steps inside each sequence
+    for k, layer in enumerate(cache.layers):
+        for d, oracle in enumerate(layer):
+            for name in ("r", "z", "n"):
+                got = getattr(gates, name)[k, d]  # (T, N, H)
+                expected = torch.from_numpy(getattr(oracle, name))  # (T, N, H)
+                assert (got - expected)[real].abs().max() <= 1e-12, (name, k, d)
+                assert got[~real].abs().max() == 0, (name, k, d)  # padded steps of the short sequences
 
 
 def test_orthogonal_init():
@@ -283,18 +306,27 @@ def test_sizes_of_any_integral_type_are_taken_as_ints():
     reset=st.sampled_from(["before", "after"]), batch_first=st.booleans(), bias=st.booleans(),
     lengths=st.one_of(st.none(), st.lists(st.integers(-1, 6), min_size=0, max_size=5)),
     h0_layers=st.one_of(st.none(), st.integers(0, 4)), backend=st.sampled_from(BACKENDS),
+    coherent=st.booleans(), data=st.data(),
 )
 def test_random_calls_give_a_result_or_a_clear_error(T, N, I, H, given_I, num_layers, bidirectional, reset,
-                                                     batch_first, bias, lengths, h0_layers, backend):
+                                                     batch_first, bias, lengths, h0_layers, backend, coherent, data):
+    """Any call gives a result or an error naming its argument; half the calls (`coherent`) are valid ones,
+    which must give a result with zeros on padded steps (found by a review: almost every drawn `lengths` was
+    invalid, so the padding check never ran)."""
     gru = grukit.GRU(I, H, num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional,
                      reset=reset, backend=backend)
     D = 2 if bidirectional else 1
+    if coherent:
+        T, given_I = max(T, 1), I
+        h0_layers = data.draw(st.sampled_from([None, num_layers * D]))
+        lengths = data.draw(st.one_of(st.none(), st.lists(st.integers(1, T), min_size=N, max_size=N)))
     x = torch.randn((N, T, given_I) if batch_first else (T, N, given_I))
     h0 = None if h0_layers is None else torch.randn(h0_layers, N, H)
     try:
         out, h_n = gru(x, h0, lengths=lengths)
     except (ValueError, TypeError) as err:
         message = str(err)
+        assert not coherent, message
         assert message.split(":")[0] in {"x", "h0", "lengths"}, message
         assert "expected" in message and "got" in message
         return
@@ -303,7 +335,7 @@ def test_random_calls_give_a_result_or_a_clear_error(T, N, I, H, given_I, num_la
     assert h_n.shape == (num_layers * D, N, H)
     assert torch.isfinite(out).all() and torch.isfinite(h_n).all()
     if lengths is not None:
-        steps = torch.arange(T).unsqueeze(1) >= torch.tensor(lengths).unsqueeze(0)  # (T, N)
+        steps = torch.arange(T).unsqueeze(1) >= torch.tensor(lengths, dtype=torch.int64).unsqueeze(0)  # (T, N)
         time_major = out.transpose(0, 1) if batch_first else out
         assert time_major[steps].abs().sum() == 0  # every padded step is zero (an empty selection sums to 0)
 

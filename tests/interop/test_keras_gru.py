@@ -9,14 +9,20 @@ import subprocess
 import sys
 import textwrap
 
-os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is first imported (Keras 3 reads it once)
+# The torch backend, whatever the caller's environment says: before keras is first imported (Keras 3 reads it
+# once). Found by a review: with KERAS_BACKEND=jax set outside, keras failed to import and the file skipped as if
+# the interop extra were missing.
+os.environ["KERAS_BACKEND"] = "torch"
+
+import importlib.util  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-keras = pytest.importorskip(
-    "keras", reason="the optional 'interop' extra is deliberately not installed (pip install 'grukit[interop]')"
-)
+if importlib.util.find_spec("keras") is None:  # only a missing package skips; a keras that fails to import fails
+    pytest.skip("the optional 'interop' extra is deliberately not installed (pip install 'grukit[interop]')",
+                allow_module_level=True)
+import keras  # noqa: E402
 
 from grukit import GRU  # noqa: E402
 from grukit.interop import from_keras, to_keras  # noqa: E402

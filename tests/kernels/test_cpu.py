@@ -72,6 +72,32 @@ def test_sequence_matches_fused(dtype, T, N, I, H, reset, masked, reverse, bias)
     _assert_all_close(_run(cpu, inputs, reset, reverse), _run(fused, inputs, reset, reverse), TOL[dtype])
 
 
+@pytest.fixture
+def threads(request):
+    """torch's intra-op thread count set to request.param for the test, restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+# (T, N, I, H) that reach each threaded path of the kernel (gru.h, backward.cpp), whatever threads the machine has:
+THREADED = [(4, 9, 3, 6),  # for_row_blocks: 2 threads give rows 0..4 and 5..8 each their own time loop
+            (2, 4, 4, 1024),  # for_rows: N·H ≥ 4096 (kParallelElems), N < 8, so the rows of one step are split
+            (256, 64, 2, 64)]  # backward: T·N·H ≥ 2²⁰ (the reset-after r products, column sums of 3H columns)
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("T,N,I,H", THREADED)
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_threaded_paths_match_fused(threads, T, N, I, H, reset):
+    """Found by a review: the thread split by rows ran only where torch had 2+ threads (not on a 1-core CI
+    runner), and no shape reached the threaded element-wise step or the backward's large-size paths, so a
+    kernel that dropped the last row there passed every test."""
+    inputs = _inputs(T, N, I, H, torch.float64, bias=True, masked=True)
+    _assert_all_close(_run(cpu, inputs, reset, False), _run(fused, inputs, reset, False), TOL[torch.float64])
+
+
 @pytest.mark.parametrize("reset", ["before", "after"])
 def test_saturated_gates_match_fused(reset):
     """Pre-activations far into σ/tanh saturation (|a| up to ~100) exercise the clamped exp."""
