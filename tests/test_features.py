@@ -31,6 +31,54 @@ def test_filterbank_is_triangles_between_mel_spaced_edges():
     assert (np.diff(peaks) >= 0).all()  # centres rise with the filter index
 
 
+def test_filterbank_values_are_the_documented_triangles():
+    """Each filter rises linearly from 0 at its lower edge to 1 at its centre and falls to 0 at its upper edge.
+
+    Found by a review: dividing the falling slope by (upper − lower) passed every test."""
+    for config in (FeatureConfig(), FeatureConfig(sample_rate=16000, n_fft=512, n_mels=26, n_mfcc=13, f_min=100.0,
+                                                  f_max=7000.0)):
+        top = config.sample_rate / 2 if config.f_max is None else config.f_max
+        mels = np.linspace(2595.0 * np.log10(1.0 + config.f_min / 700.0), 2595.0 * np.log10(1.0 + top / 700.0),
+                           config.n_mels + 2)  # (M+2,) HTK mel, by hand
+        edges = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)  # (M+2,) Hz
+        freqs = np.arange(config.n_fft // 2 + 1) * config.sample_rate / config.n_fft  # (F,) bin centres, Hz
+        expected = np.zeros((config.n_mels, len(freqs)))  # (M, F)
+        for m in range(config.n_mels):
+            lower, centre, upper = edges[m], edges[m + 1], edges[m + 2]
+            for j, f in enumerate(freqs):
+                if lower <= f <= centre:
+                    expected[m, j] = (f - lower) / (centre - lower)
+                elif centre < f <= upper:
+                    expected[m, j] = (upper - f) / (upper - centre)
+        bank = mel_filterbank(config)  # (M, F)
+        np.testing.assert_allclose(bank, expected, rtol=1e-12, atol=1e-12)
+        # neighbouring triangles share edges, so they sum to 1 between the first and the last centre
+        inside = (freqs >= edges[1]) & (freqs <= edges[-2])  # (F,)
+        assert inside.sum() > 10
+        np.testing.assert_allclose(bank[:, inside].sum(axis=0), 1.0, rtol=1e-12)
+
+
+def test_preemphasis_is_the_documented_first_difference():
+    """The spectrum is that of s'[t] = s[t] − α s[t−1] (s'[0] = s[0]), worked out here by a direct DFT.
+
+    Found by a review: flipping the sign to s[t] + α s[t−1] passed every test."""
+    rng = np.random.default_rng(3)
+    s = rng.uniform(-1.0, 1.0, 600)  # (S,)
+    alpha = 0.97
+    emphasised = s.copy()  # (S,)
+    for t in range(1, len(s)):
+        emphasised[t] = s[t] - alpha * s[t - 1]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(256) / 256)  # (256,) periodic Hann
+    k = np.arange(129)[:, None]  # (129, 1)
+    power = power_spectrogram(s, FeatureConfig(preemphasis=alpha))  # (K, 129)
+    for frame in range(3):
+        x = emphasised[160 * frame:160 * frame + 256] * window  # (256,)
+        dft = (x[None, :] * np.exp(-2j * np.pi * k * np.arange(256)[None, :] / 256)).sum(axis=1)  # (129,)
+        np.testing.assert_allclose(power[frame], np.abs(dft) ** 2 / 256, rtol=1e-8, atol=1e-10)
+    with_mfcc = mfcc(s, FeatureConfig(preemphasis=alpha))  # (K, 13)
+    np.testing.assert_allclose(with_mfcc, mfcc(emphasised, FeatureConfig(preemphasis=0.0)), rtol=1e-5, atol=1e-5)
+
+
 def test_frames_follow_hop_and_short_signals_pad_to_one_frame():
     config = FeatureConfig()
     assert power_spectrogram(np.zeros(8000), config).shape == (50, 129)  # 1 + ceil((8000-256)/160)

@@ -446,6 +446,8 @@ DDP_SCRIPT = textwrap.dedent("""
         same = all(torch.equal(a, b) for a, b in zip(model.parameters(), unbroken.parameters()))
         open(os.path.join(sys.argv[2], f"rank{{rank}}.same"), "w").write(str(same))
         raise SystemExit(0)
+    if mode == "buffers":  # a buffer each rank computed from its own share of the data: refused on every rank
+        model.register_buffer("table", torch.full((2,), float(rank)))
     if mode == "twice":  # a first fit; then rank 0 works 3 s longer, so rank 1 joins the second fit early
         fit(Tiny(3, 8), _data(32), _data(8, 1), step_loss=loss_fn, evaluate=eval_fn, config=config, out=None)
         time.sleep(3.0 if rank == 0 else 0.0)
@@ -473,7 +475,7 @@ def _torchrun(tmp_path, mode: str):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(script), str(out), str(dump), mode]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # a hang fails here
-    assert (proc.returncode == 0) == (mode != "error"), proc.stderr[-3000:]
+    assert (proc.returncode == 0) == (mode not in ("error", "buffers")), proc.stderr[-3000:]
     return out, dump, proc
 
 
@@ -506,6 +508,14 @@ def test_ddp_ranks_take_stopping_decisions_together(tmp_path, mode):
         assert written == ["rank0.diverged", "rank1.diverged"], proc.stderr[-3000:]
         assert all("nan" in (dump / f"rank{r}.diverged").read_text() for r in (0, 1))
     _assert_group_threads_ended(dump)
+
+
+def test_ddp_refuses_buffers_that_differ_between_ranks(tmp_path):
+    """Found by a review: fit's DDP does not send buffers (broadcast_buffers=False), so a speech normalisation
+    computed from each rank's own share of the data trained on for the whole run with other inputs per rank."""
+    _, dump, proc = _torchrun(tmp_path, "buffers")
+    assert proc.stderr.count("the model's buffers on rank(s) 1 differ from rank 0's") == 2, proc.stderr[-3000:]
+    assert not any(dump.iterdir())
 
 
 def test_ddp_resume_restores_every_ranks_random_state(tmp_path):

@@ -539,6 +539,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         log.warning("resume: no %s in %s; starting from scratch", STATE_FILE, out)
 
     # buffers (ratio tables, word vectors) are fixed and the same on every rank from the start: not sent each step
+    if size > 1:
+        _check_same_buffers(model, size, device)
     trained = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if size > 1 else model
     better = (lambda a, b: a < b) if config.mode == "min" else (lambda a, b: a > b)
     files: dict[str, Path] = {}
@@ -671,6 +673,20 @@ def _buffers_digest(model: nn.Module) -> str:
     h = hashlib.sha256()
     _feed(h, dict(model.named_buffers()))
     return h.hexdigest()[:16]
+
+
+def _check_same_buffers(model: nn.Module, size: int, device: torch.device) -> None:
+    """RuntimeError on every rank unless all ranks hold the same buffers. DDP sends the parameters from rank 0 at
+    the start, but buffers only with broadcast_buffers, which fit turns off: a buffer computed from each rank's
+    own share of the data (a normalisation, a ratio table) would differ between the ranks for the whole run."""
+    mine = torch.tensor(list(bytes.fromhex(_buffers_digest(model))), dtype=torch.uint8, device=device)  # (8,)
+    every = [torch.empty_like(mine) for _ in range(size)]  # every[r] = rank r's digest
+    torch.distributed.all_gather(every, mine)
+    odd = [r for r, digest in enumerate(every) if not torch.equal(digest, every[0])]
+    if odd:
+        raise RuntimeError(f"fit: the model's buffers on rank(s) {', '.join(map(str, odd))} differ from rank 0's; "
+                           "DDP does not send buffers, so each rank must compute them from the same data (the "
+                           "whole training part, not its own share)")
 
 
 def fingerprint(data: Dataset) -> str:

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 import grukit
 from grukit import cli
-from grukit.data.sentiment import Bigrams
+from grukit.data.sentiment import Bigrams, Vocabulary, log_count_ratios
 from grukit.plots import GATES_SIZE, SIZE
 from grukit.tasks import classify as C
 from grukit.tasks.classify import collate, split
@@ -326,6 +326,127 @@ def test_logistic_regression_picks_on_validation_and_nb_weights():
     R = torch.ones(10, 2)
     nb_pred, _ = C.logistic_regression(train, val, test, n_words=10, classes=2, scale=R)
     assert (nb_pred == pred).all()
+
+
+def test_nb_logits_scale_each_weight_by_its_log_count_ratio():
+    """Found by a review: NB-LR was only tested with R = 1, so logits that dropped S (S ∘ W → W) passed."""
+    torch.manual_seed(0)
+    W, b = torch.randn(7, 3), torch.randn(3)  # (V, C), (C,)
+    S = torch.randn(7, 3)  # (V, C) non-uniform ratios
+    data = [([2, 2, 5, 1, 6], 0), ([3], 1), ([4, 6, 6, 6], 2)]  # repeated words and an unknown one (1)
+    for binary in (True, False):
+        got = C._logits(W, b, S, C.bags(data, binary))  # (N, C)
+        for n, (ids, _) in enumerate(data):
+            words = sorted(set(ids) - {1}) if binary else [w for w in ids if w != 1]
+            expected = b + sum(S[w] * W[w] for w in words)  # (C,) b_c + Σ_w x_w S[w, c] W[w, c]
+            torch.testing.assert_close(got[n], expected)
+
+
+def test_nb_logistic_regression_cannot_use_a_word_whose_ratios_are_zero():
+    """Found by a review: NB-LR with S dropped from its logits fitted plain LR and still passed every test."""
+    rng = np.random.default_rng(0)
+
+    def sentences(n):  # word 2 means positive, 3 negative, 4..9 noise
+        y = rng.integers(0, 2, n)
+        return [([2 if label else 3] + rng.integers(4, 10, 3).tolist(), int(label)) for label in y]
+
+    train, val = sentences(200), sentences(50)
+    test = [([2], 1), ([3], 0), ([2, 2], 1), ([3, 3], 0)]  # the signal words alone
+    plain, _ = C.logistic_regression(train, val, test, n_words=10, classes=2)
+    assert plain.tolist() == [1, 0, 1, 0]
+    S = torch.from_numpy(rng.uniform(0.5, 2.0, (10, 2))).float()  # (V, C) non-uniform ratios
+    S[2:4] = 0.0  # the signal words weigh nothing: every test logit is b
+    nb, _ = C.logistic_regression(train, val, test, n_words=10, classes=2, scale=S)
+    assert len(set(nb.tolist())) == 1
+
+
+def test_logistic_regression_picks_features_and_l2_on_validation_not_test(monkeypatch):
+    """Found by a review: choosing the setting by its accuracy on the test part instead of validation passed."""
+    rng = np.random.default_rng(0)
+
+    def sentences(n, flip):  # label 1 when word 2 occurs twice, 0 when once (flip: the reverse); 3..7 noise
+        y = rng.integers(0, 2, n)
+        return [([2] * (1 + label) + rng.integers(3, 8, 3).tolist(), int(label != flip)) for label in y]
+
+    train, val, test = sentences(300, False), sentences(60, False), sentences(60, True)
+    fits = []  # (binary, λ, W (V, C), b (C,)) after each fit along the path
+    real = C._lbfgs
+
+    def spy(W, b, S, lam, bag):
+        real(W, b, S, lam, bag)
+        fits.append((len(fits) < 6, lam, W.detach().clone(), b.detach().clone()))
+
+    monkeypatch.setattr(C, "_lbfgs", spy)
+    pred, choice = C.logistic_regression(train, val, test, n_words=8, classes=2)
+
+    def predictions(part, binary, W, b):  # (N,) argmax_c b_c + Σ_w x_w W[w, c]
+        x = np.zeros((len(part), 8))  # (N, V)
+        for n, (ids, _) in enumerate(part):
+            for w in (set(ids) if binary else ids):
+                x[n, w] += 1
+        return (x @ W.numpy() + b.numpy()).argmax(1)  # (N,)
+
+    def accuracies(part):  # (12,) accuracy of every fit on `part`
+        y = np.array([label for _, label in part])
+        return np.array([(predictions(part, binary, W, b) == y).mean() for binary, _, W, b in fits])
+
+    assert len(fits) == 12
+    on_val, on_test = accuracies(val), accuracies(test)
+    k = int(np.argmax(on_val))  # the first best on validation
+    assert fits[k][0] is False and on_val[k] == 1.0  # only counts tell one occurrence from two
+    assert on_test[k] < on_test.max()  # the test part would pick another setting
+    assert choice == {"features": "counts", "l2": fits[k][1], "val_accuracy": pytest.approx(on_val[k])}
+    assert np.array_equal(pred, predictions(test, False, fits[k][2], fits[k][3]))
+
+
+def _leak_args(path) -> argparse.Namespace:
+    """classify's arguments for `path` (a CSV of text, label), tiny, without word vectors."""
+    parser = argparse.ArgumentParser()
+    C.add_arguments(parser)
+    args = parser.parse_args(["--csv", str(path), "--text-column", "text", "--label-column", "label",
+                              "--vectors", "none", "--hidden", "4", "--embedding", "4", "--members", "1"])
+    return argparse.Namespace(**{**vars(args), "seed": 0, "backend": "auto"})
+
+
+def test_vocabulary_and_ratio_tables_come_from_the_training_part_only(tmp_path):
+    """Found by a review: a vocabulary built from every sentence, and R rebuilt from training plus test labels,
+    both passed every test."""
+    rng = np.random.default_rng(0)
+    n = 80
+    i_train, i_val, i_test = split(n, seed=0)  # the split `prepare` makes for seed 0
+    words = {"pos": ["good", "fun", "great"], "neg": ["bad", "dull", "awful"]}
+    rows = []
+    for i in range(n):
+        label = ("pos", "neg")[i % 2]
+        text = list(rng.choice(words[label], 2)) + list(rng.choice(["film", "plot", "the", "good", "bad"], 3))
+        if i in i_test:
+            text.append("zebra")  # a word seen only in the test part, in every test sentence
+        if i in i_val:
+            text.append("quokka")  # and one seen only in validation
+        rows.append((" ".join(text), label if i in i_train else ("pos", "neg")[i % 2 == 0]))  # val/test reversed
+    path = tmp_path / "leak.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows), encoding="utf-8")
+    args = _leak_args(path)
+    d = C.prepare(args)
+    assert [len(part) for part in d["split"]] == [len(i_train), len(i_val), len(i_test)] and len(i_test) >= 2
+    train_tokens = [d["tokens"][i] for i in i_train]
+    assert d["vocab"] == Vocabulary.build(train_tokens, min_count=2)
+    model, _, tables = C.build(args, d)
+    known = model.config.vocabulary.split("\n")
+    assert "zebra" not in known and "quokka" not in known and "film" in known
+    assert model.encode(["zebra", "quokka", "film"])[:2] == [1, 1]
+
+    ids, y = [s for s, _ in d["train"]], [label for _, label in d["train"]]
+    V = len(d["vocab"])
+    R = torch.from_numpy(log_count_ratios(ids, y, V, 2)).float()  # (V, C) from the training part alone
+    leaked = log_count_ratios(ids + [s for s, _ in d["test"]], y + [label for _, label in d["test"]], V, 2)  # (V, C)
+    assert not np.allclose(leaked, R.numpy())  # the test labels would move R
+    torch.testing.assert_close(model.members[0].R, R)
+    torch.testing.assert_close(tables["R"], R)
+    bigrams = Bigrams.build(ids, n_words=V, min_count=2)
+    assert len(bigrams.keys) and torch.equal(model.members[0].bigram_keys, torch.from_numpy(bigrams.keys))
+    R2 = log_count_ratios([bigrams.encode(s) for s in ids], y, len(bigrams), 2)  # (B+2, C) training part alone
+    torch.testing.assert_close(model.members[0].R2, torch.from_numpy(R2).float())
 
 
 def _toy_bigram_classifier() -> tuple[SentenceClassifier, Bigrams]:

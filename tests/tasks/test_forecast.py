@@ -67,6 +67,75 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
         forecast_from(model, np.ones((50, 2)))
 
 
+def test_errors_by_hand():
+    """MAE, RMSE and MASE over the observed entries only. Found by a review: only a perfect forecast was scored,
+    so an RMSE that was the largest error, or errors that counted gaps, passed."""
+    y_true = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])  # (N, K)
+    y_hat = np.array([[2.0, 2.0, 0.0], [4.0, 1.0, 100.0]])  # errors 1, 0, −3, 0, −4, and 94 on a gap
+    observed = np.array([[1, 1, 1], [1, 1, 0]])  # (N, K)
+    got = errors(y_hat, y_true, observed, scale=2.0)
+    assert got["MAE"] == pytest.approx(8 / 5) and got["MASE"] == pytest.approx(8 / 5 / 2)
+    assert got["RMSE"] == pytest.approx(np.sqrt(26 / 5))
+
+
+def test_seasonal_naive_drift_on_a_curved_series():
+    """The drift is the change of the last season's mean over the one before, per step (found by a review:
+    only a straight line was tried, on which many formulas agree)."""
+    y = np.array([0.0, 1, 4, 9, 16, 25, 36, 49]) + np.tile([0.0, 5.0], 4)  # (8,) t², plus a season of 2
+    t = np.array([7])
+    c = ((y[6] + y[7]) / 2 - (y[4] + y[5]) / 2) / 2  # 11: the last two seasons' means, per step
+    assert seasonal_naive_drift(y, t, 3, season=2)[0].tolist() == pytest.approx([y[6] + 2 * c, y[7] + 2 * c,
+                                                                                 y[6] + 4 * c])
+
+
+def test_ridge_picks_its_penalty_on_validation():
+    """α is the one with the lowest validation MAE of `ridge_fits`' fits (found by a review: choosing on the test
+    part, or keeping the worst α, passed every test). The series is one where validation and test disagree."""
+    from grukit.tasks.forecast_baselines import ALPHAS, ridge_ar, ridge_fits
+
+    rng = np.random.default_rng(3)
+    y = np.sin(np.arange(400) * 2 * np.pi / 12) + np.cumsum(rng.normal(0, 0.3, 400))  # (400,)
+    p = prepare(y[:, None], lookback=24, horizon=6, season=12)
+
+    def mae(part, W):
+        t = p.origins(part)
+        target, observed = p.targets(t)  # (N, K)
+        return errors(p.unscale(t, p.inputs(t)[:, :, 0].reshape(len(t), -1) @ W[:-1] + W[-1]),
+                      p.unscale(t, target), observed, 1.0)["MAE"]
+
+    fits = dict(ridge_fits(p, ALPHAS))
+    by_val = min(ALPHAS, key=lambda a: mae("val", fits[a]))
+    assert by_val != min(ALPHAS, key=lambda a: mae("test", fits[a]))  # the two parts pick differently here
+    W, alpha = ridge_ar(p)
+    assert alpha == by_val and np.array_equal(W, fits[by_val])
+
+
+def test_validation_mase_and_training_loss_leave_gaps_out():
+    """val_mase and the members' loss average over observed targets only (found by a review: both passed when
+    they averaged over every entry)."""
+    from torch.utils.data import TensorDataset
+
+    from grukit.tasks.forecast import ensemble_mse, val_mase
+
+    class Fixed(torch.nn.Module):  # predicts ŷ whatever x is; members=True gives two members
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+            self.y_hat = torch.tensor([[1.0, 2.0], [3.0, 50.0]])  # (N, K)
+
+        def forward(self, x, members=False):
+            y_hat = self.y_hat + self.w  # (N, K)
+            return torch.stack([y_hat, y_hat + 1.0]) if members else y_hat  # (M, N, K) or (N, K)
+
+    x = torch.zeros(2, 3, 1)  # (N, L, F)
+    y = torch.tensor([[2.0, 2.0], [1.0, 0.0]])  # (N, K) errors −1, 0, 2, and 50 on a gap
+    observed = torch.tensor([[1.0, 1.0], [1.0, 0.0]])  # (N, K)
+    metrics = val_mase(Fixed(), TensorDataset(x, y, observed))
+    assert metrics["val_mase"] == pytest.approx(3 / 3) and metrics["val_loss"] == pytest.approx(5 / 3)
+    # member 1 errs by −1, 0, 2; member 2 by 0, 1, 3: the sum of the members' masked MSEs
+    assert ensemble_mse(Fixed(), (x, y, observed)).item() == pytest.approx(5 / 3 + 10 / 3)
+
+
 def test_baselines_by_hand():
     y = np.array([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     t = np.array([7])
@@ -79,10 +148,10 @@ def test_baselines_by_hand():
 def test_prepare_scales_on_train_and_masks_gaps():
     rng = np.random.default_rng(0)
     y = np.sin(np.arange(300) * 2 * np.pi / 12) + rng.normal(0, 0.1, 300)
-    y[270] = np.nan
+    y[[100, 270]] = np.nan  # a gap in training (found by a review: none was, so a scale over filled values passed)
     p = prepare(y[:, None], lookback=24, horizon=6, season=12)
     train = y[:210]
-    assert p.scale == pytest.approx(np.nanmean(np.abs(train[12:] - train[:-12])))
+    assert p.mase_scale == p.scale == pytest.approx(np.nanmean(np.abs(train[12:] - train[:-12])), rel=1e-12)
     t = p.origins("test")
     assert t[0] == p.bounds[1] - 1 and t[-1] == 300 - 6 - 1
     target, observed = p.targets(t)

@@ -39,6 +39,48 @@ def test_nll_is_summed_over_keys_and_averaged_over_predicted_steps():
     assert M.nll(model, M.as_dataset(rolls), batch_size=2) == pytest.approx(expected, rel=1e-5)
 
 
+def _bernoulli_nll(logits: np.ndarray, target: np.ndarray) -> float:
+    """−Σ [y log σ(x) + (1 − y) log(1 − σ(x))] in float64, written out for the tests."""
+    y = target.astype(np.float64)
+    return float((y * np.logaddexp(0.0, -logits) + (1 - y) * np.logaddexp(0.0, logits)).sum())
+
+
+def test_nll_predicts_each_chord_from_the_chords_before_it():
+    """nll_sum with random weights equals the NLL worked out per chorale from the model reading v[:-1] alone.
+
+    Found by a review: feeding the model v[:, 1:] (the chords it predicts) passed, as the other test zeroes W."""
+    from grukit.tasks.sequences import pad_collate
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(4)
+    rolls = [(rng.random((t, 88)) < 0.2).astype(np.float32) for t in (6, 2, 9)]
+    model = M.MusicModel(hidden_size=8).eval()
+    with torch.no_grad():
+        model.out.weight.mul_(5.0)  # outputs that plainly depend on the chords read
+    dataset = M.as_dataset(rolls)
+    batch = pad_collate([dataset[i] for i in range(len(dataset))])  # (3, 9, 88), (3,), None
+    total, steps = M.nll_sum(model, batch)
+    expected = 0.0
+    with torch.no_grad():
+        for r in rolls:
+            v = torch.from_numpy(r)  # (T, 88)
+            logits = model(v[None, :-1], torch.tensor([len(r) - 1]))[0].double().numpy()  # (T-1, 88)
+            expected += _bernoulli_nll(logits, r[1:])
+    assert steps.item() == 5 + 1 + 8
+    assert total.item() == pytest.approx(expected, rel=1e-5)
+    # the chord read at step t changes the predictions of the later steps only
+    changed = [r.copy() for r in rolls]
+    changed[2][-1] = 1.0 - changed[2][-1]  # flip every key of the last chord of the longest chorale
+    with torch.no_grad():
+        full = model(torch.from_numpy(rolls[2])[None], torch.tensor([9]))  # (1, 9, 88)
+        flipped = model(torch.from_numpy(changed[2])[None], torch.tensor([9]))  # (1, 9, 88)
+    torch.testing.assert_close(full[:, :-1], flipped[:, :-1], rtol=0, atol=0)
+    changed_total, _ = M.nll_sum(model, pad_collate([(torch.from_numpy(r), None) for r in changed]))
+    logits = full[0, -2].double().numpy()  # (88,) the prediction of the last chord, the same for both
+    difference = _bernoulli_nll(logits, changed[2][-1]) - _bernoulli_nll(logits, rolls[2][-1])
+    assert changed_total.item() - total.item() == pytest.approx(difference, rel=1e-4)
+
+
 def test_output_bias_starts_at_key_log_odds():
     rolls = [np.zeros((4, 88), np.float32)]
     rolls[0][:2, 10] = 1.0

@@ -151,3 +151,25 @@ def test_bad_folders_exit_2_with_one_line(tmp_path, exits_2_with, setup, message
 def test_bad_sizes_exit_2_naming_the_flag(tmp_path, exits_2_with, argv, message):
     out = tmp_path / "run"
     exits_2_with(["speech", "--limit", "30", "--epochs", "1", *argv, "--out", str(out)], message, out)
+
+
+def test_normalisation_is_fitted_on_the_training_frames_only():
+    """Found by a review: the model's mean and std are the training frames' alone, not mixed with val or test."""
+    from grukit.data.speech import SpeechSet
+    from grukit.features import FeatureConfig
+    from grukit.tasks.speech import SpeechConfig, train
+    from grukit.train import TrainConfig
+
+    rng = np.random.default_rng(0)
+
+    def part(n, loc, scale, takes):  # n recordings of 4..9 frames (T_i, 13), digits 0 and 1
+        features = [rng.normal(loc, scale, size=(int(rng.integers(4, 10)), 13)).astype(np.float32) for _ in range(n)]
+        return SpeechSet(features, np.arange(n) % 2, ["ann"] * n, np.full(n, takes), FeatureConfig())
+
+    splits = (part(6, 1.0, 2.0, 10), part(4, -50.0, 9.0, 5), part(4, 100.0, 30.0, 0))  # train, val, test far apart
+    config = SpeechConfig(hidden_size=4, backend="fused")
+    result = train(config, splits, TrainConfig(epochs=1, batch_size=4, seed=0, progress=False), None)
+    frames = np.concatenate(splits[0].features)  # (F, 13) the training frames alone
+    model = result["model"]
+    torch.testing.assert_close(model.mean, torch.from_numpy(frames.mean(0)), atol=1e-5, rtol=1e-5)  # (13,)
+    torch.testing.assert_close(model.std, torch.from_numpy(frames.std(0) + 1e-5), atol=1e-5, rtol=1e-5)  # (13,)

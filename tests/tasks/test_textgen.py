@@ -73,3 +73,43 @@ def test_textgen_on_a_users_windows_text(tmp_path):
     assert "\r" not in model.config.alphabet and "\n" in model.config.alphabet and "é" in model.config.alphabet
     report = (out / "report.md").read_text()
     assert "own.txt" in report and "Longer runs" not in report and "\r" not in report
+
+
+def test_windows_pair_each_character_with_the_next_one():
+    """Found by a review: every target character is the one after its input character in the text (not a copy)."""
+    from grukit.data.text import Alphabet
+    from grukit.tasks.textgen import Windows
+
+    text = "abcdefghijklmnopqrstuvwxyz0123456789"  # distinct characters: "the next one" is unambiguous
+    alphabet = Alphabet.from_text(text)
+    ids = torch.from_numpy(alphabet.encode(text))  # (36,)
+    T, stride = 5, 3
+    windows = Windows(ids, T, stride=stride)
+    assert len(windows) == (len(text) - T - 1) // stride + 1 == 11
+    for i in range(len(windows)):
+        x, y = windows[i]  # (T,), (T,)
+        assert x.shape == y.shape == (T,)
+        assert alphabet.decode(x.tolist()) == text[i * stride: i * stride + T]
+        assert alphabet.decode(y.tolist()) == text[i * stride + 1: i * stride + T + 1]
+        for t in range(T):  # target[t] is the character right after input[t] in the text
+            assert text.index(alphabet.decode([int(y[t])])) == text.index(alphabet.decode([int(x[t])])) + 1
+
+
+def test_the_alphabet_comes_from_the_training_part_only(tmp_path):
+    """Found by a review: a character only in the held-out 10% is not in the model's alphabet (it reads as unknown)."""
+    import random
+
+    rng = random.Random(0)
+    train_part = "".join(rng.choice("ab c\n") for _ in range(1800))  # the first 90% of 2,000 characters
+    held_out = "".join(rng.choice("ab cZ\n") for _ in range(199)) + "Z"  # "Z" only in the last 10%
+    text = tmp_path / "own.txt"
+    text.write_text(train_part + held_out, encoding="utf-8")
+    out = tmp_path / "tg"
+    assert cli.main(["textgen", "--text", str(text), "--hidden", "8", "--embedding", "4", "--seq-len", "16",
+                     "--steps-per-epoch", "2", "--epochs", "1", "--samples", "0", "--out", str(out)]) == 0
+    model = grukit.load(out / "model.safetensors")
+    assert model.config.alphabet == "".join(sorted(set(train_part))) == "\n abc" and "Z" not in model.config.alphabet
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["train_chars"] == 1800 and m["vocabulary"] == 6  # 5 characters and the unknown id 0
+    assert math.isfinite(m["val_loss"])  # the held-out "Z" reads as the unknown id
+    assert "The alphabet comes from the training part." in (out / "report.md").read_text()
