@@ -36,6 +36,26 @@ def test_lstm_takes_h0_pair_and_unbatched():
         lstm(x, (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4, dtype=torch.float64)))
 
 
+@pytest.mark.parametrize("cls", (grukit.LSTM, grukit.RNN))
+@pytest.mark.parametrize("batch_first", (False, True))
+def test_a_given_initial_state_is_torchs(cls, batch_first):
+    """Outputs and final states from non-zero initial states equal torch's own module's, given the same weights.
+    Found by a review: only shapes were checked, so an LSTM that swapped h0 and c0, or an RNN that dropped h0,
+    passed."""
+    torch.manual_seed(0)
+    ours = cls(3, 4, 2, batch_first=batch_first, bidirectional=True, dtype=torch.float64)
+    theirs = ours.torch_class(3, 4, 2, batch_first=batch_first, bidirectional=True, dtype=torch.float64)
+    theirs.load_state_dict(ours.rnn.state_dict())
+    x = torch.randn(5, 3, 3, dtype=torch.float64)  # (T, N, I), or (N, T, I) with batch_first
+    h0 = torch.randn(4, 3 if not batch_first else 5, 4, dtype=torch.float64)  # (L·D, N, H)
+    state = (h0, torch.randn_like(h0)) if cls is grukit.LSTM else h0  # c0 unlike h0
+    out, got = ours(x, state)
+    want_out, want = theirs(x, state)
+    assert (out - want_out).abs().max() <= 1e-12
+    for a, b in zip(got if cls is grukit.LSTM else (got,), want if cls is grukit.LSTM else (want,)):
+        assert (a - b).abs().max() <= 1e-12
+
+
 def test_baseline_bad_input():
     with pytest.raises(ValueError, match=r"x: expected last dimension \(input_size\) 3, got 2"):
         grukit.RNN(3, 4)(torch.randn(5, 1, 2))

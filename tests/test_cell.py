@@ -30,7 +30,10 @@ def test_cell_matches_reference_step(reset, bias):
 
 def test_cell_defaults_and_unbatched():
     cell = grukit.GRUCell(3, 4)
-    assert cell(torch.randn(2, 3)).shape == (2, 4)
+    x = torch.randn(2, 3)  # (N, I)
+    assert cell(x).shape == (2, 4)
+    assert torch.equal(cell(x), cell(x, torch.zeros(2, 4)))  # h defaults to 0 (found by a review: unchecked)
+    assert torch.equal(cell(x[0]), cell(x[0], torch.zeros(4)))
     assert cell(torch.randn(3), torch.zeros(4)).shape == (4,)
     assert grukit.GRUCell(3, 4, bias=False).bias_x is None
 

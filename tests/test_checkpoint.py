@@ -131,6 +131,29 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["s.safetensors"]
 
 
+def test_the_new_file_is_written_and_synced_beside_the_old_then_renamed_over_it(tmp_path, monkeypatch):
+    """A rename is atomic only within one file system, and only a synced file survives a crash after it. Found by a
+    review: a temp file in the system's temp folder, or one never fsynced, passed every test."""
+    path = tmp_path / "s.safetensors"
+    events = []
+    real_fsync, real_replace = checkpoint.os.fsync, checkpoint.os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}") if os.path.isdir("/proc/self/fd") else None))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(src), str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "fsync", fsync)
+    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    checkpoint.save_state(path, {"v": torch.ones(2)}, {"version": 1})
+    (kind, synced), (what, src, dst) = events
+    assert kind == "fsync" and what == "replace" and dst == str(path)
+    assert Path(src).parent == tmp_path and synced in (None, src)  # the synced file is the one renamed
+
+
 def _saved_gru(tmp_path: Path) -> Path:
     from grukit.layer import GRU
 

@@ -13,10 +13,23 @@ def test_an_ensembles_summed_train_loss_is_drawn_per_member_and_other_keys_as_lo
     assert label == "val_loss" and values[0] == 0.9 and np.isnan(values[1])
 
 
-def test_loss_curves_writes_a_png_of_the_standard_size(tmp_path):
+def test_loss_curves_writes_a_png_of_the_standard_size(tmp_path, monkeypatch):
+    """The figure holds one line per key, with the values `curve` gives (found by a review: only the PNG's size
+    was checked, so a figure with no lines, or train_loss not divided by the members, passed)."""
     history = [{"epoch": e, "train_loss": 5.0 / e, "val_loss": 1.0 / e} for e in (1, 2, 3)]
+    drawn = {}
+    save = plots._save
+
+    def capture(fig, path):
+        drawn.update({line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in fig.axes[0].lines})
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", capture)
     path = plots.loss_curves(history, tmp_path / "loss.png", members=5)
     assert Image.open(path).size == plots.SIZE
+    assert set(drawn) == {"train_loss / 5 (member mean)", "val_loss"}
+    for x, y in drawn.values():  # 5/e / 5 members and 1/e
+        assert x == [1, 2, 3] and np.allclose(y, [1.0, 0.5, 1 / 3], rtol=1e-12, atol=0)
 
 
 def test_a_confusion_matrix_of_many_classes_is_quick_and_labels_at_most_twenty(tmp_path, monkeypatch):

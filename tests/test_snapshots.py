@@ -31,12 +31,20 @@ def test_only_the_window_and_the_last_epochs_stay_in_memory():
     assert sorted(s.weights) == [1, 2, 3, 12]  # the window, and epoch 12 (it may precede a later best)
 
 
-def test_a_state_file_round_trip_gives_the_same_window_and_weights():
-    s = _run(1, [True, True, False])
-    back = Snapshots.restore(1, s.tensors(), s.meta())
-    back.record(4, {"w": torch.tensor([4.0])}, False)  # the run goes on after the resume
-    s.record(4, {"w": torch.tensor([4.0])}, False)
-    assert [(e, w["w"].item()) for e, w in back.around_best()] == [(e, w["w"].item()) for e, w in s.around_best()]
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("bests", [[True, True, False, False, True, False], [True, False, True, True, False, False],
+                                   [True, False, False, False, False, False]])
+def test_a_state_file_round_trip_gives_the_same_window_and_weights(k, bests):
+    """Resumed after every epoch, the window ends as an unbroken run's. Found by a review: only a resume after a
+    full window was tried, so a restore that lost the best epoch or the recent ones passed."""
+    unbroken = _run(k, bests)
+    for stop in range(1, len(bests)):
+        s = _run(k, bests[:stop])
+        back = Snapshots.restore(k, s.tensors(), s.meta())
+        for epoch in range(stop + 1, len(bests) + 1):  # the run goes on after the resume
+            back.record(epoch, {"w": torch.tensor([float(epoch)])}, bests[epoch - 1])
+        assert [(e, w["w"].item()) for e, w in back.around_best()] == [
+            (e, w["w"].item()) for e, w in unbroken.around_best()], (k, bests, stop)
     assert Snapshots.restore(1, {}, None).around_best() == []  # a state file written before snapshots
 
 

@@ -95,6 +95,20 @@ def test_to_keras_matches_grukit(reset, bias, bidirectional):
     assert _max_err(torch.stack([torch.as_tensor(s) for s in h_ref]), h) <= ATOL
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_return_sequences_false_gives_the_last_state(layers):
+    """to_keras(return_sequences=False): the last layer returns its final state, grukit's h_n[-1] (found by a
+    review: no test asked for it, so a to_keras that kept returning every step passed)."""
+    torch.manual_seed(0)
+    ours = GRU(I, H, layers, batch_first=True)
+    keras_model = to_keras(ours, return_sequences=False)
+    x = _x()
+    y = keras_model(x)
+    with torch.no_grad():
+        _, h_n = ours(x)
+    assert tuple(y.shape) == (N, H) and _max_err(y, h_n[-1]) <= ATOL
+
+
 @pytest.mark.parametrize("reset", ["after", "before"])
 def test_stacks_go_through_sequential(reset):
     torch.manual_seed(0)

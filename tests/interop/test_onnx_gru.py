@@ -141,6 +141,27 @@ def test_float64_export_runs_in_onnx_reference_evaluator(tmp_path, reset):
     assert from_onnx(path).weight_x_l0.dtype == torch.float64
 
 
+def test_float16_export_keeps_its_weights_and_runs_in_onnx_reference_evaluator(tmp_path):
+    """The module says float16 models export (found by a review: nothing tried one). The file holds the model's
+    float16 weights bit for bit, and onnx's reference evaluator, computing in float16, agrees with the same
+    weights run in float32 to float16 rounding."""
+    from onnx.reference import ReferenceEvaluator
+
+    torch.manual_seed(0)
+    model = GRU(I, H, 2, bidirectional=True, dtype=torch.float16)
+    path = _export(model, tmp_path, with_h0=True)
+    back = from_onnx(path)
+    assert all(p.dtype == torch.float16 for p in back.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(back.parameters(), model.parameters()))
+    x, feeds, kwargs = _feeds(model, False, 6, 2, h0=True, dtype=torch.float16)
+    y_ref, h_ref = ReferenceEvaluator(str(path)).run(None, feeds)
+    assert y_ref.dtype == np.float16
+    with torch.no_grad():
+        y, h = model.float()(x.float(), kwargs["h0"].float())
+    assert np.abs(y_ref.astype(np.float32) - y.numpy()).max() <= 1e-2
+    assert np.abs(h_ref.astype(np.float32) - h.numpy()).max() <= 1e-2
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="grukit.GRU"):
         to_onnx(GRUCell(I, H), tmp_path / "c.onnx")
@@ -185,6 +206,19 @@ def _relu_after_the_last_gru(m):
     m.graph.node.append(helper.make_node("Relu", ["pre"], ["output"]))
 
 
+def _relu_on_h_n_alone(m):  # found by a review: no edit touched h_n alone, so a check of `output` alone passed
+    for node in m.graph.node:
+        node.output[:] = ["pre_h_n" if o == "h_n" else o for o in node.output]
+    m.graph.node.append(helper.make_node("Relu", ["pre_h_n"], ["h_n"]))
+
+
+def _output_scaled_by_one_thousandth_more(m):  # found by a review: every edit was large, so a loose check passed
+    for node in m.graph.node:
+        node.output[:] = ["pre" if o == "output" else o for o in node.output]
+    m.graph.initializer.append(numpy_helper.from_array(np.array(1.001, np.float32), "scale"))
+    m.graph.node.append(helper.make_node("Mul", ["pre", "scale"], ["output"]))
+
+
 def _constant_initial_h(m):
     m.graph.initializer.append(numpy_helper.from_array(np.full((1, 2, 4), 3.0, np.float32), "h0_const"))
     gru = next(n for n in m.graph.node if n.op_type == "GRU")
@@ -198,7 +232,9 @@ def _directions_mixed_into_the_batch(m):
 
 
 @pytest.mark.parametrize(("bidirectional", "edit"), [(False, _relu_after_the_last_gru), (False, _constant_initial_h),
-                                                     (True, _directions_mixed_into_the_batch)])
+                                                     (True, _directions_mixed_into_the_batch),
+                                                     (True, _relu_on_h_n_alone),
+                                                     (False, _output_scaled_by_one_thousandth_more)])
 def test_from_onnx_refuses_a_graph_that_computes_something_else(tmp_path, bidirectional, edit):
     """Each edit passes the node-by-node checks; only running the graph shows the difference."""
     path = tmp_path / "gru.onnx"

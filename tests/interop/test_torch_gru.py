@@ -148,7 +148,11 @@ def test_mode_and_dtype_are_kept():
     theirs = nn.GRU(2, 3, dtype=torch.float64).eval()
     ours = from_torch(theirs)
     assert not ours.training and ours.weight_h_l0.dtype == torch.float64
-    assert to_torch(ours.train()).training
+    back = to_torch(ours.train())
+    assert back.training and all(p.dtype == torch.float64 for p in back.parameters())  # found by a review:
+    # to_torch's dtype was never checked, so a float64 model turned into a float32 nn.GRU passed
+    cell = to_torch(GRUCell(2, 3, reset="after", dtype=torch.float64))
+    assert all(p.dtype == torch.float64 for p in cell.parameters())
 
 
 def test_reset_before_cannot_go_to_torch():
