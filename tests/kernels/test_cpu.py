@@ -98,6 +98,20 @@ def test_threaded_paths_match_fused(threads, T, N, I, H, reset):
     _assert_all_close(_run(cpu, inputs, reset, False), _run(fused, inputs, reset, False), TOL[torch.float64])
 
 
+def test_negative_views_are_read_as_their_values():
+    """A tensor may carry a lazy negation (torch._neg_view) that `contiguous` keeps as a flag beside the data; the
+    C++ code read the data un-negated (found by a review: the output differed from fused by 1.8)."""
+    x, h0, params, _, _, _ = _inputs(3, 2, 4, 5, torch.float64, bias=True, masked=False)
+    x, h0, params = x.detach(), h0.detach(), [p.detach() for p in params]
+    views = [torch._neg_view(-t) for t in (x, h0, *params)]  # the same values, behind the flag
+    assert all(v.is_neg() for v in views)
+    for got, want in zip(cpu.sequence(*views, reset="after"), fused.sequence(x, h0, *params, reset="after")):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        got = cpu.step(views[0][0], *views[1:], reset="before")  # (N, H)
+    torch.testing.assert_close(got, fused.step(x[0], h0, *params, reset="before"), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("reset", ["before", "after"])
 def test_saturated_gates_match_fused(reset):
     """Pre-activations far into σ/tanh saturation (|a| up to ~100) exercise the clamped exp."""

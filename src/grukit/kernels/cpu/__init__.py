@@ -104,7 +104,9 @@ def _check(x: Tensor, h0: Tensor, weight_x: Tensor, weight_h: Tensor, bias_x, bi
 
 
 def _contiguous(*tensors):
-    return tuple(None if t is None else t.contiguous() for t in tensors)
+    """Each tensor as the plain memory the C++ code reads: contiguous, and with a lazy negation (a negative view,
+    which `contiguous` keeps as a flag beside the un-negated data) applied."""
+    return tuple(None if t is None else t.resolve_neg().contiguous() for t in tensors)
 
 
 class _Sequence(torch.autograd.Function):

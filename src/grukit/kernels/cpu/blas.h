@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "activations.h"  // GRUKIT_INLINE
 
@@ -64,7 +65,9 @@ void gemm(bool ta, bool tb, int64_t M, int64_t Nc, int64_t K, const T* A, int64_
     return;
   }
   OneBlasThread one_thread(2.0 * double(M) * double(Nc) * double(K) < kSmallGemmFlops);
-  if (blas_symbols()) {
+  // the Fortran interface takes 32-bit sizes: past INT_MAX (T·N rows ≥ 2³¹) it would refuse, or wrap, silently
+  const bool fits_int = std::max({M, Nc, K, lda, ldb, ldc}) <= int64_t(std::numeric_limits<int>::max());
+  if (blas_symbols() && fits_int) {
     // row-major C = op(A)·op(B)  ⇔  column-major Cᵀ = op(B)ᵀ·op(A)ᵀ
     const char tra = ta ? 'T' : 'N', trb = tb ? 'T' : 'N';
     const int m = int(Nc), n = int(M), k = int(K), la = int(lda), lb = int(ldb), lc = int(ldc);

@@ -225,9 +225,10 @@ at::Tensor step(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tenso
   for (const auto* bias : {&bias_x, &bias_h}) {
     if (bias->has_value()) check_matrix((*bias)->view({1, -1}), "bias", 1, 3 * H, x_t);
   }
-  auto c = [](const at::Tensor& t) { return t.contiguous(); };
+  // the memory read through data_ptr: contiguous, with a lazy negation (a flag beside the data) applied
+  auto c = [](const at::Tensor& t) { return t.resolve_neg().contiguous(); };
   auto co = [](const c10::optional<at::Tensor>& t) {
-    return t.has_value() ? c10::optional<at::Tensor>(t->contiguous()) : t;
+    return t.has_value() ? c10::optional<at::Tensor>(t->resolve_neg().contiguous()) : t;
   };
   if (x_t.scalar_type() == at::kFloat)
     return step_impl<float>(c(x_t), c(h_prev), c(weight_x), c(weight_h), co(bias_x), co(bias_h), after);
