@@ -29,6 +29,11 @@ def test_adding_trains_four_networks_at_matched_counts(tmp_path):
     assert len(metrics["runs"]) == 8 and all(ln["seeds"] == 2 and ln["std"] >= 0 for ln in lines.values())
     table = (out / "table.md").read_text()
     assert table.count("\n") == 6 and "±" in table and "GRU (grukit)" in table
+    from grukit.tasks import synthetic as S  # the baseline is measured on this run's test set (n = 16, seed 30000)
+
+    y = S.make_data("adding", 16, 12, seed=30_000)[1]  # (16,)
+    assert f"predict 1) on the test set: {((y.double() - 1) ** 2).mean().item():.4g} (1/6 in expectation)" in \
+        "\n".join(metrics["notes"]), metrics["notes"]  # found by a review: the note was 1/6 whatever the data
     assert (out / "curves.png").is_file() and (out / "gru-seed1" / "model.safetensors").is_file()
 
 
@@ -86,6 +91,9 @@ def test_forecast_and_classify_swap_the_network(tmp_path):
     lines = {ln["kind"]: ln for ln in metrics["summary"]}
     assert lines["gru"]["hidden"] == 6 and all(ln["mean"] > 0 for ln in lines.values())
     assert abs(lines["lstm"]["parameters"] - lines["gru"]["parameters"]) / lines["gru"]["parameters"] < 0.1
+    # found by a review: the notes read as the whole series; 500 rows split 350 / 75 / 75, 24 test origins
+    assert "500 rows (the first 500: --limit), training steps 1–350, validation 351–425, test 426–500 (24 test " \
+           "origins)" in metrics["notes"][0], metrics["notes"]
     _, metrics = run(tmp_path / "c", "--task", "classify", "--limit", "60", "--hidden", "4", "--cells", "rnn")
     assert 0 <= metrics["summary"][0]["mean"] <= 1
 

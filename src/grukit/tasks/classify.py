@@ -638,8 +638,9 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
     if args.negation:
         inputs += (", then ν_t (1 for a word in a negation's scope: after not, never, no, …n't and before the next "
                    "punctuation or 'but')" + (" and ν_t·R[w_t]" if args.ratios else ""))
-    method = (f"The mean probability of {args.members} classifiers from different initialisations, each: "
-              f"{inputs} → bidirectional grukit.GRU {args.hidden} units per direction (reset "
+    method = ((f"The mean probability of {args.members} classifiers from different initialisations, each: "
+               if args.members > 1 else "One classifier: ")
+              + f"{inputs} → bidirectional grukit.GRU {args.hidden} units per direction (reset "
               f"before) → {POOLED[args.pooling]} → linear; dropout {args.dropout}, word dropout "
               f"{args.word_dropout}; {_adversarial(args.adversarial)}batches of {args.batch_size} sentences of "
               f"similar length; AdamW lr {args.lr}, "

@@ -96,7 +96,10 @@ def _forecast(args, kinds):
     hidden = _matched(kinds, args.hidden or ns.hidden, build)
     config = _train_config(args, epochs=F.EPOCHS, batch_size=ns.batch_size, lr=ns.lr, weight_decay=0.01,
                            warmup_steps=20, metric="val_mase", mode="min")
-    notes = [f"{series.source}: horizon {ns.horizon}, lookback {ns.lookback}, patches of {ns.patch}; "
+    a, b = p.bounds
+    rows = f"{len(p.y):,} rows" + (f" (the first {args.limit:,}: --limit)" if args.limit is not None else "")
+    notes = [f"{series.source}: {rows}, training steps 1–{a}, validation {a + 1}–{b}, test {b + 1}–{len(p.y)} "
+             f"({len(t_test)} test origins); horizon {ns.horizon}, lookback {ns.lookback}, patches of {ns.patch}; "
              "the forecast command's split, loss (masked MSE) and metric (MASE vs seasonal-naive MAE)"]
     return Spec("forecast", "test MASE", True, hidden, build, dataset("train"), dataset("val"), F.masked_mse,
                 F.val_mase, test, config, notes=notes, checkpoints=False)

@@ -74,6 +74,19 @@ def trivial_loss(task: str, T: int) -> float:
     return 1.0 / 6.0 if task == "adding" else COPY_LENGTH * math.log(8) / (T + 2 * COPY_LENGTH)
 
 
+def memoryless_loss(task: str, y: Tensor) -> float:
+    """The memoryless baseline's score on the targets y a run measures on: adding, predict 1: mean (y − 1)²
+    (`trivial_loss`, 1/6, is its expectation); copy, blank then uniform: 10 ln 8 / (T+20) for any targets.
+
+    Example:
+        >>> memoryless_loss("adding", torch.tensor([0.5, 1.0, 2.0]))  # (0.25 + 0 + 1) / 3
+        0.4166666666666667
+    """
+    if task == "adding":
+        return float(((y.double() - 1.0) ** 2).mean())  # (n,) targets
+    return trivial_loss(task, y.shape[1] - 2 * COPY_LENGTH)  # y (n, T+20)
+
+
 def make_data(task: str, n: int, T: int, seed: int) -> tuple[Tensor, Tensor]:
     """A fixed, seeded sample of `task` (so that train, validation and test never share a seed)."""
     generator = torch.Generator().manual_seed(seed)
