@@ -175,14 +175,42 @@ def test_truncated_file_raises_value_error_naming_path(tmp_path):
 def test_a_flipped_bit_in_the_tensors_is_caught(tmp_path):
     """Found by a review: safetensors has no checksum, so a bit flipped on disk loaded as other weights."""
     path = _saved_gru(tmp_path)
-    assert len(json.loads(path.read_bytes()[8 : 8 + struct.unpack("<Q", path.read_bytes()[:8])[0]])[
-        "__metadata__"]["grukit.sha256"]) == 64
-    checkpoint.load(path)  # intact: loads
+    digest = json.loads(_header(path)["__metadata__"]["grukit.sha256"])  # a JSON string, as every metadata value
+    assert digest == checkpoint.tensors_sha256(checkpoint.load(path).state_dict()) and len(digest) == 64
     data = bytearray(path.read_bytes())
     data[-3] ^= 0x10  # one bit of the last tensor's bytes
     path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match=r"gru.safetensors: damaged: its tensor bytes do not match the checksum"):
+    with pytest.raises(ValueError, match=r"gru.safetensors: its tensors do not match the checksum written with them"):
         checkpoint.load(path)
+
+
+def test_the_checksum_is_of_the_tensors_not_of_their_layout(tmp_path):
+    """The same tensors written in another order by another safetensors writer, with grukit's metadata, load
+    (found by a review: a checksum of the raw data region refused them as damaged)."""
+    path = _saved_gru(tmp_path)
+    data = path.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    header, body = json.loads(data[8 : 8 + n]), data[8 + n :]
+    names = sorted((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"], reverse=True)
+    chunks, offset = [], 0
+    for name in names:  # the same tensors, laid out last first
+        begin, end = header[name]["data_offsets"]
+        chunks.append(body[begin:end])
+        header[name]["data_offsets"] = [offset, offset + end - begin]
+        offset += end - begin
+    text = json.dumps(header).encode()
+    reordered = tmp_path / "reordered.safetensors"
+    reordered.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+    tensors, _ = checkpoint.load_state(path)
+    twin = checkpoint.load(reordered)
+    assert all(torch.equal(twin.state_dict()[k], v) for k, v in tensors.items())
+    assert checkpoint.tensors_sha256({"a": torch.ones(2)}) != checkpoint.tensors_sha256({"b": torch.ones(2)})
+    assert checkpoint.tensors_sha256({"a": torch.ones(2)}) != checkpoint.tensors_sha256({"a": torch.ones(1, 2)})
+
+
+def _header(path: Path) -> dict:
+    data = path.read_bytes()
+    return json.loads(data[8 : 8 + struct.unpack("<Q", data[:8])[0]])
 
 
 def test_a_file_without_the_checksum_still_loads(tmp_path):

@@ -347,7 +347,8 @@ def test_an_empty_batch_gives_empty_results_like_torch(backend, batch_first):
     gru = grukit.GRU(3, 4, 2, bidirectional=True, batch_first=batch_first, backend=backend)
     theirs = torch.nn.GRU(3, 4, 2, bidirectional=True, batch_first=batch_first)
     x = torch.randn((0, 5, 3) if batch_first else (5, 0, 3), requires_grad=True)  # N = 0
-    for kwargs in ({}, {"lengths": torch.zeros(0, dtype=torch.int64)}, {"lengths": []}, {"h0": torch.zeros(4, 0, 4)}):
+    for kwargs in ({}, {"lengths": torch.zeros(0, dtype=torch.int64)}, {"lengths": []},
+                   {"lengths": torch.tensor([])}, {"h0": torch.zeros(4, 0, 4)}):
         out, h_n = gru(x, **kwargs)
         out_t, h_n_t = theirs(x, kwargs.get("h0"))
         assert out.shape == out_t.shape and h_n.shape == h_n_t.shape

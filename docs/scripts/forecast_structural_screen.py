@@ -47,9 +47,14 @@ def mase(p: Prepared, t: np.ndarray, forecast: np.ndarray) -> float:
     return errors(forecast, p.unscale(t, target), observed, p.mase_scale)["MASE"]
 
 
+def _folds(values: np.ndarray) -> str:
+    """'0.123 / 0.456 / ...': one figure per fold."""
+    return " / ".join(f"{v:.3f}" for v in values)
+
+
 def main() -> None:
-    print("| transform | Y, d | structural alone: val folds 1-4 | test fold 1 | w (val mean) | blend: val mean | "
-          "blend: test folds 1-4 | best fold-1 test over w |")
+    print("| transform | Y, d | structural alone: val folds 1-4 | test folds 1-4 | w (val mean) | "
+          "blend: val mean | blend: test folds 1-4 | best fold-1 test over w |")
     for transform in ("none", "log"):
         folds = [prepare(load_co2().values, lookback=156, horizon=52, season=52, back=back, transform=transform)
                  for back in range(4)]
@@ -62,9 +67,9 @@ def main() -> None:
                     r, s = ridge_predict(p, W, t), structural(p, t, years, degree)  # (N, K) each
                     score[part][f] = [mase(p, t, w * r + (1 - w) * s) for w in WEIGHTS]
             best = int(np.argmin(score["val"].mean(axis=0)))
-            print(f"| {transform} | {years}, {degree} | {' / '.join(f'{v:.3f}' for v in score['val'][:, 0])} | "
-                  f"{score['test'][0, 0]:.3f} | {WEIGHTS[best]:.1f} | {score['val'][:, best].mean():.3f} | "
-                  f"{' / '.join(f'{v:.3f}' for v in score['test'][:, best])} | {score['test'][0].min():.4f} |")
+            print(f"| {transform} | {years}, {degree} | {_folds(score['val'][:, 0])} | {_folds(score['test'][:, 0])} | "
+                  f"{WEIGHTS[best]:.1f} | {score['val'][:, best].mean():.3f} | {_folds(score['test'][:, best])} | "
+                  f"{score['test'][0].min():.4f} |")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ never runs code, unlike `torch.load` of a pickle. The file layout is safetensors
     [8 bytes: n, little-endian u64] [n bytes: JSON header] [tensor bytes]
     header = {"__metadata__": {key: str}, name: {"dtype", "shape", "data_offsets"}, ...}
 
-grukit writes `"grukit.format": "1"`, `"grukit.sha256"` (the SHA-256 of the tensor bytes,
-checked on every read, so a flipped bit or a damaged copy is caught instead of loaded) and
-every metadata value as a JSON string. Files without the checksum (written by grukit before
-it, or by other safetensors tools with grukit's format key) load without the check.
+grukit writes `"grukit.format": "1"`, `"grukit.sha256"` (a SHA-256 over every tensor's name,
+dtype, shape and bytes, in name order: `tensors_sha256`; checked on every read, so a flipped
+bit or a damaged copy is caught instead of loaded) and every metadata value as a JSON string.
+Files without the checksum (written by grukit before it) load without the check.
 
 Two levels of API:
 
@@ -78,7 +78,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_KEY = "grukit.format"  # metadata key that marks a grukit file
 FORMAT_VERSION = "1"  # bump when the layout of metadata changes
-CHECKSUM_KEY = "grukit.sha256"  # metadata key: hex SHA-256 of the data region (every tensor's bytes)
+CHECKSUM_KEY = "grukit.sha256"  # metadata key: `tensors_sha256` of the file's tensors, as a JSON string
 _RESERVED = (FORMAT_KEY, CHECKSUM_KEY, "__metadata__")  # metadata keys the caller may not set
 _MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header, in bytes
 
@@ -361,8 +361,7 @@ def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metada
         if t.numel():
             seen.add(t.untyped_storage().data_ptr())
         plain[name] = t
-    draft = st_save(plain, metadata=header)  # the data region does not depend on the metadata
-    header[CHECKSUM_KEY] = hashlib.sha256(_data_region(draft)).hexdigest()
+    header[CHECKSUM_KEY] = json.dumps(tensors_sha256(plain))
     write_atomic(path, st_save(plain, metadata=header))
 
 
@@ -385,13 +384,9 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
             f"{path}: a safetensors file but not a grukit checkpoint of format {FORMAT_VERSION} "
             f"(metadata {FORMAT_KEY!r} is {raw_meta.get(FORMAT_KEY)!r})"
         )
-    digest = raw_meta.get(CHECKSUM_KEY)
-    if digest is not None and hashlib.sha256(_data_region(data)).hexdigest() != digest:
-        raise ValueError(f"{path}: damaged: its tensor bytes do not match the checksum written with them "
-                         f"(metadata {CHECKSUM_KEY!r}); a disk or copy error? use another copy of the file")
     metadata: dict[str, Any] = {}
     for key, text in raw_meta.items():
-        if key in (FORMAT_KEY, CHECKSUM_KEY):
+        if key == FORMAT_KEY:
             continue
         try:
             metadata[key] = json.loads(text)
@@ -401,15 +396,31 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
         tensors = st_load(data)
     except Exception as err:  # safetensors raises its own SafetensorError; the header was checked
         raise ValueError(f"{path}: safetensors could not read the file: {err}") from err
+    digest = metadata.pop(CHECKSUM_KEY, None)
+    if digest is not None and tensors_sha256(tensors) != digest:
+        raise ValueError(f"{path}: its tensors do not match the checksum written with them (metadata "
+                         f"{CHECKSUM_KEY!r}): damaged on disk or in a copy, or changed by a tool that kept grukit's "
+                         "metadata; use an intact copy of the file")
     return tensors, metadata
 
 
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """Hex SHA-256 over each tensor's name, dtype, shape and bytes, in name order (however a file lays them out).
+
+    Example:
+        >>> tensors_sha256({"w": torch.zeros(2)}) == tensors_sha256({"w": torch.zeros(2, dtype=torch.float64)})
+        False
+    """
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        if t.numel():
+            h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))  # (numel · itemsize,) the raw bytes
+    return h.hexdigest()
+
+
 # ---------------------------------------------------------------- file format
-
-
-def _data_region(data: bytes) -> memoryview:
-    """The bytes after a safetensors file's header: every tensor, in the order of their offsets."""
-    return memoryview(data)[8 + int.from_bytes(data[:8], "little"):]
 
 
 def _validate(data: bytes, path: Path) -> dict[str, Any]:

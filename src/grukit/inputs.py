@@ -42,8 +42,8 @@ def _lengths(lengths, T: int, N: int, device: torch.device) -> Tensor:
             lengths = torch.as_tensor(lengths)
         except (TypeError, ValueError, RuntimeError) as err:
             raise TypeError(f"lengths: expected a sequence of integers, got {type(lengths).__name__}") from err
-        if lengths.numel() == 0:  # [] (an empty batch's lengths) reads as float32: it holds no non-integer
-            lengths = lengths.to(torch.int64)
+    if lengths.numel() == 0:  # an empty batch's lengths ([] reads as float32) hold no value that is not an integer
+        lengths = lengths.to(torch.int64)
     if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
         raise TypeError(f"lengths: expected integers, got dtype {lengths.dtype}")
     if lengths.dim() != 1 or lengths.numel() != N:

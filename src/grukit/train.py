@@ -20,10 +20,10 @@ the same weights, bit for bit, as a run that was never stopped. The training sta
 (optimizer moments, step, RNG, best weights, history, and with `snapshots` the weights
 around the best epoch, `grukit.snapshots`) lives in `last.state.safetensors`:
 tensors plus JSON metadata, never pickle. It also records the model's config, the
-training config, the number of training samples and a hash of their content (`fingerprint`);
+training config, the number of training samples and a hash of their content (`resume.fingerprint`);
 a resumed run whose settings differ (another model size, another --epochs and so another
 schedule, other data) is refused with
-a UsageError naming --resume and the first differing setting. Only `RESUME_MAY_CHANGE`
+a UsageError naming --resume and every difference (`grukit.resume`). Only `resume.MAY_CHANGE`
 may differ.
 
 A loss or gradient that becomes nan or inf raises `DivergedError` (a FloatingPointError); under
@@ -64,24 +64,22 @@ import atexit
 import copy
 import csv
 import gc
-import hashlib
 import io
-import json
 import logging
 import math
 import os
 import re
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset, default_collate
 
+from grukit import resume
 from grukit.errors import UsageError
 from grukit.snapshots import Snapshots
 
@@ -90,10 +88,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "last.state.safetensors"
 LAST_FILE = "last.safetensors"
 BEST_FILE = "model.safetensors"
-BRIEF = 40  # a setting longer than this (as repr) is described by its size in a resume error, not shown
 CSV_FILE = "metrics.csv"
-RESUME_MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend",
-                     "restore_best")  # may change on resume: none changes the weights' trajectory
 
 
 @dataclass(frozen=True)
@@ -505,13 +500,13 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     stopped_early = False
 
     state_path = out / STATE_FILE if out is not None else None
-    settings = _settings(model, config, train) if out is not None else {}  # saved with the state, once per fit
+    settings = resume.settings(model, config, train, size) if out is not None else {}  # saved with each state
     if config.resume and state_path is not None and state_path.exists():
         try:  # a state file edited or damaged by hand fails anywhere in here: one line naming --resume
             tensors, meta = _load_state(state_path)
             model_config = getattr(model, "config", None)
-            _check_resume(meta, settings, state_path, from_data=getattr(model_config, "FROM_DATA", ()),
-                          flags=getattr(model_config, "FLAGS", {}))  # e.g. a forecaster's scale, its lookback
+            resume.check(meta, settings, state_path, from_data=getattr(model_config, "FROM_DATA", ()),
+                         flags=getattr(model_config, "FLAGS", {}))  # e.g. a forecaster's scale, its lookback
             _load_weights(model, _stored(tensors, meta, "model"), state_path)
             best_weights = _stored(tensors, meta, "best")
             if not best_weights:
@@ -524,7 +519,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         except UsageError:
             raise
         except (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError) as err:
-            detail = _shorten(" ".join(str(err).split()) or type(err).__name__, 120)
+            detail = resume.shorten(" ".join(str(err).split()) or type(err).__name__, 120)
             raise UsageError(f"--resume: {state_path} is damaged ({type(err).__name__}: {detail}); delete it to "
                              "start again, or use another --out") from None
         if config.snapshots and "snapshots" not in meta:
@@ -653,33 +648,12 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                      seconds=time.perf_counter() - t0, files=files, snapshots=snaps.around_best())
 
 
-def _json_config(config: TrainConfig) -> dict:
-    return {f.name: getattr(config, f.name) for f in fields(config)}
-
-
-def _settings(model: nn.Module, config: TrainConfig, train: Dataset) -> dict[str, dict]:
-    """What a resumed run must share with the run it continues (JSON values), as saved in the state file."""
-    model_config = getattr(model, "config", None)
-    model_part = asdict(model_config) if is_dataclass(model_config) and not isinstance(model_config, type) else {}
-    return {"model_config": {"model": type(model).__name__, **model_part}, "config": _json_config(config),
-            "data": {"train_samples": len(train), "train_sha256": fingerprint(train),
-                     "buffers_sha256": _buffers_digest(model)},
-            "run": {"processes": world()[1]}}  # each rank draws its own dropout: another count, other weights
-
-
-def _buffers_digest(model: nn.Module) -> str:
-    """The first 16 hex digits of a sha256 over the model's buffers at the start (fixed inputs such as ratio
-    tables or word vectors): a resumed run must start from the same ones."""
-    h = hashlib.sha256()
-    _feed(h, dict(model.named_buffers()))
-    return h.hexdigest()[:16]
-
-
 def _check_same_buffers(model: nn.Module, size: int, device: torch.device) -> None:
     """RuntimeError on every rank unless all ranks hold the same buffers. DDP sends the parameters from rank 0 at
     the start, but buffers only with broadcast_buffers, which fit turns off: a buffer computed from each rank's
     own share of the data (a normalisation, a ratio table) would differ between the ranks for the whole run."""
-    mine = torch.tensor(list(bytes.fromhex(_buffers_digest(model))), dtype=torch.uint8, device=device)  # (8,)
+    mine = torch.tensor(list(bytes.fromhex(resume.buffers_digest(model))), dtype=torch.uint8,
+                        device=device)  # (8,)
     every = [torch.empty_like(mine) for _ in range(size)]  # every[r] = rank r's digest
     torch.distributed.all_gather(every, mine)
     odd = [r for r, digest in enumerate(every) if not torch.equal(digest, every[0])]
@@ -689,132 +663,13 @@ def _check_same_buffers(model: nn.Module, size: int, device: torch.device) -> No
                            "whole training part, not its own share)")
 
 
-def fingerprint(data: Dataset) -> str:
-    """The first 16 hex digits of a sha256 over a training set's content: a resumed run must train on
-    the same data (not another --csv, --transform or --season with the same number of windows).
-
-    A dataset may give its own (a `fingerprint()` method); a TensorDataset is hashed through its
-    tensors, any other through every sample: its tensors, arrays and numbers, in order.
-
-    Example:
-        >>> import torch
-        >>> from torch.utils.data import TensorDataset
-        >>> zeros, ones = TensorDataset(torch.zeros(3, 2)), TensorDataset(torch.ones(3, 2))
-        >>> fingerprint(zeros) == fingerprint(TensorDataset(torch.zeros(3, 2))) != fingerprint(ones)
-        True
-    """
-    own = getattr(data, "fingerprint", None)
-    if callable(own):
-        return own()
-    return digest(data.tensors if isinstance(data, TensorDataset) else (data[i] for i in range(len(data))))
-
-
-def digest(values: Iterable) -> str:
-    """The first 16 hex digits of a sha256 over `values`: tensors, arrays, numbers, strings, lists of them."""
-    h = hashlib.sha256()
-    for value in values:
-        _feed(h, value)
-    return h.hexdigest()[:16]
-
-
-def _feed(h, value: Any) -> None:
-    """Add `value` to the sha256 `h`: a tensor's or array's dtype, shape and bytes; containers item by item;
-    a number or string by its repr (NumPy scalars as Python ones); any other object by its type alone."""
-    if isinstance(value, torch.Tensor):
-        h.update(f"{value.dtype}{tuple(value.shape)}".encode())
-        h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    elif isinstance(value, np.ndarray) and value.dtype != object:
-        h.update(f"{value.dtype}{value.shape}".encode())
-        h.update(np.ascontiguousarray(value).tobytes())
-    elif isinstance(value, (list, tuple, np.ndarray)):  # an object array by its items, not its pointers
-        h.update(b"[")
-        for v in value:
-            _feed(h, v)
-        h.update(b"]")
-    elif isinstance(value, dict):
-        for k in sorted(value, key=str):
-            _feed(h, (str(k), value[k]))
-    elif isinstance(value, np.generic):
-        _feed(h, value.item())
-    else:
-        h.update(repr(value).encode() if isinstance(value, (int, float, str, bool, type(None)))
-                 else type(value).__name__.encode())
-
-
-def _check_resume(meta: dict, current: dict[str, dict], path: Path, from_data: Sequence[str] = (),
-                  flags: dict[str, str] | None = None) -> None:
-    """UsageError naming --resume and every setting (outside RESUME_MAY_CHANGE) that differs from `meta`'s, so
-    that one derived from another (textgen's warmup_steps from --steps-per-epoch) comes with the one the user set;
-    `from_data`: the model config's fields that its training data set (a forecaster's scale), which differ
-    because the data do; `flags`: the command-line flag behind a model config field, named beside it.
-
-    State files written before the model config and data size were saved are checked on the training
-    config alone; their model still has to fit the saved weights (`_load_weights`). When to stop
-    (patience, time limit) may change: it decides where the same trajectory ends, not its weights
-    (a run stopped by patience goes on when resumed with more)."""
-    current = json.loads(json.dumps(current, default=str))  # tuples -> lists, as in the saved JSON
-    was, now = (meta.get("data") or {}).get("train_sha256"), (current.get("data") or {}).get("train_sha256")
-    other_data = was is not None and was != now
-    changed: list[tuple[str, Any, Any, str]] = []  # (name, saved, now, " (set by --flag)"): every one is named,
-    for part, values in current.items():  # so that a setting derived from a flag comes with the flag's own
-        saved = meta.get(part) or {}
-        for name, value in values.items():
-            if name in saved and name not in RESUME_MAY_CHANGE and saved[name] != value:
-                refusal = _refusal(part, name, saved[name], value, path.parent, other_data, from_data)
-                if refusal is not None and not changed:  # after a changed setting, its consequence goes unsaid
-                    raise UsageError(refusal)
-                if refusal is None:
-                    via = f" (set by {flags[name]})" if part == "model_config" and name in (flags or {}) else ""
-                    changed.append((name, saved[name], value, via))
-    if changed:
-        before = " and ".join(f"{name}={old!r}" for name, old, _, _ in changed)
-        after = " and ".join(f"{name}={new!r}{via}" for name, _, new, via in changed)
-        raise UsageError(f"--resume: {path.parent} was trained with {before}, this run has {after}; resume with "
-                         "the same settings or use another --out")
-
-
-def _refusal(part: str, name: str, saved: Any, value: Any, out: Path, other_data: bool,
-             from_data: Sequence[str]) -> str | None:
-    """The message for a differing setting that is not shown as name=value (the data, the buffers, the process
-    count, a long value such as a vocabulary), or None for one that is."""
-    other = (f"--resume: {out} was trained on other data (the training set's content differs: another file, or "
-             "another flag that shapes the data); resume with the same data or use another --out")
-    if name == "buffers_sha256":
-        return (f"--resume: {out} was trained with other fixed model inputs (the model's buffers differ: other word "
-                "vectors, ratio tables or data); resume with the same data and settings or use another --out")
-    if name in ("train_sha256", "train_samples") or (part == "model_config" and name in from_data and other_data):
-        return other
-    if name == "processes":
-        return (f"--resume: {out} was trained in {saved} process(es) (torchrun --nproc_per_node), this run has "
-                f"{value}; resume with as many, or use another --out")
-    if max(len(repr(saved)), len(repr(value))) > BRIEF:  # a vocabulary, a list of columns
-        return (f"--resume: {out} was trained with another {name} ({_size(saved)}; this run has {_size(value)}: "
-                "other data, or another flag that shapes it); resume with the same settings or use another --out")
-    return None
-
-
-def _size(value: Any) -> str:
-    """What a resume error shows of a long setting: '1,234 characters' for a text (a vocabulary, an
-    alphabet), '7 items' for a list or dict, else the start of its repr."""
-    if isinstance(value, str):
-        return f"{len(value):,} characters"
-    if isinstance(value, (list, dict)):
-        return f"{len(value):,} items"
-    return _shorten(repr(value), BRIEF)
-
-
-def _shorten(text: str, width: int) -> str:
-    """`text`, cut to `width` characters with "..." when longer."""
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
 def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:
         lines = str(err).strip().splitlines()  # a heading, then one line per mismatch
         detail = lines[min(1, len(lines) - 1)].strip()
-        detail = _shorten(detail, 160)  # one line, not every missing key
+        detail = resume.shorten(detail, 160)  # one line, not every missing key
         raise UsageError(f"--resume: the weights in {path} do not fit this model ({detail}); resume with the "
                          "same settings or use another --out") from None
 
@@ -830,4 +685,4 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 __all__ = ["TrainConfig", "FitResult", "DivergedError", "fit", "learning_rate", "steps_per_epoch", "world",
-           "is_main", "resolve_device", "seed_everything", "fingerprint", "digest"]
+           "is_main", "resolve_device", "seed_everything"]

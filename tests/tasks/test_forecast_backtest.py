@@ -69,7 +69,7 @@ def test_forecast_backtest_end_to_end_on_a_slice(tmp_path, capsys):
         assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before
     cmd = [a for a in argv[:-2] if a not in ("--backtest", "3")] + ["--no-linear", "--out", str(plain), "--resume"]
     assert cli.main(cmd) == 2  # found by a review: the refusal named lookback alone, a flag the user never gave
-    assert "has lookback=0 (set by --lookback, or --no-linear, which makes it 0)" in capsys.readouterr().err
+    assert "lookback 16 → 0 (set by --lookback, or --no-linear, which makes it 0)" in capsys.readouterr().err
     partial = tmp_path / "partial"  # a backtest stopped in its first fold: only fold-1/ holds anything
     shutil.copytree(out / "fold-1", partial / "fold-1")
     cmd = [a for a in argv[:-2] if a not in ("--backtest", "3")] + ["--out", str(partial), "--resume"]

@@ -96,7 +96,7 @@ def test_a_checkpoint_with_damaged_weights_is_refused_naming_checkpoint(model_pa
     data[-100:] = b"\xff" * 100  # the last tensor's bytes: float32 0xffffffff is nan
     damaged.write_bytes(bytes(data))
     for path, said in ((diverged, "CHECKPOINT: expected finite weights, got nan or inf in"),
-                       (damaged, "its tensor bytes do not match the checksum written with them")):
+                       (damaged, "its tensors do not match the checksum written with them")):
         code = cli.main(["sample", str(path), "--length", "5"])
         err = capsys.readouterr().err
         assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -37,6 +37,7 @@ from grukit import plots
 from grukit.data.text import Alphabet, load_shakespeare, read_text
 from grukit.errors import UsageError
 from grukit.report import figure, plural, table, write_report
+from grukit.resume import digest
 from grukit.tasks.common import (
     add_encoding,
     add_resume,
@@ -48,7 +49,7 @@ from grukit.tasks.common import (
     write_metrics,
 )
 from grukit.tasks.textgen_model import CharLM, default_prompt, generate
-from grukit.train import digest, fit, is_main, seed_everything
+from grukit.train import fit, is_main, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class Windows(Dataset):
         return self.n
 
     def fingerprint(self) -> str:
-        """`grukit.train.fingerprint` of the text and the window layout, without slicing every window."""
+        """`grukit.resume.fingerprint` of the text and the window layout, without slicing every window."""
         return digest((self.ids, self.T, self.stride))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,185 @@
+"""Resuming a run: what it must share with the run it continues, and the refusal that says what differs.
+
+    settings(model, config, train, P) = {"model_config": the model's class and config,
+                                         "config": the TrainConfig,
+                                         "data": {train_samples, train_sha256 = fingerprint(train),
+                                                  buffers_sha256 = buffers_digest(model)},
+                                         "run": {"processes": P}}
+
+`grukit.train.fit` saves these with every state file; `check(saved, now, path)` raises a UsageError
+naming --resume and every difference outside `MAY_CHANGE`: each setting as "name old → new" (with the
+command-line flag behind it, where the model's config names one), then other data, other buffers or
+another process count. With other data, what the data shape (buffers, a vocabulary, a forecaster's
+scale) is said as "other data" alone.
+
+Example:
+    >>> import torch
+    >>> from torch.utils.data import TensorDataset
+    >>> from grukit.resume import check
+    >>> check({"config": {"lr": 0.01}}, {"config": {"lr": 0.01}}, "runs/a/state")  # the same: nothing to say
+    >>> try:
+    ...     check({"config": {"lr": 0.01}}, {"config": {"lr": 0.5}}, "runs/a/state")
+    ... except ValueError as err:
+    ...     print(err)
+    --resume: runs/a was trained with other settings: lr 0.01 → 0.5; resume as it was trained, or use another --out
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset, TensorDataset
+
+from grukit.errors import UsageError
+
+BRIEF = 40  # a setting longer than this (as repr) is described by its size in a resume error, not shown
+MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend",
+              "restore_best")  # may change on resume: none changes the weights' trajectory
+
+
+def _json_config(config: Any) -> dict:
+    return {f.name: getattr(config, f.name) for f in fields(config)}
+
+
+def settings(model: nn.Module, config: Any, train: Dataset, processes: int) -> dict[str, dict]:
+    """What a resumed run must share with the run it continues (JSON values), as saved in the state file:
+    the model's class and config, the training config (a TrainConfig), the training set's size and content,
+    the model's buffers, and the number of processes (each rank draws its own dropout)."""
+    model_config = getattr(model, "config", None)
+    model_part = asdict(model_config) if is_dataclass(model_config) and not isinstance(model_config, type) else {}
+    return {"model_config": {"model": type(model).__name__, **model_part}, "config": _json_config(config),
+            "data": {"train_samples": len(train), "train_sha256": fingerprint(train),
+                     "buffers_sha256": buffers_digest(model)},
+            "run": {"processes": processes}}
+
+
+def buffers_digest(model: nn.Module) -> str:
+    """The first 16 hex digits of a sha256 over the model's buffers at the start (fixed inputs such as ratio
+    tables or word vectors): a resumed run must start from the same ones."""
+    h = hashlib.sha256()
+    _feed(h, dict(model.named_buffers()))
+    return h.hexdigest()[:16]
+
+
+def fingerprint(data: Dataset) -> str:
+    """The first 16 hex digits of a sha256 over a training set's content: a resumed run must train on
+    the same data (not another --csv, --transform or --season with the same number of windows).
+
+    A dataset may give its own (a `fingerprint()` method); a TensorDataset is hashed through its
+    tensors, any other through every sample: its tensors, arrays and numbers, in order.
+
+    Example:
+        >>> import torch
+        >>> from torch.utils.data import TensorDataset
+        >>> zeros, ones = TensorDataset(torch.zeros(3, 2)), TensorDataset(torch.ones(3, 2))
+        >>> fingerprint(zeros) == fingerprint(TensorDataset(torch.zeros(3, 2))) != fingerprint(ones)
+        True
+    """
+    own = getattr(data, "fingerprint", None)
+    if callable(own):
+        return own()
+    return digest(data.tensors if isinstance(data, TensorDataset) else (data[i] for i in range(len(data))))
+
+
+def digest(values: Iterable) -> str:
+    """The first 16 hex digits of a sha256 over `values`: tensors, arrays, numbers, strings, lists of them."""
+    h = hashlib.sha256()
+    for value in values:
+        _feed(h, value)
+    return h.hexdigest()[:16]
+
+
+def _feed(h, value: Any) -> None:
+    """Add `value` to the sha256 `h`: a tensor's or array's dtype, shape and bytes; containers item by item;
+    a number or string by its repr (NumPy scalars as Python ones); any other object by its type alone."""
+    if isinstance(value, torch.Tensor):
+        h.update(f"{value.dtype}{tuple(value.shape)}".encode())
+        h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, np.ndarray) and value.dtype != object:
+        h.update(f"{value.dtype}{value.shape}".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (list, tuple, np.ndarray)):  # an object array by its items, not its pointers
+        h.update(b"[")
+        for v in value:
+            _feed(h, v)
+        h.update(b"]")
+    elif isinstance(value, dict):
+        for k in sorted(value, key=str):
+            _feed(h, (str(k), value[k]))
+    elif isinstance(value, np.generic):
+        _feed(h, value.item())
+    else:
+        h.update(repr(value).encode() if isinstance(value, (int, float, str, bool, type(None)))
+                 else type(value).__name__.encode())
+
+
+def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Sequence[str] = (),
+          flags: dict[str, str] | None = None) -> None:
+    """UsageError naming --resume and everything (outside MAY_CHANGE) that differs from `meta`'s: every
+    setting as "name old → new", so that one derived from another (textgen's warmup_steps from --steps-per-epoch)
+    comes with the one the user set, then other data, buffers or process count (`_reason`). `from_data`: the
+    model config's fields that its training data set (a forecaster's scale), which differ because the data do;
+    `flags`: the command-line flag behind a model config field, named beside it.
+
+    State files written before the model config and data size were saved are checked on the training
+    config alone; their model still has to fit the saved weights (`_load_weights`). When to stop
+    (patience, time limit) may change: it decides where the same trajectory ends, not its weights
+    (a run stopped by patience goes on when resumed with more)."""
+    current = json.loads(json.dumps(current, default=str))  # tuples -> lists, as in the saved JSON
+    was, now = (meta.get("data") or {}).get("train_sha256"), (current.get("data") or {}).get("train_sha256")
+    other_data = was is not None and was != now
+    changed: list[str] = []  # "name old → new (set by --flag)"
+    reasons: list[str] = []  # the other differences, each said once
+    for part, values in current.items():
+        saved = meta.get(part) or {}
+        for name, value in values.items():
+            if name in saved and name not in MAY_CHANGE and saved[name] != value:
+                reason = _reason(part, name, saved[name], value, other_data, from_data)
+                if reason is None:
+                    via = f" (set by {flags[name]})" if part == "model_config" and name in (flags or {}) else ""
+                    changed.append(f"{name} {saved[name]!r} → {value!r}{via}")
+                elif reason not in reasons:
+                    reasons.append(reason)
+    clauses = ([f"with other settings: {', '.join(changed)}"] if changed else []) + reasons
+    if clauses:
+        raise UsageError(f"--resume: {Path(path).parent} was trained {'; and '.join(clauses)}; resume as it was "
+                         "trained, or use another --out")
+
+
+def _reason(part: str, name: str, saved: Any, value: Any, other_data: bool, from_data: Sequence[str]) -> str | None:
+    """How a resume refusal says a difference that is not shown as "name old → new" (the data, the buffers, the
+    process count, a long value such as a vocabulary), or None for one that is. With other data, what the data
+    shape (buffers, a vocabulary, a forecaster's scale) goes under "other data"."""
+    long = max(len(repr(saved)), len(repr(value))) > BRIEF  # a vocabulary, a list of columns
+    from_the_data = name == "buffers_sha256" or long or (part == "model_config" and name in from_data)
+    if name in ("train_sha256", "train_samples") or (other_data and from_the_data):
+        return "on other data (the training set's content differs: another file, or another flag that shapes it)"
+    if name == "buffers_sha256":
+        return "with other fixed model inputs (the model's buffers differ: other word vectors, ratio tables or data)"
+    if name == "processes":
+        return f"in {saved} process(es) (torchrun --nproc_per_node), this run in {value}"
+    if long:
+        return f"with another {name} ({_size(saved)}; this run has {_size(value)})"
+    return None
+
+
+def _size(value: Any) -> str:
+    """What a resume error shows of a long setting: '1,234 characters' for a text (a vocabulary, an
+    alphabet), '7 items' for a list or dict, else the start of its repr."""
+    if isinstance(value, str):
+        return f"{len(value):,} characters"
+    if isinstance(value, (list, dict)):
+        return f"{len(value):,} items"
+    return shorten(repr(value), BRIEF)
+
+
+def shorten(text: str, width: int) -> str:
+    """`text`, cut to `width` characters with "..." when longer."""
+    return text if len(text) <= width else text[: width - 3] + "..."
