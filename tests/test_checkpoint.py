@@ -208,6 +208,16 @@ def test_the_checksum_is_of_the_tensors_not_of_their_layout(tmp_path):
     assert checkpoint.tensors_sha256({"a": torch.ones(2)}) != checkpoint.tensors_sha256({"a": torch.ones(1, 2)})
 
 
+def test_lazy_negative_and_conjugate_views_are_saved_as_their_values(tmp_path):
+    """Found by a review: a tensor behind torch's lazy negation or conjugation flag failed inside the checksum
+    (and before it, was saved without the flag, as other numbers)."""
+    path = tmp_path / "s.safetensors"
+    z = torch.tensor([1 + 2j, -3j], dtype=torch.complex64)
+    checkpoint.save_state(path, {"neg": torch.arange(3.0)._neg_view(), "conj": z.conj()}, {})
+    back, _ = checkpoint.load_state(path)
+    assert torch.equal(back["neg"], -torch.arange(3.0)) and torch.equal(back["conj"], z.conj().resolve_conj())
+
+
 def _header(path: Path) -> dict:
     data = path.read_bytes()
     return json.loads(data[8 : 8 + struct.unpack("<Q", data[:8])[0]])

@@ -239,10 +239,14 @@ def test_resume_with_a_long_setting_changed_gives_its_size_not_its_text(tmp_path
     code, _, err = _run(capsys, [*argv, "--limit", "250", "--resume"])
     lines = _error_lines(err)
     assert code == 2 and len(lines) == 1 and len(lines[0]) < 240 + len(str(out)), lines
-    assert lines[0].endswith(f"--resume: {out} was trained with other settings: bigrams 613 → 527; and on other data "
-                             "(the training set's content differs: another file, or another flag that shapes it); "
-                             "resume as it was trained, or use another --out"), lines[0]  # the vocabulary and the
-    # vectors' words, which the data shape, are said as "other data" (a long value alone: tests/test_resume.py)
+    assert lines[0].endswith(f"--resume: {out} was trained on other data (the training set's content differs: "
+                             "another file, or another flag that shapes it); resume as it was trained, or use "
+                             "another --out"), lines[0]  # the vocabulary, the vectors' words and the bigram count,
+    # which the data shape, are said as "other data" (a long value alone: tests/test_resume.py)
+    code, _, err = _run(capsys, [*argv, "--limit", "300", "--members", "2", "--resume"])
+    assert code == 2 and _error_lines(err)[0].endswith(  # found by a review: also "other fixed model inputs"
+        "was trained with other settings: members 1 → 2 (set by --members); resume as it was trained, or use "
+        "another --out"), err
 
 
 def test_resume_on_other_data_is_refused_even_with_the_same_number_of_windows(tmp_path, capsys):

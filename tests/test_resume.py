@@ -39,5 +39,8 @@ def test_a_refusal_names_every_difference_once():
     with pytest.raises(UsageError) as info:
         check(saved, same_data, "runs/a/state", from_data=("scale",))
     assert ("with other settings: hidden 8 → 4, scale 1.5 → 2.5, lr 0.01 → 0.5; and with another vocabulary (50 "
-            "characters; this run has 50 characters); and with other fixed model inputs") in str(info.value)
+            "characters; this run has 50 characters); and in 1 process(es)") in str(info.value)  # the buffers
+    # follow from the settings (found by a review: --members 1 → 2 was also said as other fixed inputs)
+    with pytest.raises(UsageError, match=r"was trained with other fixed model inputs \(the model's buffers differ"):
+        check(saved, {**saved, "data": {"train_sha256": "x", "buffers_sha256": "c"}}, "runs/a/state")
     check(saved, {**saved, "config": {"lr": 0.01}}, "runs/a/state")  # nothing differs: no refusal

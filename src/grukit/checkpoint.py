@@ -354,7 +354,7 @@ def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metada
             raise TypeError(f"tensors[{name!r}]: expected a torch.Tensor, got {type(tensor).__name__}")
         if tensor.dtype not in _DTYPES.values():
             raise TypeError(f"tensors[{name!r}]: expected a dtype safetensors can read back, got {tensor.dtype}")
-        t = tensor.detach().to("cpu").contiguous()
+        t = tensor.detach().to("cpu").resolve_conj().resolve_neg().contiguous()  # values, not lazy flags
         ptr = t.untyped_storage().data_ptr()
         if ptr in seen or t.untyped_storage().nbytes() != t.numel() * t.element_size():
             t = t.clone()  # shares memory with another tensor, or is a view of a larger one
@@ -413,7 +413,7 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     """
     h = hashlib.sha256()
     for name in sorted(tensors):
-        t = tensors[name].detach().to("cpu").contiguous()
+        t = tensors[name].detach().to("cpu").resolve_conj().resolve_neg().contiguous()
         h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
         if t.numel():
             h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))  # (numel · itemsize,) the raw bytes

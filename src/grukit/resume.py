@@ -10,7 +10,7 @@
 naming --resume and every difference outside `MAY_CHANGE`: each setting as "name old → new" (with the
 command-line flag behind it, where the model's config names one), then other data, other buffers or
 another process count. With other data, what the data shape (buffers, a vocabulary, a forecaster's
-scale) is said as "other data" alone.
+scale) is said as "other data" alone, and other buffers are named only when nothing else explains them.
 
 Example:
     >>> import torch
@@ -39,6 +39,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from grukit.errors import UsageError
 
+_BUFFERS = "with other fixed model inputs (the model's buffers differ: other word vectors, ratio tables or data)"
 BRIEF = 40  # a setting longer than this (as repr) is described by its size in a resume error, not shown
 MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend",
               "restore_best")  # may change on resume: none changes the weights' trajectory
@@ -101,7 +102,8 @@ def _feed(h, value: Any) -> None:
     a number or string by its repr (NumPy scalars as Python ones); any other object by its type alone."""
     if isinstance(value, torch.Tensor):
         h.update(f"{value.dtype}{tuple(value.shape)}".encode())
-        h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        plain = value.detach().cpu().resolve_conj().resolve_neg().contiguous()  # the values, not lazy flags
+        h.update(plain.reshape(-1).view(torch.uint8).numpy().tobytes())
     elif isinstance(value, np.ndarray) and value.dtype != object:
         h.update(f"{value.dtype}{value.shape}".encode())
         h.update(np.ascontiguousarray(value).tobytes())
@@ -147,6 +149,8 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
                     changed.append(f"{name} {saved[name]!r} → {value!r}{via}")
                 elif reason not in reasons:
                     reasons.append(reason)
+    if changed or other_data:  # other buffers follow from those (a member more, another table)
+        reasons = [r for r in reasons if r != _BUFFERS]
     clauses = ([f"with other settings: {', '.join(changed)}"] if changed else []) + reasons
     if clauses:
         raise UsageError(f"--resume: {Path(path).parent} was trained {'; and '.join(clauses)}; resume as it was "
@@ -162,7 +166,7 @@ def _reason(part: str, name: str, saved: Any, value: Any, other_data: bool, from
     if name in ("train_sha256", "train_samples") or (other_data and from_the_data):
         return "on other data (the training set's content differs: another file, or another flag that shapes it)"
     if name == "buffers_sha256":
-        return "with other fixed model inputs (the model's buffers differ: other word vectors, ratio tables or data)"
+        return _BUFFERS
     if name == "processes":
         return f"in {saved} process(es) (torchrun --nproc_per_node), this run in {value}"
     if long:

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -259,6 +260,12 @@ class SentenceClassifier(nn.Module):
 class EnsembleConfig(ClassifierConfig):
     members: int = 3  # M, classifiers averaged, each built from the fields above
     vector_words: str = ""  # words known only by their vector, "\n"-joined; id = V + 2 + position
+    FROM_DATA: ClassVar[tuple[str, ...]] = ("vocabulary", "classes", "bigrams", "vector_words")  # set by the data
+    FLAGS: ClassVar[dict[str, str]] = {  # the `grukit classify` flag behind each field, for resume messages
+        "embedding": "--embedding", "hidden_size": "--hidden", "dropout": "--dropout",
+        "ratios": "--ratios/--no-ratios", "word_dropout": "--word-dropout", "pooling": "--pooling",
+        "bigrams": "--bigrams/--no-bigrams, --min-count or the data", "vectors": "--vectors",
+        "negation": "--negation", "members": "--members"}
 
 
 def member_fields(config: EnsembleConfig) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -38,6 +39,9 @@ class CharLMConfig:
     dropout: float = 0.2  # on the embedding, between layers and before the head
     reset: str = "before"  # GRU reset placement (DESIGN §1)
     backend: str = "auto"  # GRU kernel backend
+    FROM_DATA: ClassVar[tuple[str, ...]] = ("alphabet",)  # set by the training text
+    FLAGS: ClassVar[dict[str, str]] = {  # the `grukit textgen` flag behind each field, for resume messages
+        "embedding": "--embedding", "hidden_size": "--hidden", "num_layers": "--layers", "dropout": "--dropout"}
 
 
 @register
