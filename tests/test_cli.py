@@ -212,6 +212,9 @@ def test_a_diverging_run_names_lr_and_leaves_nothing(tmp_path, capsys):
     assert _error_lines(err) == ["grukit forecast: error: --lr: training diverged (the training loss is nan at "
                                  "epoch 1); lower the learning rate"]
     assert not out.exists()
+    code, _, err = _run(capsys, ["textgen", "--limit", "2000", "--lr", "1e39", "--out", str(out)])
+    assert code == 2 and _error_lines(err) == [  # found by a review: AdamW's float32 overflow, a traceback
+        "grukit textgen: error: --lr: expected a number > 0 and at most 3.403e+38 (float32's largest), got 1e+39"]
 
 
 def test_resume_with_other_settings_names_resume_and_keeps_the_run(tmp_path, capsys):

@@ -104,8 +104,9 @@ def test_config_rejects_bad_values():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match=r"^snapshots: expected an integer >= 0, got -1$"):
         TrainConfig(snapshots=-1)
-    for field, value in (("lr", float("inf")), ("weight_decay", -0.1), ("betas", (0.9, 1.0)), ("warmup_steps", -1),
-                         ("min_lr_ratio", 1.5)):  # found by a review: these went through unchecked
+    for field, value in (("lr", float("inf")), ("lr", 1e39), ("weight_decay", -0.1), ("betas", (0.9, 1.0)),
+                         ("warmup_steps", -1), ("min_lr_ratio", 1.5)):  # found by reviews: these went unchecked
+        # (1e39 overflows float32 inside AdamW)
         with pytest.raises(ValueError, match=rf"^{field}: expected"):
             TrainConfig(**{field: value})
 
@@ -247,6 +248,11 @@ def test_a_nan_validation_metric_is_a_divergence():
         fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=lambda m, v: {"val_loss": next(values)},
             config=config, out=None)
     assert (info.value.part, info.value.what) == ("validation", "val_loss")
+    values = iter([{"val_loss": 0.5, "val_mase": 0.3}, {"val_loss": float("inf"), "val_mase": 0.3}])
+    config = TrainConfig(epochs=3, batch_size=8, progress=False, metric="val_mase")
+    with pytest.raises(DivergedError, match=r"^validation val_loss became inf at epoch 2"):  # found by a review:
+        fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=lambda m, v: next(values),  # another metric
+            config=config, out=None)  # than the one that picks epochs went into the history, which JSON refused
 
 
 def test_resume_with_more_patience_goes_on_like_an_unbroken_run(tmp_path):

@@ -264,8 +264,10 @@ def check_arguments(args: argparse.Namespace) -> None:
     if seed is not None and not 0 <= seed < MAX_SEED:
         raise UsageError(f"--seed: expected an integer in [0, 2**63), got {seed}")
     lr = getattr(args, "lr", None)
-    if lr is not None and not (math.isfinite(lr) and lr > 0):
-        raise UsageError(f"--lr: expected a finite number > 0, got {lr}")
+    from grukit.train import LR_MAX
+
+    if lr is not None and not (math.isfinite(lr) and 0 < lr <= LR_MAX):
+        raise UsageError(f"--lr: expected a number > 0 and at most {LR_MAX:.4g} (float32's largest), got {lr}")
     decay = getattr(args, "weight_decay", None)
     if decay is not None and not (math.isfinite(decay) and decay >= 0):
         raise UsageError(f"--weight-decay: expected a finite number >= 0, got {decay}")

@@ -89,6 +89,7 @@ STATE_FILE = "last.state.safetensors"
 LAST_FILE = "last.safetensors"
 BEST_FILE = "model.safetensors"
 CSV_FILE = "metrics.csv"
+LR_MAX = float(torch.finfo(torch.float32).max)  # AdamW multiplies float32 weights by lr: beyond, it fails
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
         _check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
-        _check(self.lr > 0 and math.isfinite(self.lr), "lr", "a finite number > 0", self.lr)
+        _check(0 < self.lr <= LR_MAX, "lr", f"a number > 0 and at most {LR_MAX:.4g} (float32's largest)", self.lr)
         _check(self.weight_decay >= 0 and math.isfinite(self.weight_decay), "weight_decay", "a finite number >= 0",
                self.weight_decay)
         _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas", "two numbers in [0, 1)",
@@ -591,8 +592,9 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             metrics = {k: float(v) for k, v in evaluate(model, val).items()}
         if config.metric not in metrics:
             raise KeyError(f"evaluate() returned {sorted(metrics)}; config.metric {config.metric!r} is missing")
-        if not math.isfinite(metrics[config.metric]):  # every rank evaluates the same: all raise together
-            _diverged(bar, metrics[config.metric], epoch, step, config.metric, size > 1, part="validation")
+        unbounded = [key for key in (config.metric, *metrics) if not math.isfinite(metrics[key])]
+        if unbounded:  # any metric (the history is JSON); every rank evaluates the same: all raise together
+            _diverged(bar, metrics[unbounded[0]], epoch, step, unbounded[0], size > 1, part="validation")
         epoch_seconds = time.perf_counter() - te
         row = {"epoch": epoch, "train_loss": loss_sum[0].item() / batches, "lr": lr,
                "grad_norm": norm_sum * size / batches, "seconds": round(epoch_seconds, 3), **metrics}

@@ -109,3 +109,14 @@ def test_a_word_that_is_a_unicode_space_is_a_word(tmp_path):
     the whole file was refused at that line."""
     vectors = read_text(table(tmp_path, "3 2\nthe 0.1 0.2\n\u00a0 0.3 0.4\n new york 0.5 0.6 \n"))
     assert vectors.words == ("the", "\u00a0", "new york") and vectors.matrix.shape == (3, 2)
+
+
+def test_a_damaged_gz_and_a_header_of_no_numbers_are_named(tmp_path):
+    """Found by a review: a .gz whose data is damaged ended in zlib's traceback, and a word2vec header 'N 0' in an
+    error about a model's table that named no flag."""
+    damaged = tmp_path / "bad.gz"
+    damaged.write_bytes(gzip.compress(b"the 0.1 0.2\n" * 50)[:10] + bytes(range(200)))
+    with pytest.raises(UsageError, match=r"^--vectors: expected a word-vector text file \(UTF-8, or .gz of one\)"):
+        read_text(damaged, argument="--vectors")
+    with pytest.raises(UsageError, match=r"^--vectors: expected a word2vec header 'N P' with P >= 1"):
+        read_text(table(tmp_path, "3 0\ngood\nbad\nfilm\n"), argument="--vectors")

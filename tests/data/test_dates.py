@@ -4,7 +4,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from grukit.data.dates import check_order, infer_season, insert_skipped, parse_dates, to_datetime
+from grukit.data.dates import check_order, dates_after, infer_season, insert_skipped, parse_dates, to_datetime
 from grukit.errors import UsageError
 
 
@@ -59,3 +59,10 @@ def test_a_skipped_month_keeps_the_series_day_and_month_ends_stay_month_ends():
         stamps = parse_dates(dates, "d", "m.csv")
         _, labels = insert_skipped(np.arange(11.0)[:, None], stamps, list(dates), 12, "d", "m.csv")
         assert labels[2] == want and labels[3] == dates[2], dates
+
+
+def test_no_dates_past_year_9999():
+    """Found by a review: a weekly series ending in December 9999 ended forecast in an OverflowError traceback,
+    after training, with its files left behind; past the calendar the outlook has no dates."""
+    assert dates_after(["9999-12-06", "9999-12-13"], 3, 52) is None
+    assert dates_after(["9998-12-06", "9998-12-13"], 2, 52) == ["9998-12-20", "9998-12-27"]

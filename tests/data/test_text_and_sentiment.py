@@ -39,6 +39,9 @@ def test_read_text_refuses_non_utf8_and_empty(tmp_path):
     assert read_text(bad, encoding="latin-1") == "ok \xff no"
     with pytest.raises(UsageError, match="--encoding: expected a Python codec name .* got 'klingon'"):
         read_text(bad, encoding="klingon")
+    for codec in ("undefined", "base64"):  # found by a review: a codec that decodes no text was not named
+        with pytest.raises(UsageError, match=f"--encoding: expected a Python codec name .* got '{codec}'"):
+            read_text(bad, encoding=codec)
     bad.write_text("\n\n")  # said "an empty file" before
     with pytest.raises(UsageError, match=r"expected some text, got a file of white space only: "):
         read_text(bad)

@@ -200,7 +200,8 @@ def _step_label(before: dt.datetime, text: str, j: int, season: int, month_end: 
 def dates_after(dates: Sequence[str], steps: int, season: int) -> list[str] | None:
     """The dates of the `steps` steps after the last of `dates`, in its format, when the dates step by
     `season`'s unit (`infer_season`) one step a row, as `insert_skipped` leaves a regular file; None
-    otherwise (irregular dates, weekday-only "daily" rows, a blank or unreadable date, no fixed step).
+    otherwise (irregular dates, weekday-only "daily" rows, a blank or unreadable date, no fixed step, or steps
+    past year 9999).
 
     Example:
         >>> dates_after(["2001-12-22", "2001-12-29"], 2, 52), dates_after(["2020-10", "2020-11"], 3, 12)
@@ -219,4 +220,7 @@ def dates_after(dates: Sequence[str], steps: int, season: int) -> list[str] | No
     if any(s is None for s in stamps) or not (np.diff(_step_numbers(stamps, season)) == 1).all():
         return None
     ends = season == 12 and month_ends(stamps)
-    return [_step_label(stamps[-1], dates[-1].strip(), j, season, ends) for j in range(1, steps + 1)]
+    try:
+        return [_step_label(stamps[-1], dates[-1].strip(), j, season, ends) for j in range(1, steps + 1)]
+    except (OverflowError, ValueError):  # past year 9999, where Python's calendar ends
+        return None

@@ -49,7 +49,7 @@ def read_decoded(path: str | Path, argument: str, encoding: str = "utf-8") -> st
                 else "--encoding cp1252 for a Windows file, latin-1 otherwise")
         raise UsageError(f"{argument}: expected {encoding} text, got byte 0x{data[err.start]:02x} at offset "
                          f"{err.start + mark} of {path} (try {hint})") from None
-    except LookupError:
+    except (LookupError, UnicodeError):  # UnicodeError: a codec that decodes nothing, such as 'undefined'
         raise UsageError(f"--encoding: expected a Python codec name such as utf-8 or latin-1, got {encoding!r}") \
             from None
     if "\x00" in text:  # valid UTF-8, but no text file holds NUL: UTF-16 without its byte-order mark, or binary

@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -97,7 +98,7 @@ def _lines(path: Path, argument: str) -> Iterable[str]:
     try:  # utf-8-sig: a byte-order mark is not part of the first word; only \n ends a line
         with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="\n") as text:
             yield from text
-    except (UnicodeDecodeError, OSError, EOFError) as err:  # OSError: gzip's "Not a gzipped file"
+    except (UnicodeDecodeError, OSError, EOFError, zlib.error) as err:  # OSError: gzip's "Not a gzipped file"
         raise UsageError(f"{argument}: expected a word-vector text file (UTF-8, or .gz of one), got {path} "
                          f"({type(err).__name__}: {err})") from None
 
@@ -134,6 +135,9 @@ def read_text(path: str | Path, *, wanted: Iterable[str] = (), frequent: int = F
             continue
         if P is None and n == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):  # word2vec's "N P"
             P = int(fields[1])
+            if P < 1:  # found by a review: "3 0" made a table of no numbers, refused later without the flag
+                raise UsageError(f"{argument}: expected a word2vec header 'N P' with P >= 1 numbers a word, got "
+                                 f"{line.strip()!r} on line 1 of {path}")
             continue
         if P is None:
             P = len(fields) - 1
