@@ -217,6 +217,14 @@ def test_a_diverging_run_names_lr_and_leaves_nothing(tmp_path, capsys):
         "grukit textgen: error: --lr: expected a number > 0 and at most 3.403e+38 (float32's largest), got 1e+39"]
 
 
+def test_a_path_with_a_newline_is_named_on_one_line(tmp_path, capsys):
+    """Found by a fuzz: a missing --csv whose name holds a newline broke the error over two lines."""
+    path = tmp_path / "no\nsuch.csv"
+    code, _, err = _run(capsys, ["forecast", "--csv", str(path), "--column", "y", "--out", str(tmp_path / "o")])
+    said = f"grukit forecast: error: --csv: file not found: {tmp_path}/no\\nsuch.csv"
+    assert code == 2 and _error_lines(err) == [said]
+
+
 def test_resume_with_other_settings_names_resume_and_keeps_the_run(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["textgen", "--limit", "20000", "--hidden", "8", "--embedding", "4", "--seq-len", "16",

@@ -380,7 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _drop_empty(out, before, parents)  # a bug: its traceback, and what it wrote, stay
             raise
         _clean(out, before, parents)
-        print(f"grukit {args.command}: error: {message}", file=sys.stderr)
+        one_line = message.replace("\r", "\\r").replace("\n", "\\n")  # a path may hold a newline
+        print(f"grukit {args.command}: error: {one_line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         _drop_empty(out, before, parents)  # the checkpoints written so far stay, for --resume
