@@ -534,7 +534,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     elif config.resume:
         log.warning("resume: no %s in %s; starting from scratch", STATE_FILE, out)
 
-    # buffers (ratio tables, word vectors) are fixed and the same on every rank from the start: not sent each step
+    # buffers (ratio tables, word vectors) are fixed inputs, never sent (broadcast_buffers off): every rank must
+    # start with the same ones
     if size > 1:
         _check_same_buffers(model, size, device)
     trained = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if size > 1 else model
