@@ -64,8 +64,7 @@ def test_config_is_readable_json_in_metadata(tmp_path):
 
     path = tmp_path / "m.safetensors"
     checkpoint.save(GRU(3, 4, reset="after"), path)
-    n = struct.unpack("<Q", path.read_bytes()[:8])[0]
-    meta = json.loads(path.read_bytes()[8 : 8 + n])["__metadata__"]
+    meta = _header(path)["__metadata__"]
     assert json.loads(meta["config"])["reset"] == "after"
     assert json.loads(meta["dtype"]) == "float32"
     assert meta["grukit.format"] == "1"
@@ -237,8 +236,7 @@ def _rewrite_header(path: Path, edit) -> None:
     """Replace the JSON header of a safetensors file by edit(header), keeping the data."""
     data = path.read_bytes()
     n = struct.unpack("<Q", data[:8])[0]
-    header = edit(json.loads(data[8 : 8 + n]))
-    text = json.dumps(header).encode()
+    text = json.dumps(edit(_header(path))).encode()
     path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + n :])
 
 

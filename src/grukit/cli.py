@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
-import itertools
 import logging
 import math
 import os
@@ -154,14 +153,14 @@ def claim_default_out(command: str) -> Path:
     base = default_out(command)
     check_out(base)  # runs/ must not be a file
     base.parent.mkdir(parents=True, exist_ok=True)
-    for k in itertools.count(1):
-        out = base if k == 1 else base.with_name(f"{base.name}-{k}")
+    out, k = base, 1
+    while True:
         try:
             out.mkdir()
             return out
         except FileExistsError:
-            continue
-    raise AssertionError("unreachable")
+            k += 1
+            out = base.with_name(f"{base.name}-{k}")
 
 
 def _snapshot(out: Path | None) -> set[str] | None:
