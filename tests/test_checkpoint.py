@@ -110,6 +110,8 @@ def test_save_state_rejects_bad_arguments(tmp_path):
         checkpoint.save_state(path, {}, {"grukit.format": 2})
     with pytest.raises(ValueError, match="grukit.sha256"):
         checkpoint.save_state(path, {}, {"grukit.sha256": "0" * 64})
+    with pytest.raises(ValueError, match=r"not beginning 'grukit.' \(grukit's own\), got 'grukit.mine'"):
+        checkpoint.save_state(path, {}, {"grukit.mine": 1})
     with pytest.raises(FileNotFoundError, match="does not exist"):
         checkpoint.save_state(tmp_path / "missing" / "s.safetensors", {}, {})
     assert not path.exists()
@@ -222,14 +224,71 @@ def _header(path: Path) -> dict:
     return json.loads(data[8 : 8 + struct.unpack("<Q", data[:8])[0]])
 
 
-def test_a_file_without_the_checksum_still_loads(tmp_path):
-    """Files written before the checksum existed (or by other tools with the format key) load unchecked."""
+def _without(*keys):
+    """A header edit that drops these metadata keys, as files written before them lack them."""
+    return lambda h: {**h, "__metadata__": {k: v for k, v in h["__metadata__"].items() if k not in keys}}
+
+
+@pytest.mark.parametrize("keys", [("grukit.metadata_sha256",), ("grukit.metadata_sha256", "grukit.sha256")],
+                         ids=["tensor-checksum-only", "no-checksum"])
+def test_a_file_without_the_checksums_still_loads(tmp_path, keys):
+    """Files written before the checksums existed (or by other tools with the format key) load unchecked."""
     path = _saved_gru(tmp_path)
     model = checkpoint.load(path)
-    _rewrite_header(path, lambda h: {**h, "__metadata__": {
-        k: v for k, v in h["__metadata__"].items() if k != "grukit.sha256"}})
+    _rewrite_header(path, _without(*keys))
     twin = checkpoint.load(path)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
+
+
+def test_every_flipped_bit_in_the_metadata_is_caught(tmp_path):
+    """Found by a review: the checksum covered the tensors only, so one bit flipped in the header turned dropout
+    0.0 into 0.4, and one in the checksum's key name switched the check off. Each byte of the metadata here
+    gets one flipped bit (bit i mod 8 of byte i): the file is refused, or loads as the model saved. The one place
+    where a flip leaves the file loadable is the "grukit" of the metadata checksum's own key, which turns it
+    into a caller's key: the metadata checksum is then missing, and everything it covered is intact."""
+    from grukit.layer import GRU
+
+    path = tmp_path / "gru.safetensors"
+    model = GRU(2, 3, dropout=0.0, bidirectional=True)
+    checkpoint.save(model, path)
+    data = path.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    start = data.index(b'"__metadata__"', 8, 8 + n)
+    end = data.index(b"}", data.index(b'"grukit.metadata_sha256"', start)) + 1
+    flipped = tmp_path / "flipped.safetensors"
+    own_key = data.index(b'"grukit.metadata_sha256"', start) + 1
+    loaded = []
+    for i in range(start, end):
+        damaged = bytearray(data)
+        damaged[i] ^= 1 << (i % 8)
+        flipped.write_bytes(bytes(damaged))
+        try:
+            twin = checkpoint.load(flipped)
+        except ValueError as err:
+            assert "flipped.safetensors" in str(err)
+            continue
+        loaded.append(i)
+        assert twin.config == model.config
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
+    assert end - start > 300 and set(loaded) <= set(range(own_key, own_key + len("grukit")))
+
+
+def test_an_unknown_key_of_grukit_s_own_is_refused(tmp_path):
+    path = _saved_gru(tmp_path)
+    _rewrite_header(path, lambda h: {**h, "__metadata__": {**_without("grukit.sha256")(h)["__metadata__"],
+                                                           "grukit.sha257": h["__metadata__"]["grukit.sha256"]}})
+    with pytest.raises(ValueError, match=r"gru.safetensors: metadata key 'grukit.sha257' is not one grukit writes"):
+        checkpoint.load(path)
+
+
+def test_a_stored_integer_tensor_is_not_loaded_into_float_weights(tmp_path):
+    """Found by a review: a dtype relabelled I32 in a file without checksums was converted into weights near 1e9."""
+    path = _saved_gru(tmp_path)
+    edit = _without("grukit.metadata_sha256", "grukit.sha256")
+    _rewrite_header(path, lambda h: {**edit(h), "weight_h_l0": {**h["weight_h_l0"], "dtype": "I32"}})
+    with pytest.raises(ValueError, match=r"'weight_h_l0' is stored as torch.int32, but grukit.GRU keeps it as "
+                                         r"floating-point numbers"):
+        checkpoint.load(path)
 
 
 def _rewrite_header(path: Path, edit) -> None:
@@ -277,11 +336,18 @@ def _first_tensor(header: dict) -> str:
          "dtype-meta", "format-version", "no-metadata", "not-object"],
 )
 def test_tampered_header_or_config_raises_value_error(tmp_path, edit, message):
+    """Each edit in a file without the metadata checksum (one from before it), so the check that names what is
+    wrong is reached; with the checksum, every metadata edit is refused by it first."""
     path = _saved_gru(tmp_path)
-    _rewrite_header(path, edit)
+    _rewrite_header(path, lambda h: edit(_without("grukit.metadata_sha256")(h)))
     with pytest.raises(ValueError, match=message) as info:
         checkpoint.load(path)
     assert str(path) in str(info.value)
+    if "__metadata__" in str(edit(_header(_saved_gru(tmp_path)))):
+        path = _saved_gru(tmp_path)
+        _rewrite_header(path, edit)
+        with pytest.raises(ValueError, match=message + "|does not match the checksum"):
+            checkpoint.load(path)
 
 
 def test_header_length_beyond_file_and_garbage(tmp_path):
@@ -412,7 +478,8 @@ def test_atomic_write_keeps_the_mode_a_plain_write_would_give_and_follows_symlin
 
 def test_a_file_from_before_a_setting_existed_loads_with_its_default(tmp_path):
     path = _saved_gru(tmp_path)
-    _rewrite_header(path, lambda h: {**h, "__metadata__": {**h["__metadata__"], "config": json.dumps(
+    old = _without("grukit.metadata_sha256")  # written before the metadata checksum, as before the setting
+    _rewrite_header(path, lambda h: {**old(h), "__metadata__": {**old(h)["__metadata__"], "config": json.dumps(
         {k: v for k, v in json.loads(h["__metadata__"]["config"]).items() if k != "backend"})}})
     assert checkpoint.load(path).config.backend == "auto"
 

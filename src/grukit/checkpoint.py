@@ -7,9 +7,12 @@ never runs code, unlike `torch.load` of a pickle. The file layout is safetensors
     header = {"__metadata__": {key: str}, name: {"dtype", "shape", "data_offsets"}, ...}
 
 grukit writes `"grukit.format": "1"`, `"grukit.sha256"` (a SHA-256 over every tensor's name,
-dtype, shape and bytes, in name order: `tensors_sha256`; checked on every read, so a flipped
-bit or a damaged copy is caught instead of loaded) and every metadata value as a JSON string.
-Files without the checksum (written by grukit before it) load without the check.
+dtype, shape and bytes, in name order: `tensors_sha256`), `"grukit.metadata_sha256"` (a SHA-256
+over every other metadata key and value, the tensors' checksum included: `metadata_sha256`) and
+every metadata value as a JSON string. Both are checked on every read, so a flipped bit or a
+damaged copy, in the weights or in the config, is caught instead of loaded. Files without them
+(written by grukit before them) load without the check; metadata keys beginning "grukit." are
+grukit's own, and one it does not know (a key name with a flipped bit) is refused.
 
 Two levels of API:
 
@@ -79,7 +82,8 @@ log = logging.getLogger(__name__)
 FORMAT_KEY = "grukit.format"  # metadata key that marks a grukit file
 FORMAT_VERSION = "1"  # bump when the layout of metadata changes
 CHECKSUM_KEY = "grukit.sha256"  # metadata key: `tensors_sha256` of the file's tensors, as a JSON string
-_RESERVED = (FORMAT_KEY, CHECKSUM_KEY, "__metadata__")  # metadata keys the caller may not set
+METADATA_CHECKSUM_KEY = "grukit.metadata_sha256"  # metadata key: `metadata_sha256` of the other metadata
+_OWN_KEYS = (FORMAT_KEY, CHECKSUM_KEY, METADATA_CHECKSUM_KEY)  # grukit's own keys: the "grukit." prefix is theirs
 _MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header, in bytes
 
 # safetensors dtype name -> torch dtype, for the dtypes safetensors reads back (it writes a few more,
@@ -303,6 +307,20 @@ def _check_fits(cls: type, name: str, config: dict, tensors: dict[str, torch.Ten
         key = sorted(set(want) ^ set(got)) or sorted(k for k in want if want[k] != got[k])
         raise ValueError(f"{path}: weights do not fit {name} with config {config!r}: first difference at "
                          f"{key[0]!r} (expected {want.get(key[0])}, stored {got.get(key[0])})")
+    built = probe.state_dict()
+    odd = sorted(key for key, t in tensors.items() if _kind(t.dtype) != _kind(built[key].dtype))
+    if odd:  # load_state_dict would convert the values, e.g. integer bits into float weights
+        raise ValueError(f"{path}: {odd[0]!r} is stored as {tensors[odd[0]].dtype}, but {name} keeps it as "
+                         f"{_kind(built[odd[0]].dtype)} numbers; was the file edited?")
+
+
+def _kind(dtype: torch.dtype) -> str:
+    """"floating-point", "complex", "boolean" or "integer": which dtypes may stand for one another on loading."""
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "floating-point"
+    return "boolean" if dtype == torch.bool else "integer"
 
 
 def _model_dtype(model: torch.nn.Module) -> str | None:
@@ -338,9 +356,9 @@ def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metada
         raise TypeError(f"metadata: expected a dict of str -> JSON value, got {type(metadata).__name__}")
     header: dict[str, str] = {FORMAT_KEY: FORMAT_VERSION}
     for key, value in metadata.items():
-        if not isinstance(key, str) or key in _RESERVED:
-            raise ValueError(f"metadata: keys must be strings other than {', '.join(map(repr, _RESERVED))}, "
-                             f"got {key!r}")
+        if not isinstance(key, str) or key == "__metadata__" or key.startswith("grukit."):
+            raise ValueError(f"metadata: keys must be strings other than '__metadata__' and not beginning "
+                             f"'grukit.' (grukit's own), got {key!r}")
         try:
             header[key] = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as err:
@@ -362,6 +380,7 @@ def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metada
             seen.add(t.untyped_storage().data_ptr())
         plain[name] = t
     header[CHECKSUM_KEY] = json.dumps(tensors_sha256(plain))
+    header[METADATA_CHECKSUM_KEY] = json.dumps(metadata_sha256(header))
     write_atomic(path, st_save(plain, metadata=header))
 
 
@@ -384,9 +403,18 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
             f"{path}: a safetensors file but not a grukit checkpoint of format {FORMAT_VERSION} "
             f"(metadata {FORMAT_KEY!r} is {raw_meta.get(FORMAT_KEY)!r})"
         )
+    unknown = sorted(key for key in raw_meta if key.startswith("grukit.") and key not in _OWN_KEYS)
+    if unknown:  # a name of grukit's own with a flipped bit would switch its check off
+        raise ValueError(f"{path}: metadata key {unknown[0]!r} is not one grukit writes (its own keys are "
+                         f"{', '.join(map(repr, _OWN_KEYS))}): damaged or edited; use an intact copy of the file")
+    meta_digest = raw_meta.get(METADATA_CHECKSUM_KEY)
+    if meta_digest is not None and json.dumps(metadata_sha256(raw_meta)) != meta_digest:
+        raise ValueError(f"{path}: its metadata (the model's class and config, or a state's settings) does not "
+                         f"match the checksum written with it ({METADATA_CHECKSUM_KEY!r}): damaged on disk or in a "
+                         "copy, or edited; use an intact copy of the file")
     metadata: dict[str, Any] = {}
     for key, text in raw_meta.items():
-        if key == FORMAT_KEY:
+        if key in (FORMAT_KEY, METADATA_CHECKSUM_KEY):
             continue
         try:
             metadata[key] = json.loads(text)
@@ -402,6 +430,19 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
                          f"{CHECKSUM_KEY!r}): damaged on disk or in a copy, or changed by a tool that kept grukit's "
                          "metadata; use an intact copy of the file")
     return tensors, metadata
+
+
+def metadata_sha256(header: dict[str, str]) -> str:
+    """Hex SHA-256 over a file's metadata as stored (key → JSON text), in key order, without its own key.
+
+    Example:
+        >>> metadata_sha256({"a": "1"}) == metadata_sha256({"a": "1", METADATA_CHECKSUM_KEY: '"x"'})
+        True
+        >>> metadata_sha256({"a": "1"}) == metadata_sha256({"a": "2"})
+        False
+    """
+    items = sorted((key, value) for key, value in header.items() if key != METADATA_CHECKSUM_KEY)
+    return hashlib.sha256(json.dumps(items, ensure_ascii=True).encode()).hexdigest()
 
 
 def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
