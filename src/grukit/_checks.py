@@ -45,6 +45,13 @@ def positive_int(name: str, value) -> int:
     return number
 
 
+def flag(name: str, value) -> bool:
+    """`value` if it is True or False: a string such as "no" or a number would be read by its truth."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return value
+
+
 def probability(name: str, value) -> float:
     """`value` as a float in [0, 1): any real number (an int, float or NumPy scalar, as torch takes), not a bool."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:

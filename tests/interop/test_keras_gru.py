@@ -191,6 +191,12 @@ def test_layers_grukit_cannot_represent_are_refused():
         to_keras(torch.nn.GRU(I, H))
     with pytest.raises(ValueError, match="return_state"):
         to_keras(GRU(I, H, 2), return_state=True)
+    with pytest.raises(TypeError, match="return_sequences: expected True or False, got 'no'"):
+        to_keras(GRU(I, H), return_sequences="no")  # found by a review: read by its truth, so as True
+    stack = keras.Sequential([keras.layers.Masking(), keras.layers.GRU(H)])  # found by a review: said
+    stack.build((None, None, I))  # "expected return_sequences=True … got False on 'masking'"
+    with pytest.raises(TypeError, match=r"GRU or Bidirectional\(GRU\) layers only, got Masking in 'masking"):
+        from_keras(stack)
 
 
 def test_other_keras_backend_gives_a_clear_error():

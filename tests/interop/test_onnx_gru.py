@@ -170,6 +170,10 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="float16, float32 or float64"):
         to_onnx(GRU(I, H, dtype=torch.bfloat16), tmp_path / "g.onnx")
     assert not list(tmp_path.iterdir())
+    for flag in ("with_h0", "with_lengths"):  # found by a review: "no" was read by its truth and added the input
+        with pytest.raises(TypeError, match=f"{flag}: expected True or False, got 'no'"):
+            to_onnx(GRU(I, H), tmp_path / "g.onnx", **{flag: "no"})
+    assert not list(tmp_path.iterdir())
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00 not an onnx model \xff" * 10)
     with pytest.raises(ValueError, match="not a valid ONNX model"):
@@ -288,6 +292,24 @@ def test_from_onnx_refuses_lengths_fixed_in_the_graph_and_a_transpose_it_cannot_
                                 helper.make_node("GRU", ["X_t", "W", "R"], ["Y", "Y_h"], hidden_size=H)],
                      [I, 2, "T"], weights)
     with pytest.raises(ValueError, match="check the import|not an output or state"):
+        from_onnx(path)
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_from_onnx_refuses_lengths_on_some_layers_only(tmp_path, layer):
+    """Found by a review: a graph whose lengths fed layer 0 alone was imported, and then differed from onnxruntime
+    by 0.56 for lengths [5, 2] (grukit applies one lengths to every layer; the run check feeds lengths = T)."""
+    path = tmp_path / "gru.onnx"
+    to_onnx(GRU(3, 4, 2, bidirectional=True, reset="after"), path, with_lengths=True)
+    from_onnx(path)  # unedited: accepted
+    m = onnx.load(str(path))
+    for node in m.graph.node:
+        if node.op_type == "GRU" and node.name.endswith(f"_l{layer}"):
+            del node.input[4:]  # this layer runs over all T steps
+    onnx.save(m, str(path))
+    say = ("none", "graph input 'lengths'") if layer == 0 else ("graph input 'lengths'", "none")
+    with pytest.raises(ValueError, match=rf"GRU node 1 .*expected the sequence_lens of node 0 \({say[0]}\), since "
+                                         rf"grukit applies one lengths to every layer, got {say[1]}"):
         from_onnx(path)
 
 

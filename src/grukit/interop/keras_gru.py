@@ -41,6 +41,7 @@ import sys
 
 import torch
 
+from grukit import _checks
 from grukit.interop.gates import from_zrn, to_zrn
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,11 @@ def _gru_layers(keras, layer) -> list:
         parts = [part for part in layer.layers if not isinstance(part, keras.layers.InputLayer)]
         if not parts:
             raise ValueError("layer: expected a Sequential of GRU or Bidirectional(GRU) layers, got an empty one")
+        for part in parts:
+            inner = part.forward_layer if isinstance(part, keras.layers.Bidirectional) else part
+            if not isinstance(inner, keras.layers.GRU):  # a Masking or Dropout layer: not part of a GRU
+                raise TypeError(f"layer: expected a Sequential of GRU or Bidirectional(GRU) layers only, got "
+                                f"{type(inner).__name__} in {part.name!r}")
         for part in parts[:-1]:
             inner = part.forward_layer if isinstance(part, keras.layers.Bidirectional) else part
             if not getattr(inner, "return_sequences", False):
@@ -195,6 +201,8 @@ def to_keras(model, *, return_sequences: bool = True, return_state: bool = False
 
     if not isinstance(model, GRU):
         raise TypeError(f"model: expected a grukit.GRU, got {type(model).__name__}")
+    return_sequences = _checks.flag("return_sequences", return_sequences)
+    return_state = _checks.flag("return_state", return_state)
     if model.num_layers > 1 and return_state:
         raise ValueError("return_state: expected False for num_layers > 1 (the model becomes a keras.Sequential, "
                          "which returns only the last layer's output), got True")

@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from grukit import _checks
 from grukit.interop.gates import from_zrn, to_zrn
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def to_onnx(model, path: str | os.PathLike, *, batch_first: bool | None = None, 
     batch_first = model.batch_first if batch_first is None else batch_first
     if not isinstance(batch_first, bool):
         raise TypeError(f"batch_first: expected True, False or None, got {batch_first!r}")
+    with_h0, with_lengths = _checks.flag("with_h0", with_h0), _checks.flag("with_lengths", with_lengths)
     opset = DEFAULT_OPSET if opset is None else opset
     newest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
@@ -225,7 +227,13 @@ def from_onnx(path: str | os.PathLike):
             perms = [_perm(n, helper) for n in through if n.op_type == "Transpose"]
             transposed, x_name = perms == [[1, 0, 2]], source
         layers.append(_read_node(node, consts, path, k, helper))
-        _check_lengths(node, producer, graph_inputs, path, k)
+        lengths = _lengths_input(node, producer, graph_inputs, path, k)  # "" for none
+        if k > 0 and lengths != first_lengths:  # grukit.GRU applies one lengths to every layer
+            say = lambda name: f"graph input {name!r}" if name else "none"  # noqa: E731
+            raise ValueError(f"{path}: GRU node {k} ({node.name!r}): expected the sequence_lens of node 0 "
+                             f"({say(first_lengths)}), since grukit applies one lengths to every layer, got "
+                             f"{say(lengths)}")
+        first_lengths = lengths if k == 0 else first_lengths
 
     first = layers[0]
     settings = lambda layer: (layer["direction"], layer["lbr"], layer["H"], layer["B"] is not None)  # noqa: E731
@@ -322,9 +330,10 @@ def _perm(node, helper) -> list[int]:
     return perm[0] if perm else [2, 1, 0]
 
 
-def _check_lengths(node, producer: dict, graph_inputs: set, path: Path, k: int) -> None:
-    """Raise ValueError unless the node's sequence_lens (input 4) is absent or a graph input (possibly
-    through a Cast): lengths are what the caller gives grukit.GRU at run time, never part of the model."""
+def _lengths_input(node, producer: dict, graph_inputs: set, path: Path, k: int) -> str:
+    """The graph input that the node's sequence_lens (input 4) is, possibly through a Cast, or "" when it has
+    none. ValueError for any other tensor: lengths are what the caller gives grukit.GRU at run time, never
+    part of the model."""
     name = node.input[4] if len(node.input) > 4 else ""
     if name and name in producer and producer[name].op_type == "Cast":
         name = producer[name].input[0]
@@ -332,6 +341,7 @@ def _check_lengths(node, producer: dict, graph_inputs: set, path: Path, k: int) 
         raise ValueError(f"{path}: GRU node {k} ({node.name!r}): expected sequence_lens to be a graph input "
                          f"(grukit takes lengths when it is called), got tensor {name!r} computed in the graph "
                          f"or fixed in it")
+    return name
 
 
 def _trace(name: str, producer: dict) -> tuple[str, list]:
