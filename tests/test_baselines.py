@@ -61,6 +61,8 @@ def test_baseline_bad_input():
         grukit.RNN(3, 4)(torch.randn(5, 1, 2))
     with pytest.raises(ValueError, match="lengths: expected every value"):
         grukit.RNN(3, 4)(torch.randn(5, 1, 3), lengths=[9])
+    with pytest.raises(ValueError, match="dtype: expected a floating-point torch dtype"):
+        grukit.LSTM(3, 4, dtype=torch.int64)
 
 
 def test_parameter_counts_follow_the_architecture():

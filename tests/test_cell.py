@@ -53,3 +53,5 @@ def test_cell_bad_input(call, error, message):
 def test_cell_bad_reset():
     with pytest.raises(ValueError, match="reset: expected one of"):
         grukit.GRUCell(3, 4, reset="sometimes")
+    with pytest.raises(ValueError, match="dtype: expected a floating-point torch dtype"):
+        grukit.GRUCell(3, 4, dtype=torch.int32)

@@ -266,6 +266,17 @@ def test_bad_input_names_the_argument(case):
         call(grukit.GRU(3, 4, 1, bidirectional=True))
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.uint16, torch.uint32, torch.uint64, torch.int32])
+def test_lengths_of_every_integer_dtype(dtype):
+    """Found by a review: uint16/32/64 lengths raised torch's "min_all not implemented", naming no argument."""
+    torch.manual_seed(0)
+    gru = grukit.GRU(2, 3)
+    x = torch.randn(5, 2, 2)
+    assert torch.equal(gru(x, lengths=torch.tensor([5, 3]).to(dtype))[1], gru(x, lengths=[5, 3])[1])
+    with pytest.raises(ValueError, match="lengths: expected every value in 1..5"):
+        gru(x, lengths=torch.tensor([6, 3]).to(dtype))
+
+
 def test_device_mismatch():
     gru = grukit.GRU(3, 4, device="meta")  # a second device that every machine has
     with pytest.raises(ValueError, match="x: expected a tensor on meta"):
@@ -278,6 +289,8 @@ def test_device_mismatch():
     (dict(hidden_size=0), "hidden_size: expected a positive integer"),
     (dict(num_layers=1.5), "num_layers: expected a positive integer"),
     (dict(dropout=1.0), r"dropout: expected a number in \[0, 1\)"),
+    (dict(dtype=torch.int64), "dtype: expected a floating-point torch dtype"),  # found by a review: torch's
+    (dict(dtype=torch.complex64), "dtype: expected a floating-point torch dtype"),  # error named no argument
 ])
 def test_bad_constructor_arguments(kwargs, message):
     args = dict(input_size=3, hidden_size=4) | kwargs

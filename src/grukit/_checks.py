@@ -45,6 +45,13 @@ def positive_int(name: str, value) -> int:
     return number
 
 
+def floating_dtype(name: str, value):
+    """`value` if it is None or a floating-point torch dtype (the dtypes a parameter that learns can have)."""
+    if value is not None and (not isinstance(value, torch.dtype) or not value.is_floating_point):
+        raise ValueError(f"{name}: expected a floating-point torch dtype such as torch.float32, got {value!r}")
+    return value
+
+
 def flag(name: str, value) -> bool:
     """`value` if it is True or False: a string such as "no" or a number would be read by its truth."""
     if not isinstance(value, bool):

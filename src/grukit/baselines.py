@@ -46,7 +46,8 @@ class _Recurrent(nn.Module):
         )
         self.num_directions = 2 if bidirectional else 1
         self.rnn = self.torch_class(self.input_size, self.hidden_size, self.num_layers, bias=bias, batch_first=False,
-                                    dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype)
+                                    dropout=dropout, bidirectional=bidirectional, device=device,
+                                    dtype=_checks.floating_dtype("dtype", dtype))
 
     def _prepare(self, x, h0, lengths, state: str = "h0"):
         weight = self.rnn.weight_ih_l0

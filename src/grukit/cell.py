@@ -33,6 +33,7 @@ from grukit.checkpoint import register
 
 def make_parameters(module: nn.Module, suffix: str, input_size: int, hidden_size: int, bias: bool, factory: dict):
     """Register weight_x{suffix}, weight_h{suffix} and (if bias) bias_x{suffix}, bias_h{suffix}."""
+    _checks.floating_dtype("dtype", factory.get("dtype"))
     H = hidden_size
     module.register_parameter(f"weight_x{suffix}", nn.Parameter(torch.empty(3 * H, input_size, **factory)))
     module.register_parameter(f"weight_h{suffix}", nn.Parameter(torch.empty(3 * H, H, **factory)))
