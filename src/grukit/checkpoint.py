@@ -10,9 +10,9 @@ grukit writes `"grukit.format": "1"`, `"grukit.sha256"` (a SHA-256 over every te
 dtype, shape and bytes, in name order: `tensors_sha256`), `"grukit.metadata_sha256"` (a SHA-256
 over every other metadata key and value, the tensors' checksum included: `metadata_sha256`) and
 every metadata value as a JSON string. Both are checked on every read, so a flipped bit or a
-damaged copy, in the weights or in the config, is caught instead of loaded. Files without them
-(written by grukit before them) load without the check; metadata keys beginning "grukit." are
-grukit's own, and one it does not know (a key name with a flipped bit) is refused.
+damaged copy, in the weights or in the config, is caught instead of loaded (a flipped bit in the
+name of the metadata checksum's own key leaves it unchecked, with everything it covered intact).
+Files without them (written by grukit before them) load without the check.
 
 Two levels of API:
 
@@ -83,7 +83,7 @@ FORMAT_KEY = "grukit.format"  # metadata key that marks a grukit file
 FORMAT_VERSION = "1"  # bump when the layout of metadata changes
 CHECKSUM_KEY = "grukit.sha256"  # metadata key: `tensors_sha256` of the file's tensors, as a JSON string
 METADATA_CHECKSUM_KEY = "grukit.metadata_sha256"  # metadata key: `metadata_sha256` of the other metadata
-_OWN_KEYS = (FORMAT_KEY, CHECKSUM_KEY, METADATA_CHECKSUM_KEY)  # grukit's own keys: the "grukit." prefix is theirs
+_RESERVED = (FORMAT_KEY, CHECKSUM_KEY, METADATA_CHECKSUM_KEY, "__metadata__")  # metadata keys the caller may not set
 _MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header, in bytes
 
 # safetensors dtype name -> torch dtype, for the dtypes safetensors reads back (it writes a few more,
@@ -356,9 +356,9 @@ def save_state(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metada
         raise TypeError(f"metadata: expected a dict of str -> JSON value, got {type(metadata).__name__}")
     header: dict[str, str] = {FORMAT_KEY: FORMAT_VERSION}
     for key, value in metadata.items():
-        if not isinstance(key, str) or key == "__metadata__" or key.startswith("grukit."):
-            raise ValueError(f"metadata: keys must be strings other than '__metadata__' and not beginning "
-                             f"'grukit.' (grukit's own), got {key!r}")
+        if not isinstance(key, str) or key in _RESERVED:
+            raise ValueError(f"metadata: keys must be strings other than {', '.join(map(repr, _RESERVED))}, "
+                             f"got {key!r}")
         try:
             header[key] = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as err:
@@ -403,10 +403,6 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
             f"{path}: a safetensors file but not a grukit checkpoint of format {FORMAT_VERSION} "
             f"(metadata {FORMAT_KEY!r} is {raw_meta.get(FORMAT_KEY)!r})"
         )
-    unknown = sorted(key for key in raw_meta if key.startswith("grukit.") and key not in _OWN_KEYS)
-    if unknown:  # a name of grukit's own with a flipped bit would switch its check off
-        raise ValueError(f"{path}: metadata key {unknown[0]!r} is not one grukit writes (its own keys are "
-                         f"{', '.join(map(repr, _OWN_KEYS))}): damaged or edited; use an intact copy of the file")
     meta_digest = raw_meta.get(METADATA_CHECKSUM_KEY)
     if meta_digest is not None and json.dumps(metadata_sha256(raw_meta)) != meta_digest:
         raise ValueError(f"{path}: its metadata (the model's class and config, or a state's settings) does not "

@@ -119,6 +119,53 @@ def test_saturated_gates_match_fused(reset):
     _assert_all_close(_run(cpu, inputs, reset, False), _run(fused, inputs, reset, False), TOL[torch.float32])
 
 
+def _one_unit(reset, backend):
+    """A GRU with I = H = 1 whose update gate is shut, z = σ(100) = 1 in float32, and n = tanh(x)."""
+    model = grukit.GRU(1, 1, reset=reset, backend=backend)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.weight_x_l0[2, 0] = 1.0  # a_n = x
+        model.bias_x_l0[1] = 100.0  # a_z = 100
+    return model
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_a_shut_update_gate_gives_n_whatever_the_size_of_h_prev(reset):
+    """Found by a review: h_prev + z·(n − h_prev) cancels at z = 1 when |h_prev| ≫ |n|, so h0 = 1e8 gave h = 0
+    instead of n = tanh(0.5) on every cpu path (output, h_n with lengths through the mask, step)."""
+    x, n = torch.full((1, 1, 1), 0.5), torch.tanh(torch.tensor(0.5))
+    for h0 in (1e2, 1e4, 1e8):
+        model, state = _one_unit(reset, "cpu"), torch.full((1, 1, 1), h0)  # (L, N, H)
+        with torch.no_grad():
+            output, _ = model(x, state)
+            _, h_n = model(x, state, lengths=torch.tensor([1]))
+            stepped = model.step(x[0], state)
+        assert output.item() == h_n.item() == stepped.item() == n.item(), h0
+
+
+def test_a_gate_past_the_range_of_exp_is_zero_as_in_fused():
+    """Found by a review: the float32 exp stopped at 2.4e38 instead of inf, so σ(a) never fell below 4.2e-39: with
+    h0 = 1e30 and z = σ(−h0), dh_n/dU_z was −4.2e21 instead of 0, and r = σ(−inf) times inf gave 1.0, not NaN."""
+    model = grukit.GRU(1, 1, reset="after", backend="cpu")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.weight_h_l0[1, 0] = -1.0  # a_z = −h_prev
+    _, h_n = model(torch.zeros(1, 1, 1), torch.full((1, 1, 1), 1e30))
+    h_n.sum().backward()
+    assert h_n.item() == torch.tensor(1e30).item() and model.weight_h_l0.grad[1, 0].item() == 0.0
+    model = grukit.GRU(1, 2, reset="after", backend="cpu")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.weight_h_l0[:, 0] = 1.0  # every gate reads +h_prev[0] …
+        model.weight_h_l0[1, 0] = -1.0  # … but unit 1's r reads −h_prev[0] = −inf
+        output, _ = model(torch.zeros(1, 1, 1), torch.tensor([[[float("inf"), 0.5]]]))
+        reference, _ = model.use_backend("fused")(torch.zeros(1, 1, 1), torch.tensor([[[float("inf"), 0.5]]]))
+    assert output[0, 0, 1].isnan() and torch.equal(output.isnan(), reference.isnan())
+
+
 def test_nan_input_propagates_like_fused():
     x, h0, params, _, _, _ = _inputs(3, 2, 3, 4, torch.float32, bias=True, masked=False)
     x = x.detach().clone()

@@ -2,7 +2,8 @@
 //
 // float: Cephes-style exp (range reduction by ln 2, degree-6 polynomial, 2^n built in
 // the exponent bits) with no branches and no libm call, so `for j < H` loops become
-// AVX2 code; max error ~2 ulp for exp, ~3e-8 absolute for σ and tanh. NaN propagates.
+// AVX2 code; max error ~2 ulp for exp, ~3e-8 absolute for σ and tanh. NaN propagates, and exp
+// overflows to inf, so σ(a) → 0 and tanh(a) → ±1 as torch's do.
 // double: the libm functions (correctly rounded to ~1 ulp), used by the float64 tests.
 #pragma once
 
@@ -33,6 +34,8 @@ GRUKIT_INLINE float exp_f(float x) {
   float y = p * r * r + r + 1.0f;       // e^r on [−ln2/2, ln2/2]
   uint32_t bits = __builtin_bit_cast(uint32_t, y) + (static_cast<uint32_t>(ni) << 23);
   float e = __builtin_bit_cast(float, bits);  // y · 2^n
+  e = x > hi ? __builtin_inff() : e;    // overflow: inf, so that σ(a) reaches 0 for a < −88.4
+  e = x < lo ? 0.0f : e;                // below the normal range: 0 (an absolute error under 1.2e-38)
   return x != x ? x : e;
 }
 
@@ -47,6 +50,14 @@ GRUKIT_INLINE float tanh_f(float a) {
   float small = ((((-5.70498872745e-3f * s + 2.06390887954e-2f) * s - 5.37397155531e-2f) * s +
                   1.33314422036e-1f) * s - 3.33332819422e-1f) * s * a + a;
   return ax < 0.625f ? small : big;
+}
+
+// a + w·(b − a), exact at w = 0 and at w = 1 (torch.lerp's form, so the cpu kernel rounds as the fused one):
+// the update h = z ⊙ n + (1 − z) ⊙ h_prev written as h_prev + z·(n − h_prev) loses n to cancellation at z = 1
+// when |h_prev| ≫ |n| (h_prev = 1e8 gave h = 0 instead of n).
+template <typename T>
+GRUKIT_INLINE T lerp(T a, T b, T w) {
+  return w < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
 }
 
 template <typename T>

@@ -37,9 +37,9 @@ GRUKIT_INLINE void row_after(int64_t H, T* __restrict__ g, const T* __restrict__
     const T g_n = gh[2 * H + j] + b[3 * H + j];
     const T n = Act<T>::tanh(g[2 * H + j] + b[2 * H + j] + r * g_n);
     const T hp = h_prev[j];
-    const T h_new = hp + z * (n - hp);
+    const T h_new = lerp(hp, n, z);  // z ⊙ n + (1 − z) ⊙ h_prev
     if constexpr (MASK) {
-      h[j] = hp + m * (h_new - hp);
+      h[j] = lerp(hp, h_new, m);  // m ∈ {0, 1}: h_new on a real step, h_prev on a padded one
       out[j] = m * h_new;
     } else {
       h[j] = h_new;
@@ -73,9 +73,9 @@ GRUKIT_INLINE void row_before_n(int64_t H, T* __restrict__ g, const T* __restric
     const T n = Act<T>::tanh(g[2 * H + j] + b[2 * H + j] + gh[2 * H + j] + b[3 * H + j]);
     const T z = g[H + j];
     const T hp = h_prev[j];
-    const T h_new = hp + z * (n - hp);
+    const T h_new = lerp(hp, n, z);  // z ⊙ n + (1 − z) ⊙ h_prev
     if constexpr (MASK) {
-      h[j] = hp + m * (h_new - hp);
+      h[j] = lerp(hp, h_new, m);  // m ∈ {0, 1}: h_new on a real step, h_prev on a padded one
       out[j] = m * h_new;
     } else {
       h[j] = h_new;
