@@ -93,6 +93,14 @@ def test_mr_and_user_files(tmp_path):
     assert read_csv(csv, "t", "l") == (["good", "bad"], [1, 0], ["a", "b"])
 
 
+def test_column_names_with_an_accent_match_however_they_are_composed(tmp_path):
+    """Found by a review: "Étiquette" in the header as "E" + accent was refused when typed as one character."""
+    f = tmp_path / "nfd.csv"
+    f.write_text("Critique,E\u0301tiquette\ngood,pos\nbad,neg\n", encoding="utf-8")
+    texts, labels, names = read_csv(f, "Critique", "\u00c9tiquette")
+    assert texts == ["good", "bad"] and [names[y] for y in labels] == ["pos", "neg"]
+
+
 def test_a_csv_with_tabs_or_semicolons_reads_its_fields(tmp_path):
     for sep in ("\t", ";"):
         f = tmp_path / "tab.csv"

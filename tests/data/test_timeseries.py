@@ -141,6 +141,17 @@ def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
     assert s.season == 12 and s.values[:, 0].tolist() == [1.0, 2.0, 3.0]
 
 
+def test_a_column_name_with_an_accent_matches_however_it_is_composed(tmp_path):
+    """Found by a review: a header saved with "é" as "e" + accent (decomposed, as some Mac tools write it) refused
+    the name typed as one character, with two names that look the same in the message."""
+    decomposed, composed = "visites e\u0301te\u0301", "visites \u00e9t\u00e9"
+    for in_file, typed in ((decomposed, composed), (composed, decomposed)):
+        f = tmp_path / "nfd.csv"
+        f.write_text(f"date,{in_file}\n2020-01,1\n2020-02,2\n2020-03,3\n", encoding="utf-8")
+        s = read_csv(f, typed, date_column="date")
+        assert s.values[:, 0].tolist() == [1.0, 2.0, 3.0] and s.names[0] == composed
+
+
 def test_a_csv_in_another_encoding_reads_with_encoding_and_refuses_without(tmp_path):
     f = tmp_path / "café.csv"
     f.write_bytes("month,température\n2020-01,1\n2020-02,2\n2020-03,3\n".encode("cp1252"))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from pathlib import Path
 
 from grukit.errors import UsageError
@@ -93,9 +94,21 @@ def delimiter(text: str) -> str:
     return ","
 
 
+def column_name(name: str) -> str:
+    """A column name given by the user in the form of `csv_table`'s header: "é" typed as one character or as
+    "e" and an accent (as some systems save it) is one name.
+
+    Example:
+        >>> column_name("e\u0301t\u00e9") == column_name("\u00e9te\u0301")
+        True
+    """
+    return unicodedata.normalize("NFC", name)
+
+
 def csv_table(text: str, argument: str, path: str | Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """(header, [(row number, cells)]) of `text`: the header is its first non-blank line (row 1), its names
-    stripped of spaces; every later line is a row, numbered as the file's lines (where the row ends), a
+    stripped of spaces and in Unicode's composed form (NFC, as `column_name` gives a name typed by the user);
+    every later line is a row, numbered as the file's lines (where the row ends), a
     blank one with no cells ([]), for the caller to skip or read as empty; fields cut by `delimiter(text)`,
     any line end, quoted fields keep their newlines. A row with more fields than the header (a decimal
     comma in a comma-separated file) or an unreadable file is a UsageError naming `argument`, the row and
@@ -108,7 +121,7 @@ def csv_table(text: str, argument: str, path: str | Path) -> tuple[list[str], li
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     limit = csv.field_size_limit(len(text) + 1)  # csv's own limit, 131,072 characters, would refuse a long cell
     try:
-        header = [name.strip() for name in next(reader, [])]
+        header = [unicodedata.normalize("NFC", name.strip()) for name in next(reader, [])]  # "é" one way
         rows = [(reader.line_num + skipped, cells) for cells in reader]
     except csv.Error as err:
         raise UsageError(f"{argument}: not a readable CSV file: {path} ({err} at row {reader.line_num})") from None

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from grukit.data import bundled
-from grukit.data.files import csv_table, read_decoded
+from grukit.data.files import column_name, csv_table, read_decoded
 from grukit.data.timeseries import MISSING
 from grukit.errors import UsageError
 
@@ -96,6 +96,7 @@ def read_csv(path: str | Path, text_column: str, label_column: str, *,
     Rows without text are skipped; a row with text but no label is an error naming its row
     (the file's line: the header is row 1), never a class of its own."""
     path = Path(path)
+    text_column, label_column = column_name(text_column), column_name(label_column)
     if text_column == label_column:
         raise UsageError(f"--label-column: expected another column than --text-column, got {label_column!r} for both")
     header, rows = _csv_rows(path, encoding)

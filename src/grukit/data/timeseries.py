@@ -43,7 +43,7 @@ import numpy as np
 
 from grukit.data import bundled
 from grukit.data.dates import STEP_SECONDS, check_order, infer_season, insert_skipped, parse_dates
-from grukit.data.files import csv_table, read_decoded
+from grukit.data.files import column_name, csv_table, read_decoded
 from grukit.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ def read_csv(path: str | Path, column: str, *, date_column: str | None = None,
              covariates: Sequence[str] = (), encoding: str = "utf-8") -> Series:
     """Read `column` (the target) and `covariates` from a CSV file with a header row, in `encoding`."""
     path = Path(path)
+    column, covariates = column_name(column), [column_name(c) for c in covariates]
+    date_column = None if date_column is None else column_name(date_column)
     header, table = csv_table(read_decoded(path, "--csv", encoding), "--csv", path)
     if len(header) == 1:  # a blank line is the one way to write an empty cell: a gap, never a dropped step
         table = [(line, cells or [""]) for line, cells in table]
