@@ -129,3 +129,25 @@ def test_bad_arguments_exit_2_naming_the_flag(tmp_path, exits_2_with, argv, mess
     argv = [a.format(tmp=tmp_path) for a in argv]
     exits_2_with(["music", "--limit", "3", "--epochs", "1", *argv, "--out", str(out)], message.format(tmp=tmp_path),
                  out)
+
+
+def test_a_file_of_ones_own_is_not_reported_as_jsb_chorales(tmp_path, capsys):
+    """Found by a review: the summary and report of a run on --mat named JSB Chorales and set Chung et al.'s
+    published NLL beside the user's own numbers."""
+    import scipy.io
+
+    rng = np.random.default_rng(0)
+    cells = {}
+    for key in ("traindata", "validdata", "testdata"):
+        cells[key] = np.empty((1, 2), dtype=object)
+        for i in range(2):
+            cells[key][0, i] = (rng.random((6, 88)) < 0.1).astype(np.float64)  # (T, 88)
+    scipy.io.savemat(tmp_path / "mine.mat", cells)
+    out = tmp_path / "run"
+    assert main(["music", "--mat", str(tmp_path / "mine.mat"), "--epochs", "1", "--hidden", "4",
+                 "--out", str(out)]) == 0
+    summary = capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert summary.startswith("mine.mat, GRU (grukit) H=4") and "JSB" not in summary and "Chung" not in summary
+    result = report.split("## Result")[1].split("##")[0]
+    assert "Chung 2014" not in result and "their figures are for JSB Chorales, not mine.mat" in report

@@ -77,6 +77,8 @@ def test_command_reads_a_wav_folder(tmp_path):
     assert main(["speech", "--dir", str(tmp_path), "--epochs", "1", "--hidden", "4", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["train_recordings"], metrics["val_recordings"], metrics["test_recordings"]) == (4, 2, 2)
+    report = (out / "report.md").read_text()  # found by a review: it said "FSDD spoken digits" of any folder
+    assert f"{tmp_path.name} spoken digits" in report and "FSDD spoken digits" not in report
     # the saved model recognises a wav on its own, with the command's features (and any sample rate)
     from grukit.data.speech import read_folder
     from grukit.tasks.speech import predict, recognize

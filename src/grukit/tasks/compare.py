@@ -133,12 +133,13 @@ def _music(args, kinds) -> Spec:
     from grukit.tasks.sequences import pad_collate
 
     test = M.as_dataset(splits["test"])
-    notes = ["JSB Chorales, NLL per time step (nats, summed over 88 keys); sizes of Chung et al. 2014 "
+    name = Path(args.mat).name if args.mat else "JSB Chorales"
+    notes = [f"{name}, NLL per time step (nats, summed over 88 keys); sizes of Chung et al. 2014 "
              "(GRU 46, LSTM 36, tanh 100) unless --hidden is given",
-             "Chung et al. 2014 Table 2 (test): GRU 8.54, LSTM 8.67, tanh-RNN 9.10; "
-             "Bai et al. 2018: GRU 8.43, LSTM 8.45, RNN 8.91",
+             *([] if args.mat else ["Chung et al. 2014 Table 2 (test): GRU 8.54, LSTM 8.67, tanh-RNN 9.10; "
+                                    "Bai et al. 2018: GRU 8.43, LSTM 8.45, RNN 8.91"]),
              _sizes("chorales", {k: len(v) for k, v in splits.items()}, args.limit)]
-    paper_sizes = args.hidden is None  # the published figures belong to the paper's sizes only
+    paper_sizes = args.hidden is None and not args.mat  # the published figures: the paper's sizes and data only
     return Spec("music", "test NLL", True, hidden, build, M.as_dataset(splits["train"]),
                 M.as_dataset(splits["valid"]), M.step_loss, M.evaluate, lambda model: M.nll(model, test), config,
                 collate=pad_collate, notes=notes,
@@ -169,7 +170,8 @@ def _speech(args, kinds) -> Spec:
     test_metric = lambda model: float((Sp.predict(model, test_set) == test.digits).mean())  # noqa: E731
     return Spec("speech", "test accuracy", False, hidden, build, Sp.as_dataset(train), Sp.as_dataset(val),
                 Sp.step_loss, Sp.evaluate, test_metric, config, collate=pad_collate,
-                notes=["FSDD, official split (takes 0-4 test); validation = takes 5-9",
+                notes=[f"{Path(args.dir).name + ': FSDD-style' if args.dir else 'FSDD'}, official split (takes 0-4 "
+                       "test); validation = takes 5-9",
                        _sizes("recordings", {"train": len(train), "validation": len(val), "test": len(test)},
                               args.limit)])
 

@@ -257,11 +257,12 @@ def run(args) -> dict:
         return {}
     fit_result = result["fit"]
     files = dict(fit_result.files)
+    name = Path(args.dir).name if args.dir else "FSDD"
     files["confusion"] = plots.confusion(result["confusion"], DIGITS, out / "confusion.png",
-                                         title=f"FSDD test set, {LABELS[args.cell]}: accuracy "
+                                         title=f"{name} test set, {LABELS[args.cell]}: accuracy "
                                                f"{result['test_accuracy']:.1%}")
     files["curves"] = plots.loss_curves(fit_result.history, out / "loss.png",
-                                        keys=["train_loss", "val_loss", "val_accuracy"], title="FSDD training")
+                                        keys=["train_loss", "val_loss", "val_accuracy"], title=f"{name} training")
     test = splits[2]
     k = int(np.argsort([len(f) for f in test.features])[len(test) // 2])  # a recording of median length
     model = result["model"].eval()
@@ -281,7 +282,7 @@ def run(args) -> dict:
         "features": splits[0].config.to_dict(), "train_config": dataclasses.asdict(train_config),
     }
     files["metrics"] = report.write_json(out / "metrics.json", metrics)
-    summary = (f"FSDD spoken digits, {LABELS[args.cell]} H={args.hidden} ({result['parameters']:,} parameters): "
+    summary = (f"{name if args.dir else 'FSDD'} spoken digits, {LABELS[args.cell]} H={args.hidden} ({result['parameters']:,} parameters): "
                f"test accuracy {result['test_accuracy']:.2%} on {len(splits[2])} recordings "
                f"(best val accuracy {metrics['val_accuracy']:.2%} at epoch {fit_result.best_epoch}; "
                f"{metrics['seconds']:.0f} s)")
@@ -304,7 +305,8 @@ def run(args) -> dict:
     files["report"] = report.write_report(out / "report.md", "grukit speech", [
         ("Result", summary + "\n\n" + body),
         ("What ran", ran),
-        ("Data", f"{metrics['data']}: test = takes 0-4 (official FSDD split), validation = takes 5-9, "
+        ("Data", f"{metrics['data']}: test = takes 0-4 ({'as in ' if args.dir else ''}FSDD's official split), "
+                 f"validation = takes 5-9, "
                  f"train = takes 10 and up: split by take, not by speaker, so the accuracy is for voices the "
                  f"model has heard in training (speaker-dependent).{limited} Features: MFCC, {config.n_features} "
                  f"coefficients, 32 ms frames every 20 ms (NumPy/SciPy, grukit.features)."),
