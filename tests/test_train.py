@@ -226,12 +226,12 @@ def test_early_stopping_and_time_limit(caplog):
     config = TrainConfig(epochs=20, batch_size=8, patience=2, progress=False)
     with caplog.at_level(logging.INFO, logger="grukit.train"):
         result = fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=flat, config=config, out=None)
-    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+    assert result.stopped_early and not result.time_limited and len(result.history) == 3 and result.best_epoch == 1
     lines = [r.getMessage().split("  ")[0] for r in caplog.records]
     assert lines[-2:] == ["epoch 3/20", "early stop after epoch 3: val_loss did not improve for 2 epochs"]
     config = TrainConfig(epochs=20, batch_size=8, progress=False, time_limit=0.0)
     result = fit(Tiny(3, 4), _data(), None, step_loss=step_loss, evaluate=flat, config=config, out=None)
-    assert result.stopped_early and result.history == []
+    assert result.stopped_early and result.time_limited and result.history == []
 
 
 def test_a_time_limit_before_the_first_epoch_lists_no_files(tmp_path):

@@ -143,6 +143,7 @@ class FitResult:
     stopped_early: bool  # patience or time_limit ended the run before config.epochs
     seconds: float  # wall time of this call (a resumed run counts only its own part)
     files: dict[str, Path] = field(default_factory=dict)  # name -> path of what was written
+    time_limited: bool = False  # config.time_limit ended the run (stopped_early is True too)
     # (epoch, CPU weights) of the epochs best−k … best+k that ran, k = config.snapshots (grukit.snapshots)
     snapshots: list[tuple[int, dict[str, torch.Tensor]]] = field(default_factory=list)
 
@@ -498,7 +499,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     best_epoch, bad_epochs, step, start_epoch = 0, 0, 0, 1
     best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     snaps = Snapshots(config.snapshots)
-    stopped_early = False
+    stopped_early = time_limited = False
 
     state_path = out / STATE_FILE if out is not None else None
     settings = resume.settings(model, config, train, size) if out is not None else {}  # saved with each state
@@ -550,7 +551,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         if config.time_limit is not None and _any_rank(time.perf_counter() - t0 + epoch_seconds > config.time_limit,
                                                        size, device):
             log.info("time limit %g s reached before epoch %d", config.time_limit, epoch)
-            stopped_early = True
+            stopped_early = time_limited = True
             break
         te = time.perf_counter()
         needed = per_epoch * config.batch_size if config.steps_per_epoch is not None else None
@@ -648,7 +649,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         torch.distributed.barrier()
     best = next((row for row in history if row["epoch"] == best_epoch), {})
     return FitResult(history=history, best=best, best_epoch=best_epoch, stopped_early=stopped_early,
-                     seconds=time.perf_counter() - t0, files=files, snapshots=snaps.around_best())
+                     seconds=time.perf_counter() - t0, files=files, time_limited=time_limited,
+                     snapshots=snaps.around_best())
 
 
 def _check_same_buffers(model: nn.Module, size: int, device: torch.device) -> None:

@@ -40,6 +40,7 @@ def test_classify_end_to_end_on_a_slice_and_the_checkpoint_reloads(tmp_path, cap
     assert Image.open(out / "loss.png").size == SIZE and Image.open(out / "gates.png").size == GATES_SIZE
     m = json.loads((out / "metrics.json").read_text())
     assert (m["train_size"], m["val_size"], m["test_size"]) == (486, 54, 60)
+    assert "(a seeded random 600 of its 10,662 sentences, by --limit): 600 sentences" in (out / "report.md").read_text()
     acc = m["test_accuracy"]
     assert set(acc) == {"GRU"} | BASELINES
     assert all(0.0 <= a <= 1.0 for a in acc.values())

@@ -34,6 +34,9 @@ def test_textgen_then_sample(tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "## Longer runs" in report  # the issue: the report says what a longer run reaches
     assert f"stopping after {textgen.PATIENCE} without a lower validation loss" in report  # early stopping
+    # found by a review: the report gave the cut size as if it were the text's, and hid a time-limit stop
+    assert "bundled tiny Shakespeare (its first 20,000 of 1,115,394 characters, by --limit): 20,000" in report
+    assert m["stopped_by"] == "epochs" and "ended by the time limit" not in report
     code = cli.main(["sample", str(out / "model.safetensors"), "--prompt", "ROMEO:", "--length", "25"])
     text = capsys.readouterr().out.rstrip("\n")
     assert code == 0 and text.startswith("ROMEO:") and len(text) == 31

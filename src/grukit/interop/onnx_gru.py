@@ -228,12 +228,13 @@ def from_onnx(path: str | os.PathLike):
             transposed, x_name = perms == [[1, 0, 2]], source
         layers.append(_read_node(node, consts, path, k, helper))
         lengths = _lengths_input(node, producer, graph_inputs, path, k)  # "" for none
-        if k > 0 and lengths != first_lengths:  # grukit.GRU applies one lengths to every layer
+        if k == 0:
+            first_lengths = lengths
+        elif lengths != first_lengths:  # grukit.GRU applies one lengths to every layer
             say = lambda name: f"graph input {name!r}" if name else "none"  # noqa: E731
             raise ValueError(f"{path}: GRU node {k} ({node.name!r}): expected the sequence_lens of node 0 "
                              f"({say(first_lengths)}), since grukit applies one lengths to every layer, got "
                              f"{say(lengths)}")
-        first_lengths = lengths if k == 0 else first_lengths
 
     first = layers[0]
     settings = lambda layer: (layer["direction"], layer["lbr"], layer["H"], layer["B"] is not None)  # noqa: E731

@@ -70,6 +70,7 @@ from grukit.tasks.common import (
     args_dict,
     check_at_least,
     check_common,
+    encoding_of,
     environment,
     train_config,
     write_metrics,
@@ -158,17 +159,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_sentences(args: argparse.Namespace) -> tuple[list[str], list[int], list[str], str]:
     """(texts, labels, class names, source) from the arguments."""
+    encoding = encoding_of(args, "--pos/--neg/--csv", args.csv is not None or args.pos is not None or
+                           args.neg is not None)
     if args.csv is not None:
         if args.pos or args.neg:
             raise UsageError("--csv: expected either --csv or --pos/--neg, got both")
         if not args.text_column or not args.label_column:
             raise UsageError("--text-column/--label-column: expected both with --csv")
-        return (*read_csv(args.csv, args.text_column, args.label_column, encoding=args.encoding), str(args.csv))
+        return (*read_csv(args.csv, args.text_column, args.label_column, encoding=encoding), str(args.csv))
     if args.pos is not None or args.neg is not None:
         if args.pos is None or args.neg is None:
             raise UsageError(f"{'--neg' if args.neg is None else '--pos'}: expected together with "
                              f"{'--pos' if args.neg is None else '--neg'}, got nothing")
-        return (*read_pos_neg(args.pos, args.neg, encoding=args.encoding), f"{args.pos} + {args.neg}")
+        return (*read_pos_neg(args.pos, args.neg, encoding=encoding), f"{args.pos} + {args.neg}")
     return (*load_mr(), "bundled MR sentence polarity v1.0")
 
 
@@ -380,6 +383,7 @@ def load_tokens(args: argparse.Namespace) -> dict:
     tokens = [tokenize(t) for t in texts]
     keep = [i for i, t in enumerate(tokens) if t]
     if args.limit is not None and args.limit < len(keep):
+        source += f" (a seeded random {args.limit:,} of its {len(keep):,} sentences, by --limit)"
         keep = sorted(np.random.default_rng(args.seed).choice(keep, args.limit, replace=False).tolist())
     tokens, labels = [tokens[i] for i in keep], np.array([labels[i] for i in keep])
     if len(set(labels.tolist())) < 2:

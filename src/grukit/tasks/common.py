@@ -113,9 +113,18 @@ def add_resume(parser: argparse.ArgumentParser) -> None:
 
 
 def add_encoding(parser, files: str) -> None:
-    """--encoding for the user's `files` (a parser or an argument group)."""
-    parser.add_argument("--encoding", default="utf-8",
+    """--encoding for the user's `files` (a parser or an argument group); read it with `encoding_of`."""
+    parser.add_argument("--encoding", default=None,
                         help=f"encoding of {files} (default utf-8; e.g. cp1252 for a Windows file, latin-1)")
+
+
+def encoding_of(args: argparse.Namespace, files: str, given: bool) -> str:
+    """The --encoding to read the user's `files` with (utf-8 unless given); UsageError when it is given but
+    no file is (the bundled data has its own, so the flag would be ignored without a word)."""
+    if args.encoding is not None and not given:
+        raise UsageError(f"--encoding: expected only with {files}, got {args.encoding!r} without them "
+                         "(the bundled data needs none)")
+    return "utf-8" if args.encoding is None else args.encoding
 
 
 def environment() -> dict[str, Any]:

@@ -41,6 +41,7 @@ from grukit.tasks.common import (
     args_dict,
     check_at_least,
     check_common,
+    encoding_of,
     environment,
     train_config,
     write_metrics,
@@ -59,7 +60,7 @@ PATCH = 4  # default steps per GRU input
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
-    data.add_argument("--data", choices=("co2", "seattle"), default="co2",
+    data.add_argument("--data", choices=("co2", "seattle"), default=None,
                       help="bundled series when no --csv is given (default co2)")
     data.add_argument("--csv", type=Path, help="your own CSV file with a header row")
     data.add_argument("--column", help="target column of --csv")
@@ -98,11 +99,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_series(args: argparse.Namespace) -> Series:
     """The series the arguments name: --csv with --column, else the bundled --data set."""
     covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    encoding = encoding_of(args, "--csv", args.csv is not None)
+    if args.csv is not None and args.data is not None:
+        raise UsageError(f"--data: expected either --data (a bundled series) or --csv, got --data {args.data} and "
+                         f"--csv {args.csv}")
     if args.csv is not None:
         if not args.column:
             raise UsageError("--column: expected the name of the target column of --csv, got nothing")
         series = read_csv(args.csv, args.column, date_column=args.date_column, covariates=covariates,
-                          encoding=args.encoding)
+                          encoding=encoding)
         if series.season == 1 and args.season is None:
             log.warning("forecast: no season (m = 1) %s: the seasonal baselines are left out and MASE is scaled "
                         "by the naive one-step error; give --season m (or --date-column) for a seasonal series",
@@ -110,7 +115,7 @@ def load_series(args: argparse.Namespace) -> Series:
     elif args.column or covariates or args.date_column:
         raise UsageError("--column/--covariates/--date-column: expected together with --csv, got no --csv")
     else:
-        series = load_seattle() if args.data == "seattle" else load_co2()
+        series = load_seattle() if args.data == "seattle" else load_co2()  # None: co2, the default
     if args.limit is not None:
         if args.limit < 2:
             raise UsageError(f"--limit: expected an integer >= 2, got {args.limit}")
@@ -343,12 +348,19 @@ def _covariate_gaps(series: Series, steps: int) -> str:
             f"the GRU and the ridge read the filled values.")
 
 
+def _cut(args, series: Series) -> str:
+    """' (the first N steps of the data, by --limit)' when --limit may have cut the series, else ''."""
+    if args.limit is None or args.limit > len(series):
+        return ""
+    return f" (the first {len(series)} steps of the data, by --limit)"
+
+
 def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary: str, files: dict) -> Path:
     n_train, n_test = p.bounds
     gaps = int(p.gap.sum())
     data = (f"Source: `{series.source}` — target `{series.names[0]}`"
             + (f", covariates {', '.join(series.names[1:])}" if len(series.names) > 1 else "")
-            + f"; {len(series)} steps, season m = {p.season}.\n\n"
+            + f"; {len(series)} steps{_cut(args, series)}, season m = {p.season}.\n\n"
             f"Split (chronological): train steps 0–{n_train - 1}, validation {n_train}–{n_test - 1}, "
             f"test {n_test}–{len(p.y) - 1}"
             + (f" (a backtest fold: the last {len(series) - len(p.y)} steps of the series are left out)"
@@ -389,7 +401,8 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
         o = metrics["outlook"]
         last = ", ".join(f"{name} {number(value)}" for name, value in sorted(o["last_step"].items()))
         sections.append(("Past the data", (
-            f"From the last step ({o['origin_step']}{', ' + o['origin_date'] if o['origin_date'] else ''}), "
+            f"From the last step{' read' if _cut(args, series) else ''} ({o['origin_step']}"
+            f"{', ' + o['origin_date'] if o['origin_date'] else ''}), "
             f"`forecast.csv` holds every model's forecast of the next {p.horizon} steps"
             + (", with their dates" if o["dated"] else "")
             + f", and `outlook.png` draws {', '.join(o['drawn'])}. At step "

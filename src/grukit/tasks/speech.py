@@ -282,7 +282,7 @@ def run(args) -> dict:
         "features": splits[0].config.to_dict(), "train_config": dataclasses.asdict(train_config),
     }
     files["metrics"] = report.write_json(out / "metrics.json", metrics)
-    summary = (f"{name if args.dir else 'FSDD'} spoken digits, {LABELS[args.cell]} H={args.hidden} ({result['parameters']:,} parameters): "
+    summary = (f"{name} spoken digits, {LABELS[args.cell]} H={args.hidden} ({result['parameters']:,} parameters): "
                f"test accuracy {result['test_accuracy']:.2%} on {len(splits[2])} recordings "
                f"(best val accuracy {metrics['val_accuracy']:.2%} at epoch {fit_result.best_epoch}; "
                f"{metrics['seconds']:.0f} s)")

@@ -44,6 +44,7 @@ from grukit.tasks.common import (
     args_dict,
     check_at_least,
     check_common,
+    encoding_of,
     environment,
     train_config,
     write_metrics,
@@ -157,9 +158,11 @@ def min_chars(seq_len: int) -> int:
 def run(args: argparse.Namespace) -> dict:
     check_common(args, threads="idle")  # two threads 1.8x faster on 2 idle cores, 1.9x slower on 2 busy ones
     _check(args)
-    text = read_text(args.text, encoding=args.encoding) if args.text is not None else load_shakespeare()
+    encoding = encoding_of(args, "--text", args.text is not None)
+    text = read_text(args.text, encoding=encoding) if args.text is not None else load_shakespeare()
     source = str(args.text) if args.text is not None else "bundled tiny Shakespeare"
-    if args.limit is not None:
+    if args.limit is not None and args.limit < len(text):
+        source += f" (its first {args.limit:,} of {len(text):,} characters, by --limit)"
         text = text[: args.limit]
     if len(text) < min_chars(args.seq_len):
         limited = f" (the first --limit {args.limit})" if args.limit is not None else ""
@@ -198,6 +201,7 @@ def run(args: argparse.Namespace) -> dict:
     params = sum(p.numel() for p in model.parameters())
     metrics = {"val_loss": best["val_loss"], "val_bpc": best["val_bpc"], "best_epoch": result.best_epoch,
                "epochs_run": len(result.history), "steps": len(result.history) * args.steps_per_epoch,
+               "stopped_by": "time limit" if result.time_limited else "patience" if result.stopped_early else "epochs",
                "train_seconds": round(result.seconds, 2), "parameters": params, "vocabulary": alphabet.size,
                "train_chars": split, "val_chars": len(text) - split, "samples": samples,
                "args": args_dict(args), "environment": environment()}
@@ -206,6 +210,10 @@ def run(args: argparse.Namespace) -> dict:
                       "val nats/char": best["val_loss"], "val bits/char": best["val_bpc"],
                       "seconds": f"{result.seconds:.1f}"}],
                     ["model", "parameters", "val nats/char", "val bits/char", "seconds"])
+    time_limit = f", or before a period that would end past {args.time_limit:g} s (--time-limit)" \
+        if args.time_limit else ""
+    ended = " (training ended by the time limit)" if result.time_limited else ""
+    streams = plural(val_streams(len(text) - split), "stream")
     shown = "\n\n".join(f"--- sample {i + 1} (temperature 0.8) ---\n{s.strip()}" for i, s in enumerate(samples))
     report_text = [
         ("What ran", f"Character-level language model: embedding {args.embedding} → grukit.GRU {args.layers}×"
@@ -214,9 +222,10 @@ def run(args: argparse.Namespace) -> dict:
                      f"AdamW lr {args.lr} with warmup and cosine decay; "
                      f"{plural(len(result.history), 'evaluation')} every "
                      f"{args.steps_per_epoch} steps (at most {args.epochs or EPOCHS}, stopping after {PATIENCE} "
-                     f"without a lower validation loss), best {result.best_epoch}; {result.seconds:.0f} s."),
+                     f"without a lower validation loss{time_limit}), best {result.best_epoch}; "
+                     f"{result.seconds:.0f} s{ended}."),
         ("Data", f"{source}: {len(text):,} characters; the first 90% ({split:,}) train, the last 10% "
-                 f"({len(text) - split:,}) validate, read in order as {val_streams(len(text) - split)} streams with "
+                 f"({len(text) - split:,}) validate, read in order as {streams} with "
                  f"the hidden state carried across chunks of {VAL_CHUNK}. The alphabet comes from the training part."),
         ("Validation loss", summary),
         *([("Longer runs", LONGER_RUN)] if args.text is None else []),  # measured on the bundled text only
