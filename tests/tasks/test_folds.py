@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grukit.tasks.folds import fold_summary, fold_table
+from grukit.tasks.folds import fold_summary, fold_table, fold_verdict
 
 
 @pytest.mark.parametrize("higher_better", [True, False])
@@ -37,3 +37,13 @@ def test_won_counts_every_fold_and_names_ties_and_whose_wins():
     text = fold_table(s, reference="GRU", higher_better=True, score="accuracy")
     assert text.splitlines()[0].endswith("| folds won by the GRU |")
     assert "| 2 of 3 (1 tied) |" in text.splitlines()[3]
+
+
+def test_the_verdict_says_which_leads_may_be_noise():
+    """Found by a review: "The GRU leads every baseline" of a lead of +0.0001 ± 0.0024 won on 1 fold of 3."""
+    s = fold_summary({"GRU": [0.50, 0.60, 0.70], "ridge": [0.52, 0.58, 0.705], "naive": [0.90, 1.00, 1.20]},
+                     reference="GRU", higher_better=False)
+    verdict = fold_verdict(s["lead"], reference="GRU", score="MASE")
+    assert verdict.startswith("The GRU leads every baseline in mean MASE over the folds")
+    assert verdict.endswith("so it may be chance: ridge (+0.0017 ± 0.0117, ahead on 2 of 3 folds).")
+    assert "naive (" not in verdict  # a lead of 0.43 ± 0.03 is not noise

@@ -40,11 +40,23 @@ def fold_summary(scores: dict[str, Sequence[float]], *, reference: str, higher_b
 
 
 def fold_verdict(lead: dict, *, reference: str, score: str) -> str:
-    """One sentence: whether `reference` leads every other model in mean `score`, and how the lead is paired."""
+    """Whether `reference` leads every other model in mean `score`, how the lead is paired, and which leads are
+    within two standard errors (so may be noise).
+
+    Example:
+        >>> fold_verdict({"ridge": {"mean": 1e-4, "se": 2.4e-3, "folds_ahead": 1, "folds": 3}},
+        ...              reference="GRU", score="MASE").split(" Its lead ")[1]
+        'is within two standard errors, so it may be chance: ridge (+0.0001 ± 0.0024, ahead on 1 of 3 folds).'
+    """
     behind = [name for name, d in lead.items() if d["mean"] <= 0]
     leads = "leads every baseline" if not behind else "does NOT lead " + ", ".join(behind)
-    return (f"The {reference} {leads} in mean {score} over the folds; the lead is paired by fold, its standard "
-            "error from the per-fold differences.")
+    verdict = (f"The {reference} {leads} in mean {score} over the folds; the lead is paired by fold, its standard "
+               "error from the per-fold differences.")
+    close = [f"{name} ({d['mean']:+.4f} ± {d['se']:.4f}, ahead on {d['folds_ahead']} of {d['folds']} folds)"
+             for name, d in lead.items() if 0 < d["mean"] <= 2 * d["se"] or (d["mean"] > 0 and d["folds"] < 2)]
+    if close:
+        verdict += f" Its lead is within two standard errors, so it may be chance: {', '.join(close)}."
+    return verdict
 
 
 def fold_table(summary: dict, *, reference: str, higher_better: bool, score: str,
