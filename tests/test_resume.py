@@ -44,3 +44,14 @@ def test_a_refusal_names_every_difference_once():
     with pytest.raises(UsageError, match=r"was trained with other fixed model inputs \(the model's buffers differ"):
         check(saved, {**saved, "data": {"train_sha256": "x", "buffers_sha256": "c"}}, "runs/a/state")
     check(saved, {**saved, "config": {"lr": 0.01}}, "runs/a/state")  # nothing differs: no refusal
+
+
+def test_a_run_of_another_model_is_named_as_such():
+    """Found by a review: `forecast --resume` in a textgen run's folder listed nine settings ("model 'CharLM' →
+    'ForecastEnsemble', hidden_size …") instead of saying the folder holds another command's run."""
+    saved = {"model_config": {"model": "CharLM", "hidden_size": 8}, "config": {"lr": 0.01}}
+    now = {"model_config": {"model": "ForecastEnsemble", "hidden_size": 4}, "config": {"lr": 0.5}}
+    with pytest.raises(UsageError) as info:
+        check(saved, now, "runs/a/state")
+    assert str(info.value) == ("--resume: runs/a holds the run of another model (CharLM, not ForecastEnsemble): a run "
+                               "of another command? resume it with that command, or use another --out")

@@ -135,6 +135,11 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
     (patience, time limit) may change: it decides where the same trajectory ends, not its weights
     (a run stopped by patience goes on when resumed with more)."""
     current = json.loads(json.dumps(current, default=str))  # tuples -> lists, as in the saved JSON
+    model_was = (meta.get("model_config") or {}).get("model")
+    model_now = (current.get("model_config") or {}).get("model")
+    if model_was is not None and model_now is not None and model_was != model_now:  # every setting would differ
+        raise UsageError(f"--resume: {Path(path).parent} holds the run of another model ({model_was}, not "
+                         f"{model_now}): a run of another command? resume it with that command, or use another --out")
     was, now = (meta.get("data") or {}).get("train_sha256"), (current.get("data") or {}).get("train_sha256")
     other_data = was is not None and was != now
     changed: list[str] = []  # "name old → new (set by --flag)"

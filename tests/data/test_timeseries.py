@@ -177,6 +177,10 @@ def test_semicolons_and_tabs_separate_fields_and_a_decimal_comma_is_named(tmp_pa
     f.write_text('month,y\n2020-01,"1,234"\n')  # a thousands separator, or a decimal comma: both are named
     with pytest.raises(UsageError, match=r"\(write 1.234 for a decimal comma, 1234 for a thousands separator\)"):
         read_csv(f, "y")
+    for cell, written in (("1,025.8", "1025.8"), ("12,345,678", "12345678")):  # found by a review: no hint
+        f.write_text(f'month,y\n2020-01,"{cell}"\n')
+        with pytest.raises(UsageError, match=rf"\(write {written}: grukit reads no thousands separators\)"):
+            read_csv(f, "y")
 
 
 def test_the_separator_is_the_one_that_cuts_header_and_first_row_alike(tmp_path):

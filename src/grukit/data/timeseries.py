@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -75,7 +76,15 @@ MAX_ABS = 1e30  # |value| beyond which float32 forecasts, squares and sums overf
 
 
 def _comma_hint(text: str) -> str:
-    """How to write a number given with one comma between digits ('3,14', '1,234'), else ''."""
+    """How to write a number given with one comma between digits ('3,14', '1,234'), or with commas grouping the
+    thousands ('1,025.8', '12,345,678'), else ''.
+
+    Example:
+        >>> _comma_hint("1,025.8")
+        ' (write 1025.8: grukit reads no thousands separators)'
+    """
+    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+\.\d*|[+-]?\d{1,3}(,\d{3}){2,}", text):
+        return f" (write {text.replace(',', '')}: grukit reads no thousands separators)"
     whole, comma, part = text.partition(",")
     if not comma or not part.isdigit() or not whole.lstrip("+-").isdigit():
         return ""
