@@ -267,8 +267,8 @@ def learning_rate(step: int, total_steps: int, config: TrainConfig) -> float:
         linear:   lr · (m + (1-m) · (1 - p))                         p = (step − a) / (total − 1 − a)
 
     a = max(w − 1, 0) is the step at the peak lr (the warmup's last, or the first without one), so the
-    decay leaves the peak at once and its last step, total − 1, has p = 1: lr · m. The warmup takes at
-    most half the run, so a short run still reaches lr and decays.
+    decay leaves the peak at once and its last step, total − 1, has p = 1: lr · m (a run of one step takes
+    it at the peak). The warmup takes at most half the run, so a short run still reaches lr and decays.
 
     Example:
         >>> config = TrainConfig(lr=1.0, schedule="linear", warmup_steps=0, min_lr_ratio=0.1)
@@ -324,11 +324,19 @@ def _to(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def steps_per_epoch(n_train: int, config: TrainConfig) -> int:
-    """Optimizer steps in one epoch (the same on every rank)."""
+def steps_per_epoch(n_train: int, config: TrainConfig, processes: int = 1) -> int:
+    """Optimizer steps in one epoch (the same on every rank): a last batch smaller than the number of processes
+    is not split (`_batches` drops it), so it is no step.
+
+    Example:
+        >>> config = TrainConfig(batch_size=32)
+        >>> steps_per_epoch(33, config), steps_per_epoch(33, config, processes=2), steps_per_epoch(34, config, 2)
+        (2, 1, 2)
+    """
     if config.steps_per_epoch is not None:
         return config.steps_per_epoch
-    return max(1, -(-n_train // config.batch_size))
+    full, rest = divmod(n_train, config.batch_size)
+    return max(1, full + (rest >= processes))
 
 
 # ----------------------------------------------------------------------------- state files
@@ -492,7 +500,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         out.mkdir(parents=True, exist_ok=True)
 
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
-    per_epoch = steps_per_epoch(len(train), config)
+    per_epoch = steps_per_epoch(len(train), config, size)
     total_steps = per_epoch * config.epochs
     history: list[dict[str, float]] = []
     best_value: float | None = None
