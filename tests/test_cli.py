@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -582,3 +583,26 @@ def test_a_folder_above_out_that_cannot_be_made_is_blamed_on_out(tmp_path):
     err = FileNotFoundError(2, "No such file or directory", str(tmp_path / "x"))
     assert cli._short(err, tmp_path / "x" / "y") == f"--out: cannot make {tmp_path / 'x'}"
     assert cli._short(err, tmp_path / "elsewhere") == f"file not found: {tmp_path / 'x'}"  # an input file
+
+
+def test_a_run_stopped_while_its_first_epoch_was_written_resumes_from_scratch(tmp_path, capsys, caplog):
+    """Found by a review: a Ctrl-C or kill after model.safetensors but before last.state.safetensors left a folder
+    that --resume refused (no state) and a new run refused too (not empty). Now --resume starts it again, ends
+    like an unbroken run and removes a temporary file that a kill left behind."""
+    argv = ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "4", "--members", "1",
+            "--epochs", "2"]
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    assert cli.main([*argv, "--out", str(whole)]) == 0
+    stopped.mkdir()
+    shutil.copy(whole / "model.safetensors", stopped / "model.safetensors")  # as epoch 1 leaves it (any weights)
+    (stopped / ".last.safetensors.k1ll3d.tmp").write_bytes(b"half a file")
+    capsys.readouterr()
+    assert cli.main([*argv, "--out", str(stopped)]) == 2  # not empty: a new run would overwrite it
+    assert "or --resume to continue the run in it" in capsys.readouterr().err
+    with caplog.at_level(logging.WARNING, logger="grukit.train"):
+        assert cli.main([*argv, "--resume", "--out", str(stopped)]) == 0
+    assert "starting from scratch" in caplog.text
+    assert not list(stopped.glob(".*.tmp"))
+    for name in ("model.safetensors", "last.safetensors"):
+        a, b = grukit.load(whole / name).state_dict(), grukit.load(stopped / name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name

@@ -230,8 +230,10 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None) ->
 
     held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
-    # a run's training state sits at the top of --out or in its fold-j/ folders
-    if resume and not any(out.glob(f"**/{STATE_FILE}")) and any(p.is_file() for p in out.rglob("*")):
+    # a run's training state sits at the top of --out or in its fold-j/ folders; a run stopped while its first
+    # epoch's files were written has none yet, and --resume starts it again (fit says so)
+    if resume and not any(out.glob(f"**/{STATE_FILE}")) and not _stopped_in_its_first_writes(out) and any(
+            p.is_file() for p in out.rglob("*")):
         raise UsageError(f"--resume: expected the folder of an earlier run (with its {STATE_FILE}), "
                          f"got {out} holding other files ({shown})")
     if resume and folds and (out / STATE_FILE).exists():
@@ -249,6 +251,28 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None) ->
         entries = f"{len(held)} {'entry' if len(held) == 1 else 'entries'}"
         hint = "use another --out" + (", or --resume to continue the run in it" if resume is not None else "")
         raise UsageError(f"--out: expected a new or empty folder, got {out} holding {entries} ({shown}); {hint}")
+
+
+def _stopped_in_its_first_writes(out: Path) -> bool:
+    """True when --out holds only what `fit` writes at the end of its first epoch before the state file (the
+    checkpoints, the CSV, temporary files of those writes), a grukit checkpoint or temporary file among them: a
+    run stopped there. A CSV of one's own alone is not such a run."""
+    from grukit.checkpoint import load_state
+    from grukit.train import BEST_FILE, LAST_FILE, written_before_a_state
+
+    files = [p for p in out.rglob("*") if p.is_file()]
+    if not files or not all(written_before_a_state(p.relative_to(out)) for p in files):
+        return False
+    for p in files:
+        if p.name.endswith(".tmp"):
+            return True
+        if p.name in (BEST_FILE, LAST_FILE):
+            try:
+                load_state(p)
+                return True
+            except (ValueError, OSError):
+                pass
+    return False
 
 
 def check_arguments(args: argparse.Namespace) -> None:

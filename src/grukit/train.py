@@ -89,6 +89,23 @@ STATE_FILE = "last.state.safetensors"
 LAST_FILE = "last.safetensors"
 BEST_FILE = "model.safetensors"
 CSV_FILE = "metrics.csv"
+
+
+def written_before_a_state(path: Path) -> bool:
+    """True for a file (relative to --out) that `fit` writes at the end of an epoch before its STATE_FILE, or a
+    temporary file of such a write, at the top or in a fold-j/ folder: all a run stopped during its first
+    epoch's writes leaves.
+
+    Example:
+        >>> [written_before_a_state(Path(p)) for p in ("model.safetensors", "fold-2/.metrics.csv.x1.tmp",
+        ...                                            "report.md", "data/model.safetensors")]
+        [True, True, False, False]
+    """
+    own = (BEST_FILE, LAST_FILE, CSV_FILE, STATE_FILE)
+    folder = path.parent
+    if folder.parts and not (len(folder.parts) == 1 and re.fullmatch(r"fold-\d+", folder.name)):
+        return False
+    return path.name in own[:3] or any(re.fullmatch(rf"\.{re.escape(name)}\..+\.tmp", path.name) for name in own)
 LR_MAX = float(torch.finfo(torch.float32).max)  # AdamW multiplies float32 weights by lr: beyond, it fails
 
 
@@ -498,6 +515,9 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     main = rank == 0 and out is not None
     if main:
         out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(".*.tmp"):  # left by a write that a kill (not Ctrl-C) cut short
+            if written_before_a_state(stale.relative_to(out)):
+                stale.unlink(missing_ok=True)
 
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     per_epoch = steps_per_epoch(len(train), config, size)
