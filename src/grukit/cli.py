@@ -27,7 +27,8 @@ writes into --out only when it is given; one that sets `OUT_MAY_HOLD_FILES = Tru
 where the files are. Bad input (`UsageError`, any ValueError, a missing file) ends with
 exit code 2, one line on stderr (below any warning the run logged before it), no traceback,
 and nothing left behind in --out. So do a training run whose loss diverges (it names --lr)
-and an --out that cannot be written (read-only, full). Ctrl-C ends with exit code 130 and leaves the checkpoints for --resume.
+and an --out that cannot be written (read-only, full). Ctrl-C ends with exit code 130 and
+leaves the checkpoints for --resume.
 
 Example:
     >>> from grukit.cli import build_parser
