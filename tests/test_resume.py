@@ -1,4 +1,6 @@
 """grukit.resume: what a resumed run must share, and how a refusal says what differs."""
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -44,6 +46,22 @@ def test_a_refusal_names_every_difference_once():
     with pytest.raises(UsageError, match=r"was trained with other fixed model inputs \(the model's buffers differ"):
         check(saved, {**saved, "data": {"train_sha256": "x", "buffers_sha256": "c"}}, "runs/a/state")
     check(saved, {**saved, "config": {"lr": 0.01}}, "runs/a/state")  # nothing differs: no refusal
+
+
+def test_another_backend_or_thread_count_is_allowed_and_said(caplog):
+    """Found by a review: both may change on resume, but the weights then differ from an unbroken run's by rounding;
+    the log says so and how to resume bit for bit."""
+    saved = {"model_config": {"backend": "cpu"}, "run": {"processes": 1, "threads": 2}}
+    with caplog.at_level(logging.WARNING, logger="grukit.resume"):
+        check(saved, {"model_config": {"backend": "fused"}, "run": {"processes": 1, "threads": 1}}, "runs/a/state")
+    assert [r.getMessage() for r in caplog.records] == [
+        "--resume: runs/a was trained with --backend cpu, this run has fused: its weights will equal an unbroken "
+        "run's to rounding only (--backend cpu resumes bit for bit)",
+        "--resume: runs/a was trained with --threads 2, this run has 1: its weights will equal an unbroken run's to "
+        "rounding only (--threads 2 resumes bit for bit)"]
+    caplog.clear()
+    check(saved, saved, "runs/a/state")
+    assert not caplog.records
 
 
 def test_a_run_of_another_model_is_named_as_such():

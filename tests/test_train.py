@@ -292,7 +292,8 @@ def test_resume_refuses_other_model_or_training_settings(tmp_path):
     class Other(Tiny):  # another command's model: its class is named first (before: some incidental setting)
         pass
 
-    with pytest.raises(UsageError, match=r"--resume: .* with other settings: model .Tiny. → .Other.; resume"):
+    with pytest.raises(UsageError, match=r"--resume: .* holds the run of another model \(Tiny, not Other\): a run of "
+                                         r"another command\?"):
         fit(Other(3, 8), _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,
             out=tmp_path / "a")
     _train(tmp_path / "a", 2, resume=True, time_limit=100.0)  # what may change: time limit, device, progress
@@ -357,7 +358,7 @@ def test_resume_refuses_another_number_of_processes(tmp_path):
     _train(tmp_path / "a", 2)
     path = tmp_path / "a" / "last.state.safetensors"
     tensors, metadata = load_state(path)
-    assert metadata["grukit.train_state"]["run"] == {"processes": 1}
+    assert metadata["grukit.train_state"]["run"] == {"processes": 1, "threads": torch.get_num_threads()}
     metadata["grukit.train_state"]["run"]["processes"] = 2  # as a run under torchrun --nproc_per_node 2 saves it
     save_state(path, tensors, metadata)
     with pytest.raises(UsageError, match=r"^--resume: .* was trained in 2 process\(es\) \(torchrun "

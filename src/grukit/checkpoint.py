@@ -441,6 +441,32 @@ def metadata_sha256(header: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(items, ensure_ascii=True).encode()).hexdigest()
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a safetensors file, each value JSON-decoded, read from its header alone: no tensor is
+    read and no checksum checked (`load_state` does both), for a quick look at a large file. ValueError for a
+    file whose header is not one.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "s.safetensors")
+        >>> save_state(path, {"w": torch.zeros(2)}, {"epoch": 3})
+        >>> read_metadata(path)["epoch"]
+        3
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < n <= _MAX_HEADER:
+            raise ValueError(f"{path}: not a safetensors file (header length {n})")
+        text = f.read(n)
+    try:
+        raw = json.loads(text.decode("utf-8")).get("__metadata__") or {}
+        return {key: json.loads(value) for key, value in raw.items()}
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError) as err:
+        raise ValueError(f"{path}: not a safetensors file or tampered: its header is not JSON metadata "
+                         f"({err})") from None
+
+
 def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     """Hex SHA-256 over each tensor's name, dtype, shape and bytes, in name order (however a file lays them out).
 

@@ -4,13 +4,16 @@
                                          "config": the TrainConfig,
                                          "data": {train_samples, train_sha256 = fingerprint(train),
                                                   buffers_sha256 = buffers_digest(model)},
-                                         "run": {"processes": P}}
+                                         "run": {"processes": P, "threads": torch's threads}}
 
 `grukit.train.fit` saves these with every state file; `check(saved, now, path)` raises a UsageError
 naming --resume and every difference outside `MAY_CHANGE`: each setting as "name old → new" (with the
 command-line flag behind it, where the model's config names one), then other data, other buffers or
-another process count. With other data, what the data shape (buffers, a vocabulary, a forecaster's
-scale) is said as "other data" alone, and other buffers are named only when nothing else explains them.
+another process count; a run of another model class is said as such. Another backend or thread count is
+allowed but logged: the weights then equal an unbroken run's to rounding, not bit for bit (`saved_threads`
+lets a command resume on the run's own count). With other data, what the data shape (buffers, a
+vocabulary, a forecaster's scale) is said as "other data" alone, and other buffers are named only when
+nothing else explains them.
 
 Example:
     >>> import torch
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
@@ -39,10 +43,13 @@ from torch.utils.data import Dataset, TensorDataset
 
 from grukit.errors import UsageError
 
+log = logging.getLogger(__name__)
+
 _BUFFERS = "with other fixed model inputs (the model's buffers differ: other word vectors, ratio tables or data)"
 BRIEF = 40  # a setting longer than this (as repr) is described by its size in a resume error, not shown
-MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend",
-              "restore_best")  # may change on resume: none changes the weights' trajectory
+MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend", "threads",
+              "restore_best")  # may change on resume: none changes the trajectory, backend and threads its rounding
+ROUNDING = {"backend": "--backend", "threads": "--threads"}  # may change, but the weights then differ by rounding
 
 
 def _json_config(config: Any) -> dict:
@@ -58,7 +65,23 @@ def settings(model: nn.Module, config: Any, train: Dataset, processes: int) -> d
     return {"model_config": {"model": type(model).__name__, **model_part}, "config": _json_config(config),
             "data": {"train_samples": len(train), "train_sha256": fingerprint(train),
                      "buffers_sha256": buffers_digest(model)},
-            "run": {"processes": processes}}
+            "run": {"processes": processes, "threads": torch.get_num_threads()}}
+
+
+def saved_threads(out: Path) -> int | None:
+    """The thread count that the run in `out` trained with (its state file, at the top or in fold-1/), or None:
+    a command resuming without --threads takes it, so that the weights end as an unbroken run's, bit for bit.
+    The header alone is read, unchecked: `fit` checks the whole file when it resumes."""
+    from grukit.checkpoint import read_metadata
+    from grukit.train import STATE_FILE
+
+    for path in (out / STATE_FILE, out / "fold-1" / STATE_FILE):
+        try:
+            threads = read_metadata(path)["grukit.train_state"]["run"]["threads"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        return threads if isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1 else None
+    return None
 
 
 def buffers_digest(model: nn.Module) -> str:
@@ -140,6 +163,13 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
     if model_was is not None and model_now is not None and model_was != model_now:  # every setting would differ
         raise UsageError(f"--resume: {Path(path).parent} holds the run of another model ({model_was}, not "
                          f"{model_now}): a run of another command? resume it with that command, or use another --out")
+    for part, values in current.items():
+        for name, flag in ROUNDING.items():
+            saved = (meta.get(part) or {}).get(name)
+            if name in values and saved is not None and saved != values[name]:
+                log.warning("--resume: %s was trained with %s %s, this run has %s: its weights will equal an unbroken "
+                            "run's to rounding only (%s %s resumes bit for bit)", Path(path).parent, flag, saved,
+                            values[name], flag, saved)
     was, now = (meta.get("data") or {}).get("train_sha256"), (current.get("data") or {}).get("train_sha256")
     other_data = was is not None and was != now
     changed: list[str] = []  # "name old → new (set by --flag)"

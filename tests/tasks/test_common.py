@@ -27,6 +27,25 @@ def test_check_common_idle_applies_idle_threads_unless_threads_is_given():
         torch.set_num_threads(before)
 
 
+def test_a_resume_without_threads_takes_the_runs_own_thread_count(tmp_path):
+    """Found by a review: textgen and classify pick their threads from the idle cores, so a plain --resume on a
+    machine with another load went on with another count, and its weights differed from an unbroken run's."""
+    from grukit.checkpoint import save_state
+
+    save_state(tmp_path / "last.state.safetensors", {}, {"grukit.train_state": {"run": {"processes": 1, "threads": 3}}})
+    before = torch.get_num_threads()
+    try:
+        common = {"backend": "auto", "device": "cpu", "out": tmp_path}
+        check_common(argparse.Namespace(threads=None, resume=True, **common), threads="idle")
+        assert torch.get_num_threads() == 3
+        check_common(argparse.Namespace(threads=2, resume=True, **common), threads="idle")  # given: it decides
+        assert torch.get_num_threads() == 2
+        check_common(argparse.Namespace(threads=None, resume=False, **common), threads=1)  # a new run
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_check_device_names_device_for_anything_but_cpu_cuda_and_auto():
     assert check_device("cpu") == torch.device("cpu")
     for name in ("mps", "xpu", "meta", "cpu:5"):

@@ -22,6 +22,7 @@ import torch
 from grukit import kernels
 from grukit.errors import UsageError
 from grukit.report import write_json
+from grukit.resume import saved_threads
 from grukit.train import TrainConfig, is_main, resolve_device, world
 
 
@@ -31,7 +32,10 @@ def check_common(args: argparse.Namespace, *, threads: int | str | None = None, 
     thread of a busy machine; "idle" = `idle_threads()`, the cores idle when the command starts). Under
     torchrun, a --batch-size that `fit` splits over the ranks (`split_batches`) must be a multiple of
     their number."""
-    n = getattr(args, "threads", None) or threads
+    n = getattr(args, "threads", None)
+    if n is None and getattr(args, "resume", False) and getattr(args, "out", None) is not None:
+        n = saved_threads(Path(args.out))  # as the run trained: its weights then end as an unbroken run's
+    n = n or threads
     if n == "idle":
         n = idle_threads()
     if n is not None:
