@@ -2,6 +2,7 @@
 
     settings(model, config, train, P) = {"model_config": the model's class and config,
                                          "config": the TrainConfig,
+                                         "loss": the step loss's own settings,
                                          "data": {train_samples, train_sha256 = fingerprint(train),
                                                   buffers_sha256 = buffers_digest(model)},
                                          "run": {"processes": P, "threads": torch's threads}}
@@ -56,13 +57,16 @@ def _json_config(config: Any) -> dict:
     return {f.name: getattr(config, f.name) for f in fields(config)}
 
 
-def settings(model: nn.Module, config: Any, train: Dataset, processes: int) -> dict[str, dict]:
+def settings(model: nn.Module, config: Any, train: Dataset, processes: int,
+             loss: dict[str, Any] | None = None) -> dict[str, dict]:
     """What a resumed run must share with the run it continues (JSON values), as saved in the state file:
-    the model's class and config, the training config (a TrainConfig), the training set's size and content,
-    the model's buffers, and the number of processes (each rank draws its own dropout)."""
+    the model's class and config, the training config (a TrainConfig), the settings of the step loss (`loss`),
+    the training set's size and content, the model's buffers, and the number of processes (each rank draws its
+    own dropout)."""
     model_config = getattr(model, "config", None)
     model_part = asdict(model_config) if is_dataclass(model_config) and not isinstance(model_config, type) else {}
     return {"model_config": {"model": type(model).__name__, **model_part}, "config": _json_config(config),
+            "loss": dict(loss or {}),
             "data": {"train_samples": len(train), "train_sha256": fingerprint(train),
                      "buffers_sha256": buffers_digest(model)},
             "run": {"processes": processes, "threads": torch.get_num_threads()}}

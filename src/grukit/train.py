@@ -472,7 +472,8 @@ def _save_model(model: nn.Module, path: Path) -> None:
 
 def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.Module, Any], torch.Tensor],
         evaluate: Callable[[nn.Module, Any], dict[str, float]], config: TrainConfig,
-        out: str | Path | None, collate: Callable[[list], Any] | None = None) -> FitResult:
+        out: str | Path | None, collate: Callable[[list], Any] | None = None,
+        loss_settings: dict[str, Any] | None = None) -> FitResult:
     """Train `model` on `train`, pick the best epoch on `val`; see the module docstring.
 
     model      an nn.Module; with `out`, it needs a `config` dataclass (grukit.save)
@@ -481,6 +482,7 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     step_loss  (model, batch) -> scalar loss tensor; batch is on config.device
     evaluate   (model, val) -> {name: float}; must contain config.metric; runs under no_grad
     collate    list of samples -> batch (default: torch's default_collate)
+    loss_settings  JSON values that shape `step_loss` (classify's --adversarial): a resumed run must share them
     out        folder for checkpoints and metrics.csv (created), or None to write nothing
     """
     t0 = time.perf_counter()
@@ -488,7 +490,7 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     _init_distributed(device)
     try:
         return _fit(model, train, val, step_loss=step_loss, evaluate=evaluate, config=config, out=out,
-                    collate=collate, t0=t0, device=device)
+                    collate=collate, t0=t0, device=device, loss_settings=loss_settings or {})
     except DivergedError as err:
         if err.all_ranks and _OWN_GROUP[0] and torch.distributed.is_initialized():
             # the failed frames hold the DDP wrapper, whose reducer holds the group: drop them (and any
@@ -502,7 +504,7 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
 
 
 def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, evaluate: Callable,
-         config: TrainConfig, out: str | Path | None, collate: Callable | None, t0: float,
+         config: TrainConfig, out: str | Path | None, collate: Callable | None, t0: float, loss_settings: dict,
          device: torch.device) -> FitResult:
     """`fit` once the process group is joined (under torchrun); `fit` leaves it only after a divergence."""
     rank, size = world()
@@ -530,7 +532,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     stopped_early = time_limited = False
 
     state_path = out / STATE_FILE if out is not None else None
-    settings = resume.settings(model, config, train, size) if out is not None else {}  # saved with each state
+    settings = resume.settings(model, config, train, size, loss_settings) if out is not None else {}  # in each state
     if config.resume and state_path is not None and state_path.exists():
         try:  # a state file edited or damaged by hand fails anywhere in here: one line naming --resume
             tensors, meta = _load_state(state_path)
