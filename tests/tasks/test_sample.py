@@ -74,6 +74,23 @@ def test_tiny_temperatures_are_greedy_and_never_draw_the_unknown_id(model_path):
     assert "\x00" not in greedy and set(greedy[2:]) <= set("abcd \n")
 
 
+def test_generate_names_a_bad_argument(model_path):
+    """Found by a review: from Python, temperature 0, < 0, inf or nan failed inside torch.multinomial, a negative
+    length gave the prompt alone, prompt=None a TypeError about +, and another model an AttributeError."""
+    from grukit.tasks.textgen_model import generate
+
+    model = load_model(model_path)
+    for temperature in (0, -1.0, float("inf"), float("nan"), "hot"):
+        with pytest.raises(ValueError, match=f"temperature: expected a finite number > 0, got {temperature!r}"):
+            generate(model, "ab", length=3, temperature=temperature, seed=0)
+    with pytest.raises(ValueError, match="length: expected an integer >= 0, got -5"):
+        generate(model, "ab", length=-5, temperature=1.0, seed=0)
+    with pytest.raises(TypeError, match="model: expected a character model .* got GRU"):
+        generate(grukit.GRU(2, 3), "ab", length=3, temperature=1.0, seed=0)
+    assert generate(model, None, length=4, temperature=1.0, seed=0) == generate(model, "", length=4, temperature=1.0,
+                                                                                 seed=0)
+
+
 @pytest.mark.parametrize(("flag", "value", "needle"), [
     ("--temperature", "inf", "finite number > 0"), ("--temperature", "nan", "finite number > 0"),
     ("--length", "1000001", "1..1,000,000"), ("--length", "0", "1..1,000,000")])

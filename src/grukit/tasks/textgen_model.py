@@ -80,9 +80,21 @@ def default_prompt(alphabet: str) -> str:
 
 
 @torch.no_grad()
-def generate(model: CharLM, prompt: str, *, length: int, temperature: float, seed: int) -> str:
-    """prompt + `length` characters drawn from softmax(logits / temperature), seeded; an empty prompt reads
-    `default_prompt` (not returned)."""
+def generate(model: CharLM, prompt: str | None, *, length: int, temperature: float, seed: int) -> str:
+    """prompt + `length` characters drawn from softmax(logits / temperature), seeded; an empty prompt (or None)
+    reads `default_prompt` (not returned). A prompt character the model's alphabet lacks reads as its unknown
+    one (`grukit sample` warns of them). ValueError or TypeError naming the argument for a model that is not a
+    CharLM, a length < 0, or a temperature that is not a finite number > 0."""
+    if not isinstance(model, CharLM):
+        raise TypeError(f"model: expected a character model (grukit textgen's CharLM), got {type(model).__name__}")
+    prompt = "" if prompt is None else prompt
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt: expected text (a str) or None, got {type(prompt).__name__}")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        raise ValueError(f"length: expected an integer >= 0, got {length!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+            temperature > 0 and math.isfinite(temperature)):
+        raise ValueError(f"temperature: expected a finite number > 0, got {temperature!r}")
     model.eval()
     device = next(model.parameters()).device
     g = torch.Generator(device=device).manual_seed(seed)
