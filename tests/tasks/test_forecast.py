@@ -66,6 +66,22 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
         forecast_from(model, values[:10])
     with pytest.raises(UsageError, match=r"values: expected \(T, 1\) values"):
         forecast_from(model, np.ones((50, 2)))
+    # found by a review: inf gave an all-NaN forecast, a scalar or None an IndexError, start=1.5 a shifted season,
+    # strings a ValueError naming nothing, another model an AttributeError
+    for bad in (np.inf, -np.inf):
+        edited = values[:430].copy()
+        edited[-3, 0] = bad
+        with pytest.raises(ValueError, match="values: expected finite numbers"):
+            forecast_from(model, edited)
+    for bad in (5.0, None):
+        with pytest.raises(UsageError, match=r"values: expected \(T, 1\) values .* got shape \(\)"):
+            forecast_from(model, bad)
+    with pytest.raises(ValueError, match="values: expected numbers"):
+        forecast_from(model, ["a"] * 20)
+    with pytest.raises(ValueError, match="start: expected an integer >= 0 .* got 1.5"):
+        forecast_from(model, values[:430], start=1.5)
+    with pytest.raises(TypeError, match="model: expected a grukit forecast model"):
+        forecast_from(grukit.GRU(2, 3), values[:430])
 
 
 def test_errors_by_hand():

@@ -188,12 +188,21 @@ def forecast_from(model: ForecastEnsemble, values: np.ndarray, *, start: int = 0
         >>> forecast_from(model, load_co2().values).round(1)[:3]  # doctest: +SKIP
         array([371.6, 371.8, 372. ])
     """
+    if not isinstance(model, ForecastEnsemble):
+        raise TypeError(f"model: expected a grukit forecast model (ForecastEnsemble), got {type(model).__name__}")
     c = model.config
     if not c.window:
         raise UsageError("model: expected a forecast model that records how it reads a series (its window, "
                          "scale and season); this checkpoint predates that: run grukit forecast again")
-    values = np.asarray(values, dtype=np.float64)
-    columns = 1 if values.ndim == 1 else values.shape[1]
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"start: expected an integer >= 0 (the step number of values[0]), got {start!r}")
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"values: expected numbers (NaN for a gap), got {type(values).__name__} ({err})") from None
+    if np.isinf(values).any():
+        raise ValueError("values: expected finite numbers (NaN for a gap), got an infinite one")
+    columns = 1 if values.ndim == 1 else values.shape[1] if values.ndim == 2 else 0
     if values.ndim not in (1, 2) or columns != c.n_features - 4:
         raise UsageError(f"values: expected (T, {c.n_features - 4}) values (the target, then "
                          f"{c.n_features - 5} covariates), got shape {values.shape}")
