@@ -635,6 +635,14 @@ def test_a_word_known_by_its_vector_alone_reads_unknown_for_e_and_r_and_its_own_
     assert not torch.allclose(other(ids, lengths), m(ids, lengths))  # the GRU reads the vectors
     z, r = m.gates(ids[0])
     assert z.shape == r.shape == (3, 5)
+    # found by a review: a str was read as its characters, an empty sentence failed as an index error naming x,
+    # and lengths as a list as an AttributeError
+    with pytest.raises(TypeError, match="tokens: expected a list of words"):
+        m.encode("great good")
+    for empty in (torch.tensor([m.encode([])]), torch.zeros(1, 0, dtype=torch.int64)):
+        with pytest.raises(ValueError, match=r"ids: expected an \(N, T\) tensor of word ids .* got \(1, 0\)"):
+            m(empty, torch.tensor([0]))
+    torch.testing.assert_close(m(ids, [3]), m(ids, lengths))
 
 
 def test_vectors_are_checked_and_required():

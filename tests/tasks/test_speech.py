@@ -96,6 +96,8 @@ def test_command_reads_a_wav_folder(tmp_path):
     assert recognize(model, tmp_path / "x16.wav").shape == (10,)
     with pytest.raises(UsageError, match=r"^wav: .*is not a readable wav file"):
         recognize(model, tmp_path / "missing.wav")
+    with pytest.raises(TypeError, match="model: expected a grukit speech model"):  # found by a review: an
+        recognize(grukit.GRU(2, 3), tmp_path / "x16.wav")  # AttributeError on feature_config
 
 
 def test_the_model_records_the_features_it_reads(tmp_path):

@@ -322,6 +322,8 @@ class SentenceEnsemble(nn.Module):
     def encode(self, tokens: list[str]) -> list[int]:
         """The ids this model reads for `tokens` (`grukit.data.sentiment.tokenize`): a vocabulary word's id,
         else a vector word's, else 1 (unknown); so a checkpoint classifies new text on its own."""
+        if isinstance(tokens, str):  # its characters would be read as words
+            raise TypeError("tokens: expected a list of words (grukit.data.sentiment.tokenize(text)), got a str")
         table = self.__dict__.get("_ids")
         if table is None:
             words = [w for w in self.config.vocabulary.split("\n") if self.config.vocabulary]
@@ -342,6 +344,12 @@ class SentenceEnsemble(nn.Module):
                 shift: Tensor | None = None) -> Tensor:
         """ids (N, T), lengths (N,), ρ (N, T, K') or None, shift (M, N, T, D) or None (member m's embeddings
         move by shift[m], `SentenceClassifier.inputs`) → log p (N, C), or every member's logits (M, N, C)."""
+        if not isinstance(ids, Tensor) or ids.dtype not in (torch.int64, torch.int32) or ids.dim() != 2 or \
+                ids.shape[1] == 0:
+            raise ValueError(f"ids: expected an (N, T) tensor of word ids (int64), got "
+                             f"{tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__} of "
+                             f"{getattr(ids, 'dtype', None)} (a text without words, tokenize(text) == [], has no ids)")
+        lengths = torch.as_tensor(lengths, device=ids.device)  # (N,): a list of ints too
         if shift is not None and len(shift) != len(self.members):
             raise ValueError(f"shift: expected one (N, T, D) move per member ({len(self.members)}), got {len(shift)}")
         shifts = [None] * len(self.members) if shift is None else shift  # M × (N, T, D)

@@ -162,6 +162,8 @@ def recognize(model: SpeechClassifier, wav: str | Path) -> np.ndarray:
     from grukit.data.speech import read_wav
     from grukit.features import mfcc
 
+    if not isinstance(model, SpeechClassifier):
+        raise TypeError(f"model: expected a grukit speech model (SpeechClassifier), got {type(model).__name__}")
     config = model.feature_config()
     if model.config.n_features != config.n_mfcc:  # only a model saved before its features were recorded
         raise UsageError(f"model: expected a speech model of {config.n_mfcc} MFCC inputs (the command's), got one "
