@@ -606,3 +606,10 @@ def test_a_run_stopped_while_its_first_epoch_was_written_resumes_from_scratch(tm
     for name in ("model.safetensors", "last.safetensors"):
         a, b = grukit.load(whole / name).state_dict(), grukit.load(stopped / name).state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), name
+    # found by a review: a run of the other layout stopped so (in fold-1/, or at the top) was accepted too
+    for layout, flags in (("fold-1", []), (".", ["--backtest", "2"])):
+        other = tmp_path / f"other-{len(flags)}"
+        (other / layout).mkdir(parents=True)
+        shutil.copy(whole / "model.safetensors", other / layout / "model.safetensors")
+        assert cli.main([*argv, *flags, "--resume", "--out", str(other)]) == 2
+        assert "--resume: expected the folder of an earlier run" in capsys.readouterr().err

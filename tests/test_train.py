@@ -355,10 +355,10 @@ def test_resume_refuses_other_settings_of_the_step_loss(tmp_path):
     config) went on without a word, with other weights."""
     config = TrainConfig(epochs=2, batch_size=8, progress=False)
     fit(Tiny(3, 8), _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config, out=tmp_path,
-        loss_settings={"adversarial": 0.0})
-    with pytest.raises(UsageError, match=r"was trained with other settings: adversarial 0.0 → 0.5; resume as it"):
+        loss_settings={"--adversarial": 0.0})
+    with pytest.raises(UsageError, match=r"was trained with other settings: --adversarial 0.0 → 0.5; resume as it"):
         fit(Tiny(3, 8), _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, out=tmp_path,
-            config=dataclasses.replace(config, resume=True), loss_settings={"adversarial": 0.5})
+            config=dataclasses.replace(config, resume=True), loss_settings={"--adversarial": 0.5})
 
 
 def test_resume_refuses_another_number_of_processes(tmp_path):

@@ -428,19 +428,6 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     return tensors, metadata
 
 
-def metadata_sha256(header: dict[str, str]) -> str:
-    """Hex SHA-256 over a file's metadata as stored (key → JSON text), in key order, without its own key.
-
-    Example:
-        >>> metadata_sha256({"a": "1"}) == metadata_sha256({"a": "1", METADATA_CHECKSUM_KEY: '"x"'})
-        True
-        >>> metadata_sha256({"a": "1"}) == metadata_sha256({"a": "2"})
-        False
-    """
-    items = sorted((key, value) for key, value in header.items() if key != METADATA_CHECKSUM_KEY)
-    return hashlib.sha256(json.dumps(items, ensure_ascii=True).encode()).hexdigest()
-
-
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata of a safetensors file, each value JSON-decoded, read from its header alone: no tensor is
     read and no checksum checked (`load_state` does both), for a quick look at a large file. ValueError for a
@@ -465,6 +452,20 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError) as err:
         raise ValueError(f"{path}: not a safetensors file or tampered: its header is not JSON metadata "
                          f"({err})") from None
+
+
+
+def metadata_sha256(header: dict[str, str]) -> str:
+    """Hex SHA-256 over a file's metadata as stored (key → JSON text), in key order, without its own key.
+
+    Example:
+        >>> metadata_sha256({"a": "1"}) == metadata_sha256({"a": "1", METADATA_CHECKSUM_KEY: '"x"'})
+        True
+        >>> metadata_sha256({"a": "1"}) == metadata_sha256({"a": "2"})
+        False
+    """
+    items = sorted((key, value) for key, value in header.items() if key != METADATA_CHECKSUM_KEY)
+    return hashlib.sha256(json.dumps(items, ensure_ascii=True).encode()).hexdigest()
 
 
 def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:

@@ -233,7 +233,7 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None) ->
     shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
     # a run's training state sits at the top of --out or in its fold-j/ folders; a run stopped while its first
     # epoch's files were written has none yet, and --resume starts it again (fit says so)
-    if resume and not any(out.glob(f"**/{STATE_FILE}")) and not _stopped_in_its_first_writes(out) and any(
+    if resume and not any(out.glob(f"**/{STATE_FILE}")) and not _stopped_in_its_first_writes(out, folds) and any(
             p.is_file() for p in out.rglob("*")):
         raise UsageError(f"--resume: expected the folder of an earlier run (with its {STATE_FILE}), "
                          f"got {out} holding other files ({shown})")
@@ -254,15 +254,17 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None) ->
         raise UsageError(f"--out: expected a new or empty folder, got {out} holding {entries} ({shown}); {hint}")
 
 
-def _stopped_in_its_first_writes(out: Path) -> bool:
+def _stopped_in_its_first_writes(out: Path, folds: str | None) -> bool:
     """True when --out holds only what `fit` writes at the end of its first epoch before the state file (the
     checkpoints, the CSV, temporary files of those writes), a grukit checkpoint or temporary file among them: a
-    run stopped there. A CSV of one's own alone is not such a run."""
+    run stopped there, of this run's layout (in fold-j/ folders with `folds`, at the top without). A CSV of
+    one's own alone is not such a run."""
     from grukit.checkpoint import load_state
     from grukit.train import BEST_FILE, LAST_FILE, written_before_a_state
 
     files = [p for p in out.rglob("*") if p.is_file()]
-    if not files or not all(written_before_a_state(p.relative_to(out)) for p in files):
+    layout = all((len(p.relative_to(out).parts) > 1) == bool(folds) for p in files)
+    if not files or not layout or not all(written_before_a_state(p.relative_to(out)) for p in files):
         return False
     for p in files:
         if p.name.endswith(".tmp"):

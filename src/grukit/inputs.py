@@ -52,7 +52,7 @@ def _lengths(lengths, T: int, N: int, device: torch.device) -> Tensor:
         )
     if N == 0:
         return lengths.to(device=device, dtype=torch.int64)
-    lengths = lengths.to(torch.int64)  # min/max are not implemented for uint16/32/64
+    lengths = lengths.to(torch.int64)  # (N,): min/max are not implemented for uint16/32/64
     low, high = int(lengths.min()), int(lengths.max())
     if low < 1 or high > T:
         raise ValueError(f"lengths: expected every value in 1..{T} (T), got values from {low} to {high}")

@@ -89,6 +89,7 @@ STATE_FILE = "last.state.safetensors"
 LAST_FILE = "last.safetensors"
 BEST_FILE = "model.safetensors"
 CSV_FILE = "metrics.csv"
+LR_MAX = float(torch.finfo(torch.float32).max)  # AdamW multiplies float32 weights by lr: beyond, it fails
 
 
 def written_before_a_state(path: Path) -> bool:
@@ -106,7 +107,6 @@ def written_before_a_state(path: Path) -> bool:
     if folder.parts and not (len(folder.parts) == 1 and re.fullmatch(r"fold-\d+", folder.name)):
         return False
     return path.name in own[:3] or any(re.fullmatch(rf"\.{re.escape(name)}\..+\.tmp", path.name) for name in own)
-LR_MAX = float(torch.finfo(torch.float32).max)  # AdamW multiplies float32 weights by lr: beyond, it fails
 
 
 @dataclass(frozen=True)
@@ -482,7 +482,8 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     step_loss  (model, batch) -> scalar loss tensor; batch is on config.device
     evaluate   (model, val) -> {name: float}; must contain config.metric; runs under no_grad
     collate    list of samples -> batch (default: torch's default_collate)
-    loss_settings  JSON values that shape `step_loss` (classify's --adversarial): a resumed run must share them
+    loss_settings  JSON values that shape `step_loss`, named by their flag ({"--adversarial": 0.05} for
+               classify): a resumed run must share them
     out        folder for checkpoints and metrics.csv (created), or None to write nothing
     """
     t0 = time.perf_counter()

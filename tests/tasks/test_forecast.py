@@ -35,7 +35,7 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
     assert Image.open(out / "gates.png").size == GATES_SIZE
     m = json.loads((out / "metrics.json").read_text())
     assert set(m["test"]) == {"GRU", "naive", "seasonal-naive", "seasonal-naive+drift", "ridge AR(16)"}
-    assert "; 420 steps (the first 420 steps of the data, by --limit)" in (out / "report.md").read_text()
+    assert "; 420 steps (the first 420 of its 2,284 steps, by --limit)" in (out / "report.md").read_text()
     for scores in m["test"].values():
         assert scores["MASE"] == pytest.approx(scores["MAE"] / m["scale"])
         assert 0 < scores["MAE"] <= scores["RMSE"]

@@ -1,6 +1,7 @@
 """grukit sample: the common options (--out, --seed, --device, --backend) on a small saved CharLM."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -89,6 +90,8 @@ def test_generate_names_a_bad_argument(model_path):
         generate(grukit.GRU(2, 3), "ab", length=3, temperature=1.0, seed=0)
     assert generate(model, None, length=4, temperature=1.0, seed=0) == generate(model, "", length=4, temperature=1.0,
                                                                                  seed=0)
+    assert generate(model, "ab", length=np.int64(3), temperature=np.float32(0.8), seed=0) == generate(
+        model, "ab", length=3, temperature=float(np.float32(0.8)), seed=0)  # NumPy numbers are numbers
 
 
 @pytest.mark.parametrize(("flag", "value", "needle"), [

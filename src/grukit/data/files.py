@@ -121,7 +121,7 @@ def csv_table(text: str, argument: str, path: str | Path) -> tuple[list[str], li
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     limit = csv.field_size_limit(len(text) + 1)  # csv's own limit, 131,072 characters, would refuse a long cell
     try:
-        header = [unicodedata.normalize("NFC", name.strip()) for name in next(reader, [])]  # "é" one way
+        header = [column_name(name.strip()) for name in next(reader, [])]  # "é" one way
         rows = [(reader.line_num + skipped, cells) for cells in reader]
     except csv.Error as err:
         raise UsageError(f"{argument}: not a readable CSV file: {path} ({err} at row {reader.line_num})") from None

@@ -63,6 +63,7 @@ class Series:
     dates: list[str] | None  # T date strings from the date column, or None
     source: str  # where it came from (a path)
     season: int  # seasonal period in steps (52 weekly, 365 daily, 12 monthly, 24 hourly, else 1)
+    cut_from: int | None = None  # the steps the data had before --limit cut it to these (None: not cut)
 
     def missing(self) -> np.ndarray:
         """(T, F) bool: True where the file had no value."""

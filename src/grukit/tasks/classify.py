@@ -543,7 +543,7 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
     model, train, tables = build(args, d)
     _, gru_val, gru_test = d["gru"]  # ids past the vocabulary's: words known by their vector
     result = fit(model, Buckets(train, args.batch_size, args.seed), gru_val,
-                 step_loss=adversarial_loss(args.adversarial), loss_settings={"adversarial": args.adversarial},
+                 step_loss=adversarial_loss(args.adversarial), loss_settings={"--adversarial": args.adversarial},
                  evaluate=evaluate, config=command_config(args), out=out,
                  collate=collate_batch)
     kept, model = model.eval(), snapshot_average(model, result.snapshots).eval()  # kept: epoch b alone

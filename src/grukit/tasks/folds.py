@@ -52,8 +52,10 @@ def fold_verdict(lead: dict, *, reference: str, score: str) -> str:
     leads = "leads every baseline" if not behind else "does NOT lead " + ", ".join(behind)
     verdict = (f"The {reference} {leads} in mean {score} over the folds; the lead is paired by fold, its standard "
                "error from the per-fold differences.")
+    if any(d["folds"] < 2 for d in lead.values()):  # one fold: no spread to judge a lead by
+        return verdict + " With one fold there is no standard error: a lead may be chance."
     close = [f"{name} ({d['mean']:+.4f} ± {d['se']:.4f}, ahead on {d['folds_ahead']} of {d['folds']} folds)"
-             for name, d in lead.items() if 0 < d["mean"] <= 2 * d["se"] or (d["mean"] > 0 and d["folds"] < 2)]
+             for name, d in lead.items() if 0 < d["mean"] <= 2 * d["se"]]
     if close:
         verdict += f" Its lead is within two standard errors, so it may be chance: {', '.join(close)}."
     return verdict

@@ -119,8 +119,10 @@ def load_series(args: argparse.Namespace) -> Series:
     if args.limit is not None:
         if args.limit < 2:
             raise UsageError(f"--limit: expected an integer >= 2, got {args.limit}")
-        series = Series(series.values[: args.limit], series.names, series.dates[: args.limit] if series.dates else None,
-                        series.source, series.season)
+        if args.limit < len(series):
+            series = Series(series.values[: args.limit], series.names,
+                            series.dates[: args.limit] if series.dates else None, series.source, series.season,
+                            cut_from=len(series))
     return series
 
 
@@ -357,11 +359,11 @@ def _covariate_gaps(series: Series, steps: int) -> str:
             f"the GRU and the ridge read the filled values.")
 
 
-def _cut(args, series: Series) -> str:
-    """' (the first N steps of the data, by --limit)' when --limit may have cut the series, else ''."""
-    if args.limit is None or args.limit > len(series):
+def _cut(series: Series) -> str:
+    """' (the first N of its M steps, by --limit)' when --limit cut the series, else ''."""
+    if series.cut_from is None:
         return ""
-    return f" (the first {len(series)} steps of the data, by --limit)"
+    return f" (the first {len(series):,} of its {series.cut_from:,} steps, by --limit)"
 
 
 def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary: str, files: dict) -> Path:
@@ -369,7 +371,7 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
     gaps = int(p.gap.sum())
     data = (f"Source: `{series.source}` — target `{series.names[0]}`"
             + (f", covariates {', '.join(series.names[1:])}" if len(series.names) > 1 else "")
-            + f"; {len(series)} steps{_cut(args, series)}, season m = {p.season}.\n\n"
+            + f"; {len(series)} steps{_cut(series)}, season m = {p.season}.\n\n"
             f"Split (chronological): train steps 0–{n_train - 1}, validation {n_train}–{n_test - 1}, "
             f"test {n_test}–{len(p.y) - 1}"
             + (f" (a backtest fold: the last {len(series) - len(p.y)} steps of the series are left out)"
@@ -410,7 +412,7 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
         o = metrics["outlook"]
         last = ", ".join(f"{name} {number(value)}" for name, value in sorted(o["last_step"].items()))
         sections.append(("Past the data", (
-            f"From the last step{' read' if _cut(args, series) else ''} ({o['origin_step']}"
+            f"From the last step{' read' if _cut(series) else ''} ({o['origin_step']}"
             f"{', ' + o['origin_date'] if o['origin_date'] else ''}), "
             f"`forecast.csv` holds every model's forecast of the next {p.horizon} steps"
             + (", with their dates" if o["dated"] else "")

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -90,9 +91,9 @@ def generate(model: CharLM, prompt: str | None, *, length: int, temperature: flo
     prompt = "" if prompt is None else prompt
     if not isinstance(prompt, str):
         raise TypeError(f"prompt: expected text (a str) or None, got {type(prompt).__name__}")
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
         raise ValueError(f"length: expected an integer >= 0, got {length!r}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not (
             temperature > 0 and math.isfinite(temperature)):
         raise ValueError(f"temperature: expected a finite number > 0, got {temperature!r}")
     model.eval()
