@@ -1,4 +1,4 @@
-// σ and tanh written so that GCC vectorizes a loop that calls them.
+// σ, tanh and the state update's lerp, written so that GCC vectorizes a loop that calls them.
 //
 // float: Cephes-style exp (range reduction by ln 2, degree-6 polynomial, 2^n built in
 // the exponent bits) with no branches and no libm call, so `for j < H` loops become
