@@ -410,6 +410,22 @@ def test_an_out_that_cannot_be_written_is_named_and_left_clean(tmp_path, capsys,
     assert not out.exists()
 
 
+def test_ctrl_c_before_the_command_runs_exits_130_without_a_traceback(capsys, monkeypatch):
+    """Before, a Ctrl-C during torch's import (a second or two after typing the command) printed a traceback:
+    `import grukit.cli` imported torch, outside any handler. Now the package's names load on first use, the
+    command module starts without torch, and main() turns a Ctrl-C before the command runs into exit 130."""
+    probe = "import sys, grukit.cli; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupt)  # where the task modules, and so torch, are imported
+    code, stdout, err = _run(capsys, ["forecast", "--limit", "420"])
+    assert code == 130 and stdout == "" and err.strip() == "grukit: interrupted"
+
+
 def test_ctrl_c_exits_130_and_removes_an_out_the_run_left_empty(tmp_path, capsys, monkeypatch):
     """sample without --out crashed on Ctrl-C (None.is_dir()); a run stopped before writing left an empty --out."""
     from grukit.tasks import forecast, sample

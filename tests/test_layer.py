@@ -458,3 +458,13 @@ def test_dropout_takes_any_real_number_as_torch_does():
     assert grukit.GRU(2, 3, num_layers=2, dropout=np.float32(0.25)).dropout == 0.25
     with pytest.raises(ValueError, match="dropout: expected a number in"):
         grukit.GRU(2, 3, num_layers=2, dropout=True)
+
+
+def test_the_package_names_load_on_first_use():
+    """grukit's top-level names come from their modules when first used (`import grukit.cli` needs no torch)."""
+    import grukit.layer
+
+    assert grukit.GRU is grukit.layer.GRU and "GRU" in dir(grukit) and set(grukit.__all__) <= set(dir(grukit))
+    from grukit import LSTM, GRUCell, load, save  # noqa: F401 - each resolves
+    with pytest.raises(AttributeError, match="module 'grukit' has no attribute 'Gru'"):
+        grukit.Gru  # noqa: B018

@@ -138,7 +138,8 @@ def _lookup(name: str, path: Path) -> type:
     """The class registered as `name`; imports grukit (and a public grukit module the name
     points into) first, never any other module."""
     if name not in _REGISTRY:
-        importlib.import_module("grukit")  # registers GRU, GRUCell, LSTM, RNN
+        for module in ("grukit.layer", "grukit.cell", "grukit.baselines"):  # register GRU, GRUCell, LSTM, RNN
+            importlib.import_module(module)
     if name not in _REGISTRY and _PUBLIC_NAME.fullmatch(name):  # never __main__ or a private module
         module = name.rsplit(".", 1)[0]
         while module.startswith("grukit.") and name not in _REGISTRY:

@@ -372,6 +372,14 @@ def log_level() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `grukit` console script; returns the exit code."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the command ran (torch's import, the parsers): nothing written yet
+        print("grukit: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # build only the named command's parser when it is known: importing every task is slow
     parser = build_parser(argv[:1] if argv and argv[0] in COMMANDS else None)
