@@ -18,6 +18,7 @@ import torch
 
 import grukit
 from grukit import cli
+from grukit.errors import UsageError
 from grukit.tasks.textgen_model import CharLM
 
 
@@ -114,6 +115,8 @@ BAD = {
     "negative limit": (["textgen", "--limit", "-5"], ["--limit", "-5"]),
     "text shorter than the minimum": (["textgen", "--text", "{d}/good.txt"],
                                       ["--text", "at least 1300 characters", "got 600"]),
+    "limit shorter than the minimum": (["textgen", "--limit", "100"],  # found by a fuzz: it named --text
+                                       ["--limit: expected at least 1300 characters", "got 100 (its first 100, by"]),
     "unparseable date column": (["forecast", "--csv", "{d}/series.csv", "--column", "y", "--date-column", "x"],
                                 ["--date-column", "'1'", "row 2"]),
     "unknown option": (["forecast", "--horizon", "x"], ["--horizon"]),
@@ -629,3 +632,18 @@ def test_a_run_stopped_while_its_first_epoch_was_written_resumes_from_scratch(tm
         shutil.copy(whole / "model.safetensors", other / layout / "model.safetensors")
         assert cli.main([*argv, *flags, "--resume", "--out", str(other)]) == 2
         assert "--resume: expected the folder of an earlier run" in capsys.readouterr().err
+
+
+def test_a_run_of_more_folds_is_not_resumed_with_fewer(tmp_path):
+    """Found by a fuzz: `--backtest 1 --resume` in a 3-fold run's folder rewrote its report as a 1-fold one and
+    left fold-2/ and fold-3/ behind. More folds than before go on as an unbroken run of that many would."""
+    from grukit.train import STATE_FILE
+
+    for j in (1, 2, 3):
+        (tmp_path / f"fold-{j}").mkdir()
+        (tmp_path / f"fold-{j}" / STATE_FILE).write_bytes(b"state")
+    with pytest.raises(UsageError, match=r"--resume: expected the folder of a run of 1 folds, got .* holding fold-3/ "
+                                         r"\(a run of 3 folds or more\); resume it with --backtest 3"):
+        cli.check_fresh_out(tmp_path, True, "--backtest", 1)
+    cli.check_fresh_out(tmp_path, True, "--backtest", 3)
+    cli.check_fresh_out(tmp_path, True, "--backtest", 4)

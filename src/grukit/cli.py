@@ -222,7 +222,7 @@ def check_out(out: Path) -> None:
             raise UsageError(f"--out: expected a directory path, got {got}")
 
 
-def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None) -> None:
+def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None, count: int = 0) -> None:
     """UsageError when --out already holds files and the run does not --resume (None: the command has no
     --resume): its files would overwrite them; or when it resumes a run of the other layout (`folds`: the flag,
     --backtest or --folds, that makes this one a run of folds, whose states sit in fold-f/; None: one split,
@@ -237,6 +237,11 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None) ->
             p.is_file() for p in out.rglob("*")):
         raise UsageError(f"--resume: expected the folder of an earlier run (with its {STATE_FILE}), "
                          f"got {out} holding other files ({shown})")
+    beyond = sorted(int(p.name[5:]) for p in out.glob("fold-*") if p.name[5:].isdigit() and int(p.name[5:]) > count)
+    if resume and folds and beyond:  # fewer folds would rewrite the report of more, and leave their folders
+        raise UsageError(f"--resume: expected the folder of a run of {count} folds, got {out} holding "
+                         f"fold-{beyond[-1]}/ (a run of {beyond[-1]} folds or more); resume it with {folds} "
+                         f"{beyond[-1]}, or use another --out")
     if resume and folds and (out / STATE_FILE).exists():
         raise UsageError(f"--resume: expected the folder of a run with {folds} (its state in fold-f/ folders), got "
                          f"{out} holding a run of one split ({STATE_FILE} at its top); resume it without {folds}, "
@@ -307,7 +312,8 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
     # rank 0 alone decides, so a torchrun job prints the refusal once (torchrun then stops the other ranks)
     if getattr(args, "out", None) is not None and not getattr(module, "OUT_MAY_HOLD_FILES", False) and is_main():
         folds = "--backtest" if getattr(args, "backtest", 0) else "--folds" if getattr(args, "folds", 0) else None
-        check_fresh_out(Path(args.out), getattr(args, "resume", None), folds)
+        count = getattr(args, "backtest", 0) or getattr(args, "folds", 0) or 0
+        check_fresh_out(Path(args.out), getattr(args, "resume", None), folds, count)
     try:
         return module.run(args) or {}
     except DivergedError as err:

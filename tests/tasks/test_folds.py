@@ -50,3 +50,5 @@ def test_the_verdict_says_which_leads_may_be_noise():
     one = fold_summary({"GRU": [0.5], "ridge": [0.9]}, reference="GRU", higher_better=False)
     assert fold_verdict(one["lead"], reference="GRU", score="MASE").endswith(
         "With one fold there is no standard error: a lead may be chance.")  # found by a review: "± 0.0000"
+    table = fold_table(one, reference="GRU", higher_better=False, score="MASE")
+    assert "± 0.0000" not in table and "| +0.4000 |" in table and "| — |" in table  # found by a fuzz

@@ -71,11 +71,12 @@ def fold_table(summary: dict, *, reference: str, higher_better: bool, score: str
     rows = []
     for name in sorted(stats, key=key):
         st = stats[name]
-        row = {"model": name, **extra.get(name, {}), f"{score}: fold mean": st["mean"], "fold std": st["std"],
-               "min": st["min"], "max": st["max"]}
+        one = any(d["folds"] < 2 for d in lead.values())  # one fold: no spread, so no std and no SE
+        row = {"model": name, **extra.get(name, {}), f"{score}: fold mean": st["mean"],
+               "fold std": "—" if one else st["std"], "min": st["min"], "max": st["max"]}
         if name != reference:
             d = lead[name]
-            row[f"{reference} lead (mean ± SE)"] = f"{d['mean']:+.4f} ± {d['se']:.4f}"
+            row[f"{reference} lead (mean ± SE)"] = f"{d['mean']:+.4f}" + ("" if one else f" ± {d['se']:.4f}")
             ties = d["folds"] - d["folds_ahead"] - d["folds_behind"]
             row[f"folds won by the {reference}"] = f"{d['folds_ahead']} of {d['folds']}" + (f" ({ties} tied)" if ties
                                                                                           else "")

@@ -165,8 +165,9 @@ def run(args: argparse.Namespace) -> dict:
         source += f" (its first {args.limit:,} of {len(text):,} characters, by --limit)"
         text = text[: args.limit]
     if len(text) < min_chars(args.seq_len):
-        limited = f" (the first --limit {args.limit})" if args.limit is not None else ""
-        raise UsageError(f"--text: expected at least {min_chars(args.seq_len)} characters for --seq-len "
+        limited = f" (its first {args.limit}, by --limit)" if args.limit is not None and args.limit == len(text) else ""
+        flag = "--text" if args.text is not None else "--limit"
+        raise UsageError(f"{flag}: expected at least {min_chars(args.seq_len)} characters for --seq-len "
                          f"{args.seq_len} (90% train, 10% validation), got {len(text)}{limited}")
     split = int(len(text) * 0.9)
     alphabet = Alphabet.from_text(text[:split])
