@@ -443,17 +443,13 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """
     with open(path, "rb") as f:
         head = f.read(8)
-        n = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if not 0 < n <= _MAX_HEADER:
-            raise ValueError(f"{path}: not a safetensors file (header length {n})")
-        text = f.read(n)
+        n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        head += f.read(min(n, _MAX_HEADER + 1))  # the header, not the tensors after it
+    raw = _header(head, Path(path)).get("__metadata__", {})
     try:
-        raw = json.loads(text.decode("utf-8")).get("__metadata__") or {}
         return {key: json.loads(value) for key, value in raw.items()}
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError) as err:
-        raise ValueError(f"{path}: not a safetensors file or tampered: its header is not JSON metadata "
-                         f"({err})") from None
-
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: tampered safetensors header: a metadata value is not JSON ({err})") from None
 
 
 def metadata_sha256(header: dict[str, str]) -> str:
@@ -490,6 +486,29 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
 
 def _validate(data: bytes, path: Path) -> dict[str, Any]:
     """Check the safetensors layout of `data` and return the parsed header."""
+    header = _header(data, path)
+    n = int.from_bytes(data[:8], "little")
+    size = len(data) - 8 - n
+    spans = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        spans.append((*_check_entry(name, info, path), name))
+    end = 0
+    for begin, stop, name in sorted(spans):
+        if begin != end:
+            raise ValueError(f"{path}: tampered safetensors header: tensor {name!r} starts at byte "
+                             f"{begin}, expected {end} (gap or overlap)")
+        end = stop
+    if end != size:
+        raise ValueError(f"{path}: truncated or tampered: tensors cover {end} bytes, "
+                         f"the data region has {size}")
+    return header
+
+
+def _header(data: bytes, path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file whose bytes begin `data` (the whole file, or its first 8 + n
+    bytes), its metadata checked to map strings to strings; a pickle or zip is refused unread."""
     n = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
     zipped = data[:4] == b"PK\x03\x04"  # zip local file header: torch.save since torch 1.6
     pickled = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")  # PROTO 2..5
@@ -517,21 +536,6 @@ def _validate(data: bytes, path: Path) -> dict[str, Any]:
     meta = header.get("__metadata__", {})
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise ValueError(f"{path}: tampered safetensors header: __metadata__ must map strings to strings")
-    size = len(data) - 8 - n
-    spans = []
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        spans.append((*_check_entry(name, info, path), name))
-    end = 0
-    for begin, stop, name in sorted(spans):
-        if begin != end:
-            raise ValueError(f"{path}: tampered safetensors header: tensor {name!r} starts at byte "
-                             f"{begin}, expected {end} (gap or overlap)")
-        end = stop
-    if end != size:
-        raise ValueError(f"{path}: truncated or tampered: tensors cover {end} bytes, "
-                         f"the data region has {size}")
     return header
 
 

@@ -264,7 +264,7 @@ def _stopped_in_its_first_writes(out: Path, folds: str | None) -> bool:
     checkpoints, the CSV, temporary files of those writes), a grukit checkpoint or temporary file among them: a
     run stopped there, of this run's layout (in fold-j/ folders with `folds`, at the top without). A CSV of
     one's own alone is not such a run."""
-    from grukit.checkpoint import load_state
+    from grukit.checkpoint import FORMAT_KEY, read_metadata
     from grukit.train import BEST_FILE, LAST_FILE, written_before_a_state
 
     files = [p for p in out.rglob("*") if p.is_file()]
@@ -275,9 +275,9 @@ def _stopped_in_its_first_writes(out: Path, folds: str | None) -> bool:
         if p.name.endswith(".tmp"):
             return True
         if p.name in (BEST_FILE, LAST_FILE):
-            try:
-                load_state(p)
-                return True
+            try:  # its header alone says whether grukit wrote it: no need to read (and hash) its weights
+                if FORMAT_KEY in read_metadata(p):
+                    return True
             except (ValueError, OSError):
                 pass
     return False

@@ -133,7 +133,7 @@ def _music(args, kinds) -> Spec:
     from grukit.tasks.sequences import pad_collate
 
     test = M.as_dataset(splits["test"])
-    name = Path(args.mat).name if args.mat else "JSB Chorales"
+    name = M.data_name(args.mat)
     notes = [f"{name}, NLL per time step (nats, summed over 88 keys); sizes of Chung et al. 2014 "
              "(GRU 46, LSTM 36, tanh 100) unless --hidden is given",
              *([] if args.mat else ["Chung et al. 2014 Table 2 (test): GRU 8.54, LSTM 8.67, tanh-RNN 9.10; "
@@ -170,7 +170,7 @@ def _speech(args, kinds) -> Spec:
     test_metric = lambda model: float((Sp.predict(model, test_set) == test.digits).mean())  # noqa: E731
     return Spec("speech", "test accuracy", False, hidden, build, Sp.as_dataset(train), Sp.as_dataset(val),
                 Sp.step_loss, Sp.evaluate, test_metric, config, collate=pad_collate,
-                notes=[f"{Path(args.dir).name + ': FSDD-style' if args.dir else 'FSDD'}, official split (takes 0-4 "
+                notes=[f"{Sp.data_name(args.dir) + ': FSDD-style' if args.dir else 'FSDD'}, official split (takes 0-4 "
                        "test); validation = takes 5-9",
                        _sizes("recordings", {"train": len(train), "validation": len(val), "test": len(test)},
                               args.limit)])

@@ -68,10 +68,10 @@ def fold_table(summary: dict, *, reference: str, higher_better: bool, score: str
     extra = extra or {}
     extra_columns = sorted({c for cols in extra.values() for c in cols})
     key = (lambda n: -stats[n]["mean"]) if higher_better else (lambda n: stats[n]["mean"])
+    one = any(d["folds"] < 2 for d in lead.values())  # one fold: no spread, so no std and no SE
     rows = []
     for name in sorted(stats, key=key):
         st = stats[name]
-        one = any(d["folds"] < 2 for d in lead.values())  # one fold: no spread, so no std and no SE
         row = {"model": name, **extra.get(name, {}), f"{score}: fold mean": st["mean"],
                "fold std": "—" if one else st["std"], "min": st["min"], "max": st["max"]}
         if name != reference:

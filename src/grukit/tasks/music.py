@@ -89,6 +89,12 @@ class MusicModel(nn.Module):
 
 # ----------------------------------------------------------------------------- data and loss
 
+def data_name(mat: str | Path | None) -> str:
+    """What a report calls the data: the --mat file's name, else the bundled JSB Chorales (the one data set
+    the published figures are for)."""
+    return Path(mat).name if mat else "JSB Chorales"
+
+
 def load_splits(mat: str | Path | None, limit: int | None = None) -> dict[str, list[np.ndarray]]:
     """{'train', 'valid', 'test'} rolls from the bundled file or a .mat; `limit` keeps the first N of each."""
     from grukit.data import music
@@ -209,7 +215,7 @@ def run(args) -> dict:
         return {}
     fit_result = result["fit"]
     files = dict(fit_result.files)
-    name = Path(args.mat).name if args.mat else "JSB Chorales"  # the published figures are for the bundled data
+    name = data_name(args.mat)
     files["curves"] = plots.loss_curves(fit_result.history, out / "loss.png", keys=["train_loss", "val_nll"],
                                         title=f"{name}: NLL per time step (nats)")
     model = result["model"].eval()

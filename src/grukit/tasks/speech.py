@@ -115,6 +115,11 @@ def _features(features: dict, n_features: int):
 
 # ----------------------------------------------------------------------------- data
 
+def data_name(folder: str | Path | None) -> str:
+    """What a report calls the data: the --dir folder's name, else the bundled FSDD."""
+    return Path(folder).name if folder else "FSDD"
+
+
 def load_splits(folder: str | Path | None, limit: int | None = None, seed: int = 0):
     """(train, val, test) SpeechSets from the bundled features or a wav folder; `limit` caps each split."""
     from grukit.data import speech
@@ -259,7 +264,7 @@ def run(args) -> dict:
         return {}
     fit_result = result["fit"]
     files = dict(fit_result.files)
-    name = Path(args.dir).name if args.dir else "FSDD"
+    name = data_name(args.dir)
     files["confusion"] = plots.confusion(result["confusion"], DIGITS, out / "confusion.png",
                                          title=f"{name} test set, {LABELS[args.cell]}: accuracy "
                                                f"{result['test_accuracy']:.1%}")

@@ -161,11 +161,12 @@ def run(args: argparse.Namespace) -> dict:
     encoding = encoding_of(args, "--text", args.text is not None)
     text = read_text(args.text, encoding=encoding) if args.text is not None else load_shakespeare()
     source = str(args.text) if args.text is not None else "bundled tiny Shakespeare"
-    if args.limit is not None and args.limit < len(text):
+    cut = args.limit is not None and args.limit < len(text)
+    if cut:
         source += f" (its first {args.limit:,} of {len(text):,} characters, by --limit)"
         text = text[: args.limit]
     if len(text) < min_chars(args.seq_len):
-        limited = f" (its first {args.limit}, by --limit)" if args.limit is not None and args.limit == len(text) else ""
+        limited = f" (its first {args.limit}, by --limit)" if cut else ""
         flag = "--text" if args.text is not None else "--limit"
         raise UsageError(f"{flag}: expected at least {min_chars(args.seq_len)} characters for --seq-len "
                          f"{args.seq_len} (90% train, 10% validation), got {len(text)}{limited}")
