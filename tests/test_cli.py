@@ -634,6 +634,28 @@ def test_a_run_stopped_while_its_first_epoch_was_written_resumes_from_scratch(tm
         assert "--resume: expected the folder of an earlier run" in capsys.readouterr().err
 
 
+def test_resume_from_scratch_keeps_a_checkpoint_of_another_model(tmp_path, capsys):
+    """Found by a fuzz: `forecast --resume` in a folder holding only another command's model.safetensors took it
+    for its own first epoch's and overwrote it. Now it is refused, naming both models, and the file stays."""
+    text = tmp_path / "t.txt"
+    text.write_text("to be or not to be, that is the question. " * 40, encoding="utf-8")
+    other = tmp_path / "textgen"
+    assert cli.main(["textgen", "--text", str(text), "--hidden", "8", "--epochs", "1", "--steps-per-epoch", "2",
+                     "--out", str(other)]) == 0
+    for path in other.iterdir():
+        if path.name != "model.safetensors":
+            path.unlink()
+    kept = (other / "model.safetensors").read_bytes()
+    capsys.readouterr()
+    argv = ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "4", "--members", "1",
+            "--epochs", "1", "--resume", "--out", str(other)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ForecastEnsemble" in err and "CharLM" in err, err
+    assert (other / "model.safetensors").read_bytes() == kept and sorted(p.name for p in other.iterdir()) == [
+        "model.safetensors"]
+
+
 def test_a_run_of_more_folds_is_not_resumed_with_fewer(tmp_path):
     """Found by a fuzz: `--backtest 1 --resume` in a 3-fold run's folder rewrote its report as a 1-fold one and
     left fold-2/ and fold-3/ behind. More folds than before go on as an unbroken run of that many would."""

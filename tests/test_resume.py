@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from grukit.errors import UsageError
-from grukit.resume import check, digest, fingerprint
+from grukit.resume import check, digest, fingerprint, warn_rounding
 
 
 def test_fingerprint_reads_numpy_scalars_and_object_arrays_by_value():
@@ -51,17 +51,26 @@ def test_a_refusal_names_every_difference_once():
 def test_another_backend_or_thread_count_is_allowed_and_said(caplog):
     """Found by a review: both may change on resume, but the weights then differ from an unbroken run's by rounding;
     the log says so and how to resume bit for bit."""
-    saved = {"model_config": {"backend": "cpu"}, "run": {"processes": 1, "threads": 2}}
+    saved = {"model_config": {"backend": "auto"}, "run": {"processes": 1, "threads": 2, "kernels": ["cpu"]}}
+    now = {"model_config": {"backend": "fused"}, "run": {"processes": 1, "threads": 1, "kernels": ["fused"]}}
     with caplog.at_level(logging.WARNING, logger="grukit.resume"):
-        check(saved, {"model_config": {"backend": "fused"}, "run": {"processes": 1, "threads": 1}}, "runs/a/state")
+        check(saved, now, "runs/a/state")  # allowed
+        warn_rounding(saved, now, "runs/a/state")
     assert [r.getMessage() for r in caplog.records] == [
         "--resume: runs/a was trained with --backend cpu, this run has fused: its weights will equal an unbroken "
         "run's to rounding only (--backend cpu resumes bit for bit)",
         "--resume: runs/a was trained with --threads 2, this run has 1: its weights will equal an unbroken run's to "
         "rounding only (--threads 2 resumes bit for bit)"]
     caplog.clear()
-    check(saved, saved, "runs/a/state")
-    assert not caplog.records
+    with caplog.at_level(logging.WARNING, logger="grukit.resume"):
+        warn_rounding(saved, saved, "runs/a/state")
+        # "auto" resolved to the backend named now: the same kernels, nothing to say
+        warn_rounding(saved, {**saved, "model_config": {"backend": "cpu"}}, "runs/a/state")
+        assert not caplog.records
+        # a state file from before the kernels were saved: its flag is compared
+        old = {"model_config": {"backend": "cpu"}, "run": {"processes": 1, "threads": 1}}
+        warn_rounding(old, now, "runs/a/state")
+    assert [r.getMessage()[:60] for r in caplog.records] == ["--resume: runs/a was trained with --backend cpu, this run ha"]
 
 
 def test_a_run_of_another_model_is_named_as_such():

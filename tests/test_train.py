@@ -219,6 +219,22 @@ def test_resuming_a_finished_run_writes_again_a_deleted_best_model_and_log(tmp_p
     assert [int(r["epoch"]) for r in csv.DictReader(open(again.files["csv"]))] == [1, 2, 3]
 
 
+def test_resuming_a_finished_run_writes_again_a_damaged_best_model(tmp_path):
+    """Found by a fuzz: a resumed run whose epochs had all run rewrote a deleted model.safetensors but kept a
+    damaged one, which then failed to load. Now a damaged one is written again from the state file."""
+    _, first = _train(tmp_path / "run", 2)
+    path = tmp_path / "run" / "model.safetensors"
+    best = grukit.load(path).state_dict()
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # one flipped byte in the last tensor
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum"):
+        grukit.load(path)
+    _train(tmp_path / "run", 2, resume=True)
+    back = grukit.load(path).state_dict()
+    assert all(torch.equal(best[k], back[k]) for k in best)
+
+
 def test_early_stopping_and_time_limit(caplog):
     def flat(model, val):
         return {"val_loss": 1.0}  # never improves after the first epoch
@@ -350,6 +366,26 @@ def test_resume_from_a_damaged_state_file_is_one_usage_error(tmp_path, damage):
     assert path.read_bytes() == before
 
 
+def test_resume_on_other_backends_is_said_only_when_they_differ_and_an_epoch_is_left(tmp_path, caplog, monkeypatch):
+    """Found by a fuzz: the rounding warning compared the --backend flags, so "auto" → "cpu" was said although auto
+    runs on cpu there, and it was said when the run had nothing left to train. It compares the backends the
+    layers run on, and only before an epoch trains."""
+    for name in ("same", "other"):
+        with pytest.raises(KeyboardInterrupt):
+            _train(tmp_path / name, 3, evaluate=_scripted([1.0, 1.0], crash_at=2))  # stopped after epoch 2
+    with caplog.at_level(logging.WARNING, logger="grukit.resume"):
+        _train(tmp_path / "same", 3, resume=True)  # the same backend, an epoch to train
+        _train(tmp_path / "same", 3, resume=True)  # nothing left to train
+        assert not caplog.records
+        monkeypatch.setattr(grukit.GRU, "kernel", lambda self: grukit.kernels.get("eager", self.weight_x_l0.device))
+        _train(tmp_path / "same", 3, resume=True)  # another backend, nothing left to train
+        assert not caplog.records
+        _train(tmp_path / "other", 3, resume=True)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"--resume: {tmp_path / 'other'} was trained with --backend fused, this run has eager: its weights will equal "
+        "an unbroken run's to rounding only (--backend fused resumes bit for bit)"]
+
+
 def test_resume_refuses_other_settings_of_the_step_loss(tmp_path):
     """Found by a review: classify --resume with another --adversarial (a setting of its step loss, in neither
     config) went on without a word, with other weights."""
@@ -369,7 +405,8 @@ def test_resume_refuses_another_number_of_processes(tmp_path):
     _train(tmp_path / "a", 2)
     path = tmp_path / "a" / "last.state.safetensors"
     tensors, metadata = load_state(path)
-    assert metadata["grukit.train_state"]["run"] == {"processes": 1, "threads": torch.get_num_threads()}
+    assert metadata["grukit.train_state"]["run"] == {"processes": 1, "threads": torch.get_num_threads(),
+                                                     "kernels": ["fused"]}
     metadata["grukit.train_state"]["run"]["processes"] = 2  # as a run under torchrun --nproc_per_node 2 saves it
     save_state(path, tensors, metadata)
     with pytest.raises(UsageError, match=r"^--resume: .* was trained in 2 process\(es\) \(torchrun "

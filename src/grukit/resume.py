@@ -5,14 +5,15 @@
                                          "loss": the step loss's own settings,
                                          "data": {train_samples, train_sha256 = fingerprint(train),
                                                   buffers_sha256 = buffers_digest(model)},
-                                         "run": {"processes": P, "threads": torch's threads}}
+                                         "run": {"processes": P, "threads": torch's threads,
+                                                 "kernels": the backends its GRU layers run on}}
 
 `grukit.train.fit` saves these with every state file; `check(saved, now, path)` raises a UsageError
 naming --resume and every difference outside `MAY_CHANGE`: each setting as "name old → new" (with the
 command-line flag behind it, where the model's config names one), then other data, other buffers or
 another process count; a run of another model class is said as such. Another backend or thread count is
-allowed but logged: the weights then equal an unbroken run's to rounding, not bit for bit (`saved_threads`
-lets a command resume on the run's own count). With other data, what the data shape (buffers, a
+allowed, and logged by `warn_rounding` when an epoch is left to train: the weights then equal an unbroken
+run's to rounding, not bit for bit (`saved_threads` lets a command resume on the run's own count). With other data, what the data shape (buffers, a
 vocabulary, a forecaster's scale) is said as "other data" alone, and other buffers are named only when
 nothing else explains them.
 
@@ -48,9 +49,10 @@ log = logging.getLogger(__name__)
 
 _BUFFERS = "with other fixed model inputs (the model's buffers differ: other word vectors, ratio tables or data)"
 BRIEF = 40  # a setting longer than this (as repr) is described by its size in a resume error, not shown
-MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend", "threads",
+MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend", "kernels", "threads",
               "restore_best")  # may change on resume: none changes the trajectory, backend and threads its rounding
-ROUNDING = {"backend": "--backend", "threads": "--threads"}  # may change, but the weights then differ by rounding
+ROUNDING = {"kernels": "--backend", "threads": "--threads"}  # may change ("run" part), but the weights then differ
+# by rounding; "kernels" holds the backends that "auto" or a name resolved to, "backend" (in the model's config) the flag
 
 
 def _json_config(config: Any) -> dict:
@@ -69,7 +71,14 @@ def settings(model: nn.Module, config: Any, train: Dataset, processes: int,
             "loss": dict(loss or {}),
             "data": {"train_samples": len(train), "train_sha256": fingerprint(train),
                      "buffers_sha256": buffers_digest(model)},
-            "run": {"processes": processes, "threads": torch.get_num_threads()}}
+            "run": {"processes": processes, "threads": torch.get_num_threads(), "kernels": kernels(model)}}
+
+
+def kernels(model: nn.Module) -> list[str]:
+    """The backends that run the model's grukit GRU layers (what backend="auto" resolved to on their device)."""
+    from grukit.layer import GRU
+
+    return sorted({m.kernel().name for m in model.modules() if isinstance(m, GRU)})
 
 
 def saved_threads(out: Path) -> int | None:
@@ -167,13 +176,6 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
     if model_was is not None and model_now is not None and model_was != model_now:  # every setting would differ
         raise UsageError(f"--resume: {Path(path).parent} holds the run of another model ({model_was}, not "
                          f"{model_now}): a run of another command? resume it with that command, or use another --out")
-    for part, values in current.items():
-        for name, flag in ROUNDING.items():
-            saved = (meta.get(part) or {}).get(name)
-            if name in values and saved is not None and saved != values[name]:
-                log.warning("--resume: %s was trained with %s %s, this run has %s: its weights will equal an unbroken "
-                            "run's to rounding only (%s %s resumes bit for bit)", Path(path).parent, flag, saved,
-                            values[name], flag, saved)
     was, now = (meta.get("data") or {}).get("train_sha256"), (current.get("data") or {}).get("train_sha256")
     other_data = was is not None and was != now
     changed: list[str] = []  # "name old → new (set by --flag)"
@@ -194,6 +196,24 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
     if clauses:
         raise UsageError(f"--resume: {Path(path).parent} was trained {'; and '.join(clauses)}; resume as it was "
                          "trained, or use another --out")
+
+
+def warn_rounding(meta: dict, current: dict[str, dict], path: str | Path) -> None:
+    """Log when the run resumes on other backends or another thread count than `meta`'s (both may change): its
+    weights will then equal an unbroken run's to rounding only. `fit` calls it when an epoch is left to train.
+    A state file written before the resolved backends were saved has its --backend flag compared instead."""
+    saved_run, run = meta.get("run") or {}, current.get("run") or {}
+    pairs = {name: (saved_run.get(name), run.get(name)) for name in ROUNDING}
+    if pairs["kernels"][0] is None:  # an older state file: the flag as given ("auto" or a name)
+        pairs["kernels"] = ((meta.get("model_config") or {}).get("backend"),
+                            (current.get("model_config") or {}).get("backend"))
+    for name, (saved, value) in pairs.items():
+        if saved is not None and value is not None and saved != value:
+            saved, value = (", ".join(v) if isinstance(v, list) else v for v in (saved, value))
+            flag = ROUNDING[name]
+            log.warning("--resume: %s was trained with %s %s, this run has %s: its weights will equal an unbroken "
+                        "run's to rounding only (%s %s resumes bit for bit)", Path(path).parent, flag, saved, value,
+                        flag, saved)
 
 
 def _reason(part: str, name: str, saved: Any, value: Any, other_data: bool, from_data: Sequence[str]) -> str | None:

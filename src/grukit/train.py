@@ -468,6 +468,35 @@ def _save_model(model: nn.Module, path: Path) -> None:
     save(model, path)
 
 
+def _intact(path: Path) -> bool:
+    """True when `path` is a grukit file whose tensors and metadata match their checksums."""
+    from grukit.checkpoint import load_state
+
+    try:
+        load_state(path)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def _check_own_checkpoints(model: nn.Module, out: Path) -> None:
+    """UsageError when --out holds a checkpoint that this model's run did not write (another class, or a file
+    that is not a readable grukit checkpoint): a run that starts from scratch there would overwrite it."""
+    from grukit.checkpoint import read_metadata, registered_name
+
+    mine = registered_name(type(model))
+    for path in (out / BEST_FILE, out / LAST_FILE):
+        if not path.exists():
+            continue
+        try:
+            theirs = read_metadata(path).get("class")
+        except (ValueError, OSError) as err:
+            theirs = f"an unreadable file ({type(err).__name__})"
+        if theirs != mine:
+            raise UsageError(f"--resume: expected {path} to hold a {mine} model (this run's, stopped in its first "
+                             f"epoch), got {theirs}; starting from scratch would overwrite it: use another --out")
+
+
 # ----------------------------------------------------------------------------- the loop
 
 def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.Module, Any], torch.Tensor],
@@ -530,7 +559,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     best_epoch, bad_epochs, step, start_epoch = 0, 0, 0, 1
     best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     snaps = Snapshots(config.snapshots)
-    stopped_early = time_limited = False
+    stopped_early = time_limited = resumed = False
 
     state_path = out / STATE_FILE if out is not None else None
     settings = resume.settings(model, config, train, size, loss_settings) if out is not None else {}  # in each state
@@ -562,8 +591,13 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         # run's patience, so a resumed run with more patience goes on where an unbroken one would
         stopped_early = (config.patience is not None and bad_epochs >= config.patience
                          and meta["epoch"] < config.epochs)
+        if start_epoch <= config.epochs and not stopped_early:  # an epoch is left to train
+            resume.warn_rounding(meta, settings, state_path)
         log.info("resuming after epoch %d (step %d) from %s", meta["epoch"], step, state_path)
+        resumed = True
     elif config.resume:
+        if main:
+            _check_own_checkpoints(model, out)  # starting from scratch overwrites them
         log.warning("resume: no %s in %s; starting from scratch", STATE_FILE, out)
 
     # buffers (ratio tables, word vectors) are fixed inputs, never sent (broadcast_buffers off): every rank must
@@ -663,8 +697,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
 
     if config.restore_best and best_epoch > 0:
         model.load_state_dict(best_weights)
-    if main and history:  # a resumed run whose epochs had all run: write again what was deleted since
-        if not (out / BEST_FILE).exists():
+    if main and history:  # a resumed run whose epochs had all run: write again what was deleted or damaged since
+        if not (out / BEST_FILE).exists() or (resumed and not _intact(out / BEST_FILE)):
             best_model = model  # it holds the best weights with restore_best
             if not config.restore_best:
                 best_model = copy.deepcopy(model)
