@@ -13,9 +13,9 @@ naming --resume and every difference outside `MAY_CHANGE`: each setting as "name
 command-line flag behind it, where the model's config names one), then other data, other buffers or
 another process count; a run of another model class is said as such. Another backend or thread count is
 allowed, and logged by `warn_rounding` when an epoch is left to train: the weights then equal an unbroken
-run's to rounding, not bit for bit (`saved_threads` lets a command resume on the run's own count). With other data, what the data shape (buffers, a
-vocabulary, a forecaster's scale) is said as "other data" alone, and other buffers are named only when
-nothing else explains them.
+run's to rounding, not bit for bit (`saved_threads` lets a command resume on the run's own count). With
+other data, what the data shape (buffers, a vocabulary, a forecaster's scale) is said as "other data"
+alone, and other buffers are named only when nothing else explains them.
 
 Example:
     >>> import torch
@@ -51,8 +51,9 @@ _BUFFERS = "with other fixed model inputs (the model's buffers differ: other wor
 BRIEF = 40  # a setting longer than this (as repr) is described by its size in a resume error, not shown
 MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend", "kernels", "threads",
               "restore_best")  # may change on resume: none changes the trajectory, backend and threads its rounding
-ROUNDING = {"kernels": "--backend", "threads": "--threads"}  # may change ("run" part), but the weights then differ
-# by rounding; "kernels" holds the backends that "auto" or a name resolved to, "backend" (in the model's config) the flag
+# may change ("run" part), but the weights then differ by rounding; "kernels" holds the backends that the
+# --backend flag ("backend" in the model's config, "auto" or a name) resolved to
+ROUNDING = {"kernels": "--backend", "threads": "--threads"}
 
 
 def _json_config(config: Any) -> dict:
