@@ -70,7 +70,7 @@ def test_another_backend_or_thread_count_is_allowed_and_said(caplog):
         # a state file from before the kernels were saved: its flag is compared
         old = {"model_config": {"backend": "cpu"}, "run": {"processes": 1, "threads": 1}}
         warn_rounding(old, now, "runs/a/state")
-    assert [r.getMessage()[:52] for r in caplog.records] == ["--resume: runs/a was trained with --backend cpu, this"]
+    assert [r.getMessage()[:53] for r in caplog.records] == ["--resume: runs/a was trained with --backend cpu, this"]
 
 
 def test_a_run_of_another_model_is_named_as_such():
