@@ -177,6 +177,38 @@ def test_step_matches_forward(reset):
     assert gru.step(x[0, 0]).shape == (2, 5)  # unbatched
 
 
+@pytest.mark.parametrize("reset", ("before", "after"))
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float64))
+@pytest.mark.parametrize("bias", (True, False))
+def test_step_of_the_common_stream_call_runs_the_plain_kernel_step(monkeypatch, reset, dtype, bias):
+    """The common streaming call (one layer, x_t (N, I), h (1, N, H), no hooks) goes straight to the backend's
+    plain_step, whose Python cost per step was larger than the step itself (the bench's stream row). It must give
+    the checked step's state bit for bit, and every other call must still take the checked way."""
+    if kernels.plain_step("auto") is None:
+        pytest.skip("no backend with a plain_step here (the cpu kernel did not build)")
+    taken = []  # the backend names of the plain steps run
+    real = kernels.plain_step
+    monkeypatch.setattr(kernels, "plain_step", lambda name: lambda *args: taken.append(name) or real(name)(*args))
+    torch.manual_seed(0)
+    gru = grukit.GRU(5, 7, reset=reset, bias=bias, dtype=dtype)
+    x, h = torch.randn(3, 5, dtype=dtype), torch.randn(1, 3, 7, dtype=dtype)  # (N, I), (1, N, H)
+    h_new = gru.step(x, h)  # (1, N, H)
+    assert taken == ["auto"] and h_new.shape == (1, 3, 7) and not h_new.requires_grad
+    with torch.no_grad():
+        want = gru.kernel().step(x, h[0], *gru.parameters_of(0), reset=reset)  # (N, H)
+    assert torch.equal(h_new[0], want)
+    taken.clear()
+    for call in (lambda: gru.step(x), lambda: gru.step(x[0], h[:, 0]),  # no state yet; unbatched
+                 lambda: gru.step(x, h.float() if dtype == torch.float64 else h.double())):  # another dtype
+        try:
+            call()
+        except TypeError as err:
+            assert str(err).startswith("h: expected dtype")  # the checked way's error, naming the argument
+    assert taken == []
+    with pytest.raises(ValueError, match=r"^x_t: expected last dimension \(input_size\) 5, got 4"):
+        gru.step(x[:, :4], h)
+
+
 def test_step_rejects_bidirectional():
     with pytest.raises(ValueError, match="step: expected a unidirectional"):
         grukit.GRU(2, 3, bidirectional=True).step(torch.randn(1, 2))

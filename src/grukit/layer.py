@@ -34,6 +34,7 @@ from grukit.cell import init_parameters, make_parameters
 from grukit.checkpoint import register
 from grukit.functional import Gates
 from grukit.inputs import finish, prepare
+from grukit.kernels._first_order import beyond_reverse_mode
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,9 @@ class GRU(nn.Module):
         `torch.nn.utils.prune` or the legacy `weight_norm` recompute in such a hook are current;
         forward hooks (after the call) do not run.
         """
+        h_plain = self._plain_step(x_t, h)  # (1, N, H) or None
+        if h_plain is not None:
+            return h_plain
         if self.bidirectional:
             raise ValueError("step: expected a unidirectional GRU (a reverse direction needs the whole sequence), "
                              "got bidirectional=True")
@@ -158,6 +162,26 @@ class GRU(nn.Module):
         finally:
             torch._C._set_grad_enabled(grad_was_enabled)
         return h.squeeze(1) if unbatched else h
+
+    def _plain_step(self, x_t: Tensor, h: Tensor | None) -> Tensor | None:
+        """step() of the common streaming call, where the backend has a plain_step (`grukit.kernels`): one
+        unidirectional layer, x_t (N, I) and h (1, N, H) CPU tensors of the weights' dtype, no hooks, outside
+        torch.func transforms and forward-mode AD. Everything there is known valid, so the kernel runs with no
+        checks in Python: the per-step Python cost was larger than the step's arithmetic. None for any other call,
+        which step() checks and runs the general way."""
+        p = self._parameters
+        weight_x, weight_h = p.get("weight_x_l0"), p.get("weight_h_l0")  # None when parametrized or pruned
+        if (self._forward_pre_hooks or _global_forward_pre_hooks or type(x_t) is not Tensor or type(h) is not Tensor
+                or weight_x is None or weight_h is None or "weight_x_l1" in p or "weight_x_l0_reverse" in p):
+            return None
+        plain_step = kernels.plain_step(self.backend) if weight_x.is_cpu else None
+        dtype, (three_h, I) = weight_x.dtype, weight_x.shape
+        if (plain_step is None or x_t.dim() != 2 or h.dim() != 3 or x_t.shape[1] != I
+                or h.shape != (1, x_t.shape[0], three_h // 3) or x_t.dtype != dtype or h.dtype != dtype
+                or not (x_t.is_cpu and h.is_cpu) or beyond_reverse_mode(x_t, h)):
+            return None
+        return plain_step(x_t, h, weight_x, weight_h, p.get("bias_x_l0"), p.get("bias_h_l0"),
+                          self.reset == "after")  # (1, N, H)
 
     def _run_pre_hooks(self, x_t, h):
         """The global and the module's forward pre-hooks on (x_t, h), as Module.__call__ runs them before

@@ -350,6 +350,17 @@ def test_each_source_folder_builds_its_own_extension_and_a_newer_source_is_not_c
     assert not cpu._build._cached(name)  # a source newer than the .so: "compiling" is logged
 
 
+def test_plain_step_takes_and_gives_a_one_layer_state():
+    """The C++ step takes h_prev (N, H) or (1, N, H), a one-layer GRU's state, and gives h of the same shape."""
+    x, h0, params, _, _, _ = _inputs(1, 3, 4, 5, torch.float32, bias=True, masked=False)
+    x_t, h0, params = x[0].detach(), h0.detach(), [p.detach() for p in params]
+    op = cpu.plain_step_op()
+    flat, layered = op(x_t, h0, *params, True), op(x_t, h0[None], *params, True)  # (N, H), (1, N, H)
+    assert flat.shape == (3, 5) and layered.shape == (1, 3, 5) and torch.equal(layered[0], flat)
+    with pytest.raises(ValueError, match=r"h_prev: expected shape \(3, 5\) or \(1, 3, 5\), got \[2, 3, 5\]"):
+        op(x_t, torch.stack([h0, h0]), *params, True)
+
+
 def test_step_bad_inputs_name_the_argument():
     x, h0, params, _, _, _ = _inputs(1, 2, 3, 5, torch.float32, bias=True, masked=False)
     x_t, h0, params = x[0].detach(), h0.detach(), [p.detach() for p in params]

@@ -82,3 +82,11 @@ def test_step_carries_forward_mode_and_vmap_on_every_backend(backend):
     torch.testing.assert_close(tangent, numeric, atol=1e-8, rtol=1e-6)
     xs = torch.randn(5, 2, 3, dtype=torch.float64)  # (B, N, I)
     torch.testing.assert_close(torch.func.vmap(gru.step)(xs), torch.stack([gru.step(x) for x in xs]))
+    # with a state given, as a stream passes it: the call GRU.step would otherwise send to the plain C++ step
+    h = torch.randn(1, 2, 4, dtype=torch.float64)  # (1, N, H)
+    with forward_ad.dual_level():
+        tangent = forward_ad.unpack_dual(gru.step(forward_ad.make_dual(x, v), h)).tangent  # (1, N, H)
+    torch.testing.assert_close(tangent, (gru.step(x + eps * v, h) - gru.step(x - eps * v, h)) / (2 * eps),
+                               atol=1e-8, rtol=1e-6)
+    torch.testing.assert_close(torch.func.vmap(gru.step, in_dims=(0, None))(xs, h),
+                               torch.stack([gru.step(x, h) for x in xs]))

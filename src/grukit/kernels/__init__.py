@@ -22,7 +22,14 @@ with the equations of DESIGN §1 (gate order r, z, n; h = z*n + (1-z)*h_prev):
     step(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, *, reset) -> h   (N, H)
         one time step, for streaming inference.
 
-A backend module provides `sequence`, `step` and `available() -> bool`. The layer only
+    plain_step(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, after) -> h   (optional)
+        `step` without its Python checks, for a caller that has made sure of the plain case:
+        CPU tensors of one dtype, float32 or float64, of the shapes above, no gradient wanted,
+        outside torch.func transforms and forward-mode AD; h_prev (N, H) gives h (N, H), and
+        (1, N, H), a one-layer GRU's state, gives (1, N, H). GRU.step uses it when it can.
+
+A backend module provides `sequence`, `step` and `available() -> bool`, and may provide
+`plain_step_op() -> Callable | None`. The layer only
 ever calls `get(name, device)`; a new backend is one module plus one registry line.
 
 Example:
@@ -62,6 +69,7 @@ class Backend:
     name: str  # registry name, e.g. "fused"
     sequence: Callable  # see module docstring
     step: Callable  # see module docstring
+    plain_step: Callable | None = None  # see module docstring; None where the backend has none
 
 
 def names() -> tuple[str, ...]:
@@ -107,12 +115,20 @@ def get(name: str, device: torch.device) -> Backend:
 
 
 @functools.lru_cache(maxsize=None)
+def plain_step(name: str) -> Callable | None:
+    """The plain_step of the backend `name` runs on CPU tensors ("auto": the one it picks there), or None where
+    that backend has none. Cached: GRU.step asks at every step."""
+    return get(name, torch.device("cpu")).plain_step
+
+
+@functools.lru_cache(maxsize=None)
 def _get(name: str, device: str) -> Backend:
     candidates = _AUTO.get(device, ("fused",)) if name == "auto" else (name,)
     for candidate in candidates:
         module = _load(candidate)
         if module is not None:
-            return Backend(candidate, module.sequence, module.step)
+            plain_step = module.plain_step_op() if hasattr(module, "plain_step_op") else None
+            return Backend(candidate, module.sequence, module.step, plain_step)
     if name == "auto":
         module = _load("eager")
         return Backend("eager", module.sequence, module.step)

@@ -73,6 +73,13 @@ def _ops() -> ModuleType | None:
     return _state["module"]  # type: ignore[return-value]
 
 
+def plain_step_op():
+    """The C++ step itself, (x_t, h_prev, weight_x, weight_h, bias_x, bias_h, after: bool) -> h: `step` without
+    its Python (see `grukit.kernels`, plain_step); None when the extension cannot be built."""
+    ops = _ops()
+    return None if ops is None else ops.step
+
+
 def available() -> bool:
     """True when the extension is built (first call builds or loads it; later calls are free)."""
     return _ops() is not None

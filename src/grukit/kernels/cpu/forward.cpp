@@ -7,6 +7,7 @@
 #include "blas.h"
 #include "gru.h"
 
+#include <string>
 #include <type_traits>
 
 namespace grukit {
@@ -174,8 +175,8 @@ template <typename T>
 at::Tensor step_impl(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tensor& weight_x,
                      const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
                      const c10::optional<at::Tensor>& bias_h, bool after) {
-  const int64_t N = x_t.size(0), I = x_t.size(1), H = h_prev.size(1), G3 = 3 * H;
-  at::Tensor h = at::empty({N, H}, x_t.options());  // (N, H)
+  const int64_t N = x_t.size(0), I = x_t.size(1), H = h_prev.size(-1), G3 = 3 * H;
+  at::Tensor h = at::empty(h_prev.sizes(), x_t.options());  // (N, H) or (1, N, H), as h_prev
   std::vector<T> scratch(2 * N * G3 + N * H);       // gx (N, 3H), gh (N, 3H), q (N, H)
   const std::vector<T> b = bias_sums<T>(bias_x, bias_h, H);
   T* gx = scratch.data();
@@ -185,9 +186,13 @@ at::Tensor step_impl(const at::Tensor& x_t, const at::Tensor& h_prev, const at::
   return h;
 }
 
-void check_matrix(const at::Tensor& t, const char* name, int64_t rows, int64_t cols, const at::Tensor& like) {
-  TORCH_CHECK_VALUE(t.dim() == 2 && t.size(0) == rows && t.size(1) == cols, name, ": expected shape (", rows,
-                    ", ", cols, "), got ", t.sizes());
+// t (rows, cols), or (1, rows, cols) where `layered` allows it, of like's dtype, on the CPU
+void check_matrix(const at::Tensor& t, const char* name, int64_t rows, int64_t cols, const at::Tensor& like,
+                  bool layered = false) {
+  const bool shaped = t.dim() == 2 || (layered && t.dim() == 3 && t.size(0) == 1);
+  TORCH_CHECK_VALUE(shaped && t.size(-2) == rows && t.size(-1) == cols, name, ": expected shape (", rows, ", ",
+                    cols, ")", layered ? " or (1, " + std::to_string(rows) + ", " + std::to_string(cols) + ")" : "",
+                    ", got ", t.sizes());
   TORCH_CHECK_TYPE(t.scalar_type() == like.scalar_type(), name, ": expected dtype ", like.scalar_type(),
                    " (that of x_t), got ", t.scalar_type());
   TORCH_CHECK_VALUE(t.device().is_cpu(), name, ": the 'cpu' backend expects CPU tensors, got ", t.device());
@@ -217,7 +222,7 @@ at::Tensor step(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tenso
                    "x_t: expected float32 or float64, got ", x_t.scalar_type());
   const int64_t N = x_t.size(0), I = x_t.size(1), H = weight_h.dim() == 2 ? weight_h.size(1) : -1;
   check_matrix(x_t, "x_t", N, I, x_t);
-  check_matrix(h_prev, "h_prev", N, H, x_t);
+  check_matrix(h_prev, "h_prev", N, H, x_t, /*layered=*/true);  // (N, H), or (1, N, H): a one-layer GRU's state
   check_matrix(weight_x, "weight_x", 3 * H, I, x_t);
   check_matrix(weight_h, "weight_h", 3 * H, H, x_t);
   TORCH_CHECK_VALUE(bias_x.has_value() == bias_h.has_value(),
@@ -226,9 +231,12 @@ at::Tensor step(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tenso
     if (bias->has_value()) check_matrix((*bias)->view({1, -1}), "bias", 1, 3 * H, x_t);
   }
   // the memory read through data_ptr: contiguous, with a lazy negation (a flag beside the data) applied
-  auto c = [](const at::Tensor& t) { return t.resolve_neg().contiguous(); };
-  auto co = [](const c10::optional<at::Tensor>& t) {
-    return t.has_value() ? c10::optional<at::Tensor>(t->resolve_neg().contiguous()) : t;
+  // (the common case, already so, asks the dispatcher nothing: this runs at every step of a stream)
+  auto c = [](const at::Tensor& t) {
+    return t.is_neg() || !t.is_contiguous() ? t.resolve_neg().contiguous() : t;
+  };
+  auto co = [&c](const c10::optional<at::Tensor>& t) {
+    return t.has_value() ? c10::optional<at::Tensor>(c(*t)) : t;
   };
   if (x_t.scalar_type() == at::kFloat)
     return step_impl<float>(c(x_t), c(h_prev), c(weight_x), c(weight_h), co(bias_x), co(bias_h), after);

@@ -50,7 +50,8 @@ std::vector<at::Tensor> forward(const at::Tensor& x, const at::Tensor& h0, const
                                 const c10::optional<at::Tensor>& bias_h, const c10::optional<at::Tensor>& mask,
                                 bool after, bool reverse, bool training);
 
-// One step for streaming inference (no cache): -> h (N, H). Checks its arguments.
+// One step for streaming inference (no cache): h_prev (N, H) -> h (N, H), or (1, N, H) -> (1, N, H) as a
+// one-layer GRU holds its state (no Python between the state and the kernel). Checks its arguments.
 at::Tensor step(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tensor& weight_x,
                 const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
                 const c10::optional<at::Tensor>& bias_h, bool after);
