@@ -235,6 +235,22 @@ def test_resuming_a_finished_run_writes_again_a_damaged_best_model(tmp_path):
     assert all(torch.equal(best[k], back[k]) for k in best)
 
 
+def test_the_backends_are_resolved_before_the_first_epoch(monkeypatch):
+    """Found by a review: the cpu kernel builds on first use (a minute), which fell in epoch 1's seconds, so
+    `compare` showed 31 s/epoch for a model that trains in 0.02 s. fit resolves the backends first."""
+    events = []
+    kernel = grukit.GRU.kernel
+    monkeypatch.setattr(grukit.GRU, "kernel", lambda self: events.append("kernel") or kernel(self))
+
+    def step_loss_(model, batch):
+        events.append("step")
+        return step_loss(model, batch)
+
+    config = TrainConfig(epochs=1, batch_size=8, progress=False)
+    fit(Tiny(3, 8), _data(), _data(16, 1), step_loss=step_loss_, evaluate=evaluate, config=config, out=None)
+    assert events[:2] == ["kernel", "step"]
+
+
 def test_early_stopping_and_time_limit(caplog):
     def flat(model, val):
         return {"val_loss": 1.0}  # never improves after the first epoch

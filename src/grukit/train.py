@@ -543,6 +543,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
            len(train))
     torch.manual_seed(config.seed + rank)
     model.to(device)
+    resume.kernels(model)  # resolves each GRU layer's backend, so the cpu kernel builds (on first use) before epoch 1
     out = Path(out) if out is not None else None
     main = rank == 0 and out is not None
     if main:

@@ -38,9 +38,10 @@ def test_adding_trains_four_networks_at_matched_counts(tmp_path):
 
 
 def test_music_uses_chung_sizes(tmp_path):
-    _, metrics = run(tmp_path, "--task", "music", "--limit", "2", "--cells", "gru,lstm,rnn")
+    out, metrics = run(tmp_path, "--task", "music", "--limit", "2", "--cells", "gru,lstm,rnn")
     sizes = {ln["kind"]: (ln["hidden"], ln["parameters"]) for ln in metrics["summary"]}
     assert sizes == {"gru": (46, 22904), "lstm": (36, 21400), "rnn": (100, 27888)}
+    assert "published" not in (out / "table.md").read_text()  # found by a review: beside 2 chorales, not theirs
     out, _ = run(tmp_path / "h", "--task", "music", "--limit", "2", "--cells", "gru", "--hidden", "4")
     report = (out / "report.md").read_text()  # found by a review: the paper's figures beside other sizes, no cut
     assert "published" not in (out / "table.md").read_text() and "each split cut to at most 2 by --limit" in report

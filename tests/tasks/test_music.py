@@ -106,6 +106,8 @@ def test_command_on_a_tiny_slice(tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "## What ran" in report and "bundled JSB Chorales: 3 train, 3 validation, 3 test" in report
     assert "cut to its first 3 by --limit" in report and "![gates](gates.png)" in report
+    # found by a review: Chung et al.'s 8.54 was set beside a test NLL on 3 chorales; their sizes table stays
+    assert "Chung et al. 2014: 8.54" not in printed and "Chung 2014" not in report.split("## Result")[1].split("##")[0]
 
 
 def test_bad_mat_exits_2(tmp_path, capsys):

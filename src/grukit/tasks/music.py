@@ -236,14 +236,16 @@ def run(args) -> dict:
         "train_config": dataclasses.asdict(train_config),
     }
     files["metrics"] = report.write_json(out / "metrics.json", metrics)
-    paper = "" if args.mat else f"; Chung et al. 2014: {PAPER_NLL[args.cell]:.2f}"
+    # their figure beside ours only where it measures the same: their data whole, their size for this cell
+    comparable = not args.mat and args.limit is None and hidden == PAPER_HIDDEN[args.cell]
+    paper = f"; Chung et al. 2014: {PAPER_NLL[args.cell]:.2f}" if comparable else ""
     summary = (f"{name}, {LABELS[args.cell]} H={hidden} ({result['parameters']:,} parameters): "
                f"test NLL {result['test_nll']:.3f} nats/step (valid {result['valid_nll']:.3f}, best epoch "
                f"{fit_result.best_epoch}){paper}; {metrics['seconds']:.0f} s"
                + "".join(f"\n  {r['model']:<17} H={r['hidden']:<4} {r['parameters']:>6,} parameters   "
                          f"Chung 2014 {r['Chung 2014 test NLL']:.2f}" for r in (sizes if not args.mat else [])))
     columns = ["model", "hidden", "parameters", "train NLL", "valid NLL", "test NLL",
-               *(["Chung 2014"] if not args.mat else []), "best epoch"]
+               *(["Chung 2014"] if comparable else []), "best epoch"]
     ours = report.table([{"model": LABELS[args.cell], "hidden": hidden, "parameters": result["parameters"],
                           "train NLL": result["train_nll"], "valid NLL": result["valid_nll"],
                           "test NLL": result["test_nll"], "Chung 2014": PAPER_NLL[args.cell],
