@@ -504,6 +504,46 @@ def test_a_bug_or_ctrl_c_leaves_no_empty_folder_behind(tmp_path, capsys, monkeyp
     assert code == 2 and "--out: expected a directory path, got runs/forecast-" in err and "under the file runs" in err
 
 
+def test_ctrl_c_names_the_folder_to_resume_and_removes_the_empty_folders_it_made(tmp_path, capsys, monkeypatch):
+    """Found by a fuzz: after Ctrl-C in a run without --out, its folder was printed nowhere (and --resume needs
+    it); a resume stopped before its new fold wrote left an empty fold-3/, which then blocked resuming with the
+    folds the run had."""
+    from grukit.tasks import forecast
+    from grukit.train import STATE_FILE
+
+    monkeypatch.chdir(tmp_path)
+
+    def interrupted(args):
+        out = Path(args.out)
+        (out / "fold-1").mkdir(parents=True, exist_ok=True)
+        (out / "fold-1" / STATE_FILE).write_bytes(b"a state")
+        (out / "fold-3").mkdir()  # begun, nothing written yet
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(forecast, "run", interrupted)
+    code, _, err = _run(capsys, ["forecast", "--backtest", "3"])
+    out = next(Path("runs").iterdir())
+    assert code == 130 and err.strip() == (f"grukit forecast: interrupted; the run so far is in {out} (the same "
+                                           f"command with --resume --out {out} continues it)")
+    assert sorted(p.name for p in out.iterdir()) == ["fold-1"]
+    (out / "kept").mkdir()  # a folder that was there before the resume stays, empty or not
+    code, _, err = _run(capsys, ["forecast", "--backtest", "3", "--resume", "--out", str(out)])
+    assert code == 130 and sorted(p.name for p in out.iterdir()) == ["fold-1", "kept"]
+
+
+def test_resume_refuses_a_folder_whose_state_files_lie_deeper_than_its_folds(tmp_path, capsys):
+    """Found by a fuzz: a folder of runs (runs/, or --out .) holding one run's folder was taken for a run to
+    resume, and a new run was trained into it beside the others."""
+    from grukit.train import STATE_FILE
+
+    (tmp_path / "forecast-1").mkdir()
+    (tmp_path / "forecast-1" / STATE_FILE).write_bytes(b"another run's state")
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, err = _run(capsys, ["forecast", "--limit", "420", "--resume", "--out", str(tmp_path)])
+    assert code == 2 and "--resume: expected the folder of an earlier run" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forecast-1", "notes.txt"]
+
+
 def test_resume_without_out_is_refused(capsys):
     """Found by a review: --resume without --out trained a new run in a new runs/ folder, with a warning only."""
     code, stdout, err = _run(capsys, ["forecast", "--resume"])

@@ -377,7 +377,8 @@ def test_resume_from_a_damaged_state_file_is_one_usage_error(tmp_path, damage):
         data[-5] ^= 0x01
         path.write_bytes(bytes(data))
     before = path.read_bytes()
-    with pytest.raises(UsageError, match=r"^--resume: .*last.state.safetensors is damaged \(\w+: .*\); delete it"):
+    with pytest.raises(UsageError, match=r"^--resume: .*last.state.safetensors is damaged \(\w+: .*\); use "
+                                         r"another --out to start again$"):
         _train(tmp_path / "a", 2, resume=True)
     assert path.read_bytes() == before
 

@@ -193,10 +193,14 @@ def _clean(out: Path | None, before: set[str] | None, parents: Sequence[Path] = 
 
 def _drop_empty(out: Path | None, before: set[str] | None, parents: Sequence[Path]) -> None:
     """After a run that stopped without a usage error: the empty folders it made in and above `out` (a
-    fold-f/ it had begun, `out` itself, runs/), innermost first; any file it wrote stays."""
-    if out is None or before is not None or not out.is_dir():
+    fold-f/ it had begun, `out` itself, runs/), innermost first; any file it wrote stays, and so does every
+    folder that was there before it (`before`: the names in `out` then)."""
+    if out is None or not out.is_dir():
         return
     for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(Path(entry[0]).parts)):
+        inside = Path(folder).relative_to(out).parts
+        if before is not None and (not inside or inside[0] in before):
+            continue
         try:
             Path(folder).rmdir()  # only when empty
         except OSError:
@@ -233,7 +237,8 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None, co
     shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
     # a run's training state sits at the top of --out or in its fold-j/ folders; a run stopped while its first
     # epoch's files were written has none yet, and --resume starts it again (fit says so)
-    if resume and not any(out.glob(f"**/{STATE_FILE}")) and not _stopped_in_its_first_writes(out, folds) and any(
+    states = [out / STATE_FILE, *out.glob(f"fold-*/{STATE_FILE}")]  # not deeper: another run kept in a sub-folder
+    if resume and not any(p.is_file() for p in states) and not _stopped_in_its_first_writes(out, folds) and any(
             p.is_file() for p in out.rglob("*")):
         raise UsageError(f"--resume: expected the folder of an earlier run (with its {STATE_FILE}), "
                          f"got {out} holding other files ({shown})")
@@ -425,7 +430,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         _drop_empty(out, before, parents)  # the checkpoints written so far stay, for --resume
-        print(f"grukit {args.command}: interrupted", file=sys.stderr)
+        print(f"grukit {args.command}: interrupted{_how_to_resume(args, out)}", file=sys.stderr)
         return 130
     except BaseException:
         _drop_empty(out, before, parents)
@@ -434,6 +439,18 @@ def _main(argv: Sequence[str] | None) -> int:
     if is_main():
         _print_result(result)
     return 0
+
+
+def _how_to_resume(args: argparse.Namespace, out: Path | None) -> str:
+    """'; the run so far is in OUT (...)' when the interrupted command can --resume and left a training state
+    there (a default --out is named nowhere else); '' otherwise."""
+    from grukit.train import STATE_FILE
+
+    if out is None or not hasattr(args, "resume") or not out.is_dir():
+        return ""
+    if not (out / STATE_FILE).is_file() and not any(out.glob(f"fold-*/{STATE_FILE}")):
+        return ""
+    return f"; the run so far is in {out} (the same command with --resume --out {out} continues it)"
 
 
 def _print_result(result: dict) -> None:

@@ -583,8 +583,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             raise
         except (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError) as err:
             detail = resume.shorten(" ".join(str(err).split()) or type(err).__name__, 120)
-            raise UsageError(f"--resume: {state_path} is damaged ({type(err).__name__}: {detail}); delete it to "
-                             "start again, or use another --out") from None
+            raise UsageError(f"--resume: {state_path} is damaged ({type(err).__name__}: {detail}); use another "
+                             "--out to start again") from None
         if config.snapshots and "snapshots" not in meta:
             log.warning("resume: %s holds no snapshots (written before they existed): the window around the "
                         "best epoch holds only the epochs from here on", state_path)
