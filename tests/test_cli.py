@@ -441,7 +441,8 @@ def test_ctrl_c_exits_130_and_removes_an_out_the_run_left_empty(tmp_path, capsys
     monkeypatch.setattr(sample, "generate", interrupt)
     code, stdout, err = _run(capsys, ["sample", str(checkpoint), "--length", "5"])
     assert code == 130 and err.strip() == "grukit sample: interrupted"
-    monkeypatch.setattr(forecast, "fit", lambda *a, **k: (Path(k["out"]).mkdir(parents=True), interrupt()))
+    monkeypatch.setattr(forecast, "fit",
+                        lambda *a, **k: (Path(k["out"]).mkdir(parents=True, exist_ok=True), interrupt()))
     out = tmp_path / "run"
     code, stdout, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16",
                                       "--epochs", "1", "--device", "cpu", "--out", str(out)])

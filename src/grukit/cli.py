@@ -18,7 +18,8 @@ one line here. Every command also gets these common options, unless its module s
 
 Before `run`, the CLI checks what every command shares: --out is not a file (nor under one),
 and is a new or empty folder unless --resume continues the run in it (so that no run
-overwrites another's results, or a file it reads); 0 <= --seed < 2**63, --lr > 0 and
+overwrites another's results, or a file it reads), and no other live run holds it (`run_lock`:
+a run takes --out/.grukit.lock before this check and removes it at the end); 0 <= --seed < 2**63, --lr > 0 and
 --weight-decay >= 0 where the command has them. A module that sets `DEFAULT_OUT = False`
 writes into --out only when it is given; one that sets `OUT_MAY_HOLD_FILES = True` (`sample`,
 `bench`: they write their few files at the very end) may write into a folder that holds others.
@@ -28,7 +29,7 @@ where the files are. Bad input (`UsageError`, any ValueError, a missing file) en
 exit code 2, one line on stderr (below any warning the run logged before it), no traceback,
 and nothing left behind in --out. So do a training run whose loss diverges (it names --lr)
 and an --out that cannot be written (read-only, full). Ctrl-C ends with exit code 130 and
-leaves the checkpoints for --resume.
+leaves the checkpoints for --resume (the line names their folder).
 
 Example:
     >>> from grukit.cli import build_parser
@@ -52,6 +53,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Sequence
 
+from grukit import run_lock
 from grukit.errors import UsageError
 
 # subcommand -> module with add_arguments(parser) and run(args)
@@ -233,13 +235,13 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None, co
     whose state sits at the top), which would train from scratch and overwrite that run's report."""
     from grukit.train import STATE_FILE
 
-    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    held = sorted(p.name for p in out.iterdir() if p.name != run_lock.LOCK_FILE) if out.is_dir() else []
     shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
     # a run's training state sits at the top of --out or in its fold-j/ folders; a run stopped while its first
     # epoch's files were written has none yet, and --resume starts it again (fit says so)
     states = [out / STATE_FILE, *out.glob(f"fold-*/{STATE_FILE}")]  # not deeper: another run kept in a sub-folder
     if resume and not any(p.is_file() for p in states) and not _stopped_in_its_first_writes(out, folds) and any(
-            p.is_file() for p in out.rglob("*")):
+            p.is_file() and p.name != run_lock.LOCK_FILE for p in out.rglob("*")):
         raise UsageError(f"--resume: expected the folder of an earlier run (with its {STATE_FILE}), "
                          f"got {out} holding other files ({shown})")
     beyond = sorted(int(p.name[5:]) for p in out.glob("fold-*") if p.name[5:].isdigit() and int(p.name[5:]) > count)
@@ -272,7 +274,7 @@ def _stopped_in_its_first_writes(out: Path, folds: str | None) -> bool:
     from grukit.checkpoint import FORMAT_KEY, read_metadata
     from grukit.train import BEST_FILE, LAST_FILE, written_before_a_state
 
-    files = [p for p in out.rglob("*") if p.is_file()]
+    files = [p for p in out.rglob("*") if p.is_file() and p.name != run_lock.LOCK_FILE]
     layout = all((len(p.relative_to(out).parts) > 1) == bool(folds) for p in files)
     if not files or not layout or not all(written_before_a_state(p.relative_to(out)) for p in files):
         return False
@@ -314,16 +316,20 @@ def _run(module: ModuleType, args: argparse.Namespace) -> dict:
     from grukit.train import DivergedError, is_main
 
     check_arguments(args)
-    # rank 0 alone decides, so a torchrun job prints the refusal once (torchrun then stops the other ranks)
-    if getattr(args, "out", None) is not None and not getattr(module, "OUT_MAY_HOLD_FILES", False) and is_main():
-        folds = "--backtest" if getattr(args, "backtest", 0) else "--folds" if getattr(args, "folds", 0) else None
-        count = getattr(args, "backtest", 0) or getattr(args, "folds", 0) or 0
-        check_fresh_out(Path(args.out), getattr(args, "resume", None), folds, count)
+    lock = None
     try:
+        # rank 0 alone decides, so a torchrun job prints the refusal once (torchrun then stops the other ranks)
+        if getattr(args, "out", None) is not None and not getattr(module, "OUT_MAY_HOLD_FILES", False) and is_main():
+            lock = run_lock.acquire(Path(args.out))  # before the check: a run started meanwhile sees this one
+            folds = "--backtest" if getattr(args, "backtest", 0) else "--folds" if getattr(args, "folds", 0) else None
+            count = getattr(args, "backtest", 0) or getattr(args, "folds", 0) or 0
+            check_fresh_out(Path(args.out), getattr(args, "resume", None), folds, count)
         return module.run(args) or {}
     except DivergedError as err:
         raise UsageError(f"--lr: training diverged (the {err.part} {err.what} is {err.value} at epoch {err.epoch}); "
                          "lower the learning rate") from None
+    finally:
+        run_lock.release(lock)
 
 
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}  # a full or broken disk
@@ -424,7 +430,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if message is None:
             _drop_empty(out, before, parents)  # a bug: its traceback, and what it wrote, stay
             raise
-        _clean(out, before, parents)
+        if not isinstance(err, run_lock.Busy):  # another live run's --out: nothing in it is this run's to remove
+            _clean(out, before, parents)
         one_line = message.replace("\r", "\\r").replace("\n", "\\n")  # a path may hold a newline
         print(f"grukit {args.command}: error: {one_line}", file=sys.stderr)
         return EXIT_USAGE
