@@ -163,6 +163,9 @@ class FitResult:
     time_limited: bool = False  # config.time_limit ended the run (stopped_early is True too)
     # (epoch, CPU weights) of the epochs best−k … best+k that ran, k = config.snapshots (grukit.snapshots)
     snapshots: list[tuple[int, dict[str, torch.Tensor]]] = field(default_factory=list)
+    # wall time of the run over all its calls: this one's (when it trained an epoch) and, for a resumed run, the
+    # calls before it (saved with each state); what a report calls the time of training
+    run_seconds: float = 0.0
 
 
 class DivergedError(FloatingPointError):
@@ -561,6 +564,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     snaps = Snapshots(config.snapshots)
     stopped_early = time_limited = resumed = False
+    seconds_before = 0.0  # wall time of the calls of this run before this one (a resumed run's)
 
     state_path = out / STATE_FILE if out is not None else None
     settings = resume.settings(model, config, train, size, loss_settings) if out is not None else {}  # in each state
@@ -578,6 +582,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             _set_rng_states(tensors, rank, device)
             snaps = Snapshots.restore(config.snapshots, tensors, meta.get("snapshots"), state_path)
             history, best_value, best_epoch = list(meta["history"]), meta["best_value"], int(meta["best_epoch"])
+            # a state written before run_seconds was saved: its epochs' own seconds
+            seconds_before = float(meta.get("run_seconds", sum(row["seconds"] for row in history)))
             bad_epochs, step, start_epoch = int(meta["bad_epochs"]), int(meta["step"]), int(meta["epoch"]) + 1
         except UsageError:
             raise
@@ -692,7 +698,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             _save_model(model, out / LAST_FILE)
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                    **settings}
+                    "run_seconds": seconds_before + time.perf_counter() - t0, **settings}
             _write_csv(out / CSV_FILE, history)  # before the state: a resume never finds the CSV behind it
             _save_state(state_path, model, best_weights, opt, meta, rng, snaps)
 
@@ -714,9 +720,11 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     if size > 1:
         torch.distributed.barrier()
     best = next((row for row in history if row["epoch"] == best_epoch), {})
+    seconds = time.perf_counter() - t0
+    trained = bool(history) and history[-1]["epoch"] >= start_epoch  # an epoch ran in this call
     return FitResult(history=history, best=best, best_epoch=best_epoch, stopped_early=stopped_early,
-                     seconds=time.perf_counter() - t0, files=files, time_limited=time_limited,
-                     snapshots=snaps.around_best())
+                     seconds=seconds, files=files, time_limited=time_limited, snapshots=snaps.around_best(),
+                     run_seconds=seconds_before + (seconds if trained else 0.0))
 
 
 def _check_same_buffers(model: nn.Module, size: int, device: torch.device) -> None:

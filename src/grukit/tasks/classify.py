@@ -569,7 +569,7 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
                "best_epoch": result.best_epoch, "epochs_run": len(result.history), "snapshot_epochs": epochs,
                "val_accuracy": val_accuracy, "val_accuracy_best_epoch": result.best.get("val_accuracy"),
                "test_accuracy_best_epoch": float((kept_pred == y_test).mean()),
-               "baselines": choices, "confusion": confusion.tolist(), "train_seconds": round(result.seconds, 2),
+               "baselines": choices, "confusion": confusion.tolist(), "train_seconds": round(result.run_seconds, 2),
                "args": args_dict(args), "environment": environment()}
     files["metrics"] = write_metrics(out, metrics)
     files["report"] = _report(out, args, d, metrics, summary, files)

@@ -271,7 +271,7 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
                "linear_path_ridge_alpha": alpha if args.linear else None,
                "test_origins": int(len(t_test)), "gaps": int(p.gap.sum()),
                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-               "train_seconds": round(result.seconds, 2), "val_mase": result.best.get("val_mase"),
+               "train_seconds": round(result.run_seconds, 2), "val_mase": result.best.get("val_mase"),
                "args": args_dict(args), "environment": environment()}
     if ahead is not None:
         metrics["outlook"] = {"origin_step": len(p.y) - 1, "origin_date": series.dates[-1] if series.dates else None,

@@ -204,13 +204,13 @@ def run(args: argparse.Namespace) -> dict:
     metrics = {"val_loss": best["val_loss"], "val_bpc": best["val_bpc"], "best_epoch": result.best_epoch,
                "epochs_run": len(result.history), "steps": len(result.history) * args.steps_per_epoch,
                "stopped_by": "time limit" if result.time_limited else "patience" if result.stopped_early else "epochs",
-               "train_seconds": round(result.seconds, 2), "parameters": params, "vocabulary": alphabet.size,
+               "train_seconds": round(result.run_seconds, 2), "parameters": params, "vocabulary": alphabet.size,
                "train_chars": split, "val_chars": len(text) - split, "samples": samples,
                "args": args_dict(args), "environment": environment()}
     files["metrics"] = write_metrics(out, metrics)
     summary = table([{"model": f"GRU {args.layers}×{args.hidden}", "parameters": params,
                       "val nats/char": best["val_loss"], "val bits/char": best["val_bpc"],
-                      "seconds": f"{result.seconds:.1f}"}],
+                      "seconds": f"{result.run_seconds:.1f}"}],
                     ["model", "parameters", "val nats/char", "val bits/char", "seconds"])
     time_limit = f", or before a period that would end past {args.time_limit:g} s (--time-limit)" \
         if args.time_limit else ""
@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> dict:
                      f"{plural(len(result.history), 'evaluation')} every "
                      f"{args.steps_per_epoch} steps (at most {args.epochs or EPOCHS}, stopping after {PATIENCE} "
                      f"without a lower validation loss{time_limit}), best {result.best_epoch}; "
-                     f"{result.seconds:.0f} s{ended}."),
+                     f"{result.run_seconds:.0f} s{ended}."),
         ("Data", f"{source}: {len(text):,} characters; the first 90% ({split:,}) train, the last 10% "
                  f"({len(text) - split:,}) validate, read in order as {streams} with "
                  f"the hidden state carried across chunks of {VAL_CHUNK}. The alphabet comes from the training part."),
