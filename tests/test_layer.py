@@ -209,6 +209,72 @@ def test_step_of_the_common_stream_call_runs_the_plain_kernel_step(monkeypatch, 
         gru.step(x[:, :4], h)
 
 
+def test_step_takes_the_checked_way_wherever_the_plain_one_would_differ():
+    """Found by a review of the plain step: bfloat16 streams failed ("expected float32 or float64"); parametrized
+    biases were dropped or refused; a tangent on a weight was lost; a 2-layer or bidirectional GRU whose second
+    layer or reverse weights were parametrized ran as one layer; a subclass's own parameters_of was bypassed."""
+    import torch.autograd.forward_ad as forward_ad
+    from torch.nn.utils import parametrize
+
+    class Double(torch.nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    torch.manual_seed(0)
+    x, h = torch.randn(2, 3), torch.randn(1, 2, 4)  # (N, I), (1, N, H)
+    half, xb, hb = grukit.GRU(3, 4).to(torch.bfloat16), x.bfloat16(), h.bfloat16()
+    with torch.no_grad():
+        want = half.kernel().step(xb, hb[0], *half.parameters_of(0), reset=half.reset)  # (N, H)
+    assert torch.equal(half.step(xb, hb), want[None])
+    for names in (("bias_x_l0", "bias_h_l0"), ("bias_h_l0",)):
+        gru = grukit.GRU(3, 4)
+        for name in names:
+            parametrize.register_parametrization(gru, name, Double())
+        torch.testing.assert_close(gru.step(x, h), gru(x[None], h)[1])
+    gru = grukit.GRU(3, 4, dtype=torch.float64)
+    xd, hd, tangent = x.double(), h.double(), torch.randn(12, 4, dtype=torch.float64)
+    weights = dict(gru.named_parameters())
+    with forward_ad.dual_level():
+        dual = {**weights, "weight_h_l0": forward_ad.make_dual(weights["weight_h_l0"], tangent)}
+        got = forward_ad.unpack_dual(_step_with(gru, dual, xd, hd)).tangent  # (1, N, H)
+    assert got is not None
+    eps = 1e-6
+    moved = [{**weights, "weight_h_l0": weights["weight_h_l0"] + sign * eps * tangent} for sign in (1, -1)]
+    numeric = (_step_with(gru, moved[0], xd, hd) - _step_with(gru, moved[1], xd, hd)) / (2 * eps)  # (1, N, H)
+    torch.testing.assert_close(got, numeric, atol=1e-8, rtol=1e-6)
+    deep = grukit.GRU(3, 4, num_layers=2)
+    parametrize.register_parametrization(deep, "weight_x_l1", Double())
+    with pytest.raises(ValueError, match=r"^h: expected shape \(2, 2, 4\), got \(1, 2, 4\)"):
+        deep.step(x, h)
+    both = grukit.GRU(3, 4, bidirectional=True)
+    parametrize.register_parametrization(both, "weight_x_l0_reverse", Double())
+    with pytest.raises(ValueError, match="step: expected a unidirectional"):
+        both.step(x, h)
+
+    class DropConnect(grukit.GRU):  # its own weights in forward and step alike
+        def parameters_of(self, k, reverse=False):
+            weight_x, weight_h, bias_x, bias_h = super().parameters_of(k, reverse)
+            return weight_x, weight_h * 0.5, bias_x, bias_h
+
+    masked = DropConnect(3, 4)
+    torch.testing.assert_close(masked.step(x, h), masked(x[None], h)[1])
+
+
+def _step_with(gru, weights, x, h):
+    """gru.step(x, h) with `weights` in place of its parameters (torch.func.functional_call, on step)."""
+    from torch.func import functional_call
+
+    class Stepper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = gru
+
+        def forward(self, x, h):
+            return self.gru.step(x, h)
+
+    return functional_call(Stepper(), {f"gru.{k}": v for k, v in weights.items()}, (x, h))
+
+
 def test_step_rejects_bidirectional():
     with pytest.raises(ValueError, match="step: expected a unidirectional"):
         grukit.GRU(2, 3, bidirectional=True).step(torch.randn(1, 2))

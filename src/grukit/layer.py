@@ -36,6 +36,8 @@ from grukit.functional import Gates
 from grukit.inputs import finish, prepare
 from grukit.kernels._first_order import beyond_reverse_mode
 
+_PLAIN_DTYPES = (torch.float32, torch.float64)  # what a backend's plain_step takes (grukit.kernels)
+
 
 @dataclass(frozen=True)
 class RecurrentConfig:
@@ -165,23 +167,28 @@ class GRU(nn.Module):
 
     def _plain_step(self, x_t: Tensor, h: Tensor | None) -> Tensor | None:
         """step() of the common streaming call, where the backend has a plain_step (`grukit.kernels`): one
-        unidirectional layer, x_t (N, I) and h (1, N, H) CPU tensors of the weights' dtype, no hooks, outside
-        torch.func transforms and forward-mode AD. Everything there is known valid, so the kernel runs with no
-        checks in Python: the per-step Python cost was larger than the step's arithmetic. None for any other call,
-        which step() checks and runs the general way."""
-        p = self._parameters
-        weight_x, weight_h = p.get("weight_x_l0"), p.get("weight_h_l0")  # None when parametrized or pruned
+        unidirectional layer of this class (no override of parameters_of or kernel), x_t (N, I) and h (1, N, H)
+        float32/float64 CPU tensors of the weights' dtype, every weight a parameter (none parametrized), no hooks,
+        outside torch.func transforms and forward-mode AD. Everything there is known valid, so the kernel runs with
+        no checks in Python: the per-step Python cost was larger than the step's arithmetic. None for any other
+        call, which step() checks and runs the general way."""
+        cls, p, config = type(self), self._parameters, self.config  # (config: one read, not one per field)
         if (self._forward_pre_hooks or _global_forward_pre_hooks or type(x_t) is not Tensor or type(h) is not Tensor
-                or weight_x is None or weight_h is None or "weight_x_l1" in p or "weight_x_l0_reverse" in p):
+                or cls.parameters_of is not GRU.parameters_of or cls.kernel is not GRU.kernel
+                or config.num_layers != 1 or config.bidirectional):
             return None
-        plain_step = kernels.plain_step(self.backend) if weight_x.is_cpu else None
+        weight_x, weight_h = p.get("weight_x_l0"), p.get("weight_h_l0")  # None when parametrized or pruned
+        bias_x, bias_h = p.get("bias_x_l0"), p.get("bias_h_l0")
+        if weight_x is None or weight_h is None or (config.bias and (bias_x is None or bias_h is None)):
+            return None
+        plain_step = kernels.plain_step(config.backend) if weight_x.is_cpu else None
         dtype, (three_h, I) = weight_x.dtype, weight_x.shape
-        if (plain_step is None or x_t.dim() != 2 or h.dim() != 3 or x_t.shape[1] != I
-                or h.shape != (1, x_t.shape[0], three_h // 3) or x_t.dtype != dtype or h.dtype != dtype
-                or not (x_t.is_cpu and h.is_cpu) or beyond_reverse_mode(x_t, h)):
+        if (plain_step is None or dtype not in _PLAIN_DTYPES or x_t.dim() != 2 or h.dim() != 3
+                or x_t.shape[1] != I or h.shape != (1, x_t.shape[0], three_h // 3) or x_t.dtype != dtype
+                or h.dtype != dtype or not (x_t.is_cpu and h.is_cpu)
+                or beyond_reverse_mode(x_t, h, weight_x, weight_h, bias_x, bias_h)):
             return None
-        return plain_step(x_t, h, weight_x, weight_h, p.get("bias_x_l0"), p.get("bias_h_l0"),
-                          self.reset == "after")  # (1, N, H)
+        return plain_step(x_t, h, weight_x, weight_h, bias_x, bias_h, config.reset == "after")  # (1, N, H)
 
     def _run_pre_hooks(self, x_t, h):
         """The global and the module's forward pre-hooks on (x_t, h), as Module.__call__ runs them before

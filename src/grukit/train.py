@@ -492,7 +492,7 @@ def _check_own_checkpoints(model: nn.Module, out: Path) -> None:
         if not path.exists():
             continue
         try:
-            theirs = read_metadata(path).get("class")
+            theirs = read_metadata(path).get("class") or "a file without a grukit model"
         except (ValueError, OSError) as err:
             theirs = f"an unreadable file ({type(err).__name__})"
         if theirs != mine:

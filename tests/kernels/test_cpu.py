@@ -359,6 +359,10 @@ def test_plain_step_takes_and_gives_a_one_layer_state():
     assert flat.shape == (3, 5) and layered.shape == (1, 3, 5) and torch.equal(layered[0], flat)
     with pytest.raises(ValueError, match=r"h_prev: expected shape \(3, 5\) or \(1, 3, 5\), got \[2, 3, 5\]"):
         op(x_t, torch.stack([h0, h0]), *params, True)
+    # the backend's step keeps its (N, H) contract, with or without a gradient (found by a review)
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad), pytest.raises(ValueError, match=r"^h_?(prev|0): expected shape \(3, 5\)"):
+            cpu.step(x_t, h0[None], params[0].requires_grad_(grad), *params[1:], reset="after")
 
 
 def test_step_bad_inputs_name_the_argument():

@@ -114,11 +114,10 @@ def get(name: str, device: torch.device) -> Backend:
     return _get(name, device.type)
 
 
-@functools.lru_cache(maxsize=None)
 def plain_step(name: str) -> Callable | None:
     """The plain_step of the backend `name` runs on CPU tensors ("auto": the one it picks there), or None where
-    that backend has none. Cached: GRU.step asks at every step."""
-    return get(name, torch.device("cpu")).plain_step
+    that backend has none. GRU.step asks at every step: `get` without a device to make."""
+    return _get(check_name(name), "cpu").plain_step
 
 
 @functools.lru_cache(maxsize=None)

@@ -175,4 +175,7 @@ def step(x_t: Tensor, h_prev: Tensor, weight_x, weight_h, bias_x, bias_h, *, res
     if needs_grad or x_t.dtype not in _DTYPES:
         return sequence(x_t.unsqueeze(0), h_prev, weight_x, weight_h, bias_x, bias_h, reset=reset)[1]
     check_reset(reset)
+    if h_prev.dim() == 3 and x_t.dim() == 2:  # the C++ step takes a one-layer state (1, N, H) for GRU.step too
+        H = weight_h.shape[1] if weight_h.dim() == 2 else -1  # (the message the C++ check gives)
+        raise ValueError(f"h_prev: expected shape ({x_t.shape[0]}, {H}), got {list(h_prev.shape)}")
     return _ops().step(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, reset == "after")  # checks in C++
