@@ -252,7 +252,7 @@ def test_run_seconds_add_the_calls_of_a_resumed_run(tmp_path, monkeypatch):
     first = saved_seconds()  # at the end of epoch 2
     assert first > 0
     _, second = _train(tmp_path / "run", 3, resume=True, evaluate=_scripted([1.0]))
-    assert second.run_seconds == first + second.seconds
+    assert first < second.run_seconds < first + second.seconds  # this call's, from after the kernels resolved
     at_the_end = saved_seconds()  # at the end of epoch 3, a little before the call returned
     _, third = _train(tmp_path / "run", 3, resume=True, evaluate=_scripted([]))  # finished: nothing to train
     assert third.seconds > 0 and third.run_seconds == at_the_end

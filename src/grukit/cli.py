@@ -46,6 +46,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import shutil
 import sys
 import time
@@ -181,34 +182,44 @@ def _absent_parents(out: Path | None) -> list[Path]:
     return [parent for parent in out.absolute().parents if not parent.exists()]
 
 
-def _clean(out: Path | None, before: set[str] | None, parents: Sequence[Path] = ()) -> None:
-    if out is None or not out.exists() or not out.is_dir():
-        return
-    if before is None:
-        shutil.rmtree(out, ignore_errors=True)
-        _remove_empty(parents)
+def _clean(out: Path | None, before: set[str] | None) -> None:
+    """After a usage error: what the run wrote into `out` (everything, when it made `out`), but the lock, which
+    goes last (`_finish`), so that a run started meanwhile is refused instead of losing its files here."""
+    if out is None or not out.is_dir():
         return
     for path in out.iterdir():
-        if path.name not in before:
+        if path.name not in (before or ()) and path.name != run_lock.LOCK_FILE:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-def _drop_empty(out: Path | None, before: set[str] | None, parents: Sequence[Path]) -> None:
-    """After a run that stopped without a usage error: the empty folders it made in and above `out` (a
-    fold-f/ it had begun, `out` itself, runs/), innermost first; any file it wrote stays, and so does every
-    folder that was there before it (`before`: the names in `out` then)."""
+def _drop_empty(out: Path | None, before: set[str] | None) -> None:
+    """After a run that stopped without a usage error: the empty folders it made in `out` (a fold-f/ it had
+    begun), innermost first; any file it wrote stays, and so does every folder that was there before it
+    (`before`: the names in `out` then). `out` itself, and the folders above it, go in `_finish`."""
     if out is None or not out.is_dir():
         return
     for folder, _, _ in sorted(os.walk(out), key=lambda entry: -len(Path(entry[0]).parts)):
         inside = Path(folder).relative_to(out).parts
-        if before is not None and (not inside or inside[0] in before):
+        if not inside or (before is not None and inside[0] in before):
             continue
         try:
             Path(folder).rmdir()  # only when empty
         except OSError:
             pass
-    if not out.exists():
-        _remove_empty(parents)
+
+
+def _finish(out: Path | None, before: set[str] | None, parents: Sequence[Path], locks: Sequence, failed: bool):
+    """Release the run's lock of `out`; after a failed or stopped run, remove `out` when the run made it and left
+    it empty, then the empty folders it made above it (runs/ of the default --out, a/ of --out a/b)."""
+    for lock in locks:
+        run_lock.release(lock)
+    if not failed or out is None or before is not None:
+        return
+    try:
+        out.rmdir()  # only when empty
+    except OSError:
+        return
+    _remove_empty(parents)
 
 
 def _remove_empty(parents: Sequence[Path]) -> None:
@@ -311,25 +322,24 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--weight-decay: expected a finite number >= 0, got {decay}")
 
 
-def _run(module: ModuleType, args: argparse.Namespace) -> dict:
-    """module.run(args) after the shared checks; a diverged training run becomes a UsageError naming --lr."""
+def _run(module: ModuleType, args: argparse.Namespace, locks: list) -> dict:
+    """module.run(args) after the shared checks; a diverged training run becomes a UsageError naming --lr. The
+    lock of --out goes into `locks`, for the caller to release once it has cleaned up after the run."""
     from grukit.train import DivergedError, is_main
 
     check_arguments(args)
-    lock = None
-    try:
-        # rank 0 alone decides, so a torchrun job prints the refusal once (torchrun then stops the other ranks)
-        if getattr(args, "out", None) is not None and not getattr(module, "OUT_MAY_HOLD_FILES", False) and is_main():
-            lock = run_lock.acquire(Path(args.out))  # before the check: a run started meanwhile sees this one
+    # rank 0 alone decides, so a torchrun job prints the refusal once (torchrun then stops the other ranks)
+    if getattr(args, "out", None) is not None and is_main():
+        locks.append(run_lock.acquire(Path(args.out)))  # before the check: a run started meanwhile sees this one
+        if not getattr(module, "OUT_MAY_HOLD_FILES", False):
             folds = "--backtest" if getattr(args, "backtest", 0) else "--folds" if getattr(args, "folds", 0) else None
             count = getattr(args, "backtest", 0) or getattr(args, "folds", 0) or 0
             check_fresh_out(Path(args.out), getattr(args, "resume", None), folds, count)
+    try:
         return module.run(args) or {}
     except DivergedError as err:
         raise UsageError(f"--lr: training diverged (the {err.part} {err.what} is {err.value} at epoch {err.epoch}); "
                          "lower the learning rate") from None
-    finally:
-        run_lock.release(lock)
 
 
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}  # a full or broken disk
@@ -415,6 +425,8 @@ def _main(argv: Sequence[str] | None) -> int:
     before = _snapshot(out)
     # under torchrun only rank 0 makes and cleans the default folder: another rank's clock may name another run's
     parents = _absent_parents(default_out(args.command) if claim and is_main() else out)
+    locks: list = []  # the lock of --out, released once the cleaning up after the run is done
+    failed = True
     try:
         if getattr(args, "resume", False) and claim:
             raise UsageError("--resume: expected --out naming the folder of the run to continue, got none")
@@ -422,26 +434,29 @@ def _main(argv: Sequence[str] | None) -> int:
             args.out = out = claim_default_out(args.command)
         elif claim:
             args.out = default_out(args.command)  # written by no one on this rank; never cleaned here
-        result = _run(module, args)
+        result = _run(module, args, locks)
+        failed = False
     # OSError: a missing file, a read-only or full --out; MemoryError/RuntimeError: out of memory (other
     # RuntimeErrors are bugs and keep their traceback)
     except (UsageError, ValueError, OSError, MemoryError, RuntimeError) as err:
         message = _short(err, out)
         if message is None:
-            _drop_empty(out, before, parents)  # a bug: its traceback, and what it wrote, stay
+            _drop_empty(out, before)  # a bug: its traceback, and what it wrote, stay
             raise
         if not isinstance(err, run_lock.Busy):  # another live run's --out: nothing in it is this run's to remove
-            _clean(out, before, parents)
+            _clean(out, before)
         one_line = message.replace("\r", "\\r").replace("\n", "\\n")  # a path may hold a newline
         print(f"grukit {args.command}: error: {one_line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        _drop_empty(out, before, parents)  # the checkpoints written so far stay, for --resume
+        _drop_empty(out, before)  # the checkpoints written so far stay, for --resume
         print(f"grukit {args.command}: interrupted{_how_to_resume(args, out)}", file=sys.stderr)
         return 130
     except BaseException:
-        _drop_empty(out, before, parents)
+        _drop_empty(out, before)
         raise
+    finally:
+        _finish(out, before, parents, locks, failed)
 
     if is_main():
         _print_result(result)
@@ -457,7 +472,7 @@ def _how_to_resume(args: argparse.Namespace, out: Path | None) -> str:
         return ""
     if not (out / STATE_FILE).is_file() and not any(out.glob(f"fold-*/{STATE_FILE}")):
         return ""
-    return f"; the run so far is in {out} (the same command with --resume --out {out} continues it)"
+    return f"; the run so far is in {out} (the same command with --resume --out {shlex.quote(str(out))} continues it)"
 
 
 def _print_result(result: dict) -> None:

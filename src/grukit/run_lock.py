@@ -1,10 +1,12 @@
-"""One run at a time in an --out folder: a lock file that a second run sees.
+"""One run at a time in an --out folder: a lock that a second run sees.
 
-A command takes `OUT/.grukit.lock` (created exclusively: of two runs started together, one gets it) before
-it checks or writes anything in --out, and removes it when it ends, however it ends. A second run with the
-same --out is refused while the first is alive, instead of passing the check "a new or empty folder" in the
-minutes before the first run's files appear and then overwriting them. A lock left by a killed run (its
-process gone) is taken over. The lock holds "pid host"; a lock of another host is taken as alive.
+A command locks `OUT/.grukit.lock` (an exclusive `flock` on the open file) before it checks or writes
+anything in --out, and unlocks and removes it when it ends. A second run with the same --out is refused
+while the first holds it, instead of passing the check "a new or empty folder" in the minutes before the
+first run's files appear and then overwriting them. The operating system drops the lock when its process
+ends, however it ends (kill -9, SIGTERM, a crash), so a lock file left behind locks nothing: the next run
+takes it. The file holds "pid host" of the run that locked it, for the refusal's message. Where `fcntl` is
+missing (Windows), runs are not locked.
 
 Example:
     >>> import tempfile
@@ -24,10 +26,15 @@ from __future__ import annotations
 
 import os
 import socket
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from grukit.errors import UsageError
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 LOCK_FILE = ".grukit.lock"
 
@@ -35,58 +42,65 @@ LOCK_FILE = ".grukit.lock"
 class Busy(UsageError):
     """--out is another live run's: the refused run must leave everything in it as it is."""
 
-_NEW = 60.0  # seconds: a lock this young that holds nothing readable is one being written, not a stale one
+
+@dataclass(frozen=True)
+class Lock:
+    path: Path  # OUT/.grukit.lock
+    fd: int  # the open file that holds the flock
 
 
-def acquire(out: Path) -> Path:
-    """Make `out` (and the folders above it) and take its lock; Busy (a UsageError naming --out) while another
-    live run holds it. Returns the lock's path, for `release`."""
+def acquire(out: Path) -> Lock | None:
+    """Make `out` (and the folders above it) and lock it; Busy (a UsageError naming --out) while another run
+    holds the lock. Returns the lock, for `release` (None where runs are not locked)."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / LOCK_FILE
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            holder = _live_holder(path)
-            if holder is not None:
-                raise Busy(f"--out: expected a folder no other grukit run is writing into, got {out}, which "
-                                 f"{holder} is using; wait for it to end or use another --out (if no run uses it, "
-                                 f"delete {path})") from None
-            path.unlink(missing_ok=True)  # a killed run's
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(f"{os.getpid()} {socket.gethostname()}\n")
-        return path
-    raise Busy(f"--out: expected a folder no other grukit run is writing into, got {out}, whose lock {path} "
-                     "other runs keep taking; use another --out")
-
-
-def release(path: Path | None) -> None:
-    """Remove a lock that `acquire` took (nothing for None, or one already gone)."""
-    if path is not None:
-        path.unlink(missing_ok=True)
-
-
-def _live_holder(path: Path) -> str | None:
-    """'grukit run PID on HOST' when the lock at `path` belongs to a live process (or one that cannot be checked:
-    another host's, one being written); None for a stale lock, or one gone meanwhile."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        age = time.time() - path.stat().st_mtime
-    except FileNotFoundError:
-        return None  # released meanwhile: try again
-    except (OSError, UnicodeDecodeError):
-        return f"the run that wrote {path}"
-    parts = text.split()
-    if len(parts) != 2 or not parts[0].isdigit():
-        return f"the run that is writing {path}" if age < _NEW else None
-    pid, host = int(parts[0]), parts[1]
-    if host != socket.gethostname():
-        return f"grukit run {pid} on {host}"
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
+    if fcntl is None:
         return None
-    except PermissionError:
-        pass  # it exists, under another user
-    return f"grukit run {pid}"
+    path = out / LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise Busy(f"--out: expected a folder no other grukit run is writing into, got {out}, which {holder} "
+                       "is using; wait for it to end or use another --out") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        # a run that ended meanwhile removed the file we opened: lock the one at `path` now, not a removed one
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+    return Lock(path, fd)
+
+
+def release(lock: Lock | None) -> None:
+    """Remove and unlock a lock that `acquire` took (nothing for None). Removed while still locked, so a run
+    that opened the file meanwhile finds it gone and locks a new one (`acquire`)."""
+    if lock is None:
+        return
+    try:
+        if os.stat(lock.path).st_ino == os.fstat(lock.fd).st_ino:  # ours, not one a later run made there
+            lock.path.unlink()
+    except FileNotFoundError:
+        pass  # removed with its folder
+    finally:
+        os.close(lock.fd)  # the flock goes with the last descriptor
+
+
+def _holder(fd: int) -> str:
+    """'grukit run PID on HOST' as the locked file says, or 'another grukit run' when it says nothing yet."""
+    try:
+        parts = os.pread(fd, 200, 0).decode("utf-8", "replace").split()
+    except OSError:
+        parts = []
+    if len(parts) == 2 and parts[0].isdigit():
+        return f"grukit run {parts[0]}" + ("" if parts[1] == socket.gethostname() else f" on {parts[1]}")
+    return "another grukit run"

@@ -163,8 +163,9 @@ class FitResult:
     time_limited: bool = False  # config.time_limit ended the run (stopped_early is True too)
     # (epoch, CPU weights) of the epochs best−k … best+k that ran, k = config.snapshots (grukit.snapshots)
     snapshots: list[tuple[int, dict[str, torch.Tensor]]] = field(default_factory=list)
-    # wall time of the run over all its calls: this one's (when it trained an epoch) and, for a resumed run, the
-    # calls before it (saved with each state); what a report calls the time of training
+    # wall time of the run over all its calls: this one's (when it trained an epoch; from after the kernels were
+    # built or loaded) and, for a resumed run, the calls before it (saved with each state); what a report calls
+    # the time of training
     run_seconds: float = 0.0
 
 
@@ -547,6 +548,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     torch.manual_seed(config.seed + rank)
     model.to(device)
     resume.kernels(model)  # resolves each GRU layer's backend, so the cpu kernel builds (on first use) before epoch 1
+    t_run = time.perf_counter()  # what run_seconds counts of this call: not the kernel's build or load
     out = Path(out) if out is not None else None
     main = rank == 0 and out is not None
     if main:
@@ -698,7 +700,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             _save_model(model, out / LAST_FILE)
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                    "run_seconds": seconds_before + time.perf_counter() - t0, **settings}
+                    "run_seconds": seconds_before + time.perf_counter() - t_run, **settings}
             _write_csv(out / CSV_FILE, history)  # before the state: a resume never finds the CSV behind it
             _save_state(state_path, model, best_weights, opt, meta, rng, snaps)
 
@@ -720,11 +722,11 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     if size > 1:
         torch.distributed.barrier()
     best = next((row for row in history if row["epoch"] == best_epoch), {})
-    seconds = time.perf_counter() - t0
+    now = time.perf_counter()
     trained = bool(history) and history[-1]["epoch"] >= start_epoch  # an epoch ran in this call
     return FitResult(history=history, best=best, best_epoch=best_epoch, stopped_early=stopped_early,
-                     seconds=seconds, files=files, time_limited=time_limited, snapshots=snaps.around_best(),
-                     run_seconds=seconds_before + (seconds if trained else 0.0))
+                     seconds=now - t0, files=files, time_limited=time_limited, snapshots=snaps.around_best(),
+                     run_seconds=seconds_before + (now - t_run if trained else 0.0))
 
 
 def _check_same_buffers(model: nn.Module, size: int, device: torch.device) -> None:

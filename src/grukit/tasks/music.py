@@ -243,7 +243,7 @@ def run(args) -> dict:
                f"test NLL {result['test_nll']:.3f} nats/step (valid {result['valid_nll']:.3f}, best epoch "
                f"{fit_result.best_epoch}){paper}; {metrics['seconds']:.0f} s"
                + "".join(f"\n  {r['model']:<17} H={r['hidden']:<4} {r['parameters']:>6,} parameters   "
-                         f"Chung 2014 {r['Chung 2014 test NLL']:.2f}" for r in (sizes if not args.mat else [])))
+                         f"Chung 2014 {r['Chung 2014 test NLL']:.2f}" for r in (sizes if comparable else [])))
     columns = ["model", "hidden", "parameters", "train NLL", "valid NLL", "test NLL",
                *(["Chung 2014"] if comparable else []), "best epoch"]
     ours = report.table([{"model": LABELS[args.cell], "hidden": hidden, "parameters": result["parameters"],
