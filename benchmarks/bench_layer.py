@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from grukit import bench
+from grukit import bench, run_lock
 
 
 def main(argv=None) -> int:
@@ -22,7 +22,15 @@ def main(argv=None) -> int:
     if args.out is None:
         args.out = Path(__file__).resolve().parent / "results"
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    result = bench.run(args)
+    try:
+        lock = run_lock.acquire(Path(args.out))  # as `grukit bench` does: one run at a time writes into --out
+    except run_lock.Busy as err:
+        print(f"bench_layer.py: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        result = bench.run(args)
+    finally:
+        run_lock.release(lock)
     print(result["summary"])
     for name, path in result["files"].items():
         print(f"{name}: {path}")

@@ -58,3 +58,25 @@ def test_the_table_heading_says_how_many_runs_were_timed():
     assert _timing(1) == "One run each, in ms"
     assert _timing(3) == "Median of 3 runs in ms (1 when one run takes over 10 s)"
     assert _timing(5) == "Median of 5 runs in ms (3 when one run takes over 3 s, 1 over 10 s)"
+
+
+def test_make_bench_takes_the_lock_of_its_out_as_grukit_bench_does(tmp_path, capsys):
+    """Found by a docs walkthrough: benchmarks/bench_layer.py (make bench) wrote into a folder whose lock a live
+    run held, where `grukit bench` is refused."""
+    import importlib.util
+    from pathlib import Path
+
+    from grukit import run_lock
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_layer.py"
+    spec = importlib.util.spec_from_file_location("bench_layer", path)
+    bench_layer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_layer)
+    lock = run_lock.acquire(tmp_path)  # a live run's
+    try:
+        assert bench_layer.main(["--rows", "stream", "--out", str(tmp_path)]) == 2
+    finally:
+        run_lock.release(lock)
+    assert "bench_layer.py: error: --out: expected a folder no other grukit run is writing into" in \
+        capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
