@@ -109,3 +109,24 @@ def test_a_failed_run_holds_its_lock_until_it_has_cleaned_up(tmp_path, capsys, m
     monkeypatch.setattr(cli, "_clean", clean_while_another_run_starts)
     assert cli.main(["textgen", "--text", str(tmp_path / "none.txt"), "--out", str(out)]) == 2
     assert "--text" in capsys.readouterr().err and tried == [out] and not out.exists()
+
+
+def test_another_torchrun_rank_never_cleans_out(tmp_path, capsys, monkeypatch):
+    """Found by a DDP audit: rank 1 of a torchrun job that rank 0's lock refusal should have stopped hit its own
+    usage error and removed what it had not seen in --out: the files of the live run that held the lock."""
+    from grukit.errors import UsageError
+    from grukit.tasks import forecast
+
+    out = tmp_path / "run"
+    out.mkdir()
+
+    def written_meanwhile_then_refused(args):
+        (out / ".model.safetensors.x1.tmp").write_bytes(b"the live run's")  # after this rank's look at --out
+        raise UsageError("--batch-size: expected a multiple of the 2 processes")
+
+    monkeypatch.setattr(forecast, "run", written_meanwhile_then_refused)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert cli.main(["forecast", "--out", str(out)]) == 2
+    assert "--batch-size" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == [".model.safetensors.x1.tmp"]

@@ -422,6 +422,9 @@ def _main(argv: Sequence[str] | None) -> int:
 
     claim = hasattr(args, "out") and args.out is None and getattr(module, "DEFAULT_OUT", True)
     out = None if claim else getattr(args, "out", None)
+    # what a failed run removes, rank 0's alone: under torchrun another rank holds no lock of --out, and a run
+    # that holds it (this job's rank 0, or another run that refused this job) may be writing there
+    mine = out if is_main() else None
     before = _snapshot(out)
     # under torchrun only rank 0 makes and cleans the default folder: another rank's clock may name another run's
     parents = _absent_parents(default_out(args.command) if claim and is_main() else out)
@@ -431,7 +434,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if getattr(args, "resume", False) and claim:
             raise UsageError("--resume: expected --out naming the folder of the run to continue, got none")
         if claim and is_main():
-            args.out = out = claim_default_out(args.command)
+            args.out = out = mine = claim_default_out(args.command)
         elif claim:
             args.out = default_out(args.command)  # written by no one on this rank; never cleaned here
         result = _run(module, args, locks)
@@ -441,22 +444,22 @@ def _main(argv: Sequence[str] | None) -> int:
     except (UsageError, ValueError, OSError, MemoryError, RuntimeError) as err:
         message = _short(err, out)
         if message is None:
-            _drop_empty(out, before)  # a bug: its traceback, and what it wrote, stay
+            _drop_empty(mine, before)  # a bug: its traceback, and what it wrote, stay
             raise
         if not isinstance(err, run_lock.Busy):  # another live run's --out: nothing in it is this run's to remove
-            _clean(out, before)
+            _clean(mine, before)
         one_line = message.replace("\r", "\\r").replace("\n", "\\n")  # a path may hold a newline
         print(f"grukit {args.command}: error: {one_line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        _drop_empty(out, before)  # the checkpoints written so far stay, for --resume
+        _drop_empty(mine, before)  # the checkpoints written so far stay, for --resume
         print(f"grukit {args.command}: interrupted{_how_to_resume(args, out)}", file=sys.stderr)
         return 130
     except BaseException:
-        _drop_empty(out, before)
+        _drop_empty(mine, before)
         raise
     finally:
-        _finish(out, before, parents, locks, failed)
+        _finish(mine, before, parents, locks, failed)
 
     if is_main():
         _print_result(result)

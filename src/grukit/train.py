@@ -548,7 +548,6 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     torch.manual_seed(config.seed + rank)
     model.to(device)
     resume.kernels(model)  # resolves each GRU layer's backend, so the cpu kernel builds (on first use) before epoch 1
-    t_run = time.perf_counter()  # what run_seconds counts of this call: not the kernel's build or load
     out = Path(out) if out is not None else None
     main = rank == 0 and out is not None
     if main:
@@ -558,6 +557,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                 stale.unlink(missing_ok=True)
 
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    t_run = time.perf_counter()  # what run_seconds counts of this call: not the kernel's build or load, nor the
+    # optimizer's first construction (which imports torch._dynamo: a second)
     per_epoch = steps_per_epoch(len(train), config, size)
     total_steps = per_epoch * config.epochs
     history: list[dict[str, float]] = []
@@ -605,7 +606,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         log.info("resuming after epoch %d (step %d) from %s", meta["epoch"], step, state_path)
         resumed = True
     elif config.resume:
-        if main:
+        if out is not None:  # every rank reads them, so that under torchrun all refuse together
             _check_own_checkpoints(model, out)  # starting from scratch overwrites them
         log.warning("resume: no %s in %s; starting from scratch", STATE_FILE, out)
 
