@@ -77,6 +77,9 @@ def test_make_bench_takes_the_lock_of_its_out_as_grukit_bench_does(tmp_path, cap
         assert bench_layer.main(["--rows", "stream", "--out", str(tmp_path)]) == 2
     finally:
         run_lock.release(lock)
-    assert "bench_layer.py: error: --out: expected a folder no other grukit run is writing into" in \
+    assert "grukit bench: error: --out: expected a folder no other grukit run is writing into" in \
         capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+    # found by a review: it made --out before its arguments were checked, and left it
+    assert bench_layer.main(["--rows", "bogus", "--out", str(tmp_path / "a" / "b")]) == 2
+    assert "--rows" in capsys.readouterr().err and list(tmp_path.iterdir()) == []

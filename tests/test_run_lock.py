@@ -130,3 +130,44 @@ def test_another_torchrun_rank_never_cleans_out(tmp_path, capsys, monkeypatch):
     assert cli.main(["forecast", "--out", str(out)]) == 2
     assert "--batch-size" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == [".model.safetensors.x1.tmp"]
+
+
+def test_a_filesystem_without_locks_runs_unlocked_with_a_warning(tmp_path, capsys, caplog, monkeypatch):
+    """Found by a review: where flock fails (NFS without lockd, some FUSE mounts: ENOLCK) every run was refused
+    with '[Errno 37] No locks available' and left its folder and lock file behind."""
+    import errno
+
+    def no_locks(fd, how):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(run_lock.fcntl, "flock", no_locks)
+    with caplog.at_level("WARNING", logger="grukit.run_lock"):
+        assert run_lock.acquire(tmp_path / "x") is None
+    assert "cannot be locked (No locks available)" in caplog.text and list((tmp_path / "x").iterdir()) == []
+    out = tmp_path / "a" / "b"
+    assert cli.main(["forecast", "--csv", str(tmp_path / "missing.csv"), "--column", "y", "--out", str(out)]) == 2
+    assert "--csv" in capsys.readouterr().err and not (tmp_path / "a").exists()
+
+
+def test_a_lock_survives_a_full_disk_and_its_release_never_raises(tmp_path, monkeypatch):
+    """Found by a review: a full disk while writing "pid host" left the descriptor open and the folder behind;
+    a lock file that could not be removed (a read-only disk) ended a finished run in a traceback."""
+    import errno
+
+    write = os.write
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_lock.os, "write", full)
+    lock = run_lock.acquire(tmp_path)
+    monkeypatch.setattr(run_lock.os, "write", write)
+    assert lock is not None and lock.path.read_text() == ""  # locked all the same; only the note is missing
+
+    def read_only(path):
+        raise PermissionError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(run_lock.os, "stat", read_only)
+    run_lock.release(lock)  # no exception
+    with pytest.raises(OSError):
+        os.fstat(lock.fd)  # closed: the lock is gone with it

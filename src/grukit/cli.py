@@ -212,14 +212,14 @@ def _finish(out: Path | None, before: set[str] | None, parents: Sequence[Path], 
     """Release the run's lock of `out`; after a failed or stopped run, remove `out` when the run made it and left
     it empty, then the empty folders it made above it (runs/ of the default --out, a/ of --out a/b)."""
     for lock in locks:
-        run_lock.release(lock)
+        run_lock.release(lock)  # never raises
     if not failed or out is None or before is not None:
         return
     try:
         out.rmdir()  # only when empty
     except OSError:
         return
-    _remove_empty(parents)
+    _remove_empty(parents)  # never raises either: the exit code and line of the run stand
 
 
 def _remove_empty(parents: Sequence[Path]) -> None:

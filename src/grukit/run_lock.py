@@ -6,7 +6,7 @@ while the first holds it, instead of passing the check "a new or empty folder" i
 first run's files appear and then overwriting them. The operating system drops the lock when its process
 ends, however it ends (kill -9, SIGTERM, a crash), so a lock file left behind locks nothing: the next run
 takes it. The file holds "pid host" of the run that locked it, for the refusal's message. Where `fcntl` is
-missing (Windows), runs are not locked.
+missing (Windows), or the filesystem has no locks (a warning says so), runs are not locked.
 
 Example:
     >>> import tempfile
@@ -24,6 +24,7 @@ Example:
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None
+
+log = logging.getLogger(__name__)
 
 LOCK_FILE = ".grukit.lock"
 
@@ -51,48 +54,88 @@ class Lock:
 
 def acquire(out: Path) -> Lock | None:
     """Make `out` (and the folders above it) and lock it; Busy (a UsageError naming --out) while another run
-    holds the lock. Returns the lock, for `release` (None where runs are not locked)."""
-    out.mkdir(parents=True, exist_ok=True)
+    holds the lock. Returns the lock, for `release`; None where runs are not locked (no fcntl, or a filesystem
+    without locks, which is logged)."""
     if fcntl is None:
+        out.mkdir(parents=True, exist_ok=True)
         return None
     path = out / LOCK_FILE
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    for _ in range(_TRIES):
+        out.mkdir(parents=True, exist_ok=True)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(fd)
-            os.close(fd)
-            raise Busy(f"--out: expected a folder no other grukit run is writing into, got {out}, which {holder} "
-                       "is using; wait for it to end or use another --out") from None
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # the folder went meanwhile (a failed run removing the one it made)
+            continue
+        try:
+            locked = _lock(fd, out, path)
         except BaseException:
             os.close(fd)
             raise
-        # a run that ended meanwhile removed the file we opened: lock the one at `path` now, not a removed one
-        try:
-            same = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
-    return Lock(path, fd)
+        if locked is None:  # a filesystem without locks
+            os.close(fd)
+            _remove_if_empty(path)
+            return None
+        if locked:
+            _note_holder(fd)
+            return Lock(path, fd)
+        os.close(fd)  # the file went meanwhile (a run that ended): lock the one at `path` now
+    raise Busy(f"--out: expected a folder no other grukit run is writing into, got {out}, whose lock {path} kept "
+               "changing under this run; use another --out")
 
 
 def release(lock: Lock | None) -> None:
     """Remove and unlock a lock that `acquire` took (nothing for None). Removed while still locked, so a run
-    that opened the file meanwhile finds it gone and locks a new one (`acquire`)."""
+    that opened the file meanwhile finds it gone and locks a new one (`acquire`). Never raises: a lock file
+    that cannot be removed (a read-only disk) locks nothing once its descriptor is closed."""
     if lock is None:
         return
     try:
         if os.stat(lock.path).st_ino == os.fstat(lock.fd).st_ino:  # ours, not one a later run made there
             lock.path.unlink()
-    except FileNotFoundError:
-        pass  # removed with its folder
+    except OSError:
+        pass  # removed with its folder, or cannot be
     finally:
         os.close(lock.fd)  # the flock goes with the last descriptor
+
+
+_TRIES = 10  # attempts at a lock file that goes away meanwhile, before giving up
+
+
+def _lock(fd: int, out: Path, path: Path) -> bool | None:
+    """Lock the open `fd`: True when it is the file at `path` now, False when that file went meanwhile (try
+    again), None when the filesystem has no locks; Busy when another run holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise Busy(f"--out: expected a folder no other grukit run is writing into, got {out}, which {_holder(fd)} "
+                   "is using; wait for it to end or use another --out") from None
+    except OSError as err:  # ENOLCK, EOPNOTSUPP...: NFS without lockd, some FUSE and cluster filesystems
+        log.warning("--out: %s cannot be locked (%s): a second run given the same folder will not be refused",
+                    out, err.strerror or err)
+        return None
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _note_holder(fd: int) -> None:
+    """Write "pid host" into the locked file, for a refused run's message; a disk too full for it changes nothing
+    else (the lock is the flock, not the text)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+    except OSError:
+        pass
+
+
+def _remove_if_empty(path: Path) -> None:
+    """Remove a lock file that holds nothing: made by this run on a filesystem without locks."""
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
+    except OSError:
+        pass
 
 
 def _holder(fd: int) -> str:
