@@ -248,11 +248,10 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None, co
 
     held = sorted(p.name for p in out.iterdir() if p.name != run_lock.LOCK_FILE) if out.is_dir() else []
     shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
-    # a run's training state sits at the top of --out or in its fold-j/ folders; a run stopped while its first
-    # epoch's files were written has none yet, and --resume starts it again (fit says so)
-    states = [out / STATE_FILE, *out.glob(f"fold-*/{STATE_FILE}")]  # not deeper: another run kept in a sub-folder
-    if resume and not any(p.is_file() for p in states) and not _stopped_in_its_first_writes(out, folds) and any(
-            p.is_file() and p.name != run_lock.LOCK_FILE for p in out.rglob("*")):
+    # a run stopped while its first epoch's files were written has no state yet, and --resume starts it again
+    # (fit says so)
+    files = _files(out) if resume and not _states(out) else []
+    if files and not _stopped_in_its_first_writes(out, files, folds):
         raise UsageError(f"--resume: expected the folder of an earlier run (with its {STATE_FILE}), "
                          f"got {out} holding other files ({shown})")
     beyond = sorted(int(p.name[5:]) for p in out.glob("fold-*") if p.name[5:].isdigit() and int(p.name[5:]) > count)
@@ -266,7 +265,7 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None, co
                          f"or use another --out")
     if resume and not folds and not (out / STATE_FILE).exists():
         other = [name for name in ("report.md", "metrics.json") if (out / name).exists()]
-        other += [str(p.relative_to(out)) for p in sorted(out.glob(f"fold-*/{STATE_FILE}"))[:1]]
+        other += [str(p.relative_to(out)) for p in _states(out)[:1]]
         if other:  # a run of folds, finished or not, or a finished one whose state is gone
             raise UsageError(f"--resume: expected {out / STATE_FILE} beside {other[0]}, got none: the folder "
                              f"holds a run with its training state elsewhere (a run of folds, or one started with "
@@ -277,15 +276,27 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None, co
         raise UsageError(f"--out: expected a new or empty folder, got {out} holding {entries} ({shown}); {hint}")
 
 
-def _stopped_in_its_first_writes(out: Path, folds: str | None) -> bool:
-    """True when --out holds only what `fit` writes at the end of its first epoch before the state file (the
-    checkpoints, the CSV, temporary files of those writes), a grukit checkpoint or temporary file among them: a
-    run stopped there, of this run's layout (in fold-j/ folders with `folds`, at the top without). A CSV of
+def _states(out: Path) -> list[Path]:
+    """The training states in `out`: a run's sits at its top, a run of folds' in its fold-f/ folders (not deeper:
+    a folder of runs is not a run)."""
+    from grukit.train import STATE_FILE
+
+    return [p for p in (out / STATE_FILE, *sorted(out.glob(f"fold-*/{STATE_FILE}"))) if p.is_file()]
+
+
+def _files(out: Path) -> list[Path]:
+    """Every file under `out` but the lock of the run checking it."""
+    return [p for p in out.rglob("*") if p.is_file() and p.name != run_lock.LOCK_FILE]
+
+
+def _stopped_in_its_first_writes(out: Path, files: list[Path], folds: str | None) -> bool:
+    """True when --out holds (`files`) only what `fit` writes at the end of its first epoch before the state file
+    (the checkpoints, the CSV, temporary files of those writes), a grukit checkpoint or temporary file among them:
+    a run stopped there, of this run's layout (in fold-j/ folders with `folds`, at the top without). A CSV of
     one's own alone is not such a run."""
     from grukit.checkpoint import FORMAT_KEY, read_metadata
     from grukit.train import BEST_FILE, LAST_FILE, written_before_a_state
 
-    files = [p for p in out.rglob("*") if p.is_file() and p.name != run_lock.LOCK_FILE]
     layout = all((len(p.relative_to(out).parts) > 1) == bool(folds) for p in files)
     if not files or not layout or not all(written_before_a_state(p.relative_to(out)) for p in files):
         return False
@@ -469,11 +480,7 @@ def _main(argv: Sequence[str] | None) -> int:
 def _how_to_resume(args: argparse.Namespace, out: Path | None) -> str:
     """'; the run so far is in OUT (...)' when the interrupted command can --resume and left a training state
     there (a default --out is named nowhere else); '' otherwise."""
-    from grukit.train import STATE_FILE
-
-    if out is None or not hasattr(args, "resume") or not out.is_dir():
-        return ""
-    if not (out / STATE_FILE).is_file() and not any(out.glob(f"fold-*/{STATE_FILE}")):
+    if out is None or not hasattr(args, "resume") or not out.is_dir() or not _states(out):
         return ""
     return f"; the run so far is in {out} (the same command with --resume --out {shlex.quote(str(out))} continues it)"
 

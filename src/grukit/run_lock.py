@@ -40,6 +40,7 @@ except ImportError:  # Windows
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".grukit.lock"
+_TRIES = 10  # attempts at a lock file that goes away meanwhile, before giving up
 
 
 class Busy(UsageError):
@@ -79,8 +80,7 @@ def acquire(out: Path) -> Lock | None:
             _note_holder(fd)
             return Lock(path, fd)
         os.close(fd)  # the file went meanwhile (a run that ended): lock the one at `path` now
-    raise Busy(f"--out: expected a folder no other grukit run is writing into, got {out}, whose lock {path} kept "
-               "changing under this run; use another --out")
+    raise _busy(out, f"whose lock {path} kept changing under this run; use another --out")
 
 
 def release(lock: Lock | None) -> None:
@@ -98,8 +98,6 @@ def release(lock: Lock | None) -> None:
         os.close(lock.fd)  # the flock goes with the last descriptor
 
 
-_TRIES = 10  # attempts at a lock file that goes away meanwhile, before giving up
-
 
 def _lock(fd: int, out: Path, path: Path) -> bool | None:
     """Lock the open `fd`: True when it is the file at `path` now, False when that file went meanwhile (try
@@ -107,8 +105,7 @@ def _lock(fd: int, out: Path, path: Path) -> bool | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise Busy(f"--out: expected a folder no other grukit run is writing into, got {out}, which {_holder(fd)} "
-                   "is using; wait for it to end or use another --out") from None
+        raise _busy(out, f"which {_holder(fd)} is using; wait for it to end or use another --out") from None
     except OSError as err:  # ENOLCK, EOPNOTSUPP...: NFS without lockd, some FUSE and cluster filesystems
         log.warning("--out: %s cannot be locked (%s): a second run given the same folder will not be refused",
                     out, err.strerror or err)
@@ -117,6 +114,10 @@ def _lock(fd: int, out: Path, path: Path) -> bool | None:
         return os.stat(path).st_ino == os.fstat(fd).st_ino
     except FileNotFoundError:
         return False
+
+
+def _busy(out: Path, why: str) -> Busy:
+    return Busy(f"--out: expected a folder no other grukit run is writing into, got {out}, {why}")
 
 
 def _note_holder(fd: int) -> None:

@@ -566,7 +566,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     best_epoch, bad_epochs, step, start_epoch = 0, 0, 0, 1
     best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     snaps = Snapshots(config.snapshots)
-    stopped_early = time_limited = resumed = False
+    stopped_early = time_limited = False
     seconds_before = 0.0  # wall time of the calls of this run before this one (a resumed run's)
 
     state_path = out / STATE_FILE if out is not None else None
@@ -604,7 +604,6 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         if start_epoch <= config.epochs and not stopped_early:  # an epoch is left to train
             resume.warn_rounding(meta, settings, state_path)
         log.info("resuming after epoch %d (step %d) from %s", meta["epoch"], step, state_path)
-        resumed = True
     elif config.resume:
         if out is not None:  # every rank reads them, so that under torchrun all refuse together
             _check_own_checkpoints(model, out)  # starting from scratch overwrites them
@@ -708,7 +707,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     if config.restore_best and best_epoch > 0:
         model.load_state_dict(best_weights)
     if main and history:  # a resumed run whose epochs had all run: write again what was deleted or damaged since
-        if not (out / BEST_FILE).exists() or (resumed and not _intact(out / BEST_FILE)):
+        if not (out / BEST_FILE).exists() or (start_epoch > 1 and not _intact(out / BEST_FILE)):  # (resumed)
             best_model = model  # it holds the best weights with restore_best
             if not config.restore_best:
                 best_model = copy.deepcopy(model)
