@@ -296,6 +296,31 @@ def test_a_time_limit_before_the_first_epoch_lists_no_files(tmp_path):
     assert result.history == [] and result.files == {} and list((tmp_path / "run").iterdir()) == []
 
 
+def test_a_time_limit_counts_the_whole_run_across_resumes(tmp_path, caplog):
+    """Found by a review: each call had the whole limit again, so a run interrupted and resumed trained longer
+    than an unbroken one. A resume counts the saved run_seconds, and budgets its first epoch by the last one's."""
+    from grukit.checkpoint import load_state, save_state
+
+    _, first = _train(tmp_path / "a", 4, time_limit=1e6)
+    _train(tmp_path / "b", 4, time_limit=1e6)
+    for name, spent, epoch_seconds in (("a", 1000.0, 0.0), ("b", 0.0, 1000.0)):
+        path = tmp_path / name / "last.state.safetensors"
+        tensors, metadata = load_state(path)
+        meta = metadata["grukit.train_state"]
+        meta["epoch"], meta["history"], meta["run_seconds"] = 2, meta["history"][:2], spent  # as if cut at epoch 2
+        meta["history"][-1]["seconds"] = epoch_seconds
+        save_state(path, tensors, metadata)
+    with caplog.at_level(logging.INFO, logger="grukit.train"):
+        _, spent = _train(tmp_path / "a", 4, resume=True, time_limit=500.0)  # 1000 s spent: no epoch is left
+    assert spent.time_limited and [row["epoch"] for row in spent.history] == [1, 2] and spent.run_seconds >= 1000
+    assert "time limit 500 s of the run reached before epoch 3 (a resumed run counts" in caplog.text
+    _, slow = _train(tmp_path / "b", 4, resume=True, time_limit=500.0)  # the next epoch would take 1000 s
+    assert slow.time_limited and len(slow.history) == 2
+    _, more = _train(tmp_path / "a", 4, resume=True, time_limit=1e6)  # a longer limit trains on
+    assert not more.time_limited and [row["epoch"] for row in more.history] == [1, 2, 3, 4]
+    assert first.run_seconds < 1000
+
+
 def test_a_nan_validation_metric_is_a_divergence():
     values = iter([0.5, float("nan")])
     config = TrainConfig(epochs=3, batch_size=8, progress=False)

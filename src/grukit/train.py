@@ -125,7 +125,8 @@ class TrainConfig:
     mode: str = "min"  # "min" or "max": which direction of `metric` is better
     patience: int | None = None  # stop after this many epochs without improvement; None = never
     restore_best: bool = True  # load the best epoch's weights into the model at the end
-    time_limit: float | None = None  # seconds; stop before an epoch that would overrun it
+    time_limit: float | None = None  # seconds of the whole run (a resumed run's earlier calls count); stop before
+    # an epoch that would overrun it
     seed: int = 0  # seeds the data order and torch's RNG
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", or "auto" (cuda when available)
     progress: bool = True  # tqdm progress bar on rank 0, when stderr is a terminal
@@ -568,6 +569,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     snaps = Snapshots(config.snapshots)
     stopped_early = time_limited = False
     seconds_before = 0.0  # wall time of the calls of this run before this one (a resumed run's)
+    epoch_seconds = 0.0  # the last epoch's wall time
 
     state_path = out / STATE_FILE if out is not None else None
     settings = resume.settings(model, config, train, size, loss_settings) if out is not None else {}  # in each state
@@ -588,6 +590,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             # a state written before run_seconds was saved: its epochs' own seconds
             seconds_before = float(meta.get("run_seconds", sum(row["seconds"] for row in history)))
             bad_epochs, step, start_epoch = int(meta["bad_epochs"]), int(meta["step"]), int(meta["epoch"]) + 1
+            epoch_seconds = float(history[-1]["seconds"]) if history else 0.0  # what the next epoch may take
         except UsageError:
             raise
         except (KeyError, TypeError, AttributeError, IndexError, ValueError, RuntimeError) as err:
@@ -616,15 +619,15 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     trained = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if size > 1 else model
     better = (lambda a, b: a < b) if config.mode == "min" else (lambda a, b: a > b)
     files: dict[str, Path] = {}
-    epoch_seconds = 0.0
     lr = learning_rate(step, total_steps, config)
 
     for epoch in range(start_epoch, config.epochs + 1):
         if stopped_early:
             break
-        if config.time_limit is not None and _any_rank(time.perf_counter() - t0 + epoch_seconds > config.time_limit,
-                                                       size, device):
-            log.info("time limit %g s reached before epoch %d", config.time_limit, epoch)
+        spent = seconds_before + time.perf_counter() - t0  # the whole run's: a resume does not restart the clock
+        if config.time_limit is not None and _any_rank(spent + epoch_seconds > config.time_limit, size, device):
+            log.info("time limit %g s of the run reached before epoch %d%s", config.time_limit, epoch,
+                     " (a resumed run counts the seconds of its earlier calls)" if epoch == start_epoch > 1 else "")
             stopped_early = time_limited = True
             break
         te = time.perf_counter()

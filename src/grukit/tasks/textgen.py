@@ -80,8 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "longer runs: raise it or --epochs, and --time-limit)")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
     parser.add_argument("--time-limit", type=float, default=570.0,
-                        help="seconds; training stops before an evaluation period that would overrun "
-                             "(default 570; 0 = no limit)")
+                        help="seconds of the whole run (with --resume, the earlier calls' too); training stops "
+                             "before an evaluation period that would overrun (default 570; 0 = no limit)")
     parser.add_argument("--samples", type=int, default=2, help="samples printed at the end (default 2)")
     parser.add_argument("--sample-length", type=int, default=300, help="characters per sample (default 300)")
     add_resume(parser)
