@@ -98,6 +98,53 @@ def test_threaded_paths_match_fused(threads, T, N, I, H, reset):
     _assert_all_close(_run(cpu, inputs, reset, False), _run(fused, inputs, reset, False), TOL[torch.float64])
 
 
+@pytest.fixture
+def without_blas():
+    """The kernel's products through at::mm for the test (as on a torch that exports no sgemm_/dgemm_)."""
+    before = cpu._ops().allow_blas(False)
+    yield
+    cpu._ops().allow_blas(before)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("T,N,I,H", [(6, 3, 5, 4), (5, 6, 4, 33), (3, 9, 3, 6)])
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_the_path_without_blas_symbols_matches_fused(without_blas, dtype, T, N, I, H, reset):
+    """Found by a review: the at::mm fallback of gemm (a torch build without the Fortran symbols, or sizes past
+    32 bits) ran in no test. N > gemv_max_rows sends the recurrent products through gemm too; the backward's
+    accumulating products (beta = 1) are in the weight gradients."""
+    assert N > cpu._ops().gemv_max_rows or N == 3
+    inputs = _inputs(T, N, I, H, dtype, bias=True, masked=True)
+    got = _run(cpu, inputs, reset, False)
+    _assert_all_close(got, _run(fused, inputs, reset, False), TOL[dtype])
+    x, h0, params, *_ = inputs
+    h = cpu.step(x[0], h0, *params, reset=reset)  # (N, H) a step's products, through at::mm too
+    want = fused.step(x[0], h0, *params, reset=reset)  # (N, H)
+    torch.testing.assert_close(h, want, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def _mm_calls(inputs) -> int:
+    """How many aten::mm one forward + backward of the cpu kernel dispatches."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        _run(cpu, inputs, "after", False)
+    return sum(event.count for event in prof.key_averages() if event.key == "aten::mm")
+
+
+def test_allow_blas_switches_the_products_to_at_mm_and_back():
+    """The test above checks what it means to: off, the products are dispatched to at::mm (none with BLAS)."""
+    ops = cpu._ops()
+    if not ops.blas_symbols():
+        pytest.skip("this torch exports no sgemm_/dgemm_: every product takes at::mm already")
+    inputs = _inputs(5, 6, 4, 33, torch.float64, bias=True, masked=False)
+    assert _mm_calls(inputs) == 0
+    assert ops.allow_blas(False) is True
+    try:
+        assert _mm_calls(inputs) > 0
+    finally:
+        assert ops.allow_blas(True) is False
+    assert ops.allow_blas(True) is True and _mm_calls(inputs) == 0
+
+
 def test_negative_views_are_read_as_their_values():
     """A tensor may carry a lazy negation (torch._neg_view) that `contiguous` keeps as a flag beside the data; the
     C++ code read the data un-negated (found by a review: the output differed from fused by 1.8)."""

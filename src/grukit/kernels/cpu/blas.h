@@ -48,6 +48,13 @@ struct OneBlasThread {
 
 inline bool blas_symbols() { return sgemm_ != nullptr && dgemm_ != nullptr; }
 
+// Whether gemm may call sgemm_/dgemm_ at all (one flag for the whole extension); off, every product takes the
+// at::mm path, as on a torch build without the symbols. The tests turn it off to check that path.
+inline bool& blas_allowed() {
+  static bool allowed = true;
+  return allowed;
+}
+
 template <typename T>
 at::Tensor as_matrix(const T* p, int64_t rows, int64_t cols, int64_t ld) {
   auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
@@ -67,7 +74,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t Nc, int64_t K, const T* A, int64_
   OneBlasThread one_thread(2.0 * double(M) * double(Nc) * double(K) < kSmallGemmFlops);
   // the Fortran interface takes 32-bit sizes: past INT_MAX (T·N rows ≥ 2³¹) it would refuse, or wrap, silently
   const bool fits_int = std::max({M, Nc, K, lda, ldb, ldc}) <= int64_t(std::numeric_limits<int>::max());
-  if (blas_symbols() && fits_int) {
+  if (blas_symbols() && blas_allowed() && fits_int) {
     // row-major C = op(A)·op(B)  ⇔  column-major Cᵀ = op(B)ᵀ·op(A)ᵀ
     const char tra = ta ? 'T' : 'N', trb = tb ? 'T' : 'N';
     const int m = int(Nc), n = int(M), k = int(K), la = int(lda), lb = int(ldb), lc = int(ldc);

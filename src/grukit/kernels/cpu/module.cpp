@@ -10,5 +10,14 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("backward", &grukit::backward, "GRU layer backward: -> [dx, dh0, dW_x, dW_h, db_x, db_h]");
   m.def("step", &grukit::step, "one GRU step for inference: -> h");
   m.def("blas_symbols", &grukit::blas_symbols, "True when sgemm_/dgemm_ are called directly");
+  m.def(
+      "allow_blas",
+      [](bool allowed) {
+        const bool before = grukit::blas_allowed();
+        grukit::blas_allowed() = allowed;
+        return before;
+      },
+      "allow_blas(False): every product through at::mm (the path of a torch without sgemm_); -> the previous "
+      "setting");
   m.attr("gemv_max_rows") = grukit::kGemvMaxRows;
 }
