@@ -1,4 +1,5 @@
-"""Task plumbing: the idle-core count that picks the default number of torch threads."""
+"""Task plumbing: the idle-core count that picks the default number of torch threads, the memory check of the
+size flags."""
 from __future__ import annotations
 
 import argparse
@@ -51,3 +52,39 @@ def test_check_device_names_device_for_anything_but_cpu_cuda_and_auto():
     for name in ("mps", "xpu", "meta", "cpu:5"):
         with pytest.raises(UsageError, match=f"^--device: expected cpu, cuda, cuda:K or auto, got '{name}'$"):
             check_device(name)
+
+
+def test_check_trainable_counts_every_copy_against_the_machine(monkeypatch):
+    """16 bytes per parameter (weight, gradient, AdamW's two moments), the model built on the meta device."""
+    from grukit.tasks import common
+
+    make = lambda: torch.nn.Linear(10, 10)  # noqa: E731  110 parameters: 1,760 bytes per copy
+    monkeypatch.setattr(common, "machine_memory", lambda: 1760 * 3)
+    common.check_trainable(make, "--hidden", copies=3)  # exactly fits
+    with pytest.raises(UsageError, match=r"^--members, --hidden: 4 members of 110 parameters need 0\.0 GiB to train"):
+        common.check_trainable(make, "--members, --hidden", copies=4)
+    monkeypatch.setattr(common, "machine_memory", lambda: 1000)
+    with pytest.raises(UsageError, match=r"^--hidden: 110 parameters need"):
+        common.check_trainable(make, "--hidden")
+    monkeypatch.setattr(common, "machine_memory", lambda: None)  # unknown: no check
+    common.check_trainable(make, "--hidden", copies=10**12)
+
+
+def test_check_trainable_builds_nothing_real():
+    from grukit.tasks.common import check_trainable
+
+    built = []
+
+    def make():
+        built.append(torch.nn.Linear(4, 4))
+        return built[-1]
+
+    check_trainable(make, "--hidden")
+    assert built[0].weight.is_meta
+
+
+def test_machine_memory_is_a_positive_byte_count_here():
+    from grukit.tasks.common import machine_memory
+
+    have = machine_memory()
+    assert have is None or have > 2**26

@@ -70,6 +70,7 @@ from grukit.tasks.common import (
     args_dict,
     check_at_least,
     check_common,
+    check_trainable,
     encoding_of,
     environment,
     train_config,
@@ -521,12 +522,15 @@ def build(args: argparse.Namespace, d: dict) -> tuple[SentenceEnsemble, list[tup
                            bigram_min_count=args.min_count if args.ratios and args.bigrams else 0)
     gru_train, G = d["gru"][0], d["G"]  # ids past the vocabulary's: words known by their vector; (V+2+U, P)
     seed_everything(args.seed)
-    model = SentenceEnsemble("\n".join(vocab.words), classes=len(names), members=args.members,
-                             embedding=args.embedding, hidden_size=args.hidden, dropout=args.dropout,
-                             backend=args.backend, ratios=len(names) if args.ratios else 0,
-                             word_dropout=args.word_dropout, pooling=args.pooling,
-                             bigrams=len(tables.get("bigram_keys", ())), vectors=0 if G is None else G.shape[1],
-                             vector_words="\n".join(d["vector_words"]), negation=args.negation)
+    sizes = dict(classes=len(names), embedding=args.embedding, hidden_size=args.hidden, dropout=args.dropout,
+                 backend=args.backend, ratios=len(names) if args.ratios else 0, word_dropout=args.word_dropout,
+                 pooling=args.pooling, bigrams=len(tables.get("bigram_keys", ())),
+                 vectors=0 if G is None else G.shape[1], vector_words="\n".join(d["vector_words"]),
+                 negation=args.negation)
+    words = "\n".join(vocab.words)
+    check_trainable(lambda: SentenceEnsemble(words, members=1, **sizes), "--members, --hidden, --embedding",
+                    copies=args.members)
+    model = SentenceEnsemble(words, members=args.members, **sizes)
     if G is not None:
         model.set_vectors(G)
     if args.ratios:

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,44 @@ def check_at_least(args: argparse.Namespace, names: tuple[str, ...], least: int 
         value = getattr(args, name, None)
         if value is not None and value < least:
             raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= {least}, got {value}")
+
+
+TRAINING_BYTES = 16  # per float32 parameter while training: the weight, its gradient and AdamW's two moments
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory this process may use: the machine's, or its container's (cgroup v2) limit when lower;
+    None where neither can be read."""
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX (Windows)
+        return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return have
+    return min(have, int(limit)) if limit.isdigit() else have
+
+
+def check_trainable(make: Callable[[], torch.nn.Module], flags: str, copies: int = 1) -> None:
+    """UsageError naming `flags` when `copies` models like make()'s cannot train in this machine's memory
+    (TRAINING_BYTES per parameter), before anything is built: make() runs on the meta device, which
+    allocates nothing. An ensemble passes a make() of one member and copies = its members, so that
+    `--members 1000000` is refused at once instead of building members until the machine runs out.
+
+    Example:
+        >>> check_trainable(lambda: torch.nn.Linear(1000, 1000), "--hidden", copies=10**9)
+        Traceback (most recent call last):
+        ...
+        grukit.errors.UsageError: --hidden: 1,000,000,000 members of 1,001,000 parameters need ...
+    """
+    with torch.device("meta"):
+        one = sum(p.numel() for p in make().parameters())
+    need, have = copies * one * TRAINING_BYTES, machine_memory()
+    if have is not None and need > have:
+        models = f"{copies:,} members of {one:,} parameters need" if copies > 1 else f"{one:,} parameters need"
+        raise UsageError(f"{flags}: {models} {need / 2**30:,.1f} GiB to train (weights, gradients and AdamW's "
+                         f"moments), more than the {have / 2**30:,.1f} GiB this machine has; use smaller sizes")
 
 
 def check_device(name: str) -> torch.device:

@@ -41,6 +41,7 @@ from grukit.tasks.common import (
     args_dict,
     check_at_least,
     check_common,
+    check_trainable,
     encoding_of,
     environment,
     train_config,
@@ -245,9 +246,11 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     val, _ = _dataset(p, "val")
     t_test = p.origins("test")
     seed_everything(args.seed)
-    model = ForecastEnsemble(p.n_features, args.horizon, members=args.members, hidden_size=args.hidden,
-                             patch=args.patch, dropout=args.dropout, backend=args.backend,
-                             lookback=args.lookback if args.linear else 0, **reading(p))
+    sizes = dict(hidden_size=args.hidden, patch=args.patch, dropout=args.dropout, backend=args.backend,
+                 lookback=args.lookback if args.linear else 0, **reading(p))
+    check_trainable(lambda: ForecastEnsemble(p.n_features, args.horizon, members=1, **sizes), "--members, --hidden",
+                    copies=args.members)
+    model = ForecastEnsemble(p.n_features, args.horizon, members=args.members, **sizes)
     W, alpha = ridge_ar(p)  # fitted on the training windows, α picked on validation; also a baseline
     if args.linear:
         for member in model.members:

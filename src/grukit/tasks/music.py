@@ -196,7 +196,7 @@ def train_config_from(args, epochs: int = 30):
 def run(args) -> dict:
     from grukit import plots, report
     from grukit.errors import UsageError
-    from grukit.tasks.common import check_at_least, check_common
+    from grukit.tasks.common import check_at_least, check_common, check_trainable
     from grukit.train import is_main
 
     check_at_least(args, ("hidden", "batch_size", "limit"))
@@ -208,6 +208,7 @@ def run(args) -> dict:
     splits = load_splits(args.mat, args.limit)
     config = MusicConfig(hidden_size=hidden, cell=args.cell, input_dropout=args.dropout,
                          output_dropout=args.dropout, backend=args.backend)
+    check_trainable(lambda: MusicModel(**dataclasses.asdict(config)), "--hidden")
     train_config = train_config_from(args)
     out = Path(args.out)
     result = train(config, splits, train_config, out)

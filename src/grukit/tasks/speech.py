@@ -246,7 +246,7 @@ def train_config_from(args, *, epochs: int, metric: str, mode: str, lr: float, b
 
 def run(args) -> dict:
     from grukit import plots, report
-    from grukit.tasks.common import check_at_least, check_common
+    from grukit.tasks.common import check_at_least, check_common, check_trainable
     from grukit.train import is_main
 
     check_at_least(args, ("hidden", "layers", "batch_size", "limit"))
@@ -256,6 +256,7 @@ def run(args) -> dict:
     config = SpeechConfig(n_features=splits[0].features[0].shape[1], hidden_size=args.hidden,
                           num_layers=args.layers, cell=args.cell, backend=args.backend,
                           features=splits[0].config.to_dict())
+    check_trainable(lambda: SpeechClassifier(**dataclasses.asdict(config)), "--hidden, --layers")
     train_config = train_config_from(args, epochs=20, metric="val_accuracy", mode="max", lr=args.lr,
                                      batch_size=args.batch_size)
     out = Path(args.out)

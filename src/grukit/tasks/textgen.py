@@ -44,6 +44,7 @@ from grukit.tasks.common import (
     args_dict,
     check_at_least,
     check_common,
+    check_trainable,
     encoding_of,
     environment,
     train_config,
@@ -176,8 +177,10 @@ def run(args: argparse.Namespace) -> dict:
     train = Windows(ids[:split], args.seq_len, stride=max(1, args.seq_len // 2))
     val = ids[split:]
     seed_everything(args.seed)
-    model = CharLM(alphabet.chars, embedding=args.embedding, hidden_size=args.hidden, num_layers=args.layers,
-                   dropout=args.dropout, backend=args.backend)
+    sizes = dict(embedding=args.embedding, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
+                 backend=args.backend)
+    check_trainable(lambda: CharLM(alphabet.chars, **sizes), "--hidden, --layers, --embedding")
+    model = CharLM(alphabet.chars, **sizes)
     config = train_config(args, epochs=EPOCHS, batch_size=args.batch_size, lr=args.lr, weight_decay=0.05,
                           steps_per_epoch=args.steps_per_epoch, warmup_steps=min(100, args.steps_per_epoch),
                           min_lr_ratio=0.02, clip=1.0, metric="val_loss", patience=PATIENCE,
