@@ -517,8 +517,8 @@ def test_ctrl_c_names_the_folder_to_resume_and_removes_the_empty_folders_it_made
     """Found by a fuzz: after Ctrl-C in a run without --out, its folder was printed nowhere (and --resume needs
     it); a resume stopped before its new fold wrote left an empty fold-3/, which then blocked resuming with the
     folds the run had."""
+    from grukit.run_files import STATE_FILE
     from grukit.tasks import forecast
-    from grukit.train import STATE_FILE
 
     monkeypatch.chdir(tmp_path)
 
@@ -543,7 +543,7 @@ def test_ctrl_c_names_the_folder_to_resume_and_removes_the_empty_folders_it_made
 def test_resume_refuses_a_folder_whose_state_files_lie_deeper_than_its_folds(tmp_path, capsys):
     """Found by a fuzz: a folder of runs (runs/, or --out .) holding one run's folder was taken for a run to
     resume, and a new run was trained into it beside the others."""
-    from grukit.train import STATE_FILE
+    from grukit.run_files import STATE_FILE
 
     (tmp_path / "forecast-1").mkdir()
     (tmp_path / "forecast-1" / STATE_FILE).write_bytes(b"another run's state")
@@ -708,7 +708,7 @@ def test_resume_from_scratch_keeps_a_checkpoint_of_another_model(tmp_path, capsy
 def test_a_run_of_more_folds_is_not_resumed_with_fewer(tmp_path):
     """Found by a fuzz: `--backtest 1 --resume` in a 3-fold run's folder rewrote its report as a 1-fold one and
     left fold-2/ and fold-3/ behind. More folds than before go on as an unbroken run of that many would."""
-    from grukit.train import STATE_FILE
+    from grukit.run_files import STATE_FILE
 
     for j in (1, 2, 3):
         (tmp_path / f"fold-{j}").mkdir()

@@ -20,7 +20,7 @@ from torch.utils.data import TensorDataset
 import grukit
 from grukit.checkpoint import register
 from grukit.errors import UsageError
-from grukit.train import DivergedError, TrainConfig, _epoch_order, fit, learning_rate, resolve_device
+from grukit.train import DivergedError, TrainConfig, _epoch_order, fit, learning_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -517,6 +517,7 @@ DDP_SCRIPT = textwrap.dedent("""
     import dataclasses, os, sys, time, torch
     sys.path.insert(0, {tests!r})
     from test_train import Tiny, _data, step_loss, evaluate
+    import grukit.distributed
     import grukit.train
     from grukit.train import DivergedError, TrainConfig, fit
     torch.manual_seed(0)
@@ -525,7 +526,7 @@ DDP_SCRIPT = textwrap.dedent("""
     out, mode = sys.argv[1], sys.argv[3] if len(sys.argv) > 3 else "plain"
     def threads_after_leaving():  # Linux: once the group is left, none of its threads may remain
         if os.path.isdir("/proc/self/task"):
-            grukit.train._leave_group()
+            grukit.distributed.leave_group()
             names = [open(f"/proc/self/task/{{t}}/comm").read().strip() for t in os.listdir("/proc/self/task")]
             open(os.path.join(sys.argv[2], f"rank{{rank}}.threads"), "w").write(" ".join(sorted(names)))
     config = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=1, progress=False, snapshots=1)
@@ -610,7 +611,7 @@ def _torchrun(tmp_path, mode: str):
 
 
 def _assert_group_threads_ended(dump: Path) -> None:
-    """After `_leave_group`, no gloo thread is left on either rank. Before, DDP's import of torch.distributed.nn
+    """After `leave_group`, no gloo thread is left on either rank. Before, DDP's import of torch.distributed.nn
     (after the group existed) kept the group alive past destroy_process_group; its threads ran into interpreter
     exit, where one rank now and then aborted ('terminate called without an active exception')."""
     if not Path("/proc/self/task").is_dir():
@@ -674,28 +675,6 @@ def test_ddp_two_cpu_processes_identical_weights_and_rank0_files(tmp_path, mode)
     assert len(rows) == 2  # one writer: rank 0 wrote each epoch once
     config = TrainConfig(lr=1e-2)
     assert float(rows[-1]["lr"]) == pytest.approx(config.lr * config.min_lr_ratio)  # the last step's: the floor
-
-
-@pytest.mark.parametrize("name", ["mps", "xpu", "meta", "cpu:5", "cuda:-1", "", "CPU", "cuda:x"])
-def test_resolve_device_accepts_only_cpu_cuda_and_auto(name):
-    with pytest.raises(ValueError, match=r"^device: expected cpu, cuda, cuda:K or auto, got "):
-        resolve_device(name)
-
-
-def test_resolve_device_cuda_needs_cuda_and_an_existing_index(monkeypatch):
-    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert resolve_device("auto") == torch.device("cpu")
-    for name in ("cuda", "cuda:0"):
-        with pytest.raises(ValueError, match=f"^device: .*no CUDA device here.*got '{name}'"):
-            resolve_device(name)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    monkeypatch.delenv("LOCAL_RANK", raising=False)
-    assert resolve_device("auto") == resolve_device("cuda") == torch.device("cuda", 0)
-    assert resolve_device("cuda:1") == torch.device("cuda", 1)
-    with pytest.raises(ValueError, match=r"^device: expected cuda:K with K in 0\.\.1 .*got 'cuda:2'"):
-        resolve_device("cuda:2")
 
 
 def test_the_progress_bar_draws_on_a_terminal_only(monkeypatch):

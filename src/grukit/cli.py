@@ -244,7 +244,7 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None, co
     --resume): its files would overwrite them; or when it resumes a run of the other layout (`folds`: the flag,
     --backtest or --folds, that makes this one a run of folds, whose states sit in fold-f/; None: one split,
     whose state sits at the top), which would train from scratch and overwrite that run's report."""
-    from grukit.train import STATE_FILE
+    from grukit.run_files import STATE_FILE
 
     held = sorted(p.name for p in out.iterdir() if p.name != run_lock.LOCK_FILE) if out.is_dir() else []
     shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
@@ -279,7 +279,7 @@ def check_fresh_out(out: Path, resume: bool | None, folds: str | None = None, co
 def _states(out: Path) -> list[Path]:
     """The training states in `out`: a run's sits at its top, a run of folds' in its fold-f/ folders (not deeper:
     a folder of runs is not a run)."""
-    from grukit.train import STATE_FILE
+    from grukit.run_files import STATE_FILE
 
     return [p for p in (out / STATE_FILE, *sorted(out.glob(f"fold-*/{STATE_FILE}"))) if p.is_file()]
 
@@ -295,7 +295,7 @@ def _stopped_in_its_first_writes(out: Path, files: list[Path], folds: str | None
     a run stopped there, of this run's layout (in fold-j/ folders with `folds`, at the top without). A CSV of
     one's own alone is not such a run."""
     from grukit.checkpoint import FORMAT_KEY, read_metadata
-    from grukit.train import BEST_FILE, LAST_FILE, written_before_a_state
+    from grukit.run_files import BEST_FILE, LAST_FILE, written_before_a_state
 
     layout = all((len(p.relative_to(out).parts) > 1) == bool(folds) for p in files)
     if not files or not layout or not all(written_before_a_state(p.relative_to(out)) for p in files):
@@ -336,7 +336,8 @@ def check_arguments(args: argparse.Namespace) -> None:
 def _run(module: ModuleType, args: argparse.Namespace, locks: list) -> dict:
     """module.run(args) after the shared checks; a diverged training run becomes a UsageError naming --lr. The
     lock of --out goes into `locks`, for the caller to release once it has cleaned up after the run."""
-    from grukit.train import DivergedError, is_main
+    from grukit.distributed import is_main
+    from grukit.train import DivergedError
 
     check_arguments(args)
     # rank 0 alone decides, so a torchrun job prints the refusal once (torchrun then stops the other ranks)
@@ -403,7 +404,7 @@ def _print(text: str) -> None:
 def log_level() -> int:
     """INFO on torchrun's rank 0 (and outside torchrun), WARNING on the other ranks: one copy of
     the progress lines, every rank's warnings."""
-    from grukit.train import is_main
+    from grukit.distributed import is_main
 
     return logging.INFO if is_main() else logging.WARNING
 
@@ -429,7 +430,7 @@ def _main(argv: Sequence[str] | None) -> int:
         _subparsers(parser)[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     module = _module(args.command)
     logging.basicConfig(level=log_level(), format="%(message)s", stream=sys.stderr)
-    from grukit.train import is_main
+    from grukit.distributed import is_main
 
     claim = hasattr(args, "out") and args.out is None and getattr(module, "DEFAULT_OUT", True)
     out = None if claim else getattr(args, "out", None)

@@ -87,7 +87,7 @@ def saved_threads(out: Path) -> int | None:
     a command resuming without --threads takes it, so that the weights end as an unbroken run's, bit for bit.
     The header alone is read, unchecked: `fit` checks the whole file when it resumes."""
     from grukit.checkpoint import read_metadata
-    from grukit.train import STATE_FILE
+    from grukit.run_files import STATE_FILE
 
     for path in (out / STATE_FILE, out / "fold-1" / STATE_FILE):
         try:
@@ -168,7 +168,7 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
     `flags`: the command-line flag behind a model config field, named beside it.
 
     State files written before the model config and data size were saved are checked on the training
-    config alone; their model still has to fit the saved weights (`_load_weights`). When to stop
+    config alone; their model still has to fit the saved weights (`run_files.load_weights`). When to stop
     (patience, time limit) may change: it decides where the same trajectory ends, not its weights
     (a run stopped by patience goes on when resumed with more)."""
     current = json.loads(json.dumps(current, default=str))  # tuples -> lists, as in the saved JSON

@@ -30,19 +30,14 @@ A loss or gradient that becomes nan or inf raises `DivergedError` (a FloatingPoi
 DDP every rank raises it at the same step, since the all-reduced gradient decides.
 
 Distributed. Under `torchrun --nproc_per_node P` (env WORLD_SIZE > 1) the first `fit` of a
-process joins the process group (gloo on CPU, nccl on CUDA), and every later `fit` of the process
-uses the same group; it is left when the process exits. (Leaving and joining again per `fit`
-let a rank that arrived early read the old group's addresses from the store and hang.) The
-loop wraps the model in DistributedDataParallel and
+process joins the process group, which every later `fit` of the process uses and which is left when
+the process exits (`grukit.distributed`). The loop wraps the model in DistributedDataParallel and
 gives rank k the samples k, k+P, ... of every global batch, so `batch_size` is the global
 batch. Every rank evaluates the full validation set (identical numbers, identical stopping);
-only rank 0 writes files and shows progress. `is_main()` tells a task whether it is rank 0.
+only rank 0 writes files and shows progress. `grukit.distributed.is_main()` tells a task whether it is rank 0.
 
-Files written into `out` (rank 0, when `out` is not None):
-    model.safetensors        best weights so far (grukit.save; loadable with grukit.load)
-    last.safetensors         weights after the latest epoch (grukit.save)
-    last.state.safetensors   training state for --resume
-    metrics.csv              one row per epoch: epoch, train_loss, lr, grad_norm, seconds, val metrics
+Files: after every epoch rank 0 writes the best and the latest weights, the training state and metrics.csv
+into `out` (when it is not None); `grukit.run_files` names them, writes them and reads them back.
 
 Example:
     >>> import torch, tempfile
@@ -60,53 +55,54 @@ Example:
 """
 from __future__ import annotations
 
-import atexit
 import copy
-import csv
 import gc
-import io
 import logging
 import math
-import os
-import re
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset, default_collate
 
 from grukit import resume
+from grukit.distributed import (
+    OWN_GROUP,
+    any_rank,
+    check_same_buffers,
+    init_distributed,
+    leave_group,
+    resolve_device,
+    world,
+)
 from grukit.errors import UsageError
+from grukit.run_files import (
+    BEST_FILE,
+    CSV_FILE,
+    LAST_FILE,
+    STATE_FILE,
+    check_own_checkpoints,
+    intact,
+    load_run_state,
+    load_weights,
+    rng_states,
+    save_model,
+    save_run_state,
+    set_rng_states,
+    stored_weights,
+    unflatten_optimizer,
+    write_csv,
+    written_before_a_state,
+)
 from grukit.snapshots import Snapshots
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "last.state.safetensors"
-LAST_FILE = "last.safetensors"
-BEST_FILE = "model.safetensors"
-CSV_FILE = "metrics.csv"
 LR_MAX = float(torch.finfo(torch.float32).max)  # AdamW multiplies float32 weights by lr: beyond, it fails
-
-
-def written_before_a_state(path: Path) -> bool:
-    """True for a file (relative to --out) that `fit` writes at the end of an epoch before its STATE_FILE, or a
-    temporary file of such a write, at the top or in a fold-j/ folder: all a run stopped during its first
-    epoch's writes leaves.
-
-    Example:
-        >>> [written_before_a_state(Path(p)) for p in ("model.safetensors", "fold-2/.metrics.csv.x1.tmp",
-        ...                                            "report.md", "data/model.safetensors")]
-        [True, True, False, False]
-    """
-    own = (BEST_FILE, LAST_FILE, CSV_FILE, STATE_FILE)
-    folder = path.parent
-    if folder.parts and not (len(folder.parts) == 1 and re.fullmatch(r"fold-\d+", folder.name)):
-        return False
-    return path.name in own[:3] or any(re.fullmatch(rf"\.{re.escape(name)}\..+\.tmp", path.name) for name in own)
 
 
 @dataclass(frozen=True)
@@ -189,89 +185,9 @@ def _diverged(bar, value: float, epoch: int, step: int, what: str, all_ranks: bo
     raise DivergedError(value, epoch, step, what, all_ranks, part)
 
 
-def _any_rank(flag: bool, size: int, device: torch.device) -> bool:
-    """True when `flag` is True on any rank: a decision every rank must take together (else the
-    ranks that go on wait for the others in the next all-reduce forever)."""
-    if size == 1:
-        return flag
-    t = torch.tensor([float(flag)], device=device)  # (1,) on the training device: nccl takes CUDA tensors only
-    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-    return bool(t.item())
-
-
 def _check(ok: bool, name: str, expected: str, got: Any) -> None:
     if not ok:
         raise ValueError(f"{name}: expected {expected}, got {got!r}")
-
-
-# ----------------------------------------------------------------------------- distributed
-
-def world() -> tuple[int, int]:
-    """(rank, world_size) of this process; (0, 1) outside torchrun."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def is_main() -> bool:
-    """True on rank 0 (and always outside torchrun): the process that writes files."""
-    return world()[0] == 0
-
-
-_OWN_GROUP = [False]  # True while the default process group is one `fit` created
-
-
-def _init_distributed(device: torch.device) -> None:
-    """Join the process group when launched by torchrun, once per process (left at exit)."""
-    if int(os.environ.get("WORLD_SIZE", 1)) <= 1 or torch.distributed.is_initialized():
-        return
-    # torch.distributed.nn's functions take `group=group.WORLD` as a default argument, read when the module
-    # is first imported: imported after the group exists (DDP imports it through torch._dynamo), it holds
-    # the default group for good, and destroy_process_group cannot free it. Its gloo threads then live on
-    # into interpreter exit, where they can abort a process that trained correctly. Import it first.
-    import torch.distributed.nn as _reads_world_at_import  # noqa: F401
-
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    torch.distributed.init_process_group(backend=backend)
-    _OWN_GROUP[0] = True
-    atexit.register(_leave_group)
-    log.info("joined process group: rank %d of %d (%s)", *world(), backend)
-
-
-def _leave_group() -> None:
-    """Destroy the process group `fit` created, if it is still there (at exit, or after a divergence)."""
-    if _OWN_GROUP[0] and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
-    _OWN_GROUP[0] = False
-
-
-_DEVICE_NAME = re.compile(r"(cpu|cuda)(?::([0-9]+))?")
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """The torch device for "auto", "cpu", "cuda" or "cuda:K"; ValueError naming `device` for anything else.
-
-    "auto" → cuda (this rank's GPU under torchrun) when available, else cpu; "cuda" without an
-    index is this rank's GPU (LOCAL_RANK). "cuda:K" needs CUDA and an existing index K. Other
-    device types (mps, xpu, meta, ...) and "cpu:K" are refused: the tasks run on CPU or CUDA only.
-    """
-    text = str(name) if isinstance(name, torch.device) else name
-    if text == "auto":
-        text = "cuda" if torch.cuda.is_available() else "cpu"
-    match = _DEVICE_NAME.fullmatch(text) if isinstance(text, str) else None
-    if match is None or (match[1] == "cpu" and match[2] is not None):
-        raise ValueError(f"device: expected cpu, cuda, cuda:K or auto, got {name!r}")
-    if match[1] == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ValueError(f"device: expected 'cpu' or 'auto' (no CUDA device here), got {text!r}")
-    if match[2] is None:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    count = torch.cuda.device_count()
-    if int(match[2]) >= count:
-        raise ValueError(f"device: expected cuda:K with K in 0..{count - 1} ({count} CUDA device(s) here), "
-                         f"got {text!r}")
-    return torch.device("cuda", int(match[2]))
 
 
 def seed_everything(seed: int) -> None:
@@ -361,147 +277,6 @@ def steps_per_epoch(n_train: int, config: TrainConfig, processes: int = 1) -> in
     return max(1, full + (rest >= processes))
 
 
-# ----------------------------------------------------------------------------- state files
-
-def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for idx, st in sd["state"].items():
-        for name, value in st.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"optim.{idx}.{name}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{idx}.{name}"] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = value
-    for key, value in meta["scalars"].items():
-        idx, name = key.split(".", 1)
-        state.setdefault(int(idx), {})[name] = value
-    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in meta["param_groups"]]
-    return {"state": state, "param_groups": groups}
-
-
-def _save_state(path: Path, model: nn.Module, best: dict[str, torch.Tensor], opt: torch.optim.Optimizer,
-                meta: dict, rng: dict[str, torch.Tensor], snaps: Snapshots) -> None:
-    """Everything a resumed run needs, in one validated safetensors file (never a pickle). The model's and the
-    best weights are written once: as a snapshot when `snaps` holds their epoch (meta "aliases"), else as
-    "model." and "best." tensors."""
-    from grukit.checkpoint import save_state
-
-    aliases = {part: e for part, e in (("model", meta["epoch"]), ("best", meta["best_epoch"])) if e in snaps.weights}
-    tensors = {} if "model" in aliases else {f"model.{k}": v.detach().cpu().contiguous()
-                                             for k, v in model.state_dict().items()}
-    if "best" not in aliases:
-        tensors.update({f"best.{k}": v for k, v in best.items()})
-    opt_tensors, opt_meta = _flatten_optimizer(opt)
-    tensors.update(opt_tensors)
-    tensors.update(rng)
-    tensors.update(snaps.tensors())
-    save_state(path, tensors, {"grukit.train_state": {**meta, "optimizer": opt_meta, "snapshots": snaps.meta(),
-                                                      "aliases": aliases}})
-
-
-def _rng_states(size: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """{"rng.cpu.<rank>": state, and "rng.cuda.<rank>" on CUDA} for every rank (an all-gather under DDP, where
-    each rank's dropout draws come from its own generator, seeded seed + rank)."""
-    own = {"cpu": torch.get_rng_state()}  # (S,) uint8
-    if device.type == "cuda":
-        own["cuda"] = torch.cuda.get_rng_state(device)  # (S',) uint8
-    states = {}
-    for kind, state in own.items():
-        parts = [state]  # parts[r] = rank r's (S,) state
-        if size > 1:
-            parts = [torch.empty_like(state, device=device) for _ in range(size)]  # nccl gathers CUDA tensors only
-            torch.distributed.all_gather(parts, state.to(device))
-        states.update({f"rng.{kind}.{r}": part.cpu() for r, part in enumerate(parts)})
-    return states
-
-
-def _set_rng_states(tensors: dict[str, torch.Tensor], rank: int, device: torch.device) -> None:
-    """Restore this rank's generators from `_rng_states`' tensors (files written before it: "rng.cpu", "rng.cuda")."""
-    cpu = tensors.get(f"rng.cpu.{rank}", tensors.get("rng.cpu"))
-    if cpu is not None:
-        torch.set_rng_state(cpu)
-    cuda = tensors.get(f"rng.cuda.{rank}", tensors.get("rng.cuda"))
-    if cuda is not None and device.type == "cuda":
-        torch.cuda.set_rng_state(cuda, device)
-
-
-def _load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    from grukit.checkpoint import load_state
-
-    tensors, metadata = load_state(path)
-    if "grukit.train_state" not in metadata:
-        raise ValueError(f"resume: expected a grukit training state file, got {str(path)!r}")
-    return tensors, metadata["grukit.train_state"]
-
-
-def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def _stored(tensors: dict[str, torch.Tensor], meta: dict, part: str) -> dict[str, torch.Tensor]:
-    """The "model" or "best" weights of a state file: their own tensors, or the snapshot of their epoch that
-    `_save_state` wrote in their place (meta "aliases")."""
-    epoch = meta.get("aliases", {}).get(part)
-    return _prefixed(tensors, f"{part}." if epoch is None else f"snapshot.{epoch}.")
-
-
-def _write_csv(path: Path, history: Sequence[dict[str, float]]) -> None:
-    from grukit.checkpoint import write_atomic
-
-    columns: list[str] = []
-    for row in history:
-        columns += [k for k in row if k not in columns]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(history)
-    write_atomic(path, text.getvalue().encode())
-
-
-def _save_model(model: nn.Module, path: Path) -> None:
-    from grukit.checkpoint import save
-
-    save(model, path)
-
-
-def _intact(path: Path) -> bool:
-    """True when `path` is a grukit file whose tensors and metadata match their checksums."""
-    from grukit.checkpoint import load_state
-
-    try:
-        load_state(path)
-    except (ValueError, OSError):
-        return False
-    return True
-
-
-def _check_own_checkpoints(model: nn.Module, out: Path) -> None:
-    """UsageError when --out holds a checkpoint that this model's run did not write (another class, or a file
-    that is not a readable grukit checkpoint): a run that starts from scratch there would overwrite it."""
-    from grukit.checkpoint import read_metadata, registered_name
-
-    mine = registered_name(type(model))
-    for path in (out / BEST_FILE, out / LAST_FILE):
-        if not path.exists():
-            continue
-        try:
-            theirs = read_metadata(path).get("class") or "a file without a grukit model"
-        except (ValueError, OSError) as err:
-            theirs = f"an unreadable file ({type(err).__name__})"
-        if theirs != mine:
-            raise UsageError(f"--resume: expected {path} to hold a {mine} model (this run's, stopped in its first "
-                             f"epoch), got {theirs}; starting from scratch would overwrite it: use another --out")
-
-
 # ----------------------------------------------------------------------------- the loop
 
 def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.Module, Any], torch.Tensor],
@@ -522,19 +297,19 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     """
     t0 = time.perf_counter()
     device = resolve_device(config.device)
-    _init_distributed(device)
+    init_distributed(device)
     try:
         return _fit(model, train, val, step_loss=step_loss, evaluate=evaluate, config=config, out=out,
                     collate=collate, t0=t0, device=device, loss_settings=loss_settings or {})
     except DivergedError as err:
-        if err.all_ranks and _OWN_GROUP[0] and torch.distributed.is_initialized():
+        if err.all_ranks and OWN_GROUP[0] and torch.distributed.is_initialized():
             # the failed frames hold the DDP wrapper, whose reducer holds the group: drop them (and any
             # cycle through them), meet the other ranks (which failed at the same step), then leave the
             # group, so that its threads end here and not at interpreter exit
             traceback.clear_frames(err.__traceback__)
             gc.collect()
             torch.distributed.barrier()
-            _leave_group()
+            leave_group()
         raise  # other errors, and one rank's own DivergedError, leave at once; torchrun stops the job
 
 
@@ -575,16 +350,16 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     settings = resume.settings(model, config, train, size, loss_settings) if out is not None else {}  # in each state
     if config.resume and state_path is not None and state_path.exists():
         try:  # a state file edited or damaged by hand fails anywhere in here: one line naming --resume
-            tensors, meta = _load_state(state_path)
+            tensors, meta = load_run_state(state_path)
             model_config = getattr(model, "config", None)
             resume.check(meta, settings, state_path, from_data=getattr(model_config, "FROM_DATA", ()),
                          flags=getattr(model_config, "FLAGS", {}))  # e.g. a forecaster's scale, its lookback
-            _load_weights(model, _stored(tensors, meta, "model"), state_path)
-            best_weights = _stored(tensors, meta, "best")
+            load_weights(model, stored_weights(tensors, meta, "model"), state_path)
+            best_weights = stored_weights(tensors, meta, "best")
             if not best_weights:
                 raise ValueError("no weights of the best epoch")
-            opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
-            _set_rng_states(tensors, rank, device)
+            opt.load_state_dict(unflatten_optimizer(tensors, meta["optimizer"]))
+            set_rng_states(tensors, rank, device)
             snaps = Snapshots.restore(config.snapshots, tensors, meta.get("snapshots"), state_path)
             history, best_value, best_epoch = list(meta["history"]), meta["best_value"], int(meta["best_epoch"])
             # a state written before run_seconds was saved: its epochs' own seconds
@@ -609,13 +384,13 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         log.info("resuming after epoch %d (step %d) from %s", meta["epoch"], step, state_path)
     elif config.resume:
         if out is not None:  # every rank reads them, so that under torchrun all refuse together
-            _check_own_checkpoints(model, out)  # starting from scratch overwrites them
+            check_own_checkpoints(model, out)  # starting from scratch overwrites them
         log.warning("resume: no %s in %s; starting from scratch", STATE_FILE, out)
 
     # buffers (ratio tables, word vectors) are fixed inputs, never sent (broadcast_buffers off): every rank must
     # start with the same ones
     if size > 1:
-        _check_same_buffers(model, size, device)
+        check_same_buffers(model, size, device)
     trained = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if size > 1 else model
     better = (lambda a, b: a < b) if config.mode == "min" else (lambda a, b: a > b)
     files: dict[str, Path] = {}
@@ -625,7 +400,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         if stopped_early:
             break
         spent = seconds_before + time.perf_counter() - t0  # the whole run's: a resume does not restart the clock
-        if config.time_limit is not None and _any_rank(spent + epoch_seconds > config.time_limit, size, device):
+        if config.time_limit is not None and any_rank(spent + epoch_seconds > config.time_limit, size, device):
             log.info("time limit %g s of the run reached before epoch %d%s", config.time_limit, epoch,
                      " (a resumed run counts the seconds of its earlier calls)" if epoch == start_epoch > 1 else "")
             stopped_early = time_limited = True
@@ -686,7 +461,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         if is_best:
             best_value, best_epoch, bad_epochs, best_weights = value, epoch, 0, weights
             if main:
-                _save_model(model, out / BEST_FILE)
+                save_model(model, out / BEST_FILE)
         else:
             bad_epochs += 1
         if config.patience is not None and bad_epochs >= config.patience and epoch < config.epochs:
@@ -698,26 +473,26 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                  config.metric, value, epoch_seconds)
         if stopped_early:
             log.info("early stop after epoch %d: %s did not improve for %d epochs", epoch, config.metric, bad_epochs)
-        rng = _rng_states(size, device) if out is not None else {}  # every rank takes part in the gather
+        rng = rng_states(size, device) if out is not None else {}  # every rank takes part in the gather
         if main:
-            _save_model(model, out / LAST_FILE)
+            save_model(model, out / LAST_FILE)
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
                     "run_seconds": seconds_before + time.perf_counter() - t_run, **settings}
-            _write_csv(out / CSV_FILE, history)  # before the state: a resume never finds the CSV behind it
-            _save_state(state_path, model, best_weights, opt, meta, rng, snaps)
+            write_csv(out / CSV_FILE, history)  # before the state: a resume never finds the CSV behind it
+            save_run_state(state_path, model, best_weights, opt, meta, rng, snaps)
 
     if config.restore_best and best_epoch > 0:
         model.load_state_dict(best_weights)
     if main and history:  # a resumed run whose epochs had all run: write again what was deleted or damaged since
-        if not (out / BEST_FILE).exists() or (start_epoch > 1 and not _intact(out / BEST_FILE)):  # (resumed)
+        if not (out / BEST_FILE).exists() or (start_epoch > 1 and not intact(out / BEST_FILE)):  # (resumed)
             best_model = model  # it holds the best weights with restore_best
             if not config.restore_best:
                 best_model = copy.deepcopy(model)
                 best_model.load_state_dict(best_weights)
-            _save_model(best_model, out / BEST_FILE)
+            save_model(best_model, out / BEST_FILE)
         if not (out / CSV_FILE).exists():
-            _write_csv(out / CSV_FILE, history)
+            write_csv(out / CSV_FILE, history)
     if main:  # what was written (nothing when a time limit stopped the run before its first epoch ended)
         files = {name: path for name, path in (("model", out / BEST_FILE), ("last", out / LAST_FILE),
                                                 ("state", out / STATE_FILE), ("csv", out / CSV_FILE)) if path.exists()}
@@ -732,32 +507,6 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                      run_seconds=seconds_before + (now - t_run if trained else 0.0))
 
 
-def _check_same_buffers(model: nn.Module, size: int, device: torch.device) -> None:
-    """RuntimeError on every rank unless all ranks hold the same buffers. DDP sends the parameters from rank 0 at
-    the start, but buffers only with broadcast_buffers, which fit turns off: a buffer computed from each rank's
-    own share of the data (a normalisation, a ratio table) would differ between the ranks for the whole run."""
-    mine = torch.tensor(list(bytes.fromhex(resume.buffers_digest(model))), dtype=torch.uint8,
-                        device=device)  # (8,)
-    every = [torch.empty_like(mine) for _ in range(size)]  # every[r] = rank r's digest
-    torch.distributed.all_gather(every, mine)
-    odd = [r for r, digest in enumerate(every) if not torch.equal(digest, every[0])]
-    if odd:
-        raise RuntimeError(f"fit: the model's buffers on rank(s) {', '.join(map(str, odd))} differ from rank 0's; "
-                           "DDP does not send buffers, so each rank must compute them from the same data (the "
-                           "whole training part, not its own share)")
-
-
-def _load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as err:
-        lines = str(err).strip().splitlines()  # a heading, then one line per mismatch
-        detail = lines[min(1, len(lines) - 1)].strip()
-        detail = resume.shorten(detail, 160)  # one line, not every missing key
-        raise UsageError(f"--resume: the weights in {path} do not fit this model ({detail}); resume with the "
-                         "same settings or use another --out") from None
-
-
 def _progress(total: int, desc: str, enabled: bool):
     """A tqdm bar on a terminal; none when stderr is a file or a pipe (a log gets each epoch's line instead of
     every redraw of the bar)."""
@@ -768,5 +517,5 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, disable=None)
 
 
-__all__ = ["TrainConfig", "FitResult", "DivergedError", "fit", "learning_rate", "steps_per_epoch", "world",
-           "is_main", "resolve_device", "seed_everything"]
+__all__ = ["TrainConfig", "FitResult", "DivergedError", "fit", "learning_rate", "steps_per_epoch",
+           "seed_everything"]

@@ -458,13 +458,14 @@ DDP_ADVERSARIAL = textwrap.dedent("""
     import sys
     import torch
     import torch.distributed as dist
-    import torch.distributed.nn  # before the group exists (see grukit.train._init_distributed)
+    import torch.distributed.nn  # before the group exists (see grukit.distributed.init_distributed)
     from safetensors.torch import save_file
     from torch.nn.parallel import DistributedDataParallel
     sys.path.insert(0, sys.argv[2])
     from test_classify import _adversarial_batches, _toy_ensemble
     from grukit.tasks import classify as C
-    from grukit.train import TrainConfig, fit, world
+    from grukit.distributed import world
+    from grukit.train import TrainConfig, fit
 
     dist.init_process_group("gloo")
     rank = world()[0]

@@ -61,6 +61,7 @@ from grukit.data.sentiment import (
     read_pos_neg,
     tokenize,
 )
+from grukit.distributed import is_main, world
 from grukit.errors import UsageError
 from grukit.report import figure, table, write_report
 from grukit.tasks.classify_baselines import baselines
@@ -77,7 +78,7 @@ from grukit.tasks.common import (
     train_config,
     write_metrics,
 )
-from grukit.train import TrainConfig, fit, is_main, seed_everything, world
+from grukit.train import TrainConfig, fit, seed_everything
 
 log = logging.getLogger(__name__)
 

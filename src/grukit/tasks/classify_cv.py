@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from grukit import plots
+from grukit.distributed import is_main
 from grukit.report import figure, plural, write_report
 from grukit.tasks import classify
 from grukit.tasks.common import args_dict, environment, write_metrics
 from grukit.tasks.folds import fold_summary, fold_table, fold_verdict
-from grukit.train import is_main
 
 log = logging.getLogger(__name__)
 

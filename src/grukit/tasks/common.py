@@ -21,10 +21,11 @@ from typing import Any
 import torch
 
 from grukit import kernels
+from grukit.distributed import is_main, resolve_device, world
 from grukit.errors import UsageError
 from grukit.report import write_json
 from grukit.resume import saved_threads
-from grukit.train import TrainConfig, is_main, resolve_device, world
+from grukit.train import TrainConfig
 
 
 def check_common(args: argparse.Namespace, *, threads: int | str | None = None, split_batches: bool = True) -> None:

@@ -265,7 +265,7 @@ def _fmt(value: float) -> str:
 def compare(spec: Spec, kinds, seeds, out: Path) -> dict:
     """Run every (seed, kind); write metrics.json, report.md, curves.png; return the result dict."""
     from grukit import report
-    from grukit.train import is_main
+    from grukit.distributed import is_main
 
     rows = []
     for seed in seeds:

@@ -33,6 +33,7 @@ from torch.utils.data import TensorDataset
 from grukit import plots
 from grukit.data.dates import dates_after
 from grukit.data.timeseries import Series, load_co2, load_seattle, read_csv
+from grukit.distributed import is_main
 from grukit.errors import UsageError
 from grukit.report import figure, number, table, write_csv, write_report
 from grukit.tasks.common import (
@@ -50,7 +51,7 @@ from grukit.tasks.common import (
 from grukit.tasks.forecast_baselines import all_baselines, ridge_ar
 from grukit.tasks.forecast_data import TRANSFORMS, Prepared, errors, prepare, prepared_for
 from grukit.tasks.forecast_model import ForecastEnsemble, Forecaster
-from grukit.train import fit, is_main, seed_everything
+from grukit.train import fit, seed_everything
 
 log = logging.getLogger(__name__)
 

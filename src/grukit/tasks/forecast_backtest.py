@@ -30,11 +30,11 @@ from pathlib import Path
 
 from grukit import plots
 from grukit.data.timeseries import Series
+from grukit.distributed import is_main
 from grukit.report import figure, write_report
 from grukit.tasks import forecast
 from grukit.tasks.common import args_dict, environment, write_metrics
 from grukit.tasks.folds import fold_summary, fold_table, fold_verdict
-from grukit.train import is_main
 
 log = logging.getLogger(__name__)
 

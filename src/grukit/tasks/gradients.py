@@ -88,9 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> dict:
     from grukit import report
+    from grukit.distributed import is_main
     from grukit.tasks import synthetic as S
     from grukit.tasks.common import check_at_least, check_common
-    from grukit.train import TrainConfig, fit, is_main
+    from grukit.train import TrainConfig, fit
 
     check_at_least(args, ("length",), least=2)  # the adding problem needs two steps to mark
     check_at_least(args, ("hidden", "steps", "batch_size", "probe"))

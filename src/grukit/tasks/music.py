@@ -195,9 +195,9 @@ def train_config_from(args, epochs: int = 30):
 
 def run(args) -> dict:
     from grukit import plots, report
+    from grukit.distributed import is_main
     from grukit.errors import UsageError
     from grukit.tasks.common import check_at_least, check_common, check_trainable
-    from grukit.train import is_main
 
     check_at_least(args, ("hidden", "batch_size", "limit"))
     if not 0.0 <= args.dropout < 1.0:  # also refuses nan

@@ -60,7 +60,7 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> CharLM:
     """The CharLM in `path` (a file, or a run folder holding model.safetensors); UsageError for a missing
     file or any other kind of file."""
     import grukit
-    from grukit.train import BEST_FILE
+    from grukit.run_files import BEST_FILE
 
     if path.is_dir():
         if not (path / BEST_FILE).is_file():

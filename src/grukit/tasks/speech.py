@@ -246,8 +246,8 @@ def train_config_from(args, *, epochs: int, metric: str, mode: str, lr: float, b
 
 def run(args) -> dict:
     from grukit import plots, report
+    from grukit.distributed import is_main
     from grukit.tasks.common import check_at_least, check_common, check_trainable
-    from grukit.train import is_main
 
     check_at_least(args, ("hidden", "layers", "batch_size", "limit"))
     check_common(args, threads=1)  # a small model runs faster on one thread of a busy machine

@@ -35,6 +35,7 @@ from torch.utils.data import Dataset
 
 from grukit import plots
 from grukit.data.text import Alphabet, load_shakespeare, read_text
+from grukit.distributed import is_main
 from grukit.errors import UsageError
 from grukit.report import figure, plural, table, write_report
 from grukit.resume import digest
@@ -51,7 +52,7 @@ from grukit.tasks.common import (
     write_metrics,
 )
 from grukit.tasks.textgen_model import CharLM, default_prompt, generate
-from grukit.train import fit, is_main, seed_everything
+from grukit.train import fit, seed_everything
 
 log = logging.getLogger(__name__)
 
