@@ -70,6 +70,20 @@ def test_check_trainable_counts_every_copy_against_the_machine(monkeypatch):
     common.check_trainable(make, "--hidden", copies=10**12)
 
 
+def test_check_trainable_counts_each_torchrun_process_and_leaves_cuda_runs_alone(monkeypatch):
+    from grukit.tasks import common
+
+    make = lambda: torch.nn.Linear(10, 10)  # noqa: E731  1,760 bytes to train
+    monkeypatch.setattr(common, "machine_memory", lambda: 1760 * 3)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    common.check_trainable(make, "--hidden")  # three processes of one copy each: fits
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    with pytest.raises(UsageError, match=r"^--hidden: 110 parameters need 0\.0 GiB to train in each of 4 processes"):
+        common.check_trainable(make, "--hidden")
+    monkeypatch.setattr(common, "check_device", lambda name: torch.device("cuda", 0))  # the moments live on the GPU
+    common.check_trainable(make, "--hidden", device="cuda")
+
+
 def test_check_trainable_builds_nothing_real():
     from grukit.tasks.common import check_trainable
 

@@ -81,11 +81,13 @@ def machine_memory() -> int | None:
     return min(have, int(limit)) if limit.isdigit() else have
 
 
-def check_trainable(make: Callable[[], torch.nn.Module], flags: str, copies: int = 1) -> None:
+def check_trainable(make: Callable[[], torch.nn.Module], flags: str, copies: int = 1, device: str = "cpu") -> None:
     """UsageError naming `flags` when `copies` models like make()'s cannot train in this machine's memory
-    (TRAINING_BYTES per parameter), before anything is built: make() runs on the meta device, which
-    allocates nothing. An ensemble passes a make() of one member and copies = its members, so that
-    `--members 1000000` is refused at once instead of building members until the machine runs out.
+    (TRAINING_BYTES per parameter, for each torchrun process on this machine), before anything is built: make()
+    runs on the meta device, which allocates nothing. An ensemble passes a make() of one member and copies = its
+    members, so that `--members 1000000` is refused at once instead of building members until the machine runs
+    out. Only for a run on the CPU (`device`, a --device name): a CUDA run keeps the weights and the optimizer's
+    moments on the GPU, where an allocation too large fails at once.
 
     Example:
         >>> check_trainable(lambda: torch.nn.Linear(1000, 1000), "--hidden", copies=10**9)
@@ -93,13 +95,18 @@ def check_trainable(make: Callable[[], torch.nn.Module], flags: str, copies: int
         ...
         grukit.errors.UsageError: --hidden: 1,000,000,000 members of 1,001,000 parameters need ...
     """
+    if check_device(device).type != "cpu":
+        return
     with torch.device("meta"):
         one = sum(p.numel() for p in make().parameters())
-    need, have = copies * one * TRAINING_BYTES, machine_memory()
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))  # torchrun's processes on this machine
+    need, have = processes * copies * one * TRAINING_BYTES, machine_memory()
     if have is not None and need > have:
         models = f"{copies:,} members of {one:,} parameters need" if copies > 1 else f"{one:,} parameters need"
-        raise UsageError(f"{flags}: {models} {need / 2**30:,.1f} GiB to train (weights, gradients and AdamW's "
-                         f"moments), more than the {have / 2**30:,.1f} GiB this machine has; use smaller sizes")
+        each = f" in each of {processes} processes" if processes > 1 else ""
+        raise UsageError(f"{flags}: {models} {need / processes / 2**30:,.1f} GiB to train{each} (weights, "
+                         f"gradients and AdamW's moments), more than the {have / 2**30:,.1f} GiB this machine has; "
+                         "use smaller sizes")
 
 
 def check_device(name: str) -> torch.device:
