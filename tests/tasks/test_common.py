@@ -55,33 +55,47 @@ def test_check_device_names_device_for_anything_but_cpu_cuda_and_auto():
 
 
 def test_check_trainable_counts_every_copy_against_the_machine(monkeypatch):
-    """16 bytes per parameter (weight, gradient, AdamW's two moments), the model built on the meta device."""
+    """TRAINING_BYTES per parameter, the model built on the meta device."""
     from grukit.tasks import common
 
-    make = lambda: torch.nn.Linear(10, 10)  # noqa: E731  110 parameters: 1,760 bytes per copy
-    monkeypatch.setattr(common, "machine_memory", lambda: 1760 * 3)
+    make = lambda: torch.nn.Linear(10, 10)  # noqa: E731  110 parameters
+    one = 110 * common.TRAINING_BYTES
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    monkeypatch.setattr(common, "machine_memory", lambda: one * 3)
     common.check_trainable(make, "--hidden", copies=3)  # exactly fits
-    with pytest.raises(UsageError, match=r"^--members, --hidden: 4 members of 110 parameters need 0\.0 GiB to train"):
+    with pytest.raises(UsageError, match=r"^--members, --hidden: 4 members of 110 parameters need 0\.0 GiB to train "
+                                         r"\(weights, gradients, AdamW's moments, the best epoch's copy and the saved "
+                                         r"state\), more than the 0\.0 GiB this machine has; use smaller sizes$"):
         common.check_trainable(make, "--members, --hidden", copies=4)
-    monkeypatch.setattr(common, "machine_memory", lambda: 1000)
+    monkeypatch.setattr(common, "machine_memory", lambda: one - 1)
     with pytest.raises(UsageError, match=r"^--hidden: 110 parameters need"):
         common.check_trainable(make, "--hidden")
     monkeypatch.setattr(common, "machine_memory", lambda: None)  # unknown: no check
     common.check_trainable(make, "--hidden", copies=10**12)
 
 
-def test_check_trainable_counts_each_torchrun_process_and_leaves_cuda_runs_alone(monkeypatch):
+def test_check_trainable_counts_each_torchrun_process_on_the_machine(monkeypatch):
+    """Found by a review: the message gave one process's need, which read as if it fitted."""
     from grukit.tasks import common
 
-    make = lambda: torch.nn.Linear(10, 10)  # noqa: E731  1,760 bytes to train
-    monkeypatch.setattr(common, "machine_memory", lambda: 1760 * 3)
+    make = lambda: torch.nn.Linear(2**12, 2**12, bias=False)  # noqa: E731  2²⁴ parameters
+    each = 2**24 * common.TRAINING_BYTES
+    monkeypatch.setattr(common, "machine_memory", lambda: 3 * each)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
     common.check_trainable(make, "--hidden")  # three processes of one copy each: fits
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
-    with pytest.raises(UsageError, match=r"^--hidden: 110 parameters need 0\.0 GiB to train in each of 4 processes"):
+    with pytest.raises(UsageError, match=r"^--hidden: 16,777,216 parameters need 3\.5 GiB in all \(0\.9 GiB in each of "
+                                         r"4 processes\) to train .* more than the 2\.6 GiB this machine has"):
         common.check_trainable(make, "--hidden")
-    monkeypatch.setattr(common, "check_device", lambda name: torch.device("cuda", 0))  # the moments live on the GPU
-    common.check_trainable(make, "--hidden", device="cuda")
+
+
+def test_machine_memory_takes_the_lowest_control_group_limit(monkeypatch):
+    from grukit.tasks import common
+
+    monkeypatch.setattr(common, "_cgroup_limits", lambda: [2**40, 2**20])
+    assert common.machine_memory() == 2**20
+    monkeypatch.setattr(common, "_cgroup_limits", lambda: [])
+    assert common.machine_memory() == os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def test_check_trainable_builds_nothing_real():

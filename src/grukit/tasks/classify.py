@@ -451,7 +451,7 @@ def build(args: argparse.Namespace, d: dict) -> tuple[SentenceEnsemble, list[tup
                  negation=args.negation)
     words = "\n".join(vocab.words)
     check_trainable(lambda: SentenceEnsemble(words, members=1, **sizes), "--members, --hidden, --embedding",
-                    copies=args.members, device=args.device)
+                    copies=args.members)
     model = SentenceEnsemble(words, members=args.members, **sizes)
     if G is not None:
         model.set_vectors(G)

@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from grukit.tasks.arch import KINDS, LABELS, count_parameters, matched_hidden
+from grukit.tasks.common import check_trainable
 
 log = logging.getLogger(__name__)
 TASKS = ("music", "adding", "copy", "forecast", "classify", "speech")
@@ -68,6 +69,9 @@ class Spec:
 # ----------------------------------------------------------------------------- tasks
 
 def _matched(kinds, gru_hidden: int, build: Callable[[str, int], nn.Module]) -> dict[str, int]:
+    """{kind: H} with every kind's parameters matched to the GRU's at `gru_hidden` (UsageError naming --hidden
+    first, when that GRU cannot train in this machine's memory: the others are as large)."""
+    check_trainable(lambda: build("gru", gru_hidden), "--hidden")
     count = lambda kind, H: count_parameters(build(kind, H))  # noqa: E731
     target = count("gru", gru_hidden)
     return {k: gru_hidden if k in ("gru", "torch-gru") else matched_hidden(k, target, count) for k in kinds}

@@ -250,7 +250,7 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     sizes = dict(hidden_size=args.hidden, patch=args.patch, dropout=args.dropout, backend=args.backend,
                  lookback=args.lookback if args.linear else 0, **reading(p))
     check_trainable(lambda: ForecastEnsemble(p.n_features, args.horizon, members=1, **sizes), "--members, --hidden",
-                    copies=args.members, device=args.device)
+                    copies=args.members)
     model = ForecastEnsemble(p.n_features, args.horizon, members=args.members, **sizes)
     W, alpha = ridge_ar(p)  # fitted on the training windows, α picked on validation; also a baseline
     if args.linear:

@@ -208,7 +208,7 @@ def run(args) -> dict:
     splits = load_splits(args.mat, args.limit)
     config = MusicConfig(hidden_size=hidden, cell=args.cell, input_dropout=args.dropout,
                          output_dropout=args.dropout, backend=args.backend)
-    check_trainable(lambda: MusicModel(**dataclasses.asdict(config)), "--hidden", device=args.device)
+    check_trainable(lambda: MusicModel(**dataclasses.asdict(config)), "--hidden")
     train_config = train_config_from(args)
     out = Path(args.out)
     result = train(config, splits, train_config, out)

@@ -256,7 +256,7 @@ def run(args) -> dict:
     config = SpeechConfig(n_features=splits[0].features[0].shape[1], hidden_size=args.hidden,
                           num_layers=args.layers, cell=args.cell, backend=args.backend,
                           features=splits[0].config.to_dict())
-    check_trainable(lambda: SpeechClassifier(**dataclasses.asdict(config)), "--hidden, --layers", device=args.device)
+    check_trainable(lambda: SpeechClassifier(**dataclasses.asdict(config)), "--hidden, --layers")
     train_config = train_config_from(args, epochs=20, metric="val_accuracy", mode="max", lr=args.lr,
                                      batch_size=args.batch_size)
     out = Path(args.out)

@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> dict:
     seed_everything(args.seed)
     sizes = dict(embedding=args.embedding, hidden_size=args.hidden, num_layers=args.layers, dropout=args.dropout,
                  backend=args.backend)
-    check_trainable(lambda: CharLM(alphabet.chars, **sizes), "--hidden, --layers, --embedding", device=args.device)
+    check_trainable(lambda: CharLM(alphabet.chars, **sizes), "--hidden, --layers, --embedding")
     model = CharLM(alphabet.chars, **sizes)
     config = train_config(args, epochs=EPOCHS, batch_size=args.batch_size, lr=args.lr, weight_decay=0.05,
                           steps_per_epoch=args.steps_per_epoch, warmup_steps=min(100, args.steps_per_epoch),
