@@ -307,18 +307,38 @@ def test_a_time_limit_counts_the_whole_run_across_resumes(tmp_path, caplog):
         path = tmp_path / name / "last.state.safetensors"
         tensors, metadata = load_state(path)
         meta = metadata["grukit.train_state"]
-        meta["epoch"], meta["history"], meta["run_seconds"] = 2, meta["history"][:2], spent  # as if cut at epoch 2
+        meta["epoch"], meta["history"] = 2, meta["history"][:2]  # as if cut at epoch 2
+        # the limit counts each call from its start, set-up included (a first kernel build), which the training
+        # time run_seconds leaves out (found by a review: the resume counted run_seconds and so trained longer)
+        meta["run_seconds"], meta["limit_seconds"] = 0.5, spent
         meta["history"][-1]["seconds"] = epoch_seconds
         save_state(path, tensors, metadata)
     with caplog.at_level(logging.INFO, logger="grukit.train"):
         _, spent = _train(tmp_path / "a", 4, resume=True, time_limit=500.0)  # 1000 s spent: no epoch is left
-    assert spent.time_limited and [row["epoch"] for row in spent.history] == [1, 2] and spent.run_seconds >= 1000
+    assert spent.time_limited and [row["epoch"] for row in spent.history] == [1, 2] and spent.run_seconds < 1000
     assert "time limit 500 s of the run reached before epoch 3 (a resumed run counts" in caplog.text
     _, slow = _train(tmp_path / "b", 4, resume=True, time_limit=500.0)  # the next epoch would take 1000 s
     assert slow.time_limited and len(slow.history) == 2
     _, more = _train(tmp_path / "a", 4, resume=True, time_limit=1e6)  # a longer limit trains on
     assert not more.time_limited and [row["epoch"] for row in more.history] == [1, 2, 3, 4]
     assert first.run_seconds < 1000
+    meta = load_state(tmp_path / "a" / "last.state.safetensors")[1]["grukit.train_state"]
+    assert meta["limit_seconds"] > 1000 and meta["run_seconds"] < 1000  # both carried on from the edited state
+
+
+def test_a_state_without_limit_seconds_counts_its_run_seconds(tmp_path):
+    """A state written before limit_seconds was saved: the limit counts its run_seconds instead."""
+    from grukit.checkpoint import load_state, save_state
+
+    _train(tmp_path / "a", 4, time_limit=1e6)
+    path = tmp_path / "a" / "last.state.safetensors"
+    tensors, metadata = load_state(path)
+    meta = metadata["grukit.train_state"]
+    meta["epoch"], meta["history"], meta["run_seconds"] = 2, meta["history"][:2], 1000.0
+    del meta["limit_seconds"]
+    save_state(path, tensors, metadata)
+    _, result = _train(tmp_path / "a", 4, resume=True, time_limit=500.0)
+    assert result.time_limited and len(result.history) == 2
 
 
 def test_a_nan_validation_metric_is_a_divergence():

@@ -115,4 +115,5 @@ def check_same_buffers(model: nn.Module, size: int, device: torch.device) -> Non
                            "whole training part, not its own share)")
 
 
-__all__ = ["world", "is_main", "resolve_device"]
+__all__ = ["world", "is_main", "resolve_device", "init_distributed", "leave_group", "any_rank", "check_same_buffers",
+           "OWN_GROUP"]

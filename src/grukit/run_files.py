@@ -59,6 +59,8 @@ def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tens
 
 
 def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    """The optimizer's state_dict again from a state file's "optim.<param>.<name>" tensors and the metadata
+    `save_run_state` wrote beside them (scalars such as the step; the parameter groups)."""
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -118,6 +120,8 @@ def set_rng_states(tensors: dict[str, torch.Tensor], rank: int, device: torch.de
 
 
 def load_run_state(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, the training state's metadata) of a file `save_run_state` wrote; ValueError for another grukit
+    file, and `grukit.checkpoint.load_state`'s errors for a damaged one."""
     from grukit.checkpoint import load_state
 
     tensors, metadata = load_state(path)
@@ -138,6 +142,7 @@ def stored_weights(tensors: dict[str, torch.Tensor], meta: dict, part: str) -> d
 
 
 def write_csv(path: Path, history: Sequence[dict[str, float]]) -> None:
+    """metrics.csv: one row per epoch, the columns in order of first appearance, written atomically."""
     from grukit.checkpoint import write_atomic
 
     columns: list[str] = []
@@ -151,6 +156,7 @@ def write_csv(path: Path, history: Sequence[dict[str, float]]) -> None:
 
 
 def save_model(model: nn.Module, path: Path) -> None:
+    """`grukit.save(model, path)`: the weights with the model's config, loadable by `grukit.load`."""
     from grukit.checkpoint import save
 
     save(model, path)
@@ -186,6 +192,7 @@ def check_own_checkpoints(model: nn.Module, out: Path) -> None:
 
 
 def load_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
+    """model.load_state_dict(weights), or one UsageError naming --resume and the first mismatch."""
     try:
         model.load_state_dict(weights)
     except RuntimeError as err:

@@ -75,6 +75,7 @@ from grukit.distributed import (
     any_rank,
     check_same_buffers,
     init_distributed,
+    is_main,
     leave_group,
     resolve_device,
     world,
@@ -344,6 +345,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     snaps = Snapshots(config.snapshots)
     stopped_early = time_limited = False
     seconds_before = 0.0  # wall time of the calls of this run before this one (a resumed run's)
+    limit_before = 0.0  # the same counted as the time limit counts: from each call's start (t0), set-up included
     epoch_seconds = 0.0  # the last epoch's wall time
 
     state_path = out / STATE_FILE if out is not None else None
@@ -364,6 +366,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             history, best_value, best_epoch = list(meta["history"]), meta["best_value"], int(meta["best_epoch"])
             # a state written before run_seconds was saved: its epochs' own seconds
             seconds_before = float(meta.get("run_seconds", sum(row["seconds"] for row in history)))
+            limit_before = float(meta.get("limit_seconds", seconds_before))  # (a state from before it was saved)
             bad_epochs, step, start_epoch = int(meta["bad_epochs"]), int(meta["step"]), int(meta["epoch"]) + 1
             epoch_seconds = float(history[-1]["seconds"]) if history else 0.0  # what the next epoch may take
         except UsageError:
@@ -399,7 +402,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     for epoch in range(start_epoch, config.epochs + 1):
         if stopped_early:
             break
-        spent = seconds_before + time.perf_counter() - t0  # the whole run's: a resume does not restart the clock
+        spent = limit_before + time.perf_counter() - t0  # the whole run's: a resume does not restart the clock
         if config.time_limit is not None and any_rank(spent + epoch_seconds > config.time_limit, size, device):
             log.info("time limit %g s of the run reached before epoch %d%s", config.time_limit, epoch,
                      " (a resumed run counts the seconds of its earlier calls)" if epoch == start_epoch > 1 else "")
@@ -478,7 +481,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             save_model(model, out / LAST_FILE)
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                    "run_seconds": seconds_before + time.perf_counter() - t_run, **settings}
+                    "run_seconds": seconds_before + time.perf_counter() - t_run,
+                    "limit_seconds": limit_before + time.perf_counter() - t0, **settings}
             write_csv(out / CSV_FILE, history)  # before the state: a resume never finds the CSV behind it
             save_run_state(state_path, model, best_weights, opt, meta, rng, snaps)
 
@@ -517,5 +521,6 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, disable=None)
 
 
-__all__ = ["TrainConfig", "FitResult", "DivergedError", "fit", "learning_rate", "steps_per_epoch",
-           "seed_everything"]
+# world, is_main and resolve_device live in grukit.distributed; they stay importable from here, as before it
+__all__ = ["TrainConfig", "FitResult", "DivergedError", "fit", "learning_rate", "steps_per_epoch", "world",
+           "is_main", "resolve_device", "seed_everything"]
