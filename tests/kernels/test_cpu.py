@@ -423,3 +423,20 @@ def test_step_bad_inputs_name_the_argument():
         cpu.step(x_t, h0, params[0], params[1].double(), *params[2:], reset="after")
     with pytest.raises(ValueError, match="reset"):
         cpu.step(x_t, h0, *params, reset="sideways")
+
+
+def test_the_cpp_step_checks_each_bias_as_a_vector_of_3h():
+    """The C++ step itself (`plain_step_op`, which GRU.step calls with no checks in Python) names a bias of the
+    wrong shape, dtype or device; a (1, 3H) bias, which it read through a view before, is refused too."""
+    x, h0, params, _, _, _ = _inputs(1, 2, 3, 5, torch.float32, bias=True, masked=False)
+    x_t, h0, (w_x, w_h, b_x, b_h) = x[0].detach(), h0.detach(), [p.detach() for p in params]
+    step = cpu.plain_step_op()
+    torch.testing.assert_close(step(x_t, h0, w_x, w_h, b_x, b_h, True), cpu.step(x_t, h0, *params, reset="after"))
+    with pytest.raises(ValueError, match=r"^bias: expected shape \(15,\), got \[14\]"):
+        step(x_t, h0, w_x, w_h, b_x[:14], b_h, True)
+    with pytest.raises(ValueError, match=r"^bias: expected shape \(15,\), got \[1, 15\]"):
+        step(x_t, h0, w_x, w_h, b_x, b_h[None], True)
+    with pytest.raises(TypeError, match=r"^bias: expected dtype Float \(that of x_t\), got Double"):
+        step(x_t, h0, w_x, w_h, b_x, b_h.double(), True)
+    with pytest.raises(ValueError, match=r"^bias: the 'cpu' backend expects CPU tensors, got meta"):
+        step(x_t, h0, w_x, w_h, b_x.to("meta"), b_h, True)

@@ -15,9 +15,9 @@ namespace {
 
 // Bias vector of one layer: [b_xr + b_hr, b_xz + b_hz, b_xn, b_hn] (4H), zeros without bias.
 template <typename T>
-std::vector<T> bias_sums(const c10::optional<at::Tensor>& bias_x, const c10::optional<at::Tensor>& bias_h,
-                         int64_t H) {
-  std::vector<T> b(4 * H, T(0));
+void bias_sums_into(const c10::optional<at::Tensor>& bias_x, const c10::optional<at::Tensor>& bias_h, int64_t H,
+                    T* __restrict__ b) {
+  std::fill(b, b + 4 * H, T(0));
   if (bias_x && bias_h) {
     const T* bx = bias_x->data_ptr<T>();
     const T* bh = bias_h->data_ptr<T>();
@@ -25,6 +25,13 @@ std::vector<T> bias_sums(const c10::optional<at::Tensor>& bias_x, const c10::opt
     for (int64_t j = 0; j < H; ++j) b[2 * H + j] = bx[2 * H + j];
     for (int64_t j = 0; j < H; ++j) b[3 * H + j] = bh[2 * H + j];
   }
+}
+
+template <typename T>
+std::vector<T> bias_sums(const c10::optional<at::Tensor>& bias_x, const c10::optional<at::Tensor>& bias_h,
+                         int64_t H) {
+  std::vector<T> b(4 * H);
+  bias_sums_into<T>(bias_x, bias_h, H, b.data());
   return b;
 }
 
@@ -177,11 +184,15 @@ at::Tensor step_impl(const at::Tensor& x_t, const at::Tensor& h_prev, const at::
                      const c10::optional<at::Tensor>& bias_h, bool after) {
   const int64_t N = x_t.size(0), I = x_t.size(1), H = h_prev.size(-1), G3 = 3 * H;
   at::Tensor h = at::empty(h_prev.sizes(), x_t.options());  // (N, H) or (1, N, H), as h_prev
-  std::vector<T> scratch(2 * N * G3 + N * H);       // gx (N, 3H), gh (N, 3H), q (N, H)
-  const std::vector<T> b = bias_sums<T>(bias_x, bias_h, H);
+  // gx (N, 3H), gh (N, 3H), q (N, H), the bias sums b (4H): kept by the thread between calls (a stream calls
+  // this at every step, and the arithmetic is a few microseconds), grown when a call needs more
+  thread_local std::vector<T> scratch;
+  scratch.resize(std::max<size_t>(scratch.size(), size_t(2 * N * G3 + N * H + 4 * H)));
   T* gx = scratch.data();
+  T* b = gx + 2 * N * G3 + N * H;
+  bias_sums_into<T>(bias_x, bias_h, H, b);
   rows_times_wt<T>(N, x_t.data_ptr<T>(), I, I, weight_x.data_ptr<T>(), I, G3, gx, G3, false);  // (N, 3H)
-  one_step<T>(after, false, N, H, G3, gx, gx + N * G3, gx + 2 * N * G3, weight_h.data_ptr<T>(), b.data(),
+  one_step<T>(after, false, N, H, G3, gx, gx + N * G3, gx + 2 * N * G3, weight_h.data_ptr<T>(), b,
               h_prev.data_ptr<T>(), h.data_ptr<T>(), nullptr, nullptr);
   return h;
 }
@@ -227,8 +238,13 @@ at::Tensor step(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tenso
   check_matrix(weight_h, "weight_h", 3 * H, H, x_t);
   TORCH_CHECK_VALUE(bias_x.has_value() == bias_h.has_value(),
                     "bias_x, bias_h: expected both tensors or both None, got one of each");
-  for (const auto* bias : {&bias_x, &bias_h}) {
-    if (bias->has_value()) check_matrix((*bias)->view({1, -1}), "bias", 1, 3 * H, x_t);
+  for (const auto* bias : {&bias_x, &bias_h}) {  // (3H,), checked without a view (no dispatcher call)
+    if (!bias->has_value()) continue;
+    const at::Tensor& t = **bias;
+    TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == 3 * H, "bias: expected shape (", 3 * H, ",), got ", t.sizes());
+    TORCH_CHECK_TYPE(t.scalar_type() == x_t.scalar_type(), "bias: expected dtype ", x_t.scalar_type(),
+                     " (that of x_t), got ", t.scalar_type());
+    TORCH_CHECK_VALUE(t.device().is_cpu(), "bias: the 'cpu' backend expects CPU tensors, got ", t.device());
   }
   // the memory read through data_ptr: contiguous, with a lazy negation (a flag beside the data) applied
   // (the common case, already so, asks the dispatcher nothing: this runs at every step of a stream)
