@@ -15,11 +15,14 @@ def test_bench_one_row_writes_json_and_markdown(tmp_path):
     assert code == 0
     result = json.loads((out / "cpu.json").read_text())
     assert result["environment"]["sgemm_gflops"] > 0
+    rates = {r["sgemm_gflops"] for r in result["records"] if r["row"] == "N1"}  # timed with the row's steps
+    assert len(rates) == 1 and rates.pop() > 0
     by_impl = {r["impl"]: r for r in result["records"] if r["row"] == "N1" and r["reset"] == "after"}
     assert {"grukit-fused", "grukit-eager", "torch.nn.GRU"} <= set(by_impl)
     for record in by_impl.values():
         assert record["fwd_ms"] > 0 and record["train_ms"] > 0
         assert abs(record["train_gflops"] - training_flops(ROWS[0]) / record["train_ms"] / 1e6) < 1e-9
+        assert abs(record["train_pct_sgemm"] - 100 * record["train_gflops"] / record["sgemm_gflops"]) < 1e-9
     ours = by_impl.get("grukit-cpu", by_impl["grukit-fused"])
     vs_torch = [t for t in result["targets"] if t["target"] == "N1: training step vs torch.nn.GRU"]
     if "grukit-cpu" in by_impl:  # the targets table is about the cpu kernel
@@ -56,8 +59,32 @@ def test_the_table_heading_says_how_many_runs_were_timed():
     from grukit.bench import _timing
 
     assert _timing(1) == "One run each, in ms"
-    assert _timing(3) == "Median of 3 runs in ms (1 when one run takes over 10 s)"
-    assert _timing(5) == "Median of 5 runs in ms (3 when one run takes over 3 s, 1 over 10 s)"
+    assert _timing(3) == "Median of 3 runs in ms, a row's implementations timed in turns (1 when one run takes " \
+                         "over 10 s)"
+    assert _timing(5) == "Median of 5 runs in ms, a row's implementations timed in turns (3 when one run takes " \
+                         "over 3 s, 1 over 10 s)"
+
+
+def test_interleaved_timing_runs_the_callables_in_turns_and_fewer_times_when_slow(monkeypatch):
+    """Each round runs every callable once, in order, after one warm-up each: a change in load meets all alike.
+    A callable whose warm-up took over 3 s runs 3 times, over 10 s once."""
+    from grukit import bench
+
+    clock, calls = [0.0], []
+
+    def make(name, seconds):
+        def fn():
+            calls.append(name)
+            clock[0] += seconds
+        return fn
+
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    ms = bench.interleaved_ms({"a": make("a", 0.5), "b": make("b", 1.0), "slow": make("slow", 4.0),
+                               "slower": make("slower", 11.0)}, repeats=5)
+    assert ms == {"a": 500.0, "b": 1000.0, "slow": 4000.0, "slower": 11000.0}
+    warm_ups = first_round = ["a", "b", "slow", "slower"]
+    assert calls == warm_ups + first_round + ["a", "b", "slow"] * 2 + ["a", "b"] * 2
+    assert bench.median_ms(make("c", 0.25), 3) == 250.0 and calls[-4:] == ["c"] * 4
 
 
 def test_make_bench_takes_the_lock_of_its_out_as_grukit_bench_does(tmp_path, capsys):

@@ -4,9 +4,12 @@ One training step = forward + backward of `output.sum() + h_n.sum()` with respec
 parameters (x needs no gradient); forward = the same call under no_grad / jit without grad.
 For each row (N, T, I, H), in this one process: every available grukit backend,
 torch.nn.GRU and, when installed, JAX (lax.scan GRU, jit). Then GRU.step streaming with
-N=1, and reset="before" for the grukit backends. Reported: median ms, speed-up over
-torch and JAX, GFLOP/s and its share of the sgemm rate measured at the start of the run
-(torch.mm 2048×2048; a second reading at the end is kept in the JSON), and peak memory of one
+N=1, and reset="before" for the grukit backends. The implementations of a row are timed in
+turns, one run of each per round (`interleaved_ms`), so that the load of a shared machine,
+which moves over minutes, falls on all of them alike. Reported: median ms, speed-up over
+torch and JAX, GFLOP/s and its share of the sgemm rate (torch.mm 2048×2048) timed in turns
+with the row's training steps (the rate at the start and at the end of the run is kept in
+the JSON and the start's heads the table), and peak memory of one
 training step: the growth of the peak resident set (VmHWM, reset through
 /proc/self/clear_refs) over the resident set just before the step, in a fresh process per
 implementation after one warm-up step, with glibc's mmap threshold fixed at 64 KiB (so a
@@ -67,6 +70,7 @@ ROWS = (Row("N1", 1, 512, 64, 128), Row("N16", 16, 1000, 1, 64), Row("N32", 32, 
 STREAM = Row("stream", 1, 512, 64, 128)  # GRU.step, one step at a time
 EXTRA = ("stream", "before")
 GRUKIT_BACKENDS = ("cpu", "fused", "eager")
+SGEMM_SIZE = 2048  # the sgemm whose rate the training GFLOP/s are a share of
 
 
 def forward_flops(row: Row) -> int:
@@ -79,25 +83,46 @@ def training_flops(row: Row) -> int:
     return 2 * row.T * row.N * 3 * row.H * (2 * row.I + 3 * row.H)
 
 
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of `fn` in ms after one warm-up call (3 runs when one takes > 3 s, 1 when > 10 s)."""
-    start = time.perf_counter()
-    fn()
-    warm_up = time.perf_counter() - start
-    if warm_up > 3.0:
-        repeats = min(repeats, 1 if warm_up > 10.0 else 3)
-    times = []
-    for _ in range(repeats):
+def interleaved_ms(fns: dict, repeats: int) -> dict:
+    """{name: median wall time in ms} of each callable in `fns`, timed in turns: one warm-up call each, then
+    round after round, one run of each per round. A change in the machine's load while it runs (a shared
+    machine's neighbours) then falls on every implementation alike, not on whichever was being timed: their
+    ratios are what the benchmark reports. A callable whose warm-up took over 3 s runs 3 times (over 10 s,
+    once), and sits out the later rounds."""
+    runs = {}
+    for name, fn in fns.items():
         start = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        warm_up = time.perf_counter() - start
+        runs[name] = repeats if warm_up <= 3.0 else min(repeats, 1 if warm_up > 10.0 else 3)
+    times: dict = {name: [] for name in fns}
+    for round_ in range(max(runs.values(), default=0)):
+        for name, fn in fns.items():
+            if round_ < runs[name]:
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
-def sgemm_gflops(repeats: int = 5, size: int = 2048) -> float:
-    """torch.mm of two size×size float32 matrices, GFLOP/s (median)."""
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of `fn` in ms after one warm-up call (3 runs when one takes > 3 s, 1 when > 10 s)."""
+    return interleaved_ms({"fn": fn}, repeats)["fn"]
+
+
+def _sgemm(size: int = SGEMM_SIZE) -> Callable[[], object]:
+    """The callable that sgemm_gflops times: torch.mm of two size×size float32 matrices."""
     a, b = torch.randn(size, size), torch.randn(size, size)
-    return 2 * size**3 / median_ms(lambda: torch.mm(a, b), repeats) / 1e6
+    return lambda: torch.mm(a, b)
+
+
+def _sgemm_rate(ms: float, size: int = SGEMM_SIZE) -> float:
+    return 2 * size**3 / ms / 1e6
+
+
+def sgemm_gflops(repeats: int = 5, size: int = SGEMM_SIZE) -> float:
+    """torch.mm of two size×size float32 matrices, GFLOP/s (median)."""
+    return _sgemm_rate(median_ms(_sgemm(size), repeats), size)
 
 
 # ---- the implementations: each returns (forward, training_step) closures -------------------------
@@ -229,7 +254,7 @@ def _jax_stream(row: Row, seed: int = 0):
 def _record(row: Row, impl: str, reset: str, fwd_ms: float | None, train_ms: float | None, sgemm: float) -> dict:
     flops = forward_flops(row)
     rec = {"row": row.name, "N": row.N, "T": row.T, "I": row.I, "H": row.H, "impl": impl, "reset": reset,
-           "fwd_ms": fwd_ms, "train_ms": train_ms}
+           "fwd_ms": fwd_ms, "train_ms": train_ms, "sgemm_gflops": sgemm}
     rec["fwd_gflops"] = None if fwd_ms is None else flops / fwd_ms / 1e6
     rec["train_gflops"] = None if train_ms is None else training_flops(row) / train_ms / 1e6
     rec["train_pct_sgemm"] = None if train_ms is None else 100 * rec["train_gflops"] / sgemm
@@ -238,30 +263,32 @@ def _record(row: Row, impl: str, reset: str, fwd_ms: float | None, train_ms: flo
     return rec
 
 
-def time_rows(rows: list[Row], repeats: int, sgemm: float, backends: tuple[str, ...], with_jax: bool,
-              reset: str = "after") -> list[dict]:
-    """grukit's backends on each row; with reset="after" also the peers (torch and JAX have no "before")."""
+def time_rows(rows: list[Row], repeats: int, backends: tuple[str, ...], with_jax: bool,
+              resets: tuple[str, ...] = ("after",)) -> list[dict]:
+    """Each row: grukit's backends with each reset in `resets`, and with "after" the peers too (torch and JAX
+    have no "before"), all timed in turns (`interleaved_ms`): the forwards, then the training steps together
+    with the sgemm, whose rate that row's share of sgemm divides by."""
     records = []
     for row in rows:
-        for backend in backends:
-            forward, train_step, _ = _grukit(row, backend, reset)
-            records.append(_record(row, f"grukit-{backend}", reset, median_ms(forward, repeats),
-                                   median_ms(train_step, repeats), sgemm))
-        if reset != "after":
-            continue
-        peers = [("torch.nn.GRU", _torch)] + ([("jax", _jax)] if with_jax else [])
-        for name, build in peers:
-            forward, train_step = build(row)
-            records.append(_record(row, name, "after", median_ms(forward, repeats),
-                                   median_ms(train_step, repeats), sgemm))
+        impls = {(f"grukit-{backend}", reset): _grukit(row, backend, reset)[:2]
+                 for reset in resets for backend in backends}  # (name, reset) -> (forward, train_step)
+        if "after" in resets:
+            peers = [("torch.nn.GRU", _torch)] + ([("jax", _jax)] if with_jax else [])
+            impls.update({(name, "after"): build(row) for name, build in peers})
+        forward = interleaved_ms({key: fns[0] for key, fns in impls.items()}, repeats)
+        train = interleaved_ms({**{key: fns[1] for key, fns in impls.items()}, "sgemm": _sgemm()}, repeats)
+        sgemm = _sgemm_rate(train.pop("sgemm"))
+        records += [_record(row, name, reset, forward[name, reset], train[name, reset], sgemm)
+                    for name, reset in impls]
     return records
 
 
 def time_stream(repeats: int, sgemm: float, backends: tuple[str, ...], with_jax: bool) -> list[dict]:
-    """T steps of N=1 through GRU.step (grukit), GRU(x_t[None], h) (torch), a jitted cell (JAX)."""
+    """T steps of N=1 through GRU.step (grukit), GRU(x_t[None], h) (torch), a jitted cell (JAX), timed in turns
+    (`interleaved_ms`)."""
     row = STREAM
     xs = torch.randn(row.T, row.N, row.I)  # (T, 1, I)
-    records = []
+    loops = {}  # implementation -> the step loop
     for backend in backends:
         _, _, model = _grukit(row, backend, "after")
 
@@ -271,7 +298,7 @@ def time_stream(repeats: int, sgemm: float, backends: tuple[str, ...], with_jax:
                 h = model.step(x_t, h)  # (1, N, H)
             return h
 
-        records.append(_record(row, f"grukit-{backend}", "after", median_ms(run, repeats), None, sgemm))
+        loops[f"grukit-{backend}"] = run
         if backend == "cpu":  # the kernel alone, without GRU.step's Python (checks, stacking)
             from grukit.kernels import cpu
 
@@ -284,8 +311,7 @@ def time_stream(repeats: int, sgemm: float, backends: tuple[str, ...], with_jax:
                         h = cpu.step(x_t, h, *params, reset="after")  # (N, H)
                 return h
 
-            records.append(_record(row, "grukit-cpu kernel step()", "after", median_ms(run_kernel, repeats), None,
-                                   sgemm))
+            loops["grukit-cpu kernel step()"] = run_kernel
     torch.manual_seed(0)
     gru = torch.nn.GRU(row.I, row.H)
 
@@ -296,10 +322,11 @@ def time_stream(repeats: int, sgemm: float, backends: tuple[str, ...], with_jax:
                 _, h = gru(x_t[None], h)
         return h
 
-    records.append(_record(row, "torch.nn.GRU", "after", median_ms(run_torch, repeats), None, sgemm))
+    loops["torch.nn.GRU"] = run_torch
     if with_jax:
-        records.append(_record(row, "jax", "after", median_ms(_jax_stream(row), repeats), None, sgemm))
-    return records
+        loops["jax"] = _jax_stream(row)
+    ms = interleaved_ms(loops, repeats)
+    return [_record(row, name, "after", ms[name], None, sgemm) for name in loops]
 
 
 # ---- peak memory (one fresh process per implementation) ---------------------------------------
@@ -405,7 +432,7 @@ def _timing(repeats: int) -> str:
     if repeats == 1:
         return "One run each, in ms"
     fewer = "1 when one run takes over 10 s" if repeats <= 3 else "3 when one run takes over 3 s, 1 over 10 s"
-    return f"Median of {repeats} runs in ms ({fewer})"
+    return f"Median of {repeats} runs in ms, a row's implementations timed in turns ({fewer})"
 
 
 def markdown(result: dict) -> str:
@@ -413,7 +440,8 @@ def markdown(result: dict) -> str:
     env = result["environment"]
     jax = env["jax"] or ("not run" if env.get("jax_skipped") else "not installed")
     lines = [f"CPU: {env['cpu']}, {plural(env['threads'], 'thread')}, torch {env['torch']}, "
-             f"jax {jax}; sgemm (2048², float32): {env['sgemm_gflops']:.0f} GFLOP/s. "
+             f"jax {jax}; sgemm (2048², float32): {env['sgemm_gflops']:.0f} GFLOP/s at the start (% sgemm: of the "
+             "rate timed in turns with the row's training steps). "
              f"{_timing(env['repeats'])}; ×torch / ×JAX = "
              "their time / this time (training step; stream rows: the step loop). GFLOP/s (train): "
              "2·T·N·3H·(2I+3H) per step (`training_flops`); peak MiB: one training step's growth of the "
@@ -463,13 +491,10 @@ def benchmark(rows: list[str], repeats: int = 5, memory: bool = True, with_jax: 
     sgemm = sgemm_gflops(repeats)
     log.info("sgemm 2048²: %.0f GFLOP/s; backends %s; jax %s", sgemm, backends, with_jax)
     main_rows = [row for row in ROWS if row.name in rows]
-    records = []
-    for row in main_rows:  # reset="before" right after "after" on the same row: their ratio sees the same load
-        records += time_rows([row], repeats, sgemm, backends, with_jax)
-        if "before" in rows:
-            records += time_rows([row], repeats, sgemm, backends, False, reset="before")
+    resets = ("after", "before") if "before" in rows else ("after",)  # timed in turns: their ratio sees one load
+    records = time_rows(main_rows, repeats, backends, with_jax, resets)
     if "before" in rows and not main_rows:
-        records += time_rows(list(ROWS), repeats, sgemm, backends, False, reset="before")
+        records += time_rows(list(ROWS), repeats, backends, False, ("before",))
     if "stream" in rows:
         records += time_stream(repeats, sgemm, backends, with_jax)
     sgemm_after = sgemm_gflops(repeats)  # a second reading shows how much the machine's load moved
