@@ -206,7 +206,9 @@ def test_step_of_the_common_stream_call_runs_the_plain_kernel_step(monkeypatch, 
             assert str(err).startswith("h: expected dtype")  # the checked way's error, naming the argument
     assert taken == []
     with pytest.raises(ValueError, match=r"^x_t: expected last dimension \(input_size\) 5, got 4"):
-        gru.step(x[:, :4], h)
+        gru.step(x[:, :4], h)  # the kernel refuses the sizes; the checked way names the argument
+    with pytest.raises(ValueError, match=r"^h: expected shape \(1, 3, 7\), got \(1, 2, 7\)"):
+        gru.step(x, h[:, :2])
 
 
 def test_step_takes_the_checked_way_wherever_the_plain_one_would_differ():

@@ -24,6 +24,7 @@ import warnings
 from dataclasses import dataclass
 
 import torch
+import torch.autograd.forward_ad as forward_ad
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.module import _global_forward_pre_hooks
@@ -169,9 +170,10 @@ class GRU(nn.Module):
         """step() of the common streaming call, where the backend has a plain_step (`grukit.kernels`): one
         unidirectional layer of this class (no override of parameters_of or kernel), x_t (N, I) and h (1, N, H)
         float32/float64 CPU tensors of the weights' dtype, every weight a parameter (none parametrized), no hooks,
-        outside torch.func transforms and forward-mode AD. Everything there is known valid, so the kernel runs with
-        no checks in Python: the per-step Python cost was larger than the step's arithmetic. None for any other
-        call, which step() checks and runs the general way."""
+        outside torch.func transforms and forward-mode AD. Python checks only what decides the way; the kernel
+        checks the sizes and devices itself, and where it refuses, this gives None too: the per-step Python cost
+        was larger than the step's arithmetic. None for any other call, which step() checks and runs the general
+        way (naming the argument that is wrong)."""
         cls, p, config = type(self), self._parameters, self.config  # (config: one read, not one per field)
         if (self._forward_pre_hooks or _global_forward_pre_hooks or type(x_t) is not Tensor or type(h) is not Tensor
                 or cls.parameters_of is not GRU.parameters_of or cls.kernel is not GRU.kernel
@@ -181,14 +183,21 @@ class GRU(nn.Module):
         bias_x, bias_h = p.get("bias_x_l0"), p.get("bias_h_l0")
         if weight_x is None or weight_h is None or (config.bias and (bias_x is None or bias_h is None)):
             return None
-        plain_step = kernels.plain_step(config.backend) if weight_x.is_cpu else None
-        dtype, (three_h, I) = weight_x.dtype, weight_x.shape
-        if (plain_step is None or dtype not in _PLAIN_DTYPES or x_t.dim() != 2 or h.dim() != 3
-                or x_t.shape[1] != I or h.shape != (1, x_t.shape[0], three_h // 3) or x_t.dtype != dtype
-                or h.dtype != dtype or not (x_t.is_cpu and h.is_cpu)
-                or beyond_reverse_mode(x_t, h, weight_x, weight_h, bias_x, bias_h)):
+        dtype = weight_x.dtype
+        if (not weight_x.is_cpu or dtype not in _PLAIN_DTYPES or x_t.dim() != 2 or h.dim() != 3
+                or x_t.dtype != dtype or h.dtype != dtype):
             return None
-        return plain_step(x_t, h, weight_x, weight_h, bias_x, bias_h, config.reset == "after")  # (1, N, H)
+        plain_step = kernels.plain_step(config.backend)
+        functorch = torch._C._functorch  # beyond_reverse_mode's tests, the common answers first (cheapest)
+        if (plain_step is None or functorch.maybe_current_level() is not None
+                or functorch.is_legacy_batchedtensor(x_t) or functorch.is_legacy_batchedtensor(h)
+                or (forward_ad._current_level >= 0
+                    and beyond_reverse_mode(x_t, h, weight_x, weight_h, bias_x, bias_h))):
+            return None
+        try:  # the kernel checks the sizes and devices: where it refuses, step() says what is wrong
+            return plain_step(x_t, h, weight_x, weight_h, bias_x, bias_h, config.reset == "after")  # (1, N, H)
+        except (ValueError, TypeError):
+            return None
 
     def _run_pre_hooks(self, x_t, h):
         """The global and the module's forward pre-hooks on (x_t, h), as Module.__call__ runs them before
