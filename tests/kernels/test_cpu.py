@@ -314,6 +314,19 @@ def test_step_matches_fused(reset, N):
     torch.testing.assert_close(h[-1], output[-1], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("I,H", [(5, 6), (13, 33), (64, 128), (17, 3)])
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_the_steps_own_products_match_fused(dtype, I, H, reset):
+    """The step's eight-row products (gemv_nt_wide): blocks of 8 rows of W and the rows after them, the vector
+    loop along k (I, H ≥ 8 floats or 4 doubles) and its tail, for N = 1 … 4 (the rows the GEMV serves)."""
+    for N in range(1, 5):
+        x, h0, params, _, _, _ = _inputs(1, N, I, H, dtype, bias=True, masked=False, seed=N)
+        x_t, h0, params = x[0].detach(), h0.detach(), [p.detach() for p in params]
+        torch.testing.assert_close(cpu.step(x_t, h0, *params, reset=reset), fused.step(x_t, h0, *params, reset=reset),
+                                   rtol=TOL[dtype], atol=TOL[dtype])
+
+
 def test_step_with_gradients_is_differentiable():
     x, h0, params, _, _, _ = _inputs(1, 2, 3, 4, torch.float64, bias=True, masked=False)
     h = cpu.step(x[0], h0, *params, reset="after")

@@ -111,13 +111,13 @@ void each_row(int64_t N, int64_t H, bool training, const T* m, const Row& row) {
 }
 
 // One step for all N rows: g (N, ldg) holds gx and receives the cache when training;
-// gh (N, 3H) and q_tmp (N, H) are scratch; h (N, H) receives the new state.
-template <typename T>
+// gh (N, 3H) and q_tmp (N, H) are scratch; h (N, H) receives the new state. WIDE: the streaming step's products.
+template <typename T, bool WIDE = false>
 void one_step(bool after, bool training, int64_t N, int64_t H, int64_t ldg, T* g, T* gh, T* q_tmp, const T* Wh,
               const T* bp, const T* h_prev, T* h, T* out, const T* m) {
   const int64_t G3 = 3 * H;
   if (after) {
-    rows_times_wt<T>(N, h_prev, H, H, Wh, H, G3, gh, G3, false);  // g = h_prev Uᵀ  (N, 3H)
+    rows_times_wt<T, WIDE>(N, h_prev, H, H, Wh, H, G3, gh, G3, false);  // g = h_prev Uᵀ  (N, 3H)
     each_row<T>(N, H, training, m, [&](int64_t n, auto mask, auto train) {
       constexpr bool MASK = decltype(mask)::value;
       row_after<T, MASK, decltype(train)::value>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, h + n * H,
@@ -125,13 +125,13 @@ void one_step(bool after, bool training, int64_t N, int64_t H, int64_t ldg, T* g
     });
     return;
   }
-  rows_times_wt<T>(N, h_prev, H, H, Wh, H, 2 * H, gh, G3, false);  // [g_r, g_z] = h_prev U_rzᵀ  (N, 2H)
+  rows_times_wt<T, WIDE>(N, h_prev, H, H, Wh, H, 2 * H, gh, G3, false);  // [g_r, g_z] = h_prev U_rzᵀ  (N, 2H)
   T* q = training ? g + 3 * H : q_tmp;                                 // (N, H) with stride ldq
   const int64_t ldq = training ? ldg : H;
   for_rows(N, H, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) row_before_rz<T>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, q + n * ldq);
   });
-  rows_times_wt<T>(N, q, ldq, H, Wh + 2 * H * H, H, H, gh + 2 * H, G3, false);  // U_n q  (N, H)
+  rows_times_wt<T, WIDE>(N, q, ldq, H, Wh + 2 * H * H, H, H, gh + 2 * H, G3, false);  // U_n q  (N, H)
   each_row<T>(N, H, training, m, [&](int64_t n, auto mask, auto train) {
     constexpr bool MASK = decltype(mask)::value;
     row_before_n<T, MASK, decltype(train)::value>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, h + n * H,
@@ -191,8 +191,8 @@ at::Tensor step_impl(const at::Tensor& x_t, const at::Tensor& h_prev, const at::
   T* gx = scratch.data();
   T* b = gx + 2 * N * G3 + N * H;
   bias_sums_into<T>(bias_x, bias_h, H, b);
-  rows_times_wt<T>(N, x_t.data_ptr<T>(), I, I, weight_x.data_ptr<T>(), I, G3, gx, G3, false);  // (N, 3H)
-  one_step<T>(after, false, N, H, G3, gx, gx + N * G3, gx + 2 * N * G3, weight_h.data_ptr<T>(), b,
+  rows_times_wt<T, true>(N, x_t.data_ptr<T>(), I, I, weight_x.data_ptr<T>(), I, G3, gx, G3, false);  // (N, 3H)
+  one_step<T, true>(after, false, N, H, G3, gx, gx + N * G3, gx + 2 * N * G3, weight_h.data_ptr<T>(), b,
               h_prev.data_ptr<T>(), h.data_ptr<T>(), nullptr, nullptr);
   return h;
 }
