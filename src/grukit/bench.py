@@ -85,10 +85,12 @@ def training_flops(row: Row) -> int:
 
 def interleaved_ms(fns: dict, repeats: int) -> dict:
     """{name: median wall time in ms} of each callable in `fns`, timed in turns: one warm-up call each, then
-    round after round, one run of each per round. A change in the machine's load while it runs (a shared
-    machine's neighbours) then falls on every implementation alike, not on whichever was being timed: their
-    ratios are what the benchmark reports. A callable whose warm-up took over 3 s runs 3 times (over 10 s,
-    once), and sits out the later rounds."""
+    round after round, one run of each per round, each round starting one further along (round r runs the
+    callables from the r-th on, then the first ones), so that none always follows the same one (JAX's threads
+    spin for a while after its runs). A change in the machine's load while it runs (a shared machine's
+    neighbours) then falls on every implementation alike, not on whichever was being timed: their ratios are
+    what the benchmark reports. A callable whose warm-up took over 3 s runs 3 times (over 10 s, once), and
+    sits out the later rounds."""
     runs = {}
     for name, fn in fns.items():
         start = time.perf_counter()
@@ -96,8 +98,10 @@ def interleaved_ms(fns: dict, repeats: int) -> dict:
         warm_up = time.perf_counter() - start
         runs[name] = repeats if warm_up <= 3.0 else min(repeats, 1 if warm_up > 10.0 else 3)
     times: dict = {name: [] for name in fns}
+    order = list(fns.items())
     for round_ in range(max(runs.values(), default=0)):
-        for name, fn in fns.items():
+        shift = round_ % len(order)
+        for name, fn in order[shift:] + order[:shift]:
             if round_ < runs[name]:
                 start = time.perf_counter()
                 fn()
