@@ -85,9 +85,10 @@ def training_flops(row: Row) -> int:
 
 def interleaved_ms(fns: dict, repeats: int) -> dict:
     """{name: median wall time in ms} of each callable in `fns`, timed in turns: one warm-up call each, then
-    round after round, one run of each per round, each round starting one further along (round r runs the
-    callables from the r-th on, then the first ones), so that none always follows the same one (JAX's threads
-    spin for a while after its runs). A change in the machine's load while it runs (a shared machine's
+    round after round, one run of each per round, each round in its own order (`round_order`: over n rounds of
+    n callables each follows each other one once), so that none always follows the same one (a run right after
+    JAX's is slower: its threads spin for a while after it). A change in the machine's load while it runs (a
+    shared machine's
     neighbours) then falls on every implementation alike, not on whichever was being timed: their ratios are
     what the benchmark reports. A callable whose warm-up took over 3 s runs 3 times (over 10 s, once), and
     sits out the later rounds."""
@@ -98,15 +99,29 @@ def interleaved_ms(fns: dict, repeats: int) -> dict:
         warm_up = time.perf_counter() - start
         runs[name] = repeats if warm_up <= 3.0 else min(repeats, 1 if warm_up > 10.0 else 3)
     times: dict = {name: [] for name in fns}
-    order = list(fns.items())
+    items = list(fns.items())
     for round_ in range(max(runs.values(), default=0)):
-        shift = round_ % len(order)
-        for name, fn in order[shift:] + order[:shift]:
+        for name, fn in (items[i] for i in round_order(len(items), round_)):
             if round_ < runs[name]:
                 start = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - start)
     return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+def round_order(n: int, round_: int) -> list[int]:
+    """The order of n callables in round `round_`: a Williams design, the sequence 0, 1, n−1, 2, n−2, … shifted
+    by the round. For an even n, n rounds put each callable right after each other one exactly once; for an
+    odd n, every second round is reversed, and 2n rounds do it twice.
+
+    Example:
+        >>> [round_order(4, r) for r in range(4)]
+        [[0, 1, 3, 2], [1, 2, 0, 3], [2, 3, 1, 0], [3, 0, 2, 1]]
+    """
+    base = [0] + [(k + 1) // 2 if k % 2 else n - k // 2 for k in range(1, n)]  # 0, 1, n−1, 2, n−2, …
+    shift = round_ // 2 if n % 2 else round_
+    order = [(b + shift) % n for b in base]
+    return order[::-1] if n % 2 and round_ % 2 else order
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:

@@ -453,3 +453,20 @@ def test_the_cpp_step_checks_each_bias_as_a_vector_of_3h():
         step(x_t, h0, w_x, w_h, b_x, b_h.double(), True)
     with pytest.raises(ValueError, match=r"^bias: the 'cpu' backend expects CPU tensors, got meta"):
         step(x_t, h0, w_x, w_h, b_x.to("meta"), b_h, True)
+
+
+def test_the_cpp_step_names_a_misshapen_weight_h_and_a_sparse_tensor():
+    """Found by a review: a weight_h that is not (3H, H) was reported as h_prev's shape (weight_h gives H), and
+    a sparse or mkldnn tensor escaped as a RuntimeError ("Cannot access data pointer")."""
+    x, h0, params, _, _, _ = _inputs(1, 2, 3, 5, torch.float32, bias=True, masked=False)
+    x_t, h0, (w_x, w_h, b_x, b_h) = x[0].detach(), h0.detach(), [p.detach() for p in params]
+    step = cpu.plain_step_op()
+    with pytest.raises(ValueError, match=r"^weight_h: expected a \(3H, H\) matrix, got shape \[1, 15, 5\]"):
+        step(x_t, h0, w_x, w_h[None], b_x, b_h, True)
+    with pytest.raises(ValueError, match=r"^weight_h: expected shape \(12, 4\), got \[15, 4\]"):  # H = 4 from it
+        step(x_t, h0, w_x, w_h[:, :4], b_x, b_h, True)
+    for args, name in (((x_t.to_sparse(), h0, w_x, w_h, b_x, b_h), "x_t"), ((x_t, h0, w_x, w_h.to_sparse(), b_x, b_h),
+                       "weight_h"), ((x_t, h0, w_x, w_h, b_x, b_h.to_sparse()), "bias"),
+                       ((x_t, h0.to_mkldnn(), w_x, w_h, b_x, b_h), "h_prev")):
+        with pytest.raises(ValueError, match=rf"^{name}: expected a dense \(strided\) tensor, got layout"):
+            step(*args, True)

@@ -178,16 +178,22 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, 
   return {output, h_n, states, training ? cache : at::Tensor()};
 }
 
+constexpr size_t kStepScratch = 1 << 16;  // elements: 256 KiB of float, enough for N = 4 rows at H = 1600
+
 template <typename T>
 at::Tensor step_impl(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tensor& weight_x,
                      const at::Tensor& weight_h, const c10::optional<at::Tensor>& bias_x,
                      const c10::optional<at::Tensor>& bias_h, bool after) {
   const int64_t N = x_t.size(0), I = x_t.size(1), H = h_prev.size(-1), G3 = 3 * H;
   at::Tensor h = at::empty(h_prev.sizes(), x_t.options());  // (N, H) or (1, N, H), as h_prev
-  // gx (N, 3H), gh (N, 3H), q (N, H), the bias sums b (4H): kept by the thread between calls (a stream calls
-  // this at every step, and the arithmetic is a few microseconds), grown when a call needs more
-  thread_local std::vector<T> scratch;
-  scratch.resize(std::max<size_t>(scratch.size(), size_t(2 * N * G3 + N * H + 4 * H)));
+  // gx (N, 3H), gh (N, 3H), q (N, H), the bias sums b (4H): a stream's (up to kStepScratch elements) kept by
+  // the thread between calls, which come at every step and whose arithmetic takes microseconds; a larger
+  // call's its own, freed when it returns
+  const size_t need = size_t(2 * N * G3 + N * H + 4 * H);
+  thread_local std::vector<T> kept;
+  std::vector<T> own;
+  std::vector<T>& scratch = need <= kStepScratch ? kept : own;
+  if (scratch.size() < need) scratch.resize(need);
   T* gx = scratch.data();
   T* b = gx + 2 * N * G3 + N * H;
   bias_sums_into<T>(bias_x, bias_h, H, b);
@@ -207,6 +213,8 @@ void check_matrix(const at::Tensor& t, const char* name, int64_t rows, int64_t c
   TORCH_CHECK_TYPE(t.scalar_type() == like.scalar_type(), name, ": expected dtype ", like.scalar_type(),
                    " (that of x_t), got ", t.scalar_type());
   TORCH_CHECK_VALUE(t.device().is_cpu(), name, ": the 'cpu' backend expects CPU tensors, got ", t.device());
+  TORCH_CHECK_VALUE(t.layout() == at::kStrided, name, ": expected a dense (strided) tensor, got layout ",
+                    t.layout());
 }
 
 }  // namespace
@@ -233,9 +241,11 @@ at::Tensor step(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tenso
                    "x_t: expected float32 or float64, got ", x_t.scalar_type());
   const int64_t N = x_t.size(0), I = x_t.size(1), H = weight_h.dim() == 2 ? weight_h.size(1) : -1;
   check_matrix(x_t, "x_t", N, I, x_t);
-  check_matrix(h_prev, "h_prev", N, H, x_t, /*layered=*/true);  // (N, H), or (1, N, H): a one-layer GRU's state
-  check_matrix(weight_x, "weight_x", 3 * H, I, x_t);
+  // weight_h first: it gives H, which the others' shapes are checked against
+  TORCH_CHECK_VALUE(weight_h.dim() == 2, "weight_h: expected a (3H, H) matrix, got shape ", weight_h.sizes());
   check_matrix(weight_h, "weight_h", 3 * H, H, x_t);
+  check_matrix(weight_x, "weight_x", 3 * H, I, x_t);
+  check_matrix(h_prev, "h_prev", N, H, x_t, /*layered=*/true);  // (N, H), or (1, N, H): a one-layer GRU's state
   TORCH_CHECK_VALUE(bias_x.has_value() == bias_h.has_value(),
                     "bias_x, bias_h: expected both tensors or both None, got one of each");
   for (const auto* bias : {&bias_x, &bias_h}) {  // (3H,), checked without a view (no dispatcher call)
@@ -245,6 +255,8 @@ at::Tensor step(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tenso
     TORCH_CHECK_TYPE(t.scalar_type() == x_t.scalar_type(), "bias: expected dtype ", x_t.scalar_type(),
                      " (that of x_t), got ", t.scalar_type());
     TORCH_CHECK_VALUE(t.device().is_cpu(), "bias: the 'cpu' backend expects CPU tensors, got ", t.device());
+    TORCH_CHECK_VALUE(t.layout() == at::kStrided, "bias: expected a dense (strided) tensor, got layout ",
+                      t.layout());
   }
   // the memory read through data_ptr: contiguous, with a lazy negation (a flag beside the data) applied
   // (the common case, already so, asks the dispatcher nothing: this runs at every step of a stream)
