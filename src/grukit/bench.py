@@ -88,10 +88,9 @@ def interleaved_ms(fns: dict, repeats: int) -> dict:
     round after round, one run of each per round, each round in its own order (`round_order`: over n rounds of
     n callables each follows each other one once), so that none always follows the same one (a run right after
     JAX's is slower: its threads spin for a while after it). A change in the machine's load while it runs (a
-    shared machine's
-    neighbours) then falls on every implementation alike, not on whichever was being timed: their ratios are
-    what the benchmark reports. A callable whose warm-up took over 3 s runs 3 times (over 10 s, once), and
-    sits out the later rounds."""
+    shared machine's neighbours) then falls on every implementation alike, not on whichever was being timed:
+    their ratios are what the benchmark reports. A callable whose warm-up took over 3 s runs 3 times (over
+    10 s, once), and sits out the later rounds."""
     runs = {}
     for name, fn in fns.items():
         start = time.perf_counter()
