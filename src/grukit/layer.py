@@ -24,7 +24,6 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-import torch.autograd.forward_ad as forward_ad
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.module import _global_forward_pre_hooks
@@ -188,11 +187,7 @@ class GRU(nn.Module):
                 or x_t.dtype != dtype or h.dtype != dtype):
             return None
         plain_step = kernels.plain_step(config.backend)
-        functorch = torch._C._functorch  # beyond_reverse_mode's tests, the common answers first (cheapest)
-        if (plain_step is None or functorch.maybe_current_level() is not None
-                or functorch.is_legacy_batchedtensor(x_t) or functorch.is_legacy_batchedtensor(h)
-                or (forward_ad._current_level >= 0
-                    and beyond_reverse_mode(x_t, h, weight_x, weight_h, bias_x, bias_h))):
+        if plain_step is None or beyond_reverse_mode(x_t, h, parameters=(weight_x, weight_h, bias_x, bias_h)):
             return None
         try:  # the kernel checks the sizes and devices: where it refuses, step() says what is wrong
             return plain_step(x_t, h, weight_x, weight_h, bias_x, bias_h, config.reset == "after")  # (1, N, H)

@@ -98,7 +98,6 @@ def release(lock: Lock | None) -> None:
         os.close(lock.fd)  # the flock goes with the last descriptor
 
 
-
 def _lock(fd: int, out: Path, path: Path) -> bool | None:
     """Lock the open `fd`: True when it is the file at `path` now, False when that file went meanwhile (try
     again), None when the filesystem has no locks; Busy when another run holds it."""

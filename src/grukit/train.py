@@ -479,10 +479,10 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         rng = rng_states(size, device) if out is not None else {}  # every rank takes part in the gather
         if main:
             save_model(model, out / LAST_FILE)
+            now = time.perf_counter()
             meta = {"epoch": epoch, "step": step, "history": history, "best_value": best_value,
-                    "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                    "run_seconds": seconds_before + time.perf_counter() - t_run,
-                    "limit_seconds": limit_before + time.perf_counter() - t0, **settings}
+                    "best_epoch": best_epoch, "bad_epochs": bad_epochs, "run_seconds": seconds_before + now - t_run,
+                    "limit_seconds": limit_before + now - t0, **settings}
             write_csv(out / CSV_FILE, history)  # before the state: a resume never finds the CSV behind it
             save_run_state(state_path, model, best_weights, opt, meta, rng, snaps)
 

@@ -38,15 +38,19 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 
 
-def beyond_reverse_mode(*tensors: torch.Tensor | None) -> bool:
+def beyond_reverse_mode(*tensors: torch.Tensor | None, parameters: tuple = ()) -> bool:
     """True inside a torch.func transform (the forward, or a backward vmapped over its incoming gradients), or
-    when one of `tensors` carries a forward-mode tangent: where a hand-written backward cannot serve."""
+    when one of `tensors` or `parameters` carries a forward-mode tangent: where a hand-written backward cannot
+    serve. `parameters`: a module's own weights, which the engine never batches, so only a tangent is looked for
+    on them (GRU.step asks at every step: the cheap answers come first)."""
     functorch = torch._C._functorch
-    transformed = functorch.maybe_current_level() is not None or any(  # inside grad / vmap / jvp / jacrev, or a
-        t is not None and functorch.is_legacy_batchedtensor(t) for t in tensors)  # backward batched by the engine
-    dual = forward_ad._current_level >= 0 and any(  # inside a forward_ad.dual_level(), with a tangent
-        t is not None and forward_ad.unpack_dual(t).tangent is not None for t in tensors)
-    return transformed or dual
+    if functorch.maybe_current_level() is not None:  # inside grad / vmap / jvp / jacrev
+        return True
+    for t in tensors:  # a backward batched by the engine
+        if t is not None and functorch.is_legacy_batchedtensor(t):
+            return True
+    return forward_ad._current_level >= 0 and any(  # inside a forward_ad.dual_level(), with a tangent
+        t is not None and forward_ad.unpack_dual(t).tangent is not None for t in (*tensors, *parameters))
 
 
 def reverse_mode_only(backend: str, *tensors: torch.Tensor | None) -> None:

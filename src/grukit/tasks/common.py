@@ -78,9 +78,7 @@ def machine_memory() -> int | None:
         have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):  # not POSIX (Windows)
         return None
-    for limit in _cgroup_limits():
-        have = min(have, limit)
-    return have
+    return min([have, *_cgroup_limits()])
 
 
 def _cgroup_limits() -> list[int]:
