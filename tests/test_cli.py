@@ -724,3 +724,50 @@ def test_a_run_of_more_folds_is_not_resumed_with_fewer(tmp_path):
         cli.check_fresh_out(tmp_path, True, "--backtest", 1)
     cli.check_fresh_out(tmp_path, True, "--backtest", 3)
     cli.check_fresh_out(tmp_path, True, "--backtest", 4)
+
+
+@pytest.mark.parametrize(("rank", "local_rank", "says"), [("0", "0", True), ("1", "1", False), ("2", "0", True)])
+def test_under_torchrun_an_input_error_is_said_once_per_machine(rank, local_rank, says, tmp_path, capsys,
+                                                                 monkeypatch):
+    """Every process of a torchrun job printed the same error line: two copies of it from a job of two
+    processes. Now a machine's first process (LOCAL_RANK 0) says it; every process still exits 2."""
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("LOCAL_RANK", local_rank)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    missing = tmp_path / "missing.csv"
+    code, stdout, err = _run(capsys, ["forecast", "--csv", str(missing), "--column", "y", "--out",
+                                      str(tmp_path / "run")])
+    assert code == 2 and stdout == ""
+    assert _error_lines(err) == ([f"grukit forecast: error: --csv: file not found: {missing}"] if says else [])
+    with pytest.raises(SystemExit) as stop:  # the parser's own errors too
+        cli.main(["forecast", "--horizon", "x"])
+    assert stop.value.code == 2 and ("--horizon" in capsys.readouterr().err) == says
+
+
+def test_under_torchrun_out_of_memory_is_said_by_each_process_with_its_rank(tmp_path, capsys, monkeypatch):
+    """Memory may run out in one process only, so each process says its own, named by its rank."""
+    from grukit.tasks import forecast
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(forecast, "fit", no_memory)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, stdout, err = _run(capsys, ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16",
+                                      "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "run")])
+    assert code == 2 and _error_lines(err) == [
+        "grukit forecast: error: rank 1: out of memory; lower the size flags (--hidden, --batch-size, ...)"]
+
+
+def test_a_torchrun_job_with_a_bad_argument_prints_the_error_once(tmp_path):
+    """The end-to-end form of the above: `torchrun --nproc_per_node 2 -m grukit forecast --csv missing`."""
+    missing = tmp_path / "missing.csv"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "grukit",
+           "forecast", "--csv", str(missing), "--column", "y", "--out", str(tmp_path / "run")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert (proc.stdout + proc.stderr).count(f"grukit forecast: error: --csv: file not found: {missing}") == 1, \
+        proc.stderr[-3000:]

@@ -79,7 +79,9 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line plus a pointer to --help (exit code 2)."""
 
     def error(self, message: str) -> None:  # noqa: D401 - argparse API
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see {self.prog} --help)\n")
+        # every torchrun process parses the same command line: the machine's first one says what is wrong
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see {self.prog} --help)\n" if _first_on_machine()
+                  else None)
 
 
 def _module(command: str) -> ModuleType:
@@ -395,6 +397,31 @@ def _short(err: BaseException, out: Path | None = None) -> str | None:
     return "\n".join(lines[:3])
 
 
+def _process_specific(err: BaseException) -> bool:
+    """True for an error that one torchrun process may meet and another not: out of memory."""
+    return isinstance(err, (MemoryError, RuntimeError))
+
+
+def _first_on_machine() -> bool:
+    """True in torchrun's first process of each machine (LOCAL_RANK 0), and outside torchrun."""
+    return os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def _says(err: BaseException) -> bool:
+    """Whether this process prints `err`. Under torchrun every process of a machine reads the same arguments and
+    files, so an input error is printed by the machine's first process alone, once per machine instead of once
+    per rank; out of memory may strike one process only, so each process says its own."""
+    return _process_specific(err) or _first_on_machine()
+
+
+def _rank_prefix(err: BaseException) -> str:
+    """'rank R: ' before a process's own error in a job of several processes, so its lines can be told apart."""
+    from grukit.distributed import world
+
+    rank, size = world()
+    return f"rank {rank}: " if size > 1 and _process_specific(err) else ""
+
+
 def _print(text: str) -> None:
     """print, with what the terminal's encoding cannot show escaped (a generated é on a cp1252 console)."""
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
@@ -461,7 +488,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if not isinstance(err, run_lock.Busy):  # another live run's --out: nothing in it is this run's to remove
             _clean(mine, before)
         one_line = message.replace("\r", "\\r").replace("\n", "\\n")  # a path may hold a newline
-        print(f"grukit {args.command}: error: {one_line}", file=sys.stderr)
+        if _says(err):
+            print(f"grukit {args.command}: error: {_rank_prefix(err)}{one_line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         _drop_empty(mine, before)  # the checkpoints written so far stay, for --resume
