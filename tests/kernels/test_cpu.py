@@ -123,6 +123,58 @@ def test_the_path_without_blas_symbols_matches_fused(without_blas, dtype, T, N, 
     torch.testing.assert_close(h, want, rtol=TOL[dtype], atol=TOL[dtype])
 
 
+@pytest.fixture
+def packing_switch():
+    """allow_packing, restored to its setting after the test."""
+    ops = cpu._ops()
+    before = ops.allow_packing(True)
+    yield ops.allow_packing
+    ops.allow_packing(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("T,N,I,H", [(5, 20, 7, 130), (3, 6, 4, 33), (4, 37, 3, 64)])
+@pytest.mark.parametrize("reset,masked,reverse", [("after", False, False), ("before", True, True),
+                                                  ("after", True, True), ("before", False, False)])
+def test_the_packed_recurrent_weight_matches_the_plain_products_and_fused(packing_switch, threads, T, N, I, H, reset,
+                                                                          masked, reverse):
+    """A float32 forward packs U once (MKL's cblas_sgemm_pack) for the products of all its steps; with packing
+    off every step calls sgemm_. Both agree with fused and with each other within float32's tolerance."""
+    ops = cpu._ops()
+    if not ops.pack_symbols():
+        pytest.skip("this torch's BLAS has no cblas_sgemm_pack: every product runs unpacked")
+    inputs = _inputs(T, N, I, H, torch.float32, bias=True, masked=masked)
+    before = ops.pack_count()
+    packed = _run(cpu, inputs, reset, reverse)
+    assert ops.pack_count() - before == (1 if reset == "after" else 2)  # U, or U_rz and U_n
+    packing_switch(False)
+    before = ops.pack_count()
+    plain = _run(cpu, inputs, reset, reverse)
+    assert ops.pack_count() == before
+    _assert_all_close(packed, plain, TOL[torch.float32])
+    _assert_all_close(packed, _run(fused, inputs, reset, reverse), TOL[torch.float32])
+
+
+def test_packing_is_left_out_where_it_cannot_pay():
+    """One step (GRU.step, T = 1), a few rows (the gemv products) and float64 (torch 2.13's MKL exports no
+    cblas_dgemm_pack) run unpacked; a float32 sequence of 5+ rows packs."""
+    ops = cpu._ops()
+    if not ops.pack_symbols():
+        pytest.skip("this torch's BLAS has no cblas_sgemm_pack")
+
+    def packs(T, N, dtype, step=False):
+        x, h0, params, *_ = _inputs(T, N, 3, 16, dtype, bias=True, masked=False)
+        before = ops.pack_count()
+        with torch.no_grad():
+            cpu.step(x[0], h0, *params, reset="after") if step else cpu.sequence(x, h0, *params, reset="after")
+        return ops.pack_count() - before
+
+    assert packs(1, 8, torch.float32) == 0 and packs(6, 8, torch.float32, step=True) == 0
+    assert packs(6, ops.gemv_max_rows, torch.float32) == 0
+    assert packs(6, ops.gemv_max_rows + 1, torch.float32) == 1
+    assert packs(6, 8, torch.float64) == (1 if ops.pack_symbols_float64() else 0)
+
+
 def _mm_calls(inputs) -> int:
     """How many aten::mm one forward + backward of the cpu kernel dispatches."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:

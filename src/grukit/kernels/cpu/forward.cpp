@@ -6,6 +6,7 @@
 #include "activations.h"
 #include "blas.h"
 #include "gru.h"
+#include "packed.h"
 
 #include <string>
 #include <type_traits>
@@ -110,14 +111,25 @@ void each_row(int64_t N, int64_t H, bool training, const T* m, const Row& row) {
   });
 }
 
+// The products with U of every step: h_prev Uᵀ (reset="after"), or h_prev U_rzᵀ and q U_nᵀ (reset="before"),
+// for blocks of up to max_rows rows; U is packed once when `reused` (by several steps) and worth it.
+template <typename T>
+struct RecurrentProducts {
+  PackedWeight<T> u, u_rz, u_n;
+  RecurrentProducts(bool after, const T* Wh, int64_t H, int64_t max_rows, bool reused)
+      : u(Wh, H, 3 * H, H, max_rows, reused && after),
+        u_rz(Wh, H, 2 * H, H, max_rows, reused && !after),
+        u_n(Wh + 2 * H * H, H, H, H, max_rows, reused && !after) {}
+};
+
 // One step for all N rows: g (N, ldg) holds gx and receives the cache when training;
 // gh (N, 3H) and q_tmp (N, H) are scratch; h (N, H) receives the new state. WIDE: the streaming step's products.
 template <typename T, bool WIDE = false>
-void one_step(bool after, bool training, int64_t N, int64_t H, int64_t ldg, T* g, T* gh, T* q_tmp, const T* Wh,
-              const T* bp, const T* h_prev, T* h, T* out, const T* m) {
+void one_step(bool after, bool training, int64_t N, int64_t H, int64_t ldg, T* g, T* gh, T* q_tmp,
+              const RecurrentProducts<T>& U, const T* bp, const T* h_prev, T* h, T* out, const T* m) {
   const int64_t G3 = 3 * H;
   if (after) {
-    rows_times_wt<T, WIDE>(N, h_prev, H, H, Wh, H, G3, gh, G3, false);  // g = h_prev Uᵀ  (N, 3H)
+    U.u.template times<WIDE>(N, h_prev, H, gh, G3, false);  // g = h_prev Uᵀ  (N, 3H)
     each_row<T>(N, H, training, m, [&](int64_t n, auto mask, auto train) {
       constexpr bool MASK = decltype(mask)::value;
       row_after<T, MASK, decltype(train)::value>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, h + n * H,
@@ -125,13 +137,13 @@ void one_step(bool after, bool training, int64_t N, int64_t H, int64_t ldg, T* g
     });
     return;
   }
-  rows_times_wt<T, WIDE>(N, h_prev, H, H, Wh, H, 2 * H, gh, G3, false);  // [g_r, g_z] = h_prev U_rzᵀ  (N, 2H)
+  U.u_rz.template times<WIDE>(N, h_prev, H, gh, G3, false);  // [g_r, g_z] = h_prev U_rzᵀ  (N, 2H)
   T* q = training ? g + 3 * H : q_tmp;                                 // (N, H) with stride ldq
   const int64_t ldq = training ? ldg : H;
   for_rows(N, H, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) row_before_rz<T>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, q + n * ldq);
   });
-  rows_times_wt<T, WIDE>(N, q, ldq, H, Wh + 2 * H * H, H, H, gh + 2 * H, G3, false);  // U_n q  (N, H)
+  U.u_n.template times<WIDE>(N, q, ldq, gh + 2 * H, G3, false);  // U_n q  (N, H)
   each_row<T>(N, H, training, m, [&](int64_t n, auto mask, auto train) {
     constexpr bool MASK = decltype(mask)::value;
     row_before_n<T, MASK, decltype(train)::value>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, h + n * H,
@@ -163,6 +175,7 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, 
   rows_times_wt<T>(T_ * N, x.data_ptr<T>(), I, I, weight_x.data_ptr<T>(), I, G3, cp, ldg, false);
 
   const T* h0p = h0.data_ptr<T>();
+  const RecurrentProducts<T> U(after, Wh, H, N, T_ > 1);
   for_row_blocks(N, [&](int64_t n0, int64_t n1) {  // rows n0..n1 through all steps
     const int64_t Nb = n1 - n0;
     std::vector<T> scratch(Nb * G3 + Nb * H);  // gh (Nb, 3H), q (Nb, H)
@@ -170,7 +183,7 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, 
       const int64_t t = reverse ? T_ - 1 - s : s;
       const int64_t row = t * N + n0;  // first row of this block at step t
       const T* h_prev = s == 0 ? h0p + n0 * H : sp + (reverse ? row + N : row - N) * H;  // (Nb, H)
-      one_step<T>(after, training, Nb, H, ldg, cp + row * ldg, scratch.data(), scratch.data() + Nb * G3, Wh,
+      one_step<T>(after, training, Nb, H, ldg, cp + row * ldg, scratch.data(), scratch.data() + Nb * G3, U,
                   b.data(), h_prev, sp + row * H, op + row * H, mp ? mp + row : nullptr);
     }
   });
@@ -198,8 +211,9 @@ at::Tensor step_impl(const at::Tensor& x_t, const at::Tensor& h_prev, const at::
   T* b = gx + 2 * N * G3 + N * H;
   bias_sums_into<T>(bias_x, bias_h, H, b);
   rows_times_wt<T, true>(N, x_t.data_ptr<T>(), I, I, weight_x.data_ptr<T>(), I, G3, gx, G3, false);  // (N, 3H)
-  one_step<T, true>(after, false, N, H, G3, gx, gx + N * G3, gx + 2 * N * G3, weight_h.data_ptr<T>(), b,
-                    h_prev.data_ptr<T>(), h.data_ptr<T>(), nullptr, nullptr);
+  const RecurrentProducts<T> U(after, weight_h.data_ptr<T>(), H, N, false);  // one step: nothing to pack
+  one_step<T, true>(after, false, N, H, G3, gx, gx + N * G3, gx + 2 * N * G3, U, b, h_prev.data_ptr<T>(),
+                    h.data_ptr<T>(), nullptr, nullptr);
   return h;
 }
 

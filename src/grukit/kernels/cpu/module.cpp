@@ -3,6 +3,7 @@
 
 #include "blas.h"
 #include "gru.h"
+#include "packed.h"
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "grukit fused GRU kernel for CPU (forward + backward, float32/float64)";
@@ -19,5 +20,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       },
       "allow_blas(False): every product through at::mm (the path of a torch without sgemm_); -> the previous "
       "setting");
+  m.def("pack_symbols", &grukit::pack_symbols<float>, "True when MKL's cblas_sgemm_pack/_compute are there");
+  m.def("pack_symbols_float64", &grukit::pack_symbols<double>, "True when cblas_dgemm_pack/_compute are there");
+  m.def(
+      "allow_packing",
+      [](bool allowed) {
+        const bool before = grukit::packing_allowed();
+        grukit::packing_allowed() = allowed;
+        return before;
+      },
+      "allow_packing(False): U's per-step products as plain gemm calls, U not packed; -> the previous setting");
+  m.def("pack_count", [] { return grukit::pack_count().load(); }, "matrices packed so far");
   m.attr("gemv_max_rows") = grukit::kGemvMaxRows;
 }
