@@ -133,46 +133,55 @@ def packing_switch():
 
 
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)
-@pytest.mark.parametrize("T,N,I,H", [(5, 20, 7, 130), (3, 6, 4, 33), (4, 37, 3, 64)])
+@pytest.mark.parametrize("T,N,I,H", [(17, 20, 7, 130), (16, 17, 4, 33), (18, 37, 3, 64)])
 @pytest.mark.parametrize("reset,masked,reverse", [("after", False, False), ("before", True, True),
                                                   ("after", True, True), ("before", False, False)])
 def test_the_packed_recurrent_weight_matches_the_plain_products_and_fused(packing_switch, threads, T, N, I, H, reset,
                                                                           masked, reverse):
-    """A float32 forward packs U once (MKL's cblas_sgemm_pack) for the products of all its steps; with packing
-    off every step calls sgemm_. Both agree with fused and with each other within float32's tolerance."""
+    """A float32 forward of 16+ steps packs U once (MKL's cblas_sgemm_pack) and every step's product of a block of
+    8+ rows reads it; with packing off every step calls sgemm_. Both agree with fused and with each other within
+    float32's tolerance. (N = 17 on 2 threads: blocks of 9 and 8 rows, both packed.)"""
     ops = cpu._ops()
     if not ops.pack_symbols():
         pytest.skip("this torch's BLAS has no cblas_sgemm_pack: every product runs unpacked")
     inputs = _inputs(T, N, I, H, torch.float32, bias=True, masked=masked)
-    before = ops.pack_count()
+    packs, products = ops.pack_count(), ops.packed_product_count()
     packed = _run(cpu, inputs, reset, reverse)
-    assert ops.pack_count() - before == (1 if reset == "after" else 2)  # U, or U_rz and U_n
+    blocks = 2 if threads == 2 else 1
+    assert ops.pack_count() - packs == (1 if reset == "after" else 2)  # U, or U_rz and U_n
+    assert ops.packed_product_count() - products == T * blocks * (1 if reset == "after" else 2)
     packing_switch(False)
-    before = ops.pack_count()
+    packs, products = ops.pack_count(), ops.packed_product_count()
     plain = _run(cpu, inputs, reset, reverse)
-    assert ops.pack_count() == before
+    assert (ops.pack_count(), ops.packed_product_count()) == (packs, products)
     _assert_all_close(packed, plain, TOL[torch.float32])
     _assert_all_close(packed, _run(fused, inputs, reset, reverse), TOL[torch.float32])
 
 
-def test_packing_is_left_out_where_it_cannot_pay():
-    """One step (GRU.step, T = 1), a few rows (the gemv products) and float64 (torch 2.13's MKL exports no
-    cblas_dgemm_pack) run unpacked; a float32 sequence of 5+ rows packs."""
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_packing_is_left_out_where_it_cannot_pay(threads):
+    """Found by a review: packing cost more than it saved for blocks of 5-7 rows (MKL packs those 5× slower), for
+    a few steps (at H = 2048, N = 6, T = 2: 97 ms against 9), and U was packed for blocks of 4 rows, which never
+    read it (gemv). Now: 16+ steps and a block of 8+ rows; a smaller block of the same call runs plain. One step
+    (GRU.step) and float64 (torch 2.13's MKL exports no cblas_dgemm_pack) run unpacked too."""
     ops = cpu._ops()
     if not ops.pack_symbols():
         pytest.skip("this torch's BLAS has no cblas_sgemm_pack")
 
-    def packs(T, N, dtype, step=False):
+    def counts(T, N, dtype=torch.float32, step=False):
         x, h0, params, *_ = _inputs(T, N, 3, 16, dtype, bias=True, masked=False)
-        before = ops.pack_count()
+        packs, products = ops.pack_count(), ops.packed_product_count()
         with torch.no_grad():
             cpu.step(x[0], h0, *params, reset="after") if step else cpu.sequence(x, h0, *params, reset="after")
-        return ops.pack_count() - before
+        return ops.pack_count() - packs, ops.packed_product_count() - products
 
-    assert packs(1, 8, torch.float32) == 0 and packs(6, 8, torch.float32, step=True) == 0
-    assert packs(6, ops.gemv_max_rows, torch.float32) == 0
-    assert packs(6, ops.gemv_max_rows + 1, torch.float32) == 1
-    assert packs(6, 8, torch.float64) == (1 if ops.pack_symbols_float64() else 0)
+    per_thread = 8 * threads  # the rows that give each thread's block 8
+    assert counts(16, per_thread) == (1, 16 * threads)
+    assert counts(15, per_thread) == (0, 0)  # too few steps
+    assert counts(16, per_thread - 1) == ((1, 16) if threads == 2 else (0, 0))  # 2 threads: blocks of 8 and 7
+    assert counts(16, 4 * threads) == (0, 0)  # blocks of 4: gemv
+    assert counts(16, per_thread, step=True) == (0, 0)
+    assert counts(16, per_thread, torch.float64) == ((1, 16 * threads) if ops.pack_symbols_float64() else (0, 0))
 
 
 def _mm_calls(inputs) -> int:

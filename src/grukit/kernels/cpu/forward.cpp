@@ -111,15 +111,15 @@ void each_row(int64_t N, int64_t H, bool training, const T* m, const Row& row) {
   });
 }
 
-// The products with U of every step: h_prev Uᵀ (reset="after"), or h_prev U_rzᵀ and q U_nᵀ (reset="before"),
-// for blocks of up to max_rows rows; U is packed once when `reused` (by several steps) and worth it.
+// The products with U of `steps` steps: h_prev Uᵀ (reset="after"), or h_prev U_rzᵀ and q U_nᵀ (reset="before"),
+// for blocks of up to max_rows rows; U is packed once where that pays (PackedWeight).
 template <typename T>
 struct RecurrentProducts {
   PackedWeight<T> u, u_rz, u_n;
-  RecurrentProducts(bool after, const T* Wh, int64_t H, int64_t max_rows, bool reused)
-      : u(Wh, H, 3 * H, H, max_rows, reused && after),
-        u_rz(Wh, H, 2 * H, H, max_rows, reused && !after),
-        u_n(Wh + 2 * H * H, H, H, H, max_rows, reused && !after) {}
+  RecurrentProducts(bool after, const T* Wh, int64_t H, int64_t max_rows, int64_t steps)
+      : u(Wh, H, 3 * H, H, max_rows, after ? steps : 0),
+        u_rz(Wh, H, 2 * H, H, max_rows, after ? 0 : steps),
+        u_n(Wh + 2 * H * H, H, H, H, max_rows, after ? 0 : steps) {}
 };
 
 // One step for all N rows: g (N, ldg) holds gx and receives the cache when training;
@@ -175,7 +175,7 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, 
   rows_times_wt<T>(T_ * N, x.data_ptr<T>(), I, I, weight_x.data_ptr<T>(), I, G3, cp, ldg, false);
 
   const T* h0p = h0.data_ptr<T>();
-  const RecurrentProducts<T> U(after, Wh, H, N, T_ > 1);
+  const RecurrentProducts<T> U(after, Wh, H, largest_row_block(N), T_);
   for_row_blocks(N, [&](int64_t n0, int64_t n1) {  // rows n0..n1 through all steps
     const int64_t Nb = n1 - n0;
     std::vector<T> scratch(Nb * G3 + Nb * H);  // gh (Nb, 3H), q (Nb, H)
@@ -211,7 +211,7 @@ at::Tensor step_impl(const at::Tensor& x_t, const at::Tensor& h_prev, const at::
   T* b = gx + 2 * N * G3 + N * H;
   bias_sums_into<T>(bias_x, bias_h, H, b);
   rows_times_wt<T, true>(N, x_t.data_ptr<T>(), I, I, weight_x.data_ptr<T>(), I, G3, gx, G3, false);  // (N, 3H)
-  const RecurrentProducts<T> U(after, weight_h.data_ptr<T>(), H, N, false);  // one step: nothing to pack
+  const RecurrentProducts<T> U(after, weight_h.data_ptr<T>(), H, N, 1);  // one step: nothing to pack
   one_step<T, true>(after, false, N, H, G3, gx, gx + N * G3, gx + 2 * N * G3, U, b, h_prev.data_ptr<T>(),
                     h.data_ptr<T>(), nullptr, nullptr);
   return h;

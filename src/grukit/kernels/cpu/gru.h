@@ -25,14 +25,27 @@ constexpr int64_t kMinRowsPerThread = 4;
 // Batch rows are independent through time: with N large enough, each thread runs the
 // whole time loop for its own block of rows (one single-threaded BLAS call per step,
 // no barrier per step). Otherwise one loop, with BLAS and element-wise work threaded.
+inline int64_t row_block_threads(int64_t N) {
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), N / kMinRowsPerThread);
+  return threads > 1 && !at::in_parallel_region() ? threads : 1;
+}
+
 template <typename F>
 void for_row_blocks(int64_t N, const F& f) {
-  const int64_t threads = std::min<int64_t>(at::get_num_threads(), N / kMinRowsPerThread);
-  if (threads > 1 && !at::in_parallel_region()) {
+  const int64_t threads = row_block_threads(N);
+  if (threads > 1) {
     at::parallel_for(0, N, (N + threads - 1) / threads, f);
   } else {
     f(0, N);
   }
+}
+
+// The rows of for_row_blocks' largest block (at::parallel_for gives ⌈N / blocks⌉ to each but the last).
+inline int64_t largest_row_block(int64_t N) {
+  const int64_t threads = row_block_threads(N);
+  if (threads <= 1) return N;
+  const int64_t grain = (N + threads - 1) / threads, blocks = (N + grain - 1) / grain;
+  return (N + blocks - 1) / blocks;
 }
 
 template <typename F>

@@ -31,5 +31,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       },
       "allow_packing(False): U's per-step products as plain gemm calls, U not packed; -> the previous setting");
   m.def("pack_count", [] { return grukit::pack_count().load(); }, "matrices packed so far");
+  m.def("packed_product_count", [] { return grukit::packed_product_count().load(); },
+        "products that read a packed matrix so far");
   m.attr("gemv_max_rows") = grukit::kGemvMaxRows;
 }

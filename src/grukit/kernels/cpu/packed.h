@@ -4,7 +4,9 @@
 // into the BLAS's internal panel layout every time, and for a block of 32 rows at H = 512
 // that copy is a quarter of the call. MKL's packed GEMM (cblas_?gemm_pack once, then
 // cblas_?gemm_compute per step) skips it: 475 → 347 µs per product at N = 32, H = 512 on one
-// thread here, with the same result to the last bit (the same micro-kernel, in the same order).
+// thread here. For blocks of 16 rows or more the result is sgemm_'s to the last bit (the same
+// micro-kernel, in the same order); for fewer rows at H ≥ 128 sgemm_ takes another kernel, and
+// the two differ by float32 rounding (at most 2e-6 at H = 512 in the tests here).
 // The backward's per-step product (dg U) keeps plain gemm: packed, it took the same 355 µs.
 // The symbols are weak: without them (a torch linked to OpenBLAS; torch 2.13's MKL exports the
 // float ones only), without BLAS at all (`blas_allowed`), or for a product of a few rows (gemv_*),
@@ -44,11 +46,24 @@ bool pack_symbols() {
   }
 }
 
-// How many matrices have been packed (the tests check that the packed path runs).
+// How many matrices have been packed, and how many products have read a packed one (the tests check that the
+// packed path runs where it should, and only there).
 inline std::atomic<int64_t>& pack_count() {
   static std::atomic<int64_t> count{0};
   return count;
 }
+
+inline std::atomic<int64_t>& packed_product_count() {
+  static std::atomic<int64_t> count{0};
+  return count;
+}
+
+// Packing pays where MKL packs fast and each product gains, measured on torch 2.13's MKL (one thread, H 128 …
+// 2048): blocks of 8 rows or more (with 5–7, cblas_sgemm_pack takes about 5× as long and, at H = 2048, every
+// product is slower than sgemm_'s), and 16 steps or more (the pack costs 1 to 5 steps' products: at H = 2048,
+// N = 8, 25 ms against 5.6 ms a step, repaid after about 9 steps).
+constexpr int64_t kPackMinRows = 8;
+constexpr int64_t kPackMinSteps = 16;
 
 // Whether U may be packed (one flag for the whole extension); off, every product is a plain gemm call, as
 // on a torch without the symbols. The tests turn it off to compare the two paths.
@@ -57,16 +72,16 @@ inline bool& packing_allowed() {
   return allowed;
 }
 
-// Y (R×M, ldy) (+)= X (R×K, ldx) · Wᵀ for R ≤ max_rows, W stored M×K (ldw), which must outlive the object.
+// Y (R×M, ldy) (+)= X (R×K, ldx) · Wᵀ for R ≤ max_rows, W stored M×K (ldw), which must outlive the object;
+// W is packed when `products` products of up to max_rows rows will read it and that pays (see kPackMinRows).
 template <typename T>
 class PackedWeight {
  public:
-  PackedWeight(const T* W, int64_t ldw, int64_t M, int64_t K, int64_t max_rows, bool reused)
+  PackedWeight(const T* W, int64_t ldw, int64_t M, int64_t K, int64_t max_rows, int64_t products)
       : W_(W), ldw_(ldw), M_(M), K_(K) {
     const bool fits = std::max({M, K, ldw, max_rows}) <= int64_t(std::numeric_limits<int>::max());
-    // worth it only where BLAS runs the products, and more than once
-    if (!(reused && max_rows > kGemvMaxRows && M > 0 && K > 0 && fits && pack_symbols<T>() && packing_allowed() &&
-          blas_symbols() && blas_allowed()))
+    if (!(products >= kPackMinSteps && max_rows >= kPackMinRows && M > 0 && K > 0 && fits && pack_symbols<T>() &&
+          packing_allowed() && blas_symbols() && blas_allowed()))
       return;
     const int m = int(M), n = int(max_rows), k = int(K), ld = int(ldw);
     const size_t bytes = is_float ? cblas_sgemm_pack_get_size(kAMatrix, m, n, k)
@@ -88,10 +103,11 @@ class PackedWeight {
   // WIDE: the streaming step's gemv (see rows_times_wt)
   template <bool WIDE = false>
   void times(int64_t R, const T* X, int64_t ldx, T* Y, int64_t ldy, bool accumulate) const {
-    if (packed_ == nullptr || R <= kGemvMaxRows) {
+    if (packed_ == nullptr || R < kPackMinRows) {  // (a smaller block of the same call: plain, see above)
       rows_times_wt<T, WIDE>(R, X, ldx, K_, W_, ldw_, M_, Y, ldy, accumulate);
       return;
     }
+    ++packed_product_count();
     OneBlasThread one_thread(2.0 * double(M_) * double(R) * double(K_) < kSmallGemmFlops);  // as gemm
     const int m = int(M_), n = int(R), k = int(K_), la = int(ldw_), lb = int(ldx), lc = int(ldy);
     const T beta = accumulate ? T(1) : T(0);
