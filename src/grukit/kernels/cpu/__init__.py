@@ -15,9 +15,10 @@ what changes is where the loop runs. Per layer and direction:
 
 GEMMs call torch's BLAS (MKL/OpenBLAS sgemm) directly; with N ≤ 4 rows a hand-written
 matrix-vector product replaces them (a BLAS call costs more than the arithmetic there).
-In float32 the forward packs U once per call into MKL's internal layout (cblas_sgemm_pack,
-`packed.h`) and every step's product reads that copy, where sgemm would copy U again at each
-step; without MKL's packing functions the products are plain sgemm calls.
+In float32, for 16 steps or more and blocks of 8 rows or more, the forward packs U once per call
+into MKL's internal layout (cblas_sgemm_pack, `packed.h`) and every step's product reads that
+copy, where sgemm would copy U again at each step; without MKL's packing functions the products
+are plain sgemm calls.
 
 Threads: batch rows are independent through time, so with N ≥ 8 each thread runs the
 whole time loop (forward and backward) for its own block of rows, calling BLAS on one
