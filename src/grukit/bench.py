@@ -13,8 +13,9 @@ the JSON and the start's heads the table), and peak memory of one
 training step: the growth of the peak resident set (VmHWM, reset through
 /proc/self/clear_refs) over the resident set just before the step, in a fresh process per
 implementation after one warm-up step, with glibc's mmap threshold fixed at 64 KiB (so a
-block freed by the warm-up is returned, not silently reused by the measured step). It
-counts every allocation the step makes (torch, MKL, XLA alike) and nothing held before.
+block freed by the warm-up is returned, not silently reused by the measured step; the cpu
+kernel's own pool of big buffers is emptied too). It counts every allocation the step makes
+(torch, MKL, XLA alike) and nothing held before.
 
 Work counted (multiply-adds × 2, gates ignored): forward 2·T·N·3H·(I+H), the input and
 recurrent products; a training step 2·T·N·3H·(2I+3H), the forward plus the backward's dW_x
@@ -367,6 +368,10 @@ def _memory_child(row: Row, impl: str, out: str) -> None:
         _, train_step = _torch(row)
     train_step()
     gc.collect()
+    if impl == "grukit-cpu":  # its pool keeps the warm-up's big buffers: returned, the step's own are counted
+        from grukit.kernels import cpu
+
+        cpu.empty_cache()
     with open("/proc/self/clear_refs", "w") as refs:
         refs.write("5")  # resets VmHWM to the current RSS
     base = _rss_kb("VmRSS")

@@ -184,6 +184,68 @@ def test_packing_is_left_out_where_it_cannot_pay(threads):
     assert counts(16, per_thread, torch.float64) == ((1, 16 * threads) if ops.pack_symbols_float64() else (0, 0))
 
 
+@pytest.fixture
+def fresh_pool():
+    """The kernel's pool of big buffers empty and on for the test; emptied and restored after it."""
+    ops = cpu._ops()
+    before = ops.allow_workspace(True)
+    cpu.empty_cache()
+    yield ops
+    cpu.empty_cache()
+    ops.allow_workspace(before)
+
+
+BIG = (64, 64, 3, 512)  # (T, N, I, H): a training cache (T, N, 4H) of 32 MiB and da (T, N, 3H) of 24 MiB
+
+
+def test_big_buffers_are_kept_for_the_next_call_which_overwrites_them(fresh_pool):
+    """The forward's cache and the backward's da of 16 MiB or more go to a pool when freed, and the next
+    call of the size takes them: its results are those of fresh memory, to the last bit, with a mask (padded
+    steps) and after a call on other inputs has left its values there. empty_cache returns the memory."""
+    ops = fresh_pool
+    T, N, I, H = BIG
+    cache_bytes, da_bytes = T * N * 4 * H * 4, T * N * 3 * H * 4
+    other = _inputs(T, N, I, H, torch.float32, bias=True, masked=True, seed=1, scale=3.0)
+    _run(cpu, other, "after", False)  # fills the pool with another run's values
+    assert cpu.cached_bytes() == cache_bytes + da_bytes
+    inputs = _inputs(T, N, I, H, torch.float32, bias=True, masked=True)
+    pooled = _run(cpu, inputs, "after", False)
+    assert cpu.cached_bytes() == cache_bytes + da_bytes  # taken and given back, not allocated anew
+    with torch.no_grad():  # an inference forward's (T, N, 3H) cache takes the da-sized block
+        cpu.sequence(*inputs[:2], *inputs[2], reset="after")
+    assert cpu.cached_bytes() == cache_bytes + da_bytes
+    cpu.empty_cache()
+    assert cpu.cached_bytes() == 0
+    ops.allow_workspace(False)
+    fresh = _run(cpu, inputs, "after", False)
+    assert cpu.cached_bytes() == 0
+    for a, b in zip(pooled, fresh):
+        assert torch.equal(a, b)
+
+
+def test_the_pool_holds_at_most_four_blocks_and_no_small_request_takes_a_big_one(fresh_pool):
+    """Bounds: past four blocks the smallest goes back; a block serves only a request of at least half its size;
+    buffers under 16 MiB are never pooled."""
+    ops = fresh_pool
+    T, N, I, H = BIG
+    MiB = 2**20
+    with torch.no_grad():
+        for t in (T, T // 4, 2 * T, 3 * T, 4 * T, 5 * T):  # inference caches (t, N, 3H): 24 … 120 MiB, and 6
+            x, h0, params, *_ = _inputs(t, N, I, H, torch.float32, bias=False, masked=False)
+            cpu.sequence(x, h0, *params, reset="after")
+    assert ops.workspace_blocks() == [48 * MiB, 72 * MiB, 96 * MiB, 120 * MiB]  # 24 evicted, 6 never pooled
+
+    def held_while_a_training_cache_lives(t):
+        x, h0, params, *_ = _inputs(t, N, I, H, torch.float32, bias=False, masked=False)
+        cache = ops.forward(x, h0, *params, None, False, False, True)[3]  # (t, N, 4H), kept alive here
+        blocks = ops.workspace_blocks()
+        del cache
+        return blocks
+
+    assert held_while_a_training_cache_lives(46) == [48 * MiB, 72 * MiB, 96 * MiB, 120 * MiB]  # 23 MiB: fresh
+    assert held_while_a_training_cache_lives(48) == [72 * MiB, 96 * MiB, 120 * MiB]  # 24 MiB: the 48 MiB block
+
+
 def _mm_calls(inputs) -> int:
     """How many aten::mm one forward + backward of the cpu kernel dispatches."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:

@@ -39,6 +39,12 @@ No per-step autograd graph is built. Backward allocates da (T, N, 3H), 12·N·H 
 per step in float32, and dx, and frees them when it returns. A forward under no_grad
 saves nothing; its cache is the (T, N, 3H) input projection, freed on return.
 
+Memory: caches and da of 16 MiB or more are not returned to the system when freed but kept,
+at most four blocks, for the next call of a similar size (`workspace.h`): fresh memory costs a
+page fault per 4 KiB at its first write, 25 ms per 64 MB here, and a training step asks for the
+same sizes again. The peak is what the calls need at once, as before; between calls the pool
+keeps what the last ones freed (`cached_bytes()`), until `empty_cache()` or exit.
+
 dtypes: float32 and float64 run in C++; any other dtype (bfloat16, float16) is handed to
 the `fused` backend, which computes in that dtype with torch ops.
 
@@ -87,6 +93,25 @@ def plain_step_op():
 def available() -> bool:
     """True when the extension is built (first call builds or loads it; later calls are free)."""
     return _ops() is not None
+
+
+def empty_cache() -> None:
+    """Return to the system the kernel's pooled buffers: the forward's caches and the backward's gradient
+    buffers of 16 MiB or more that finished calls freed, kept for the next call (`cached_bytes`; see Memory
+    in the module docstring). Like torch.cuda.empty_cache, it frees nothing in use.
+
+    Example:
+        >>> from grukit.kernels import cpu
+        >>> cpu.empty_cache(); cpu.cached_bytes()
+        0
+    """
+    if _ops() is not None:
+        _ops().release_workspace()
+
+
+def cached_bytes() -> int:
+    """Bytes the kernel holds in its pool of freed buffers now (0 without the extension)."""
+    return 0 if _ops() is None else sum(_ops().workspace_blocks())
 
 
 def _check(x: Tensor, h0: Tensor, weight_x: Tensor, weight_h: Tensor, bias_x, bias_h, reset, mask) -> None:

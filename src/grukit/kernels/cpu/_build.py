@@ -34,7 +34,7 @@ import torch
 log = logging.getLogger("grukit.kernels.cpu")
 
 SOURCES = ("module.cpp", "forward.cpp", "backward.cpp")
-HEADERS = ("gru.h", "blas.h", "packed.h", "activations.h")
+HEADERS = ("gru.h", "blas.h", "packed.h", "workspace.h", "activations.h")
 _HERE = Path(__file__).resolve().parent
 
 

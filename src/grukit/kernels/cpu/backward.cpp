@@ -8,6 +8,7 @@
 #include "activations.h"
 #include "blas.h"
 #include "gru.h"
+#include "workspace.h"
 
 namespace grukit {
 namespace {
@@ -119,7 +120,7 @@ std::vector<at::Tensor> backward_impl(const at::Tensor& d_output_any, const at::
   const int64_t TN = T_ * N, ldc = 4 * H, lda = 3 * H;
   const auto options = x.options();
   const at::Tensor d_output = contiguous_small<T>(d_output_any);           // (T, N, H)
-  at::Tensor da = at::empty({T_, N, lda}, options);                       // (T, N, 3H)
+  at::Tensor da = Workspace::get().empty({T_, N, lda}, options);        // (T, N, 3H)
   at::Tensor dh = d_h_n.clone();                                           // (N, H)
   at::Tensor dW_x = at::empty({3 * H, I}, options);                        // (3H, I)
   at::Tensor dW_h = at::empty({3 * H, H}, options);                        // (3H, H)

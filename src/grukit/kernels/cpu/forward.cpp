@@ -7,6 +7,7 @@
 #include "blas.h"
 #include "gru.h"
 #include "packed.h"
+#include "workspace.h"
 
 #include <string>
 #include <type_traits>
@@ -160,7 +161,7 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, 
   const int64_t T_ = x.size(0), N = x.size(1), I = x.size(2), H = h0.size(1);
   const int64_t G3 = 3 * H, ldg = training ? 4 * H : 3 * H;
   const auto options = x.options();
-  at::Tensor cache = at::empty({T_, N, ldg}, options);                    // (T, N, 4H or 3H)
+  at::Tensor cache = Workspace::get().empty({T_, N, ldg}, options);     // (T, N, 4H or 3H)
   at::Tensor output = at::empty({T_, N, H}, options);                     // (T, N, H)
   at::Tensor states = mask ? at::empty({T_, N, H}, options) : output;     // (T, N, H)
   const std::vector<T> b = bias_sums<T>(bias_x, bias_h, H);               // (4H,)

@@ -4,6 +4,7 @@
 #include "blas.h"
 #include "gru.h"
 #include "packed.h"
+#include "workspace.h"
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "grukit fused GRU kernel for CPU (forward + backward, float32/float64)";
@@ -33,5 +34,18 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack_count", [] { return grukit::pack_count().load(); }, "matrices packed so far");
   m.def("packed_product_count", [] { return grukit::packed_product_count().load(); },
         "products that read a packed matrix so far");
+  m.def("release_workspace", [] { return grukit::Workspace::get().release(); },
+        "frees the pooled buffers; -> bytes freed");
+  m.def("workspace_blocks", [] { return grukit::Workspace::get().pooled(); },
+        "the sizes in bytes of the pooled blocks, smallest first");
+  m.def(
+      "allow_workspace",
+      [](bool allowed) {
+        const bool before = grukit::Workspace::enabled();
+        grukit::Workspace::enabled() = allowed;
+        if (!allowed) grukit::Workspace::get().release();
+        return before;
+      },
+      "allow_workspace(False): big buffers from at::empty, each call's own; -> the previous setting");
   m.attr("gemv_max_rows") = grukit::kGemvMaxRows;
 }
