@@ -9,6 +9,9 @@ import itertools
 import logging
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -198,7 +201,8 @@ def fresh_pool():
 BIG = (64, 64, 3, 512)  # (T, N, I, H): a training cache (T, N, 4H) of 32 MiB and da (T, N, 3H) of 24 MiB
 
 
-def test_big_buffers_are_kept_for_the_next_call_which_overwrites_them(fresh_pool):
+@pytest.mark.parametrize("reset,reverse", [("after", False), ("before", True)])
+def test_big_buffers_are_kept_for_the_next_call_which_overwrites_them(fresh_pool, reset, reverse):
     """The forward's cache and the backward's da of 16 MiB or more go to a pool when freed, and the next
     call of the size takes them: its results are those of fresh memory, to the last bit, with a mask (padded
     steps) and after a call on other inputs has left its values there. empty_cache returns the memory."""
@@ -206,44 +210,88 @@ def test_big_buffers_are_kept_for_the_next_call_which_overwrites_them(fresh_pool
     T, N, I, H = BIG
     cache_bytes, da_bytes = T * N * 4 * H * 4, T * N * 3 * H * 4
     other = _inputs(T, N, I, H, torch.float32, bias=True, masked=True, seed=1, scale=3.0)
-    _run(cpu, other, "after", False)  # fills the pool with another run's values
+    _run(cpu, other, reset, reverse)  # fills the pool with another run's values
     assert cpu.cached_bytes() == cache_bytes + da_bytes
     inputs = _inputs(T, N, I, H, torch.float32, bias=True, masked=True)
-    pooled = _run(cpu, inputs, "after", False)
+    pooled = _run(cpu, inputs, reset, reverse)
     assert cpu.cached_bytes() == cache_bytes + da_bytes  # taken and given back, not allocated anew
     with torch.no_grad():  # an inference forward's (T, N, 3H) cache takes the da-sized block
-        cpu.sequence(*inputs[:2], *inputs[2], reset="after")
+        cpu.sequence(*inputs[:2], *inputs[2], reset=reset, reverse=reverse)
     assert cpu.cached_bytes() == cache_bytes + da_bytes
     cpu.empty_cache()
     assert cpu.cached_bytes() == 0
     ops.allow_workspace(False)
-    fresh = _run(cpu, inputs, "after", False)
+    fresh = _run(cpu, inputs, reset, reverse)
     assert cpu.cached_bytes() == 0
     for a, b in zip(pooled, fresh):
         assert torch.equal(a, b)
 
 
-def test_the_pool_holds_at_most_four_blocks_and_no_small_request_takes_a_big_one(fresh_pool):
-    """Bounds: past four blocks the smallest goes back; a block serves only a request of at least half its size;
-    buffers under 16 MiB are never pooled."""
+def test_the_pool_never_holds_idle_blocks_while_fresh_memory_is_allocated(fresh_pool):
+    """Found by a review: the pool kept the four largest blocks freed so far, even where no request could use
+    them, so that rising lengths (a sorted data set) held four idle blocks beside each new one (peak 566 MiB
+    against 191 without the pool), and one long batch pinned its blocks for every short one after it. Now a
+    request that no block fits returns the pool to the system first; a block serves requests of half its size
+    up; past four blocks the oldest goes."""
     ops = fresh_pool
     T, N, I, H = BIG
     MiB = 2**20
-    with torch.no_grad():
-        for t in (T, T // 4, 2 * T, 3 * T, 4 * T, 5 * T):  # inference caches (t, N, 3H): 24 … 120 MiB, and 6
-            x, h0, params, *_ = _inputs(t, N, I, H, torch.float32, bias=False, masked=False)
-            cpu.sequence(x, h0, *params, reset="after")
-    assert ops.workspace_blocks() == [48 * MiB, 72 * MiB, 96 * MiB, 120 * MiB]  # 24 evicted, 6 never pooled
 
-    def held_while_a_training_cache_lives(t):
+    def inference(t):  # a no_grad forward: its (t, N, 3H) cache, 24 MiB per T steps, goes to the pool after
         x, h0, params, *_ = _inputs(t, N, I, H, torch.float32, bias=False, masked=False)
-        cache = ops.forward(x, h0, *params, None, False, False, True)[3]  # (t, N, 4H), kept alive here
-        blocks = ops.workspace_blocks()
-        del cache
-        return blocks
+        with torch.no_grad():
+            cpu.sequence(x, h0, *params, reset="after")
 
-    assert held_while_a_training_cache_lives(46) == [48 * MiB, 72 * MiB, 96 * MiB, 120 * MiB]  # 23 MiB: fresh
-    assert held_while_a_training_cache_lives(48) == [72 * MiB, 96 * MiB, 120 * MiB]  # 24 MiB: the 48 MiB block
+    for t in (T, 2 * T, 3 * T, T // 4, 5 * T):  # rising sizes (and one of 6 MiB, never pooled)
+        inference(t)
+    assert ops.workspace_blocks() == [120 * MiB]  # each miss returned the blocks before it
+    inference(T)  # a long batch's block, then a short one: the short one's own
+    assert ops.workspace_blocks() == [24 * MiB]
+
+    def training_cache(t):  # (t, N, 4H): 32 MiB per T steps, alive while the caller holds it
+        x, h0, params, *_ = _inputs(t, N, I, H, torch.float32, bias=False, masked=False)
+        return ops.forward(x, h0, *params, None, True, False, True)[3]
+
+    inference(2 * T)  # a 48 MiB block
+    training_cache(46)  # 23 MiB: under half of 48, so the 48 MiB block goes and 23 MiB is allocated
+    assert ops.workspace_blocks() == [23 * MiB]
+    inference(2 * T)
+    training_cache(48)  # 24 MiB: the 48 MiB block serves it and comes back
+    assert ops.workspace_blocks() == [48 * MiB]
+    cpu.empty_cache()
+    caches = [training_cache(T) for _ in range(5)]  # five blocks at once, returned oldest first
+    pointers = [c.data_ptr() for c in caches]
+    del caches
+    assert ops.workspace_blocks() == [32 * MiB] * 4
+    assert training_cache(T).data_ptr() in pointers[1:]  # the first one returned went back to the system
+
+
+def test_out_of_memory_in_the_pool_names_the_size_as_torch_does(tmp_path):
+    """Found by a review: a failed allocation of a pooled buffer raised a bare MemoryError (std::bad_alloc), so
+    the CLI could not say how much one tensor asked for. Run in a child under an address-space limit."""
+    resource = pytest.importorskip("resource")
+    if not hasattr(resource, "RLIMIT_AS"):
+        pytest.skip("no RLIMIT_AS here")
+    script = tmp_path / "oom.py"
+    script.write_text(textwrap.dedent("""
+        import resource, torch
+        from grukit.kernels import cpu
+        assert cpu.available()
+        with open("/proc/self/status") as status:
+            size = next(int(line.split()[1]) for line in status if line.startswith("VmSize:")) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (size + 512 * 2**20, resource.RLIM_INFINITY))
+        T, N, H = 4000, 64, 512  # a no_grad cache (T, N, 3H) of 1,572,864,000 bytes
+        x, h0 = torch.zeros(T, N, 3), torch.zeros(N, H)
+        try:
+            with torch.no_grad():
+                cpu.sequence(x, h0, torch.zeros(3 * H, 3), torch.zeros(3 * H, H), None, None, reset="after")
+        except RuntimeError as err:
+            print(str(err).splitlines()[0])
+    """))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "can't allocate memory: you tried to allocate 1572864000 bytes" in done.stdout
 
 
 def _mm_calls(inputs) -> int:

@@ -42,8 +42,10 @@ saves nothing; its cache is the (T, N, 3H) input projection, freed on return.
 Memory: caches and da of 16 MiB or more are not returned to the system when freed but kept,
 at most four blocks, for the next call of a similar size (`workspace.h`): fresh memory costs a
 page fault per 4 KiB at its first write, 25 ms per 64 MB here, and a training step asks for the
-same sizes again. The peak is what the calls need at once, as before; between calls the pool
-keeps what the last ones freed (`cached_bytes()`), until `empty_cache()` or exit.
+same sizes again. A request that no kept block fits returns them all to the system before it
+allocates, so no idle block is held while fresh memory is asked for. Between calls the pool
+keeps what the last calls freed (`cached_bytes()`), until a call of another size,
+`empty_cache()`, or exit.
 
 dtypes: float32 and float64 run in C++; any other dtype (bfloat16, float16) is handed to
 the `fused` backend, which computes in that dtype with torch ops.
@@ -105,13 +107,15 @@ def empty_cache() -> None:
         >>> cpu.empty_cache(); cpu.cached_bytes()
         0
     """
-    if _ops() is not None:
-        _ops().release_workspace()
+    module = _state["module"]  # not built or loaded by this call: a process that never ran it holds nothing
+    if module is not None:
+        module.release_workspace()
 
 
 def cached_bytes() -> int:
-    """Bytes the kernel holds in its pool of freed buffers now (0 without the extension)."""
-    return 0 if _ops() is None else sum(_ops().workspace_blocks())
+    """Bytes the kernel holds in its pool of freed buffers now (0 where the extension has not run)."""
+    module = _state["module"]
+    return 0 if module is None else sum(module.workspace_blocks())
 
 
 def _check(x: Tensor, h0: Tensor, weight_x: Tensor, weight_h: Tensor, bias_x, bias_h, reset, mask) -> None:

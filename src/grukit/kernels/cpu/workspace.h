@@ -7,19 +7,23 @@
 // every allocation. Since the next step asks for the same sizes, a buffer of kPoolMinBytes or more
 // that the kernel frees goes to a small pool, and the next request that fits takes it.
 //
-// Bounds: at most kPoolBlocks blocks; a block serves only a request of at least half its size (a
-// short batch after a long one does not pin the long one's memory); past kPoolBlocks the smallest
-// goes back to the system. The pool holds only buffers the kernel had in use, so between calls it
-// keeps what the last calls freed, until grukit.kernels.cpu.empty_cache() or exit.
+// Rules, so that the pool never adds to what the kernel would hold without it when it allocates:
+// - a request takes the smallest pooled block of its size up to twice its size;
+// - a request that no pooled block fits first returns the whole pool to the system, then allocates:
+//   no idle block is held while fresh memory is asked for (blocks of other sizes, a long batch's
+//   after short ones follow, go at once);
+// - past kPoolBlocks the block returned longest ago goes back to the system.
+// Between calls the pool holds what the last calls freed, at most kPoolBlocks blocks, until a call
+// of another size, grukit.kernels.cpu.empty_cache(), or exit.
 #pragma once
 
 #include <ATen/ATen.h>
 
-#include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <new>
+#include <deque>
 #include <mutex>
 #include <vector>
 
@@ -45,7 +49,7 @@ class Workspace {
     const int64_t numel = c10::multiply_integers(sizes);
     const size_t bytes = size_t(numel) * options.dtype().itemsize();
     if (!enabled() || bytes < kPoolMinBytes) return at::empty(sizes, options);
-    Block block = take(bytes);
+    Block block = take_or_release(bytes);
     if (block.data == nullptr) block = {allocate(bytes), bytes};
     return at::from_blob(
         block.data, sizes, [capacity = block.bytes](void* data) { Workspace::get().give({data, capacity}); },
@@ -54,7 +58,7 @@ class Workspace {
 
   // Frees every pooled block; returns the bytes freed.
   size_t release() {
-    std::vector<Block> blocks;
+    std::deque<Block> blocks;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       blocks.swap(free_);
@@ -76,33 +80,44 @@ class Workspace {
     return sizes;
   }
 
-  static bool& enabled() {
-    static bool on = true;
+  static std::atomic<bool>& enabled() {
+    static std::atomic<bool> on{true};
     return on;
   }
 
  private:
-  // 64-byte aligned, as torch's own CPU tensors
+  // 64-byte aligned, as torch's own CPU tensors; out of memory is reported as torch's allocator does
   static void* allocate(size_t bytes) {
     void* data = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (data == nullptr) throw std::bad_alloc();
+    TORCH_CHECK(data != nullptr, "DefaultCPUAllocator: can't allocate memory: you tried to allocate ", bytes,
+                " bytes (grukit cpu kernel)");
     return data;
   }
 
-  // The smallest pooled block of `bytes` … 2·`bytes`, removed from the pool; {nullptr, 0} when none fits.
-  Block take(size_t bytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto best = free_.end();
-    for (auto it = free_.begin(); it != free_.end(); ++it) {
-      if (it->bytes >= bytes && it->bytes / 2 <= bytes && (best == free_.end() || it->bytes < best->bytes)) best = it;
+  // The smallest pooled block of `bytes` … 2·`bytes`, removed from the pool; when none fits, every pooled
+  // block is freed and {nullptr, 0} returned.
+  Block take_or_release(size_t bytes) {
+    std::deque<Block> unfit;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto best = free_.end();
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (it->bytes >= bytes && it->bytes / 2 <= bytes && (best == free_.end() || it->bytes < best->bytes)) {
+          best = it;
+        }
+      }
+      if (best != free_.end()) {
+        const Block block = *best;
+        free_.erase(best);
+        return block;
+      }
+      unfit.swap(free_);
     }
-    if (best == free_.end()) return {nullptr, 0};
-    const Block block = *best;
-    free_.erase(best);
-    return block;
+    for (const Block& b : unfit) std::free(b.data);
+    return {nullptr, 0};
   }
 
-  // A freed block joins the pool; past kPoolBlocks the smallest one is freed (the large ones cost most to fault).
+  // A freed block joins the pool (or the system, with the pool off); past kPoolBlocks the oldest goes.
   void give(Block block) {
     Block evicted{nullptr, 0};
     {
@@ -112,10 +127,8 @@ class Workspace {
       } else {
         free_.push_back(block);
         if (free_.size() > kPoolBlocks) {
-          auto smallest = std::min_element(free_.begin(), free_.end(),
-                                           [](const Block& a, const Block& b) { return a.bytes < b.bytes; });
-          evicted = *smallest;
-          free_.erase(smallest);
+          evicted = free_.front();
+          free_.pop_front();
         }
       }
     }
@@ -123,7 +136,7 @@ class Workspace {
   }
 
   std::mutex mutex_;
-  std::vector<Block> free_;
+  std::deque<Block> free_;  // oldest first
 };
 
 }  // namespace grukit
