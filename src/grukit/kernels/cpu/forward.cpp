@@ -139,7 +139,7 @@ void one_step(bool after, bool training, int64_t N, int64_t H, int64_t ldg, T* g
     return;
   }
   U.u_rz.template times<WIDE>(N, h_prev, H, gh, G3, false);  // [g_r, g_z] = h_prev U_rzᵀ  (N, 2H)
-  T* q = training ? g + 3 * H : q_tmp;                                 // (N, H) with stride ldq
+  T* q = training ? g + 3 * H : q_tmp;  // (N, H) with stride ldq
   const int64_t ldq = training ? ldg : H;
   for_rows(N, H, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) row_before_rz<T>(H, g + n * ldg, gh + n * G3, bp, h_prev + n * H, q + n * ldq);
@@ -161,7 +161,7 @@ std::vector<at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& h0, 
   const int64_t T_ = x.size(0), N = x.size(1), I = x.size(2), H = h0.size(1);
   const int64_t G3 = 3 * H, ldg = training ? 4 * H : 3 * H;
   const auto options = x.options();
-  at::Tensor cache = Workspace::get().empty({T_, N, ldg}, options);     // (T, N, 4H or 3H)
+  at::Tensor cache = Workspace::get().empty({T_, N, ldg}, options);       // (T, N, 4H or 3H)
   at::Tensor output = at::empty({T_, N, H}, options);                     // (T, N, H)
   at::Tensor states = mask ? at::empty({T_, N, H}, options) : output;     // (T, N, H)
   const std::vector<T> b = bias_sums<T>(bias_x, bias_h, H);               // (4H,)

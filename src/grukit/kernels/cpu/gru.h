@@ -22,14 +22,15 @@ constexpr int64_t kParallelElems = 4096;
 // The time loop is split over threads by batch rows when each gets at least this many.
 constexpr int64_t kMinRowsPerThread = 4;
 
-// Batch rows are independent through time: with N large enough, each thread runs the
-// whole time loop for its own block of rows (one single-threaded BLAS call per step,
-// no barrier per step). Otherwise one loop, with BLAS and element-wise work threaded.
+// The threads for_row_blocks splits N rows over (1: one loop).
 inline int64_t row_block_threads(int64_t N) {
   const int64_t threads = std::min<int64_t>(at::get_num_threads(), N / kMinRowsPerThread);
   return threads > 1 && !at::in_parallel_region() ? threads : 1;
 }
 
+// Batch rows are independent through time: with N large enough, each thread runs the
+// whole time loop for its own block of rows (one single-threaded BLAS call per step,
+// no barrier per step). Otherwise one loop, with BLAS and element-wise work threaded.
 template <typename F>
 void for_row_blocks(int64_t N, const F& f) {
   const int64_t threads = row_block_threads(N);
