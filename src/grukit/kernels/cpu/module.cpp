@@ -6,31 +6,32 @@
 #include "packed.h"
 #include "workspace.h"
 
+namespace {
+
+// allow_*(bool) of a switch the tests turn: sets it, returns the previous setting
+auto switch_setter(bool& (*flag)()) {
+  return [flag](bool allowed) {
+    const bool before = flag();
+    flag() = allowed;
+    return before;
+  };
+}
+
+}  // namespace
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "grukit fused GRU kernel for CPU (forward + backward, float32/float64)";
   m.def("forward", &grukit::forward, "GRU layer forward: -> [output, h_n, states, cache]");
   m.def("backward", &grukit::backward, "GRU layer backward: -> [dx, dh0, dW_x, dW_h, db_x, db_h]");
   m.def("step", &grukit::step, "one GRU step for inference: -> h");
   m.def("blas_symbols", &grukit::blas_symbols, "True when sgemm_/dgemm_ are called directly");
-  m.def(
-      "allow_blas",
-      [](bool allowed) {
-        const bool before = grukit::blas_allowed();
-        grukit::blas_allowed() = allowed;
-        return before;
-      },
-      "allow_blas(False): every product through at::mm (the path of a torch without sgemm_); -> the previous "
-      "setting");
+  m.def("allow_blas", switch_setter(&grukit::blas_allowed),
+        "allow_blas(False): every product through at::mm (the path of a torch without sgemm_); -> the previous "
+        "setting");
   m.def("pack_symbols", &grukit::pack_symbols<float>, "True when MKL's cblas_sgemm_pack/_compute are there");
   m.def("pack_symbols_float64", &grukit::pack_symbols<double>, "True when cblas_dgemm_pack/_compute are there");
-  m.def(
-      "allow_packing",
-      [](bool allowed) {
-        const bool before = grukit::packing_allowed();
-        grukit::packing_allowed() = allowed;
-        return before;
-      },
-      "allow_packing(False): U's per-step products as plain gemm calls, U not packed; -> the previous setting");
+  m.def("allow_packing", switch_setter(&grukit::packing_allowed),
+        "allow_packing(False): U's per-step products as plain gemm calls, U not packed; -> the previous setting");
   m.def("pack_count", [] { return grukit::pack_count().load(); }, "matrices packed so far");
   m.def("packed_product_count", [] { return grukit::packed_product_count().load(); },
         "products that read a packed matrix so far");
