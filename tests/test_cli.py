@@ -744,6 +744,16 @@ def test_under_torchrun_an_input_error_is_said_once_per_machine(rank, local_rank
     assert stop.value.code == 2 and ("--horizon" in capsys.readouterr().err) == says
 
 
+def test_a_lone_process_says_its_error_whatever_local_rank_its_environment_holds(tmp_path, capsys, monkeypatch):
+    """A LOCAL_RANK left in the environment by some launcher must not silence a single process (WORLD_SIZE 1)."""
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
+    missing = tmp_path / "missing.csv"
+    code, _, err = _run(capsys, ["forecast", "--csv", str(missing), "--column", "y", "--out", str(tmp_path / "r")])
+    assert code == 2 and _error_lines(err) == [f"grukit forecast: error: --csv: file not found: {missing}"]
+
+
 def test_under_torchrun_out_of_memory_is_said_by_each_process_with_its_rank(tmp_path, capsys, monkeypatch):
     """Memory may run out in one process only, so each process says its own, named by its rank."""
     from grukit.tasks import forecast

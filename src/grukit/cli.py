@@ -403,8 +403,11 @@ def _process_specific(err: BaseException) -> bool:
 
 
 def _first_on_machine() -> bool:
-    """True in torchrun's first process of each machine (LOCAL_RANK 0), and outside torchrun."""
-    return os.environ.get("LOCAL_RANK", "0") == "0"
+    """True in torchrun's first process of each machine (LOCAL_RANK 0), and outside a job of several processes
+    (WORLD_SIZE unset or 1), whatever LOCAL_RANK a launcher's environment left: a lone process always speaks."""
+    from grukit.distributed import world
+
+    return world()[1] <= 1 or os.environ.get("LOCAL_RANK", "0") == "0"
 
 
 def _says(err: BaseException) -> bool:
