@@ -405,9 +405,11 @@ def _process_specific(err: BaseException) -> bool:
 def _first_on_machine() -> bool:
     """True in torchrun's first process of each machine (LOCAL_RANK 0), and outside a job of several processes
     (WORLD_SIZE unset or 1), whatever LOCAL_RANK a launcher's environment left: a lone process always speaks."""
-    from grukit.distributed import world
-
-    return world()[1] <= 1 or os.environ.get("LOCAL_RANK", "0") == "0"
+    try:  # read here, not through torch: a mistyped option is answered before torch is imported
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        size = 1
+    return size <= 1 or os.environ.get("LOCAL_RANK", "0") == "0"
 
 
 def _says(err: BaseException) -> bool:
