@@ -28,6 +28,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -53,6 +54,8 @@ class MusicConfig:
     output_dropout: float = 0.1  # dropout on h_t before the output layer (training only)
     reset: str = "before"  # GRU reset placement (DESIGN §1), cell="gru" only
     backend: str = "auto"  # GRU kernel backend, cell="gru" only
+    FLAGS: ClassVar[dict[str, str]] = {  # the `grukit music` flag behind each field, for resume messages
+        "hidden_size": "--hidden", "cell": "--cell", "input_dropout": "--dropout", "output_dropout": "--dropout"}
 
 
 @register

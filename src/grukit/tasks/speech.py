@@ -25,6 +25,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -52,6 +53,8 @@ class SpeechConfig:
     # the FeatureConfig of the MFCC it reads (None: saved before it was recorded, which means FeatureConfig(), the
     # only one the command used then); a dict, so left out of the hash
     features: dict | None = field(default=None, hash=False)
+    FLAGS: ClassVar[dict[str, str]] = {  # the `grukit speech` flag behind each field, for resume messages
+        "hidden_size": "--hidden", "num_layers": "--layers", "cell": "--cell"}
 
 
 @register
