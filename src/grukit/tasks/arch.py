@@ -109,3 +109,15 @@ def matched_hidden(kind: str, target: int, count: Callable[[str, int], int], *, 
     if lo > 1 and abs(count(kind, lo - 1) - target) <= abs(count(kind, lo) - target):
         return lo - 1
     return lo
+
+
+def matched_sizes(kinds, gru_hidden: int, build: Callable[[str, int], nn.Module]) -> dict[str, int]:
+    """{kind: H} for `kinds`, every one's parameter count matched to that of build("gru", gru_hidden): both GRUs at
+    gru_hidden, the others at `matched_hidden`. First a UsageError naming --hidden when that GRU cannot train in
+    this machine's memory (`check_trainable`): the others are as large."""
+    from grukit.tasks.common import check_trainable
+
+    check_trainable(lambda: build("gru", gru_hidden), "--hidden")
+    count = lambda kind, H: count_parameters(build(kind, H))  # noqa: E731
+    target = count("gru", gru_hidden)
+    return {k: gru_hidden if k in ("gru", "torch-gru") else matched_hidden(k, target, count) for k in kinds}

@@ -34,8 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from grukit.tasks.arch import KINDS, LABELS, count_parameters, matched_hidden
-from grukit.tasks.common import check_trainable
+from grukit.tasks.arch import KINDS, LABELS, count_parameters, matched_sizes
 
 log = logging.getLogger(__name__)
 TASKS = ("music", "adding", "copy", "forecast", "classify", "speech")
@@ -68,15 +67,6 @@ class Spec:
 
 # ----------------------------------------------------------------------------- tasks
 
-def _matched(kinds, gru_hidden: int, build: Callable[[str, int], nn.Module]) -> dict[str, int]:
-    """{kind: H} with every kind's parameters matched to the GRU's at `gru_hidden` (UsageError naming --hidden
-    first, when that GRU cannot train in this machine's memory: the others are as large)."""
-    check_trainable(lambda: build("gru", gru_hidden), "--hidden")
-    count = lambda kind, H: count_parameters(build(kind, H))  # noqa: E731
-    target = count("gru", gru_hidden)
-    return {k: gru_hidden if k in ("gru", "torch-gru") else matched_hidden(k, target, count) for k in kinds}
-
-
 def _train_config(args, **defaults):
     from grukit.train import TrainConfig
 
@@ -100,7 +90,7 @@ def _synthetic(args, kinds) -> Spec:
     val = S.make_data(args.task, n_eval, T, seed=20_000 + args.seed)
     test = S.make_data(args.task, n_eval, T, seed=30_000 + args.seed)
     build = lambda kind, H: S.SyntheticModel(args.task, H, cell=kind, backend=args.backend)  # noqa: E731
-    hidden = _matched(kinds, args.hidden or 64, build)
+    hidden = matched_sizes(kinds, args.hidden or 64, build)
     config = _train_config(args, epochs=20, lr=3e-3, batch_size=32, steps_per_epoch=args.steps or 100,
                            schedule="constant", weight_decay=0.0, metric="val_loss", mode="min")
     trivial = S.memoryless_loss(args.task, test[1])  # on this run's test set
@@ -131,7 +121,7 @@ def _music(args, kinds) -> Spec:
         model.init_output_bias(splits["train"])
         return model
 
-    hidden = {k: M.PAPER_HIDDEN[k] for k in kinds} if args.hidden is None else _matched(kinds, args.hidden, build)
+    hidden = {k: M.PAPER_HIDDEN[k] for k in kinds} if args.hidden is None else matched_sizes(kinds, args.hidden, build)
     config = _train_config(args, epochs=30, lr=2e-2, batch_size=8, weight_decay=0.0, patience=8,
                            metric="val_nll", mode="min")
     from grukit.tasks.sequences import pad_collate
@@ -169,7 +159,7 @@ def _speech(args, kinds) -> Spec:
         model.set_normalisation(frames)
         return model
 
-    hidden = _matched(kinds, args.hidden or 64, build)
+    hidden = matched_sizes(kinds, args.hidden or 64, build)
     config = _train_config(args, epochs=15, lr=3e-3, batch_size=32, metric="val_accuracy", mode="max")
     test_set = Sp.as_dataset(test)
     test_metric = lambda model: float((Sp.predict(model, test_set) == test.digits).mean())  # noqa: E731

@@ -61,7 +61,8 @@ def _swap(model: nn.Module, kind: str, input_size: int, hidden: int, **kwargs) -
 
 def _forecast(args, kinds):
     from grukit.tasks import forecast as F
-    from grukit.tasks.compare import Spec, _matched, _train_config
+    from grukit.tasks.arch import matched_sizes
+    from grukit.tasks.compare import Spec, _train_config
     from grukit.tasks.forecast_data import errors, min_rows, prepare
     from grukit.tasks.forecast_model import Forecaster
 
@@ -93,7 +94,7 @@ def _forecast(args, kinds):
     def test(model: nn.Module) -> float:
         return errors(F.predict(model, p, t_test), truth, observed, p.mase_scale)["MASE"]
 
-    hidden = _matched(kinds, args.hidden or ns.hidden, build)
+    hidden = matched_sizes(kinds, args.hidden or ns.hidden, build)
     config = _train_config(args, epochs=F.EPOCHS, batch_size=ns.batch_size, lr=ns.lr, weight_decay=0.01,
                            warmup_steps=20, metric="val_mase", mode="min")
     a, b = p.bounds
@@ -108,8 +109,9 @@ def _forecast(args, kinds):
 def _classify(args, kinds):
     from grukit.data.sentiment import Vocabulary, tokenize
     from grukit.tasks import classify as C
+    from grukit.tasks.arch import matched_sizes
     from grukit.tasks.classify_model import SentenceClassifier
-    from grukit.tasks.compare import Spec, _matched, _train_config
+    from grukit.tasks.compare import Spec, _train_config
 
     if args.limit is not None and args.limit < CLASSIFY_MIN_LIMIT:
         raise UsageError(f"--limit: expected an integer >= {CLASSIFY_MIN_LIMIT} for --task classify (sentences "
@@ -137,7 +139,7 @@ def _classify(args, kinds):
     def test_accuracy(model: nn.Module) -> float:
         return float((C.predict(model.eval(), test) == y_test).mean())
 
-    hidden = _matched(kinds, args.hidden or ns.hidden, build)
+    hidden = matched_sizes(kinds, args.hidden or ns.hidden, build)
     config = _train_config(args, epochs=C.EPOCHS, batch_size=ns.batch_size, lr=ns.lr, weight_decay=0.01,
                            warmup_steps=50, metric="val_accuracy", mode="max", patience=4)
     notes = [f"{source}: {len(train):,} train / {len(val):,} validation / {len(test):,} test sentences "

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from grukit.tasks.arch import LABELS, count_parameters, matched_hidden
+from grukit.tasks.arch import LABELS, count_parameters, matched_sizes
 
 log = logging.getLogger(__name__)
 KINDS = ("gru", "lstm", "rnn")
@@ -90,7 +90,7 @@ def run(args) -> dict:
     from grukit import report
     from grukit.distributed import is_main
     from grukit.tasks import synthetic as S
-    from grukit.tasks.common import check_at_least, check_common, check_trainable
+    from grukit.tasks.common import check_at_least, check_common
     from grukit.train import TrainConfig, fit
 
     check_at_least(args, ("length",), least=2)  # the adding problem needs two steps to mark
@@ -100,10 +100,7 @@ def run(args) -> dict:
     out = Path(args.out)
     T = args.length
     build = lambda kind, H: S.SyntheticModel("adding", H, cell=kind, backend=args.backend)  # noqa: E731
-    check_trainable(lambda: build("gru", args.hidden), "--hidden")  # the other cells are matched to its size
-    count = lambda kind, H: count_parameters(build(kind, H))  # noqa: E731
-    target = count("gru", args.hidden)
-    hidden = {k: args.hidden if k == "gru" else matched_hidden(k, target, count) for k in KINDS}
+    hidden = matched_sizes(KINDS, args.hidden, build)
     train = TensorDataset(*S.make_data("adding", max(1000, args.steps * args.batch_size), T, 10_000 + args.seed))
     val = S.make_data("adding", 500, T, 20_000 + args.seed)
     probe = S.make_data("adding", args.probe, T, 40_000 + args.seed)

@@ -219,17 +219,22 @@ at::Tensor step_impl(const at::Tensor& x_t, const at::Tensor& h_prev, const at::
 }
 
 // t (rows, cols), or (1, rows, cols) where `layered` allows it, of like's dtype, on the CPU
+// t of like's dtype, a dense tensor on the CPU (its shape is the caller's to check)
+void check_kind(const at::Tensor& t, const char* name, const at::Tensor& like) {
+  TORCH_CHECK_TYPE(t.scalar_type() == like.scalar_type(), name, ": expected dtype ", like.scalar_type(),
+                   " (that of x_t), got ", t.scalar_type());
+  TORCH_CHECK_VALUE(t.device().is_cpu(), name, ": the 'cpu' backend expects CPU tensors, got ", t.device());
+  TORCH_CHECK_VALUE(t.layout() == at::kStrided, name, ": expected a dense (strided) tensor, got layout ",
+                    t.layout());
+}
+
 void check_matrix(const at::Tensor& t, const char* name, int64_t rows, int64_t cols, const at::Tensor& like,
                   bool layered = false) {
   const bool shaped = t.dim() == 2 || (layered && t.dim() == 3 && t.size(0) == 1);
   TORCH_CHECK_VALUE(shaped && t.size(-2) == rows && t.size(-1) == cols, name, ": expected shape (", rows, ", ",
                     cols, ")", layered ? " or (1, " + std::to_string(rows) + ", " + std::to_string(cols) + ")" : "",
                     ", got ", t.sizes());
-  TORCH_CHECK_TYPE(t.scalar_type() == like.scalar_type(), name, ": expected dtype ", like.scalar_type(),
-                   " (that of x_t), got ", t.scalar_type());
-  TORCH_CHECK_VALUE(t.device().is_cpu(), name, ": the 'cpu' backend expects CPU tensors, got ", t.device());
-  TORCH_CHECK_VALUE(t.layout() == at::kStrided, name, ": expected a dense (strided) tensor, got layout ",
-                    t.layout());
+  check_kind(t, name, like);
 }
 
 }  // namespace
@@ -267,11 +272,7 @@ at::Tensor step(const at::Tensor& x_t, const at::Tensor& h_prev, const at::Tenso
     if (!bias->has_value()) continue;
     const at::Tensor& t = **bias;
     TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == 3 * H, "bias: expected shape (", 3 * H, ",), got ", t.sizes());
-    TORCH_CHECK_TYPE(t.scalar_type() == x_t.scalar_type(), "bias: expected dtype ", x_t.scalar_type(),
-                     " (that of x_t), got ", t.scalar_type());
-    TORCH_CHECK_VALUE(t.device().is_cpu(), "bias: the 'cpu' backend expects CPU tensors, got ", t.device());
-    TORCH_CHECK_VALUE(t.layout() == at::kStrided, "bias: expected a dense (strided) tensor, got layout ",
-                      t.layout());
+    check_kind(t, "bias", x_t);
   }
   // the memory read through data_ptr: contiguous, with a lazy negation (a flag beside the data) applied
   // (the common case, already so, asks the dispatcher nothing: this runs at every step of a stream)
