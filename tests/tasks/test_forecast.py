@@ -34,7 +34,9 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
     assert Image.open(out / "forecast.png").size == SIZE
     assert Image.open(out / "gates.png").size == GATES_SIZE
     m = json.loads((out / "metrics.json").read_text())
-    assert set(m["test"]) == {"GRU", "naive", "seasonal-naive", "seasonal-naive+drift", "ridge AR(16)"}
+    assert set(m["test"]) == {"GRU", "naive", "seasonal-naive", "seasonal-naive+drift", "airline SARIMA",
+                              "ridge AR(16)"}
+    assert -1 < m["airline"]["theta"] < 1 and -1 < m["airline"]["Theta"] < 1
     assert "; 420 steps (the first 420 of its 2,284 steps, by --limit)" in (out / "report.md").read_text()
     for scores in m["test"].values():
         assert scores["MASE"] == pytest.approx(scores["MAE"] / m["scale"])
@@ -42,6 +44,7 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
     assert m["gaps"] == 47 and m["horizon"] == 8 and m["test_origins"] == 63 - 8 + 1  # origins 356 .. 411
     report = (out / "report.md").read_text()
     assert "47 missing values" in report and "![gates](gates.png)" in report
+    assert f"(θ = {m['airline']['theta']:.3f}, Θ = {m['airline']['Theta']:.3f})" in report
 
     # past the data: the next 8 steps from the last of the 420, by every model, with the weeks' dates
     assert Image.open(out / "outlook.png").size == SIZE and str(out / "forecast.csv") in printed

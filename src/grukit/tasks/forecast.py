@@ -48,7 +48,7 @@ from grukit.tasks.common import (
     train_config,
     write_metrics,
 )
-from grukit.tasks.forecast_baselines import all_baselines, ridge_ar
+from grukit.tasks.forecast_baselines import Fits, all_baselines, fit_baselines
 from grukit.tasks.forecast_data import TRANSFORMS, Prepared, errors, prepare, prepared_for
 from grukit.tasks.forecast_model import ForecastEnsemble, Forecaster
 from grukit.train import fit, seed_everything
@@ -252,27 +252,28 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     check_trainable(lambda: ForecastEnsemble(p.n_features, args.horizon, members=1, **sizes), "--members, --hidden",
                     copies=args.members)
     model = ForecastEnsemble(p.n_features, args.horizon, members=args.members, **sizes)
-    W, alpha = ridge_ar(p)  # fitted on the training windows, α picked on validation; also a baseline
+    fits = fit_baselines(p)  # on the training part (the ridge's α on validation); the ridge also starts the GRU
     if args.linear:
         for member in model.members:
-            member.set_linear(torch.from_numpy(W).float())
+            member.set_linear(torch.from_numpy(fits.W).float())
     config = train_config(args, epochs=EPOCHS, batch_size=args.batch_size, lr=args.lr, weight_decay=0.01,
                           warmup_steps=20, metric="val_mase", mode="min", patience=PATIENCE)
     result = fit(model, train, val, step_loss=ensemble_mse, evaluate=val_mase, config=config, out=out)
 
     target, observed = p.targets(t_test)
     truth = p.unscale(t_test, target)  # (N, K)
-    forecasts = {"GRU": predict(model, p, t_test), **all_baselines(p, t_test, W)}
+    forecasts = {"GRU": predict(model, p, t_test), **all_baselines(p, t_test, fits)}
     scores = {name: errors(f, truth, observed, p.mase_scale) for name, f in forecasts.items()}
     if not is_main():
         return {}
     files = _figures(out, model, p, series, t_test, forecasts, truth, result.history)
-    ahead = outlook(model, p, W, series) if len(p.y) == len(series) else None  # not for a backtest's older folds
+    ahead = outlook(model, p, fits, series) if len(p.y) == len(series) else None  # not for a backtest's older folds
     if ahead is not None:
         files.update(_outlook_files(out, p, series, ahead))
     metrics = {"test": scores, "scale": p.mase_scale, "transform": p.transform, "season": season,
                "horizon": args.horizon, "lookback": args.lookback, "members": args.members,
-               "linear_path_ridge_alpha": alpha if args.linear else None,
+               "linear_path_ridge_alpha": fits.alpha if args.linear else None,
+               "airline": {"theta": fits.airline.theta, "Theta": fits.airline.Theta} if fits.airline else None,
                "test_origins": int(len(t_test)), "gaps": int(p.gap.sum()),
                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                "train_seconds": round(result.run_seconds, 2), "val_mase": result.best.get("val_mase"),
@@ -293,7 +294,7 @@ DRAWN = ("GRU", "ridge", "seasonal-naive+drift")  # the models outlook.png draws
 
 
 @torch.no_grad()
-def outlook(model: Forecaster | ForecastEnsemble, p: Prepared, W: np.ndarray, series: Series) -> dict[str, np.ndarray]:
+def outlook(model: Forecaster | ForecastEnsemble, p: Prepared, fits: Fits, series: Series) -> dict[str, np.ndarray]:
     """The forecasts of the K steps after the series ends (origin T − 1, no truth yet): name -> (K,) in data
     units, the GRU's and every baseline's, with "date" (K,) when the rows step by a fixed unit (`dates_after`).
     The series is read as `forecast_from` reads it (`prepared_for`: every gap is before the origin), so the
@@ -301,7 +302,7 @@ def outlook(model: Forecaster | ForecastEnsemble, p: Prepared, W: np.ndarray, se
     # p's scaling without its split: every gap lies before the origin and is filled as forecast_from fills it
     q = prepared_for(series.values, horizon=p.horizon, **reading(p))
     t = np.array([len(q.y) - 1])  # (1,) the last step
-    ahead = {"GRU": predict(model, q, t)[0], **{k: v[0] for k, v in all_baselines(q, t, W).items()}}  # (K,) each
+    ahead = {"GRU": predict(model, q, t)[0], **{k: v[0] for k, v in all_baselines(q, t, fits).items()}}  # (K,) each
     dates = dates_after(series.dates, p.horizon, series.season) if series.dates else None
     return {**({"date": np.array(dates)} if dates else {}), **ahead}
 
@@ -409,6 +410,9 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
               "on the training part. Baselines: naive (last value), "
               + ("seasonal-naive (value one season back), seasonal-naive + drift (plus the last season's mean "
                  "change per step), " if p.season > 1 else "")
+              + (f"the airline model, seasonal ARIMA(0,1,1)(0,1,1) with m = {p.season} fitted by conditional "
+                 f"least squares on the training part (θ = {metrics['airline']['theta']:.3f}, Θ = "
+                 f"{metrics['airline']['Theta']:.3f}), " if metrics.get("airline") else "")
               + "and a direct ridge linear autoregression on the same L-step window (penalty chosen on validation).")
     figs = "\n\n".join(figure(name, path) for name, path in files.items() if str(path).endswith(".png"))
     sections = [("What ran", method), ("Data", data), ("Test metrics (lower is better)", summary)]

@@ -9,10 +9,13 @@ For origin t, step k = 1..K, season m, j = ⌈k/m⌉ (seasons back to the last s
     ridge AR(L)           ŷ_{t+k} = y_t + s·(b_k + Σ_i w_{k,i} x_i),  x = the lookback window of (y_i − y_t)/s
                           (+ covariates), one linear model per k fitted on the training windows
                           whose target k was observed, ridge penalty α picked on the validation windows
+    airline SARIMA        the seasonal ARIMA(0,1,1)(0,1,1)_m of Box & Jenkins, fitted by conditional least
+                          squares on the training part (`forecast_arima`)
 
 `all_baselines` computes each on the modelled series y (the log of the level after
 `prepare(transform="log")`, where the drift becomes a growth rate) and returns forecasts of
-the level.
+the level. The seasonal baselines need a season (m > 1); the airline model also needs a training
+step whose seasonal difference reads no gap.
 
 Example:
     >>> import numpy as np
@@ -24,13 +27,16 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from grukit.errors import UsageError
+from grukit.tasks.forecast_arima import Airline, fit_airline
 from grukit.tasks.forecast_data import Prepared, errors
 
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)  # ridge penalties tried, the best on validation kept
+AIRLINE = "airline SARIMA"  # the airline model's name in tables
 
 
 def naive(y: np.ndarray, t: np.ndarray, horizon: int) -> np.ndarray:
@@ -127,13 +133,29 @@ def ridge_predict(p: Prepared, W: np.ndarray, t: np.ndarray) -> np.ndarray:
     return p.unscale(t, _ar_features(p, t) @ W)
 
 
-def all_baselines(p: Prepared, t: np.ndarray, W: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """name -> (N, K) forecasts in data units at origins t; W: the `ridge_ar` fit when the caller has it."""
-    if W is None:
-        W, _ = ridge_ar(p)
+@dataclass(frozen=True)
+class Fits:
+    """The fitted baselines of one split: fitted once, then applied at any origins (`all_baselines`)."""
+
+    W: np.ndarray  # (L·F'+1, K) the ridge AR(L) (`ridge_ar`)
+    alpha: float  # its penalty, picked on validation
+    airline: Airline | None  # the airline model of the training part; None where it has none (`fit_airline`)
+
+
+def fit_baselines(p: Prepared) -> Fits:
+    """The ridge AR and the airline model of `p`'s split."""
+    W, alpha = ridge_ar(p)
+    return Fits(W, alpha, fit_airline(p.y, p.gap, p.bounds[0], p.season))
+
+
+def all_baselines(p: Prepared, t: np.ndarray, fits: Fits | None = None) -> dict[str, np.ndarray]:
+    """name -> (N, K) forecasts in data units at origins t; fits: `fit_baselines(p)` when the caller has it."""
+    fits = fit_baselines(p) if fits is None else fits
     out = {"naive": p.level(naive(p.y, t, p.horizon))}
     if p.season > 1:
         out["seasonal-naive"] = p.level(seasonal_naive(p.y, t, p.horizon, p.season))
         out["seasonal-naive+drift"] = p.level(seasonal_naive_drift(p.y, t, p.horizon, p.season))
-    out[f"ridge AR({p.lookback})"] = ridge_predict(p, W, t)
+    if fits.airline is not None:
+        out[AIRLINE] = p.level(fits.airline.forecast(p.y, t, p.horizon))
+    out[f"ridge AR({p.lookback})"] = ridge_predict(p, fits.W, t)
     return out
