@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import struct
+import warnings
 from pathlib import Path
 
 import pytest
@@ -551,3 +552,41 @@ def test_saving_onto_a_folder_and_loading_onto_a_missing_device_name_the_argumen
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match=r"device: .* got 'cuda' \(CUDA is not available\)"):
             grukit.load(tmp_path / "g.safetensors", device="cuda")
+
+
+def test_a_subclass_is_stored_under_its_own_name_and_cannot_take_another_class_name(tmp_path):
+    class Unregistered(grukit.GRU):
+        pass
+
+    with pytest.raises(TypeError, match=r"class \S*test_checkpoint\.\S*<locals>\.Unregistered is not registered"):
+        checkpoint.save(Unregistered(3, 4), tmp_path / "u.safetensors")
+
+    @checkpoint.register
+    class Mine(grukit.GRU):
+        pass
+
+    assert checkpoint.registered_name(Mine).endswith("<locals>.Mine")
+    checkpoint.save(Mine(3, 4), tmp_path / "mine.safetensors")
+    checkpoint.save(grukit.GRU(3, 4), tmp_path / "gru.safetensors")  # grukit.GRU keeps its name
+    assert type(checkpoint.load(tmp_path / "mine.safetensors")) is Mine
+    assert type(checkpoint.load(tmp_path / "gru.safetensors")) is grukit.GRU
+
+    class Impostor(grukit.GRU):
+        checkpoint_name = "grukit.GRU"
+
+    with pytest.raises(ValueError, match=r"'grukit.GRU' is taken by grukit.layer.GRU; give .*Impostor"):
+        checkpoint.register(Impostor)
+    assert type(checkpoint.load(tmp_path / "gru.safetensors")) is grukit.GRU
+
+
+def test_save_and_load_repeat_no_constructor_warning_of_their_probes(tmp_path):
+    with pytest.warns(UserWarning, match="dropout"):
+        model = grukit.GRU(3, 4, dropout=0.5)  # one layer: the dropout has nothing to act between
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        checkpoint.save(model, tmp_path / "m.safetensors")
+    assert [str(w.message) for w in caught] == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        checkpoint.load(tmp_path / "m.safetensors")
+    assert len(caught) == 1 and "dropout" in str(caught[0].message)  # the loaded model's own, once

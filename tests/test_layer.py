@@ -568,3 +568,22 @@ def test_the_package_names_load_on_first_use():
     from grukit import LSTM, GRUCell, load, save  # noqa: F401 - each resolves
     with pytest.raises(AttributeError, match="module 'grukit' has no attribute 'Gru'"):
         grukit.Gru  # noqa: B018
+
+
+@pytest.mark.parametrize("cls", [grukit.GRU, grukit.GRUCell, grukit.LSTM, grukit.RNN])
+def test_on_off_settings_refuse_strings_that_bool_would_read_as_on(cls):
+    import numpy as np
+
+    names = ["bias"] if cls is grukit.GRUCell else ["bias", "batch_first", "bidirectional"]
+    for name in names:
+        with pytest.raises(TypeError, match=f"{name}: expected True or False, got 'no'"):
+            cls(3, 4, **{name: "no"})
+        with pytest.raises(TypeError, match=f"{name}: expected True or False, got 2"):
+            cls(3, 4, **{name: 2})
+        assert getattr(cls(3, 4, **{name: 1}), name) is True  # torch.nn.GRU's 0/1 and NumPy bools still do
+        assert getattr(cls(3, 4, **{name: np.False_}), name) is False
+    if cls is not grukit.GRUCell:
+        model = cls(3, 4)
+        with pytest.raises(TypeError, match="batch_first: expected True or False, got 'False'"):
+            model.batch_first = "False"
+        assert model.batch_first is False and model.config.batch_first is False

@@ -500,6 +500,10 @@ BAD = {
     "model reset": (lambda: ref.GRU(1, 4, 2, reset="never"), "reset"),
     "targets shape": (lambda: ref.softmax_cross_entropy(np.zeros((T, N, 2)), np.zeros((T,), dtype=int)), "targets"),
     "targets range": (lambda: ref.softmax_cross_entropy(np.zeros((T, N, 2)), np.full((T, N), 2)), "targets"),
+    "targets below -1": (lambda: ref.softmax_cross_entropy(np.zeros((T, N, 2)), np.full((T, N), -5)), "targets"),
+    "model units bool": (lambda: ref.GRU(True, 4, 2), "input_units"),
+    "complex x": (lambda: ref.softmax_cross_entropy(np.zeros((T, N, 2)) + 1j, np.zeros((T, N), dtype=int)),
+                  "logits"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import operator
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -57,6 +58,14 @@ def flag(name: str, value) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name}: expected True or False, got {value!r}")
     return value
+
+
+def switch(name: str, value) -> bool:
+    """An on/off setting as torch.nn.GRU takes it (True/False, a NumPy bool, 0 or 1) as a bool; a string such
+    as "False" or any other value is refused, where bool() would read it as on."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{name}: expected True or False, got {value!r}")
 
 
 def probability(name: str, value) -> float:

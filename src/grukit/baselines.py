@@ -33,7 +33,8 @@ class _Recurrent(nn.Module):
 
     torch_class: type[nn.RNNBase]
     input_size, hidden_size, num_layers, bias, bidirectional = (ConfigField() for _ in range(5))  # shape weights
-    batch_first = ConfigField(bool)  # settable, as on torch.nn.LSTM; kept in the config, so save keeps it
+    # settable, as on torch.nn.LSTM; kept in the config, so save keeps it
+    batch_first = ConfigField(lambda value: _checks.switch("batch_first", value))
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
@@ -41,12 +42,13 @@ class _Recurrent(nn.Module):
         super().__init__()
         self.config = RecurrentConfig(
             _checks.positive_int("input_size", input_size), _checks.positive_int("hidden_size", hidden_size),
-            _checks.positive_int("num_layers", num_layers), bool(bias), bool(batch_first),
-            _checks.probability("dropout", dropout), bool(bidirectional),
+            _checks.positive_int("num_layers", num_layers), _checks.switch("bias", bias),
+            _checks.switch("batch_first", batch_first), _checks.probability("dropout", dropout),
+            _checks.switch("bidirectional", bidirectional),
         )
-        self.num_directions = 2 if bidirectional else 1
-        self.rnn = self.torch_class(self.input_size, self.hidden_size, self.num_layers, bias=bias, batch_first=False,
-                                    dropout=dropout, bidirectional=bidirectional, device=device,
+        self.num_directions = 2 if self.bidirectional else 1
+        self.rnn = self.torch_class(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
+                                    batch_first=False, dropout=dropout, bidirectional=self.bidirectional, device=device,
                                     dtype=_checks.floating_dtype("dtype", dtype))
 
     def _prepare(self, x, h0, lengths, state: str = "h0"):

@@ -76,7 +76,8 @@ class GRUCell(nn.Module):
         super().__init__()
         functional.check_reset(reset)
         self.config = GRUCellConfig(_checks.positive_int("input_size", input_size),
-                                    _checks.positive_int("hidden_size", hidden_size), bool(bias), reset)
+                                    _checks.positive_int("hidden_size", hidden_size), _checks.switch("bias", bias),
+                                    reset)
         make_parameters(self, "", self.input_size, self.hidden_size, bias, {"device": device, "dtype": dtype})
         self.reset_parameters()
 

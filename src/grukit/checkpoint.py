@@ -72,6 +72,7 @@ import math
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,8 +108,8 @@ C = TypeVar("C", bound=type)
 
 def registered_name(cls: type) -> str:
     """The name a class is stored under: "grukit.GRU" for grukit's public classes,
-    otherwise "module.QualName"."""
-    name = getattr(cls, "checkpoint_name", None)
+    otherwise "module.QualName". A subclass does not inherit its parent's `checkpoint_name`."""
+    name = cls.__dict__.get("checkpoint_name")  # the class's own, not a parent's
     return name if isinstance(name, str) else f"{cls.__module__}.{cls.__qualname__}"
 
 
@@ -126,6 +127,10 @@ def register(cls: C) -> C:
     name = registered_name(cls)
     old = _REGISTRY.get(name)
     if old is not None and old is not cls:
+        held, new = f"{old.__module__}.{old.__qualname__}", f"{cls.__module__}.{cls.__qualname__}"
+        if held != new:  # another class; the same one defined again (a reloaded module) replaces it
+            raise ValueError(f"register: the checkpoint name {name!r} is taken by {held}; give {new} a "
+                             f"checkpoint_name of its own")
         log.debug("checkpoint name %s re-registered (%r replaces %r)", name, cls, old)
     _REGISTRY[name] = cls
     return cls
@@ -269,8 +274,10 @@ def _stored_dtypes(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> 
 
 
 def _on_meta(cls: type, config: dict) -> torch.nn.Module:
-    """cls(**config) built on the meta device: its tensors' names and shapes, nothing allocated."""
-    with torch.device("meta"):
+    """cls(**config) built on the meta device: its tensors' names and shapes, nothing allocated. A probe:
+    what the constructor warns of, it warned when the model was built (save) or warns once more (load)."""
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         return cls(**config)
 
 

@@ -64,7 +64,7 @@ class GRU(nn.Module):
     __doc__ = __doc__
     # the settings live in self.config (what grukit.save writes); these attributes read and write it
     input_size, hidden_size, num_layers, bias, bidirectional = (ConfigField() for _ in range(5))
-    batch_first = ConfigField(bool)
+    batch_first = ConfigField(lambda value: _checks.switch("batch_first", value))
     dropout = ConfigField(lambda p: _checks.probability("dropout", p))
     reset, backend = ConfigField(functional.check_reset), ConfigField(kernels.check_name)
 
@@ -76,8 +76,9 @@ class GRU(nn.Module):
         kernels.check_name(backend)
         self.config = GRUConfig(
             _checks.positive_int("input_size", input_size), _checks.positive_int("hidden_size", hidden_size),
-            _checks.positive_int("num_layers", num_layers), bool(bias), bool(batch_first),
-            _checks.probability("dropout", dropout), bool(bidirectional), reset, backend,
+            _checks.positive_int("num_layers", num_layers), _checks.switch("bias", bias),
+            _checks.switch("batch_first", batch_first), _checks.probability("dropout", dropout),
+            _checks.switch("bidirectional", bidirectional), reset, backend,
         )
         if self.config.dropout > 0 and self.config.num_layers == 1:  # as torch.nn.GRU says it
             warnings.warn(f"dropout={self.config.dropout} acts between stacked layers only, so with num_layers=1 "

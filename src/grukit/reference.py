@@ -117,6 +117,8 @@ RESETS = ("before", "after")
 
 def _array(name, value, shape_doc, ndim):
     """`value` as a float64 array of rank `ndim`, or ValueError naming `name`."""
+    if np.iscomplexobj(value):  # float64 would drop the imaginary part with only a NumPy warning
+        raise ValueError(f"{name}: expected a real array {shape_doc}, got complex values")
     try:
         a = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -517,8 +519,9 @@ def softmax_cross_entropy(logits, targets):
             f"targets: expected ints of shape (T, N) = {logits.shape[:2]}, got {targets.dtype} {targets.shape}"
         )
     O = logits.shape[2]
-    if targets.size and targets.max() >= O:
-        raise ValueError(f"targets: expected values < output_units = {O}, got {targets.max()}")
+    if targets.size and (targets.max() >= O or targets.min() < -1):
+        bad = targets.max() if targets.max() >= O else targets.min()
+        raise ValueError(f"targets: expected values in -1 (no target) … {O - 1} (output_units − 1), got {bad}")
     shifted = logits - logits.max(axis=2, keepdims=True)  # (T, N, O) for exp's sake
     log_p = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))  # (T, N, O)
     has = targets >= 0  # (T, N)
@@ -557,7 +560,7 @@ class GRU:
     def __init__(self, input_units, hidden_units, output_units, *, seed=0, reset="before"):
         _check_reset(reset)
         for name, v in (("input_units", input_units), ("hidden_units", hidden_units), ("output_units", output_units)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name}: expected a positive int, got {v!r}")
         I, H, O = int(input_units), int(hidden_units), int(output_units)
         self.reset = reset
