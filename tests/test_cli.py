@@ -310,6 +310,27 @@ def test_resume_on_other_data_is_refused_even_with_the_same_number_of_windows(tm
                           "which makes it 0), window 16 → 12 (set by --lookback); and on other data") in err
 
 
+def test_resume_on_another_validation_part_is_refused(tmp_path, capsys):
+    """Found by two reviews: a text whose first 90% (the training part) was the same went on, exit 0, and the run
+    kept the best epoch by validation losses of two texts."""
+    import random
+
+    rng = random.Random(0)
+    same = "".join(rng.choice("abcdefgh \n") for _ in range(1800))
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text(same + "".join(rng.choice("abcdefgh \n") for _ in range(200)))
+    b.write_text(same + "a" * 200)
+    out = tmp_path / "run"
+    argv = ["textgen", "--hidden", "8", "--embedding", "4", "--seq-len", "16", "--batch-size", "4", "--samples", "0",
+            "--epochs", "1", "--steps-per-epoch", "2", "--out", str(out)]
+    assert cli.main([*argv, "--text", str(a)]) == 0
+    capsys.readouterr()
+    code, _, err = _run(capsys, [*argv, "--text", str(b), "--resume"])
+    assert code == 2 and _error_lines(err)[0].endswith(
+        f"--resume: {out} was trained on other data (the validation set's content differs: another file, or another "
+        "flag that shapes it); resume as it was trained, or use another --out"), err
+
+
 @pytest.mark.parametrize(("rank", "level"), [(None, logging.INFO), ("0", logging.INFO), ("1", logging.WARNING)])
 def test_only_rank_0_logs_progress_under_torchrun(rank, level, monkeypatch):
     if rank is None:

@@ -53,3 +53,19 @@ def test_a_confusion_matrix_of_many_classes_is_quick_and_labels_at_most_twenty(t
     plots.confusion(np.array([[5, 1], [2, 7]]), ["neg", "pos"], tmp_path / "two.png")
     assert [t.get_text() for t in shown["texts"]] == ["5", "1", "2", "7"]
     assert [t.get_text() for t in shown["ticks"]] == ["neg", "pos"]
+
+
+def test_user_names_with_two_dollar_signs_are_drawn_as_written(tmp_path):
+    """Found by a review: a column, class or folder name such as "price_$_usd_$" was parsed as math text and the
+    run failed after training."""
+    import matplotlib
+
+    name = "price_$_usd_$"
+    t = np.arange(10)
+    plots.forecast(t, t * 1.0, t + 10, t * 1.0, {name: t * 1.0}, tmp_path / "f.png", title=name, ylabel=name)
+    plots.confusion(np.eye(2, dtype=int), ["cheap_$_a_$", "dear"], tmp_path / "c.png", title=name)
+    plots.loss_curves([{"epoch": 1, "train_loss": 1.0}], tmp_path / "l.png", title=name)
+    plots.fold_scores({name: [0.5, 0.6]}, tmp_path / "s.png", title=name)
+    plots.gates(np.zeros((3, 2)), np.zeros((3, 2)), tmp_path / "g.png", title=name, xlabel=name)
+    assert all(Image.open(tmp_path / f).size[0] > 0 for f in ("f.png", "c.png", "l.png", "s.png", "g.png"))
+    assert matplotlib.rcParams["text.parse_math"]  # the caller's setting is left as it was

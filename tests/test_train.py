@@ -235,6 +235,47 @@ def test_resuming_a_finished_run_writes_again_a_damaged_best_model(tmp_path):
     assert all(torch.equal(best[k], back[k]) for k in best)
 
 
+def test_a_resume_puts_back_the_files_of_an_epoch_stopped_before_its_state(tmp_path, monkeypatch):
+    """Found by a review: Ctrl-C after an epoch wrote model.safetensors, last.safetensors and metrics.csv but before
+    its state left them an epoch ahead; a resumed run that trained no further epoch (a time limit) ended with a CSV
+    row and a best model of an epoch that its state and report did not have."""
+    import grukit.train as T
+
+    save = T.save_run_state
+
+    def stop_at_epoch_2(path, model, best, opt, meta, *rest):
+        if meta["epoch"] == 2:
+            raise KeyboardInterrupt
+        save(path, model, best, opt, meta, *rest)
+
+    monkeypatch.setattr(T, "save_run_state", stop_at_epoch_2)
+    losses = [2.0, 1.0, 3.0]  # epoch 2 the best: its weights went to model.safetensors
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "run", 3, evaluate=_scripted(losses))
+    monkeypatch.setattr(T, "save_run_state", save)
+    assert [int(r["epoch"]) for r in csv.DictReader(open(tmp_path / "run" / "metrics.csv"))] == [1, 2]
+    model, again = _train(tmp_path / "run", 3, resume=True, evaluate=_scripted(losses[1:]), time_limit=1e-9)
+    assert again.time_limited and [row["epoch"] for row in again.history] == [1] and again.best_epoch == 1
+    assert [int(r["epoch"]) for r in csv.DictReader(open(again.files["csv"]))] == [1]
+    for name in ("model", "last"):  # both the state's epoch 1, which the model returned holds
+        stored = grukit.load(again.files[name]).state_dict()
+        assert all(torch.equal(stored[k], v) for k, v in model.state_dict().items()), name
+
+
+def test_resume_refuses_other_validation_data(tmp_path):
+    """Found by two reviews: only the training set was fingerprinted, so a resume on a file whose validation part
+    differed went on, and picked its best epoch from metrics of two data sets."""
+    _train(tmp_path / "a", 2)
+    config = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=1, progress=False, resume=True, warmup_steps=3)
+    torch.manual_seed(0)
+    with pytest.raises(UsageError, match=r"--resume: .* was trained on other data \(the validation set's content "
+                                         r"differs: another file, or another flag that shapes it\); resume"):
+        fit(Tiny(3, 8), _data(), _data(16, 2), step_loss=step_loss, evaluate=evaluate, config=config,
+            out=tmp_path / "a")
+    fit(Tiny(3, 8), _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config,
+        out=tmp_path / "a")  # the same validation data: resumed
+
+
 def test_run_seconds_add_the_calls_of_a_resumed_run(tmp_path, monkeypatch):
     """Found by a fuzz: reports gave the training time of the last call only (resuming a finished run replaced
     1.37 s by 0.24 s plus its load). run_seconds adds what the state saved from the calls before, and a call that

@@ -19,8 +19,9 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -36,6 +37,19 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _literal(draw: Callable[..., Path]) -> Callable[..., Path]:
+    """Draw every text as written: a file's column, label or folder name with two "$" in it is no math (before,
+    matplotlib parsed it as such and the run failed after training; found by a review)."""
+    @functools.wraps(draw)
+    def literal(*args, **kwargs) -> Path:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return literal
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -58,6 +72,7 @@ def curve(history: Sequence[dict], key: str, members: int = 1) -> tuple[str, lis
     return key, [row.get(key, np.nan) for row in history]
 
 
+@_literal
 def loss_curves(history: Sequence[dict], path: str | Path, *, keys: Sequence[str] | None = None,
                 title: str = "training curves", members: int = 1) -> Path:
     """Per-epoch curves of `keys` (default: train_loss and every val_* key) from fit()'s history.
@@ -80,6 +95,7 @@ def loss_curves(history: Sequence[dict], path: str | Path, *, keys: Sequence[str
     return _save(fig, path)
 
 
+@_literal
 def forecast(t_history: np.ndarray, y_history: np.ndarray, t_future: np.ndarray, y_true: np.ndarray | None,
              predictions: dict[str, np.ndarray], path: str | Path, *, title: str = "forecast",
              ylabel: str = "") -> Path:
@@ -103,6 +119,7 @@ def forecast(t_history: np.ndarray, y_history: np.ndarray, t_future: np.ndarray,
     return _save(fig, path)
 
 
+@_literal
 def gates(z: np.ndarray, r: np.ndarray, path: str | Path, *, title: str = "GRU gates for one input",
           xlabel: str = "time step t", xticklabels: Sequence[str] | None = None) -> Path:
     """Heatmaps of the update gate z and reset gate r, each (T, H), hidden units as rows."""
@@ -129,6 +146,7 @@ def gates(z: np.ndarray, r: np.ndarray, path: str | Path, *, title: str = "GRU g
 CONFUSION_LABELS = 20  # classes up to which every cell shows its count and every class its label
 
 
+@_literal
 def confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, title: str = "confusion") -> Path:
     """A confusion matrix (rows: truth, columns: prediction) with counts in the cells; with more than
     CONFUSION_LABELS classes, a colour bar instead of counts and the labels of every k-th class only (a
@@ -152,6 +170,7 @@ def confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, ti
     return _save(fig, path)
 
 
+@_literal
 def fold_scores(scores: dict[str, Sequence[float]], path: str | Path, *, title: str = "score per fold",
                 xlabel: str = "test accuracy") -> Path:
     """One row of dots per model (its score on each cross-validation fold) with the mean as a bar."""

@@ -4,6 +4,7 @@
                                          "config": the TrainConfig,
                                          "loss": the step loss's own settings,
                                          "data": {train_samples, train_sha256 = fingerprint(train),
+                                                  val_sha256 = the same of val (what picks the epoch),
                                                   buffers_sha256 = buffers_digest(model)},
                                          "run": {"processes": P, "threads": torch's threads,
                                                  "kernels": the backends its GRU layers run on}}
@@ -47,6 +48,8 @@ from grukit.errors import UsageError
 
 log = logging.getLogger(__name__)
 
+_TRAIN = "on other data (the training set's content differs: another file, or another flag that shapes it)"
+_VAL = "on other data (the validation set's content differs: another file, or another flag that shapes it)"
 _BUFFERS = "with other fixed model inputs (the model's buffers differ: other word vectors, ratio tables or data)"
 BRIEF = 40  # a setting longer than this (as repr) is described by its size in a resume error, not shown
 MAY_CHANGE = ("resume", "progress", "time_limit", "patience", "device", "backend", "kernels", "threads",
@@ -61,16 +64,18 @@ def _json_config(config: Any) -> dict:
 
 
 def settings(model: nn.Module, config: Any, train: Dataset, processes: int,
-             loss: dict[str, Any] | None = None) -> dict[str, dict]:
+             loss: dict[str, Any] | None = None, val: Any = None) -> dict[str, dict]:
     """What a resumed run must share with the run it continues (JSON values), as saved in the state file:
     the model's class and config, the training config (a TrainConfig), the settings of the step loss (`loss`),
-    the training set's size and content, the model's buffers, and the number of processes (each rank draws its
-    own dropout)."""
+    the training set's size and content, the validation data's content (it picks the best epoch and stops the
+    run; `val` None: not recorded), the model's buffers, and the number of processes (each rank draws its own
+    dropout)."""
     model_config = getattr(model, "config", None)
     model_part = asdict(model_config) if is_dataclass(model_config) and not isinstance(model_config, type) else {}
     return {"model_config": {"model": type(model).__name__, **model_part}, "config": _json_config(config),
             "loss": dict(loss or {}),
             "data": {"train_samples": len(train), "train_sha256": fingerprint(train),
+                     **({"val_sha256": fingerprint(val)} if val is not None else {}),
                      "buffers_sha256": buffers_digest(model)},
             "run": {"processes": processes, "threads": torch.get_num_threads(), "kernels": kernels(model)}}
 
@@ -107,11 +112,12 @@ def buffers_digest(model: nn.Module) -> str:
 
 
 def fingerprint(data: Dataset) -> str:
-    """The first 16 hex digits of a sha256 over a training set's content: a resumed run must train on
+    """The first 16 hex digits of a sha256 over a data set's content: a resumed run must train on
     the same data (not another --csv, --transform or --season with the same number of windows).
 
     A dataset may give its own (a `fingerprint()` method); a TensorDataset is hashed through its
-    tensors, any other through every sample: its tensors, arrays and numbers, in order.
+    tensors, any other Dataset through every sample: its tensors, arrays and numbers, in order; any
+    other value (a validation set that only `evaluate` reads: a tensor, a tuple of them) as it is.
 
     Example:
         >>> import torch
@@ -123,7 +129,11 @@ def fingerprint(data: Dataset) -> str:
     own = getattr(data, "fingerprint", None)
     if callable(own):
         return own()
-    return digest(data.tensors if isinstance(data, TensorDataset) else (data[i] for i in range(len(data))))
+    if isinstance(data, TensorDataset):
+        return digest(data.tensors)
+    if isinstance(data, Dataset):
+        return digest(data[i] for i in range(len(data)))
+    return digest([data])
 
 
 def digest(values: Iterable) -> str:
@@ -177,8 +187,9 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
     if model_was is not None and model_now is not None and model_was != model_now:  # every setting would differ
         raise UsageError(f"--resume: {Path(path).parent} holds the run of another model ({model_was}, not "
                          f"{model_now}): a run of another command? resume it with that command, or use another --out")
-    was, now = (meta.get("data") or {}).get("train_sha256"), (current.get("data") or {}).get("train_sha256")
-    other_data = was is not None and was != now
+    saved_data, data = meta.get("data") or {}, current.get("data") or {}
+    other_data = any(saved_data.get(name) is not None and saved_data.get(name) != data.get(name)
+                     for name in ("train_sha256", "val_sha256"))  # (a state from before val_sha256: not checked)
     changed: list[str] = []  # "name old → new (set by --flag)"
     reasons: list[str] = []  # the other differences, each said once
     for part, values in current.items():
@@ -193,6 +204,8 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
                     reasons.append(reason)
     if changed or other_data:  # other buffers follow from those (a member more, another table)
         reasons = [r for r in reasons if r != _BUFFERS]
+    if _TRAIN in reasons:  # data said once: other training data come with other validation data, as a rule
+        reasons = [r for r in reasons if r != _VAL]
     clauses = ([f"with other settings: {', '.join(changed)}"] if changed else []) + reasons
     if clauses:
         raise UsageError(f"--resume: {Path(path).parent} was trained {'; and '.join(clauses)}; resume as it was "
@@ -223,8 +236,10 @@ def _reason(part: str, name: str, saved: Any, value: Any, other_data: bool, from
     shape (buffers, a vocabulary, a forecaster's scale) goes under "other data"."""
     long = max(len(repr(saved)), len(repr(value))) > BRIEF  # a vocabulary, a list of columns
     from_the_data = name == "buffers_sha256" or long or (part == "model_config" and name in from_data)
+    if name == "val_sha256":
+        return _VAL
     if name in ("train_sha256", "train_samples") or (other_data and from_the_data):
-        return "on other data (the training set's content differs: another file, or another flag that shapes it)"
+        return _TRAIN
     if name == "buffers_sha256":
         return _BUFFERS
     if name == "processes":

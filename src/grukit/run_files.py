@@ -162,17 +162,6 @@ def save_model(model: nn.Module, path: Path) -> None:
     save(model, path)
 
 
-def intact(path: Path) -> bool:
-    """True when `path` is a grukit file whose tensors and metadata match their checksums."""
-    from grukit.checkpoint import load_state
-
-    try:
-        load_state(path)
-    except (ValueError, OSError):
-        return False
-    return True
-
-
 def check_own_checkpoints(model: nn.Module, out: Path) -> None:
     """UsageError when --out holds a checkpoint that this model's run did not write (another class, or a file
     that is not a readable grukit checkpoint): a run that starts from scratch there would overwrite it."""

@@ -87,7 +87,6 @@ from grukit.run_files import (
     LAST_FILE,
     STATE_FILE,
     check_own_checkpoints,
-    intact,
     load_run_state,
     load_weights,
     rng_states,
@@ -280,6 +279,19 @@ def steps_per_epoch(n_train: int, config: TrainConfig, processes: int = 1) -> in
 
 # ----------------------------------------------------------------------------- the loop
 
+def _files_of_the_state(model: nn.Module, best_weights: dict[str, torch.Tensor], history: list[dict],
+                        out: Path) -> None:
+    """Write the last and best models and the CSV log as a resumed state has them (`model` holds its last
+    weights). An epoch stopped after writing these but before its state leaves them one epoch ahead of it, and
+    a file may have been deleted or damaged since; a resumed run that trains no further epoch would end with
+    them (found by a review)."""
+    save_model(model, out / LAST_FILE)
+    best = copy.deepcopy(model)
+    best.load_state_dict(best_weights)
+    save_model(best, out / BEST_FILE)
+    write_csv(out / CSV_FILE, history)
+
+
 def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.Module, Any], torch.Tensor],
         evaluate: Callable[[nn.Module, Any], dict[str, float]], config: TrainConfig,
         out: str | Path | None, collate: Callable[[list], Any] | None = None,
@@ -349,7 +361,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
     epoch_seconds = 0.0  # the last epoch's wall time
 
     state_path = out / STATE_FILE if out is not None else None
-    settings = resume.settings(model, config, train, size, loss_settings) if out is not None else {}  # in each state
+    # saved in each state
+    settings = resume.settings(model, config, train, size, loss_settings, val) if out is not None else {}
     if config.resume and state_path is not None and state_path.exists():
         try:  # a state file edited or damaged by hand fails anywhere in here: one line naming --resume
             tensors, meta = load_run_state(state_path)
@@ -384,6 +397,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
                          and meta["epoch"] < config.epochs)
         if start_epoch <= config.epochs and not stopped_early:  # an epoch is left to train
             resume.warn_rounding(meta, settings, state_path)
+        if main:
+            _files_of_the_state(model, best_weights, history, out)
         log.info("resuming after epoch %d (step %d) from %s", meta["epoch"], step, state_path)
     elif config.resume:
         if out is not None:  # every rank reads them, so that under torchrun all refuse together
@@ -488,15 +503,6 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
 
     if config.restore_best and best_epoch > 0:
         model.load_state_dict(best_weights)
-    if main and history:  # a resumed run whose epochs had all run: write again what was deleted or damaged since
-        if not (out / BEST_FILE).exists() or (start_epoch > 1 and not intact(out / BEST_FILE)):  # (resumed)
-            best_model = model  # it holds the best weights with restore_best
-            if not config.restore_best:
-                best_model = copy.deepcopy(model)
-                best_model.load_state_dict(best_weights)
-            save_model(best_model, out / BEST_FILE)
-        if not (out / CSV_FILE).exists():
-            write_csv(out / CSV_FILE, history)
     if main:  # what was written (nothing when a time limit stopped the run before its first epoch ended)
         files = {name: path for name, path in (("model", out / BEST_FILE), ("last", out / LAST_FILE),
                                                 ("state", out / STATE_FILE), ("csv", out / CSV_FILE)) if path.exists()}
