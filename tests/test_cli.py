@@ -793,6 +793,32 @@ def test_under_torchrun_out_of_memory_is_said_by_each_process_with_its_rank(tmp_
         "grukit forecast: error: rank 1: out of memory; lower the size flags (--hidden, --batch-size, ...)"]
 
 
+@pytest.mark.parametrize("world", ["2", "1"])
+def test_a_process_whose_torchrun_peer_ended_says_one_line_not_a_traceback(world, tmp_path, capsys, monkeypatch):
+    """Found by a review: when rank 0 stopped (a full disk), rank 1's collective failed with gloo's "Connection
+    closed by peer" and printed its whole traceback after rank 0's one line. Outside torchrun such an error is a
+    bug and keeps its traceback."""
+    from grukit.tasks import forecast
+
+    def peer_gone(*args, **kwargs):
+        raise RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer "
+                           "[127.0.0.1]:29500")
+
+    monkeypatch.setattr(forecast, "fit", peer_gone)
+    monkeypatch.setenv("RANK", "1" if world == "2" else "0")
+    monkeypatch.setenv("LOCAL_RANK", "1" if world == "2" else "0")
+    monkeypatch.setenv("WORLD_SIZE", world)
+    argv = ["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--epochs", "1", "--device", "cpu",
+            "--out", str(tmp_path / "run")]
+    if world == "1":
+        with pytest.raises(RuntimeError, match="Connection closed by peer"):
+            cli.main(argv)
+        return
+    code, _, err = _run(capsys, argv)
+    assert code == 2 and _error_lines(err) == [
+        "grukit forecast: error: rank 1: another process of this torchrun job stopped first; its message says why"]
+
+
 def test_a_torchrun_job_with_a_bad_argument_prints_the_error_once(tmp_path):
     """The end-to-end form of the above: `torchrun --nproc_per_node 2 -m grukit forecast --csv missing`."""
     missing = tmp_path / "missing.csv"

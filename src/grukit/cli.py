@@ -359,6 +359,9 @@ def _run(module: ModuleType, args: argparse.Namespace, locks: list) -> dict:
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}  # a full or broken disk
 _OUT_OF_MEMORY = re.compile(r"can't allocate memory|bad_alloc|out of memory|Failed to allocate|DefaultCPUAllocator",
                             re.IGNORECASE)
+# what gloo and nccl raise in a process whose peer ended: the peer's own message says why
+_PEER_GONE = re.compile(r"Connection (closed|reset) by peer|Broken pipe|remote process exited|communicator was aborted",
+                        re.IGNORECASE)
 
 
 def _touches(filename: str | None, out: Path | None) -> bool:
@@ -375,6 +378,8 @@ def _short(err: BaseException, out: Path | None = None) -> str | None:
 
     if isinstance(err, np.linalg.LinAlgError):  # a ValueError, but no input of the user's: a bug
         return None
+    if isinstance(err, RuntimeError) and _PEER_GONE.search(str(err)) and _world_size() > 1:
+        return "another process of this torchrun job stopped first; its message says why"
     if isinstance(err, (MemoryError, RuntimeError)):
         if not isinstance(err, MemoryError) and not _OUT_OF_MEMORY.search(str(err)):
             return None
@@ -398,18 +403,23 @@ def _short(err: BaseException, out: Path | None = None) -> str | None:
 
 
 def _process_specific(err: BaseException) -> bool:
-    """True for an error that one torchrun process may meet and another not: out of memory."""
+    """True for an error that one torchrun process may meet and another not: out of memory, a peer's end."""
     return isinstance(err, (MemoryError, RuntimeError))
+
+
+def _world_size() -> int:
+    """torchrun's WORLD_SIZE (1 outside it), read here, not through torch: a mistyped option is answered before
+    torch is imported."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
 
 
 def _first_on_machine() -> bool:
     """True in torchrun's first process of each machine (LOCAL_RANK 0), and outside a job of several processes
     (WORLD_SIZE unset or 1), whatever LOCAL_RANK a launcher's environment left: a lone process always speaks."""
-    try:  # read here, not through torch: a mistyped option is answered before torch is imported
-        size = int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        size = 1
-    return size <= 1 or os.environ.get("LOCAL_RANK", "0") == "0"
+    return _world_size() <= 1 or os.environ.get("LOCAL_RANK", "0") == "0"
 
 
 def _says(err: BaseException) -> bool:

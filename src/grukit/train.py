@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import inspect
 import logging
 import math
 import time
@@ -279,6 +280,15 @@ def steps_per_epoch(n_train: int, config: TrainConfig, processes: int = 1) -> in
 
 # ----------------------------------------------------------------------------- the loop
 
+def _ddp(model: nn.Module) -> nn.Module:
+    """`model` in DistributedDataParallel that sends no buffers with a forward: forward_sync_buffers=False where
+    torch has it (2.13 on, where broadcast_buffers warns that it is deprecated; it still sends them once, at the
+    start, which changes nothing: `check_same_buffers` has found them equal), broadcast_buffers=False before."""
+    ddp = nn.parallel.DistributedDataParallel
+    off = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(ddp).parameters else "broadcast_buffers"
+    return ddp(model, **{off: False})
+
+
 def _files_of_the_state(model: nn.Module, best_weights: dict[str, torch.Tensor], history: list[dict],
                         out: Path) -> None:
     """Write the last and best models and the CSV log as a resumed state has them (`model` holds its last
@@ -405,11 +415,11 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             check_own_checkpoints(model, out)  # starting from scratch overwrites them
         log.warning("resume: no %s in %s; starting from scratch", STATE_FILE, out)
 
-    # buffers (ratio tables, word vectors) are fixed inputs, never sent (broadcast_buffers off): every rank must
-    # start with the same ones
+    # buffers (ratio tables, word vectors) are fixed inputs, never sent with a forward: every rank must start
+    # with the same ones
     if size > 1:
         check_same_buffers(model, size, device)
-    trained = nn.parallel.DistributedDataParallel(model, broadcast_buffers=False) if size > 1 else model
+    trained = _ddp(model) if size > 1 else model
     better = (lambda a, b: a < b) if config.mode == "min" else (lambda a, b: a > b)
     files: dict[str, Path] = {}
     lr = learning_rate(step, total_steps, config)

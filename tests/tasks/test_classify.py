@@ -730,3 +730,14 @@ def test_gates_show_at_most_thirty_words_when_every_test_sentence_is_longer(tmp_
                      "--vectors", "none", "--hidden", "4", "--embedding", "4", "--members", "1", "--epochs", "1",
                      "--out", str(out)]) == 0
     assert len(shown["labels"]) == 30 == shown["z"].shape[0] and "(its first 30 words)" in shown["title"]
+
+
+def test_bigrams_are_refused_without_ratios(tmp_path, capsys):
+    """Found by a review: --no-ratios --bigrams ran and dropped the bigrams without a word."""
+    from grukit import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["classify", "--no-ratios", "--bigrams", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().endswith("--bigrams: expected with --ratios (it adds the bigrams' "
+                                                    "log-count ratios to the words'), got --no-ratios")
+    assert not out.exists()

@@ -116,3 +116,17 @@ def test_machine_memory_is_a_positive_byte_count_here():
 
     have = machine_memory()
     assert have is None or have > 2**26
+
+
+@pytest.mark.parametrize("command", ["speech", "music"])
+def test_backend_is_refused_with_a_cell_that_is_not_grukits_gru(command, tmp_path, capsys):
+    """Found by a review: `speech --cell lstm --backend fused` ran, ignored the flag and recorded it."""
+    from grukit import cli
+
+    out = tmp_path / "run"
+    assert cli.main([command, "--cell", "lstm", "--backend", "fused", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().endswith("--backend: expected 'auto' with --cell lstm (it picks the kernel "
+                                                    "of grukit's GRU, --cell gru), got 'fused'")
+    assert not out.exists()
+    args = argparse.Namespace(threads=None, backend="fused", device="cpu", cell="gru")
+    check_common(args)  # grukit's GRU: any backend

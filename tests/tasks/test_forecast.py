@@ -495,3 +495,12 @@ def test_a_forecast_model_saved_before_it_recorded_its_reading_still_loads():
         forecast_from(old, np.ones((20, 3)))
     with pytest.raises(ValueError, match="covariate_mean/covariate_std: expected 2 values each"):
         ForecastEnsemble(7, 3, members=1, hidden_size=4, patch=2, window=12)
+
+
+def test_a_series_cut_too_short_by_limit_says_so(tmp_path, capsys):
+    """Found by a review: `--limit 100` was refused naming --lookback/--horizon/--season alone."""
+    out = tmp_path / "run"
+    assert cli.main(["forecast", "--limit", "100", "--out", str(out)]) == 2
+    assert "the series has 100 steps (the first 100 of its 2,284 steps, by --limit); lookback 156" in \
+        capsys.readouterr().err
+    assert not out.exists()

@@ -137,9 +137,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "the training part lacks: 'glove' (default: GloVe 6B 50d, its 20,000 most frequent "
                             "words and the MR words, bundled), 'none', or a file in GloVe's or word2vec's text "
                             "format (.gz too), of which the first 20,000 words and the words of the data are kept")
-    model.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=True,
+    model.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=None,
                        help="with --ratios, also feed the log-count ratios of the bigram ending at each word "
-                            "(bigrams seen --min-count times in training; default on)")
+                            "(bigrams seen --min-count times in training; default on with --ratios)")
     model.add_argument("--negation", action=argparse.BooleanOptionalAction, default=NEGATION,
                        help="also feed each word whether it lies in a negation's scope (after not, never, no, "
                             "...n't and before the next punctuation or 'but') and, with --ratios, its log-count "
@@ -315,6 +315,11 @@ def command_config(args: argparse.Namespace, **overrides) -> TrainConfig:
                                  "mode": "min", "patience": PATIENCE, "snapshots": args.snapshots, **overrides})
 
 
+def with_bigrams(args: argparse.Namespace) -> bool:
+    """Whether the model reads the bigrams' ratios: --bigrams, which is on by default with --ratios."""
+    return args.ratios and args.bigrams is not False
+
+
 def _check(args: argparse.Namespace) -> None:
     check_at_least(args, ("embedding", "hidden", "batch_size", "min_count", "members"))
     for flag, value in (("--dropout", args.dropout), ("--word-dropout", args.word_dropout)):
@@ -326,6 +331,9 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--adversarial: expected a number from 0 to 10, got {args.adversarial}")
     if args.folds == 1 or not 0 <= args.folds <= 100:
         raise UsageError(f"--folds: expected 0 (one split) or an integer from 2 to 100, got {args.folds}")
+    if args.bigrams and not args.ratios:  # the bigrams' ratios are fed beside the words': nothing to add them to
+        raise UsageError("--bigrams: expected with --ratios (it adds the bigrams' log-count ratios to the words'), "
+                         "got --no-ratios")
 
 
 def load_tokens(args: argparse.Namespace) -> dict:
@@ -441,7 +449,7 @@ def build(args: argparse.Namespace, d: dict) -> tuple[SentenceEnsemble, list[tup
     split `d` (`prepare`), seeded by --seed."""
     vocab, names = d["vocab"], d["names"]
     tables, train = ratios(d["train"], len(vocab), len(names), args.seed,
-                           bigram_min_count=args.min_count if args.ratios and args.bigrams else 0)
+                           bigram_min_count=args.min_count if with_bigrams(args) else 0)
     gru_train, G = d["gru"][0], d["G"]  # ids past the vocabulary's: words known by their vector; (V+2+U, P)
     seed_everything(args.seed)
     sizes = dict(classes=len(names), embedding=args.embedding, hidden_size=args.hidden, dropout=args.dropout,
@@ -486,7 +494,7 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
         return {}
     confusion = np.zeros((len(names), len(names)), dtype=np.int64)
     np.add.at(confusion, (y_test, gru_pred), 1)
-    files = _figures(out, kept, d, result.history, confusion)
+    files = _figures(out, kept, d, result.history, confusion, args.adversarial)
     rows = [{"model": k, "test accuracy": v} for k, v in sorted(accuracy.items(), key=lambda kv: -kv[1])]
     summary = table(rows, ["model", "test accuracy"])
     metrics = {"test_accuracy": accuracy, "test_size": len(i_test), "train_size": len(i_train), "val_size": len(i_val),
@@ -505,10 +513,10 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
     return {"summary": summary, "files": files, "metrics": metrics}
 
 
-def _figures(out: Path, model: SentenceEnsemble, d: dict, history: list[dict], confusion: np.ndarray
-             ) -> dict[str, Path]:
+def _figures(out: Path, model: SentenceEnsemble, d: dict, history: list[dict], confusion: np.ndarray,
+             adversarial: float = 0.0) -> dict[str, Path]:
     """Loss curves, the gates of `model` (the ensemble of the kept epoch) on one test sentence, the confusion
-    matrix of the model tested."""
+    matrix of the model tested. adversarial > 0: the training loss is the clean plus the adversarial pass's."""
     tokens, i_test = d["tokens"], d["split"][2]
     lengths = np.array([len(tokens[i]) for i in i_test])  # (n_test,)
     k = int(np.argmax(np.where(lengths <= GATE_WORDS, lengths, 0))) if (lengths <= GATE_WORDS).any() \
@@ -517,8 +525,9 @@ def _figures(out: Path, model: SentenceEnsemble, d: dict, history: list[dict], c
     probe_ids = d["gru"][2][k][0][:GATE_WORDS]  # (T,) as the model reads it, its first GATE_WORDS words
     z, r = model.gates(torch.tensor(probe_ids, device=next(model.parameters()).device))
     return {"loss curves": plots.loss_curves(history, out / "loss.png", keys=["train_loss", "val_loss", "val_accuracy"],
-                                             title="classify: cross-entropy (train: per member; validation: the "
-                                                   "ensemble) and validation accuracy",
+                                             title="classify: cross-entropy (train: per member"
+                                                   + (", clean plus adversarial pass" if adversarial else "")
+                                                   + "; validation: the ensemble) and validation accuracy",
                                              members=model.config.members),
             "gates": plots.gates(z.cpu().numpy(), r.cpu().numpy(), out / "gates.png",
                                  title="GRU gates (first member, forward direction) reading one test sentence"

@@ -87,7 +87,7 @@ def _report(out: Path, args: argparse.Namespace, loaded: dict, metrics: dict, su
     method = (f"{K}-fold cross-validation (seed {args.seed}): each sentence is in the test part of exactly one fold. "
               f"Per fold, 10% of the other folds is the validation part (early stopping, baseline choices) and the "
               f"rest trains; vocabulary, log-count ratios (words"
-              f"{' and bigrams' if args.ratios and args.bigrams else ''}), "
+              f"{' and bigrams' if classify.with_bigrams(args) else ''}), "
               f"the GRU ensemble ({plural(args.members, 'member')}"
               f"{'; word vectors: ' + loaded['vectors'].source if loaded.get('vectors') else ''}) "
               f"and the baselines are fitted anew, exactly as one `grukit classify` run (each fold's own report is in "

@@ -29,11 +29,11 @@ from grukit.train import TrainConfig
 
 
 def check_common(args: argparse.Namespace, *, threads: int | str | None = None, split_batches: bool = True) -> None:
-    """Validate --backend (a known name, available in this process) and --device before any work (UsageError
-    naming the flag); apply --threads (or the task's default `threads`: small models run faster on one
-    thread of a busy machine; "idle" = `idle_threads()`, the cores idle when the command starts). Under
-    torchrun, a --batch-size that `fit` splits over the ranks (`split_batches`) must be a multiple of
-    their number."""
+    """Validate --backend (a known name, available in this process, and only with grukit's GRU: --cell gru
+    where the command has --cell) and --device before any work (UsageError naming the flag); apply --threads
+    (or the task's default `threads`: small models run faster on one thread of a busy machine; "idle" =
+    `idle_threads()`, the cores idle when the command starts). Under torchrun, a --batch-size that `fit` splits
+    over the ranks (`split_batches`) must be a multiple of their number."""
     n = getattr(args, "threads", None)
     if n is None and getattr(args, "resume", False) and getattr(args, "out", None) is not None:
         n = saved_threads(Path(args.out))  # as the run trained: its weights then end as an unbroken run's
@@ -53,6 +53,10 @@ def check_common(args: argparse.Namespace, *, threads: int | str | None = None, 
     if not kernels.available(args.backend):
         raise UsageError(f"--backend: expected one available in this process, {available_backends()}, "
                          f"got {args.backend!r}")
+    cell = getattr(args, "cell", "gru")  # --backend picks a grukit GRU's kernel: with another cell it did nothing
+    if cell != "gru" and args.backend != "auto":
+        raise UsageError(f"--backend: expected 'auto' with --cell {cell} (it picks the kernel of grukit's GRU, "
+                         f"--cell gru), got {args.backend!r}")
 
 
 def check_at_least(args: argparse.Namespace, names: tuple[str, ...], least: int = 1) -> None:

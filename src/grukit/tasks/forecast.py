@@ -18,7 +18,7 @@ Example (a small slice of the bundled series):
     >>> args = p.parse_args(["--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "8"])
     >>> args.out, args.epochs, args.seed, args.device, args.backend = tempfile.mkdtemp(), 1, 0, "cpu", "auto"
     >>> sorted(forecast.run(args)["metrics"]["test"])[:3]
-    ['GRU', 'naive', 'ridge AR(16)']
+    ['GRU', 'airline SARIMA', 'naive']
 """
 from __future__ import annotations
 
@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> dict:
 def split(args: argparse.Namespace, series: Series, back: int = 0) -> Prepared:
     """The prepared windows of `series` for the arguments; back = j: backtest fold j + 1 (`prepare`)."""
     return prepare(series.values, lookback=args.lookback, horizon=args.horizon, season=args.season or series.season,
-                   back=back, transform=args.transform, names=series.names)
+                   back=back, transform=args.transform, names=series.names, cut=_cut(series))
 
 
 def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) -> dict:

@@ -116,11 +116,12 @@ def seasonal_mae(y: np.ndarray, observed: np.ndarray, season: int) -> float:
 
 def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
             fractions: tuple[float, float] = (0.7, 0.15), back: int = 0, transform: str = "none",
-            names: Sequence[str] | None = None) -> Prepared:
+            names: Sequence[str] | None = None, cut: str = "") -> Prepared:
     """Split, fill and scale `values` (T, F) (column 0 the target, NaN = gap); see the module docstring.
 
     transform = "log" models log(target); the target must then be positive wherever observed.
-    names: the F column names, for error messages.
+    names: the F column names, for error messages; cut: what a too-short series' message says after its
+    length (" (the first 100 of its 2,284 steps, by --limit)").
 
     back = j > 0 moves the whole split j test-part lengths into the past (a backtest fold): the
     series ends j·n_test steps earlier, validation and test keep the lengths they have for the
@@ -148,7 +149,7 @@ def prepare(values: np.ndarray, *, lookback: int, horizon: int, season: int,
         flags, what = ("--lookback/--horizon/--season", f" + season {season}") if season > 1 else \
             ("--lookback/--horizon", "")
         raise UsageError(
-            f"{flags}: the series has {T} steps; lookback {lookback} + horizon {horizon}{what} "
+            f"{flags}: the series has {T} steps{cut}; lookback {lookback} + horizon {horizon}{what} "
             f"needs at least {min_rows(lookback, horizon, season, fractions)} "
             f"(70% train, 15% validation, 15% test)")
     filled, missing = fill_gaps(values, causal_from=n_train, names=names)  # no val/test origin reads its future
