@@ -96,3 +96,43 @@ def test_baselines_include_the_airline_model_only_with_a_season():
     np.testing.assert_array_equal(got, fit.forecast(seasonal.y, t, 6))
     plain = prepare(y[:, None], lookback=24, horizon=6, season=1)
     assert AIRLINE not in all_baselines(plain, plain.origins("test"))
+
+
+def test_the_fit_reads_the_training_part_alone():
+    """Found by a review: a fit reading a season past n_train passed every test."""
+    m, n_train = 12, 600
+    y = simulate(900, -0.4, -0.6, m, seed=7)
+    gap = np.zeros(900, dtype=bool)
+    changed, changed_gap = y.copy(), gap.copy()
+    changed[n_train:] = np.random.default_rng(8).normal(size=300) * 100
+    changed_gap[n_train::3] = True
+    assert fit_airline(y, gap, n_train, m) == fit_airline(changed, changed_gap, n_train, m)
+
+
+def test_the_fit_finds_the_lowest_sum_of_squares_where_the_surface_has_several_minima():
+    """A short series (m = 2, 21 steps) whose conditional sum of squares has a second minimum in a corner of the
+    square: one start at (0, 0) ends there, 13% above the lowest (found by a review). The fit's sum must equal a
+    fine grid's lowest to 1e-3."""
+    from grukit.tasks.forecast_arima import _errors
+
+    m = 2
+    y = simulate(21, 0.2247, 0.2216, m, seed=123)
+    fit = fit_airline(y, np.zeros(21, dtype=bool), 21, m)
+
+    def css(theta, Theta):
+        e = _errors(y, theta, Theta, m)[m + 1:]  # (n − m − 1,)
+        return float(e @ e)
+
+    grid = np.linspace(-0.999, 0.999, 201)  # (201,)
+    lowest = min(css(a, b) for a in grid for b in grid)
+    assert css(fit.theta, fit.Theta) <= lowest + 1e-3
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"theta": 0.1, "Theta": 0.2, "season": 1}, "season: expected an integer >= 2"),
+    ({"theta": 1.5, "Theta": 0.2, "season": 4}, r"theta: expected a number in \(-1, 1\)"),
+    ({"theta": 0.1, "Theta": float("nan"), "season": 4}, r"Theta: expected a number in \(-1, 1\)"),
+])
+def test_a_model_outside_its_domain_is_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Airline(**kwargs)

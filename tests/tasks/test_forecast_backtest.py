@@ -84,3 +84,19 @@ def test_too_many_backtest_folds_exit_2_and_leave_nothing(tmp_path, capsys):
     assert "--backtest" in err and "fold 5" in err and not out.exists()
     assert cli.main(["forecast", "--backtest", "-1", "--out", str(out)]) == 2
     assert "--backtest" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_baseline_fitted_on_some_folds_only_is_named_not_tabled(tmp_path, capsys):
+    """Found by a review: when one fold's training part had no step for the airline model (every seasonal
+    difference read a gap), the backtest trained every fold and then failed with KeyError: 'airline SARIMA'."""
+    values = np.sin(np.arange(400) * np.pi / 2) + 0.01 * np.arange(400)  # (400,) season 4
+    rows = ["t,v"] + [f"{t},{'' if t % 2 and t < 230 else f'{v:.4f}'}" for t, v in enumerate(values)]
+    (tmp_path / "sparse.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    assert cli.main(["forecast", "--csv", str(tmp_path / "sparse.csv"), "--column", "v", "--season", "4",
+                     "--horizon", "4", "--lookback", "8", "--hidden", "4", "--members", "1", "--epochs", "1",
+                     "--backtest", "2", "--device", "cpu", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["left_out"] == {"airline SARIMA": [1]} and "airline SARIMA" not in m["per_fold"]
+    assert "airline SARIMA" in json.loads((out / "fold-1" / "metrics.json").read_text())["test"]
+    assert "airline SARIMA is left out: it was fitted on fold(s) 1 only" in (out / "report.md").read_text()

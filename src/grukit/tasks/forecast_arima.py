@@ -41,6 +41,15 @@ class Airline:
     Theta: float  # Θ, the seasonal MA(1) coefficient
     season: int  # m ≥ 2
 
+    def __post_init__(self):
+        if isinstance(self.season, bool) or not isinstance(self.season, int) or self.season < 2:
+            raise ValueError(f"season: expected an integer >= 2 (m = 1 folds θ and Θ into one lag), "
+                             f"got {self.season!r}")
+        for name in ("theta", "Theta"):
+            if not abs(getattr(self, name)) < 1:  # also refuses nan
+                raise ValueError(f"{name}: expected a number in (-1, 1), where the model is invertible, got "
+                                 f"{getattr(self, name)!r}")
+
     def errors(self, y: np.ndarray) -> np.ndarray:
         """(T,) e_t of the recursion over y (T,); 0 for t ≤ m."""
         return _errors(y, self.theta, self.Theta, self.season)
