@@ -590,3 +590,20 @@ def test_save_and_load_repeat_no_constructor_warning_of_their_probes(tmp_path):
         warnings.simplefilter("always")
         checkpoint.load(tmp_path / "m.safetensors")
     assert len(caught) == 1 and "dropout" in str(caught[0].message)  # the loaded model's own, once
+
+
+def test_a_class_defined_again_takes_its_name_back():
+    """A module reloaded defines its classes anew: the new class replaces the old under the same name (the check
+    that refuses another class's name must not refuse this)."""
+
+    def define():
+        class Twin(torch.nn.Module):
+            pass
+
+        Twin.__qualname__, Twin.__module__ = "Twin", "reloaded_module"
+        return Twin
+
+    first, again = define(), define()
+    checkpoint.register(first)
+    checkpoint.register(again)
+    assert checkpoint._REGISTRY["reloaded_module.Twin"] is again

@@ -861,3 +861,23 @@ def test_a_speech_run_resumed_with_another_size_names_the_flag(tmp_path, capsys)
     capsys.readouterr()
     code, _, err = _run(capsys, [*argv, "--hidden", "16", "--layers", "2", "--resume"])
     assert code == 2 and "hidden_size 8 → 16 (set by --hidden), num_layers 1 → 2 (set by --layers)" in err, err
+
+
+def test_zero_threads_or_epochs_are_refused_by_the_parser_and_the_thread_bound_is_exact(tmp_path, capsys):
+    """A mutation audit: an --threads 0 or --epochs 0 let through, or a bound one off, passed every test."""
+    for flag in ("--threads", "--epochs"):
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["forecast", flag, "0", "--out", str(tmp_path / "run")])
+        assert stop.value.code == 2 and f"{flag}: expected an integer >= 1, got '0'" in capsys.readouterr().err
+    most = max(64, 4 * (os.cpu_count() or 1))
+    code, _, err = _run(capsys, ["forecast", "--threads", str(most + 1), "--out", str(tmp_path / "run")])
+    assert code == 2 and f"--threads: expected an integer in 1..{most} " in err and not (tmp_path / "run").exists()
+
+
+def test_a_failed_run_keeps_the_empty_out_folder_its_user_made(text_files, capsys):
+    """The run removes what it made; an --out made by the user before the run, even empty, stays (a mutation
+    audit: removing it passed)."""
+    out = text_files / "mine"
+    out.mkdir()
+    code, _, _ = _run(capsys, ["textgen", "--text", str(text_files / "latin.txt"), "--out", str(out)])
+    assert code == 2 and out.is_dir() and not any(out.iterdir())

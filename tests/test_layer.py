@@ -587,3 +587,20 @@ def test_on_off_settings_refuse_strings_that_bool_would_read_as_on(cls):
         with pytest.raises(TypeError, match="batch_first: expected True or False, got 'False'"):
             model.batch_first = "False"
         assert model.batch_first is False and model.config.batch_first is False
+
+
+def test_dropout_acts_between_layers_never_on_the_input():
+    """Layer 0 reads x itself in training too: its gates equal eval mode's (a mutation audit: dropout on layer 0's
+    input passed every test)."""
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, 2, dropout=0.5).train()
+    x = torch.randn(5, 2, 3)  # (T, N, I)
+    _, _, trained = gru(x, return_gates=True)
+    _, _, evaluated = gru.eval()(x, return_gates=True)
+    assert torch.equal(trained.z[0], evaluated.z[0]) and not torch.equal(trained.z[1], evaluated.z[1])
+
+
+def test_step_of_a_stack_records_no_graph():
+    """step() is for inference: the general path (two layers) returns a state outside autograd too."""
+    h = grukit.GRU(3, 4, 2).step(torch.randn(2, 3))  # (L, N, H)
+    assert h.grad_fn is None and not h.requires_grad

@@ -514,3 +514,24 @@ def test_bad_input_raises_value_error_naming_the_argument(case):
     call, name = BAD[case]
     with pytest.raises(ValueError, match=rf"^{re.escape(name)}: expected .*got"):
         call()
+
+
+def test_adam_step_equals_torch_adam_after_clipping():
+    """The oracle's optimizer, step by step, against torch.optim.Adam after clip_grad_norm_, with gradient norms
+    below and above the clip (a mutation audit: dropping the clip's min(1, ·) or Adam's bias correction passed,
+    since the model still learned its task)."""
+    import torch
+
+    model = ref.GRU(2, 3, 2, seed=0)
+    params = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in model.params.items()}
+    opt = torch.optim.Adam(params.values(), lr=0.01, betas=(0.9, 0.999), eps=1e-8)
+    rng = np.random.default_rng(0)
+    for scale in (0.1, 10.0, 0.5):  # global gradient norms below, above and below the clip of 1
+        grads = {k: rng.normal(size=v.shape) * scale for k, v in model.params.items()}
+        model.adam_step(grads, 0.01, clip=1.0)
+        for k, p in params.items():
+            p.grad = torch.tensor(grads[k])
+        torch.nn.utils.clip_grad_norm_(params.values(), 1.0)
+        opt.step()
+    for k in params:
+        np.testing.assert_allclose(model.params[k], params[k].detach().numpy(), rtol=1e-6, atol=1e-9)

@@ -82,3 +82,13 @@ def test_a_run_of_another_model_is_named_as_such():
         check(saved, now, "runs/a/state")
     assert str(info.value) == ("--resume: runs/a holds the run of another model (CharLM, not ForecastEnsemble): a run "
                                "of another command? resume it with that command, or use another --out")
+
+
+def test_fingerprint_sees_shape_and_dtype_and_digest_not_dict_order():
+    """A mutation audit: hashing the bytes alone passed (zeros (3, 2) and (2, 3) share them), as did a digest that
+    depended on the order of a dict's keys."""
+    from torch.utils.data import TensorDataset
+
+    assert fingerprint(TensorDataset(torch.zeros(3, 2))) != fingerprint(TensorDataset(torch.zeros(2, 3)))
+    assert fingerprint(TensorDataset(torch.zeros(4))) != fingerprint(TensorDataset(torch.zeros(2, dtype=torch.float64)))
+    assert digest([{"a": 1, "b": 2}]) == digest([{"b": 2, "a": 1}])

@@ -171,3 +171,26 @@ def test_a_lock_survives_a_full_disk_and_its_release_never_raises(tmp_path, monk
     run_lock.release(lock)  # no exception
     with pytest.raises(OSError):
         os.fstat(lock.fd)  # closed: the lock is gone with it
+
+
+def test_a_refused_run_removes_nothing_the_live_run_writes_meanwhile(tmp_path, capsys, monkeypatch):
+    """The run that holds --out may write a file between the refused run's look at the folder and its refusal:
+    the refused run cleans nothing (a mutation audit: cleaning on Busy passed, since the test's holder wrote
+    nothing but its lock)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = _holder(out / LOCK_FILE)
+    acquire = run_lock.acquire
+
+    def written_meanwhile(path):
+        (path / "theirs.csv").write_text("epoch\n1\n")  # the live run's file, new since the refused run began
+        return acquire(path)
+
+    monkeypatch.setattr(run_lock, "acquire", written_meanwhile)
+    try:
+        assert cli.main(["forecast", "--limit", "420", "--epochs", "1", "--out", str(out)]) == 2
+        assert "no other grukit run is writing into" in capsys.readouterr().err
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE, "theirs.csv"]
+    finally:
+        holder.kill()
+        holder.wait()

@@ -104,7 +104,7 @@ def test_config_rejects_bad_values():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match=r"^snapshots: expected an integer >= 0, got -1$"):
         TrainConfig(snapshots=-1)
-    for field, value in (("lr", float("inf")), ("lr", 1e39), ("weight_decay", -0.1), ("betas", (0.9, 1.0)),
+    for field, value in (("lr", 0), ("lr", float("inf")), ("lr", 1e39), ("weight_decay", -0.1), ("betas", (0.9, 1.0)),
                          ("warmup_steps", -1), ("min_lr_ratio", 1.5)):  # found by reviews: these went unchecked
         # (1e39 overflows float32 inside AdamW)
         with pytest.raises(ValueError, match=rf"^{field}: expected"):
@@ -803,3 +803,24 @@ def test_weight_decay_shrinks_each_weight_by_one_minus_lr_times_decay_per_step(m
                           rtol=0, atol=1e-12)
     model, _ = _pair_fit(monkeypatch, weight_decay=0.0)
     assert torch.equal(model.q.detach(), torch.full((3,), 2.0, dtype=torch.float64))
+
+
+def test_train_loss_is_the_mean_batch_loss():
+    """The logged train_loss of an epoch is the mean over its batches, not their sum (a mutation audit: the tests
+    compared epochs only, which does not see a scale)."""
+    data = TensorDataset(torch.zeros(64, 1))
+    model = torch.nn.Linear(1, 1)
+    result = fit(model, data, None, step_loss=lambda m, batch: m.weight.sum() * 0 + 2.0,
+                 evaluate=lambda m, val: {"val_loss": 1.0},
+                 config=TrainConfig(epochs=1, batch_size=16, progress=False), out=None)
+    assert result.history[0]["train_loss"] == pytest.approx(2.0)
+
+
+def test_resuming_a_run_stopped_by_patience_with_the_same_patience_trains_no_epoch(tmp_path):
+    """A run that patience stopped stays stopped when resumed with the same patience (the resume re-judges the
+    stop by this run's patience; only more patience goes on)."""
+    losses = [1.0, 2.0, 3.0, 4.0, 5.0]
+    _, first = _train(tmp_path / "run", 5, evaluate=_scripted(losses), patience=2)
+    assert first.stopped_early and [row["epoch"] for row in first.history] == [1, 2, 3]
+    _, again = _train(tmp_path / "run", 5, resume=True, evaluate=_scripted([]), patience=2)
+    assert again.stopped_early and [row["epoch"] for row in again.history] == [1, 2, 3]

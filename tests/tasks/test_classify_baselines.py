@@ -102,3 +102,26 @@ def test_nb_baseline_reads_the_same_bigrams_as_the_gru():
     assert got == [([2, 3, 4, 6 + 2, 6 + 3, 1], 1), ([4, 2, 1, 1], 0)]  # unknown bigrams read as the unknown word
     flat, offsets, _ = B.bags(got, binary=True)
     assert flat.tolist() == [2, 3, 4, 8, 9, 2, 4] and offsets.tolist() == [0, 5]  # unknowns left out
+
+
+def test_the_penalty_holds_the_weights_smaller_and_the_majority_is_the_training_parts(monkeypatch):
+    """A mutation audit: dropping λ from the loss passed (the tests read which λ was picked, not what it does),
+    and so did a majority class taken from every label, the test part's included."""
+    norms = []  # ‖W‖ after each fit along the λ path
+    real = B._lbfgs
+
+    def spy(W, b, S, lam, bag):
+        real(W, b, S, lam, bag)
+        norms.append(W.detach().norm().item())
+
+    monkeypatch.setattr(B, "_lbfgs", spy)
+    part = [([2, 3], 1), ([4, 5], 0), ([2, 4], 1), ([3, 5], 0)] * 10
+    B.logistic_regression(part, part, part, n_words=6, classes=2)
+    assert norms[0] < 0.9 * norms[5]  # λ = 3e-3 against λ = 1e-5, binary features
+
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1])  # 0 the majority of the training part, 1 of the whole
+    d = {"split": (np.arange(3), np.arange(3, 5), np.arange(5, 10)), "vocab": ["<pad>", "<unk>", "a"],
+         "names": ["n", "p"], "labels": labels,
+         "train": [([2], 0)] * 3, "val": [([2], 1)] * 2, "test": [([2], 1)] * 5}
+    predictions, _ = B.baselines(d, {"R": torch.ones(3, 2)})
+    assert (predictions["majority class"] == 0).all()

@@ -510,3 +510,17 @@ def test_a_series_cut_too_short_by_limit_says_so(tmp_path, capsys):
     assert "the series has 100 steps (the first 100 of its 2,284 steps, by --limit); lookback 156" in \
         capsys.readouterr().err
     assert not out.exists()
+
+
+def test_inputs_follow_the_formula_and_a_covariate_constant_in_training_stays_finite():
+    """Channel 0 is (y_i − y_t)/s; a covariate whose training part is constant (σ = 0, read as 1) gives finite
+    inputs (a mutation audit: neither was checked)."""
+    rng = np.random.default_rng(0)
+    y = np.cumsum(rng.normal(size=300))  # (300,)
+    covariate = np.where(np.arange(300) < 250, 1.0, 2.0)  # constant over the training part
+    p = prepare(np.stack([y, covariate], 1), lookback=8, horizon=3, season=4)
+    t = p.origins("test")
+    x = p.inputs(t)  # (N, 8, 6)
+    window = t[:, None] + np.arange(-7, 1)[None, :]  # (N, 8)
+    np.testing.assert_allclose(x[..., 0], (p.y[window] - p.y[t][:, None]) / p.scale, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(x).all() and p.covariate_std[0] == 0.0

@@ -116,3 +116,21 @@ def test_the_alphabet_comes_from_the_training_part_only(tmp_path):
     assert m["train_chars"] == 1800 and m["vocabulary"] == 6  # 5 characters and the unknown id 0
     assert math.isfinite(m["val_loss"])  # the held-out "Z" reads as the unknown id
     assert "The alphabet comes from the training part." in (out / "report.md").read_text()
+
+
+def test_the_validation_stream_carries_its_state_across_chunks(monkeypatch):
+    """stream_loss reads a stream in chunks of VAL_CHUNK steps, the state carried between them: with chunks of 16,
+    one stream's loss equals the cross-entropy of one pass over the whole sequence (a mutation audit: the tests'
+    texts were shorter than one chunk, so a state dropped between chunks passed)."""
+    torch.manual_seed(0)
+    lm = CharLM("abc", embedding=4, hidden_size=6, dropout=0.0, backend="fused").eval()
+    ids = torch.randint(1, 4, (70,))  # (T,)
+    monkeypatch.setattr(textgen, "VAL_CHUNK", 16)
+    with torch.no_grad():
+        logits, _ = lm(ids[None, :-1])  # (1, T−1, V)
+        whole = F.cross_entropy(logits[0], ids[1:]).item()
+    assert stream_loss(lm, ids)["val_loss"] == pytest.approx(whole, rel=1e-6)
+
+
+def test_validation_streams_are_never_shorter_than_their_minimum():
+    assert textgen.val_streams(1000) == 1 and textgen.val_streams(1001) == 2  # 2 × 500 steps from 1,001 characters
