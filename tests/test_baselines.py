@@ -91,3 +91,45 @@ def test_a_changed_batch_first_is_kept_by_save(cls, tmp_path):
     torch.testing.assert_close(loaded(x)[0], model(x)[0])
     with pytest.raises(AttributeError, match="^hidden_size: fixed when the module is built"):
         model.hidden_size = 8
+
+
+
+@pytest.mark.parametrize("cls", (grukit.LSTM, grukit.RNN))
+def test_without_h0_the_state_starts_at_zero_like_torchs(cls):
+    """Guards the default initial state: h0 = None means h0 = c0 = 0, as torch's module; the existing checks
+    compared the model only with itself there, so a c0 of ones passed."""
+    torch.manual_seed(0)
+    ours = cls(3, 4, 2, dtype=torch.float64)
+    theirs = ours.torch_class(3, 4, 2, dtype=torch.float64)
+    theirs.load_state_dict(ours.rnn.state_dict())
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    out, got = ours(x)
+    want_out, want = theirs(x)
+    assert (out - want_out).abs().max() <= 1e-12
+    for a, b in zip(got if cls is grukit.LSTM else (got,), want if cls is grukit.LSTM else (want,)):
+        assert (a - b).abs().max() <= 1e-12
+
+
+
+@pytest.mark.parametrize("cls", (grukit.LSTM, grukit.RNN))
+def test_output_keeps_all_t_steps_when_every_sequence_is_shorter(cls):
+    """Guards pad_packed_sequence(total_length=T): output is (T, N, D·H) as the docstring says even when no
+    sequence reaches T (the existing test always had one of length T)."""
+    model = cls(3, 4)
+    out, _ = model(torch.randn(6, 2, 3), lengths=[2, 3])
+    assert out.shape == (6, 2, 4)
+    assert out[3:].abs().max() == 0 and out[2:, 0].abs().max() == 0
+
+
+
+@pytest.mark.parametrize("cls", (grukit.LSTM, grukit.RNN))
+def test_dropout_reaches_torchs_module(cls):
+    """Guards that `dropout` is passed on: between stacked layers in training, none in eval."""
+    torch.manual_seed(0)
+    model = cls(3, 8, 2, dropout=0.5)
+    assert model.rnn.dropout == 0.5
+    x = torch.randn(5, 2, 3)
+    model.train()
+    assert not torch.equal(model(x)[0], model(x)[0])
+    model.eval()
+    assert torch.equal(model(x)[0], model(x)[0])

@@ -1,4 +1,6 @@
 """GRUCell against the NumPy reference (one step) and its input checks."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -55,3 +57,37 @@ def test_cell_bad_reset():
         grukit.GRUCell(3, 4, reset="sometimes")
     with pytest.raises(ValueError, match="dtype: expected a floating-point torch dtype"):
         grukit.GRUCell(3, 4, dtype=torch.int32)
+
+
+def test_init_is_uniform_in_plus_minus_one_over_sqrt_h():
+    """Guards the documented init U(−1/√H, 1/√H): every parameter inside the bound, and filling it (both signs,
+    reaching near ±bound) — a wrong bound (1/H) or a one-sided range would pass every other test."""
+    torch.manual_seed(0)
+    H = 16
+    cell = grukit.GRUCell(8, H)
+    bound = 1 / math.sqrt(H)
+    for name, p in cell.named_parameters():
+        assert p.abs().max() <= bound, name
+        assert p.max() > 0.7 * bound and p.min() < -0.7 * bound, name  # seeded; 48+ draws of U(−b, b) miss by 0.85^48
+
+
+def test_orthogonal_init_touches_only_weight_h():
+    """Guards reset_parameters(weight_h="orthogonal"): each gate block of U orthogonal, while weight_x and the
+    biases keep the uniform init (a mutant making every weight orthogonal passed the layer test)."""
+    torch.manual_seed(0)
+    H, I = 16, 8
+    cell = grukit.GRUCell(I, H)
+    cell.reset_parameters(weight_h="orthogonal")
+    for U in cell.weight_h.detach().split(H):
+        assert torch.allclose(U @ U.T, torch.eye(H), atol=1e-5)
+    bound = 1 / math.sqrt(H)
+    for name in ("weight_x", "bias_x", "bias_h"):
+        assert getattr(cell, name).abs().max() <= bound, name
+    W = cell.weight_x.detach()
+    assert not torch.allclose(W.T @ W, torch.eye(I), atol=1e-3)  # not orthonormal columns
+
+
+def test_cell_repr_shows_its_settings():
+    """Guards extra_repr: sizes, bias and reset all shown."""
+    assert repr(grukit.GRUCell(3, 4, reset="after")) == "GRUCell(3, 4, bias=True, reset='after')"
+    assert repr(grukit.GRUCell(3, 4, bias=False)) == "GRUCell(3, 4, bias=False, reset='before')"

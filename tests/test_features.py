@@ -154,3 +154,28 @@ def test_pcm_of_every_width_and_any_shape_is_scaled_to_unit_range():
     assert pcm_to_float(np.array([0.25], dtype=">f4")).tolist() == [0.25]
     with pytest.raises(TypeError, match="int64"):
         pcm_to_float(np.zeros(3, dtype=np.int64))
+
+
+def test_frame_count_is_one_plus_the_ceiling_of_the_remaining_samples_over_hop():
+    """Guards frames = 1 + ceil((S − n_fft)/hop): where S − n_fft is a multiple of hop no extra all-padding frame
+    is added (the existing lengths 8000, 10 and 257 all read the same with floor(…)+1)."""
+    config = FeatureConfig()
+    for samples, frames in ((256, 1), (416, 2), (417, 3), (256 + 160 * 7, 8)):
+        assert power_spectrogram(np.zeros(samples), config).shape == (frames, 129), samples
+
+
+def test_silence_gives_the_log_of_eps_not_minus_infinity():
+    """Guards the ε floor inside the log: a silent signal's log-mel is log(ε) everywhere, finite."""
+    config = FeatureConfig(eps=1e-6)
+    out = log_mel(np.zeros(800), config)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, np.log(np.float32(1e-6)), rtol=1e-6)
+
+
+
+@pytest.mark.parametrize("f_min,f_max", [(-1.0, None), (1000.0, 1000.0)])
+def test_band_edges_outside_the_documented_range_are_refused(f_min, f_max):
+    """Guards 0 <= f_min < f_max: a negative f_min, or f_min == f_max (zero-width filters, NaN features), is
+    refused."""
+    with pytest.raises(ValueError, match="f_min, f_max: expected 0 <= f_min < f_max"):
+        FeatureConfig(f_min=f_min, f_max=f_max)

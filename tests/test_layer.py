@@ -604,3 +604,35 @@ def test_step_of_a_stack_records_no_graph():
     """step() is for inference: the general path (two layers) returns a state outside autograd too."""
     h = grukit.GRU(3, 4, 2).step(torch.randn(2, 3))  # (L, N, H)
     assert h.grad_fn is None and not h.requires_grad
+
+
+
+@pytest.mark.parametrize("lengths,error,message", [
+    (torch.tensor([True, True]), TypeError, "lengths: expected integers, got dtype torch.bool"),
+    (torch.tensor([[4], [2]]), ValueError, r"lengths: expected 2 values .*got shape \(2, 1\)"),
+    ([[4], [2, 3]], TypeError, "lengths: expected a sequence of integers"),  # ragged: torch raises ValueError
+])
+def test_lengths_of_the_wrong_kind_are_refused_by_name(lengths, error, message):
+    """Guards _lengths' checks: bool lengths (which would read as 1s), a (N, 1) column (right count, wrong rank)
+    and a ragged list each raise naming `lengths` instead of running or failing inside torch."""
+    with pytest.raises(error, match=message):
+        grukit.GRU(3, 4)(torch.randn(4, 2, 3), lengths=lengths)
+
+
+def test_lengths_with_a_packed_sequence_are_refused():
+    """Guards prepare: a PackedSequence carries its lengths, so passing lengths too is an error, never silently
+    ignored."""
+    packed = pack_padded_sequence(torch.randn(4, 2, 3), [4, 2])
+    with pytest.raises(ValueError, match="lengths: expected None with a PackedSequence"):
+        grukit.GRU(3, 4)(packed, lengths=[4, 4])
+
+
+def test_unbatched_h0_of_a_stack_is_read_per_layer():
+    """Guards the unbatched h0 (L·D, H) -> (L·D, 1, H) reshaping for L·D > 1: the result equals the batched call
+    (only the L·D = 1 case, where either unsqueeze works, and a wrong shape were tested)."""
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, 2, bidirectional=True)
+    x, h0 = torch.randn(5, 3), torch.randn(4, 4)
+    out, h_n = gru(x, h0)
+    out_b, h_n_b = gru(x.unsqueeze(1), h0.unsqueeze(1))
+    assert torch.equal(out, out_b.squeeze(1)) and torch.equal(h_n, h_n_b.squeeze(1))

@@ -3,6 +3,7 @@ files (`grukit.run_files`). `fit`'s use of them (resume, damaged states) is test
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -80,3 +81,29 @@ def test_load_weights_names_resume_and_the_mismatch(tmp_path):
     model, _ = _trained_gru()
     with pytest.raises(UsageError, match=r"^--resume: the weights in x do not fit this model \(.*size mismatch"):
         R.load_weights(grukit.GRU(3, 5), model.state_dict(), "x")
+
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("last.state.safetensors", False),  # the state file itself is not written before the state file
+    (".last.state.safetensors.x1.tmp", True),  # ... but a temporary file of its write is
+    ("fold-3/metrics.csv", True),
+    ("runs/fold-3/model.safetensors", False),  # a fold-j/ folder deeper down is not one of this run's folds
+    ("fold-/model.safetensors", False),
+    (".model.safetensors.x1.bak", False),  # only ".<name>.<anything>.tmp" is a temporary file of a write
+    (".model.safetensors.tmp", False),
+])
+def test_written_before_a_state_is_exactly_the_documented_files(path, expected):
+    """Guards every clause of written_before_a_state: the first three own files (not the state), their and the
+    state's temporary files, at the top or in one fold-j/ folder only. The doctest covered two True and two
+    False cases; widening any clause passed."""
+    assert R.written_before_a_state(Path(path)) is expected
+
+
+def test_rng_of_a_state_written_before_per_rank_states_is_restored():
+    """Guards set_rng_states' fallback to a file's un-ranked "rng.cpu" (written before per-rank states)."""
+    saved = torch.get_rng_state()
+    want = torch.rand(3)
+    torch.rand(5)  # moves the generator on
+    R.set_rng_states({"rng.cpu": saved}, 2, torch.device("cpu"))
+    assert torch.equal(torch.rand(3), want)

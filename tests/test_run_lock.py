@@ -1,6 +1,7 @@
 """grukit.run_lock: one run at a time in an --out folder; the lock ends with its process, however it ends."""
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -194,3 +195,63 @@ def test_a_refused_run_removes_nothing_the_live_run_writes_meanwhile(tmp_path, c
     finally:
         holder.kill()
         holder.wait()
+
+
+pytestmark = pytest.mark.skipif(run_lock.fcntl is None, reason="runs are not locked without fcntl (Windows)")
+
+
+def test_a_lock_file_removed_between_open_and_flock_is_not_taken(tmp_path, monkeypatch):
+    """Guards _lock's inode check: when the file this run opened goes (a run ending) before its flock, the run
+    locks the file at the path instead of an unlinked one no later run can see, so a later run is refused."""
+    real_open = os.open
+    calls = []
+
+    def open_then_lose_it(path, flags, mode=0o777):
+        fd = real_open(path, flags, mode)
+        if not calls:  # the first open: the holder releases (removes) the file right after it
+            os.unlink(path)
+        calls.append(path)
+        return fd
+
+    monkeypatch.setattr(run_lock.os, "open", open_then_lose_it)
+    lock = run_lock.acquire(tmp_path)
+    monkeypatch.setattr(run_lock.os, "open", real_open)
+    assert len(calls) == 2  # tried again
+    assert os.stat(lock.path).st_ino == os.fstat(lock.fd).st_ino  # holds the file at the path
+    with pytest.raises(Busy):
+        run_lock.acquire(tmp_path)
+    run_lock.release(lock)
+
+
+def test_the_holder_note_replaces_a_longer_one_left_behind(tmp_path):
+    """Guards _note_holder's truncation: a stale lock file's longer text is replaced, not partly overwritten,
+    so the refusal names this run and not "another grukit run"."""
+    (tmp_path / LOCK_FILE).write_text("123456789 a-very-long-host-name-of-a-killed-run.example.org\n")
+    lock = run_lock.acquire(tmp_path)
+    assert lock.path.read_text() == f"{os.getpid()} {socket.gethostname()}\n"
+    with pytest.raises(Busy, match=f"which grukit run {os.getpid()} is using"):
+        run_lock.acquire(tmp_path)
+    run_lock.release(lock)
+
+
+def test_a_lock_file_that_says_nothing_readable_names_another_run(tmp_path):
+    """Guards _holder's "pid host" parsing: text of another shape gives 'another grukit run'."""
+    lock = run_lock.acquire(tmp_path)
+    for text in ("garbage\n", "notapid host\n", ""):
+        os.ftruncate(lock.fd, 0)
+        os.pwrite(lock.fd, text.encode(), 0)
+        with pytest.raises(Busy, match="which another grukit run is using"):
+            run_lock.acquire(tmp_path)
+    run_lock.release(lock)
+
+
+def test_without_locks_a_lock_file_with_a_note_is_kept(tmp_path, monkeypatch):
+    """Guards _remove_if_empty: on a filesystem without locks only an empty lock file (this run's) is removed,
+    never one holding another run's "pid host"."""
+    def no_locks(fd, how):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    (tmp_path / LOCK_FILE).write_text("4242 otherhost\n")
+    monkeypatch.setattr(run_lock.fcntl, "flock", no_locks)
+    assert run_lock.acquire(tmp_path) is None
+    assert (tmp_path / LOCK_FILE).read_text() == "4242 otherhost\n"

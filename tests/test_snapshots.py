@@ -58,3 +58,20 @@ def test_a_state_file_missing_an_epochs_weights_is_refused_naming_it():
     tensors = {k: v for k, v in s.tensors().items() if not k.startswith("snapshot.1.")}
     with pytest.raises(ValueError, match=r"^snapshots: expected the weights of epoch 1 in run/x, got none$"):
         Snapshots.restore(1, tensors, s.meta(), "run/x")
+
+
+def test_no_window_before_a_best_epoch():
+    """Guards `self.best and …`: epochs recorded before any best epoch join no window."""
+    s = Snapshots(2)
+    for epoch in (1, 2):
+        s.record(epoch, {"w": torch.tensor([float(epoch)])}, False)
+    assert s.around_best() == []
+
+
+def test_restored_with_around_zero_holds_nothing():
+    """Guards restore's `not around`: around_best() is [] when `around` is 0, whatever the state file holds."""
+    s = Snapshots(1)
+    for epoch, best in ((1, True), (2, True), (3, False)):
+        s.record(epoch, {"w": torch.tensor([float(epoch)])}, best)
+    back = Snapshots.restore(0, s.tensors(), s.meta())
+    assert back.around_best() == [] and back.weights == {}

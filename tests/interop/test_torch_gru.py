@@ -166,3 +166,10 @@ def test_wrong_types():
         from_torch(nn.LSTM(2, 3))
     with pytest.raises(TypeError, match="grukit.GRU or grukit.GRUCell"):
         to_torch(nn.GRU(2, 3))
+
+
+def test_to_torch_keeps_eval_mode():
+    """Guards to_torch's .train(model.training): an eval-mode model gives an eval-mode torch module (torch
+    modules start in training mode, so the existing check, on a training model, passed without it)."""
+    assert not to_torch(GRU(2, 3, 2, dropout=0.5, reset="after").eval()).training
+    assert not to_torch(GRUCell(2, 3, reset="after").eval()).training

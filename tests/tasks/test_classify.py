@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import grukit
-from grukit import cli
+from grukit import cli, plots
 from grukit.data.sentiment import Bigrams, Vocabulary, log_count_ratios
 from grukit.plots import GATES_SIZE, SIZE
 from grukit.tasks import classify as C
@@ -741,3 +741,140 @@ def test_bigrams_are_refused_without_ratios(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith("--bigrams: expected with --ratios (it adds the bigrams' "
                                                     "log-count ratios to the words'), got --no-ratios")
     assert not out.exists()
+
+
+def _outputs():
+    """BiGRU outputs (N=2, T=3, 2H=2) with every real step negative and zeros on padding (as grukit.GRU gives),
+    lengths (2,), final states (2 directions, N, H=1)."""
+    out = torch.tensor([[[-3.0, -1.0], [-2.0, -4.0], [-5.0, -6.0]],
+                        [[-1.5, -2.5], [0.0, 0.0], [0.0, 0.0]]])  # (N, T, 2H)
+    h_n = torch.tensor([[[10.0], [20.0]], [[30.0], [40.0]]])  # (2, N, H): forward, reverse
+    return out, h_n, torch.tensor([3, 1])
+
+
+def test_last_plus_max_pooling_is_both_final_states_and_the_max_over_real_steps():
+    """Guards pool "last+max" = [h_n^fwd; h_n^rev; max_t o_t], padding excluded from the max (a padded step's
+    zero would beat every negative output): nothing checked pool's values before."""
+    out, h_n, lengths = _outputs()
+    v = pool(out, h_n, lengths, "last+max")
+    assert v.tolist() == [[10.0, 30.0, -2.0, -1.0], [20.0, 40.0, -1.5, -2.5]]
+
+
+def test_mean_plus_max_pooling_averages_over_each_sentences_own_length():
+    """Guards pool "mean+max" = [mean_t o_t; max_t o_t] over the real steps only (mean divided by the length,
+    not by T)."""
+    out, h_n, lengths = _outputs()
+    v = pool(out, h_n, lengths, "mean+max")
+    torch.testing.assert_close(v, torch.tensor([[-10.0 / 3, -11.0 / 3, -2.0, -1.0], [-1.5, -2.5, -1.5, -2.5]]))
+
+
+def test_padding_is_never_in_a_negation_scope():
+    """Guards `ids > 0` in negation_scope: padding right after a negated word reads 0 (the doctest's padding
+    followed a closing mark, so it read 0 either way)."""
+    opens, ends = torch.tensor([False, False, True, False, False]), torch.tensor([False] * 4 + [True])
+    assert negation_scope(torch.tensor([[2, 3, 0, 0]]), opens, ends).tolist() == [[0.0, 1.0, 0.0, 0.0]]
+
+
+
+@pytest.mark.parametrize("keys", [[12, 12], [3, 36], [-1, 3]])
+def test_bigram_keys_must_be_distinct_and_inside_v_squared(keys):
+    """Guards set_ratios' key check: strictly increasing (a repeated key is refused) and in [0, V·V) (V = 6 here:
+    key 36 = 6·6 names no bigram); only a decreasing order was tried."""
+    m = SentenceClassifier("bad\ndull\ngood\nfun", classes=2, embedding=6, hidden_size=5, ratios=2, bigrams=2)
+    with pytest.raises(ValueError, match=r"bigram_keys: expected strictly increasing keys in \[0, 36\)"):
+        m.set_ratios(torch.ones(6, 2), torch.tensor(keys), torch.zeros(4, 2))
+
+
+def test_gates_are_the_forward_directions():
+    """Guards gates' direction index: the forward GRU's gates at step t read words 0..t only, so changing the
+    last word leaves every earlier step's z and r as they were (the reverse direction's would all change);
+    the existing checks compared shapes only."""
+    torch.manual_seed(0)
+    m = SentenceClassifier("bad\ndull\ngood\nfun", classes=2, embedding=6, hidden_size=5, ratios=2).eval()
+    z1, r1 = m.gates(torch.tensor([2, 3, 4]))
+    z2, r2 = m.gates(torch.tensor([2, 3, 5]))
+    assert torch.equal(z1[:2], z2[:2]) and torch.equal(r1[:2], r2[:2])
+    assert not torch.equal(z1[2], z2[2])
+
+
+def test_negation_with_bigrams_reads_the_words_own_ratios():
+    """Guards ν·R[w_t] taking ρ's first K channels (the word's ratios), not the bigram's, in a model with both
+    bigrams and negation (the existing check had no bigrams, where the two coincide)."""
+    m = SentenceClassifier("not\nbad\ngood", classes=2, embedding=4, hidden_size=3, ratios=2, bigrams=1,
+                           negation=True).eval()  # ids: not 2, bad 3, good 4; V = 5
+    R = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, -1.0], [-1.0, 1.0]])
+    m.set_ratios(R, torch.tensor([2 * 5 + 3]), torch.tensor([[0.0, 0.0], [0.0, 0.0], [7.0, 9.0]]))  # "not bad"
+    ids = torch.tensor([[2, 3, 4]])  # not bad good
+    rho = m.ratio_inputs(ids)  # (1, 3, 4): [R; R2]
+    assert rho[0, 1].tolist() == [1.0, -1.0, 7.0, 9.0]
+    nu = m.negation_inputs(ids, rho)  # (1, 3, 3): [ν; ν·R]
+    assert nu[0].tolist() == [[0.0, 0.0, 0.0], [1.0, 1.0, -1.0], [1.0, -1.0, 1.0]]
+
+
+def test_the_gates_sentence_may_have_exactly_thirty_words(tmp_path, monkeypatch):
+    """Guards GATE_WORDS as "at most": the longest test sentence of at most 30 words is shown, a 30-word one
+    included (a 30-word limit read as "fewer than 30" passed the existing test, whose sentences were all
+    longer)."""
+    shown = {}
+    monkeypatch.setattr(plots, "gates", lambda z, r, path, **kw: shown.update(labels=kw["xticklabels"]) or path)
+    model = SentenceEnsemble("a\nb", classes=2, members=1, embedding=4, hidden_size=3).eval()
+    tokens = [["a"] * 12, ["b"] * 30, ["a"] * 31]
+    d = {"tokens": tokens, "split": (np.array([], int), np.array([], int), np.array([0, 1, 2])), "names": ["x", "y"],
+         "gru": (None, None, [([2] * 12, 0), ([3] * 30, 1), ([2] * 31, 0)])}
+    history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.0, "val_accuracy": 0.5}]
+    C._figures(tmp_path, model, d, history, np.eye(2, dtype=np.int64))
+    assert shown["labels"] == ["b"] * 30
+
+
+def test_the_kept_epochs_test_accuracy_is_that_ensembles_alone(tmp_path, monkeypatch):
+    """Guards metrics["test_accuracy_best_epoch"]: with a snapshot average, the accuracy of the kept epoch's
+    ensemble (M members) on the test part, not the average's again (only its granularity was checked)."""
+    calls = []
+    predict = C.predict
+
+    def record(model, data, *a, **kw):
+        pred = predict(model, data, *a, **kw)
+        calls.append((len(model.members), pred))
+        return pred
+
+    monkeypatch.setattr(C, "predict", record)
+    out = tmp_path / "snap"
+    argv = ["--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "2", "--epochs", "3",
+            "--snapshots", "1", "--vectors", "none"]
+    assert cli.main(["classify", *argv, "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(m["snapshot_epochs"]) > 1  # a snapshot average was tested
+    parser = argparse.ArgumentParser()
+    C.add_arguments(parser)
+    d = C.prepare(argparse.Namespace(**{**vars(parser.parse_args(["--limit", "300", "--vectors", "none"])),
+                                        "seed": 0}))
+    y = d["labels"][d["split"][2]]
+    kept = [pred for members, pred in calls if members == 2]
+    assert len(kept) == 1
+    assert m["test_accuracy_best_epoch"] == pytest.approx(float((kept[0] == y).mean()))
+
+
+def test_a_baseline_tied_with_the_gru_is_not_beaten_in_the_report(tmp_path):
+    """Guards the report's verdict: a baseline with the GRU's test accuracy is one the GRU does NOT beat (ties
+    were never tried)."""
+    parser = argparse.ArgumentParser()
+    C.add_arguments(parser)
+    args = argparse.Namespace(**{**vars(parser.parse_args(["--vectors", "none"])), "seed": 0, "epochs": 1})
+    d = {"split": (np.arange(8), np.arange(1), np.arange(4)), "source": "toy", "tokens": [["a"]] * 13,
+         "names": ["neg", "pos"]}
+    choice = {"bag-of-words logistic regression": {"features": "binary", "l2": 1.0}}
+    metrics = {"test_accuracy": {"GRU": 0.75, "bag-of-words logistic regression": 0.75, "majority class": 0.5},
+               "baselines": choice, "test_size": 4, "vectors": None, "bigrams": 0, "best_epoch": 1, "epochs_run": 1,
+               "train_seconds": 1.0, "snapshot_epochs": [1], "vocabulary": 3}
+    text = C._report(tmp_path, args, d, metrics, "", {}).read_text()
+    assert "does NOT beat bag-of-words logistic regression" in text and "beats every baseline" not in text
+
+
+def test_every_folds_validation_part_is_drawn_anew_even_when_folds_have_equal_sizes():
+    """Guards the fold-specific seed of the validation draw. The existing check (n = 1003, folds 1 and 2) compared
+    folds of different sizes, whose permutations differ under any seed; with equal folds (n = 1000) one seed
+    for all folds gives neighbouring folds nearly the same validation part."""
+    from grukit.tasks.classify import split
+
+    vals = [set(split(1000, seed=5, folds=10, fold=f)[1].tolist()) for f in range(10)]
+    assert all(len(vals[f] & vals[f + 1]) < 0.5 * len(vals[f]) for f in range(9))

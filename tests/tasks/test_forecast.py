@@ -1,6 +1,7 @@
 """grukit forecast end to end on a slice of the bundled CO2 series; baselines and metrics checked by hand."""
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 
@@ -14,10 +15,12 @@ from grukit import cli
 from grukit.data.timeseries import load_co2
 from grukit.errors import UsageError
 from grukit.plots import GATES_SIZE, SIZE
+from grukit.tasks import forecast
 from grukit.tasks.forecast import forecast_from, predict
 from grukit.tasks.forecast_arima import fit_airline
 from grukit.tasks.forecast_baselines import AIRLINE, naive, seasonal_naive, seasonal_naive_drift
 from grukit.tasks.forecast_data import errors, min_rows, prepare
+from grukit.tasks.forecast_model import ForecastEnsemble, Forecaster, linear_inputs
 
 
 def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
@@ -524,3 +527,67 @@ def test_inputs_follow_the_formula_and_a_covariate_constant_in_training_stays_fi
     window = t[:, None] + np.arange(-7, 1)[None, :]  # (N, 8)
     np.testing.assert_allclose(x[..., 0], (p.y[window] - p.y[t][:, None]) / p.scale, rtol=1e-5, atol=1e-6)
     assert np.isfinite(x).all() and p.covariate_std[0] == 0.0
+
+
+def test_patches_drop_the_oldest_steps_of_the_window():
+    """Guards "the oldest L mod P steps of the window are dropped": with L = 10, P = 4 the first two steps are
+    never read, the newest always."""
+    torch.manual_seed(0)
+    model = Forecaster(n_features=5, horizon=3, hidden_size=4, patch=4).eval()
+    x = torch.randn(2, 10, 5)
+    oldest, newest = x.clone(), x.clone()
+    oldest[:, :2] += 5.0
+    newest[:, -1] += 5.0
+    assert torch.equal(model(oldest), model(x))
+    assert not torch.allclose(model(newest), model(x))
+
+
+def test_the_head_reads_the_last_layers_state():
+    """Guards ŷ = W_o · h_last with stacked layers: the head reads the top layer's final state (every
+    forecaster tested had one layer, where first and last coincide)."""
+    torch.manual_seed(0)
+    model = Forecaster(n_features=5, horizon=3, hidden_size=4, num_layers=2, patch=2).eval()
+    x = torch.randn(2, 8, 5)
+    _, h_n = model.gru(model.patches(x))  # (2, N, H)
+    torch.testing.assert_close(model(x), model.head(h_n[1]))
+
+
+def test_linear_inputs_keep_the_covariates_in_their_order():
+    """Guards a(x) = [channel 0; covariates 5..] per step, step-major (as the ridge's features): with two
+    covariates their order matters, which no test with fewer covered."""
+    x = torch.arange(2 * 3 * 7, dtype=torch.float32).reshape(2, 3, 7)  # (N, L, F): 2 covariates
+    assert torch.equal(linear_inputs(x), x[:, :, [0, 5, 6]].reshape(2, 9))
+
+
+def test_a_scale_of_zero_is_refused():
+    """Guards `scale > 0`: a zero scale (outputs × 0) is refused like a negative one."""
+    with pytest.raises(ValueError, match="scale: expected a finite number > 0, got 0.0"):
+        ForecastEnsemble(n_features=5, horizon=2, members=1, hidden_size=2, scale=0.0)
+
+
+def test_forecast_from_refuses_a_negative_start():
+    """Guards forecast_from's `start >= 0`: a negative step number is refused naming `start`."""
+    model = ForecastEnsemble(n_features=5, horizon=2, members=1, hidden_size=2, window=8)
+    for start in (-1, -5):
+        with pytest.raises(ValueError, match=r"^start: expected an integer >= 0"):
+            forecast.forecast_from(model, np.zeros(20), start=start)
+
+
+def _args(*argv):
+    parser = argparse.ArgumentParser()
+    forecast.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_a_patch_as_long_as_the_lookback_is_allowed():
+    """Guards --patch "at most --lookback": patch = lookback (one GRU step) passes, one more is refused."""
+    forecast._check_sizes(_args("--lookback", "8", "--patch", "8"))
+    with pytest.raises(UsageError, match=r"--patch: expected at most --lookback \(8\), got 9"):
+        forecast._check_sizes(_args("--lookback", "8", "--patch", "9"))
+
+
+def test_a_limit_of_one_step_is_refused_naming_limit(tmp_path, capsys):
+    """Guards `--limit < 2`: a one-step series is refused by --limit's own message."""
+    out = tmp_path / "x"
+    assert cli.main(["forecast", "--limit", "1", "--out", str(out)]) == 2
+    assert "--limit: expected an integer >= 2, got 1" in capsys.readouterr().err

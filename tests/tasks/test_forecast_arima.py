@@ -136,3 +136,19 @@ def test_the_fit_finds_the_lowest_sum_of_squares_where_the_surface_has_several_m
 def test_a_model_outside_its_domain_is_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Airline(**kwargs)
+
+
+def test_an_origin_of_exactly_one_season_is_accepted():
+    """Guards "which needs t ≥ m": the first allowed origin t = m forecasts (the existing check tried m − 1)."""
+    y = np.tile([0.0, 1.0, 0.0, -1.0], 3) + 0.5 * np.arange(12)  # season 4
+    got = Airline(theta=0.0, Theta=0.0, season=4).forecast(y, np.array([4]), horizon=2)
+    assert got.shape == (1, 2) and np.isfinite(got).all()
+
+
+def test_the_shortest_training_part_with_one_clean_step_is_fitted():
+    """Guards n_train < m + 2 → None: with n_train = m + 2 there is one w_t (t = m + 1), so a fit is returned."""
+    rng = np.random.default_rng(0)
+    m = 4
+    y = rng.standard_normal(m + 2)
+    assert fit_airline(y, np.zeros(m + 2, dtype=bool), m + 2, m) is not None
+    assert fit_airline(y[:-1], np.zeros(m + 1, dtype=bool), m + 1, m) is None

@@ -14,7 +14,7 @@ from grukit import cli
 from grukit.plots import GATES_SIZE, SIZE
 from grukit.tasks import textgen
 from grukit.tasks.textgen import stream_loss
-from grukit.tasks.textgen_model import CharLM
+from grukit.tasks.textgen_model import CharLM, generate
 
 
 def test_textgen_then_sample(tmp_path, capsys):
@@ -134,3 +134,41 @@ def test_the_validation_stream_carries_its_state_across_chunks(monkeypatch):
 
 def test_validation_streams_are_never_shorter_than_their_minimum():
     assert textgen.val_streams(1000) == 1 and textgen.val_streams(1001) == 2  # 2 × 500 steps from 1,001 characters
+
+
+def test_generation_carries_the_state_from_character_to_character():
+    """Guards generate's `model(c, h)`: each character is drawn given the whole text so far. Greedy generation
+    (a tiny temperature) equals re-reading prompt + output from scratch at every step; a generator that dropped
+    h (each step reading its last character alone) passed every test."""
+    torch.manual_seed(0)
+    model = CharLM("abcdefgh \n", embedding=8, hidden_size=16, dropout=0.0).eval()
+    with torch.no_grad():  # a recurrence strong enough that the earlier text changes the next character
+        model.gru.weight_h_l0.mul_(6.0)
+        model.head.weight.mul_(4.0)
+    text = generate(model, "abc", length=15, temperature=1e-6, seed=0)
+    want = "abc"
+    with torch.no_grad():
+        for _ in range(15):
+            logits, _ = model(torch.as_tensor(model.alphabet.encode(want))[None])  # (1, T, V)
+            z = logits[0, -1].clone()
+            z[0] = -float("inf")
+            want += model.alphabet.decode([int(z.argmax())])
+    assert text == want
+
+
+def test_gates_are_the_last_layers():
+    """Guards gates' layer index: with two layers, z and r are those of layer 2 reading layer 1's outputs
+    (every textgen model tested had one layer, where first and last coincide)."""
+    torch.manual_seed(0)
+    model = CharLM("abcd", embedding=4, hidden_size=5, num_layers=2, dropout=0.0).eval()
+    ids = torch.tensor([1, 2, 3, 4, 2])
+    z, r = model.gates(ids)
+    first, second = grukit.GRU(4, 5, reset=model.config.reset), grukit.GRU(5, 5, reset=model.config.reset)
+    with torch.no_grad():
+        for layer, copy in (("_l0", first), ("_l1", second)):  # the stack's layers, one at a time
+            for name in ("weight_x", "weight_h", "bias_x", "bias_h"):
+                getattr(copy, name + "_l0").copy_(getattr(model.gru, name + layer))
+        out1, _ = first(model.embed(ids)[:, None])  # (T, 1, H) layer 1's outputs
+        _, _, g = second(out1, return_gates=True)  # g.z (1, 1, T, 1, H)
+    torch.testing.assert_close(z, g.z[0, 0, :, 0])
+    torch.testing.assert_close(r, g.r[0, 0, :, 0])
