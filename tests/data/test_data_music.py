@@ -86,3 +86,38 @@ def test_numeric_and_sparse_layouts_that_savemat_writes_are_read(tmp_path):
     assert [r.shape for r in splits["train"]] == [(6, 88)] * 3 and np.array_equal(splits["train"][1], rolls[1])
     assert len(splits["valid"]) == 1 and np.array_equal(splits["valid"][0], one)
     assert [r.shape for r in splits["test"]] == [(7, 88), (4, 88)] and np.array_equal(splits["test"][0], one)
+
+
+GOOD = np.zeros((4, 88), np.uint8)
+
+
+def _mat(path, **splits):
+    cells = {}
+    for key, rolls in splits.items():
+        cell = np.empty((1, len(rolls)), dtype=object)
+        for i, r in enumerate(rolls):
+            cell[0, i] = r
+        cells[key] = cell
+    scipy.io.savemat(path, cells)
+    return path
+
+
+def test_a_single_non_binary_value_is_refused(tmp_path):
+    """One value outside {0, 1} in an otherwise binary roll is a UsageError (all values are checked)."""
+    bad = np.zeros((4, 88), np.uint8)
+    bad[2, 30] = 2
+    with pytest.raises(UsageError, match="0/1"):
+        music.read_mat(_mat(tmp_path / "m.mat", traindata=[bad], validdata=[GOOD], testdata=[GOOD]))
+
+
+def test_a_roll_of_one_step_is_refused(tmp_path):
+    """A roll needs T >= 2 (one step has nothing to predict): T = 1 is a UsageError."""
+    with pytest.raises(UsageError, match="T>=2"):
+        music.read_mat(_mat(tmp_path / "m.mat", traindata=[np.zeros((1, 88), np.uint8)], validdata=[GOOD],
+                            testdata=[GOOD]))
+
+
+def test_an_empty_split_is_refused(tmp_path):
+    """A split that holds no sequences is a UsageError naming it."""
+    with pytest.raises(UsageError, match="testdata holds no sequences"):
+        music.read_mat(_mat(tmp_path / "m.mat", traindata=[GOOD], validdata=[GOOD], testdata=[]))

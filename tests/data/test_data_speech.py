@@ -190,3 +190,21 @@ def test_split_refuses_a_folder_without_test_takes(tmp_path):
     write_wav(tmp_path, "2_ann_20.wav")
     with pytest.raises(UsageError, match="split is empty"):
         speech.split(speech.read_folder(tmp_path))
+
+
+def test_stereo_is_averaged_not_one_channel(tmp_path):
+    """read_wav averages the channels of a stereo file (not the left channel alone)."""
+    t = np.arange(800) / 8000
+    left = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    right = (0.3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    path = tmp_path / "3_ann_0.wav"
+    scipy.io.wavfile.write(path, 8000, np.stack([left, right], axis=1))
+    np.testing.assert_allclose(speech.read_wav(path, 8000), (left + right) / 2, atol=1e-6)
+
+
+def test_the_highest_allowed_rate_is_accepted(tmp_path):
+    """A wav at exactly MAX_RATE (384 kHz) is read and resampled, not refused."""
+    path = tmp_path / "3_ann_0.wav"
+    scipy.io.wavfile.write(path, speech.MAX_RATE, np.zeros(4800, np.int16))
+    samples = speech.read_wav(path, 8000)
+    assert samples.shape == (100,)

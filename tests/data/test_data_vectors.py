@@ -120,3 +120,10 @@ def test_a_damaged_gz_and_a_header_of_no_numbers_are_named(tmp_path):
         read_text(damaged, argument="--vectors")
     with pytest.raises(UsageError, match=r"^--vectors: expected a word2vec header 'N P' with P >= 1"):
         read_text(table(tmp_path, "3 0\ngood\nbad\nfilm\n"), argument="--vectors")
+
+
+def test_a_word2vec_header_after_blank_lines_is_read_as_the_header(tmp_path):
+    """Found by a mutation audit: a .vec file whose "N P" header came after a blank line had the header read as a
+    word (P = 1), and its first real line refused."""
+    v = read_text(table(tmp_path, "\n2 3\nfoo 0.1 0.2 0.3\nbar 0.4 0.5 0.6\n"))
+    assert v.vector("bar").tolist() == pytest.approx([0.4, 0.5, 0.6])

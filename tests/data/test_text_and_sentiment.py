@@ -3,11 +3,13 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from grukit.data.sentiment import (
     Bigrams,
     Vocabulary,
     bigram_keys,
+    bigram_rows,
     load_mr,
     log_count_ratios,
     out_of_fold_ratios,
@@ -251,3 +253,48 @@ def test_label_spellings_and_file_faults_found_by_a_review(tmp_path):
         read_text(utf16)
     with pytest.raises(UsageError, match=r"^--pos: expected utf-8 text, got a NUL character"):
         read_pos_neg(utf16, path)
+
+
+def test_alphabet_ids_follow_sorted_characters_not_first_occurrence():
+    """from_text numbers the characters in sorted order, so the ids do not depend on where a character appears."""
+    a = Alphabet.from_text("cab c")
+    assert a.chars == " abc"
+    assert a.encode("abc").tolist() == [2, 3, 4]
+    assert Alphabet.from_text("bca") == Alphabet.from_text("abc")
+
+
+def test_bigram_ids_are_zero_at_padding():
+    """bigram_rows gives id 0 wherever the word is padding (id 0), not 'unknown' (1)."""
+    b = Bigrams.build([[2, 3], [2, 3]], n_words=4, min_count=1)
+    assert b.encode([2, 3, 0, 0]) == [2, 3, 0, 0]
+    rows = bigram_rows(torch.tensor([[2, 3, 0], [3, 0, 0]]), torch.from_numpy(b.keys), 4)
+    assert rows.tolist() == [[2, 3, 0], [1, 0, 0]]  # (0, 3) is not a kept bigram
+
+
+def _csv(tmp_path, labels):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n" + "".join(f"sentence {i},{y}\n" for i, y in enumerate(labels)), encoding="utf-8")
+    return path
+
+
+def test_numeric_labels_sort_by_value(tmp_path):
+    """Numeric class names are ordered by value ("2" before "10"), then other names as text."""
+    texts, labels, names = read_csv(_csv(tmp_path, ["10", "2", "1", "pos"]), "text", "label")
+    assert names == ["1", "2", "10", "pos"]
+    assert labels == [2, 1, 0, 3]
+
+
+def test_an_underscored_label_is_not_read_as_a_number(tmp_path):
+    """"1_0" is a name of its own, not the number 10 (Python's float() would accept it)."""
+    texts, labels, names = read_csv(_csv(tmp_path, ["1_0", "10", "1_0"]), "text", "label")
+    assert sorted(names) == ["10", "1_0"]
+    assert labels[0] == labels[2] != labels[1]
+
+
+def test_integer_labels_beyond_float_precision_stay_apart():
+    """Found by a mutation audit: labels are numbers read by float(), so 10000000000000001 and 10000000000000000
+    (beyond 2⁵³) became one class."""
+    from grukit.data.sentiment import _numbers_as_one_spelling
+
+    assert _numbers_as_one_spelling(["10000000000000001", "10000000000000000", "1.0", "1", "pos", "1_0"]) == \
+        ["10000000000000001", "10000000000000000", "1", "1", "pos", "1_0"]

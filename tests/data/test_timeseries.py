@@ -5,8 +5,8 @@ import logging
 import numpy as np
 import pytest
 
-from grukit.data.files import csv_table
-from grukit.data.timeseries import fill_gaps, load_co2, load_seattle, read_csv
+from grukit.data.files import csv_table, delimiter, read_decoded
+from grukit.data.timeseries import _comma_hint, fill_gaps, load_co2, load_seattle, read_csv
 from grukit.errors import UsageError
 
 
@@ -300,3 +300,30 @@ def test_file_reading_faults_found_by_a_review(tmp_path, caplog, monkeypatch):
     assert read_csv(spaced, "y", date_column="d").values[:, 0].tolist() == [1.0, 2.0]
     with pytest.raises(UsageError, match=r"^--date-column: expected another column than --column, got 'y'"):
         read_csv(spaced, "y", date_column="y")
+
+
+def test_a_decoded_byte_order_mark_is_dropped(tmp_path):
+    """A BOM the codec keeps (utf-16-le reading a UTF-16 file with its mark) is not part of the text."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"\xff\xfe" + "day,value\n".encode("utf-16-le"))
+    assert read_decoded(path, "--csv", "utf-16-le") == "day,value\n"
+
+
+def test_comma_wins_when_comma_and_semicolon_both_fit():
+    """DELIMITERS are tried in order: a file that both , and ; cut consistently is read as comma-separated."""
+    assert delimiter("a;b,c;d\n1;2,3;4\n") == ","
+    assert delimiter("a;b\tc;d\n1;2\t3;4\n") == ";"
+
+
+def test_causal_fill_reaches_the_last_step():
+    """A gap at the very last step, after causal_from, is carried forward too (no NaN left)."""
+    values = np.array([[1.0], [np.nan], [3.0], [np.nan]])
+    filled, missing = fill_gaps(values, causal_from=3)
+    np.testing.assert_array_equal(filled[:, 0], [1.0, 2.0, 3.0, 3.0])
+    np.testing.assert_array_equal(missing[:, 0], [False, True, False, True])
+
+
+def test_comma_hint_offers_thousands_only_for_three_digits():
+    """A comma followed by 3 digits may be a thousands separator; by 4 or more it is only a decimal comma."""
+    assert _comma_hint("1,2345") == " (write 1.2345 for a decimal comma)"
+    assert "thousands" in _comma_hint("1,234")

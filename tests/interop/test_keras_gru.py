@@ -245,3 +245,31 @@ def test_unset_keras_backend_becomes_torch():
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert "BACKEND: torch torch" in result.stdout, result.stderr[-2000:]
+
+
+
+
+
+
+def _built(layer, input_size):
+    layer.build((None, None, input_size))
+    return layer
+
+
+def test_a_stack_whose_inner_layer_returns_only_its_last_step_is_refused():
+    """In a Sequential, every layer but the last must return sequences; one that does not is a ValueError."""
+    first = _built(keras.layers.GRU(H, return_sequences=False, name="g0"), I)
+    second = _built(keras.layers.GRU(H, name="g1"), H)
+    with pytest.raises(ValueError, match="return_sequences=True on every layer but the last, got False on 'g0'"):
+        from_keras(keras.Sequential([first, second]))
+
+
+def test_a_stack_of_unlike_layers_is_refused():
+    """Layers that differ in reset_after (or units, use_bias, directions) cannot be one grukit GRU."""
+    first = _built(keras.layers.GRU(H, return_sequences=True, reset_after=True), I)
+    second = _built(keras.layers.GRU(H, reset_after=False), H)
+    with pytest.raises(ValueError, match="expected every layer alike"):
+        from_keras(keras.Sequential([first, second]))
+    third = _built(keras.layers.GRU(H, use_bias=False), H)
+    with pytest.raises(ValueError, match="expected every layer alike"):
+        from_keras(keras.Sequential([first, third]))

@@ -327,3 +327,49 @@ def test_from_onnx_runs_the_graph_from_a_nonzero_initial_state(tmp_path):
     onnx.save(m, str(path))
     with pytest.raises(ValueError, match="is not an output or state of the GRU it imports as"):
         from_onnx(path)
+
+
+
+def test_only_a_batch_time_swap_makes_the_import_batch_first(tmp_path):
+    """A Transpose before the first GRU that is not perm=[1, 0, 2] (here the identity) does not mark the graph
+    batch-first: it imports as a time-major GRU with the same weights."""
+    torch.manual_seed(0)
+    ours = GRU(3, 4)
+    path = tmp_path / "gru.onnx"
+    to_onnx(ours, path, batch_first=False)
+    m = onnx.load(str(path))
+    gru = next(n for n in m.graph.node if n.op_type == "GRU")
+    gru.input[0] = "x_same"
+    m.graph.node.insert(0, helper.make_node("Transpose", ["x"], ["x_same"], perm=[0, 1, 2]))
+    onnx.save(m, str(path))
+    back = from_onnx(path)
+    assert back.batch_first is False
+    assert torch.equal(back.weight_x_l0, ours.weight_x_l0)
+
+
+def test_layers_with_and_without_biases_are_refused_naming_the_settings(tmp_path):
+    """A graph whose layer 1 has no B while layer 0 has one is a ValueError naming the mismatched settings."""
+    path = tmp_path / "gru.onnx"
+    to_onnx(GRU(3, 4, 2), path)
+    m = onnx.load(str(path))
+    second = [n for n in m.graph.node if n.op_type == "GRU"][1]
+    del second.input[3:]  # drop B (and nothing after it: no lengths, no h0)
+    onnx.save(m, str(path))
+    with pytest.raises(ValueError, match="expected the settings of node 0"):
+        from_onnx(path)
+
+
+def test_a_batch_major_layout_attribute_is_refused(tmp_path):
+    """layout=1 (batch-major GRU node) is refused by name, not imported as time-major."""
+    I, H = 4, 5
+    rng = np.random.default_rng(0)
+    W = numpy_helper.from_array(rng.standard_normal((1, 3 * H, I)).astype(np.float32), "W")
+    R = numpy_helper.from_array(rng.standard_normal((1, 3 * H, H)).astype(np.float32), "R")
+    node = helper.make_node("GRU", ["X", "W", "R"], ["Y", "Y_h"], hidden_size=H, layout=1)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, ["N", "T", I])],
+        [helper.make_tensor_value_info("Y_h", onnx.TensorProto.FLOAT, ["N", 1, H])], initializer=[W, R])
+    path = tmp_path / "layout.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ValueError, match="expected layout=0"):
+        from_onnx(path)

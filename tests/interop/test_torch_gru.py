@@ -173,3 +173,12 @@ def test_to_torch_keeps_eval_mode():
     modules start in training mode, so the existing check, on a training model, passed without it)."""
     assert not to_torch(GRU(2, 3, 2, dropout=0.5, reset="after").eval()).training
     assert not to_torch(GRUCell(2, 3, reset="after").eval()).training
+
+
+def test_a_parameter_of_the_wrong_shape_is_refused_not_broadcast():
+    """An edited torch.nn.GRU whose weight_ih_l0 is (3H, 1) instead of (3H, I) is a ValueError naming it,
+    never broadcast silently across the input columns."""
+    module = nn.GRU(4, 5)
+    module.weight_ih_l0 = nn.Parameter(torch.ones(15, 1))
+    with pytest.raises(ValueError, match=r"weight_ih_l0: expected shape \(15, 4\), got \(15, 1\)"):
+        from_torch(module)

@@ -8,6 +8,7 @@ from PIL import Image
 
 import grukit
 from grukit.cli import main
+from grukit.data import music as data_music
 from grukit.plots import GATES_SIZE
 from grukit.tasks import music as M
 
@@ -154,3 +155,35 @@ def test_a_file_of_ones_own_is_not_reported_as_jsb_chorales(tmp_path, capsys):
     assert summary.startswith("mine.mat, GRU (grukit) H=4") and "JSB" not in summary and "Chung" not in summary
     result = report.split("## Result")[1].split("##")[0]
     assert "Chung 2014" not in result and "their figures are for JSB Chorales, not mine.mat" in report
+
+
+def test_limit_keeps_the_first_chorales_of_each_split():
+    """load_splits(limit=N) keeps the first N chorales of every split, in order (not the last N)."""
+    full = data_music.load_bundled()
+    cut = M.load_splits(None, limit=3)
+    assert set(cut) == set(full)
+    for name in full:
+        assert len(cut[name]) == 3
+        for a, b in zip(cut[name], full[name][:3]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_output_bias_clips_a_key_that_always_sounds():
+    """A key sounding at every step gets the finite log-odds of 1 − 1e-4, not +inf."""
+    rolls = [np.zeros((5, 88), np.float32)]
+    rolls[0][:, 20] = 1.0
+    model = M.MusicModel(hidden_size=4)
+    model.init_output_bias(rolls)
+    assert np.isfinite(model.out.bias[20].item())
+    assert model.out.bias[20].item() == pytest.approx(np.log((1 - 1e-4) / 1e-4), abs=1e-3)  # float32 mean
+
+
+def test_output_dropout_acts_on_the_hidden_states_in_training():
+    """In training, output dropout drops h_t before the output layer: with p = 1 every logit is the bias."""
+    torch.manual_seed(0)
+    model = M.MusicModel(hidden_size=6, input_dropout=0.0, output_dropout=1.0).train()
+    v = (torch.rand(2, 5, 88) < 0.1).float()
+    logits = model(v, torch.tensor([5, 3]))
+    torch.testing.assert_close(logits, model.out.bias.detach().expand_as(logits))
+    model.eval()  # and not at evaluation
+    assert not torch.allclose(model(v, torch.tensor([5, 3])), model.out.bias.detach().expand_as(logits))

@@ -177,3 +177,43 @@ def test_normalisation_is_fitted_on_the_training_frames_only():
     model = result["model"]
     torch.testing.assert_close(model.mean, torch.from_numpy(frames.mean(0)), atol=1e-5, rtol=1e-5)  # (13,)
     torch.testing.assert_close(model.std, torch.from_numpy(frames.std(0) + 1e-5), atol=1e-5, rtol=1e-5)  # (13,)
+
+
+def _affine_pair(seed=0):
+    """Two identical models, one normalised on frames, the other on 5·frames + 3."""
+    torch.manual_seed(seed)
+    a = SpeechClassifier(hidden_size=6).eval()
+    b = SpeechClassifier(hidden_size=6).eval()
+    b.load_state_dict(a.state_dict())
+    frames = np.random.default_rng(seed).normal(0.5, 1.5, size=(200, 13)).astype(np.float32)
+    a.set_normalisation(frames)
+    b.set_normalisation(5.0 * frames + 3.0)
+    return a, b
+
+
+def test_forward_is_invariant_to_an_affine_rescaling_of_features():
+    """forward standardises by both mean and std: scaling the data and its statistics alike changes nothing."""
+    a, b = _affine_pair()
+    x = torch.randn(3, 9, 13)
+    lengths = torch.tensor([9, 4, 6])
+    torch.testing.assert_close(a(x, lengths), b(5.0 * x + 3.0, lengths), atol=1e-4, rtol=1e-4)
+
+
+def test_gates_read_the_normalised_features():
+    """gates() normalises its input as forward does (same gates for affinely rescaled data and statistics)."""
+    a, b = _affine_pair(1)
+    x = torch.randn(8, 13)
+    with torch.no_grad():
+        za, ra = a.gates(x)
+        zb, rb = b.gates(5.0 * x + 3.0)
+    torch.testing.assert_close(za, zb, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(ra, rb, atol=1e-4, rtol=1e-4)
+
+
+def test_bidirectional_classifier_uses_both_directions():
+    """A bidirectional classifier's head reads both directions' last states (N, 2H) and gives (N, classes)."""
+    torch.manual_seed(0)
+    model = SpeechClassifier(hidden_size=5, bidirectional=True).eval()
+    assert model.head.in_features == 10
+    x = torch.randn(2, 7, 13)
+    assert model(x, torch.tensor([7, 3])).shape == (2, 10)

@@ -146,8 +146,17 @@ def _number(label: str) -> float | None:
 
 def _numbers_as_one_spelling(labels: list[str]) -> list[str]:
     """One spelling per numeric value ("1.0" and "1" are one class, named "1"); other labels as they are."""
-    values = [_number(label) for label in labels]
-    return [label if v is None else str(int(v)) if v.is_integer() else repr(v) for label, v in zip(labels, values)]
+    return [_one_spelling(label) for label in labels]
+
+
+def _one_spelling(label: str) -> str:
+    value = _number(label)
+    if value is None:
+        return label
+    try:  # an integer's own digits: exact at any size (float() made 10000000000000001 and ...000 one class)
+        return str(int(label))
+    except ValueError:
+        return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _numeric_first(name: str) -> tuple:

@@ -133,11 +133,12 @@ def read_text(path: str | Path, *, wanted: Iterable[str] = (), frequent: int = F
         fields = _FIELDS.split(line.strip(_ASCII_SPACE))  # only ASCII spaces: a word may be a no-break space
         if fields == [""]:
             continue
-        if P is None and n == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):  # word2vec's "N P"
+        # word2vec's "N P", on the first line that is not blank (P is None until that line)
+        if P is None and len(fields) == 2 and all(f.isdigit() for f in fields):
             P = int(fields[1])
             if P < 1:  # found by a review: "3 0" made a table of no numbers, refused later without the flag
                 raise UsageError(f"{argument}: expected a word2vec header 'N P' with P >= 1 numbers a word, got "
-                                 f"{line.strip()!r} on line 1 of {path}")
+                                 f"{line.strip()!r} on line {n} of {path}")
             continue
         if P is None:
             P = len(fields) - 1
