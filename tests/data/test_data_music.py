@@ -88,18 +88,7 @@ def test_numeric_and_sparse_layouts_that_savemat_writes_are_read(tmp_path):
     assert [r.shape for r in splits["test"]] == [(7, 88), (4, 88)] and np.array_equal(splits["test"][0], one)
 
 
-GOOD = np.zeros((4, 88), np.uint8)
-
-
-def _mat(path, **splits):
-    cells = {}
-    for key, rolls in splits.items():
-        cell = np.empty((1, len(rolls)), dtype=object)
-        for i, r in enumerate(rolls):
-            cell[0, i] = r
-        cells[key] = cell
-    scipy.io.savemat(path, cells)
-    return path
+GOOD = np.zeros((4, 88), np.uint8)  # a valid roll of 4 steps
 
 
 def test_a_single_non_binary_value_is_refused(tmp_path):
