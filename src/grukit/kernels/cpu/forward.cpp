@@ -218,7 +218,6 @@ at::Tensor step_impl(const at::Tensor& x_t, const at::Tensor& h_prev, const at::
   return h;
 }
 
-// t (rows, cols), or (1, rows, cols) where `layered` allows it, of like's dtype, on the CPU
 // t of like's dtype, a dense tensor on the CPU (its shape is the caller's to check)
 void check_kind(const at::Tensor& t, const char* name, const at::Tensor& like) {
   TORCH_CHECK_TYPE(t.scalar_type() == like.scalar_type(), name, ": expected dtype ", like.scalar_type(),
@@ -228,6 +227,7 @@ void check_kind(const at::Tensor& t, const char* name, const at::Tensor& like) {
                     t.layout());
 }
 
+// t (rows, cols), or (1, rows, cols) where `layered` allows it, of like's dtype, on the CPU
 void check_matrix(const at::Tensor& t, const char* name, int64_t rows, int64_t cols, const at::Tensor& like,
                   bool layered = false) {
   const bool shaped = t.dim() == 2 || (layered && t.dim() == 3 && t.size(0) == 1);
