@@ -863,6 +863,26 @@ def test_a_speech_run_resumed_with_another_size_names_the_flag(tmp_path, capsys)
     assert code == 2 and "hidden_size 8 → 16 (set by --hidden), num_layers 1 → 2 (set by --layers)" in err, err
 
 
+@pytest.mark.parametrize("argv, flag, saved, value", [
+    (["forecast", "--limit", "420", "--horizon", "8", "--lookback", "16", "--hidden", "4"], "--lr", 0.001, 0.002),
+    (["textgen", "--limit", "20000", "--hidden", "8", "--embedding", "4", "--seq-len", "16", "--batch-size", "8",
+      "--steps-per-epoch", "2"], "--batch-size", 8, 4),
+    (["classify", "--limit", "300", "--hidden", "4", "--embedding", "4", "--members", "1"], "--weight-decay", 0.01,
+     0.02),
+    (["music", "--limit", "3", "--hidden", "8"], "--lr", 0.02, 0.01),
+    (["speech", "--limit", "20", "--hidden", "8"], "--batch-size", 32, 16),
+])
+def test_a_run_resumed_with_another_training_setting_names_its_flag(tmp_path, capsys, argv, flag, saved, value):
+    """Found by a review: a refused --resume named the model's settings with their flags but the training
+    config's without ("lr 0.001 → 0.01"), so a user had to guess which flag had set it."""
+    out = ["--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "run")]
+    assert cli.main([*argv, *out]) == 0
+    capsys.readouterr()
+    code, _, err = _run(capsys, [*argv, *out, flag, str(value), "--resume"])
+    name = flag[2:].replace("-", "_")
+    assert code == 2 and f"{name} {saved!r} → {value!r} (set by {flag})" in err, err
+
+
 def test_zero_threads_or_epochs_are_refused_by_the_parser_and_the_thread_bound_is_exact(tmp_path, capsys):
     """A mutation audit: an --threads 0 or --epochs 0 let through, or a bound one off, passed every test."""
     for flag in ("--threads", "--epochs"):

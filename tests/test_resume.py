@@ -46,6 +46,9 @@ def test_a_refusal_names_every_difference_once():
     with pytest.raises(UsageError, match=r"was trained with other fixed model inputs \(the model's buffers differ"):
         check(saved, {**saved, "data": {"train_sha256": "x", "buffers_sha256": "c"}}, "runs/a/state")
     check(saved, {**saved, "config": {"lr": 0.01}}, "runs/a/state")  # nothing differs: no refusal
+    with pytest.raises(UsageError, match=r"with other settings: lr 0.01 → 0.5 \(set by --lr\);"):
+        check(saved, {**saved, "config": {"lr": 0.5}}, "runs/a/state", flags={"lr": "--hidden"},
+              config_flags={"lr": "--lr"})  # each part's own flags
 
 
 def test_another_backend_or_thread_count_is_allowed_and_said(caplog):

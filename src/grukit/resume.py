@@ -170,12 +170,12 @@ def _feed(h, value: Any) -> None:
 
 
 def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Sequence[str] = (),
-          flags: dict[str, str] | None = None) -> None:
+          flags: dict[str, str] | None = None, config_flags: dict[str, str] | None = None) -> None:
     """UsageError naming --resume and everything (outside MAY_CHANGE) that differs from `meta`'s: every
     setting as "name old → new", so that one derived from another (textgen's warmup_steps from --steps-per-epoch)
     comes with the one the user set, then other data, buffers or process count (`_reason`). `from_data`: the
     model config's fields that its training data set (a forecaster's scale), which differ because the data do;
-    `flags`: the command-line flag behind a model config field, named beside it.
+    `flags` / `config_flags`: the command-line flag behind a model config / training config field, named beside it.
 
     State files written before the model config and data size were saved are checked on the training
     config alone; their model still has to fit the saved weights (`run_files.load_weights`). When to stop
@@ -198,7 +198,8 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
             if name in saved and name not in MAY_CHANGE and saved[name] != value:
                 reason = _reason(part, name, saved[name], value, other_data, from_data)
                 if reason is None:
-                    via = f" (set by {flags[name]})" if part == "model_config" and name in (flags or {}) else ""
+                    named = {"model_config": flags, "config": config_flags}.get(part) or {}
+                    via = f" (set by {named[name]})" if name in named else ""
                     changed.append(f"{name} {saved[name]!r} → {value!r}{via}")
                 elif reason not in reasons:
                     reasons.append(reason)

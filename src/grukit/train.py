@@ -305,7 +305,7 @@ def _files_of_the_state(model: nn.Module, best_weights: dict[str, torch.Tensor],
 def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.Module, Any], torch.Tensor],
         evaluate: Callable[[nn.Module, Any], dict[str, float]], config: TrainConfig,
         out: str | Path | None, collate: Callable[[list], Any] | None = None,
-        loss_settings: dict[str, Any] | None = None) -> FitResult:
+        loss_settings: dict[str, Any] | None = None, flags: dict[str, str] | None = None) -> FitResult:
     """Train `model` on `train`, pick the best epoch on `val`; see the module docstring.
 
     model      an nn.Module; with `out`, it needs a `config` dataclass (grukit.save)
@@ -316,6 +316,8 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     collate    list of samples -> batch (default: torch's default_collate)
     loss_settings  JSON values that shape `step_loss`, named by their flag ({"--adversarial": 0.05} for
                classify): a resumed run must share them
+    flags      the command-line flag behind each `config` field a command sets from one ({"lr": "--lr"}), named
+               when a resume is refused for it
     out        folder for checkpoints and metrics.csv (created), or None to write nothing
     """
     t0 = time.perf_counter()
@@ -323,7 +325,7 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
     init_distributed(device)
     try:
         return _fit(model, train, val, step_loss=step_loss, evaluate=evaluate, config=config, out=out,
-                    collate=collate, t0=t0, device=device, loss_settings=loss_settings or {})
+                    collate=collate, t0=t0, device=device, loss_settings=loss_settings or {}, flags=flags or {})
     except DivergedError as err:
         if err.all_ranks and OWN_GROUP[0] and torch.distributed.is_initialized():
             # the failed frames hold the DDP wrapper, whose reducer holds the group: drop them (and any
@@ -338,7 +340,7 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
 
 def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, evaluate: Callable,
          config: TrainConfig, out: str | Path | None, collate: Callable | None, t0: float, loss_settings: dict,
-         device: torch.device) -> FitResult:
+         device: torch.device, flags: dict[str, str]) -> FitResult:
     """`fit` once the process group is joined (under torchrun); `fit` leaves it only after a divergence."""
     rank, size = world()
     _check(config.batch_size % size == 0, "batch_size", f"a multiple of the world size {size}", config.batch_size)
@@ -378,7 +380,7 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
             tensors, meta = load_run_state(state_path)
             model_config = getattr(model, "config", None)
             resume.check(meta, settings, state_path, from_data=getattr(model_config, "FROM_DATA", ()),
-                         flags=getattr(model_config, "FLAGS", {}))  # e.g. a forecaster's scale, its lookback
+                         flags=getattr(model_config, "FLAGS", {}), config_flags=flags)  # e.g. a forecaster's scale
             load_weights(model, stored_weights(tensors, meta, "model"), state_path)
             best_weights = stored_weights(tensors, meta, "best")
             if not best_weights:

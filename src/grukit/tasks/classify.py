@@ -67,6 +67,7 @@ from grukit.report import figure, table, write_report
 from grukit.tasks.classify_baselines import baselines
 from grukit.tasks.classify_model import POOLING, SentenceEnsemble, snapshot_average
 from grukit.tasks.common import (
+    TRAIN_FLAGS,
     add_encoding,
     add_resume,
     args_dict,
@@ -478,8 +479,8 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
     _, gru_val, gru_test = d["gru"]  # ids past the vocabulary's: words known by their vector
     result = fit(model, Buckets(train, args.batch_size, args.seed), gru_val,
                  step_loss=adversarial_loss(args.adversarial), loss_settings={"--adversarial": args.adversarial},
-                 evaluate=evaluate, config=command_config(args), out=out,
-                 collate=collate_batch)
+                 evaluate=evaluate, config=command_config(args), out=out, collate=collate_batch,
+                 flags={**TRAIN_FLAGS, "lr": "--lr", "weight_decay": "--weight-decay", "snapshots": "--snapshots"})
     kept, model = model.eval(), snapshot_average(model, result.snapshots).eval()  # kept: epoch b alone
     epochs = [e for e, _ in result.snapshots] or [result.best_epoch]
 

@@ -179,6 +179,9 @@ def idle_threads(window: float = 0.3) -> int:
     return max(1, min(cores, cores - round(busy)))
 
 
+TRAIN_FLAGS = {"epochs": "--epochs", "seed": "--seed"}  # the TrainConfig fields `train_config` takes from a flag
+
+
 def train_config(args: argparse.Namespace, **defaults: Any) -> TrainConfig:
     """TrainConfig from the task's defaults, with --epochs, --seed, --device from the command line."""
     fields = dict(defaults)

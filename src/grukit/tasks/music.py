@@ -153,7 +153,8 @@ def train(config: MusicConfig, splits: dict, train_config, out: Path | None) -> 
     model = MusicModel(**dataclasses.asdict(config))
     model.init_output_bias(splits["train"])
     result = fit(model, as_dataset(splits["train"]), as_dataset(splits["valid"]), step_loss=step_loss,
-                 evaluate=evaluate, config=train_config, out=out, collate=pad_collate)
+                 evaluate=evaluate, config=train_config, out=out, collate=pad_collate,
+                 flags=TRAIN_FLAGS)
     model.eval()
     return {"model": model, "fit": result, "parameters": count_parameters(model),
             "train_nll": nll(model, as_dataset(splits["train"])), "valid_nll": nll(model, as_dataset(splits["valid"])),
@@ -185,6 +186,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from grukit.tasks.common import add_resume
 
     add_resume(parser)
+
+
+# the flag behind each TrainConfig field `train_config_from` sets from one, for resume messages
+TRAIN_FLAGS = {"epochs": "--epochs", "seed": "--seed", "lr": "--lr", "batch_size": "--batch-size"}
 
 
 def train_config_from(args, epochs: int = 30):

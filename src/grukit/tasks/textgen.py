@@ -40,6 +40,7 @@ from grukit.errors import UsageError
 from grukit.report import figure, plural, table, write_report
 from grukit.resume import digest
 from grukit.tasks.common import (
+    TRAIN_FLAGS,
     add_encoding,
     add_resume,
     args_dict,
@@ -187,7 +188,9 @@ def run(args: argparse.Namespace) -> dict:
                           min_lr_ratio=0.02, clip=1.0, metric="val_loss", patience=PATIENCE,
                           time_limit=args.time_limit or None)
     out = Path(args.out)
-    result = fit(model, train, val, step_loss=next_char_loss, evaluate=stream_loss, config=config, out=out)
+    result = fit(model, train, val, step_loss=next_char_loss, evaluate=stream_loss, config=config, out=out,
+                 flags={**TRAIN_FLAGS, "lr": "--lr", "batch_size": "--batch-size",
+                        "steps_per_epoch": "--steps-per-epoch", "warmup_steps": "--steps-per-epoch"})
     if not result.history:
         raise UsageError(f"--time-limit: {args.time_limit:g} s ran out before the first evaluation period finished; "
                          "give more time (0 = no limit)")
