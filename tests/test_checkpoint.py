@@ -607,3 +607,53 @@ def test_a_class_defined_again_takes_its_name_back():
     checkpoint.register(first)
     checkpoint.register(again)
     assert checkpoint._REGISTRY["reloaded_module.Twin"] is again
+
+
+def test_a_fresh_process_loads_a_task_model_whose_module_it_has_not_imported(tmp_path):
+    """A coverage check: every test loads in a process that had already imported the model's module, so the
+    import by the stored class name ("grukit.tasks.forecast_model.ForecastEnsemble") ran in no test. A user's
+    `grukit.load(path)` in a new Python session takes that path; so does `grukit sample`."""
+    import subprocess
+    import sys
+
+    from grukit.tasks.forecast_model import ForecastEnsemble
+    from grukit.tasks.textgen_model import CharLM
+
+    torch.manual_seed(0)
+    models = {"forecast": ForecastEnsemble(n_features=5, horizon=3, members=2, hidden_size=4, lookback=8),
+              "textgen": CharLM("abc ", embedding=3, hidden_size=4)}
+    for name, model in models.items():
+        grukit.save(model.eval(), tmp_path / f"{name}.safetensors")
+    probe = (
+        "import sys, torch, grukit\n"
+        "assert not any(m.startswith('grukit.tasks') for m in sys.modules), sorted(sys.modules)\n"
+        "f = grukit.load(sys.argv[1]); t = grukit.load(sys.argv[2])\n"
+        "torch.save({'forecast': f(torch.linspace(-1, 1, 80).reshape(2, 8, 5)),\n"
+        "            'textgen': t(torch.tensor([[0, 1, 2, 3]]))[0],\n"
+        "            'names': [type(m).__module__ + '.' + type(m).__name__ for m in (f, t)]},\n"
+        "           sys.argv[3])\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "forecast.safetensors"),
+                           str(tmp_path / "textgen.safetensors"), str(tmp_path / "out.pt")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = torch.load(tmp_path / "out.pt", weights_only=True)
+    assert got["names"] == ["grukit.tasks.forecast_model.ForecastEnsemble", "grukit.tasks.textgen_model.CharLM"]
+    with torch.no_grad():
+        assert torch.equal(got["forecast"], models["forecast"](torch.linspace(-1, 1, 80).reshape(2, 8, 5)))
+        assert torch.equal(got["textgen"], models["textgen"](torch.tensor([[0, 1, 2, 3]]))[0])
+
+
+def test_load_returns_the_model_in_eval_mode(tmp_path):
+    """A fresh module is in training mode, and `load` returned it so: calling a loaded CharLM twice on the same
+    input gave two answers (its dropout drew each time). Found when a fresh process's forecasts of a saved
+    model differed from the saving process's."""
+    from grukit.tasks.textgen_model import CharLM
+
+    model = CharLM("abc ", embedding=3, hidden_size=4, dropout=0.5).eval()
+    grukit.save(model, tmp_path / "lm.safetensors")
+    twin = grukit.load(tmp_path / "lm.safetensors")
+    assert not any(m.training for m in twin.modules())
+    ids = torch.tensor([[0, 1, 2, 3, 2, 1]])
+    with torch.no_grad():
+        assert torch.equal(twin(ids)[0], model(ids)[0]) and torch.equal(twin(ids)[0], twin(ids)[0])

@@ -204,7 +204,8 @@ def save(model: torch.nn.Module, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -> torch.nn.Module:
-    """Rebuild the model saved at `path`: its class, config, dtype and weights.
+    """Rebuild the model saved at `path`: its class, config, dtype and weights, in eval mode (dropout off,
+    ready for inference; call `.train()` to train it further).
 
     device: where the model goes (default CPU). Raises ValueError for a file that is
     not a grukit model checkpoint (a pickle, a truncated or tampered file, a config
@@ -234,7 +235,7 @@ def load(path: str | os.PathLike, *, device: str | torch.device | None = None) -
     if device is not None:
         model = model.to(_check_device(device))
     _runnable_backends(model, path)
-    return model
+    return model.eval()  # a fresh module is in training mode: its dropout would draw at every call
 
 
 def _check_device(device: str | torch.device) -> torch.device:
