@@ -122,3 +122,58 @@ def test_every_kernel_and_the_functional_cell_refuse_an_unknown_reset(backend):
         kernel.sequence(x, h, W_x, W_h, None, None, reset="After")
     with pytest.raises(ValueError, match="^reset: expected"):
         functional.cell(x[0], h, W_x, W_h, None, None, reset="after ")
+
+
+def test_fused_runs_on_a_device_type_that_auto_has_no_list_for():
+    """A mutation audit: in runs_on, the default list for a device type `auto` has no entry for (xpu, mps) could
+    become empty, so that fused (and checkpoints saved with it) could not run there, and no test noticed."""
+    assert kernels.runs_on("eager", "cuda") and kernels.runs_on("eager", "xpu") and kernels.runs_on("eager", "cpu")
+    assert kernels.runs_on("fused", "xpu") and kernels.runs_on("fused", "cpu")
+    assert not kernels.runs_on("cpu", "xpu")
+
+
+def test_auto_on_a_device_type_without_a_list_picks_fused():
+    """A mutation audit: the default candidates of `auto` for a device type it has no list for (xpu, mps, meta)
+    could change from ("fused",) to anything without a failing test."""
+    assert kernels.get("auto", torch.device("meta")).name == "fused"
+
+
+def test_plain_step_refuses_an_unknown_backend_name():
+    """A mutation audit: plain_step without its check_name gave a KeyError from deep inside the registry."""
+    with pytest.raises(ValueError, match=r"^backend: expected one of"):
+        kernels.plain_step("gpu")
+
+
+def test_auto_falls_back_to_eager_when_no_listed_backend_is_available(monkeypatch):
+    """A mutation audit: the last resort of `auto` (eager, when none of its list can run) ran in no test; it
+    could load any other backend."""
+    real = kernels._load
+    monkeypatch.setattr(kernels, "_load", lambda name: real(name) if name == "eager" else None)
+    kernels._get.cache_clear()
+    try:
+        backend = kernels.get("auto", torch.device("cpu"))
+        assert backend.name == "eager" and backend.plain_step is None
+        assert backend.sequence.__module__ == "grukit.kernels.eager"
+        with pytest.raises(ValueError, match=r"^backend: 'fused' is not available in this process"):
+            kernels.get("fused", torch.device("cpu"))
+    finally:
+        kernels._get.cache_clear()
+
+
+def test_auto_is_always_available():
+    """A mutation audit: available("auto") could say False (auto always runs: eager is its last resort)."""
+    assert kernels.available("auto") is True
+    assert kernels.runs_on("auto", "cpu")
+
+
+def test_the_cpu_backend_hands_out_its_plain_step():
+    """A mutation audit: the registry dropped every backend's plain_step_op (GRU.step then always took its checked
+    way, slower), and the one test of the plain way skipped ("no backend with a plain_step here") instead of
+    failing."""
+    from grukit.kernels import cpu
+
+    if not cpu.available():
+        pytest.skip("the cpu kernel did not build here: no backend has a plain_step")
+    assert kernels.get("cpu", torch.device("cpu")).plain_step is cpu._ops().step
+    assert kernels.plain_step("auto") is cpu._ops().step
+    assert kernels.get("fused", torch.device("cpu")).plain_step is None

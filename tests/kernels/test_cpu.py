@@ -641,3 +641,106 @@ def test_the_cpp_step_names_a_misshapen_weight_h_and_a_sparse_tensor():
                        ((x_t, h0.to_mkldnn(), w_x, w_h, b_x, b_h), "h_prev")):
         with pytest.raises(ValueError, match=rf"^{name}: expected a dense \(strided\) tensor, got layout"):
             step(*args, True)
+
+
+def _args(T=3, N=2, I=4, H=5, dtype=torch.float32, seed=0):
+    """x (T, N, I), h0 (N, H) and weight_x, weight_h, bias_x, bias_h, no gradients."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(T, N, I), (N, H), (3 * H, I), (3 * H, H), (3 * H,), (3 * H,)]
+    return [torch.randn(*shape, generator=g, dtype=dtype) * 0.5 for shape in shapes]
+
+
+def test_every_argument_s_device_and_shape_is_checked_before_the_cpp_code_reads_it():
+    """A mutation audit: the checks of _check that the C++ code relies on (it reads raw pointers) could go
+    without a failing test: a tensor on another device, an x that is not 3-D, a bias_h of the wrong shape."""
+    x, h0, w_x, w_h, b_x, b_h = _args()
+    with pytest.raises(ValueError, match=r"^h0: the 'cpu' backend expects CPU tensors, got device meta"):
+        cpu.sequence(x, h0.to("meta"), w_x, w_h, b_x, b_h, reset="after")
+    with pytest.raises(ValueError, match=r"^x: the 'cpu' backend expects a CPU tensor, got device meta"):
+        cpu.sequence(x.to("meta"), h0, w_x, w_h, b_x, b_h, reset="after")
+    with pytest.raises(ValueError, match=r"^x: expected a \(T, N, I\) tensor, got shape \(2, 4\)"):
+        cpu.sequence(x[0], h0, w_x, w_h, b_x, b_h, reset="after")
+    with pytest.raises(ValueError, match=r"^bias_h: expected shape \(15,\), got \(14,\)"):
+        cpu.sequence(x, h0, w_x, w_h, b_x, b_h[:14], reset="after")
+
+
+def test_sequence_and_empty_cache_where_the_kernel_was_not_built(monkeypatch):
+    """A mutation audit: sequence without the `_ops() is None` check failed with an AttributeError on None
+    instead of naming the build, and empty_cache without its None check raised where nothing was ever built."""
+    monkeypatch.setattr(cpu, "_state", {"tried": True, "module": None})
+    cpu.empty_cache()  # nothing held, nothing to do
+    assert cpu.cached_bytes() == 0
+    with pytest.raises(RuntimeError, match=r"^the grukit cpu kernel could not be built"):
+        cpu.sequence(*_args(), reset="after")
+
+
+def test_no_time_steps_give_zero_weight_gradients():
+    """A mutation audit of the C++ kernel: with T = 0 the backward returned dW_x uninitialised (its zero_() gone),
+    and no test ran a sequence of no steps through the kernel."""
+    H, I = 16, 64
+    x, h0, w_x, w_h, b_x, b_h = (t.requires_grad_() for t in _args(T=0, N=2, I=I, H=H))
+    garbage = torch.full((3 * H, I), 7.0)  # freed just before: malloc hands its memory to the next of its size
+    del garbage
+    output, h_n = cpu.sequence(x, h0, w_x, w_h, b_x, b_h, reset="after")
+    assert output.shape == (0, 2, H) and torch.equal(h_n, h0)
+    (h_n * 2).sum().backward()
+    assert torch.equal(h0.grad, torch.full_like(h0, 2.0))
+    for p in (w_x, w_h, b_x, b_h):
+        assert torch.equal(p.grad, torch.zeros_like(p))
+
+
+def test_no_time_steps_give_an_h_n_of_its_own():
+    """A mutation audit of the C++ kernel: with T = 0 the forward returned h0 itself as h_n (its clone() gone), so
+    an edit of h_n in place changed the caller's h0."""
+    x, h0, *params = _args(T=0)
+    with torch.no_grad():
+        _, h_n = cpu.sequence(x, h0, *params, reset="before")
+        h_n += 1.0
+    assert torch.equal(h_n, h0 + 1.0)
+
+
+def test_the_cpp_step_refuses_one_bias_without_the_other():
+    """A mutation audit of the C++ kernel: the step's "both biases or neither" check could go, and the step then
+    ran as if there were no bias at all; cpu.step without gradients relies on it (GRU.step's plain way too)."""
+    x, h0, w_x, w_h, b_x, b_h = _args()
+    with pytest.raises(ValueError, match=r"^bias_x, bias_h: expected both tensors or both None"):
+        cpu.plain_step_op()(x[0], h0, w_x, w_h, b_x, None, True)
+    with torch.no_grad(), pytest.raises(ValueError, match=r"^bias_x, bias_h: expected both"):
+        cpu.step(x[0], h0, w_x, w_h, None, b_h, reset="before")
+
+
+@pytest.mark.parametrize("after", [True, False])
+def test_the_cpp_step_reads_strided_views_as_their_values(after):
+    """A mutation audit of the C++ kernel: the step made only negative views contiguous, so a transposed weight
+    or a column of a batch-first x was read as raw memory, and no test passed the step a strided tensor."""
+    x, h0, w_x, w_h, b_x, b_h = _args(N=3, dtype=torch.float64)
+    x_t = x.transpose(0, 1).contiguous()[:, 0]  # (N, I), a strided view of a batch-first x
+    views = (x_t, h0.t().contiguous().t(), w_x.t().contiguous().t(), w_h.t().contiguous().t(), b_x, b_h[::1])
+    assert not any(v.is_contiguous() for v in views[:4])
+    got = cpu.plain_step_op()(*views, after)
+    want = fused.step(x[0], h0, w_x, w_h, b_x, b_h, reset="after" if after else "before")
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_pool_hands_out_the_smallest_block_that_fits():
+    """A mutation audit of the C++ kernel's pool (workspace.h): a request that two pooled blocks fit took the
+    larger one, holding the bigger block while the smaller sat idle, and no test had two blocks that fit."""
+    ops = cpu._ops()
+    before = ops.allow_workspace(True)
+    cpu.empty_cache()
+    try:
+        N, H, MiB = 64, 512, 2**20
+
+        def training_cache(t):  # (t, N, 4H) float32: 0.5 MiB per step, alive while held
+            x, h0, w_x, w_h, *_ = _args(T=t, N=N, I=3, H=H)
+            return ops.forward(x, h0, w_x, w_h, None, None, None, True, False, True)[3]
+
+        small, large = training_cache(48), training_cache(80)  # 24 and 40 MiB
+        del small, large
+        assert ops.workspace_blocks() == [24 * MiB, 40 * MiB]
+        held = training_cache(48)  # fits either (40 / 2 ≤ 24): it takes the 24 MiB block
+        assert ops.workspace_blocks() == [40 * MiB]
+        del held
+    finally:
+        cpu.empty_cache()
+        ops.allow_workspace(before)
