@@ -82,6 +82,7 @@ from grukit.distributed import (
     world,
 )
 from grukit.errors import UsageError
+from grukit.kernels import cpu as cpu_kernel
 from grukit.run_files import (
     BEST_FILE,
     CSV_FILE,
@@ -336,6 +337,8 @@ def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.M
             torch.distributed.barrier()
             leave_group()
         raise  # other errors, and one rank's own DivergedError, leave at once; torchrun stops the job
+    finally:
+        cpu_kernel.empty_cache()  # the cpu kernel's pooled step buffers serve the next step, not what follows
 
 
 def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, evaluate: Callable,

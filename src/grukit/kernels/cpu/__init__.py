@@ -45,7 +45,7 @@ page fault per 4 KiB at its first write, 25 ms per 64 MB here, and a training st
 same sizes again. A request that no kept block fits returns them all to the system before it
 allocates, so no idle block is held while fresh memory is asked for. Between calls the pool
 keeps what the last calls freed (`cached_bytes()`), until a call of another size,
-`empty_cache()`, or exit.
+`empty_cache()`, the end of `grukit.train.fit`, or exit.
 
 dtypes: float32 and float64 run in C++; any other dtype (bfloat16, float16) is handed to
 the `fused` backend, which computes in that dtype with torch ops.
