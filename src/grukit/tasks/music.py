@@ -146,6 +146,7 @@ def evaluate(model: nn.Module, dataset) -> dict[str, float]:
 
 def train(config: MusicConfig, splits: dict, train_config, out: Path | None) -> dict:
     """Train one model, best epoch on validation NLL; returns {"model", "fit", "parameters", "*_nll"}."""
+    from grukit.tasks.common import TRAIN_FLAGS
     from grukit.tasks.sequences import pad_collate
     from grukit.train import fit
 
@@ -154,7 +155,7 @@ def train(config: MusicConfig, splits: dict, train_config, out: Path | None) -> 
     model.init_output_bias(splits["train"])
     result = fit(model, as_dataset(splits["train"]), as_dataset(splits["valid"]), step_loss=step_loss,
                  evaluate=evaluate, config=train_config, out=out, collate=pad_collate,
-                 flags=TRAIN_FLAGS)
+                 flags={**TRAIN_FLAGS, "lr": "--lr", "batch_size": "--batch-size"})  # as `train_config_from` sets them
     model.eval()
     return {"model": model, "fit": result, "parameters": count_parameters(model),
             "train_nll": nll(model, as_dataset(splits["train"])), "valid_nll": nll(model, as_dataset(splits["valid"])),
@@ -186,10 +187,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from grukit.tasks.common import add_resume
 
     add_resume(parser)
-
-
-# the flag behind each TrainConfig field `train_config_from` sets from one, for resume messages
-TRAIN_FLAGS = {"epochs": "--epochs", "seed": "--seed", "lr": "--lr", "batch_size": "--batch-size"}
 
 
 def train_config_from(args, epochs: int = 30):

@@ -207,6 +207,7 @@ def evaluate(model: nn.Module, dataset) -> dict[str, float]:
 
 def train(config: SpeechConfig, splits, train_config, out: Path | None) -> dict:
     """Train one classifier; returns {"model", "fit", "test_accuracy", "confusion", "parameters"}."""
+    from grukit.tasks.common import TRAIN_FLAGS
     from grukit.tasks.sequences import pad_collate
     from grukit.train import fit
 
@@ -216,7 +217,7 @@ def train(config: SpeechConfig, splits, train_config, out: Path | None) -> dict:
     model.set_normalisation(np.concatenate(train_part.features))
     result = fit(model, as_dataset(train_part), as_dataset(val_part), step_loss=step_loss, evaluate=evaluate,
                  config=train_config, out=out, collate=pad_collate,
-                 flags=TRAIN_FLAGS)
+                 flags={**TRAIN_FLAGS, "lr": "--lr", "batch_size": "--batch-size"})  # as `train_config_from` sets them
     test = as_dataset(test_part)
     predicted = predict(model, test)
     return {"model": model, "fit": result, "parameters": count_parameters(model),
@@ -238,10 +239,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from grukit.tasks.common import add_resume
 
     add_resume(parser)
-
-
-# the flag behind each TrainConfig field `train_config_from` sets from one, for resume messages
-TRAIN_FLAGS = {"epochs": "--epochs", "seed": "--seed", "lr": "--lr", "batch_size": "--batch-size"}
 
 
 def train_config_from(args, *, epochs: int, metric: str, mode: str, lr: float, batch_size: int, **extra):
