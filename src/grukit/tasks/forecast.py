@@ -1,4 +1,4 @@
-"""Forecast a time series K steps ahead with a GRU, next to naive, seasonal and linear baselines.
+"""Forecast a time series K steps ahead with a GRU, next to naive, seasonal, linear and ARIMA baselines.
 
     grukit forecast                                   weekly Mauna Loa CO2, K = 52, L = 156
     grukit forecast --data seattle                    daily Seattle weather: temp_max from 4 columns
