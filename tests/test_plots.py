@@ -69,3 +69,32 @@ def test_user_names_with_two_dollar_signs_are_drawn_as_written(tmp_path):
     plots.gates(np.zeros((3, 2)), np.zeros((3, 2)), tmp_path / "g.png", title=name, xlabel=name)
     assert all(Image.open(tmp_path / f).size[0] > 0 for f in ("f.png", "c.png", "l.png", "s.png", "g.png"))
     assert matplotlib.rcParams["text.parse_math"]  # the caller's setting is left as it was
+
+
+def test_default_keys_come_from_every_epoch_not_the_first_alone(tmp_path, monkeypatch):
+    """A mutation audit: taking the val_* keys from the first epoch's row only (a metric first logged later is
+    never drawn) passed every test."""
+    drawn = []
+    save = plots._save
+
+    def capture(fig, path):
+        drawn.extend(line.get_label() for line in fig.axes[0].lines)
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", capture)
+    history = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5, "val_loss": 0.4, "val_mase": 0.9}]
+    plots.loss_curves(history, tmp_path / "loss.png")
+    assert drawn == ["train_loss", "val_loss", "val_mase"]
+
+
+def test_up_to_twenty_classes_get_a_count_in_every_cell(tmp_path, monkeypatch):
+    """A mutation audit: a colour bar instead of counts already at 20 classes (CONFUSION_LABELS) passed every
+    test (they drew 2 and 150)."""
+    import numpy as np
+
+    texts = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: texts.append(len(fig.axes[0].texts)) or save(fig, path))
+    C = plots.CONFUSION_LABELS
+    plots.confusion(np.eye(C, dtype=int), [str(k) for k in range(C)], tmp_path / "c.png")
+    assert C == 20 and texts == [C * C]

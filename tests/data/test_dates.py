@@ -66,3 +66,29 @@ def test_no_dates_past_year_9999():
     after training, with its files left behind; past the calendar the outlook has no dates."""
     assert dates_after(["9999-12-06", "9999-12-13"], 3, 52) is None
     assert dates_after(["9998-12-06", "9998-12-13"], 2, 52) == ["9998-12-20", "9998-12-27"]
+
+
+def test_hourly_dates_imply_a_daily_season_of_24():
+    """A mutation audit: moving the hourly band of `infer_season` (0.03–0.05 days) left every test passing."""
+    hours = [f"2020-01-01T{h:02d}:00" for h in range(6)]
+    assert infer_season(hours) == 24
+    assert infer_season([f"2020-01-01 {h:02d}:30" for h in range(0, 12, 2)]) == 1  # every 2 hours: no season
+
+
+def test_two_dates_are_too_few_to_set_a_season():
+    """A mutation audit: `infer_season` reading a season off two dates (one spacing) passed every test."""
+    assert infer_season(["2020-01-01", "2020-01-08"]) == 1
+    assert infer_season(["2020-01-01", "2020-01-08", "2020-01-15"]) == 52
+
+
+def test_one_month_end_alone_does_not_make_a_month_end_series():
+    """A mutation audit: `month_ends` accepting a single day (02-28 alone) passed every test; the next date
+    of a lone 2021-02-28 is 03-28, not 03-31."""
+    assert dates_after(["2021-02-28"], 2, 12) == ["2021-03-28", "2021-04-28"]
+    assert dates_after(["2021-01-31", "2021-02-28"], 1, 12) == ["2021-03-31"]  # two month ends: it is one
+
+
+def test_a_blank_date_gives_no_dates_after():
+    """A mutation audit: dropping the blank-date check of `dates_after` (a crash on None) passed every test."""
+    assert dates_after(["2020-01", ""], 2, 12) is None
+    assert dates_after(["", "2020-01", "2020-02"], 1, 12) is None

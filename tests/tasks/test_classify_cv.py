@@ -1,6 +1,7 @@
 """grukit classify --folds K: the folds, the aggregate metrics, the files, bad values."""
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
@@ -9,8 +10,9 @@ from PIL import Image
 
 from grukit import cli
 from grukit.plots import SIZE
+from grukit.tasks import classify
 from grukit.tasks.classify import split
-from grukit.tasks.classify_cv import summarise
+from grukit.tasks.classify_cv import _report, summarise
 
 
 def test_folds_test_every_index_once_and_each_split_is_disjoint_and_complete():
@@ -83,3 +85,20 @@ def test_bad_folds_exit_2_and_leave_nothing(tmp_path, capsys, value, limit):
 def test_first_fold_of_ten_tests_the_default_splits_test_part():
     for n, seed in ((10662, 0), (1000, 7)):
         assert np.array_equal(split(n, seed, folds=10, fold=0)[2], split(n, seed)[2])
+
+
+def test_the_report_names_snapshot_averaging_when_any_fold_averaged(tmp_path):
+    """A mutation audit: naming it only when every fold averaged snapshots passed every test (both folds of the
+    end-to-end run averaged); here fold 1 stopped with one epoch, fold 2 averaged two."""
+    parser = argparse.ArgumentParser()
+    classify.add_arguments(parser)
+    args = parser.parse_args(["--members", "1"])
+    args.seed = 0
+    metrics = {"folds": 2, "best_epochs": [1, 3], "train_seconds": 2.0, "snapshot_epochs": [[1], [2, 3]],
+               "gru_best_epoch_alone_pooled": 0.625,
+               "gru_lead": {"LR": {"mean": 0.1, "se": 0.01, "folds_ahead": 2, "folds_behind": 0, "folds": 2}}}
+    loaded = {"source": "MR", "tokens": [["a"], ["b"]], "names": ["neg", "pos"]}
+    text = _report(tmp_path, args, loaded, metrics, "| table |", {}).read_text()
+    assert "the epochs [[1], [2, 3]]; the best epoch alone scores 62.50% pooled" in text
+    metrics["snapshot_epochs"] = [[1], [3]]
+    assert "snapshot average" not in _report(tmp_path, args, loaded, metrics, "| table |", {}).read_text()

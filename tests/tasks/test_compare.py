@@ -1,10 +1,16 @@
 """grukit compare: matched parameter counts, the table, seeds, the tasks on tiny slices."""
 import json
+import time
 
 import pytest
+import torch
+from torch.utils.data import TensorDataset
 
 from grukit.cli import main
+from grukit.tasks import compare as Cm
+from grukit.tasks import synthetic as S
 from grukit.tasks.compare import summarise
+from grukit.train import TrainConfig
 
 
 def run(tmp_path, *argv):
@@ -109,3 +115,110 @@ def test_states_only_gives_the_lstm_hidden_state():
     x = torch.randn(5, 2, 3)
     _, (h_n, _) = lstm(x)
     torch.testing.assert_close(StatesOnly(lstm)(x)[1], h_n)
+
+
+def _spec(evaluate=S.evaluate, lower_is_better=True):
+    """A tiny adding-problem Spec (T = 5): GRU and tanh-RNN at H = 3."""
+    val = S.make_data("adding", 8, 5, seed=2)
+    return Cm.Spec("adding", "test MSE", lower_is_better, {"gru": 3, "rnn": 3},
+                   lambda kind, H: S.SyntheticModel("adding", H, cell=kind),
+                   TensorDataset(*S.make_data("adding", 16, 5, seed=1)), val, S.step_loss, evaluate,
+                   lambda model: 0.0, TrainConfig(epochs=2, steps_per_epoch=1, batch_size=8, progress=False))
+
+
+def test_seconds_per_epoch_leave_the_evaluation_out():
+    """A mutation audit: counting each epoch's evaluation in its training seconds passed every test."""
+
+    def slow_evaluate(model, val):
+        time.sleep(0.5)
+        return S.evaluate(model, val)
+
+    row = Cm.run_one(_spec(slow_evaluate), "gru", 0, None)
+    assert all(h["seconds"] >= 0.5 for h in row["history"])  # fit's epoch seconds hold the evaluation
+    assert 0 < row["seconds_per_epoch"] < 0.4
+
+
+@pytest.mark.parametrize("lower_is_better, best", [(True, "tanh-RNN (torch)"), (False, "GRU (grukit)")])
+def test_the_best_network_follows_the_metrics_direction(tmp_path, monkeypatch, lower_is_better, best):
+    """A mutation audit: naming the worst network as best passed every test."""
+    tests = {"gru": 0.5, "rnn": 0.2}
+    monkeypatch.setattr(Cm, "run_one", lambda spec, kind, seed, out: {
+        "kind": kind, "seed": seed, "hidden": 3, "parameters": 10, "seconds_per_epoch": 0.1, "best_epoch": 1,
+        "test": tests[kind], "history": [{"epoch": 1, "val_loss": 1.0}]})
+    result = Cm.compare(_spec(lower_is_better=lower_is_better), ("gru", "rnn"), [0], tmp_path)
+    assert result["summary"].startswith(f"compare --task adding (1 seed(s)): best {best}\n")
+    assert "| 0.2000 |" in result["summary"] and "±" not in result["summary"]  # one seed: no spread
+
+
+def test_small_metrics_keep_significant_digits():
+    """A mutation audit: writing every metric with 4 decimals (Bai et al.'s 5.3e-5 as 0.0001) passed every
+    test."""
+    assert (Cm._fmt(5.3e-5), Cm._fmt(0.0), Cm._fmt(0.1234567)) == ("5.3e-05", "0.0000", "0.1235")
+
+
+def test_published_figures_only_beside_the_papers_length():
+    """A mutation audit: Bai et al.'s T = 600 figures beside an adding run of any length passed every test."""
+    parse = Cm.build_parser_for_tests().parse_args
+    common = ["--task", "adding", "--train-size", "16", "--hidden", "2"]
+    assert Cm._synthetic(parse([*common, "--length", "12"]), ("gru", "lstm")).reference == {}
+    assert Cm._synthetic(parse([*common, "--length", "600"]), ("gru", "lstm")).reference == Cm.BAI_ADDING_600
+
+
+def test_the_largest_seed_is_accepted(tmp_path):
+    """A mutation audit: refusing --seed 2**63 − 1 with one seed (a seed --seed accepts) passed every test."""
+    out = tmp_path / "run"
+    assert main(["compare", "--task", "adding", "--length", "4", "--train-size", "16", "--steps", "1", "--hidden",
+                 "2", "--cells", "gru", "--seed", str(2**63 - 1), "--epochs", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["seeds"] == [2**63 - 1]
+
+
+def test_summary_seconds_are_the_median_over_seeds():
+    """A mutation audit: the mean instead of the median passed every test (two seeds, where they agree)."""
+    rows = [{"kind": "gru", "hidden": 4, "parameters": 10, "seconds_per_epoch": s, "test": 0.1}
+            for s in (1.0, 2.0, 6.0)]
+    assert Cm.summarise(rows, ["gru"])[0]["seconds_per_epoch"] == 2.0
+
+
+def test_the_synthetic_test_metric_reads_the_test_sequences():
+    """A mutation audit: scoring the adding task's test metric on the validation sequences passed every test."""
+    args = Cm.build_parser_for_tests().parse_args(["--task", "adding", "--length", "6", "--train-size", "40",
+                                                   "--hidden", "2"])
+    spec = Cm._synthetic(args, ("gru",))
+    torch.manual_seed(0)
+    model = spec.build("gru", 2)
+    test = S.make_data("adding", 10, 6, seed=30_000)  # n_eval = max(10, 40 // 4)
+    assert spec.test(model) == pytest.approx(S.evaluate(model, test)["val_loss"], rel=1e-6)
+    assert spec.test(model) != pytest.approx(S.evaluate(model, spec.val)["val_loss"], rel=1e-3)
+
+
+def test_the_speech_test_metric_reads_the_test_split(monkeypatch):
+    """A mutation audit: scoring speech's test accuracy on the validation recordings passed every test."""
+    from grukit.tasks import speech as Sp
+
+    args = Cm.build_parser_for_tests().parse_args(["--task", "speech", "--limit", "10", "--hidden", "2"])
+    spec = Cm._speech(args, ("gru",))
+    _, val, test = Sp.load_splits(None, 10, 0)
+    assert (val.digits != test.digits).any()
+    seen = []
+    monkeypatch.setattr(Sp, "predict", lambda model, data: seen.append(len(data)) or test.digits.copy())
+    assert spec.test(spec.build("gru", 2)) == 1.0 and seen == [len(test)]
+
+
+def test_the_common_training_options_reach_the_config():
+    """A mutation audit: compare ignoring --batch-size, or --epochs (the task's default epochs run instead),
+    passed every test."""
+    parse = Cm.build_parser_for_tests().parse_args
+    common = ["--task", "adding", "--train-size", "16", "--hidden", "2"]
+    args = parse([*common, "--batch-size", "4", "--epochs", "3", "--lr", "0.01"])
+    config = Cm._synthetic(args, ("gru",)).train_config
+    assert (config.batch_size, config.epochs, config.lr) == (4, 3, 0.01)
+    config = Cm._synthetic(parse(common), ("gru",)).train_config
+    assert (config.batch_size, config.epochs, config.lr) == (32, 20, 3e-3)  # the adding task's defaults
+
+
+def test_cells_may_be_written_with_spaces(tmp_path):
+    """A mutation audit: refusing --cells "gru, rnn" (the names not stripped) passed every test."""
+    out = tmp_path / "run"
+    assert main(["compare", "--task", "adding", "--length", "4", "--train-size", "16", "--steps", "1", "--hidden",
+                 "2", "--cells", " gru, rnn ,", "--epochs", "1", "--out", str(out)]) == 0
+    assert [ln["kind"] for ln in json.loads((out / "metrics.json").read_text())["summary"]] == ["gru", "rnn"]

@@ -52,3 +52,22 @@ def test_the_verdict_says_which_leads_may_be_noise():
         "With one fold there is no standard error: a lead may be chance.")  # found by a review: "± 0.0000"
     table = fold_table(one, reference="GRU", higher_better=False, score="MASE")
     assert "± 0.0000" not in table and "| +0.4000 |" in table and "| — |" in table  # found by a fuzz
+
+
+def _lead(mean, se, ahead=2, folds=3):
+    return {"mean": mean, "se": se, "folds_ahead": ahead, "folds_behind": folds - ahead, "folds": folds}
+
+
+def test_a_lead_of_exactly_zero_is_not_a_lead():
+    """A mutation audit: counting a mean lead of 0 as leading passed every test."""
+    verdict = fold_verdict({"ridge": _lead(0.0, 0.01, ahead=1)}, reference="GRU", score="MASE")
+    assert verdict.startswith("The GRU does NOT lead ridge in mean MASE")
+
+
+def test_only_leads_within_two_standard_errors_are_called_chance():
+    """A mutation audit: one standard error instead of two, and listing leads the reference does not have (a
+    negative mean) as chance, passed every test."""
+    verdict = fold_verdict({"a": _lead(0.015, 0.01), "b": _lead(0.03, 0.01), "c": _lead(-0.01, 0.01, ahead=1)},
+                           reference="GRU", score="MASE")
+    assert verdict.startswith("The GRU does NOT lead c in mean MASE")
+    assert verdict.endswith("so it may be chance: a (+0.0150 ± 0.0100, ahead on 2 of 3 folds).")

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from grukit import cli
-from grukit.data.timeseries import fill_gaps, load_co2
+from grukit.data.timeseries import Series, fill_gaps, load_co2
 from grukit.plots import SIZE
+from grukit.tasks.forecast_backtest import _period
 from grukit.tasks.forecast_data import prepare
 
 
@@ -100,3 +101,44 @@ def test_a_baseline_fitted_on_some_folds_only_is_named_not_tabled(tmp_path, caps
     assert m["left_out"] == {"airline SARIMA": [1]} and "airline SARIMA" not in m["per_fold"]
     assert "airline SARIMA" in json.loads((out / "fold-1" / "metrics.json").read_text())["test"]
     assert "airline SARIMA is left out: it was fitted on fold(s) 1 only" in (out / "report.md").read_text()
+
+
+def test_each_folds_test_period_runs_from_its_test_part_to_its_last_step():
+    """A mutation audit: naming a fold's test period from the start of its validation part passed every test."""
+    values = np.sin(np.arange(100) * 2 * np.pi / 4)[:, None] + np.arange(100)[:, None] * 0.1  # (100, 1)
+    dates = [f"{2000 + i // 12}-{i % 12 + 1:02d}" for i in range(100)]
+    series = Series(values, ["y"], dates, "s.csv", 4)
+    p0, p1 = (prepare(values, lookback=4, horizon=2, season=4, back=j) for j in (0, 1))
+    assert (p0.bounds, len(p0.y), p1.bounds, len(p1.y)) == ((70, 85), 100, (55, 70), 85)
+    assert _period(series, p0) == "2007-02 – 2008-04"  # steps 85 and 99
+    assert _period(series, p1) == "2005-11 – 2007-01"  # steps 70 and 84
+    assert _period(Series(values, ["y"], None, "s.csv", 4), p1) == "steps 70 – 84"
+
+
+def test_the_backtest_keeps_each_folds_scale_and_sums_their_training_time(tmp_path, monkeypatch):
+    """A mutation audit: every fold given fold 1's scale s, or the longest fold's seconds for the whole run's,
+    passed every test (the end-to-end run checked neither)."""
+    import argparse
+
+    from grukit.tasks import forecast
+    from grukit.tasks.forecast_backtest import backtest
+
+    parser = argparse.ArgumentParser()
+    forecast.add_arguments(parser)
+    args = parser.parse_args(["--horizon", "2", "--lookback", "4", "--backtest", "3"])
+    args.out, args.epochs, args.seed, args.device, args.backend = str(tmp_path), 1, 0, "cpu", "auto"
+    values = np.sin(np.arange(200) * 2 * np.pi / 4)[:, None] + np.arange(200)[:, None] ** 1.5 * 0.01  # (200, 1)
+    series = Series(values, ["y"], None, "s.csv", 4)
+
+    def run_split(args, series, p, out):  # canned scores: what backtest does with them is under test
+        j = len(seen)
+        seen.append(p.scale)
+        return {"metrics": {"test": {"GRU": {"MASE": 0.5 + j}, "naive": {"MASE": 1.0 + j}}, "scale": p.scale,
+                            "best_epoch": 1, "train_seconds": 1.25 * (j + 1)}}
+
+    seen = []
+    monkeypatch.setattr(forecast, "run_split", run_split)
+    m = backtest(args, series)["metrics"]
+    assert len(set(seen)) == 3 and m["scales"] == seen  # each fold its own training part's s
+    assert m["train_seconds"] == 7.5 and m["per_fold"] == {"GRU": [0.5, 1.5, 2.5], "naive": [1.0, 2.0, 3.0]}
+    assert [f"- fold {j}: test steps" in (tmp_path / "report.md").read_text() for j in (1, 2, 3)] == [True] * 3

@@ -1,10 +1,13 @@
 """grukit gradients: g(k) = mean ||dL/dx_{T-k}||, its vanishing for the tanh-RNN, the command."""
+import csv
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from grukit.cli import main
+from grukit.tasks import synthetic as S
 from grukit.tasks.gradients import gradient_by_lag
 from grukit.tasks.synthetic import SyntheticModel, adding_problem, loss
 
@@ -60,3 +63,54 @@ def test_length_below_two_names_the_true_bound(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"--length: expected an integer >= 2, got {length}" in err and len(err.strip().splitlines()) == 1
         assert not (tmp_path / "bad").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gradients") / "run"
+    assert main(["gradients", "--length", "10", "--hidden", "8", "--steps", "2", "--probe", "4", "--epochs", "2",
+                 "--lr", "0.05", "--out", str(out)]) == 0
+    return out, json.loads((out / "metrics.json").read_text())
+
+
+def test_the_table_reads_the_trained_and_initial_curves(tiny_run):
+    """A mutation audit: the trained column repeating the initial ratio passed every test."""
+    _, metrics = tiny_run
+    for row, kind in zip(metrics["rows"], ("gru", "lstm", "rnn")):
+        init, trained = (np.array(metrics["curves"][kind][s]) for s in ("init", "trained"))
+        assert row["init g(T-1)/g(0)"] == pytest.approx(init[-1] / init[0], rel=1e-12)
+        assert row["trained g(T-1)/g(0)"] == pytest.approx(trained[-1] / trained[0], rel=1e-12)
+        assert not np.allclose(init, trained)
+
+
+def test_each_network_starts_from_the_seed_and_is_probed_on_its_own_sequences(tiny_run):
+    """A mutation audit: probing on the validation sequences (seed 20,000, not 40,000), and building a network
+    without reseeding first, passed every test."""
+    _, metrics = tiny_run
+    x, y = S.make_data("adding", 4, 10, 40_000)  # (4, 10, 2), (4,)
+    for row, kind in zip(metrics["rows"], ("gru", "lstm", "rnn")):
+        torch.manual_seed(0)
+        model = S.SyntheticModel("adding", row["hidden"], cell=kind)
+        np.testing.assert_allclose(metrics["curves"][kind]["init"], gradient_by_lag(model, x, y), rtol=1e-5)
+
+
+def _val_losses(out, kind):
+    with open(out / kind / "metrics.csv", newline="") as f:
+        return [float(r["val_loss"]) for r in csv.DictReader(f)]
+
+
+def test_the_validation_mse_is_the_best_epochs(tiny_run):
+    """A mutation audit: reporting the last epoch's validation MSE instead of the best's passed every test."""
+    out, metrics = tiny_run
+    losses = {kind: _val_losses(out, kind) for kind in ("gru", "lstm", "rnn")}
+    for row, kind in zip(metrics["rows"], ("gru", "lstm", "rnn")):
+        assert len(losses[kind]) == 2 and row["val MSE"] == pytest.approx(min(losses[kind]), rel=1e-9)
+    assert any(v[1] > v[0] for v in losses.values())  # here the best epoch is not always the last
+
+
+def test_a_probe_of_zero_sequences_is_refused(tmp_path, capsys):
+    """A mutation audit: dropping --probe from the checked options passed every test."""
+    assert main(["gradients", "--probe", "0", "--length", "4", "--hidden", "2", "--steps", "1", "--epochs", "1",
+                 "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "--probe: expected an integer >= 1, got 0" in err and not (tmp_path / "bad").exists()

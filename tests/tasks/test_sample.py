@@ -7,7 +7,9 @@ import torch
 
 import grukit
 from grukit import cli
+from grukit.errors import UsageError
 from grukit.tasks.sample import load_model, use_backend
+from grukit.tasks.synthetic import SyntheticModel
 from grukit.tasks.textgen_model import CharLM
 
 
@@ -171,3 +173,12 @@ def test_text_the_console_cannot_encode_is_escaped_not_a_traceback(tmp_path, cap
     console.flush()
     shown = console.buffer.getvalue().decode("latin-1")
     assert shown.startswith("\\u0436") and len(shown.rstrip("\n")) >= 6
+
+
+def test_a_checkpoint_of_another_grukit_model_is_refused(tmp_path):
+    """A mutation audit: dropping the CharLM check (any grukit checkpoint sampled from) passed every test."""
+    torch.manual_seed(0)
+    path = tmp_path / "model.safetensors"
+    grukit.save(SyntheticModel("adding", 4), path)
+    with pytest.raises(UsageError, match=r"expected a grukit textgen model \(CharLM\), got a SyntheticModel in "):
+        load_model(path)

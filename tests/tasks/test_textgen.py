@@ -11,6 +11,7 @@ from PIL import Image
 
 import grukit
 from grukit import cli
+from grukit.data.text import load_shakespeare
 from grukit.plots import GATES_SIZE, SIZE
 from grukit.tasks import textgen
 from grukit.tasks.textgen import stream_loss
@@ -172,3 +173,65 @@ def test_gates_are_the_last_layers():
         _, _, g = second(out1, return_gates=True)  # g.z (1, 1, T, 1, H)
     torch.testing.assert_close(z, g.z[0, 0, :, 0])
     torch.testing.assert_close(r, g.r[0, 0, :, 0])
+
+
+TINY = ["--seq-len", "16", "--hidden", "4", "--embedding", "4", "--steps-per-epoch", "1", "--samples", "0",
+        "--backend", "fused"]
+
+
+def test_the_shortest_text_trains_on_its_first_90_percent_only(tmp_path, monkeypatch):
+    """A mutation audit: training windows reaching seq_len characters into the validation text, a shortest text
+    one window smaller (10·(seq_len + 1)), and a step count of --epochs × steps (a crash without --epochs, and
+    wrong after an early stop) passed every test."""
+    monkeypatch.setattr(textgen, "EPOCHS", 2)  # the default of --epochs, which this run does not give
+    seen = []
+    real_fit = textgen.fit
+    monkeypatch.setattr(textgen, "fit", lambda model, train, *a, **k: seen.append(train) or real_fit(model, train,
+                                                                                                       *a, **k))
+    out = tmp_path / "tg"
+    assert cli.main(["textgen", "--limit", "180", *TINY, "--out", str(out)]) == 0  # 10 · (16 + 2)
+    (train,) = seen
+    text = load_shakespeare()[:180]
+    alphabet = textgen.Alphabet.from_text(text[:162])
+    assert torch.equal(train.ids, torch.from_numpy(alphabet.encode(text[:162])))  # 90%: 162 characters
+    assert (len(train) - 1) * train.stride + train.T + 1 <= 162  # the last window ends in the training part
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["steps"] == m["epochs_run"] == 2 and m["train_chars"] == 162  # one step per evaluation period
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--limit", "179"], "--limit: expected at least 180 characters for --seq-len 16 (90% train, 10% validation), "
+                         "got 179 (its first 179, by --limit)"),
+    (["--samples", "-1"], "--samples: expected an integer >= 0, got -1"),
+    (["--dropout", "1"], "--dropout: expected a number in [0, 1), got 1.0"),
+])
+def test_bad_values_exit_2(tmp_path, exits_2_with, argv, message):
+    """A mutation audit: accepting one character fewer than 10·(seq_len + 2), --samples -1 or --dropout 1 passed
+    every test."""
+    out = tmp_path / "x"
+    exits_2_with(["textgen", "--limit", "2000", *TINY, *argv, "--epochs", "1", "--out", str(out)], message, out)
+
+
+def test_the_tail_reads_on_from_the_last_streams_state(monkeypatch):
+    """A mutation audit: the tail read on from the first stream's state instead of the last's passed every test
+    (the streams there were 2 characters long, so their states barely differed)."""
+    import torch.nn.functional as F
+
+    from grukit.tasks.textgen_model import CharLM
+
+    torch.manual_seed(0)
+    lm = CharLM("abc", embedding=4, hidden_size=8, dropout=0.0, backend="fused").eval()
+    ids = torch.cat([torch.full((24,), 1), torch.randint(1, 4, (24,)), torch.full((24,), 3),
+                     torch.tensor([2, 1, 2])])  # (75,) streams of 'a', mixed, 'c'; a tail of 2 predictions
+    monkeypatch.setattr(textgen, "MIN_STREAM", 20)  # S = 74 // 20 = 3 streams of n = 24
+    with torch.no_grad():
+        logits, h = lm(ids[:72].view(3, 24))  # (3, 24, V), h (1, 3, H)
+        streams = F.cross_entropy(logits.flatten(0, 1), ids[1:73].view(3, 24).flatten(), reduction="sum").item()
+
+        def tail(state):
+            out, _ = lm(ids[None, 72:74], state.contiguous())  # (1, 2, V)
+            return F.cross_entropy(out[0], ids[73:75], reduction="sum").item()
+
+        want, other = (streams + tail(h[:, -1:])) / 74, (streams + tail(h[:, :1])) / 74
+    assert abs(want - other) > 1e-4 * want  # the two states give measurably different losses
+    assert textgen.stream_loss(lm, ids)["val_loss"] == pytest.approx(want, rel=1e-6)
