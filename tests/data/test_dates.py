@@ -92,3 +92,19 @@ def test_a_blank_date_gives_no_dates_after():
     """A mutation audit: dropping the blank-date check of `dates_after` (a crash on None) passed every test."""
     assert dates_after(["2020-01", ""], 2, 12) is None
     assert dates_after(["", "2020-01", "2020-02"], 1, 12) is None
+
+
+def test_four_weekly_dates_have_13_steps_a_year_and_their_skipped_periods_become_gaps(tmp_path):
+    """Found by a mutation audit: dates 28 days apart fell in the monthly band (28–31.5 days), so a four-weekly
+    series got season 12 (it has 13 periods a year), and filling its gaps warned that two rows fell in one
+    month and kept them as they were. A monthly series' median spacing is 30 or 31 days, even around February."""
+    start = dt.date(2020, 1, 3)
+    dates = [(start + dt.timedelta(days=28 * i)).isoformat() for i in range(30)]  # (30,) every fourth Friday
+    assert infer_season(dates) == 13
+    assert infer_season(["2021-01-31", "2021-02-28", "2021-03-31", "2021-04-30"]) == 12  # 28, 31, 30 days
+    kept = dates[:10] + dates[11:]  # the 11th period skipped
+    values = np.arange(29.0)[:, None]  # (29, 1)
+    stamps = parse_dates(kept, "date", tmp_path / "f.csv")
+    filled, labels = insert_skipped(values, stamps, kept, 13, "date", tmp_path / "f.csv")
+    assert filled.shape == (30, 1) and np.isnan(filled[10, 0]) and labels == dates
+    assert dates_after(dates[-2:], 2, 13) == [(start + dt.timedelta(days=28 * i)).isoformat() for i in (30, 31)]

@@ -82,7 +82,8 @@ def parse_dates(dates: Sequence[str], column: str, path: Path, rows: Sequence[in
 
 
 def infer_season(dates: Sequence[str | dt.datetime | None] | None) -> int:
-    """Seasonal period from the median spacing of ISO dates: 52 weekly, 365 daily, 12 monthly, 24 hourly, else 1.
+    """Seasonal period from the median spacing of ISO dates: 24 hourly, 365 daily, 52 weekly, 13 four-weekly
+    (28 days: 13 periods a year, not 12), 12 monthly, else 1. A monthly series' median spacing is 30 or 31 days.
 
     `dates` are strings (`to_datetime`; ones that are not dates give 1) or parsed datetimes;
     blank ones are skipped."""
@@ -95,14 +96,15 @@ def infer_season(dates: Sequence[str | dt.datetime | None] | None) -> int:
         return 1
     gaps = sorted((b - a).total_seconds() for a, b in zip(stamps, stamps[1:]))
     days = gaps[len(gaps) // 2] / 86400
-    for lo, hi, season in ((0.03, 0.05, 24), (0.9, 1.1, 365), (6.5, 7.5, 52), (28, 31.5, 12)):
+    for lo, hi, season in ((0.03, 0.05, 24), (0.9, 1.1, 365), (6.5, 7.5, 52), (27.5, 28.5, 13), (29, 31.5, 12)):
         if lo <= days <= hi:
             return season
     return 1
 
 
-STEP_SECONDS = {24: 3600.0, 365: 86400.0, 52: 7 * 86400.0, 12: None}  # season -> one step (12: a calendar month)
-STEP_NAMES = {24: "hour", 365: "day", 52: "week", 12: "month"}
+STEP_SECONDS = {24: 3600.0, 365: 86400.0, 52: 7 * 86400.0, 13: 28 * 86400.0,
+                12: None}  # season -> one step (12: a calendar month)
+STEP_NAMES = {24: "hour", 365: "day", 52: "week", 13: "4-week period", 12: "month"}
 
 
 def check_order(stamps: Sequence[dt.datetime | None], dates: Sequence[str], column: str, path: Path,

@@ -15,7 +15,7 @@ its loss and its metrics.
 
 Dates (`read_csv(..., date_column=...)`): they must increase from row to row (a file out of
 order, or with a date twice, is refused, never reordered). When their spacing is hourly,
-daily, weekly or monthly (`infer_season`), every row has a date and the file skips at most
+daily, weekly, four-weekly or monthly (`infer_season`), every row has a date and the file skips at most
 10% of the steps, a date the file skips becomes a gap row, so that step t + m is always one
 season after step t (`grukit.data.dates`).
 
@@ -62,7 +62,7 @@ class Series:
     names: list[str]  # F column names, names[0] the target
     dates: list[str] | None  # T date strings from the date column, or None
     source: str  # where it came from (a path)
-    season: int  # seasonal period in steps (52 weekly, 365 daily, 12 monthly, 24 hourly, else 1)
+    season: int  # seasonal period in steps (52 weekly, 365 daily, 13 four-weekly, 12 monthly, 24 hourly, else 1)
     cut_from: int | None = None  # the steps the data had before --limit cut it to these (None: not cut)
 
     def missing(self) -> np.ndarray:
