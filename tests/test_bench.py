@@ -1,12 +1,19 @@
 """`grukit bench` end to end on its smallest row: files, records and ratios are consistent."""
+import argparse
+import functools
 import json
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import grukit
-from grukit import cli
-from grukit.bench import ROWS, Row, forward_flops, training_flops
+from grukit import bench, cli
+from grukit.bench import ROWS, STREAM, Row, forward_flops, training_flops
+from grukit.errors import UsageError
 
 
 def test_bench_one_row_writes_json_and_markdown(tmp_path):
@@ -96,7 +103,6 @@ def test_no_callable_always_follows_the_same_one():
     """Found by a review: rounds that only started one further along kept the cycle, so GRU.step's loop ran
     right after JAX's in every round (a run after JAX's is slower). Now n rounds of n callables put each right
     after each other one once (n even; n odd: 2n rounds, twice)."""
-    from collections import Counter
 
     from grukit import bench
 
@@ -136,3 +142,199 @@ def test_make_bench_takes_the_lock_of_its_out_as_grukit_bench_does(tmp_path, cap
     # found by a review: it made --out before its arguments were checked, and left it
     assert bench_layer.main(["--rows", "bogus", "--out", str(tmp_path / "a" / "b")]) == 2
     assert "--rows" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+DIMS = {row.name: row for row in (*ROWS, STREAM)}
+
+
+def _rec(row, impl, reset="after", train=None, fwd=1.0, pct=None, peak=None):
+    """A record as time_rows writes it, with the given times (ms), % of sgemm and peak MiB."""
+    r = DIMS[row]
+    return {"row": row, "N": r.N, "T": r.T, "I": r.I, "H": r.H, "impl": impl, "reset": reset, "fwd_ms": fwd,
+            "train_ms": train, "sgemm_gflops": 100.0, "fwd_gflops": 1.0, "train_gflops": None if train is None else 1.0,
+            "train_pct_sgemm": pct, "peak_mb": peak}
+
+
+def _records():
+    return [
+        _rec("N1", "grukit-cpu", train=10.0, pct=20.0), _rec("N1", "torch.nn.GRU", train=50.0),
+        _rec("N1", "jax", train=10.0), _rec("N1", "grukit-cpu", "before", train=14.0),
+        _rec("N16", "grukit-cpu", train=None), _rec("N16", "torch.nn.GRU", train=5.0),
+        _rec("N32", "grukit-cpu", "before", train=12.0), _rec("N32", "grukit-cpu", train=10.0),
+        _rec("N32", "torch.nn.GRU", train=15.0),
+        _rec("N64", "grukit-cpu", train=10.0, pct=70.0, peak=100.0),
+        _rec("N64", "torch.nn.GRU", train=11.5, peak=100.0),
+        _rec("N64", "jax", train=9.0),
+        _rec("stream", "grukit-cpu", fwd=10.0), _rec("stream", "torch.nn.GRU", fwd=50.0),
+    ]
+
+
+def test_targets_goals_ratios_and_their_boundaries():
+    """A mutation audit: evaluate_targets survived with any goal changed (N == 1 → 5x, H <= 256 → 1.5x, else 1.15x),
+    with >= / <= turned strict, ratios inverted, _find ignoring the reset, the sgemm share taken from another
+    row, and a row without a training time not skipped. Every value here sits on its goal."""
+    targets = [(t["target"], t["value"], t["goal"], t["reached"]) for t in bench.evaluate_targets(_records())]
+    assert targets == [
+        ("N1: training step vs JAX", 1.0, ">= 1.0x", True),
+        ("N1: training step vs torch.nn.GRU", 5.0, ">= 5.0x", True),
+        ("N1: reset=before / reset=after (training)", 1.4, "<= 1.4x", True),
+        ("N32: training step vs torch.nn.GRU", 1.5, ">= 1.5x", True),
+        ("N32: reset=before / reset=after (training)", 1.2, "<= 1.4x", True),
+        ("N64: training step vs JAX", 0.9, ">= 1.0x", False),
+        ("N64: training step vs torch.nn.GRU", 1.15, ">= 1.15x", True),
+        ("stream (N=1 GRU.step): vs torch.nn.GRU", 5.0, ">= 5.0x", True),
+        ("N64: training GFLOP/s as % of sgemm", 70.0, ">= 70%", True),
+        ("N64: peak memory of a training step (MiB) vs torch.nn.GRU", "100 vs 100", "<= torch", True),
+    ]
+
+
+def test_targets_below_their_goals_are_not_reached():
+    """A mutation audit: the stream goal and the before/after bound must fail just past their goals."""
+    records = [_rec("N1", "grukit-cpu", train=10.0), _rec("N1", "grukit-cpu", "before", train=14.5),
+               _rec("stream", "grukit-cpu", fwd=10.0), _rec("stream", "torch.nn.GRU", fwd=20.0)]
+    reached = {t["target"]: t["reached"] for t in bench.evaluate_targets(records)}
+    assert reached == {"N1: reset=before / reset=after (training)": False,
+                       "stream (N=1 GRU.step): vs torch.nn.GRU": False}
+
+
+def _cells(table, start):
+    line = next(line for line in table.splitlines() if line.startswith(start))
+    return [cell.strip() for cell in line.split("|")[1:-1]]
+
+
+def test_markdown_ratios_verdicts_and_stream_rows():
+    """A mutation audit: markdown survived with ×torch/×JAX shown on reset=before rows, stream rows compared on a
+    training time they lack, the stream row's shape label lost, yes/**no** swapped, and the JAX wording swapped."""
+    records = _records()
+    env = {"cpu": "test cpu", "threads": 2, "torch": "2.x", "jax": None, "jax_skipped": True,
+           "sgemm_gflops": 100.0, "repeats": 5}
+    table = bench.markdown({"environment": env, "records": records, "targets": bench.evaluate_targets(records)})
+    assert "jax not run;" in table
+    assert "jax not installed;" in bench.markdown({"environment": {**env, "jax_skipped": False}, "records": [],
+                                                   "targets": []})
+    assert _cells(table, "| N1 (1, 512, 64, 128) | after | grukit-cpu |")[5:7] == ["5.00", "1.00"]
+    assert _cells(table, "| N1 (1, 512, 64, 128) | before | grukit-cpu |")[5:7] == ["—", "—"]
+    assert _cells(table, "| stream: 512 × step(), N=1, I=64, H=128 | after | grukit-cpu |")[3:7] == \
+        ["10.0", "—", "5.00", "—"]
+    assert _cells(table, "| N64: training step vs JAX |") == ["N64: training step vs JAX", "0.9", ">= 1.0x", "**no**"]
+    assert _cells(table, "| N1: training step vs JAX |")[3] == "yes"
+
+
+def _fake_benchmark(monkeypatch):
+    """benchmark() with its timing replaced: returns the list of time_rows and peak_memory_mb calls."""
+    calls = {"time_rows": [], "peak": []}
+
+    def time_rows(rows, repeats, backends, with_jax, resets=("after",)):
+        calls["time_rows"].append(([r.name for r in rows], resets, with_jax))
+        return [_rec(r.name, "grukit-cpu", reset, train=1.0, pct=1.0) for r in rows for reset in resets]
+
+    monkeypatch.setattr(bench, "sgemm_gflops", lambda repeats: 100.0)
+    monkeypatch.setattr(bench, "time_rows", time_rows)
+    monkeypatch.setattr(bench, "time_stream", lambda repeats, sgemm, backends, with_jax: [])
+    monkeypatch.setattr(bench, "peak_memory_mb", lambda row, impl: calls["peak"].append((row.name, impl)) or 1.0)
+    return calls
+
+
+def test_benchmark_times_before_with_the_main_rows_or_alone(monkeypatch):
+    """A mutation audit: benchmark survived timing "before" apart from the main rows (not in turns with them),
+    timing every row's "before" again when main rows were asked, and measuring memory of reset=before records."""
+    calls = _fake_benchmark(monkeypatch)
+    result = bench.benchmark(["N1", "before"], repeats=1, memory=True, with_jax=False)
+    assert calls["time_rows"] == [(["N1"], ("after", "before"), False)]
+    assert calls["peak"] == [("N1", "grukit-cpu")]
+    assert [(r["reset"], r["peak_mb"]) for r in result["records"]] == [("after", 1.0), ("before", None)]
+    calls = _fake_benchmark(monkeypatch)
+    bench.benchmark(["before"], repeats=1, memory=False, with_jax=False)
+    assert calls["time_rows"] == [([], ("after", "before"), False), ([r.name for r in ROWS], ("before",), False)]
+
+
+def test_benchmark_says_jax_was_skipped_only_when_installed(monkeypatch):
+    """A mutation audit: jax_skipped set by --no-jax alone survived; without JAX installed the table must say
+    "not installed", not "not run"."""
+    _fake_benchmark(monkeypatch)
+    monkeypatch.setattr(bench, "jax_available", lambda: False)
+    assert bench.benchmark(["N1"], repeats=1, memory=False, with_jax=False)["environment"]["jax_skipped"] is False
+    monkeypatch.setattr(bench, "jax_available", lambda: True)
+    assert bench.benchmark(["N1"], repeats=1, memory=False, with_jax=False)["environment"]["jax_skipped"] is True
+
+
+def test_time_rows_times_the_peers_only_with_reset_after(monkeypatch):
+    """A mutation audit: time_rows timing torch.nn.GRU (which has no reset="before") for a "before"-only row list
+    survived. A tiny row, real timing; only the records' names matter."""
+    monkeypatch.setattr(bench, "_sgemm", functools.partial(bench._sgemm, 32))
+    row = Row("t", N=1, T=3, I=2, H=2)
+    only_before = bench.time_rows([row], 1, ("eager",), False, ("before",))
+    assert [(r["impl"], r["reset"]) for r in only_before] == [("grukit-eager", "before")]
+    both = bench.time_rows([row], 1, ("eager",), False, ("after", "before"))
+    assert [(r["impl"], r["reset"]) for r in both] == [("grukit-eager", "after"), ("grukit-eager", "before"),
+                                                       ("torch.nn.GRU", "after")]
+
+
+def test_sgemm_rate_counts_two_flops_per_multiply_add_at_the_given_size(monkeypatch):
+    """A mutation audit: the sgemm rate without its factor 2, or sgemm_gflops not passing its size on, survived."""
+    assert bench._sgemm_rate(2.0, size=1000) == 1000.0
+    monkeypatch.setattr(bench, "median_ms", lambda fn, repeats: 4.0)
+    monkeypatch.setattr(bench, "_sgemm", lambda size: None)
+    assert bench.sgemm_gflops(1, size=100) == 2 * 100**3 / 4.0 / 1e6
+
+
+def test_forward_gflops_use_the_forward_flops():
+    """A mutation audit: _record's forward GFLOP/s computed from the training step's work survived."""
+    row = Row("t", N=2, T=10, I=3, H=4)
+    rec = bench._record(row, "x", "after", 2.0, 4.0, 100.0)
+    assert rec["fwd_gflops"] == bench.forward_flops(row) / 2.0 / 1e6
+    assert rec["train_gflops"] == bench.training_flops(row) / 4.0 / 1e6
+    assert rec["train_pct_sgemm"] == 100 * rec["train_gflops"] / 100.0
+
+
+def test_interleaved_timing_reports_the_median_and_runs_all_rounds_at_exactly_3_s(monkeypatch):
+    """A mutation audit: the mean in place of the median, and a warm-up of exactly 3 s counted as slow, survived."""
+    clock, durations = [0.0], iter([3.0, 1.0, 10.0, 10.0, 1.0, 1.0])  # warm-up, then five runs
+
+    def fn():
+        clock[0] += next(durations)
+
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    assert bench.interleaved_ms({"fn": fn}, repeats=5) == {"fn": 1000.0}  # the first 3 runs: median 10
+
+
+def test_every_callable_runs_first_once_in_n_rounds():
+    """A mutation audit: shifting odd n's rounds by one each round (not every second one) survived the pair test:
+    with 5 implementations and the default 5 repeats one of them then ran first twice and another never."""
+    for n in range(2, 8):
+        assert sorted(bench.round_order(n, r)[0] for r in range(n)) == list(range(n))
+
+
+def test_rows_and_repeats_refuse_empty_and_zero():
+    """A mutation audit: parse_rows taking an empty list, and run taking --repeats 0, survived."""
+    for text in ("", " , "):
+        with pytest.raises(UsageError, match="^--rows: expected names from"):
+            bench.parse_rows(text)
+    args = argparse.Namespace(rows="N1", repeats=0, no_memory=True, no_jax=True, out=None)
+    with pytest.raises(UsageError, match=r"^--repeats: expected an integer >= 1, got 0$"):
+        bench.run(args)
+
+
+def test_peak_memory_is_none_when_the_child_fails_or_cannot_measure(monkeypatch, tmp_path):
+    """A mutation audit: peak_memory_mb trusting a child that exited non-zero, and running without
+    /proc/self/clear_refs, survived."""
+    def child(returncode):
+        def run(argv, **kwargs):
+            Path(argv[-1]).write_text(json.dumps({"peak_mb": 5.0}))
+            return SimpleNamespace(returncode=returncode, stderr="boom")
+        return run
+
+    def clear_refs(exists):
+        (tmp_path / "clear_refs").write_text("")
+        refs = tmp_path / ("clear_refs" if exists else "absent")
+        return lambda p: refs if p == "/proc/self/clear_refs" else Path(p)
+
+    row = Row("t", 1, 2, 1, 2)
+    monkeypatch.setattr(bench, "Path", clear_refs(True))
+    monkeypatch.setattr(bench.subprocess, "run", child(0))
+    assert bench.peak_memory_mb(row, "torch.nn.GRU") == 5.0
+    monkeypatch.setattr(bench.subprocess, "run", child(1))
+    assert bench.peak_memory_mb(row, "torch.nn.GRU") is None
+    monkeypatch.setattr(bench.subprocess, "run", child(0))
+    monkeypatch.setattr(bench, "Path", clear_refs(False))
+    assert bench.peak_memory_mb(row, "torch.nn.GRU") is None

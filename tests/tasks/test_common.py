@@ -3,12 +3,16 @@ size flags."""
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
 
 from grukit.errors import UsageError
+from grukit.tasks import common
 from grukit.tasks.common import check_common, check_device, idle_threads
 
 
@@ -130,3 +134,109 @@ def test_backend_is_refused_with_a_cell_that_is_not_grukits_gru(command, tmp_pat
     assert not out.exists()
     args = argparse.Namespace(threads=None, backend="fused", device="cpu", cell="gru")
     check_common(args)  # grukit's GRU: any backend
+
+
+def _args(**kwargs):
+    return argparse.Namespace(**{"threads": None, "backend": "auto", "device": "cpu", **kwargs})
+
+
+def test_check_common_idle_sets_the_idle_core_count(monkeypatch):
+    """A mutation audit: check_common replacing "idle" by a fixed count survived (the existing test only checked
+    a range); the number `idle_threads` gives is the one applied."""
+    before = torch.get_num_threads()
+    monkeypatch.setattr(common, "idle_threads", lambda: 2)
+    try:
+        common.check_common(_args(), threads="idle")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_check_common_wants_a_batch_size_that_splits_over_the_processes(monkeypatch):
+    """A mutation audit: removing the torchrun --batch-size check survived; with 4 processes a batch of 6 is
+    refused, 8 is taken, and a command whose batches are not split (split_batches=False) takes 6."""
+    monkeypatch.setattr(common, "world", lambda: (0, 4))
+    with pytest.raises(UsageError, match=r"^--batch-size: expected a multiple of the 4 processes torchrun started, "
+                                         r"got 6$"):
+        common.check_common(_args(batch_size=6, threads=torch.get_num_threads()))
+    common.check_common(_args(batch_size=8, threads=torch.get_num_threads()))
+    common.check_common(_args(batch_size=6, threads=torch.get_num_threads()), split_batches=False)
+
+
+def test_check_common_refuses_a_backend_that_is_not_available_here(monkeypatch):
+    """A mutation audit: removing the kernels.available check survived; a known backend missing in this process
+    is a UsageError listing the available ones."""
+    monkeypatch.setattr(common.kernels, "available", lambda name: name != "fused")
+    with pytest.raises(UsageError, match=r"^--backend: expected one available in this process, \[.*\], "
+                                         r"got 'fused'$") as caught:
+        common.check_common(_args(backend="fused", threads=torch.get_num_threads()))
+    assert "'fused'" not in str(caught.value).split("got")[0]
+
+
+def _fake_cgroup(monkeypatch, tmp_path, cgroup_line, files):
+    """/proc/self/cgroup holding `cgroup_line` and {path: text} files, all under tmp_path."""
+    for path, text in {"/proc/self/cgroup": cgroup_line, **files}.items():
+        (tmp_path / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path.lstrip("/")).write_text(text)
+    monkeypatch.setattr(common, "Path", lambda p: tmp_path / str(p).lstrip("/"))
+
+
+def test_cgroup_limits_read_only_files_inside_the_cgroup_tree(monkeypatch, tmp_path):
+    """A mutation audit: dropping `is_relative_to(root)` survived; a memory.max above /sys/fs/cgroup (the folder's
+    parents go up to /) is not a limit of this group."""
+    _fake_cgroup(monkeypatch, tmp_path, "0::/a/b\n", {
+        "/sys/fs/cgroup/a/b/memory.max": "max\n", "/sys/fs/cgroup/a/memory.max": "4096\n",
+        "/sys/fs/cgroup/memory.max": "8192\n", "/sys/fs/memory.max": "1\n", "/memory.max": "2\n"})
+    assert sorted(common._cgroup_limits()) == [4096, 8192]
+
+
+def test_cgroup_v1_memory_controller_may_share_its_line(monkeypatch, tmp_path):
+    """A mutation audit: reading only a line whose controllers are exactly "memory" survived; a v1 line with
+    memory among other controllers names the memory group too."""
+    _fake_cgroup(monkeypatch, tmp_path, "3:cpu,cpuacct:/x\n4:memory,hugetlb:/g\n", {
+        "/sys/fs/cgroup/memory/g/memory.limit_in_bytes": "65536\n",
+        "/sys/fs/cgroup/cpu,cpuacct/x/memory.limit_in_bytes": "1\n"})
+    assert common._cgroup_limits() == [65536]
+
+
+def test_idle_threads_counts_iowait_as_idle(monkeypatch):
+    """A mutation audit: idle_threads counting only the idle column (not idle + iowait) survived. Over the window
+    4 cores spend 400 of 600 ticks idle or waiting on I/O: 1.33 busy cores, 3 idle."""
+    lines = iter(["cpu 100 0 100 1000 200 0 0\n", "cpu 200 0 200 1200 400 0 0\n"])
+    monkeypatch.setattr(common, "open", lambda path: io.StringIO(next(lines)), raising=False)
+    monkeypatch.setattr(common.time, "sleep", lambda s: None)
+    monkeypatch.setattr(common.os, "cpu_count", lambda: 4)
+    assert common.idle_threads() == 3
+
+
+def test_train_config_takes_epochs_and_resume_from_the_flags():
+    """A mutation audit: train_config ignoring --epochs, or --resume, survived."""
+    config = common.train_config(argparse.Namespace(epochs=7, seed=3, device="cpu", resume=True), epochs=5, lr=1e-3)
+    assert (config.epochs, config.seed, config.resume, config.lr) == (7, 3, True, 1e-3)
+    config = common.train_config(argparse.Namespace(epochs=None, seed=1, device="cpu"), epochs=5)
+    assert (config.epochs, config.resume) == (5, False)
+
+
+def test_encoding_of_refuses_the_flag_without_files_and_defaults_to_utf8():
+    """A mutation audit: removing encoding_of's refusal of --encoding without the user's files survived."""
+    with pytest.raises(UsageError, match=r"^--encoding: expected only with --text, got 'cp1252' without them"):
+        common.encoding_of(argparse.Namespace(encoding="cp1252"), "--text", given=False)
+    assert common.encoding_of(argparse.Namespace(encoding="cp1252"), "--text", given=True) == "cp1252"
+    assert common.encoding_of(argparse.Namespace(encoding=None), "--text", given=False) == "utf-8"
+
+
+def test_args_dict_leaves_the_command_function_out():
+    """A mutation audit: args_dict keeping `func` (the subcommand's function, set by the parser) survived; it
+    would land in metrics.json as a repr string."""
+    args = argparse.Namespace(func=common.args_dict, out=Path("runs/x"), hidden=8)
+    assert common.args_dict(args) == {"out": "runs/x", "hidden": 8}
+
+
+def test_write_metrics_writes_only_on_rank_0(monkeypatch, tmp_path):
+    """A mutation audit: write_metrics writing on every torchrun rank survived."""
+    monkeypatch.setenv("RANK", "1")
+    assert common.write_metrics(tmp_path, {"a": 1}) is None
+    assert not (tmp_path / "metrics.json").exists()
+    monkeypatch.setenv("RANK", "0")
+    assert common.write_metrics(tmp_path, {"a": 1}) == tmp_path / "metrics.json"
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"a": 1}

@@ -1,0 +1,38 @@
+"""grukit._checks: the argument checks the layer, cell and task configs share (refusals and conversions).
+
+From a mutation audit; the layer's and cell's tests exercise the same checks through their constructors."""
+import numpy as np
+import pytest
+
+import grukit
+from grukit import _checks
+
+
+def test_flag_refuses_integers_that_bool_would_read():
+    """A mutation audit: `flag` accepting any int (isinstance(value, (bool, int))) survived; 1 and 0 must be
+    refused like "no", since flag (unlike `switch`) takes only True or False."""
+    assert _checks.flag("with_h0", True) is True and _checks.flag("with_h0", False) is False
+    for value in (1, 0, np.int64(1)):
+        with pytest.raises(TypeError, match=r"^with_h0: expected True or False, got "):
+            _checks.flag("with_h0", value)
+
+
+def test_probability_refuses_false_as_a_dropout():
+    """A mutation audit: dropping the bool test of `probability` survived; False (a Real equal to 0) must be
+    refused, as True is, not read as a dropout of 0."""
+    with pytest.raises(ValueError, match=r"^dropout: expected a number in \[0, 1\), got False$"):
+        grukit.GRU(3, 4, dropout=False)
+    with pytest.raises(ValueError, match=r"^dropout: expected a number in \[0, 1\), got False$"):
+        _checks.probability("dropout", False)
+
+
+def test_probability_returns_a_python_float_that_a_checkpoint_can_hold(tmp_path):
+    """A mutation audit: `probability` returning its argument unconverted survived; a NumPy float32 dropout
+    must become a Python float in the config, or `grukit.save` cannot write the config as JSON."""
+    value = _checks.probability("dropout", np.float32(0.25))
+    assert type(value) is float and value == 0.25
+    assert type(_checks.probability("dropout", 0)) is float
+    model = grukit.GRU(3, 4, num_layers=2, dropout=np.float32(0.25))
+    assert type(model.config.dropout) is float
+    grukit.save(model, tmp_path / "gru.safetensors")
+    assert grukit.load(tmp_path / "gru.safetensors").config.dropout == 0.25
