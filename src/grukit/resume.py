@@ -11,12 +11,12 @@
 
 `grukit.train.fit` saves these with every state file; `check(saved, now, path)` raises a UsageError
 naming --resume and every difference outside `MAY_CHANGE`: each setting as "name old → new" (with the
-command-line flag behind it, where the model's config names one), then other data, other buffers or
-another process count; a run of another model class is said as such. Another backend or thread count is
-allowed, and logged by `warn_rounding` when an epoch is left to train: the weights then equal an unbroken
-run's to rounding, not bit for bit (`saved_threads` lets a command resume on the run's own count). With
-other data, what the data shape (buffers, a vocabulary, a forecaster's scale) is said as "other data"
-alone, and other buffers are named only when nothing else explains them.
+command-line flag behind it, where the model's config (`FLAGS`) or the command (`fit(flags=)`) names one), then
+other data, other buffers or another process count; a run of another model class is said as such. Another
+backend or thread count is allowed, and logged by `warn_rounding` when an epoch is left to train: the weights
+then equal an unbroken run's to rounding, not bit for bit (`saved_threads` lets a command resume on the run's
+own count). With other data, what the data shape (buffers, a vocabulary, a forecaster's scale) is said as
+"other data" alone, and other buffers are named only when nothing else explains them.
 
 Example:
     >>> import torch

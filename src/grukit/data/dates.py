@@ -1,10 +1,10 @@
 """Dates of a time series file: ISO parsing, the season they imply, their order, the steps they skip.
 
 A file's dates set its step and season from their median spacing (`infer_season`):
-hourly → m = 24, daily → 365, weekly → 52, monthly → 12, anything else → 1. With a known
-step, row i sits at step
+hourly → m = 24, daily → 365, weekly → 52, four-weekly (28 days) → 13, monthly → 12, anything
+else → 1. With a known step, row i sits at step
 
-    k_i = round((t_i − t_0) / step)        (hours, days or weeks)
+    k_i = round((t_i − t_0) / step)        (hours, days, weeks or 4-week periods)
     k_i = 12·(year_i − year_0) + month_i − month_0        (months)
 
 and `insert_skipped` puts a gap row (NaN) at every step no row holds, so that step t + m is
@@ -156,8 +156,8 @@ def insert_skipped(values: np.ndarray, stamps: Sequence[dt.datetime], dates: lis
         row = _file_rows(dates, rows)
         why = (f"rows {row[int(same[0])]} and {row[int(same[0]) + 1]} fall in the same {unit}" if len(same) else
                f"{steps - len(k)} of {steps} {unit}s would be gaps")
-        log.warning("%s: the dates of column %r are not %s by %s with a few holes (%s); their rows are kept as "
-                    "consecutive steps", path, column, unit, unit, why)
+        log.warning("%s: the dates of column %r do not step one %s at a time with a few holes (%s); their rows are "
+                    "kept as consecutive steps", path, column, unit, why)
         return values, dates
     full = np.full((steps, values.shape[1]), np.nan)  # (steps, F)
     full[k] = values  # (T, F) into their steps of (steps, F)
