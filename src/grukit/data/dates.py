@@ -102,8 +102,8 @@ def infer_season(dates: Sequence[str | dt.datetime | None] | None) -> int:
     return 1
 
 
-STEP_SECONDS = {24: 3600.0, 365: 86400.0, 52: 7 * 86400.0, 13: 28 * 86400.0,
-                12: None}  # season -> one step (12: a calendar month)
+# season -> one step in seconds (12: a calendar month, of no fixed length)
+STEP_SECONDS = {24: 3600.0, 365: 86400.0, 52: 7 * 86400.0, 13: 28 * 86400.0, 12: None}
 STEP_NAMES = {24: "hour", 365: "day", 52: "week", 13: "4-week period", 12: "month"}
 
 
