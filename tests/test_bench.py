@@ -75,8 +75,6 @@ def test_the_table_heading_says_how_many_runs_were_timed():
 def test_interleaved_timing_runs_the_callables_in_turns_and_fewer_times_when_slow(monkeypatch):
     """Each round runs every callable once, after one warm-up each, in the round's own order: a change in load
     meets all alike. A callable whose warm-up took over 3 s runs 3 times, over 10 s once."""
-    from grukit import bench
-
     clock, calls = [0.0], []
 
     def make(name, seconds):
@@ -103,9 +101,6 @@ def test_no_callable_always_follows_the_same_one():
     """Found by a review: rounds that only started one further along kept the cycle, so GRU.step's loop ran
     right after JAX's in every round (a run after JAX's is slower). Now n rounds of n callables put each right
     after each other one once (n even; n odd: 2n rounds, twice)."""
-
-    from grukit import bench
-
     for n in (2, 3, 4, 5, 6, 7):
         rounds = 2 * n if n % 2 else n
         orders = [bench.round_order(n, r) for r in range(rounds)]
@@ -123,7 +118,6 @@ def test_make_bench_takes_the_lock_of_its_out_as_grukit_bench_does(tmp_path, cap
     """Found by a docs walkthrough: benchmarks/bench_layer.py (make bench) wrote into a folder whose lock a live
     run held, where `grukit bench` is refused."""
     import importlib.util
-    from pathlib import Path
 
     from grukit import run_lock
 

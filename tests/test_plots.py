@@ -90,7 +90,6 @@ def test_default_keys_come_from_every_epoch_not_the_first_alone(tmp_path, monkey
 def test_up_to_twenty_classes_get_a_count_in_every_cell(tmp_path, monkeypatch):
     """A mutation audit: a colour bar instead of counts already at 20 classes (CONFUSION_LABELS) passed every
     test (they drew 2 and 150)."""
-    import numpy as np
 
     texts = []
     save = plots._save

@@ -50,10 +50,6 @@ def test_a_skipped_month_keeps_the_series_day_and_month_ends_stay_month_ends():
     skipping March got 03-31 once 02-28 looked like a month end."""
     import calendar
 
-    import numpy as np
-
-    from grukit.data.dates import insert_skipped
-
     for day, want in ((28, "2021-03-28"), (31, "2021-03-31")):  # 31: each month's last day
         dates = [f"2021-{m:02d}-{min(day, calendar.monthrange(2021, m)[1]):02d}" for m in range(1, 13) if m != 3]
         stamps = parse_dates(dates, "d", "m.csv")

@@ -544,7 +544,6 @@ def test_available_is_cached_and_a_failed_build_warns(monkeypatch, caplog):
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "backend 'cpu' is not available here; backend 'auto' uses 'fused'" in \
         warnings[0].getMessage()
-    from grukit import kernels
 
     caches = (kernels._load, kernels._get)  # availability is cached for the process
     for cache in caches:  # found by a review: the warning said "using 'fused'" even for backend='cpu'

@@ -60,7 +60,6 @@ def test_check_device_names_device_for_anything_but_cpu_cuda_and_auto():
 
 def test_check_trainable_counts_every_copy_against_the_machine(monkeypatch):
     """TRAINING_BYTES per parameter, the model built on the meta device."""
-    from grukit.tasks import common
 
     make = lambda: torch.nn.Linear(10, 10)  # noqa: E731  110 parameters
     one = 110 * common.TRAINING_BYTES
@@ -80,7 +79,6 @@ def test_check_trainable_counts_every_copy_against_the_machine(monkeypatch):
 
 def test_check_trainable_counts_each_torchrun_process_on_the_machine(monkeypatch):
     """Found by a review: the message gave one process's need, which read as if it fitted."""
-    from grukit.tasks import common
 
     make = lambda: torch.nn.Linear(2**12, 2**12, bias=False)  # noqa: E731  2²⁴ parameters
     each = 2**24 * common.TRAINING_BYTES
@@ -94,8 +92,6 @@ def test_check_trainable_counts_each_torchrun_process_on_the_machine(monkeypatch
 
 
 def test_machine_memory_takes_the_lowest_control_group_limit(monkeypatch):
-    from grukit.tasks import common
-
     monkeypatch.setattr(common, "_cgroup_limits", lambda: [2**40, 2**20])
     assert common.machine_memory() == 2**20
     monkeypatch.setattr(common, "_cgroup_limits", lambda: [])

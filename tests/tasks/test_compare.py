@@ -35,7 +35,6 @@ def test_adding_trains_four_networks_at_matched_counts(tmp_path):
     assert len(metrics["runs"]) == 8 and all(ln["seeds"] == 2 and ln["std"] >= 0 for ln in lines.values())
     table = (out / "table.md").read_text()
     assert table.count("\n") == 6 and "±" in table and "GRU (grukit)" in table
-    from grukit.tasks import synthetic as S  # the baseline is measured on this run's test set (n = 16, seed 30000)
 
     y = S.make_data("adding", 16, 12, seed=30_000)[1]  # (16,)
     assert f"predict 1) on the test set: {((y.double() - 1) ** 2).mean().item():.4g} (1/6 in expectation)" in \
@@ -106,8 +105,6 @@ def test_forecast_and_classify_swap_the_network(tmp_path):
 
 
 def test_states_only_gives_the_lstm_hidden_state():
-    import torch
-
     from grukit.tasks.arch import make_rnn
     from grukit.tasks.compare_apps import StatesOnly
 

@@ -48,7 +48,6 @@ def test_command_on_a_tiny_slice(tmp_path):
     for kind in ("gru", "lstm", "rnn"):
         assert len(metrics["curves"][kind]["init"]) == len(metrics["curves"][kind]["trained"]) == 10
     assert (out / "gradients.png").is_file() and (out / "report.md").is_file()
-    from grukit.tasks import synthetic as S  # found by a review: the report said 1/6 whatever the data, and not
     # what ran
 
     y = S.make_data("adding", 500, 10, 20_000)[1]  # (500,) the validation targets

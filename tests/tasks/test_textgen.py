@@ -44,8 +44,6 @@ def test_textgen_then_sample(tmp_path, capsys):
 
 
 def test_stream_loss_is_the_mean_next_character_cross_entropy(monkeypatch):
-    from grukit.tasks import textgen
-
     torch.manual_seed(0)
     lm = CharLM("abc", embedding=4, hidden_size=6, dropout=0.0, backend="fused").eval()
     ids = torch.randint(1, 4, (70,))
@@ -65,7 +63,6 @@ def test_stream_loss_is_the_mean_next_character_cross_entropy(monkeypatch):
 def test_textgen_on_a_users_windows_text(tmp_path):
     """Own text with \\r\\n line ends, in cp1252 (--encoding): the alphabet has no \\r, the report no bundled-text
     paragraph."""
-    from grukit.data.text import load_shakespeare
 
     text = tmp_path / "own.txt"
     text.write_bytes(load_shakespeare()[:6000].replace("\n", "\r\n").replace("we", "wé").encode("cp1252"))
@@ -215,9 +212,6 @@ def test_bad_values_exit_2(tmp_path, exits_2_with, argv, message):
 def test_the_tail_reads_on_from_the_last_streams_state(monkeypatch):
     """A mutation audit: the tail read on from the first stream's state instead of the last's passed every test
     (the streams there were 2 characters long, so their states barely differed)."""
-    import torch.nn.functional as F
-
-    from grukit.tasks.textgen_model import CharLM
 
     torch.manual_seed(0)
     lm = CharLM("abc", embedding=4, hidden_size=8, dropout=0.0, backend="fused").eval()
