@@ -190,6 +190,7 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
     saved_data, data = meta.get("data") or {}, current.get("data") or {}
     other_data = any(saved_data.get(name) is not None and saved_data.get(name) != data.get(name)
                      for name in ("train_sha256", "val_sha256"))  # (a state from before val_sha256: not checked)
+    named = {"model_config": flags or {}, "config": config_flags or {}}  # part -> {field: its flag}
     changed: list[str] = []  # "name old → new (set by --flag)"
     reasons: list[str] = []  # the other differences, each said once
     for part, values in current.items():
@@ -198,8 +199,8 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
             if name in saved and name not in MAY_CHANGE and saved[name] != value:
                 reason = _reason(part, name, saved[name], value, other_data, from_data)
                 if reason is None:
-                    named = {"model_config": flags, "config": config_flags}.get(part) or {}
-                    via = f" (set by {named[name]})" if name in named else ""
+                    flag = named.get(part, {}).get(name)
+                    via = f" (set by {flag})" if flag else ""
                     changed.append(f"{name} {saved[name]!r} → {value!r}{via}")
                 elif reason not in reasons:
                     reasons.append(reason)

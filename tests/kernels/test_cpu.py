@@ -643,10 +643,9 @@ def test_the_cpp_step_names_a_misshapen_weight_h_and_a_sparse_tensor():
 
 
 def _args(T=3, N=2, I=4, H=5, dtype=torch.float32, seed=0):
-    """x (T, N, I), h0 (N, H) and weight_x, weight_h, bias_x, bias_h, no gradients."""
-    g = torch.Generator().manual_seed(seed)
-    shapes = [(T, N, I), (N, H), (3 * H, I), (3 * H, H), (3 * H,), (3 * H,)]
-    return [torch.randn(*shape, generator=g, dtype=dtype) * 0.5 for shape in shapes]
+    """x (T, N, I), h0 (N, H) and weight_x, weight_h, bias_x, bias_h of `_inputs`, no gradients."""
+    x, h0, params, *_ = _inputs(T, N, I, H, dtype, bias=True, masked=False, seed=seed)
+    return [t.detach() for t in (x, h0, *params)]
 
 
 def test_every_argument_s_device_and_shape_is_checked_before_the_cpp_code_reads_it():
