@@ -124,6 +124,43 @@ def test_every_kernel_and_the_functional_cell_refuse_an_unknown_reset(backend):
         functional.cell(x[0], h, W_x, W_h, None, None, reset="after ")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("reset", ("before", "after"))
+@pytest.mark.parametrize("mask", (False, True))
+def test_every_kernel_runs_no_time_steps_alike(backend, reset, mask):
+    """Found by a mutation audit: with T = 0, cpu returned a copy of h0, fused h0 itself (an edit of h_n in place
+    changed the caller's h0), and eager raised torch's "stack expects a non-empty TensorList". Now every kernel
+    gives an empty output, h_n equal to h0 but its own tensor, the gradient of h_n straight back to h0, and no
+    weight gradient but zero. grukit.GRU refuses T = 0 itself; this is the kernel contract below it."""
+    N, I, H = 2, 3, 4
+    x = torch.randn(0, N, I, dtype=torch.float64, requires_grad=True)  # (0, N, I)
+    h0 = torch.randn(N, H, dtype=torch.float64, requires_grad=True)  # (N, H)
+    params = [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in ((3 * H, I), (3 * H, H),
+                                                                                       (3 * H,), (3 * H,))]
+    kernel = kernels.get(backend, torch.device("cpu"))
+    steps = torch.ones(0, N, dtype=torch.float64) if mask else None  # (0, N)
+    output, h_n = kernel.sequence(x, h0, *params, reset=reset, mask=steps, reverse=False)
+    assert output.shape == (0, N, H) and torch.equal(h_n, h0)
+    assert h_n.data_ptr() != h0.data_ptr()
+    (3 * h_n).sum().backward()
+    assert torch.equal(h0.grad, torch.full_like(h0, 3.0))
+    for p in params:
+        assert p.grad is None or torch.equal(p.grad, torch.zeros_like(p))
+    output, h_n = kernel.sequence(x, h0, *params, reset=reset, mask=steps, reverse=True)
+    h_n.sum().backward()  # only h_n is used: the backward gets no gradient for the output
+    assert torch.equal(h0.grad, torch.full_like(h0, 4.0))
+
+
+def test_the_functional_sequence_returns_empty_gates_for_no_time_steps():
+    """What eager's T = 0 runs through, with the gates that GRU(return_gates=True) reads: three (0, N, H)."""
+    from grukit import functional
+
+    x, h0 = torch.randn(0, 2, 3), torch.randn(2, 4)  # (0, N, I), (N, H)
+    output, h_n, g = functional.sequence(x, h0, torch.randn(12, 3), torch.randn(12, 4), None, None, reset="after",
+                                         return_gates=True)
+    assert output.shape == g.r.shape == g.z.shape == g.n.shape == (0, 2, 4) and torch.equal(h_n, h0)
+
+
 def test_fused_runs_on_a_device_type_that_auto_has_no_list_for():
     """A mutation audit: in runs_on, the default list for a device type `auto` has no entry for (xpu, mps) could
     become empty, so that fused (and checkpoints saved with it) could not run there, and no test noticed."""

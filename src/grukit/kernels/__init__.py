@@ -18,6 +18,8 @@ with the equations of DESIGN §1 (gate order r, z, n; h = z*n + (1-z)*h_prev):
       -> (output (T, N, H), h_n (N, H)), differentiable in every tensor argument
          (`eager` to any order; `fused` and `cpu` have a hand-written first-order backward
          and refuse create_graph=True, see `grukit.kernels._first_order`).
+         T may be 0: the output is then (0, N, H) and h_n a copy of h0 (grukit.GRU itself
+         refuses T = 0).
 
     step(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, *, reset) -> h   (N, H)
         one time step, for streaming inference.

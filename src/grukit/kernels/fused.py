@@ -92,6 +92,8 @@ def _forward(x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask, reverse):
             h = torch.lerp(h, h_new, m)  # (N, H)
             output[t] = m * h_new
         rzn[t] = torch.cat((r, z, n), dim=-1)
+    if T == 0:  # no step: h_n is a copy, so an edit of it in place leaves the caller's h0 alone
+        h = h0.clone()  # (N, H)
     return output, h, (h_prevs, rzn, g_ns)
 
 
@@ -160,7 +162,7 @@ class _Sequence(torch.autograd.Function):
         if d_output is None:
             d_output = torch.zeros_like(h_prevs)  # (T, N, H)
         if d_h_n is None:
-            d_h_n = torch.zeros_like(h_prevs[0])  # (N, H)
+            d_h_n = h_prevs.new_zeros(h_prevs.shape[1:])  # (N, H); h_prevs[0] would not exist when T = 0
         grads = _backward(
             d_output.contiguous(), d_h_n, x, weight_x, weight_h, ctx.has_bias, ctx.reset, mask, ctx.reverse,
             (h_prevs, rzn, g_ns),
