@@ -40,7 +40,7 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
     m = json.loads((out / "metrics.json").read_text())
     assert set(m["test"]) == {"GRU", "naive", "seasonal-naive", "seasonal-naive+drift", "airline SARIMA",
                               "ridge AR(16)"}
-    assert -1 < m["airline"]["theta"] < 1 and -1 < m["airline"]["Theta"] < 1
+    assert -1 < m["airline"]["theta"] < 1 and -1 < m["airline"]["Theta"] < 1 and m["airline"]["Theta_fitted"]
     assert "; 420 steps (the first 420 of its 2,284 steps, by --limit)" in (out / "report.md").read_text()
     for scores in m["test"].values():
         assert scores["MASE"] == pytest.approx(scores["MAE"] / m["scale"])
@@ -90,6 +90,15 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
     with pytest.raises(TypeError, match="model: expected a grukit forecast model"):
         forecast_from(grukit.GRU(2, 3), values[:430])
 
+
+
+def test_the_report_says_when_the_airline_models_seasonal_term_was_not_fitted():
+    """Found by a QA run: `--data seattle --backtest 3` fitted fold 3's airline model on 585 daily steps, fewer
+    than 2·365 + 2, where Θ cannot change the fit; its report gave the search's first start, Θ = −0.600, as fitted."""
+    fitted = forecast._airline_fit({"theta": -0.41, "Theta": -0.78, "Theta_fitted": True}, 52)
+    assert fitted == "θ = -0.410, Θ = -0.780"
+    fixed = forecast._airline_fit({"theta": -0.155, "Theta": 0.0, "Theta_fitted": False}, 365)
+    assert fixed.startswith("θ = -0.155; Θ fixed at 0, since the training part has no step from step 731 on")
 
 def test_errors_by_hand():
     """MAE, RMSE and MASE over the observed entries only. Found by a review: only a perfect forecast was scored,

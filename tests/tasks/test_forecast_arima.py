@@ -86,6 +86,27 @@ def test_no_fit_without_a_season_or_a_clean_step():
     assert fit_airline(y, np.zeros(100, dtype=bool), 5, 4) is None  # no w_t: fewer than m + 2 steps
 
 
+def test_a_training_part_too_short_for_the_seasonal_term_fits_theta_alone():
+    """Found by a QA run: with fewer than 2m + 2 training steps Θ does not change the sum of squares (e_{t−m} is
+    0 until t = 2m + 1), so the search returned its first start, Θ = −0.6, and the report gave it as fitted.
+    Now Θ stays 0 there and θ is fitted alone, to the same θ a grid over θ with Θ = 0 gives."""
+    from grukit.tasks.forecast_arima import _errors
+
+    m = 12
+    y = simulate(2 * m + 1, -0.5, -0.6, m, seed=3)  # (25,): w_13 … w_24, each before t = 2m + 1 = 25
+    fit = fit_airline(y, np.zeros(len(y), dtype=bool), len(y), m)
+    assert fit.Theta == 0.0 and not fit.Theta_fitted
+    grid = np.linspace(-0.999, 0.999, 2001)  # (2001,)
+    sums = [float(e @ e) for e in (_errors(y, a, 0.0, m)[m + 1:] for a in grid)]
+    assert fit.theta == pytest.approx(grid[int(np.argmin(sums))], abs=2e-3)
+    longer = simulate(2 * m + 2, -0.5, -0.6, m, seed=3)  # (26,): w_25 reads e_13, so Θ counts
+    assert fit_airline(longer, np.zeros(len(longer), dtype=bool), len(longer), m).Theta_fitted
+    gaps = np.zeros(len(longer), dtype=bool)
+    gaps[-1] = True  # w_25 reads a filled value: the only step where Θ counts is left out
+    assert not fit_airline(longer, gaps, len(longer), m).Theta_fitted
+    assert fit_airline(y[: m + 2], np.zeros(m + 2, dtype=bool), m + 2, m) is None  # w_13 alone reads no error
+
+
 def test_baselines_include_the_airline_model_only_with_a_season():
     rng = np.random.default_rng(6)
     y = np.sin(np.arange(400) * 2 * np.pi / 12) + 0.01 * np.arange(400) + rng.normal(0, 0.1, 400)  # (400,)
@@ -145,10 +166,11 @@ def test_an_origin_of_exactly_one_season_is_accepted():
     assert got.shape == (1, 2) and np.isfinite(got).all()
 
 
-def test_the_shortest_training_part_with_one_clean_step_is_fitted():
-    """Guards n_train < m + 2 → None: with n_train = m + 2 there is one w_t (t = m + 1), so a fit is returned."""
+def test_the_shortest_training_part_that_theta_acts_on_is_fitted():
+    """Guards n_train < m + 3 → None: with n_train = m + 3 there are two w_t (t = m + 1, m + 2), and θ acts on the
+    second through e_{m+1}, so a fit is returned; with m + 2 the one w_t equals its error whatever θ is."""
     rng = np.random.default_rng(0)
     m = 4
-    y = rng.standard_normal(m + 2)
-    assert fit_airline(y, np.zeros(m + 2, dtype=bool), m + 2, m) is not None
-    assert fit_airline(y[:-1], np.zeros(m + 1, dtype=bool), m + 1, m) is None
+    y = rng.standard_normal(m + 3)
+    assert fit_airline(y, np.zeros(m + 3, dtype=bool), m + 3, m) is not None
+    assert fit_airline(y[:-1], np.zeros(m + 2, dtype=bool), m + 2, m) is None

@@ -275,7 +275,8 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     metrics = {"test": scores, "scale": p.mase_scale, "transform": p.transform, "season": season,
                "horizon": args.horizon, "lookback": args.lookback, "members": args.members,
                "linear_path_ridge_alpha": fits.alpha if args.linear else None,
-               "airline": {"theta": fits.airline.theta, "Theta": fits.airline.Theta} if fits.airline else None,
+               "airline": {"theta": fits.airline.theta, "Theta": fits.airline.Theta,
+                           "Theta_fitted": fits.airline.Theta_fitted} if fits.airline else None,
                "test_origins": int(len(t_test)), "gaps": int(p.gap.sum()),
                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                "train_seconds": round(result.run_seconds, 2), "val_mase": result.best.get("val_mase"),
@@ -373,6 +374,14 @@ def _cut(series: Series) -> str:
     return f" (the first {len(series):,} of its {series.cut_from:,} steps, by --limit)"
 
 
+def _airline_fit(fit: dict, season: int) -> str:
+    """The report's words for the airline model's coefficients, Θ's fixed value where it could not be fitted."""
+    if fit["Theta_fitted"]:
+        return f"θ = {fit['theta']:.3f}, Θ = {fit['Theta']:.3f}"
+    return (f"θ = {fit['theta']:.3f}; Θ fixed at 0, since the training part has no step from step {2 * season + 1} "
+            f"on whose seasonal difference reads only observed values, and only there would Θ change the fit")
+
+
 def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary: str, files: dict) -> Path:
     n_train, n_test = p.bounds
     gaps = int(p.gap.sum())
@@ -413,8 +422,8 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
               + ("seasonal-naive (value one season back), seasonal-naive + drift (plus the last season's mean "
                  "change per step), " if p.season > 1 else "")
               + (f"the airline model, seasonal ARIMA(0,1,1)(0,1,1) with m = {p.season} fitted by conditional "
-                 f"least squares on the training part (θ = {metrics['airline']['theta']:.3f}, Θ = "
-                 f"{metrics['airline']['Theta']:.3f}), " if metrics.get("airline") else "")
+                 f"least squares on the training part ({_airline_fit(metrics['airline'], p.season)}), "
+                 if metrics.get("airline") else "")
               + "and a direct ridge linear autoregression on the same L-step window (penalty chosen on validation).")
     figs = "\n\n".join(figure(name, path) for name, path in files.items() if str(path).endswith(".png"))
     sections = [("What ran", method), ("Data", data), ("Test metrics (lower is better)", summary)]

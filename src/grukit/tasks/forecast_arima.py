@@ -40,6 +40,7 @@ class Airline:
     theta: float  # θ, the non-seasonal MA(1) coefficient
     Theta: float  # Θ, the seasonal MA(1) coefficient
     season: int  # m ≥ 2
+    Theta_fitted: bool = True  # False where the training part was too short to fit Θ, which is then 0
 
     def __post_init__(self):
         if isinstance(self.season, bool) or not isinstance(self.season, int) or self.season < 2:
@@ -81,21 +82,26 @@ def _errors(y: np.ndarray, theta: float, Theta: float, m: int) -> np.ndarray:
 
 def fit_airline(y: np.ndarray, gap: np.ndarray, n_train: int, season: int) -> Airline | None:
     """The airline model of y[:n_train] (gap-filled, `gap` (T,) marks filled steps) by conditional least
-    squares, or None where no w_t of the training part reads only observed values (or m < 2)."""
+    squares, or None where θ has nothing to fit: no w_t of the training part from t = m + 2 on reads only
+    observed values (or m < 2). Θ acts on the sum only through e_{t−m}, which is non-zero from t = 2m + 1
+    on; where no such w_t is clean (a training part shorter than 2m + 2 steps), Θ stays 0, `Theta_fitted`
+    False, and θ is fitted alone."""
     m = season
-    if m < 2 or n_train < m + 2:
+    if m < 2 or n_train < m + 3:
         return None
     y, gap = np.asarray(y[:n_train], dtype=np.float64), np.asarray(gap[:n_train], dtype=bool)
     clean = np.zeros(n_train, dtype=bool)  # (n,) w_t reads y_t, y_{t−1}, y_{t−m}, y_{t−m−1}, none filled
     clean[m + 1:] = ~(gap[m + 1:] | gap[m:-1] | gap[1:-m] | gap[:-m - 1])
-    if not clean.any():
+    if not clean[m + 2:].any():  # θ acts through e_{t−1}, non-zero from t = m + 2 on
         return None
+    seasonal = bool(clean[2 * m + 1:].any())
 
     def css(par: np.ndarray) -> float:
-        e = _errors(y, par[0], par[1], m)[clean]  # (n_clean,)
+        e = _errors(y, par[0], par[1] if seasonal else 0.0, m)[clean]  # (n_clean,)
         return float(e @ e)
 
-    bounds = [(-BOUND, BOUND)] * 2
-    fits = [minimize(css, np.array([a, b]), method="L-BFGS-B", bounds=bounds) for a in STARTS for b in STARTS]
-    best = min(fits, key=lambda r: r.fun)
-    return Airline(theta=float(best.x[0]), Theta=float(best.x[1]), season=m)
+    starts = [np.array([a, b]) for a in STARTS for b in STARTS] if seasonal else [np.array([a]) for a in STARTS]
+    bounds = [(-BOUND, BOUND)] * len(starts[0])
+    best = min((minimize(css, x0, method="L-BFGS-B", bounds=bounds) for x0 in starts), key=lambda r: r.fun)
+    return Airline(theta=float(best.x[0]), Theta=float(best.x[1]) if seasonal else 0.0, season=m,
+                   Theta_fitted=seasonal)
