@@ -39,6 +39,16 @@ def number(value: float, digits: int = 4) -> str:
     return _fmt(float(value), digits)
 
 
+def seconds(value: float) -> str:
+    """A duration for a report's text: one decimal below 10 s, so a short run does not read "0 s".
+
+    Example:
+        >>> seconds(0.42), seconds(9.96), seconds(274.5)
+        ('0.4 s', '10 s', '274 s')
+    """
+    return f"{value:.1f} s" if round(value, 1) < 10 else f"{value:.0f} s"
+
+
 def plural(n: int, word: str) -> str:
     """"1 member", "5 members": n and word, with an s unless n is 1.
 

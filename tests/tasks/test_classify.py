@@ -110,6 +110,8 @@ def test_classify_no_bigrams_reads_word_ratios_only(tmp_path):
     assert m["bigrams"] == 0 and model.config.bigrams == 0 and model.config.ratios == 2
     assert model.members[0].gru.input_size == 4 + 50 + 2 and not hasattr(model.members[0], "R2")
     assert m["baselines"]["NB-weighted logistic regression"]["terms"] == "words"
+    report = (out / "report.md").read_text()
+    assert "a single 90/10 split, where the literature uses 10-fold cross-validation (`--folds 10`" in report
 
 
 def test_the_epoch_is_chosen_on_validation_cross_entropy(tmp_path, monkeypatch):
@@ -730,6 +732,12 @@ def test_gates_show_at_most_thirty_words_when_every_test_sentence_is_longer(tmp_
                      "--vectors", "none", "--hidden", "4", "--embedding", "4", "--members", "1", "--epochs", "1",
                      "--out", str(out)]) == 0
     assert len(shown["labels"]) == 30 == shown["z"].shape[0] and "(its first 30 words)" in shown["title"]
+    # found by a QA run: a user's CSV read "where the literature uses 10-fold cross-validation" (said of MR), one
+    # member "each member on its own cross-entropy", and the classes as a Python list
+    report = (out / "report.md").read_text()
+    assert "a single 90/10 split (`--folds 10` runs that)" in report and "literature" not in report
+    assert "cosine schedule, early stopping on the validation cross-entropy (best epoch" in report
+    assert "classes neg, pos." in report
 
 
 def test_bigrams_are_refused_without_ratios(tmp_path, capsys):

@@ -92,6 +92,30 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
 
 
 
+def test_the_forecast_figure_draws_every_baseline_and_the_report_words_a_gapless_target(tmp_path, monkeypatch):
+    """Found by a QA run: forecast.png left out the airline model, often the best baseline in the table, and a
+    series without gaps got the paragraph on filling them ("the target has 0 missing values ...")."""
+    drawn = {}
+    real = forecast.plots.forecast
+
+    def spy(past, seen, future, truth, shown, path, **kw):
+        drawn.update(shown)
+        return real(past, seen, future, truth, shown, path, **kw)
+
+    monkeypatch.setattr(forecast.plots, "forecast", spy)
+    rng = np.random.default_rng(0)
+    y = 10 + np.sin(np.arange(300) * 2 * np.pi / 12) + 0.02 * np.arange(300) + rng.normal(0, 0.1, 300)  # (300,)
+    path = tmp_path / "monthly.csv"
+    dates = [f"{1990 + i // 12}-{i % 12 + 1:02d}-01" for i in range(300)]
+    path.write_text("date,y\n" + "".join(f"{d},{v:.4f}\n" for d, v in zip(dates, y)))
+    out = tmp_path / "run"
+    assert cli.main(["forecast", "--csv", str(path), "--column", "y", "--date-column", "date", "--horizon", "6",
+                     "--lookback", "24", "--hidden", "4", "--epochs", "1", "--members", "1", "--out", str(out)]) == 0
+    assert set(drawn) == {"GRU", "naive", "seasonal-naive", "seasonal-naive+drift", AIRLINE, "ridge AR(24)"}
+    report = (out / "report.md").read_text()
+    assert "Gaps: the target has no missing values, so nothing is filled" in report and "0 missing" not in report
+
+
 def test_the_report_says_when_the_airline_models_seasonal_term_was_not_fitted():
     """Found by a QA run: `--data seattle --backtest 3` fitted fold 3's airline model on 585 daily steps, fewer
     than 2·365 + 2, where Θ cannot change the fit; its report gave the search's first start, Θ = −0.600, as fitted."""

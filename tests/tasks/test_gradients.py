@@ -53,7 +53,7 @@ def test_command_on_a_tiny_slice(tmp_path):
     y = S.make_data("adding", 500, 10, 20_000)[1]  # (500,) the validation targets
     text = (out / "report.md").read_text()
     assert f"val MSE of predicting 1 = {((y.double() - 1) ** 2).mean().item():.3f} (1/6 in expectation)" in text
-    assert "T = 10; each network trained 1 epochs x 2 steps of batch" in text
+    assert "T = 10; each network trained 1 epoch x 2 steps of batch" in text
 
 
 def test_length_below_two_names_the_true_bound(tmp_path, capsys):

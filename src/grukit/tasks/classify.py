@@ -63,7 +63,7 @@ from grukit.data.sentiment import (
 )
 from grukit.distributed import is_main, world
 from grukit.errors import UsageError
-from grukit.report import figure, table, write_report
+from grukit.report import figure, seconds, table, write_report
 from grukit.tasks.classify_baselines import baselines
 from grukit.tasks.classify_model import POOLING, SentenceEnsemble, snapshot_average
 from grukit.tasks.common import (
@@ -159,6 +159,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--lr", type=float, default=5e-3, help="peak learning rate (default 5e-3)")
     model.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
     add_resume(parser)
+
+
+def _bundled(args) -> bool:
+    """True when the run reads the bundled MR sentences (no --csv, --pos or --neg)."""
+    return args.csv is None and args.pos is None and args.neg is None
 
 
 def load_sentences(args: argparse.Namespace) -> tuple[list[str], list[int], list[str], str]:
@@ -585,9 +590,11 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
               f"before) → {POOLED[args.pooling]} → linear; dropout {args.dropout}, word dropout "
               f"{args.word_dropout}; {_adversarial(args.adversarial)}batches of {args.batch_size} sentences of "
               f"similar length; AdamW lr {args.lr}, "
-              f"weight decay {args.weight_decay}, cosine schedule, each member on its own cross-entropy, early "
-              f"stopping on the ensemble's validation cross-entropy (best epoch {metrics['best_epoch']} of "
-              f"{metrics['epochs_run']}); {metrics['train_seconds']:.0f} s.")
+              f"weight decay {args.weight_decay}, cosine schedule, "
+              + ("each member on its own cross-entropy, early stopping on the ensemble's validation cross-entropy"
+                 if args.members > 1 else "early stopping on the validation cross-entropy")
+              + f" (best epoch {metrics['best_epoch']} of "
+              f"{metrics['epochs_run']}); {seconds(metrics['train_seconds'])}.")
     if len(metrics["snapshot_epochs"]) > 1:
         method += (f" The model tested is a snapshot average: the mean probability of the ensembles of epochs "
                    f"{', '.join(map(str, metrics['snapshot_epochs']))} "
@@ -598,8 +605,10 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
     i_train, i_val, i_test = d["split"]
     protocol = (f"fold {d['fold'] + 1} of a {args.folds}-fold cross-validation (every sentence is tested in one "
                 f"fold; the folds are summed up in the report one folder up)" if args.folds and "fold" in d else
-                "a single 90/10 split, where the literature uses 10-fold cross-validation (`--folds 10` runs that)")
-    data = (f"{d['source']}: {len(d['tokens']):,} sentences, classes {d['names']}. Seeded split (seed {args.seed}): "
+                "a single 90/10 split" + (", where the literature uses 10-fold cross-validation" if _bundled(args)
+                                          else "") + " (`--folds 10` runs that)")
+    data = (f"{d['source']}: {len(d['tokens']):,} sentences, classes {', '.join(map(str, d['names']))}. "
+            f"Seeded split (seed {args.seed}): "
             f"{len(i_train):,} train, {len(i_val):,} validation (early stopping, baseline choices), "
             f"{len(i_test):,} test — {protocol}. "
             f"Vocabulary and log-count ratios from the training part only: {metrics['vocabulary']:,} ids "

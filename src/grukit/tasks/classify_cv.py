@@ -29,7 +29,7 @@ import numpy as np
 
 from grukit import plots
 from grukit.distributed import is_main
-from grukit.report import figure, plural, write_report
+from grukit.report import figure, plural, seconds, write_report
 from grukit.tasks import classify
 from grukit.tasks.common import args_dict, environment, write_metrics
 from grukit.tasks.folds import fold_summary, fold_table, fold_verdict
@@ -91,8 +91,8 @@ def _report(out: Path, args: argparse.Namespace, loaded: dict, metrics: dict, su
               f"the GRU ensemble ({plural(args.members, 'member')}"
               f"{'; word vectors: ' + loaded['vectors'].source if loaded.get('vectors') else ''}) "
               f"and the baselines are fitted anew, exactly as one `grukit classify` run (each fold's own report is in "
-              f"`fold-f/report.md`). Best epochs per fold: {metrics['best_epochs']}; "
-              f"{metrics['train_seconds']:.0f} s of GRU training in all.")
+              f"`fold-f/report.md`). Best epochs per fold: {', '.join(map(str, metrics['best_epochs']))}; "
+              f"{seconds(metrics['train_seconds'])} of GRU training in all.")
     if any(len(epochs) > 1 for epochs in metrics["snapshot_epochs"]):
         method += (f" The GRU tested on each fold is a snapshot average, the mean probability of the ensembles of "
                    f"the epochs {metrics['snapshot_epochs']}; the best epoch alone scores "

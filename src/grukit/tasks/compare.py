@@ -95,8 +95,7 @@ def _synthetic(args, kinds) -> Spec:
                            schedule="constant", weight_decay=0.0, metric="val_loss", mode="min")
     trivial = S.memoryless_loss(args.task, test[1])  # on this run's test set
     expected = " (1/6 in expectation)" if args.task == "adding" else ""
-    notes = [f"length T = {T}; {n_train} training sequences, {n_eval} validation, {n_eval} test (fixed seeds); "
-             f"{config.epochs} epochs x {config.steps_per_epoch} steps of batch {config.batch_size}",
+    notes = [f"length T = {T}; {n_train} training sequences, {n_eval} validation, {n_eval} test (fixed seeds)",
              f"memoryless baseline ({'predict 1' if args.task == 'adding' else 'blank, then uniform'}) on the test "
              f"set: {trivial:.4g}{expected}"]
     reference = {}
@@ -217,7 +216,7 @@ def summarise(rows: list[dict], kinds) -> list[dict]:
         lines.append({"kind": kind, "model": LABELS[kind], "hidden": mine[0]["hidden"],
                       "parameters": mine[0]["parameters"],
                       "seconds_per_epoch": float(np.median([r["seconds_per_epoch"] for r in mine])),
-                      "mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                      "mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else None,
                       "seeds": len(values)})
     return lines
 
@@ -250,6 +249,18 @@ def curves_figure(rows: list[dict], key: str, path: Path, title: str) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def training_note(config) -> str:
+    """The report's line on the budget every network trains with: epochs, batches, optimiser, stopping."""
+    from grukit.report import plural
+
+    steps = f"{config.steps_per_epoch} steps" if config.steps_per_epoch else "one pass over the training set"
+    stop = f"stopping after {plural(config.patience, 'epoch')} without a better one; " if config.patience else ""
+    return (f"every network: at most {plural(config.epochs, 'epoch')} of {steps} in batches of {config.batch_size}; "
+            f"AdamW lr {config.lr:g}, weight decay {config.weight_decay:g}, {config.schedule} schedule"
+            + (f" after {config.warmup_steps} warm-up steps" if config.warmup_steps else "")
+            + f"; {stop}the epoch with the best {config.metric} is tested")
 
 
 def _fmt(value: float) -> str:
@@ -290,7 +301,7 @@ def compare(spec: Spec, kinds, seeds, out: Path) -> dict:
         ("Result", f"{spec.metric}: "
                    f"{'mean ± std over ' + str(len(seeds)) + ' seeds' if len(seeds) > 1 else 'seed ' + str(seeds[0])}; "
                    "s/epoch = median training seconds per epoch (evaluation excluded)\n\n" + table),
-        ("Setup", "\n".join(f"- {n}" for n in spec.notes)),
+        ("Setup", "\n".join(f"- {n}" for n in [*spec.notes, training_note(spec.train_config)])),
         ("Learning curves", report.figure("curves", "curves.png")),
     ])
     best = (min if spec.lower_is_better else max)(lines, key=lambda ln: ln["mean"])

@@ -99,7 +99,7 @@ def _forecast(args, kinds):
                            warmup_steps=20, metric="val_mase", mode="min")
     a, b = p.bounds
     rows = f"{len(p.y):,} rows" + (f" (the first {args.limit:,}: --limit)" if args.limit is not None else "")
-    notes = [f"{series.source}: {rows}, training steps 1–{a}, validation {a + 1}–{b}, test {b + 1}–{len(p.y)} "
+    notes = [f"{series.source}: {rows}, training steps 0–{a - 1}, validation {a}–{b - 1}, test {b}–{len(p.y) - 1} "
              f"({len(t_test)} test origins); horizon {ns.horizon}, lookback {ns.lookback}, patches of {ns.patch}; "
              "the forecast command's split, loss (masked MSE) and metric (MASE vs seasonal-naive MAE)"]
     return Spec("forecast", "test MASE", True, hidden, build, dataset("train"), dataset("val"), F.masked_mse,

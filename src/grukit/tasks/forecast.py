@@ -35,7 +35,7 @@ from grukit.data.dates import dates_after
 from grukit.data.timeseries import Series, load_co2, load_seattle, read_csv
 from grukit.distributed import is_main
 from grukit.errors import UsageError
-from grukit.report import figure, number, table, write_csv, write_report
+from grukit.report import figure, number, seconds, table, write_csv, write_report
 from grukit.tasks.common import (
     TRAIN_FLAGS,
     add_encoding,
@@ -49,7 +49,7 @@ from grukit.tasks.common import (
     train_config,
     write_metrics,
 )
-from grukit.tasks.forecast_baselines import Fits, all_baselines, fit_baselines
+from grukit.tasks.forecast_baselines import AIRLINE, Fits, all_baselines, fit_baselines
 from grukit.tasks.forecast_data import TRANSFORMS, Prepared, errors, prepare, prepared_for
 from grukit.tasks.forecast_model import ForecastEnsemble, Forecaster
 from grukit.train import fit, seed_everything
@@ -336,7 +336,7 @@ def _figures(out: Path, model: Forecaster, p: Prepared, series: Series, t_test: 
     t = int(t_test[i])
     past = np.arange(max(0, t - max(p.lookback, 3 * p.horizon)), t + 1)  # the window the model read, at least 3K
     future = np.arange(t + 1, t + 1 + p.horizon)
-    keep = ["GRU", "naive", "seasonal-naive", "seasonal-naive+drift"]
+    keep = ["GRU", "naive", "seasonal-naive", "seasonal-naive+drift", AIRLINE]
     shown = {k: v[i] for k, v in forecasts.items() if k in keep or k.startswith("ridge")}
     files = {"loss curves": plots.loss_curves(history, out / "loss.png", keys=["train_loss", "val_loss", "val_mase"],
                                               title="forecast: MSE (train: per member; validation: the mean "
@@ -392,12 +392,14 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
             f"test {n_test}–{len(p.y) - 1}"
             + (f" (a backtest fold: the last {len(series) - len(p.y)} steps of the series are left out)"
                if len(p.y) < len(series) else "") + ". Scaling statistics come from the training part only.\n\n"
-            f"Gaps: the target has {gaps} missing values ({gaps - int(p.gap[:n_train].sum())} after the training "
-            f"part). Inputs fill them by linear interpolation in time within the training part and, from "
-            f"the validation part on, with the last observed value, so no validation or test window reads a "
-            f"value observed after its origin; a 0/1 gap-indicator channel marks every filled target step. A "
-            f"missing value is never a target: it is left out of the training loss, the validation metric and "
-            f"every test metric (the baselines are scored on the same observed points)."
+            + (f"Gaps: the target has {gaps} missing values ({gaps - int(p.gap[:n_train].sum())} after the "
+               f"training part). Inputs fill them by linear interpolation in time within the training part and, "
+               f"from the validation part on, with the last observed value, so no validation or test window reads "
+               f"a value observed after its origin; a 0/1 gap-indicator channel marks every filled target step. A "
+               f"missing value is never a target: it is left out of the training loss, the validation metric and "
+               f"every test metric (the baselines are scored on the same observed points)." if gaps else
+               "Gaps: the target has no missing values, so nothing is filled and the model's 0/1 gap-indicator "
+               "channel is 0 throughout.")
             + _covariate_gaps(series, len(p.y)))
     method = (f"Direct multi-step forecast of K = {p.horizon} steps from a lookback of L = {p.lookback} steps, "
               f"at every rolling origin of the test part ({metrics['test_origins']} origins). "
@@ -411,7 +413,7 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
               + f"; MSE on observed targets; AdamW, cosine schedule, gradient clipping 1.0; best epoch "
               f"{metrics['best_epoch']} of "
               f"{metrics['epochs_run']} run by validation MASE (at most {args.epochs or EPOCHS}, stopping after "
-              f"{PATIENCE} without improvement); {metrics['train_seconds']:.0f} s of training.\n\n"
+              f"{PATIENCE} without improvement); {seconds(metrics['train_seconds'])} of training.\n\n"
               + (f"The GRU and every baseline model log {series.names[0]} (s = {p.scale:.4g} in log units "
                  f"scales the GRU's inputs and targets) and their forecasts are mapped back by exp; validation "
                  f"MASE during training is in log units, every test metric in the target's own units. "

@@ -31,7 +31,7 @@ from pathlib import Path
 from grukit import plots
 from grukit.data.timeseries import Series
 from grukit.distributed import is_main
-from grukit.report import figure, write_report
+from grukit.report import figure, seconds, write_report
 from grukit.tasks import forecast
 from grukit.tasks.common import args_dict, environment, write_metrics
 from grukit.tasks.folds import fold_summary, fold_table, fold_verdict
@@ -85,7 +85,8 @@ def _report(out: Path, args: argparse.Namespace, series: Series, metrics: dict, 
     method = (f"{K} folds; fold 1 is the default split, fold j + 1 the same split moved j test-part lengths into "
               f"the past (validation and test keep their lengths, training is what remains). Each fold trains and "
               f"scores everything anew, exactly as one `grukit forecast` run (its report: `fold-j/report.md`). "
-              f"Best epochs per fold: {metrics['best_epochs']}; {metrics['train_seconds']:.0f} s of training in all.")
+              f"Best epochs per fold: {', '.join(map(str, metrics['best_epochs']))}; "
+              f"{seconds(metrics['train_seconds'])} of training in all.")
     verdict = fold_verdict(metrics["gru_lead"], reference="GRU", score="MASE") + " Lower MASE is better."
     for name, scored in metrics["left_out"].items():
         verdict += (f" {name} is left out: it was fitted on fold(s) {', '.join(map(str, scored))} only (each "

@@ -132,7 +132,7 @@ def run(args) -> dict:
     columns = ["model", "hidden", "parameters", "val MSE", "init g(T-1)/g(0)", "trained g(T-1)/g(0)"]
     table = report.table([{**r, **{c: f"{r[c]:.3g}" for c in columns[3:]}} for r in rows], columns)
     files["report"] = report.write_report(out / "report.md", "grukit gradients", [
-        ("Setup", f"adding problem, T = {T}; each network trained {config.epochs} epochs x {config.steps_per_epoch} "
+        ("Setup", f"adding problem, T = {T}; each network trained {report.plural(config.epochs, 'epoch')} x {config.steps_per_epoch} "
                   f"steps of batch {config.batch_size} (AdamW, lr {config.lr}), validated on {len(val[1])} sequences; "
                   f"gradients probed on {args.probe} others; hidden sizes matched to the GRU's parameter count"),
         ("Result", f"g(k) = mean over {args.probe} sequences of ||dL/dx_t||, k = T - t; "
@@ -140,5 +140,5 @@ def run(args) -> dict:
                    + table),
         ("Figure", report.figure("gradients", "gradients.png")),
     ])
-    summary = f"vanishing gradients on the adding problem, T = {T} ({metrics['seconds']:.0f} s)\n" + table
+    summary = f"vanishing gradients on the adding problem, T = {T} ({report.seconds(metrics['seconds'])})\n" + table
     return {"summary": summary, "files": files, "metrics": metrics}

@@ -246,7 +246,7 @@ def run(args) -> dict:
     paper = f"; Chung et al. 2014: {PAPER_NLL[args.cell]:.2f}" if comparable else ""
     summary = (f"{name}, {LABELS[args.cell]} H={hidden} ({result['parameters']:,} parameters): "
                f"test NLL {result['test_nll']:.3f} nats/step (valid {result['valid_nll']:.3f}, best epoch "
-               f"{fit_result.best_epoch}){paper}; {metrics['train_seconds']:.0f} s of training"
+               f"{fit_result.best_epoch}){paper}; {report.seconds(metrics['train_seconds'])} of training"
                + "".join(f"\n  {r['model']:<17} H={r['hidden']:<4} {r['parameters']:>6,} parameters   "
                          f"Chung 2014 {r['Chung 2014 test NLL']:.2f}" for r in (sizes if comparable else [])))
     columns = ["model", "hidden", "parameters", "train NLL", "valid NLL", "test NLL",

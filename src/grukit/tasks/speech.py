@@ -297,7 +297,7 @@ def run(args) -> dict:
     summary = (f"{name} spoken digits, {LABELS[args.cell]} H={args.hidden} ({result['parameters']:,} parameters): "
                f"test accuracy {result['test_accuracy']:.2%} on {len(splits[2])} recordings "
                f"(best val accuracy {metrics['val_accuracy']:.2%} at epoch {fit_result.best_epoch}; "
-               f"{metrics['train_seconds']:.0f} s of training)")
+               f"{report.seconds(metrics['train_seconds'])} of training)")
     body = report.table([{"model": LABELS[args.cell], "hidden": args.hidden, "parameters": result["parameters"],
                           "val accuracy": metrics["val_accuracy"], "test accuracy": result["test_accuracy"],
                           "s/epoch": metrics["seconds_per_epoch"]}],

@@ -37,7 +37,7 @@ from grukit import plots
 from grukit.data.text import Alphabet, load_shakespeare, read_text
 from grukit.distributed import is_main
 from grukit.errors import UsageError
-from grukit.report import figure, plural, table, write_report
+from grukit.report import figure, plural, seconds, table, write_report
 from grukit.resume import digest
 from grukit.tasks.common import (
     TRAIN_FLAGS,
@@ -232,7 +232,7 @@ def run(args: argparse.Namespace) -> dict:
                      f"{plural(len(result.history), 'evaluation')} every "
                      f"{args.steps_per_epoch} steps (at most {args.epochs or EPOCHS}, stopping after {PATIENCE} "
                      f"without a lower validation loss{time_limit}), best {result.best_epoch}; "
-                     f"{result.run_seconds:.0f} s{ended}."),
+                     f"{seconds(result.run_seconds)}{ended}."),
         ("Data", f"{source}: {len(text):,} characters; the first 90% ({split:,}) train, the last 10% "
                  f"({len(text) - split:,}) validate, read in order as {streams} with "
                  f"the hidden state carried across chunks of {VAL_CHUNK}. The alphabet comes from the training part."),
