@@ -133,7 +133,8 @@ def run(args) -> dict:
     table = report.table([{**r, **{c: f"{r[c]:.3g}" for c in columns[3:]}} for r in rows], columns)
     files["report"] = report.write_report(out / "report.md", "grukit gradients", [
         ("Setup", f"adding problem, T = {T}; each network trained {report.plural(config.epochs, 'epoch')} x "
-                  f"{config.steps_per_epoch} steps of batch {config.batch_size} (AdamW, lr {config.lr}), validated on {len(val[1])} sequences; "
+                  f"{config.steps_per_epoch} steps of batch {config.batch_size} (AdamW, lr {config.lr}), validated on "
+                  f"{len(val[1])} sequences; "
                   f"gradients probed on {args.probe} others; hidden sizes matched to the GRU's parameter count"),
         ("Result", f"g(k) = mean over {args.probe} sequences of ||dL/dx_t||, k = T - t; "
                    f"val MSE of predicting 1 = {S.memoryless_loss('adding', val[1]):.3f} (1/6 in expectation)\n\n"
