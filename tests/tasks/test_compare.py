@@ -50,6 +50,7 @@ def test_music_uses_chung_sizes(tmp_path):
     out, _ = run(tmp_path / "h", "--task", "music", "--limit", "2", "--cells", "gru", "--hidden", "4")
     report = (out / "report.md").read_text()  # found by a review: the paper's figures beside other sizes, no cut
     assert "published" not in (out / "table.md").read_text() and "each split cut to at most 2 by --limit" in report
+    assert json.loads((out / "metrics.json").read_text())["args"]["hidden"] == 4  # the flags are kept
     # found by a QA run: only adding and copy said what the networks trained with
     assert ("- every network: at most 1 epoch of one pass over the training set in batches of 8; AdamW lr 0.02, "
             "weight decay 0, cosine schedule; stopping after 8 epochs without a better one; the epoch with the best "

@@ -98,6 +98,7 @@ def test_command_on_a_tiny_slice(tmp_path, capsys):
     assert metrics["parameters"] == 22904 and metrics["hidden_size"] == 46
     assert np.isfinite(metrics["test_nll"]) and metrics["paper_test_nll"] == 8.54
     assert [r["parameters"] for r in metrics["paper_sizes"]] == [22904, 21400, 27888]
+    assert metrics["args"]["command"] == "music" and metrics["args"]["limit"] == 3 and "time" in metrics["environment"]
     assert isinstance(grukit.load(out / "model.safetensors"), M.MusicModel)
     assert (out / "report.md").is_file() and (out / "loss.png").is_file()
     printed = capsys.readouterr().out

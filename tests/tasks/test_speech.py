@@ -50,6 +50,9 @@ def test_command_on_a_tiny_slice(tmp_path, capsys):
     assert metrics["parameters"] == 3 * (8 * 13 + 8 * 8 + 16) + 8 * 10 + 10
     assert metrics["test_recordings"] == 30 and 0.0 <= metrics["test_accuracy"] <= 1.0
     assert np.array(metrics["confusion"]).sum() == 30
+    # found by a QA run: speech, music and compare kept no record of their flags (--limit, --layers) or machine
+    assert metrics["args"]["command"] == "speech" and metrics["args"]["limit"] == 30
+    assert metrics["environment"]["torch"] == torch.__version__
     for name in ("report.md", "confusion.png", "loss.png", "model.safetensors"):
         assert (out / name).is_file()
     model = grukit.load(out / "model.safetensors")

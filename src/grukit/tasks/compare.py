@@ -267,8 +267,9 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1e-2 and value != 0 else f"{value:.4f}"
 
 
-def compare(spec: Spec, kinds, seeds, out: Path) -> dict:
-    """Run every (seed, kind); write metrics.json, report.md, curves.png; return the result dict."""
+def compare(spec: Spec, kinds, seeds, out: Path, args: argparse.Namespace | None = None) -> dict:
+    """Run every (seed, kind); write metrics.json (with `args`, the command's, when given), report.md, curves.png;
+    return the result dict."""
     from grukit import report
     from grukit.distributed import is_main
 
@@ -294,6 +295,10 @@ def compare(spec: Spec, kinds, seeds, out: Path) -> dict:
                "seeds": list(seeds), "summary": lines,
                "runs": [{k: v for k, v in r.items() if k != "history"} for r in rows],
                "train_config": dataclasses.asdict(spec.train_config), "notes": spec.notes}
+    if args is not None:
+        from grukit.tasks.common import args_dict, environment
+
+        metrics.update(args=args_dict(args), environment=environment())
     files["metrics"] = report.write_json(out / "metrics.json", metrics)
     (out / "table.md").write_text(table + "\n", encoding="utf-8")
     files["table"] = out / "table.md"
@@ -364,5 +369,5 @@ def run(args) -> dict:
                          f"and --seeds {args.seeds}")
     check_common(args, threads=1)  # one torch thread for every network unless --threads: fair on a busy machine
     spec = SPECS[args.task](args, kinds)
-    result = compare(spec, kinds, [args.seed + i for i in range(args.seeds)], Path(args.out))
+    result = compare(spec, kinds, [args.seed + i for i in range(args.seeds)], Path(args.out), args)
     return result

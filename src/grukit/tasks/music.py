@@ -201,7 +201,7 @@ def run(args) -> dict:
     from grukit import plots, report
     from grukit.distributed import is_main
     from grukit.errors import UsageError
-    from grukit.tasks.common import check_at_least, check_common, check_trainable
+    from grukit.tasks.common import args_dict, check_at_least, check_common, check_trainable, environment
 
     check_at_least(args, ("hidden", "batch_size", "limit"))
     if not 0.0 <= args.dropout < 1.0:  # also refuses nan
@@ -239,6 +239,7 @@ def run(args) -> dict:
         "train_seconds": round(fit_result.run_seconds, 2),  # the whole run's, its resumed calls too
         "paper_sizes": sizes,
         "train_config": dataclasses.asdict(train_config),
+        "args": args_dict(args), "environment": environment(),
     }
     files["metrics"] = report.write_json(out / "metrics.json", metrics)
     # their figure beside ours only where it measures the same: their data whole, their size for this cell

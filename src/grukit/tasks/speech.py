@@ -251,7 +251,7 @@ def train_config_from(args, *, epochs: int, metric: str, mode: str, lr: float, b
 def run(args) -> dict:
     from grukit import plots, report
     from grukit.distributed import is_main
-    from grukit.tasks.common import check_at_least, check_common, check_trainable
+    from grukit.tasks.common import args_dict, check_at_least, check_common, check_trainable, environment
 
     check_at_least(args, ("hidden", "layers", "batch_size", "limit"))
     check_common(args, threads=1)  # a small model runs faster on one thread of a busy machine
@@ -292,6 +292,7 @@ def run(args) -> dict:
         "train_seconds": round(fit_result.run_seconds, 2),  # the whole run's, its resumed calls too
         "confusion": result["confusion"].tolist(),
         "features": splits[0].config.to_dict(), "train_config": dataclasses.asdict(train_config),
+        "args": args_dict(args), "environment": environment(),
     }
     files["metrics"] = report.write_json(out / "metrics.json", metrics)
     summary = (f"{name} spoken digits, {LABELS[args.cell]} H={args.hidden} ({result['parameters']:,} parameters): "
