@@ -410,6 +410,28 @@ def test_resume_with_more_patience_goes_on_like_an_unbroken_run(tmp_path):
         assert torch.equal(p, q), name
 
 
+def test_resuming_an_ended_run_says_that_nothing_is_left_to_train(tmp_path, caplog):
+    """Found by a QA run: resuming a finished run said "resuming after epoch 2 (step 6)" and then wrote every
+    output again without a word on why no epoch ran."""
+    def flat(model, val):
+        return {"val_loss": 1.0}
+
+    _train(tmp_path / "done", 2)
+    _train(tmp_path / "patience", 8, evaluate=flat, patience=2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "cut", 3, evaluate=_scripted([1.0, 1.0], crash_at=2))  # stopped after epoch 2
+    with caplog.at_level(logging.INFO, logger="grukit.train"):
+        _train(tmp_path / "done", 2, resume=True)
+        _train(tmp_path / "patience", 8, resume=True, evaluate=flat, patience=2)
+        _train(tmp_path / "cut", 3, resume=True)
+    said = [r.getMessage() for r in caplog.records if "resum" in r.getMessage()]
+    assert said[0] == (f"resume: the run in {tmp_path / 'done'} had ended after epoch 2 (of at most 2): nothing is "
+                       "left to train, and its outputs are written again from the saved state")
+    assert said[1].startswith(f"resume: the run in {tmp_path / 'patience'} had ended after epoch 3 (stopped by its "
+                              "patience)")
+    assert said[2].startswith("resuming after epoch 2 (step ")  # an epoch left: it trains
+
+
 def test_resume_refuses_other_model_or_training_settings(tmp_path):
     _train(tmp_path / "a", 2)
     with pytest.raises(UsageError, match=r"--resume: .* with other settings: epochs 2 → 3; resume as it was trained"):
