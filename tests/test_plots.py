@@ -97,3 +97,27 @@ def test_up_to_twenty_classes_get_a_count_in_every_cell(tmp_path, monkeypatch):
     C = plots.CONFUSION_LABELS
     plots.confusion(np.eye(C, dtype=int), [str(k) for k in range(C)], tmp_path / "c.png")
     assert C == 20 and texts == [C * C]
+
+
+def test_epoch_and_step_axes_tick_whole_numbers_and_dark_cells_get_white_counts(tmp_path, monkeypatch):
+    """Found by a QA run: two epochs were ticked 1.0, 1.2, …, 2.0, the speech gates' frames 0.0, 2.5, …, and a
+    confusion matrix's counts were black on its dark-blue cells."""
+    seen = []
+    save = plots._save
+
+    def capture(fig, path):
+        fig.canvas.draw()  # the locator places its ticks on drawing
+        seen.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", capture)
+    plots.loss_curves([{"epoch": 1, "train_loss": 2.0}, {"epoch": 2, "train_loss": 1.0}], tmp_path / "loss.png")
+    plots.gates(np.full((5, 3), 0.5), np.full((5, 3), 0.5), tmp_path / "gates.png")
+    plots.confusion(np.array([[40, 1], [3, 9]]), ["a", "b"], tmp_path / "c.png")
+    loss_ax, gates_ax, confusion_ax = seen[0].axes[0], seen[1].axes[1], seen[2].axes[0]
+    for ax in (loss_ax, gates_ax):
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+    colours = {t.get_text(): t.get_color() for t in confusion_ax.texts}
+    assert colours == {"40": "white", "1": "black", "3": "black", "9": "black"}

@@ -52,6 +52,13 @@ def _literal(draw: Callable[..., Path]) -> Callable[..., Path]:
     return literal
 
 
+def _integer_ticks(axis) -> None:
+    """Ticks of `axis` at whole numbers only (epochs, time steps)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +94,7 @@ def loss_curves(history: Sequence[dict], path: str | Path, *, keys: Sequence[str
     for key in keys:
         label, values = curve(history, key, members)
         ax.plot(epochs, values, marker="o", ms=3, label=label)
+    _integer_ticks(ax.xaxis)  # epochs 1, 2, not 1.0, 1.2, …
     ax.set_xlabel("epoch")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -133,6 +141,7 @@ def gates(z: np.ndarray, r: np.ndarray, path: str | Path, *, title: str = "GRU g
         ax.set_title(name)
         fig.colorbar(image, ax=ax, fraction=0.025, pad=0.01)
     axes[-1].set_xlabel(xlabel)
+    _integer_ticks(axes[-1].xaxis)  # steps 0, 2, 4, not 0.0, 2.5, …
     if xticklabels is not None:
         T = len(xticklabels)
         ticks = np.linspace(0, T - 1, min(T, 100)).round().astype(int)  # a label per character of a textgen probe
@@ -156,8 +165,9 @@ def confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, ti
     image = ax.imshow(matrix, cmap="Blues", interpolation="nearest")
     C = len(labels)
     if C <= CONFUSION_LABELS:
+        dark = matrix.max() / 2  # the colour map's upper half is dark blue: white counts there
         for (i, j), v in np.ndenumerate(matrix):
-            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=8)
+            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=8, color="white" if v > dark else "black")
     else:
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ticks = range(0, C, max(1, -(-C // CONFUSION_LABELS)))  # at most CONFUSION_LABELS labels per axis
