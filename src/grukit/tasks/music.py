@@ -218,9 +218,9 @@ def run(args) -> dict:
     if not is_main():  # under torchrun only rank 0 writes the report
         return {}
     fit_result = result["fit"]
-    files = dict(fit_result.files)
+    files = {}
     name = data_name(args.mat)
-    files["curves"] = plots.loss_curves(fit_result.history, out / "loss.png", keys=["train_loss", "val_nll"],
+    files["loss curves"] = plots.loss_curves(fit_result.history, out / "loss.png", keys=["train_loss", "val_nll"],
                                         title=f"{name}: NLL per time step (nats)")
     model = result["model"].eval()
     gates = model.gates(torch.from_numpy(splits["test"][0]).float().to(next(model.parameters()).device))
@@ -279,4 +279,5 @@ def run(args) -> dict:
         ("Training curves", report.figure("curves", "loss.png")),
         ("Gates", gates_section),
     ])
+    files.update(checkpoint=fit_result.files["model"], log=fit_result.files["csv"])  # as every command names them
     return {"summary": summary, "files": files, "metrics": metrics}

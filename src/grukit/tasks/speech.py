@@ -267,12 +267,12 @@ def run(args) -> dict:
     if not is_main():  # under torchrun only rank 0 writes the report
         return {}
     fit_result = result["fit"]
-    files = dict(fit_result.files)
+    files = {}
     name = data_name(args.dir)
     files["confusion"] = plots.confusion(result["confusion"], DIGITS, out / "confusion.png",
                                          title=f"{name} test set, {LABELS[args.cell]}: accuracy "
                                                f"{result['test_accuracy']:.1%}")
-    files["curves"] = plots.loss_curves(fit_result.history, out / "loss.png",
+    files["loss curves"] = plots.loss_curves(fit_result.history, out / "loss.png",
                                         keys=["train_loss", "val_loss", "val_accuracy"], title=f"{name} training")
     test = splits[2]
     k = int(np.argsort([len(f) for f in test.features])[len(test) // 2])  # a recording of median length
@@ -325,4 +325,5 @@ def run(args) -> dict:
                  f"coefficients, 32 ms frames every 20 ms (NumPy/SciPy, grukit.features)."),
         *figures,
     ])
+    files.update(checkpoint=fit_result.files["model"], log=fit_result.files["csv"])  # as every command names them
     return {"summary": summary, "files": files, "metrics": metrics}
