@@ -174,7 +174,8 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
     """UsageError naming --resume and everything (outside MAY_CHANGE) that differs from `meta`'s: every
     setting as "name old → new", so that one derived from another (textgen's warmup_steps from --steps-per-epoch)
     comes with the one the user set, then other data, buffers or process count (`_reason`). `from_data`: the
-    model config's fields that its training data set (a forecaster's scale), which differ because the data do;
+    model config's fields that its training data set (a forecaster's scale), which differ because the data do
+    (one that a flag in `flags` sets too, classify's bigram count, is also shown as a setting, with its flag);
     `flags` / `config_flags`: the command-line flag behind a model config / training config field, named beside it.
 
     State files written before the model config and data size were saved are checked on the training
@@ -198,11 +199,15 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
         for name, value in values.items():
             if name in saved and name not in MAY_CHANGE and saved[name] != value:
                 reason = _reason(part, name, saved[name], value, other_data, from_data)
-                if reason is None:
-                    flag = named.get(part, {}).get(name)
+                flag = named.get(part, {}).get(name)
+                # a field the data set and a flag too (classify's bigram count, 0 under --no-bigrams) is shown
+                # with that flag beside "other data", which it may have caused
+                shown = reason is None or (reason == _TRAIN and flag and name in from_data
+                                           and max(len(repr(saved[name])), len(repr(value))) <= BRIEF)
+                if shown:
                     via = f" (set by {flag})" if flag else ""
                     changed.append(f"{name} {saved[name]!r} → {value!r}{via}")
-                elif reason not in reasons:
+                if reason is not None and reason not in reasons:
                     reasons.append(reason)
     if changed or other_data:  # other buffers follow from those (a member more, another table)
         reasons = [r for r in reasons if r != _BUFFERS]
