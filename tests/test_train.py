@@ -71,6 +71,29 @@ def _train(out, epochs, resume=False, evaluate=evaluate, **kw):
     return model, result
 
 
+def test_an_ensembles_epoch_line_gives_its_summed_train_loss_per_member(tmp_path, caplog):
+    """Found by a QA run: `classify --members 3` printed "train_loss 2.1050  val_loss 0.7125", the sum of the
+    members' losses beside one ensemble's validation loss. The line now says what the sum is."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Config:
+        members: int
+
+    with caplog.at_level(logging.INFO, logger="grukit.train"):
+        model, result = _train(None, 1)
+        model.config = Config(members=4)
+        loss = result.history[0]["train_loss"]
+        plain = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1/1")]
+        caplog.clear()
+        config = TrainConfig(epochs=1, batch_size=8, lr=1e-2, seed=1, progress=False)
+        result = fit(model, _data(), _data(16, 1), step_loss=step_loss, evaluate=evaluate, config=config, out=None)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1/1")]
+    assert plain[0].startswith(f"epoch 1/1  train_loss {loss:.4f}  val_loss")
+    loss = result.history[0]["train_loss"]
+    assert said[0].startswith(f"epoch 1/1  train_loss {loss:.4f} (sum of 4 members, {loss / 4:.4f} each)  val_loss")
+
+
 def test_learning_rate_warmup_then_cosine_to_floor():
     c = TrainConfig(lr=1.0, warmup_steps=4, schedule="cosine", min_lr_ratio=0.1)
     lrs = [learning_rate(s, 104, c) for s in range(104)]

@@ -303,6 +303,16 @@ def _files_of_the_state(model: nn.Module, best_weights: dict[str, torch.Tensor],
     write_csv(out / CSV_FILE, history)
 
 
+def _per_member(train_loss: float, model: nn.Module) -> str:
+    """" (sum of M members, x each)" for an ensemble, whose config has `members` M > 1 and whose step loss sums
+    its members' own losses (each member trains on its own), so that the logged sum is not read as one model's
+    loss beside the validation loss; "" for any other model."""
+    members = getattr(getattr(model, "config", None), "members", 1)
+    if not isinstance(members, int) or isinstance(members, bool) or members < 2:
+        return ""
+    return f" (sum of {members} members, {train_loss / members:.4f} each)"
+
+
 def fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable[[nn.Module, Any], torch.Tensor],
         evaluate: Callable[[nn.Module, Any], dict[str, float]], config: TrainConfig,
         out: str | Path | None, collate: Callable[[list], Any] | None = None,
@@ -508,8 +518,8 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         if bar is not None:
             bar.set_postfix(loss=f"{row['train_loss']:.4f}", **{config.metric: f"{value:.4f}"})
             bar.close()
-        log.info("epoch %d/%d  train_loss %.4f  %s %.4f  (%.1f s)", epoch, config.epochs, row["train_loss"],
-                 config.metric, value, epoch_seconds)
+        log.info("epoch %d/%d  train_loss %.4f%s  %s %.4f  (%.1f s)", epoch, config.epochs, row["train_loss"],
+                 _per_member(row["train_loss"], model), config.metric, value, epoch_seconds)
         if stopped_early:
             log.info("early stop after epoch %d: %s did not improve for %d epochs", epoch, config.metric, bad_epochs)
         rng = rng_states(size, device) if out is not None else {}  # every rank takes part in the gather
