@@ -53,8 +53,8 @@ def test_a_refusal_names_every_difference_once():
 
 def test_a_field_that_the_data_and_a_flag_set_is_named_with_its_flag_beside_other_data():
     """Found by a QA run: `classify --no-bigrams --resume` said only "on other data (… or another flag that shapes
-    it)"; the bigram count, which the data and --bigrams set, is now shown with its flag. One the data alone set
-    (no flag) stays under "other data"."""
+    it)"; the bigram count, which the data and --bigrams set, is now shown with its flag when it went to or from 0.
+    Another count (other data: --limit) and a field the data alone set (no flag) stay under "other data"."""
     saved = {"model_config": {"bigrams": 613, "scale": 1.5}, "data": {"train_sha256": "x"}}
     now = {"model_config": {"bigrams": 0, "scale": 2.5}, "data": {"train_sha256": "y"}}
     with pytest.raises(UsageError) as info:
@@ -63,6 +63,10 @@ def test_a_field_that_the_data_and_a_flag_set_is_named_with_its_flag_beside_othe
         "--resume: runs/a was trained with other settings: bigrams 613 → 0 (set by --bigrams/--no-bigrams); and on "
         "other data (the training set's content differs: another file, or another flag that shapes it); resume as "
         "it was trained, or use another --out")
+    fewer = {"model_config": {"bigrams": 540, "scale": 2.5}, "data": {"train_sha256": "y"}}  # --limit: the data's
+    with pytest.raises(UsageError) as info:
+        check(saved, fewer, "runs/a/state", from_data=("bigrams", "scale"), flags={"bigrams": "--bigrams/--no-bigrams"})
+    assert "was trained on other data (the training set's content differs" in str(info.value)
 
 
 def test_another_backend_or_thread_count_is_allowed_and_said(caplog):

@@ -175,7 +175,8 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
     setting as "name old → new", so that one derived from another (textgen's warmup_steps from --steps-per-epoch)
     comes with the one the user set, then other data, buffers or process count (`_reason`). `from_data`: the
     model config's fields that its training data set (a forecaster's scale), which differ because the data do
-    (one that a flag in `flags` sets too, classify's bigram count, is also shown as a setting, with its flag);
+    (a count of them that is 0 on one side only, which a flag in `flags` switched, such as classify's bigram
+    count under --no-bigrams, is also shown as a setting, with its flag);
     `flags` / `config_flags`: the command-line flag behind a model config / training config field, named beside it.
 
     State files written before the model config and data size were saved are checked on the training
@@ -200,10 +201,10 @@ def check(meta: dict, current: dict[str, dict], path: str | Path, from_data: Seq
             if name in saved and name not in MAY_CHANGE and saved[name] != value:
                 reason = _reason(part, name, saved[name], value, other_data, from_data)
                 flag = named.get(part, {}).get(name)
-                # a field the data set and a flag too (classify's bigram count, 0 under --no-bigrams) is shown
-                # with that flag beside "other data", which it may have caused
+                # a count the data set that is 0 on one side only was switched by its flag (classify's bigram
+                # count under --no-bigrams): shown with the flag beside "other data", which it caused
                 shown = reason is None or (reason == _TRAIN and flag and name in from_data
-                                           and max(len(repr(saved[name])), len(repr(value))) <= BRIEF)
+                                           and _switched(saved[name], value))
                 if shown:
                     via = f" (set by {flag})" if flag else ""
                     changed.append(f"{name} {saved[name]!r} → {value!r}{via}")
@@ -235,6 +236,12 @@ def warn_rounding(meta: dict, current: dict[str, dict], path: str | Path) -> Non
             log.warning("--resume: %s was trained with %s %s, this run has %s: its weights will equal an unbroken "
                         "run's to rounding only (%s %s resumes bit for bit)", Path(path).parent, flag, saved, value,
                         flag, saved)
+
+
+def _switched(saved: Any, value: Any) -> bool:
+    """True when two counts differ in being 0: one side has none at all (a flag turned them off)."""
+    counts = all(isinstance(v, int) and not isinstance(v, bool) for v in (saved, value))
+    return counts and (saved == 0) != (value == 0)
 
 
 def _reason(part: str, name: str, saved: Any, value: Any, other_data: bool, from_data: Sequence[str]) -> str | None:
