@@ -62,6 +62,7 @@ def test_forecast_end_to_end_on_a_slice(tmp_path, capsys):
     assert [float(r["GRU"]) for r in rows] == pytest.approx(gru.tolist(), rel=1e-5)
     assert m["outlook"]["origin_step"] == 419 and m["outlook"]["last_step"]["GRU"] == pytest.approx(gru[-1])
     assert "Past the data" in report and "![outlook](outlook.png)" in report
+    assert m["outlook"]["drawn"] == ["GRU", "seasonal-naive+drift", "airline SARIMA", "ridge AR(16)"]
     # the checkpoint alone forecasts new data: it records its window, scale and season
     assert (model.config.window, model.config.season, model.config.scale) == (16, 52, pytest.approx(p.scale))
     np.testing.assert_allclose(forecast_from(model, load_co2().values[:420]), gru, rtol=1e-6)

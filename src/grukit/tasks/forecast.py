@@ -293,7 +293,7 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     return {"summary": summary, "files": files, "metrics": metrics}
 
 
-DRAWN = ("GRU", "ridge", "seasonal-naive+drift")  # the models outlook.png draws (by name or its start)
+DRAWN = ("GRU", "ridge", "seasonal-naive+drift", AIRLINE)  # the models outlook.png draws (by name or its start)
 
 
 @torch.no_grad()
