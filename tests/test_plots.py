@@ -114,6 +114,7 @@ def test_epoch_and_step_axes_tick_whole_numbers_and_dark_cells_get_white_counts(
     plots.loss_curves([{"epoch": 1, "train_loss": 2.0}, {"epoch": 2, "train_loss": 1.0}], tmp_path / "loss.png")
     plots.gates(np.full((5, 3), 0.5), np.full((5, 3), 0.5), tmp_path / "gates.png")
     plots.confusion(np.array([[40, 1], [3, 9]]), ["a", "b"], tmp_path / "c.png")
+    plots.confusion(np.array([[40, 30], [31, 40]]), ["a", "b"], tmp_path / "d.png")  # near chance: all above 40/2
     loss_ax, gates_ax, confusion_ax = seen[0].axes[0], seen[1].axes[1], seen[2].axes[0]
     for ax in (loss_ax, gates_ax):
         lo, hi = ax.get_xlim()
@@ -121,3 +122,5 @@ def test_epoch_and_step_axes_tick_whole_numbers_and_dark_cells_get_white_counts(
         assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
     colours = {t.get_text(): t.get_color() for t in confusion_ax.texts}
     assert colours == {"40": "white", "1": "black", "3": "black", "9": "black"}
+    near = {t.get_text(): t.get_color() for t in seen[3].axes[0].texts}  # found by a review: white on white at 30
+    assert near == {"40": "white", "30": "black", "31": "black"}

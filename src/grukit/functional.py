@@ -121,10 +121,11 @@ def sequence(
     time order). With `return_gates`, also returns Gates of (T, N, H) tensors
     (zeros on padded steps).
     """
+    check_reset(reset)  # also where no step reads it (T = 0)
     gx = project_input(x, weight_x, bias_x)  # (T, N, 3H), one GEMM for all steps
     T = x.shape[0]
     if T == 0:  # no step: the state passes through, as a tensor of its own like every backend's h_n
-        empty = gx.new_zeros(0, *h0.shape)  # (0, N, H)
+        empty = gx[..., : h0.shape[-1]]  # (0, N, H), in the graph of x and W_x like the other backends' output
         return (empty, h0.clone()) if not return_gates else (empty, h0.clone(), Gates(empty, empty, empty))
     order = range(T - 1, -1, -1) if reverse else range(T)
     h = h0  # (N, H)

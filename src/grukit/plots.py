@@ -165,9 +165,9 @@ def confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path, *, ti
     image = ax.imshow(matrix, cmap="Blues", interpolation="nearest")
     C = len(labels)
     if C <= CONFUSION_LABELS:
-        dark = matrix.max() / 2  # the colour map's upper half is dark blue: white counts there
-        for (i, j), v in np.ndenumerate(matrix):
-            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=8, color="white" if v > dark else "black")
+        for (i, j), v in np.ndenumerate(matrix):  # the upper half of the colour scale is dark blue: white there
+            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=8,
+                    color="white" if image.norm(v) > 0.5 else "black")
     else:
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ticks = range(0, C, max(1, -(-C // CONFUSION_LABELS)))  # at most CONFUSION_LABELS labels per axis

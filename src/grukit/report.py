@@ -40,12 +40,15 @@ def number(value: float, digits: int = 4) -> str:
 
 
 def seconds(value: float) -> str:
-    """A duration for a report's text: one decimal below 10 s, so a short run does not read "0 s".
+    """A duration for a report's text: one decimal below 10 s, and "under 0.1 s" below that, so that a short run
+    does not read "0 s".
 
     Example:
-        >>> seconds(0.42), seconds(9.96), seconds(274.5)
-        ('0.4 s', '10 s', '274 s')
+        >>> seconds(0.04), seconds(0.42), seconds(9.96), seconds(274.5)
+        ('under 0.1 s', '0.4 s', '10 s', '274 s')
     """
+    if value < 0.05:
+        return "under 0.1 s"
     return f"{value:.1f} s" if round(value, 1) < 10 else f"{value:.0f} s"
 
 

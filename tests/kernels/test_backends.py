@@ -149,6 +149,11 @@ def test_every_kernel_runs_no_time_steps_alike(backend, reset, mask):
     output, h_n = kernel.sequence(x, h0, *params, reset=reset, mask=steps, reverse=True)
     h_n.sum().backward()  # only h_n is used: the backward gets no gradient for the output
     assert torch.equal(h0.grad, torch.full_like(h0, 4.0))
+    output, h_n = kernel.sequence(x, h0, *params, reset=reset, mask=steps, reverse=False)
+    (output.sum() + h_n.sum()).backward()  # found by a review: eager's empty output was outside the graph
+    assert torch.equal(h0.grad, torch.full_like(h0, 5.0)) and torch.equal(x.grad, torch.zeros_like(x))
+    with pytest.raises(ValueError, match="^reset: expected"):  # found by a review: eager took any reset at T = 0
+        kernel.sequence(x, h0, *params, reset="sideways", mask=steps, reverse=False)
 
 
 def test_the_functional_sequence_returns_empty_gates_for_no_time_steps():

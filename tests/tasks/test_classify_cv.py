@@ -66,7 +66,7 @@ def test_classify_folds_end_to_end_on_a_slice(tmp_path, capsys):
     assert np.trace(m["confusion"]) == round(m["accuracy"]["GRU"]["pooled"] * 200)
     report = (out / "report.md").read_text()
     assert "2-fold cross-validation" in report and "GRU lead" in report
-    assert "; word vectors: GloVe 6B 50d, bundled subset)" in report
+    assert "the GRU (word vectors: GloVe 6B 50d, bundled subset) and the baselines" in report
     assert m["snapshot_epochs"] == [[1, 2], [1, 2]] and "snapshot average" in report  # 2 epochs: both averaged
     fold_report = (out / "fold-2" / "report.md").read_text()  # said "a single 90/10 split" until a review
     assert "fold 2 of a 2-fold cross-validation" in fold_report and "single 90/10" not in fold_report
@@ -99,6 +99,8 @@ def test_the_report_names_snapshot_averaging_when_any_fold_averaged(tmp_path):
                "gru_lead": {"LR": {"mean": 0.1, "se": 0.01, "folds_ahead": 2, "folds_behind": 0, "folds": 2}}}
     loaded = {"source": "MR", "tokens": [["a"], ["b"]], "names": ["neg", "pos"]}
     text = _report(tmp_path, args, loaded, metrics, "| table |", {}).read_text()
-    assert "the epochs [[1], [2, 3]]; the best epoch alone scores 62.50% pooled" in text
+    assert "the classifiers of the epochs (fold 1: 1; fold 2: 2, 3); the best epoch alone scores 62.50% pooled" in text
+    # found by a review: one member read as "the GRU ensemble (1 member)" and the classes as a Python list
+    assert "and bigrams), the GRU and the baselines" in text and "classes neg, pos." in text
     metrics["snapshot_epochs"] = [[1], [3]]
     assert "snapshot average" not in _report(tmp_path, args, loaded, metrics, "| table |", {}).read_text()

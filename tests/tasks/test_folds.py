@@ -48,6 +48,7 @@ def test_the_verdict_says_which_leads_may_be_noise():
     assert verdict.endswith("so it may be chance: ridge (+0.0017 ± 0.0117, ahead on 2 of 3 folds).")
     assert "naive (" not in verdict  # a lead of 0.43 ± 0.03 is not noise
     one = fold_summary({"GRU": [0.5], "ridge": [0.9]}, reference="GRU", higher_better=False)
+    assert one["stats"]["GRU"]["std"] is None and one["lead"]["ridge"]["se"] is None  # no spread, not 0.0
     assert fold_verdict(one["lead"], reference="GRU", score="MASE").endswith(
         "With one fold there is no standard error: a lead may be chance.")  # found by a review: "± 0.0000"
     table = fold_table(one, reference="GRU", higher_better=False, score="MASE")

@@ -108,22 +108,36 @@ def test_the_forecast_figure_draws_every_baseline_and_the_report_words_a_gapless
     y = 10 + np.sin(np.arange(300) * 2 * np.pi / 12) + 0.02 * np.arange(300) + rng.normal(0, 0.1, 300)  # (300,)
     path = tmp_path / "monthly.csv"
     dates = [f"{1990 + i // 12}-{i % 12 + 1:02d}-01" for i in range(300)]
-    path.write_text("date,y\n" + "".join(f"{d},{v:.4f}\n" for d, v in zip(dates, y)))
+    c = ["" if i in (40, 41) else f"{v:.3f}" for i, v in enumerate(rng.normal(size=300))]  # two covariate gaps
+    path.write_text("date,y,c\n" + "".join(f"{d},{v:.4f},{w}\n" for d, v, w in zip(dates, y, c)))
     out = tmp_path / "run"
-    assert cli.main(["forecast", "--csv", str(path), "--column", "y", "--date-column", "date", "--horizon", "6",
-                     "--lookback", "24", "--hidden", "4", "--epochs", "1", "--members", "1", "--out", str(out)]) == 0
+    assert cli.main(["forecast", "--csv", str(path), "--column", "y", "--date-column", "date", "--covariates", "c",
+                     "--horizon", "6", "--lookback", "24", "--hidden", "4", "--epochs", "1", "--members", "1",
+                     "--out", str(out)]) == 0
     assert set(drawn) == {"GRU", "naive", "seasonal-naive", "seasonal-naive+drift", AIRLINE, "ridge AR(24)"}
     report = (out / "report.md").read_text()
-    assert "Gaps: the target has no missing values, so nothing is filled" in report and "0 missing" not in report
+    assert "Gaps: the target has no missing values (the model's 0/1 gap-indicator channel is 0 throughout)." in report
+    assert "0 missing" not in report and "the same way" not in report  # found by a review: it pointed at nothing
+    assert "Missing covariate values (c 2) are filled by linear interpolation in time within the training" in report
 
 
-def test_the_report_says_when_the_airline_models_seasonal_term_was_not_fitted():
+def test_the_report_says_when_the_airline_models_seasonal_term_was_not_fitted(tmp_path):
     """Found by a QA run: `--data seattle --backtest 3` fitted fold 3's airline model on 585 daily steps, fewer
     than 2·365 + 2, where Θ cannot change the fit; its report gave the search's first start, Θ = −0.600, as fitted."""
     fitted = forecast._airline_fit({"theta": -0.41, "Theta": -0.78, "Theta_fitted": True}, 52)
     assert fitted == "θ = -0.410, Θ = -0.780"
     fixed = forecast._airline_fit({"theta": -0.155, "Theta": 0.0, "Theta_fitted": False}, 365)
     assert fixed.startswith("θ = -0.155; Θ fixed at 0, since the training part has no step from step 731 on")
+    rng = np.random.default_rng(0)  # end to end: 36 months, 25 of them training, fewer than 2·12 + 2
+    y = 10 + np.sin(np.arange(36) * 2 * np.pi / 12) + 0.05 * np.arange(36) + rng.normal(0, 0.1, 36)  # (36,)
+    path = tmp_path / "short.csv"
+    path.write_text("date,y\n" + "".join(f"{1990 + i // 12}-{i % 12 + 1:02d}-01,{v:.4f}\n" for i, v in enumerate(y)))
+    out = tmp_path / "run"
+    assert cli.main(["forecast", "--csv", str(path), "--column", "y", "--date-column", "date", "--horizon", "2",
+                     "--lookback", "4", "--hidden", "4", "--epochs", "1", "--members", "1", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["airline"]["Theta"] == 0.0 and not m["airline"]["Theta_fitted"]
+    assert "Θ fixed at 0, since the training part has no step from step 25 on" in (out / "report.md").read_text()
 
 def test_errors_by_hand():
     """MAE, RMSE and MASE over the observed entries only. Found by a review: only a perfect forecast was scored,

@@ -596,7 +596,8 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
               + f" (best epoch {metrics['best_epoch']} of "
               f"{metrics['epochs_run']}); {seconds(metrics['train_seconds'])}.")
     if len(metrics["snapshot_epochs"]) > 1:
-        method += (f" The model tested is a snapshot average: the mean probability of the ensembles of epochs "
+        method += (f" The model tested is a snapshot average: the mean probability of the "
+                   f"{'ensembles' if args.members > 1 else 'classifiers'} of epochs "
                    f"{', '.join(map(str, metrics['snapshot_epochs']))} "
                    f"({len(metrics['snapshot_epochs']) * args.members} classifiers; validation accuracy "
                    f"{metrics['val_accuracy']:.2%}, epoch {metrics['best_epoch']} alone "

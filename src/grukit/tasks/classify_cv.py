@@ -84,23 +84,26 @@ def _summary(metrics: dict) -> str:
 
 def _report(out: Path, args: argparse.Namespace, loaded: dict, metrics: dict, summary: str, files: dict) -> Path:
     K = metrics["folds"]
+    about = ([plural(args.members, "member")] if args.members > 1 else []) + (
+        [f"word vectors: {loaded['vectors'].source}"] if loaded.get("vectors") else [])
+    gru = ("the GRU ensemble" if args.members > 1 else "the GRU") + (f" ({'; '.join(about)})" if about else "")
     method = (f"{K}-fold cross-validation (seed {args.seed}): each sentence is in the test part of exactly one fold. "
               f"Per fold, 10% of the other folds is the validation part (early stopping, baseline choices) and the "
               f"rest trains; vocabulary, log-count ratios (words"
-              f"{' and bigrams' if classify.with_bigrams(args) else ''}), "
-              f"the GRU ensemble ({plural(args.members, 'member')}"
-              f"{'; word vectors: ' + loaded['vectors'].source if loaded.get('vectors') else ''}) "
+              f"{' and bigrams' if classify.with_bigrams(args) else ''}), {gru} "
               f"and the baselines are fitted anew, exactly as one `grukit classify` run (each fold's own report is in "
               f"`fold-f/report.md`). Best epochs per fold: {', '.join(map(str, metrics['best_epochs']))}; "
               f"{seconds(metrics['train_seconds'])} of GRU training in all.")
     if any(len(epochs) > 1 for epochs in metrics["snapshot_epochs"]):
-        method += (f" The GRU tested on each fold is a snapshot average, the mean probability of the ensembles of "
-                   f"the epochs {metrics['snapshot_epochs']}; the best epoch alone scores "
+        epochs = "; ".join(f"fold {f}: {', '.join(map(str, e))}" for f, e in enumerate(metrics["snapshot_epochs"], 1))
+        method += (f" The GRU tested on each fold is a snapshot average, the mean probability of the "
+                   f"{'ensembles' if args.members > 1 else 'classifiers'} of the epochs ({epochs}); the best epoch "
+                   f"alone scores "
                    f"{metrics['gru_best_epoch_alone_pooled']:.2%} pooled, for reference.")
     verdict = (fold_verdict(metrics["gru_lead"], reference="GRU", score="accuracy")
                + " Pooled accuracy counts every sentence once.")
     figs = "\n\n".join(figure(n, p) for n, p in files.items() if str(p).endswith(".png"))
     return write_report(out / "report.md", f"grukit classify: {K}-fold cross-validation", [
         ("What ran", method), ("Data", f"{loaded['source']}: {len(loaded['tokens']):,} sentences, classes "
-                                       f"{loaded['names']}."),
+                                       f"{', '.join(map(str, loaded['names']))}."),
         ("Test accuracy over the folds", summary + "\n\n" + verdict), ("Figures", figs)])

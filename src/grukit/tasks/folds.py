@@ -23,10 +23,11 @@ from grukit.report import table
 
 
 def fold_summary(scores: dict[str, Sequence[float]], *, reference: str, higher_better: bool) -> dict:
-    """{"stats": {model: {mean, std, min, max}}, "lead": {model: {mean, se, folds_ahead, folds_behind, folds}}}."""
+    """{"stats": {model: {mean, std, min, max}}, "lead": {model: {mean, se, folds_ahead, folds_behind, folds}}};
+    std and se are None for one fold, which has no spread."""
     s = {name: np.asarray(v, dtype=float) for name, v in scores.items()}  # name -> (K,)
     K = len(s[reference])
-    stats = {name: {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if K > 1 else 0.0,
+    stats = {name: {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if K > 1 else None,
                     "min": float(v.min()), "max": float(v.max())} for name, v in s.items()}
     sign = 1.0 if higher_better else -1.0
     lead = {}
@@ -34,7 +35,7 @@ def fold_summary(scores: dict[str, Sequence[float]], *, reference: str, higher_b
         if name == reference:
             continue
         delta = sign * (s[reference] - v)  # (K,) > 0: the reference is better on that fold
-        lead[name] = {"mean": float(delta.mean()), "se": float(delta.std(ddof=1) / np.sqrt(K)) if K > 1 else 0.0,
+        lead[name] = {"mean": float(delta.mean()), "se": float(delta.std(ddof=1) / np.sqrt(K)) if K > 1 else None,
                       "folds_ahead": int((delta > 0).sum()), "folds_behind": int((delta < 0).sum()), "folds": K}
     return {"stats": stats, "lead": lead}
 

@@ -355,15 +355,18 @@ def _figures(out: Path, model: Forecaster, p: Prepared, series: Series, t_test: 
     return files
 
 
-def _covariate_gaps(series: Series, steps: int) -> str:
-    """What the report says of the covariates' gaps in the first `steps` steps ('' without covariates)."""
+def _covariate_gaps(series: Series, steps: int, *, target_filled: bool) -> str:
+    """What the report says of the covariates' gaps in the first `steps` steps ('' without covariates); where the
+    target had no gap to fill (`target_filled` False), the fill rule is said here rather than referred to."""
     if len(series.names) < 2:
         return ""
     counts = series.missing()[:steps, 1:].sum(axis=0)  # (C,)
     if not counts.any():
         return " The covariates have no missing values."
     listed = ", ".join(f"{name} {int(n)}" for name, n in zip(series.names[1:], counts) if n)
-    return (f" Missing covariate values ({listed}) are filled the same way, without an indicator channel; "
+    how = ("the same way" if target_filled else "by linear interpolation in time within the training part and, "
+           "from the validation part on, with the last observed value")
+    return (f" Missing covariate values ({listed}) are filled {how}, without an indicator channel; "
             f"the GRU and the ridge read the filled values.")
 
 
@@ -398,9 +401,8 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
                f"a value observed after its origin; a 0/1 gap-indicator channel marks every filled target step. A "
                f"missing value is never a target: it is left out of the training loss, the validation metric and "
                f"every test metric (the baselines are scored on the same observed points)." if gaps else
-               "Gaps: the target has no missing values, so nothing is filled and the model's 0/1 gap-indicator "
-               "channel is 0 throughout.")
-            + _covariate_gaps(series, len(p.y)))
+               "Gaps: the target has no missing values (the model's 0/1 gap-indicator channel is 0 throughout).")
+            + _covariate_gaps(series, len(p.y), target_filled=bool(gaps)))
     method = (f"Direct multi-step forecast of K = {p.horizon} steps from a lookback of L = {p.lookback} steps, "
               f"at every rolling origin of the test part ({metrics['test_origins']} origins). "
               f"Model: " + (f"the mean of {args.members} members, each a" if args.members > 1 else "a")

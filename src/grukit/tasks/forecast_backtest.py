@@ -49,8 +49,8 @@ def backtest(args: argparse.Namespace, series: Series) -> dict:
         per_fold.append(forecast.run_split(args, series, p, out / f"fold-{j + 1}").get("metrics"))
     if not is_main():
         return {}
-    # a baseline that some fold could not fit (the airline model, on a fold whose training part has no step
-    # whose seasonal difference reads no gap) has no mean over the folds: it is named, not tabled
+    # a baseline that some fold could not fit (the airline model, on a fold whose training part has no step from
+    # t = m + 2 on whose seasonal difference reads no gap) has no mean over the folds: it is named, not tabled
     every = [name for name in per_fold[0]["test"] if all(name in m["test"] for m in per_fold)]
     left_out = sorted({name for m in per_fold for name in m["test"]} - set(every))
     if left_out:

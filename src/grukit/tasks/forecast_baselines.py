@@ -15,7 +15,8 @@ For origin t, step k = 1..K, season m, j = ⌈k/m⌉ (seasons back to the last s
 `all_baselines` computes each on the modelled series y (the log of the level after
 `prepare(transform="log")`, where the drift becomes a growth rate) and returns forecasts of
 the level. The seasonal baselines need a season (m > 1); the airline model also needs a training
-step whose seasonal difference reads no gap.
+step from t = m + 2 on whose seasonal difference reads no gap (`fit_airline`; with none from t = 2m + 1
+on, its Θ is fixed at 0).
 
 Example:
     >>> import numpy as np
