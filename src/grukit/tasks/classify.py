@@ -168,8 +168,7 @@ def _bundled(args) -> bool:
 
 def load_sentences(args: argparse.Namespace) -> tuple[list[str], list[int], list[str], str]:
     """(texts, labels, class names, source) from the arguments."""
-    encoding = encoding_of(args, "--pos/--neg/--csv", args.csv is not None or args.pos is not None or
-                           args.neg is not None)
+    encoding = encoding_of(args, "--pos/--neg/--csv", not _bundled(args))
     if args.csv is not None:
         if args.pos or args.neg:
             raise UsageError("--csv: expected either --csv or --pos/--neg, got both")

@@ -180,6 +180,7 @@ def idle_threads(window: float = 0.3) -> int:
 
 
 TRAIN_FLAGS = {"epochs": "--epochs", "seed": "--seed"}  # the TrainConfig fields `train_config` takes from a flag
+OPTIMISER_FLAGS = {**TRAIN_FLAGS, "lr": "--lr", "batch_size": "--batch-size"}  # and a command's --lr, --batch-size
 
 
 def train_config(args: argparse.Namespace, **defaults: Any) -> TrainConfig:

@@ -37,7 +37,7 @@ from grukit.distributed import is_main
 from grukit.errors import UsageError
 from grukit.report import figure, number, seconds, table, write_csv, write_report
 from grukit.tasks.common import (
-    TRAIN_FLAGS,
+    OPTIMISER_FLAGS,
     add_encoding,
     add_resume,
     args_dict,
@@ -260,7 +260,7 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     config = train_config(args, epochs=EPOCHS, batch_size=args.batch_size, lr=args.lr, weight_decay=0.01,
                           warmup_steps=20, metric="val_mase", mode="min", patience=PATIENCE)
     result = fit(model, train, val, step_loss=ensemble_mse, evaluate=val_mase, config=config, out=out,
-                 flags={**TRAIN_FLAGS, "lr": "--lr", "batch_size": "--batch-size"})
+                 flags=OPTIMISER_FLAGS)
 
     target, observed = p.targets(t_test)
     truth = p.unscale(t_test, target)  # (N, K)

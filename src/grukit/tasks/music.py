@@ -146,7 +146,7 @@ def evaluate(model: nn.Module, dataset) -> dict[str, float]:
 
 def train(config: MusicConfig, splits: dict, train_config, out: Path | None) -> dict:
     """Train one model, best epoch on validation NLL; returns {"model", "fit", "parameters", "*_nll"}."""
-    from grukit.tasks.common import TRAIN_FLAGS
+    from grukit.tasks.common import OPTIMISER_FLAGS
     from grukit.tasks.sequences import pad_collate
     from grukit.train import fit
 
@@ -155,7 +155,7 @@ def train(config: MusicConfig, splits: dict, train_config, out: Path | None) -> 
     model.init_output_bias(splits["train"])
     result = fit(model, as_dataset(splits["train"]), as_dataset(splits["valid"]), step_loss=step_loss,
                  evaluate=evaluate, config=train_config, out=out, collate=pad_collate,
-                 flags={**TRAIN_FLAGS, "lr": "--lr", "batch_size": "--batch-size"})  # as `train_config_from` sets them
+                 flags=OPTIMISER_FLAGS)  # as `train_config_from` sets them
     model.eval()
     return {"model": model, "fit": result, "parameters": count_parameters(model),
             "train_nll": nll(model, as_dataset(splits["train"])), "valid_nll": nll(model, as_dataset(splits["valid"])),

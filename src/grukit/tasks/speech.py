@@ -207,7 +207,7 @@ def evaluate(model: nn.Module, dataset) -> dict[str, float]:
 
 def train(config: SpeechConfig, splits, train_config, out: Path | None) -> dict:
     """Train one classifier; returns {"model", "fit", "test_accuracy", "confusion", "parameters"}."""
-    from grukit.tasks.common import TRAIN_FLAGS
+    from grukit.tasks.common import OPTIMISER_FLAGS
     from grukit.tasks.sequences import pad_collate
     from grukit.train import fit
 
@@ -217,7 +217,7 @@ def train(config: SpeechConfig, splits, train_config, out: Path | None) -> dict:
     model.set_normalisation(np.concatenate(train_part.features))
     result = fit(model, as_dataset(train_part), as_dataset(val_part), step_loss=step_loss, evaluate=evaluate,
                  config=train_config, out=out, collate=pad_collate,
-                 flags={**TRAIN_FLAGS, "lr": "--lr", "batch_size": "--batch-size"})  # as `train_config_from` sets them
+                 flags=OPTIMISER_FLAGS)  # as `train_config_from` sets them
     test = as_dataset(test_part)
     predicted = predict(model, test)
     return {"model": model, "fit": result, "parameters": count_parameters(model),

@@ -40,7 +40,7 @@ from grukit.errors import UsageError
 from grukit.report import figure, plural, seconds, table, write_report
 from grukit.resume import digest
 from grukit.tasks.common import (
-    TRAIN_FLAGS,
+    OPTIMISER_FLAGS,
     add_encoding,
     add_resume,
     args_dict,
@@ -189,8 +189,7 @@ def run(args: argparse.Namespace) -> dict:
                           time_limit=args.time_limit or None)
     out = Path(args.out)
     result = fit(model, train, val, step_loss=next_char_loss, evaluate=stream_loss, config=config, out=out,
-                 flags={**TRAIN_FLAGS, "lr": "--lr", "batch_size": "--batch-size",
-                        "steps_per_epoch": "--steps-per-epoch", "warmup_steps": "--steps-per-epoch"})
+                 flags={**OPTIMISER_FLAGS, "steps_per_epoch": "--steps-per-epoch", "warmup_steps": "--steps-per-epoch"})
     if not result.history:
         raise UsageError(f"--time-limit: {args.time_limit:g} s ran out before the first evaluation period finished; "
                          "give more time (0 = no limit)")
