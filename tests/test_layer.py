@@ -636,3 +636,121 @@ def test_unbatched_h0_of_a_stack_is_read_per_layer():
     out, h_n = gru(x, h0)
     out_b, h_n_b = gru(x.unsqueeze(1), h0.unsqueeze(1))
     assert torch.equal(out, out_b.squeeze(1)) and torch.equal(h_n, h_n_b.squeeze(1))
+
+
+def test_the_plain_step_runs_no_checked_step_after_it(monkeypatch):
+    """A mutation audit: step() could run the plain kernel step and then the checked way as well (its result
+    thrown away), doubling the per-step cost the plain way exists to cut, and every test still passed: the
+    common call must not reach the checked way's argument checks or its backend look-up."""
+    if kernels.plain_step("auto") is None:
+        pytest.skip("no backend with a plain_step here (the cpu kernel did not build)")
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4)
+    x, h = torch.randn(2, 3), torch.randn(1, 2, 4)  # (N, I), (1, N, H)
+    want = gru.step(x, h)  # (1, N, H)
+
+    def checked(*args):
+        raise AssertionError("the checked way ran")
+
+    monkeypatch.setattr(gru, "_step_inputs", checked)
+    monkeypatch.setattr(kernels, "get", checked)
+    assert torch.equal(gru.step(x, h), want)
+
+
+@pytest.mark.parametrize("where", ["module", "global"])
+def test_a_forward_pre_hook_keeps_the_common_step_off_the_plain_way(where):
+    """A mutation audit: the plain step (one float32 layer, x_t (N, I), h (1, N, H)) could skip a module's or a
+    global forward pre-hook without a failing test: the hook tests prune the weight, which takes it out of
+    _parameters and so off the plain way anyway. A hook that doubles x_t must act on every call."""
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4)
+    x, h = torch.randn(2, 3), torch.randn(1, 2, 4)  # (N, I), (1, N, H)
+    want = gru.step(2 * x, h)  # (1, N, H)
+
+    def double(module, args):
+        return (2 * args[0], *args[1:])
+
+    if where == "module":
+        handle = gru.register_forward_pre_hook(double)
+    else:
+        from torch.nn.modules.module import register_module_forward_pre_hook
+
+        handle = register_module_forward_pre_hook(double)
+    try:
+        got = gru.step(x, h)
+    finally:
+        handle.remove()
+    assert torch.equal(got, want)
+    assert torch.equal(gru.step(x, h), gru(x[None], h)[1])  # and gone with the hook
+
+
+def test_pre_hooks_that_return_one_value_or_new_kwargs_arguments_are_followed():
+    """A mutation audit of _run_pre_hooks: a hook that returns x_t alone (Module.__call__ wraps it in a tuple),
+    a with_kwargs hook that returns new (args, kwargs), and the order (global hooks first, then the module's, as
+    Module.__call__ runs them) were in no test: each could be dropped or turned around without a failure."""
+    from torch.nn.modules.module import register_module_forward_pre_hook
+
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, num_layers=2)
+    x, h = torch.randn(2, 3), torch.randn(2, 2, 4)  # (N, I), (L, N, H)
+    wants = [gru.step(x + 1.0, h), gru.step(x, 0.5 * h), gru.step((x + 1.0) * 3.0, h)]  # (L, N, H) each, no hooks
+    handle = gru.register_forward_pre_hook(lambda module, args: args[0] + 1.0)  # x_t alone: h stays as given
+    assert torch.equal(gru.step(x, h), wants[0])
+    handle.remove()
+    handle = gru.register_forward_pre_hook(lambda module, args, kwargs: ((args[0], 0.5 * args[1]), kwargs),
+                                           with_kwargs=True)
+    assert torch.equal(gru.step(x, h), wants[1])
+    handle.remove()
+    gru.register_forward_pre_hook(lambda module, args: (args[0] * 3.0, args[1]))  # runs second
+    handle = register_module_forward_pre_hook(lambda module, args: (args[0] + 1.0, args[1]))  # runs first
+    try:
+        got = gru.step(x, h)
+    finally:
+        handle.remove()
+    assert torch.equal(got, wants[2])
+
+
+def test_a_subclass_s_own_kernel_is_used_by_step():
+    """A mutation audit: the plain step's test that the class keeps GRU.kernel could go, so that a subclass's
+    kernel() (its own step) was bypassed for the common streaming call, and no test noticed."""
+    from grukit.kernels import fused
+
+    calls = []
+
+    class Counted(grukit.GRU):
+        def kernel(self):
+            def step(*args, **kwargs):
+                calls.append(1)
+                return fused.step(*args, **kwargs)
+
+            return kernels.Backend("counted", fused.sequence, step)
+
+    torch.manual_seed(0)
+    gru = Counted(3, 4)
+    x, h = torch.randn(2, 3), torch.randn(1, 2, 4)  # (N, I), (1, N, H)
+    got = gru.step(x, h)  # (1, N, H)
+    assert calls == [1]
+    torch.testing.assert_close(got, gru(x[None], h)[1])
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_step_gives_back_the_grad_mode_it_found(num_layers):
+    """A mutation audit: step() turns grad mode off for its products; without the `finally` that turns it back
+    on, every later forward() in the process recorded no graph, and no test looked at the mode after a step."""
+    gru = grukit.GRU(3, 4, num_layers=num_layers, dtype=torch.float64)  # float64 + h None: the checked way
+    for mode in (True, False):
+        with torch.set_grad_enabled(mode):
+            gru.step(torch.randn(2, 3, dtype=torch.float64))
+            assert torch.is_grad_enabled() is mode
+    output, _ = gru(torch.randn(1, 2, 3, dtype=torch.float64))
+    assert output.requires_grad
+
+
+def test_step_of_one_layer_refuses_a_state_without_its_layer_dimension():
+    """A mutation audit: the plain step's rank test of h could go, and the C++ step, which also takes an (N, H)
+    state, then answered a batched x_t and an (N, H) h with an (N, H) state, where step() refuses h without the
+    layer dimension (L, N, H) on every other path."""
+    gru = grukit.GRU(3, 4)
+    x, h = torch.randn(2, 3), torch.randn(2, 4)  # (N, I), (N, H)
+    with pytest.raises(ValueError, match=r"^h: expected a tensor of rank 3, got rank 2 \(shape \(2, 4\)\)"):
+        gru.step(x, h)

@@ -219,3 +219,76 @@ def test_the_cpu_backend_hands_out_its_plain_step():
     assert kernels.get("cpu", torch.device("cpu")).plain_step is cpu._ops().step
     assert kernels.plain_step("auto") is cpu._ops().step
     assert kernels.get("fused", torch.device("cpu")).plain_step is None
+
+
+def test_auto_on_cuda_picks_fused():
+    """A mutation audit: the `auto` list for CUDA could name another backend (eager, 10× slower there) without a
+    failing test, since the suite runs without a GPU; a torch.device("cuda") is made without one."""
+    backend = kernels.get("auto", torch.device("cuda"))
+    assert backend.name == "fused" and backend.sequence.__module__ == "grukit.kernels.fused"
+    assert kernels.runs_on("fused", "cuda") and not kernels.runs_on("cpu", "cuda")
+
+
+def test_a_backend_module_that_fails_to_import_or_lacks_available_is_unavailable(monkeypatch, tmp_path):
+    """A mutation audit: _load's handling of a module that raises ImportError (a missing dependency: not only
+    ModuleNotFoundError) and of a package without `available` (a backend still without its module) could go
+    without a failing test; each must read as "not available", never raise."""
+    (tmp_path / "grukit_test_broken_backend.py").write_text('raise ImportError("cannot import name \'x\' from y")\n')
+    (tmp_path / "grukit_test_bare_backend.py").write_text("name = 'bare'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(kernels._MODULES, "broken", "grukit_test_broken_backend")
+    monkeypatch.setitem(kernels._MODULES, "bare", "grukit_test_bare_backend")
+    kernels._load.cache_clear()
+    kernels._get.cache_clear()
+    try:
+        assert kernels.available("broken") is False and kernels.available("bare") is False
+        with pytest.raises(ValueError, match=r"^backend: 'bare' is not available in this process"):
+            kernels.get("bare", torch.device("cpu"))
+    finally:
+        kernels._load.cache_clear()
+        kernels._get.cache_clear()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_kernel_s_sequence_defaults_to_no_mask_and_forward_time(backend):
+    """A mutation audit: the defaults mask=None, reverse=False of a kernel's sequence (the documented call, as in
+    the docstrings' examples) could change, e.g. eager's to reverse=True, without a failing test: grukit.GRU always
+    passes both."""
+    torch.manual_seed(0)
+    T, N, I, H = 4, 2, 3, 5
+    args = (torch.randn(T, N, I, dtype=torch.float64), torch.randn(N, H, dtype=torch.float64),
+            torch.randn(3 * H, I, dtype=torch.float64), torch.randn(3 * H, H, dtype=torch.float64),
+            torch.randn(3 * H, dtype=torch.float64), torch.randn(3 * H, dtype=torch.float64))
+    kernel = kernels.get(backend, torch.device("cpu"))
+    for reset in ("before", "after"):
+        implicit = kernel.sequence(*args, reset=reset)
+        explicit = kernel.sequence(*args, reset=reset, mask=None, reverse=False)
+        reversed_ = kernel.sequence(*args, reset=reset, mask=None, reverse=True)
+        assert all(torch.equal(a, b) for a, b in zip(implicit, explicit))
+        assert not torch.equal(implicit[1], reversed_[1])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("reset", ("before", "after"))
+def test_every_kernel_s_step_is_one_step_of_its_sequence(backend, reset):
+    """A mutation audit: eager's step could ignore `reset` (always "before" or "after") without a failing test;
+    GRU.step runs it only for backend='eager', with the default reset. A step is the sequence's single step."""
+    torch.manual_seed(0)
+    N, I, H = 3, 4, 5
+    x, h = torch.randn(1, N, I, dtype=torch.float64), torch.randn(N, H, dtype=torch.float64)
+    params = [torch.randn(*shape, dtype=torch.float64) for shape in ((3 * H, I), (3 * H, H), (3 * H,), (3 * H,))]
+    kernel = kernels.get(backend, torch.device("cpu"))
+    got = kernel.step(x[0], h, *params, reset=reset)  # (N, H)
+    torch.testing.assert_close(got, kernel.sequence(x, h, *params, reset=reset)[1], rtol=1e-12, atol=1e-12)
+    other = "after" if reset == "before" else "before"
+    assert not torch.allclose(got, kernel.step(x[0], h, *params, reset=other))
+
+
+def test_a_backend_that_is_not_available_runs_nowhere(monkeypatch):
+    """A mutation audit: runs_on could answer from the `auto` lists alone (cpu on CPU tensors) for a backend that
+    cannot run in this process, so that a checkpoint saved with backend='cpu' kept it on a machine where its
+    kernel did not build; no test made a backend unavailable there."""
+    real = kernels._load
+    monkeypatch.setattr(kernels, "_load", lambda name: None if name == "cpu" else real(name))
+    assert not kernels.runs_on("cpu", "cpu") and not kernels.available("cpu")
+    assert kernels.runs_on("fused", "cpu") and kernels.runs_on("eager", "cpu") and kernels.runs_on("auto", "cpu")

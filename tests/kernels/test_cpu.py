@@ -742,3 +742,87 @@ def test_the_pool_hands_out_the_smallest_block_that_fits():
     finally:
         cpu.empty_cache()
         ops.allow_workspace(before)
+
+
+def test_a_misshapen_bias_x_is_named_before_the_cpp_code_reads_past_it():
+    """A mutation audit: _check's shape test of bias_x could go without a failing test (only bias_h's was tried),
+    and the C++ forward, which takes its sizes from the weights, then read 3H values from a shorter bias."""
+    x, h0, w_x, w_h, b_x, b_h = _args()
+    with pytest.raises(ValueError, match=r"^bias_x: expected shape \(15,\), got \(14,\)"):
+        cpu.sequence(x, h0, w_x, w_h, b_x[:14], b_h, reset="after")
+    with pytest.raises(ValueError, match=r"^bias_x: expected shape \(15,\), got \(1, 15\)"):
+        cpu.sequence(x, h0, w_x, w_h, b_x[None], b_h, reset="before")
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_sequence_reads_every_strided_argument_as_its_values(reset):
+    """A mutation audit: the C++ forward reads raw memory, so sequence makes each tensor contiguous first; that
+    could be dropped for the weights, the biases, h0 or the mask without a failing test (only x, through
+    batch_first, ever came strided). Each argument is passed as a non-contiguous view here, gradients too."""
+    T, N, I, H = 4, 3, 4, 5
+    x, h0, w_x, w_h, b_x, b_h = _args(T=T, N=N, I=I, H=H, dtype=torch.float64)
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 0.0, 1.0], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    plain = [t.clone().requires_grad_() for t in (x, h0, w_x, w_h, b_x, b_h)]
+    strided = [t.clone().requires_grad_() for t in (x, h0, w_x, w_h, b_x, b_h)]
+    views = [strided[0].transpose(0, 1).contiguous().transpose(0, 1)]  # (T, N, I) batch-first memory
+    views += [t.t().contiguous().t() for t in strided[1:4]]  # (N, H), (3H, I), (3H, H) column-major
+    views += [torch.stack((t, -t), dim=1)[:, 0] for t in strided[4:]]  # (3H,) every other value
+    mask_view = torch.stack((mask, 1 - mask), dim=-1)[..., 0]  # (T, N) every other value
+    assert not any(v.is_contiguous() for v in (*views, mask_view))
+    d_out, d_hn = torch.randn(T, N, H, dtype=torch.float64), torch.randn(N, H, dtype=torch.float64)
+    results = []
+    for args, steps in ((views, mask_view), (plain, mask)):
+        output, h_n = cpu.sequence(*args, reset=reset, mask=steps)
+        ((output * d_out).sum() + (h_n * d_hn).sum()).backward()
+        results.append([output.detach(), h_n.detach()])
+    want = fused.sequence(*plain[:2], *(t.detach() for t in plain[2:]), reset=reset, mask=mask)
+    for got in results:
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b.detach(), rtol=1e-12, atol=1e-12)
+    for a, b in zip(strided, plain):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_other_dtypes_go_to_fused_with_their_mask_and_direction(reset):
+    """A mutation audit: the hand-over of bfloat16/float16 to fused could drop `mask` or `reverse` (a bf16
+    bidirectional GRU with lengths then ran every reverse pass forward, over padding) without a failing test:
+    the one test of it passed neither."""
+    x, h0, params, mask, _, _ = _inputs(5, 3, 3, 4, torch.float64, bias=True, masked=True, seed=2)
+    args = [t.detach().to(torch.bfloat16) for t in (x, h0, *params)]
+    mask = mask.to(torch.bfloat16)
+    assert not mask.all()
+    for reverse in (False, True):
+        got = cpu.sequence(*args, reset=reset, mask=mask, reverse=reverse)
+        want = fused.sequence(*args, reset=reset, mask=mask, reverse=reverse)
+        assert all(a.dtype == torch.bfloat16 and torch.equal(a, b) for a, b in zip(got, want))
+    assert not torch.equal(cpu.sequence(*args, reset=reset, mask=mask, reverse=True)[1],
+                           cpu.sequence(*args, reset=reset, mask=mask)[1])
+    assert not torch.equal(cpu.sequence(*args, reset=reset, mask=mask)[1], cpu.sequence(*args, reset=reset)[1])
+
+
+def test_plain_step_op_is_none_where_the_kernel_was_not_built(monkeypatch):
+    """A mutation audit: plain_step_op gave `None.step` (an AttributeError) instead of None where the extension
+    could not be built, which the registry reads as "no plain step"."""
+    monkeypatch.setattr(cpu, "_state", {"tried": True, "module": None})
+    assert cpu.plain_step_op() is None and not cpu.available()
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_strided_incoming_gradients_are_read_as_their_values(reset):
+    """A mutation audit: backward makes the gradient of h_n contiguous before the C++ code reads it as raw
+    memory, and that could go without a failing test: every test's h_n gradient came contiguous. Here it comes
+    transposed (h_n.t() in the loss) and broadcast (h_n.sum(): stride 0), and so does the output's."""
+    T, N, I, H = 4, 3, 2, 5
+    x, h0, *params = _args(T=T, N=N, I=I, H=H, dtype=torch.float64)
+    D_out, D_hn = torch.randn(H, N, T, dtype=torch.float64), torch.randn(H, N, dtype=torch.float64)
+    losses = (lambda output, h_n: (output.permute(2, 1, 0) * D_out).sum() + (h_n.t() * D_hn).sum(),
+              lambda output, h_n: output.sum() + h_n.sum())
+    for loss in losses:
+        grads = []
+        for kernel in (cpu, fused):
+            leaves = [t.clone().requires_grad_() for t in (x, h0, *params)]
+            loss(*kernel.sequence(*leaves, reset=reset)).backward()
+            grads.append([leaf.grad for leaf in leaves])
+        for a, b in zip(*grads):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

@@ -134,3 +134,55 @@ def test_a_header_change_changes_the_flags(monkeypatch, tmp_path):
     with open(tmp_path / _build.HEADERS[-1], "a") as header:
         header.write("\n// edited\n")
     assert _build.flags()[-1] != before[-1] and _build.flags()[:-1] == before[:-1]
+
+
+def test_a_failed_build_logs_the_end_of_a_long_compiler_error(caplog, stub_load):
+    """A mutation audit: the warning keeps the last 500 characters of a build error (a compiler names the error
+    at the end, after pages of context); keeping the first 500 instead passed every test, whose errors were
+    short."""
+    stub_load["raise"] = RuntimeError("In file included from gru.h:1:\n" + "  context line\n" * 100
+                                      + "forward.cpp:42: error: 'foo' was not declared in this scope")
+    with caplog.at_level(logging.WARNING, logger="grukit.kernels.cpu"):
+        assert _build.load() is None
+    assert "forward.cpp:42: error: 'foo' was not declared in this scope" in caplog.text
+    assert "In file included from" not in caplog.text
+
+
+def test_load_leaves_path_unset_where_it_was_unset(monkeypatch, stub_load):
+    """A mutation audit: the `finally` of load() that removes PATH again where the process had none (after the
+    ninja package's folder was put there for the build) ran in no test; it could leave PATH set, or fail."""
+    from torch.utils import cpp_extension
+
+    answers = iter((False, True))  # no ninja on PATH; then, with its folder added, ninja
+    monkeypatch.setattr(cpp_extension, "is_ninja_available", lambda: next(answers))
+    monkeypatch.setattr(_build, "_put_ninja_on_path", lambda: os.environ.__setitem__("PATH", "/venv/bin"))
+    monkeypatch.delenv("PATH", raising=False)
+    assert _build.load() is stub_load["module"]
+    assert stub_load["path"] == ["/venv/bin"] and "PATH" not in os.environ
+
+
+def test_a_cached_build_is_one_of_its_own_name_no_older_than_any_source_or_header(monkeypatch, tmp_path):
+    """A mutation audit of _cached: a header edited after the build (the one test edited every file, sources
+    too), a .so of another name in the folder, and a .so exactly as new as the newest source each decided
+    nothing in any test; each could be read the other way without a failure (and "compiling" logged wrongly)."""
+    src, ext, name = tmp_path / "src", tmp_path / "ext", "grukit_cpu_test"
+    src.mkdir()
+    for file in _build.SOURCES + _build.HEADERS:
+        shutil.copy(_build._HERE / file, src / file)
+    monkeypatch.setattr(_build, "_HERE", src)
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(ext))
+    (ext / name).mkdir(parents=True)
+    built, other = ext / name / f"{name}.so", ext / name / "another_extension.so"
+    built.write_bytes(b"")
+    t0 = 1_700_000_000
+    for file in _build.SOURCES + _build.HEADERS:
+        os.utime(src / file, (t0, t0))
+    os.utime(built, (t0, t0))
+    assert _build._cached(name)  # as new as the newest source: up to date
+    os.utime(src / _build.HEADERS[-1], (t0 + 10, t0 + 10))
+    assert not _build._cached(name)  # a header edited since the build
+    other.write_bytes(b"")
+    os.utime(other, (t0 + 20, t0 + 20))
+    assert not _build._cached(name)  # a newer .so of another name is not this build
+    os.utime(built, (t0 + 20, t0 + 20))
+    assert _build._cached(name)

@@ -90,3 +90,21 @@ def test_step_carries_forward_mode_and_vmap_on_every_backend(backend):
                                atol=1e-8, rtol=1e-6)
     torch.testing.assert_close(torch.func.vmap(gru.step, in_dims=(0, None))(xs, h),
                                torch.stack([gru.step(x, h) for x in xs]))
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "eager"])
+def test_a_tangent_on_any_argument_names_the_eager_backend(backend):
+    """A mutation audit: the forward's guard looked at x alone in every test (the dual tensor was always x), so it
+    could skip h0 and the weights without a failing test; a tangent on any of them leaves torch's own message,
+    which names neither the cause nor backend='eager'."""
+    import torch.autograd.forward_ad as forward_ad
+
+    torch.manual_seed(0)
+    T, N, I, H = 3, 2, 3, 4
+    args = [torch.randn(T, N, I), torch.randn(N, H), torch.randn(3 * H, I), torch.randn(3 * H, H),
+            torch.randn(3 * H), torch.randn(3 * H)]
+    kernel = kernels.get(backend, torch.device("cpu"))
+    for i in range(1, len(args)):
+        with forward_ad.dual_level(), pytest.raises(RuntimeError, match=rf"^backend '{backend}'.*need backend='eager'"):
+            dual = [forward_ad.make_dual(a, torch.randn_like(a)) if j == i else a for j, a in enumerate(args)]
+            kernel.sequence(*dual, reset="after")
