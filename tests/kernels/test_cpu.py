@@ -826,3 +826,226 @@ def test_strided_incoming_gradients_are_read_as_their_values(reset):
             grads.append([leaf.grad for leaf in leaves])
         for a, b in zip(*grads):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_an_inference_forward_with_a_mask_matches_fused(reset):
+    """A mutation audit of the C++ kernel: a forward without a graph but with a mask ran its rows as in training
+    (writing the cache's fourth block, which an inference cache of 3H columns does not have, over the next row's
+    input projection), and no test compared such a forward with another backend."""
+    x, h0, params, mask, _, _ = _inputs(5, 3, 4, 6, torch.float64, bias=True, masked=True)
+    x, h0, params = x.detach(), h0.detach(), [p.detach() for p in params]
+    for reverse in (True, False):
+        got = cpu.sequence(x, h0, *params, reset=reset, mask=mask, reverse=reverse)
+        want = fused.sequence(x, h0, *params, reset=reset, mask=mask, reverse=reverse)
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_strided_and_expanded_output_gradients_match_fused(reset):
+    """A mutation audit of the C++ kernel: the backward copies a non-contiguous d_output itself (contiguous_small),
+    and no test gave it one whose last dimension is not unit-stride: output.sum() (an expanded scalar, strides 0)
+    or a loss read through a transposed view, so reading it as if the stride were 1 went unseen."""
+    T, N, I, H = 4, 3, 2, 5
+    for loss in (lambda out: out.sum(), lambda out: (out.transpose(0, 2) * torch.linspace(-1, 1, T)).sum()):
+        inputs = _inputs(T, N, I, H, torch.float64, bias=True, masked=False)
+        x, h0, params, *_ = inputs
+        leaves = [x, h0, *params]
+        grads = {}
+        for backend in (cpu, fused):
+            output, _ = backend.sequence(x, h0, *params, reset=reset)
+            grads[backend.name] = torch.autograd.grad(loss(output), leaves)
+        for a, b in zip(grads["cpu"], grads["fused"]):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_a_padded_step_keeps_the_state_to_the_last_bit(reset):
+    """A mutation audit of the C++ kernel: lerp's two forms (a + w·(b − a) below w = ½, b − (b − a)·(1 − w) from
+    it) make the masked update exact at m = 0; with the second form alone a padded step moved the state by an ulp,
+    which every test's tolerance hid. h_n is the output of each sequence's last real step, exactly."""
+    T, N, I, H = 6, 4, 3, 33
+    x, h0, params, _, _, _ = _inputs(T, N, I, H, torch.float32, bias=True, masked=False, seed=3)
+    x, h0, params = x.detach(), h0.detach(), [p.detach() for p in params]
+    lengths = torch.tensor([1, 3, 2, 6])
+    mask = (torch.arange(T)[:, None] < lengths[None, :]).float()  # (T, N)
+    output, h_n = cpu.sequence(x, h0, *params, reset=reset, mask=mask)
+    last = output[lengths - 1, torch.arange(N)]  # (N, H)
+    assert torch.equal(h_n, last)
+
+
+def _training_cache(ops, t, N=64, H=512):
+    """A training forward's cache (t, N, 4H) in float32, 0.5 MiB per step at N = 64, H = 512, alive while held."""
+    x, h0, w_x, w_h, *_ = _args(T=t, N=N, I=3, H=H)
+    return ops.forward(x, h0, w_x, w_h, None, None, None, True, False, True)[3]
+
+
+def test_turning_the_pool_off_returns_its_blocks_and_those_freed_later():
+    """A mutation audit of the C++ kernel's pool: allow_workspace(False) could keep the pooled blocks, and a block
+    in use when the pool was turned off could join the pool when freed, holding memory that no call takes while
+    the pool is off; no test turned it off with blocks in it or in use. Also what the switch, release_workspace and
+    workspace_blocks (smallest first, whatever the order of freeing) return, which no test checked."""
+    ops = cpu._ops()
+    before = ops.allow_workspace(True)
+    cpu.empty_cache()
+    MiB = 2**20
+    try:
+        held, larger, smaller = _training_cache(ops, 48), _training_cache(ops, 40), _training_cache(ops, 36)
+        del larger, smaller  # 20 MiB, then 18 MiB
+        assert ops.workspace_blocks() == [18 * MiB, 20 * MiB]
+        assert ops.release_workspace() == 38 * MiB and ops.workspace_blocks() == []
+        _training_cache(ops, 40)  # freed at once: to the pool again
+        assert ops.workspace_blocks() == [20 * MiB]
+        assert ops.allow_workspace(False) is True
+        assert ops.workspace_blocks() == []  # returned to the system at once
+        del held
+        assert ops.workspace_blocks() == []  # freed while off: to the system
+        assert ops.allow_workspace(False) is False
+    finally:
+        ops.allow_workspace(before)
+        cpu.empty_cache()
+
+
+def test_a_buffer_of_exactly_16_mib_is_pooled():
+    """A mutation audit of the C++ kernel's pool: buffers "of 16 MiB or more" are pooled, and a threshold moved by
+    one (more than 16 MiB) failed no test; a (32, 64, 2048) float32 cache is 16 MiB exactly."""
+    ops = cpu._ops()
+    before = ops.allow_workspace(True)
+    cpu.empty_cache()
+    try:
+        cache = _training_cache(ops, 32)
+        assert cache.numel() * cache.element_size() == 16 * 2**20
+        del cache
+        assert ops.workspace_blocks() == [16 * 2**20]
+    finally:
+        ops.allow_workspace(before)
+        cpu.empty_cache()
+
+
+def test_the_cpp_step_names_an_x_t_that_is_not_a_float_matrix():
+    """A mutation audit of the C++ kernel: the step's first two checks (x_t 2-D, float32 or float64) could go with
+    no failing test; without them a 1-D x_t raised an IndexError and a float16 one a RuntimeError from data_ptr."""
+    x, h0, w_x, w_h, b_x, b_h = _args()
+    step = cpu.plain_step_op()
+    with pytest.raises(ValueError, match=r"^x_t: expected an \(N, I\) tensor, got shape \[4\]"):
+        step(x[0, 0], h0, w_x, w_h, b_x, b_h, True)
+    half = [t.half() for t in (x[0], h0, w_x, w_h, b_x, b_h)]
+    with pytest.raises(TypeError, match=r"^x_t: expected float32 or float64, got Half"):
+        step(*half, True)
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_an_empty_batch_gives_zero_weight_gradients(reset):
+    """A mutation audit of the C++ kernel: gemm's K = 0 case (a product over no rows, N = 0, must write zeros where
+    beta is 0) could go with no failing test: dW_x and dW_h came back uninitialised."""
+    H, I = 16, 64
+    x, h0, w_x, w_h, b_x, b_h = (t.requires_grad_() for t in _args(T=3, N=0, I=I, H=H))
+    garbage = torch.full((3 * H, I), 7.0)  # freed just before: malloc hands its memory to the next of its size
+    garbage2 = torch.full((3 * H, H), 7.0)
+    del garbage, garbage2
+    output, h_n = cpu.sequence(x, h0, w_x, w_h, b_x, b_h, reset=reset)
+    assert output.shape == (3, 0, H) and h_n.shape == (0, H)
+    (output.sum() + h_n.sum()).backward()
+    for p in (w_x, w_h, b_x, b_h):
+        assert torch.equal(p.grad, torch.zeros_like(p))
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_no_input_features_match_fused(reset):
+    """A mutation audit of the C++ kernel: with I = 0 the input projection is a product over nothing, which gemm
+    must write as zeros (beta = 0); without that the cache kept whatever its memory held."""
+    T, N, H = 4, 3, 5
+    x, h0, w_x, w_h, b_x, b_h = _args(T=T, N=N, I=0, H=H, dtype=torch.float64)
+    for _ in range(3):
+        garbage = torch.full((T, N, 4 * H), 7.0, dtype=torch.float64)
+        del garbage
+        leaves = [t.clone().requires_grad_() for t in (x, h0, w_x, w_h, b_x, b_h)]
+        got = cpu.sequence(*leaves, reset=reset)
+        want = fused.sequence(*leaves, reset=reset)
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("after", [True, False])
+def test_a_step_without_biases_after_one_with_them_adds_none(after):
+    """A mutation audit of the C++ kernel: the step keeps its scratch (the bias sums among it) between calls on a
+    thread, so the bias sums must be zeroed for a GRU without biases; no test stepped without biases at all, and
+    without the zeroing a bias-free step after a biased one of the same size added the old biases."""
+    x, h0, w_x, w_h, b_x, b_h = _args(N=2, dtype=torch.float64)
+    step = cpu.plain_step_op()
+    reset = "after" if after else "before"
+    for bias in ((b_x, b_h), (None, None)):
+        got = step(x[0], h0, w_x, w_h, *bias, after)
+        torch.testing.assert_close(got, fused.step(x[0], h0, w_x, w_h, *bias, reset=reset), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_a_nan_with_a_payload_propagates_like_fused(reset):
+    """A mutation audit of the C++ kernel: the float32 exp returns x itself for a NaN, and without that select no
+    test failed, because the NaN of float("nan") (payload 0) passes through the polynomial and the exponent
+    arithmetic as NaN; a NaN whose low payload bits are set (as some tools' missing-value markers are) came out
+    of exp as a finite number, so σ and tanh of it were not NaN."""
+    x, h0, params, _, _, _ = _inputs(3, 2, 3, 4, torch.float32, bias=True, masked=False)
+    x, h0, params = x.detach().clone(), h0.detach(), [p.detach() for p in params]
+    x[1, 0, :] = torch.tensor([0x7FC00123, 0x7FC001FF, 0xFFC00041 - 2**32], dtype=torch.int32).view(torch.float32)
+    assert x[1, 0].isnan().all()
+    with torch.no_grad():
+        got, _ = cpu.sequence(x, h0, *params, reset=reset)
+        stepped = cpu.step(x[1], h0, *params, reset=reset)
+    want, _ = fused.sequence(x, h0, *params, reset=reset)
+    assert torch.equal(got.isnan(), want.isnan()) and got[1:, 0].isnan().all() and not got[:, 1].isnan().any()
+    assert torch.equal(stepped.isnan(), fused.step(x[1], h0, *params, reset=reset).isnan())
+    assert stepped[0].isnan().all()
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_the_update_at_z_one_half_rounds_as_torch_lerp(reset):
+    """A mutation audit of the C++ kernel: lerp switches forms at w = ½ as torch.lerp does (so that the cpu kernel
+    rounds as fused), and moving the switch (w ≤ ½, or w < 1) failed no test, whose tolerances hide an ulp. With
+    z = σ(0) = ½ and n = tanh(20) = 1 exactly in both backends, h = lerp(h_prev, 1, ½) to the last bit."""
+    N = 1001
+    h0 = torch.linspace(-3, 3, N).reshape(N, 1)  # (N, H), H = I = 1
+    x = torch.zeros(2, N, 1)  # (T, N, I)
+    w_x, w_h = torch.zeros(3, 1), torch.zeros(3, 1)
+    b_x, b_h = torch.tensor([0.0, 0.0, 20.0]), torch.zeros(3)  # a_z = 0, a_n = 20
+    want = torch.lerp(h0, torch.ones_like(h0), torch.tensor(0.5))  # (N, H)
+    with torch.no_grad():
+        output, _ = cpu.sequence(x, h0, w_x, w_h, b_x, b_h, reset=reset)
+        stepped = cpu.step(x[0], h0, w_x, w_h, b_x, b_h, reset=reset)
+        reference, _ = fused.sequence(x, h0, w_x, w_h, b_x, b_h, reset=reset)
+    assert torch.equal(reference[0], want)
+    assert torch.equal(output[0], want) and torch.equal(stepped, want)
+    assert torch.equal(output[1], reference[1])
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_bias_gradients_are_summed_over_rows_in_double(reset):
+    """A mutation audit of the C++ kernel: the bias gradients are column sums of da accumulated in double, and
+    summing in float32 instead failed no test (a few rows each). 2¹⁷ identical rows give 2¹⁷ equal values, whose
+    sum in double is exactly 2¹⁷ times one row's (a power of two), and in float32 is not."""
+    N = 2**17
+    params = [torch.tensor([[0.3], [-0.5], [0.8]]), torch.tensor([[0.4], [0.6], [-0.7]]),
+              torch.tensor([0.1, -0.2, 0.3]), torch.tensor([-0.05, 0.15, 0.25])]
+    grads = {}
+    for rows in (1, N):
+        x, h0 = torch.full((1, rows, 1), 0.3), torch.full((rows, 1), 0.7)  # (T, N, I), (N, H): every row the same
+        leaves = [p.clone().requires_grad_() for p in params]
+        output, h_n = cpu.sequence(x, h0, *leaves, reset=reset)
+        (output.sum() + 0.5 * h_n.sum()).backward()
+        grads[rows] = [p.grad for p in leaves[2:]]  # db_x, db_h
+    for many, one in zip(grads[N], grads[1]):
+        assert torch.equal(many, one * N)
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_the_two_bias_gradients_are_tensors_of_their_own(reset):
+    """A mutation audit of the C++ kernel: for reset="before" the backward returns db_h as a copy of db_x (the two
+    are equal), and returning db_x itself failed no test; torch.autograd.grad then gave one tensor for both biases,
+    so an in-place edit of one gradient (clipping, scaling) changed the other."""
+    x, h0, params, _, d_out, _ = _inputs(3, 2, 4, 5, torch.float64, bias=True, masked=False)
+    output, _ = cpu.sequence(x, h0, *params, reset=reset)
+    d_bias_x, d_bias_h = torch.autograd.grad((output * d_out).sum(), params[2:])
+    want = d_bias_h.clone()
+    d_bias_x.mul_(2.0)
+    assert torch.equal(d_bias_h, want)
