@@ -46,6 +46,14 @@ def check_reset(reset: str) -> str:
     return reset
 
 
+def check_dims(x: Tensor, h0: Tensor) -> None:
+    """ValueError naming the argument unless x is (T, N, I) and h0 is (N, H): what every backend's sequence indexes."""
+    if x.dim() != 3:
+        raise ValueError(f"x: expected a (T, N, I) tensor, got shape {tuple(x.shape)}")
+    if h0.dim() != 2:
+        raise ValueError(f"h0: expected an (N, H) tensor, got shape {tuple(h0.shape)}")
+
+
 def project_input(x: Tensor, weight_x: Tensor, bias_x: Tensor | None) -> Tensor:
     """gx = W_x x + b_x for every step at once: (..., I) -> (..., 3H)."""
     gx = x @ weight_x.T  # (..., 3H)
@@ -117,11 +125,13 @@ def sequence(
     """Run the cell over time: x (T, N, I), h0 (N, H) -> output (T, N, H), h_n (N, H).
 
     `mask` (T, N) is 1 on real steps and 0 on padding: a padded step carries the
-    state unchanged and outputs 0. `reverse` walks t = T-1 .. 0 (output stays in
+    state unchanged and outputs 0 (padded steps of x must be finite: a NaN there still
+    reaches the state through 0·NaN; grukit.GRU zeroes them). `reverse` walks t = T-1 .. 0 (output stays in
     time order). With `return_gates`, also returns Gates of (T, N, H) tensors
     (zeros on padded steps).
     """
     check_reset(reset)  # also where no step reads it (T = 0)
+    check_dims(x, h0)
     gx = project_input(x, weight_x, bias_x)  # (T, N, 3H), one GEMM for all steps
     T = x.shape[0]
     if T == 0:  # no step: the state passes through, as a tensor of its own like every backend's h_n

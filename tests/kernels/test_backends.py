@@ -292,3 +292,15 @@ def test_a_backend_that_is_not_available_runs_nowhere(monkeypatch):
     monkeypatch.setattr(kernels, "_load", lambda name: None if name == "cpu" else real(name))
     assert not kernels.runs_on("cpu", "cpu") and not kernels.available("cpu")
     assert kernels.runs_on("fused", "cpu") and kernels.runs_on("eager", "cpu") and kernels.runs_on("auto", "cpu")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_backend_names_an_x_or_h0_of_the_wrong_rank(backend):
+    """Found by a mutation audit's side notes: a 0-dim h0 gave "IndexError: tuple index out of range" in all three
+    backends' sequence, naming nothing. Each now names the argument and the shape it expects."""
+    sequence = kernels.get(backend, torch.device("cpu")).sequence
+    x, W_x, W_h = torch.randn(3, 2, 4), torch.randn(15, 4), torch.randn(15, 5)  # (T, N, I), (3H, I), (3H, H)
+    with pytest.raises(ValueError, match=r"^h0: expected an \(N, H\) tensor, got shape \(\)"):
+        sequence(x, torch.tensor(0.5), W_x, W_h, None, None, reset="after")
+    with pytest.raises(ValueError, match=r"^x: expected a \(T, N, I\) tensor, got shape \(2, 4\)"):
+        sequence(x[0], torch.zeros(2, 5), W_x, W_h, None, None, reset="after")

@@ -1049,3 +1049,25 @@ def test_the_two_bias_gradients_are_tensors_of_their_own(reset):
     want = d_bias_h.clone()
     d_bias_x.mul_(2.0)
     assert torch.equal(d_bias_h, want)
+
+
+def test_the_checks_name_x_t_and_the_layout_on_every_path():
+    """Found by the mutation audits' side notes:
+    - cpu.step with a gradient wanted runs as a one-step sequence, and a 1-D x_t was reported as "x: expected a
+      (T, N, I) tensor, got shape (1, 4)", an argument and a shape the caller never gave;
+    - a bfloat16 x of the wrong rank went to fused unchecked and failed there with "not enough values to unpack";
+    - a sparse or mkldnn argument reached the C++ code and failed with torch's "unsupported memory format" or
+      "Cannot access data pointer", naming no argument."""
+    x, h0, w_x, w_h, b_x, b_h = _args()
+    with pytest.raises(ValueError, match=r"^x_t: expected an \(N, I\) tensor, got shape \(4,\)"):
+        cpu.step(x[0, 0], h0[0], w_x.clone().requires_grad_(), w_h, b_x, b_h, reset="after")
+    bf16 = [t.to(torch.bfloat16) for t in (x, h0, w_x, w_h, b_x, b_h)]
+    with pytest.raises(ValueError, match=r"^x: expected a \(T, N, I\) tensor, got shape \(2, 4\)"):
+        cpu.sequence(bf16[0][0], *bf16[1:], reset="after")
+    with pytest.raises(ValueError, match=r"^weight_x: expected a dense \(strided\) tensor, got layout torch.sparse_coo"):
+        cpu.sequence(x, h0, w_x.to_sparse(), w_h, b_x, b_h, reset="after")
+    with pytest.raises(ValueError, match=r"^x: expected a dense \(strided\) tensor, got layout torch.sparse_coo"):
+        cpu.sequence(x.to_sparse(), h0, w_x, w_h, b_x, b_h, reset="after")
+    if torch.backends.mkldnn.is_available():
+        with pytest.raises(ValueError, match=r"^h0: expected a dense \(strided\) tensor, got layout torch._mkldnn"):
+            cpu.sequence(x, h0.to_mkldnn(), w_x, w_h, b_x, b_h, reset="after")

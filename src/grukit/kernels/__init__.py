@@ -14,6 +14,7 @@ with the equations of DESIGN §1 (gate order r, z, n; h = z*n + (1-z)*h_prev):
         mask      (T, N) same dtype as x, or None: 1 where step t of sequence n is real.
                   On a masked step (mask 0) the state is carried unchanged and the
                   output is 0, so a reverse pass starts at each sequence's own last step.
+                  x must be finite on masked steps too (0·NaN is NaN; grukit.GRU zeroes them).
         reverse   walk t = T-1 .. 0 instead of 0 .. T-1 (output stays in time order)
       -> (output (T, N, H), h_n (N, H)), differentiable in every tensor argument
          (`eager` to any order; `fused` and `cpu` have a hand-written first-order backward

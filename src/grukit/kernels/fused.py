@@ -175,6 +175,7 @@ def sequence(x: Tensor, h0: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset
     if (bias_x is None) != (bias_h is None):
         raise ValueError("bias_x, bias_h: expected both tensors or both None, got one of each")
     functional.check_reset(reset)  # any other string would silently be read as "before"
+    functional.check_dims(x, h0)
     reverse_mode_only("fused", x, h0, weight_x, weight_h, bias_x, bias_h)
     return _Sequence.apply(x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask, reverse)
 

@@ -68,7 +68,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-from grukit.functional import check_reset
+from grukit.functional import check_dims, check_reset
 from grukit.kernels._first_order import beyond_reverse_mode, first_order_only, reverse_mode_only
 from grukit.kernels.cpu import _build
 
@@ -123,8 +123,7 @@ def _check(x: Tensor, h0: Tensor, weight_x: Tensor, weight_h: Tensor, bias_x, bi
     check_reset(reset)
     if (bias_x is None) != (bias_h is None):
         raise ValueError("bias_x, bias_h: expected both tensors or both None, got one of each")
-    if x.dim() != 3:
-        raise ValueError(f"x: expected a (T, N, I) tensor, got shape {tuple(x.shape)}")
+    check_dims(x, h0)
     T, N, I = x.shape
     H = h0.shape[-1]
     expected = {"h0": (h0, (N, H)), "weight_x": (weight_x, (3 * H, I)), "weight_h": (weight_h, (3 * H, H))}
@@ -137,10 +136,14 @@ def _check(x: Tensor, h0: Tensor, weight_x: Tensor, weight_h: Tensor, bias_x, bi
             raise ValueError(f"{arg}: expected shape {shape}, got {tuple(tensor.shape)}")
         if tensor.device.type != "cpu":
             raise ValueError(f"{arg}: the 'cpu' backend expects CPU tensors, got device {tensor.device}")
+        if tensor.layout != torch.strided:
+            raise ValueError(f"{arg}: expected a dense (strided) tensor, got layout {tensor.layout}")
         if tensor.dtype != x.dtype:
             raise TypeError(f"{arg}: expected dtype {x.dtype} (that of x), got {tensor.dtype}")
     if x.device.type != "cpu":
         raise ValueError(f"x: the 'cpu' backend expects a CPU tensor, got device {x.device}")
+    if x.layout != torch.strided:
+        raise ValueError(f"x: expected a dense (strided) tensor, got layout {x.layout}")
 
 
 def _contiguous(*tensors):
@@ -181,11 +184,11 @@ class _Sequence(torch.autograd.Function):
 
 def sequence(x: Tensor, h0: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset, mask=None, reverse=False):
     """See `grukit.kernels`: (T, N, I), (N, H) -> (T, N, H), (N, H)."""
+    _check(x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask)  # other dtypes too, before fused gets them
     if x.dtype not in _DTYPES:
         from grukit.kernels import fused
 
         return fused.sequence(x, h0, weight_x, weight_h, bias_x, bias_h, reset=reset, mask=mask, reverse=reverse)
-    _check(x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask)
     reverse_mode_only("cpu", x, h0, weight_x, weight_h, bias_x, bias_h)
     if _ops() is None:
         raise RuntimeError("the grukit cpu kernel could not be built; see the warning logged by grukit.kernels.cpu")
@@ -204,11 +207,13 @@ def step(x_t: Tensor, h_prev: Tensor, weight_x, weight_h, bias_x, bias_h, *, res
         from grukit import functional
 
         return functional.cell(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, reset=reset)
-    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    if needs_grad or x_t.dtype not in _DTYPES:
-        return sequence(x_t.unsqueeze(0), h_prev, weight_x, weight_h, bias_x, bias_h, reset=reset)[1]
     check_reset(reset)
     if h_prev.dim() == 3 and x_t.dim() == 2:  # the C++ step takes a one-layer state (1, N, H) for GRU.step too
         H = weight_h.shape[1] if weight_h.dim() == 2 else -1  # (the message the C++ check gives)
         raise ValueError(f"h_prev: expected shape ({x_t.shape[0]}, {H}), got {list(h_prev.shape)}")
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    if needs_grad or x_t.dtype not in _DTYPES:
+        if x_t.dim() != 2:  # named here: the sequence below would name x, of a shape the caller never gave
+            raise ValueError(f"x_t: expected an (N, I) tensor, got shape {tuple(x_t.shape)}")
+        return sequence(x_t.unsqueeze(0), h_prev, weight_x, weight_h, bias_x, bias_h, reset=reset)[1]
     return _ops().step(x_t, h_prev, weight_x, weight_h, bias_x, bias_h, reset == "after")  # checks in C++
