@@ -126,9 +126,9 @@ def sequence(
 
     `mask` (T, N) is 1 on real steps and 0 on padding: a padded step carries the
     state unchanged and outputs 0 (padded steps of x must be finite: a NaN there still
-    reaches the state through 0·NaN; grukit.GRU zeroes them). `reverse` walks t = T-1 .. 0 (output stays in
-    time order). With `return_gates`, also returns Gates of (T, N, H) tensors
-    (zeros on padded steps).
+    reaches the state through 0·NaN; grukit.GRU zeroes them). `reverse` walks
+    t = T-1 .. 0 (output stays in time order). With `return_gates`, also returns Gates
+    of (T, N, H) tensors (zeros on padded steps).
     """
     check_reset(reset)  # also where no step reads it (T = 0)
     check_dims(x, h0)
