@@ -167,6 +167,11 @@ class FitResult:
     # the time of training
     run_seconds: float = 0.0
 
+    def shown_files(self) -> dict[str, Path]:
+        """The files a command prints after its run, by the names every command uses: the best epoch's checkpoint
+        and the per-epoch log (the latest-epoch and optimiser state files serve --resume and are not listed)."""
+        return {"checkpoint": self.files["model"], "log": self.files["csv"]}
+
 
 class DivergedError(FloatingPointError):
     """The training loss or its gradient, or the validation metric, became nan or inf (most often: a learning

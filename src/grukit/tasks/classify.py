@@ -166,6 +166,11 @@ def _bundled(args) -> bool:
     return args.csv is None and args.pos is None and args.neg is None
 
 
+def snapshot_members(args) -> str:
+    """What a snapshot average takes the mean of at each epoch: "ensembles", or "classifiers" with one member."""
+    return "ensembles" if args.members > 1 else "classifiers"
+
+
 def load_sentences(args: argparse.Namespace) -> tuple[list[str], list[int], list[str], str]:
     """(texts, labels, class names, source) from the arguments."""
     encoding = encoding_of(args, "--pos/--neg/--csv", not _bundled(args))
@@ -514,7 +519,7 @@ def run_split(args: argparse.Namespace, d: dict, out: Path) -> dict:
     files["report"] = _report(out, args, d, metrics, summary, files)
     if averaged:  # the checkpoint is the model tested: the snapshot average
         save(model, result.files["model"])
-    files.update(checkpoint=result.files["model"], log=result.files["csv"])
+    files.update(result.shown_files())
     return {"summary": summary, "files": files, "metrics": metrics}
 
 
@@ -596,7 +601,7 @@ def _report(out: Path, args: argparse.Namespace, d: dict, metrics: dict, summary
               f"{metrics['epochs_run']}); {seconds(metrics['train_seconds'])}.")
     if len(metrics["snapshot_epochs"]) > 1:
         method += (f" The model tested is a snapshot average: the mean probability of the "
-                   f"{'ensembles' if args.members > 1 else 'classifiers'} of epochs "
+                   f"{snapshot_members(args)} of epochs "
                    f"{', '.join(map(str, metrics['snapshot_epochs']))} "
                    f"({len(metrics['snapshot_epochs']) * args.members} classifiers; validation accuracy "
                    f"{metrics['val_accuracy']:.2%}, epoch {metrics['best_epoch']} alone "

@@ -97,7 +97,7 @@ def _report(out: Path, args: argparse.Namespace, loaded: dict, metrics: dict, su
     if any(len(epochs) > 1 for epochs in metrics["snapshot_epochs"]):
         epochs = "; ".join(f"fold {f}: {', '.join(map(str, e))}" for f, e in enumerate(metrics["snapshot_epochs"], 1))
         method += (f" The GRU tested on each fold is a snapshot average, the mean probability of the "
-                   f"{'ensembles' if args.members > 1 else 'classifiers'} of the epochs ({epochs}); the best epoch "
+                   f"{classify.snapshot_members(args)} of the epochs ({epochs}); the best epoch "
                    f"alone scores "
                    f"{metrics['gru_best_epoch_alone_pooled']:.2%} pooled, for reference.")
     verdict = (fold_verdict(metrics["gru_lead"], reference="GRU", score="accuracy")

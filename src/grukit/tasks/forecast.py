@@ -289,7 +289,7 @@ def run_split(args: argparse.Namespace, series: Series, p: Prepared, out: Path) 
     files["metrics"] = write_metrics(out, metrics)
     summary = _summary(scores)
     files["report"] = _report(out, args, series, p, metrics, summary, files)
-    files.update(checkpoint=result.files["model"], log=result.files["csv"])
+    files.update(result.shown_files())
     return {"summary": summary, "files": files, "metrics": metrics}
 
 
@@ -355,6 +355,11 @@ def _figures(out: Path, model: Forecaster, p: Prepared, series: Series, t_test: 
     return files
 
 
+# how the inputs fill a missing value, the target's and the covariates' alike
+FILL_RULE = ("by linear interpolation in time within the training part and, from the validation part on, with the "
+             "last observed value")
+
+
 def _covariate_gaps(series: Series, steps: int, *, target_filled: bool) -> str:
     """What the report says of the covariates' gaps in the first `steps` steps ('' without covariates); where the
     target had no gap to fill (`target_filled` False), the fill rule is said here rather than referred to."""
@@ -364,8 +369,7 @@ def _covariate_gaps(series: Series, steps: int, *, target_filled: bool) -> str:
     if not counts.any():
         return " The covariates have no missing values."
     listed = ", ".join(f"{name} {int(n)}" for name, n in zip(series.names[1:], counts) if n)
-    how = ("the same way" if target_filled else "by linear interpolation in time within the training part and, "
-           "from the validation part on, with the last observed value")
+    how = "the same way" if target_filled else FILL_RULE
     return (f" Missing covariate values ({listed}) are filled {how}, without an indicator channel; "
             f"the GRU and the ridge read the filled values.")
 
@@ -396,8 +400,7 @@ def _report(out: Path, args, series: Series, p: Prepared, metrics: dict, summary
             + (f" (a backtest fold: the last {len(series) - len(p.y)} steps of the series are left out)"
                if len(p.y) < len(series) else "") + ". Scaling statistics come from the training part only.\n\n"
             + (f"Gaps: the target has {gaps} missing values ({gaps - int(p.gap[:n_train].sum())} after the "
-               f"training part). Inputs fill them by linear interpolation in time within the training part and, "
-               f"from the validation part on, with the last observed value, so no validation or test window reads "
+               f"training part). Inputs fill them {FILL_RULE}, so no validation or test window reads "
                f"a value observed after its origin; a 0/1 gap-indicator channel marks every filled target step. A "
                f"missing value is never a target: it is left out of the training loss, the validation metric and "
                f"every test metric (the baselines are scored on the same observed points)." if gaps else

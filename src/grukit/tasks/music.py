@@ -279,5 +279,5 @@ def run(args) -> dict:
         ("Training curves", report.figure("curves", "loss.png")),
         ("Gates", gates_section),
     ])
-    files.update(checkpoint=fit_result.files["model"], log=fit_result.files["csv"])  # as every command names them
+    files.update(fit_result.shown_files())
     return {"summary": summary, "files": files, "metrics": metrics}

@@ -325,5 +325,5 @@ def run(args) -> dict:
                  f"coefficients, 32 ms frames every 20 ms (NumPy/SciPy, grukit.features)."),
         *figures,
     ])
-    files.update(checkpoint=fit_result.files["model"], log=fit_result.files["csv"])  # as every command names them
+    files.update(fit_result.shown_files())
     return {"summary": summary, "files": files, "metrics": metrics}

@@ -240,5 +240,5 @@ def run(args: argparse.Namespace) -> dict:
         ("Samples", "```\n" + shown + "\n```"),
         ("Figures", "\n\n".join(figure(n, p) for n, p in files.items() if str(p).endswith(".png")))]
     files["report"] = write_report(out / "report.md", "grukit textgen", report_text)
-    files.update(checkpoint=result.files["model"], log=result.files["csv"])
+    files.update(result.shown_files())
     return {"summary": summary + "\n\n" + shown, "files": files, "metrics": metrics}
