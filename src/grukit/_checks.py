@@ -1,5 +1,18 @@
 """Argument checks shared by the modules: each raises with the argument's name,
-what was expected and what was given."""
+what was expected and what was given.
+
+Example:
+    >>> import torch
+    >>> from grukit import _checks
+    >>> _checks.positive_int("hidden_size", 32)
+    32
+    >>> _checks.positive_int("hidden_size", 0)
+    Traceback (most recent call last):
+    ValueError: hidden_size: expected a positive integer, got 0
+    >>> _checks.tensor("x", torch.zeros(2, 3), dims=(3,))
+    Traceback (most recent call last):
+    ValueError: x: expected a tensor of rank 3, got rank 2 (shape (2, 3))
+"""
 from __future__ import annotations
 
 import numbers

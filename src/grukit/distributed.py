@@ -6,6 +6,13 @@ process group (gloo on CPU, nccl on CUDA), and every later `fit` of the process 
 when the process exits. (Leaving and joining again per `fit` let a rank that arrived early read the old group's
 addresses from the store and hang.) Only rank 0 writes files and shows progress: `is_main()` tells a task whether
 it is rank 0.
+
+Example (outside torchrun, one process is the whole group):
+    >>> from grukit import distributed
+    >>> distributed.world(), distributed.is_main()
+    ((0, 1), True)
+    >>> distributed.resolve_device("cpu")
+    device(type='cpu')
 """
 from __future__ import annotations
 
