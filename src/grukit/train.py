@@ -425,12 +425,10 @@ def _fit(model: nn.Module, train: Dataset, val: Any, *, step_loss: Callable, eva
         # run's patience, so a resumed run with more patience goes on where an unbroken one would
         stopped_early = (config.patience is not None and bad_epochs >= config.patience
                          and meta["epoch"] < config.epochs)
-        left = start_epoch <= config.epochs and not stopped_early  # an epoch is left to train
-        if left:
-            resume.warn_rounding(meta, settings, state_path)
         if main:
             _files_of_the_state(model, best_weights, history, out)
-        if left:
+        if start_epoch <= config.epochs and not stopped_early:  # an epoch is left to train
+            resume.warn_rounding(meta, settings, state_path)
             log.info("resuming after epoch %d (step %d) from %s", meta["epoch"], step, state_path)
         else:
             log.info("resume: the run in %s had ended after epoch %d (%s): nothing is left to train, and its outputs "
