@@ -450,6 +450,10 @@ def test_registered_class_without_json_config_is_refused(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope"):
         checkpoint.load(tmp_path / "nope.safetensors")
+    os.mkfifo(tmp_path / "pipe")  # a folder or a pipe exists: it was called "no such checkpoint file" too
+    for path, kind in ((tmp_path, "is a folder"), (tmp_path / "pipe", "is a device, pipe or socket")):
+        with pytest.raises(ValueError, match=f"^{path}: expected a checkpoint file, got a path that {kind}$"):
+            checkpoint.load(path)
 
 
 def test_atomic_write_keeps_the_mode_a_plain_write_would_give_and_follows_symlinks(tmp_path):

@@ -1,11 +1,23 @@
 """grukit._checks: the argument checks the layer, cell and task configs share (refusals and conversions).
 
 From a mutation audit; the layer's and cell's tests exercise the same checks through their constructors."""
+import os
+
 import numpy as np
 import pytest
 
 import grukit
 from grukit import _checks
+
+
+def test_not_a_file_tells_a_file_from_a_folder_a_pipe_and_nothing(tmp_path):
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    os.mkfifo(tmp_path / "pipe")
+    assert _checks.not_a_file(tmp_path / "f") is None and _checks.not_a_file(str(tmp_path / "link")) is None
+    assert _checks.not_a_file(tmp_path) == "is a folder"
+    assert _checks.not_a_file(tmp_path / "pipe") == "is a device, pipe or socket"
+    assert _checks.not_a_file(tmp_path / "nope") == "does not exist"
 
 
 def test_flag_refuses_integers_that_bool_would_read():

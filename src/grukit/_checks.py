@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -86,3 +87,18 @@ def probability(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name}: expected a number in [0, 1), got {value!r}")
     return float(value)
+
+
+def not_a_file(path) -> str | None:
+    """Why `path` cannot be read as a file, to end a message: 'does not exist', 'is a folder' or 'is a device, pipe
+    or socket'; None for a regular file or a link to one.
+
+    >>> not_a_file("/dev/null")
+    'is a device, pipe or socket'
+    """
+    path = Path(path)
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a folder"
+    return "is a device, pipe or socket" if path.exists() else "does not exist"

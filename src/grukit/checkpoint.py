@@ -78,6 +78,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from grukit import _checks
+
 log = logging.getLogger(__name__)
 
 FORMAT_KEY = "grukit.format"  # metadata key that marks a grukit file
@@ -402,8 +404,10 @@ def load_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     from safetensors.torch import load as st_load
 
     path = Path(path)
-    if not path.is_file():
+    if (why := _checks.not_a_file(path)) == "does not exist":
         raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if why:
+        raise ValueError(f"{path}: expected a checkpoint file, got a path that {why}")
     data = path.read_bytes()
     header = _validate(data, path)
     raw_meta = header.get("__metadata__", {})

@@ -51,8 +51,10 @@ def test_read_mat_and_npz_round_trip(tmp_path):
 
 
 def test_bad_mat_files_are_usage_errors(tmp_path):
-    with pytest.raises(UsageError, match="no such file"):
+    with pytest.raises(UsageError, match="nope.mat', which does not exist"):
         music.read_mat(tmp_path / "nope.mat")
+    with pytest.raises(UsageError, match="which is a folder"):
+        music.read_mat(tmp_path)
     (tmp_path / "junk.mat").write_bytes(b"junk")
     with pytest.raises(UsageError, match="not a readable"):
         music.read_mat(tmp_path / "junk.mat")

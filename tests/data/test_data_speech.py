@@ -111,10 +111,11 @@ def test_bad_file_name_and_bad_wav_are_usage_errors(tmp_path):
         speech.read_folder(tmp_path)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "forged", "huge rate"])
+@pytest.mark.parametrize("damage", ["truncated", "forged", "huge rate", "no channels", "empty frames"])
 def test_damaged_wav_headers_are_usage_errors(tmp_path, damage):
     """scipy's parser raised struct.error or UnboundLocalError (a traceback, exit 1), and a forged rate
-    (2 GHz, coprime to 8 kHz) made the resampler build a filter of billions of taps."""
+    (2 GHz, coprime to 8 kHz) made the resampler build a filter of billions of taps; a header of 0 channels or
+    0 bytes per frame made scipy divide by zero, which the message showed as "ZeroDivisionError"."""
     write_wav(tmp_path, "1_ann_0.wav")
     path = tmp_path / "1_ann_0.wav"
     data = bytearray(path.read_bytes())
@@ -122,11 +123,16 @@ def test_damaged_wav_headers_are_usage_errors(tmp_path, damage):
         data = data[:20]
     elif damage == "forged":
         data = bytearray(b"RIFF1234WAVEjunk" + bytes(40))
-    else:
+    elif damage == "huge rate":
         data[24:28] = (2_000_000_011).to_bytes(4, "little")  # the fmt chunk's sample rate ...
         data[28:32] = (4_000_000_022).to_bytes(4, "little")  # ... and bytes per second, consistent with it
+    elif damage == "no channels":
+        data[22:24] = bytes(2)  # the fmt chunk's channel count
+    else:
+        data[28:34] = bytes(6)  # the fmt chunk's bytes per second and per frame (block align), consistently
     path.write_bytes(bytes(data))
-    message = "sample rate in 1..384000 Hz" if damage == "huge rate" else "not a readable wav file"
+    message = {"huge rate": "sample rate in 1..384000 Hz", "no channels": "at least one channel and a frame size > 0",
+               "empty frames": "at least one channel and a frame size > 0"}.get(damage, "not a readable wav file")
     with pytest.raises(UsageError, match=message):
         speech.read_folder(tmp_path)
 

@@ -1,6 +1,7 @@
 """grukit.data.timeseries: bundled sets, CSV errors, gap filling."""
 import datetime as dt
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -291,6 +292,9 @@ def test_file_reading_faults_found_by_a_review(tmp_path, caplog, monkeypatch):
     assert "rows 5 and 6 fall in the same week" in caplog.records[-1].getMessage()
     with pytest.raises(UsageError, match=r"^--csv: expected a file, got the folder"):
         read_csv(tmp_path, "y")
+    os.mkfifo(tmp_path / "pipe.csv")  # reading it would wait for a writer for ever; it said "file not found"
+    with pytest.raises(UsageError, match=r"^--csv: expected a regular file, got .*pipe.csv, which is a device, pipe"):
+        read_csv(tmp_path / "pipe.csv", "y")
     monkeypatch.setattr(type(weeks), "read_bytes", lambda self: (_ for _ in ()).throw(PermissionError(13, "Denied")))
     with pytest.raises(UsageError, match=r"^--csv: cannot read .*w.csv: Denied"):
         read_csv(weeks, "y")

@@ -178,6 +178,10 @@ def test_bad_arguments(tmp_path):
     junk.write_bytes(b"\x00 not an onnx model \xff" * 10)
     with pytest.raises(ValueError, match="not a valid ONNX model"):
         from_onnx(junk)
+    with pytest.raises(FileNotFoundError, match="no such ONNX file"):
+        from_onnx(tmp_path / "nope.onnx")
+    with pytest.raises(ValueError, match="expected an ONNX file, got a path that is a folder"):
+        from_onnx(tmp_path)
 
 
 def _hand_made_gru(tmp_path, **attributes):

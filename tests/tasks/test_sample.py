@@ -1,6 +1,8 @@
 """grukit sample: the common options (--out, --seed, --device, --backend) on a small saved CharLM."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -182,3 +184,12 @@ def test_a_checkpoint_of_another_grukit_model_is_refused(tmp_path):
     grukit.save(SyntheticModel("adding", 4), path)
     with pytest.raises(UsageError, match=r"expected a grukit textgen model \(CharLM\), got a SyntheticModel in "):
         load_model(path)
+
+
+def test_a_checkpoint_that_is_a_pipe_is_named_not_called_missing(tmp_path):
+    """`sample /dev/null` said "file not found"; a pipe or a device exists and is not a model file."""
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(UsageError, match=r"^CHECKPOINT: expected a model file, got .*pipe, which is a device, pipe"):
+        load_model(tmp_path / "pipe")
+    with pytest.raises(UsageError, match=r"^CHECKPOINT: file not found: "):
+        load_model(tmp_path / "nope")

@@ -27,6 +27,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+from grukit import _checks
 from grukit.errors import UsageError
 
 
@@ -35,8 +36,10 @@ def read_decoded(path: str | Path, argument: str, encoding: str = "utf-8") -> st
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{argument}: expected a file, got the folder {path}")
-    if not path.is_file():
+    if (why := _checks.not_a_file(path)) == "does not exist":
         raise UsageError(f"{argument}: file not found: {path}")
+    if why:  # /dev/null, a pipe: reading one would give nothing or wait for ever
+        raise UsageError(f"{argument}: expected a regular file, got {path}, which {why}")
     try:
         raw = path.read_bytes()
     except OSError as err:  # no permission, an I/O error

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grukit import _checks
 from grukit.errors import UsageError
 
 KEYS = 88  # piano keys A0..C8
@@ -47,9 +48,9 @@ def read_mat(path: str | Path) -> dict[str, list[np.ndarray]]:
     from scipy.io.matlab import MatReadError
 
     path = Path(path)
-    if not path.is_file():
-        why = "a directory" if path.is_dir() else "no such file"
-        raise UsageError(f"--mat: expected a .mat file with traindata/validdata/testdata, got {str(path)!r} ({why})")
+    if why := _checks.not_a_file(path):
+        raise UsageError(f"--mat: expected a .mat file with traindata/validdata/testdata, got {str(path)!r}, which "
+                         f"{why}")
     try:
         mat = scipy.io.loadmat(path)
     except (MatReadError, ValueError, OSError, NotImplementedError) as err:

@@ -82,6 +82,9 @@ def read_wav(path: str | Path, sample_rate: int, argument: str = "--dir") -> np.
     path = Path(path)
     try:
         rate, samples = scipy.io.wavfile.read(path)
+    except ZeroDivisionError:  # scipy divides by the header's channel count and its bytes per frame
+        raise UsageError(f"{argument}: expected at least one channel and a frame size > 0 in the header of "
+                         f"{path.name}, got 0") from None
     except Exception as err:  # a truncated or forged header fails anywhere in scipy's parser
         raise UsageError(f"{argument}: {path.name} is not a readable wav file ({type(err).__name__}: {err})") from None
     if not 1 <= rate <= MAX_RATE:

@@ -198,8 +198,10 @@ def from_onnx(path: str | os.PathLike):
 
     onnx, helper, numpy_helper = _import_onnx()
     path = Path(path)
-    if not path.is_file():
+    if (why := _checks.not_a_file(path)) == "does not exist":
         raise FileNotFoundError(f"{path}: no such ONNX file")
+    if why:
+        raise ValueError(f"{path}: expected an ONNX file, got a path that {why}")
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)

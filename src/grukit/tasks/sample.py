@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from grukit import _checks
 from grukit.errors import UsageError
 from grukit.tasks.common import check_common, check_device
 from grukit.tasks.textgen_model import CharLM, default_prompt, generate
@@ -67,8 +68,10 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> CharLM:
             raise UsageError(f"CHECKPOINT: expected a model file, or a textgen run folder holding {BEST_FILE}, "
                              f"got the folder {path} without it")
         path = path / BEST_FILE
-    if not path.is_file():
+    if (why := _checks.not_a_file(path)) == "does not exist":
         raise UsageError(f"CHECKPOINT: file not found: {path}")
+    if why:
+        raise UsageError(f"CHECKPOINT: expected a model file, got {path}, which {why}")
     try:
         model = grukit.load(path, device=device)
     except (ValueError, KeyError, TypeError, NotImplementedError, RuntimeError) as err:  # any file but ours
