@@ -83,7 +83,7 @@ def test_a_malformed_table_names_the_argument_and_the_line(tmp_path, text, says)
 def test_a_missing_or_binary_table_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="--vectors: expected 'glove', 'none' or a word-vector file, got .*none.txt"):
         load(str(tmp_path / "none.txt"))
-    with pytest.raises(UsageError, match="--vectors: expected a word-vector file, got .*, which is not a file"):
+    with pytest.raises(UsageError, match="--vectors: expected a word-vector file, got .*, which is a folder"):
         load(str(tmp_path))
     binary = tmp_path / "v.bin"
     binary.write_bytes(b"\x80\x81\xfe\xff" * 10)

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grukit import _checks
 from grukit.errors import UsageError
 
 BUNDLED = "vectors/glove_6b_50d.npz"  # inside the grukit.data package
@@ -92,8 +93,8 @@ def _lines(path: Path, argument: str) -> Iterable[str]:
     if not path.exists():
         raise UsageError(f"{argument}: expected 'glove', 'none' or a word-vector file, got {str(path)!r}, which "
                          f"does not exist")
-    if not path.is_file():
-        raise UsageError(f"{argument}: expected a word-vector file, got {path}, which is not a file")
+    if why := _checks.not_a_file(path):
+        raise UsageError(f"{argument}: expected a word-vector file, got {path}, which {why}")
     raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115 (closed below)
     try:  # utf-8-sig: a byte-order mark is not part of the first word; only \n ends a line
         with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="\n") as text:
