@@ -759,7 +759,7 @@ def test_step_of_one_layer_refuses_a_state_without_its_layer_dimension():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_torch_compile_leaves_the_layer_to_its_kernels_and_compiles_the_rest(backend):
     """A model holding a grukit.GRU compiles and gives the eager outputs and gradients. Dynamo traced into the
-    layer before, breaking the graph 9-10 times per call (8-14 s to compile, 50 s with the eager backend); now the
+    layer before, breaking the graph 9-10 times per call (8-24 s to compile, 51 s with the eager backend); now the
     layer is one graph break (torch.compiler.disable) and makes no graph of its own."""
     torch._dynamo.reset()
     torch.manual_seed(0)

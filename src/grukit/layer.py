@@ -101,8 +101,8 @@ class GRU(nn.Module):
         init_parameters(self, self.hidden_size, weight_h)
 
     # Under torch.compile the layer runs as it does eagerly, and the modules around it are compiled: its kernels
-    # are compiled already, and dynamo tracing into them broke the graph 9-10 times per call and took 8-14 s to
-    # compile a 2-layer GRU (50 s with backend="eager", whose time loop it unrolled), for the same result.
+    # are compiled already, and dynamo tracing into them broke the graph 9-10 times per call and took 8-24 s to
+    # compile a 2-layer GRU (51 s with backend="eager", whose time loop it unrolled; now 1-3 s), for the same result.
     @torch.compiler.disable
     def forward(self, x, h0: Tensor | None = None, lengths=None, *, return_gates: bool = False):
         """x (T, N, I) [or (N, T, I) with batch_first, (T, I), PackedSequence] -> (output, h_n).
