@@ -131,8 +131,9 @@ def test_damaged_wav_headers_are_usage_errors(tmp_path, damage):
     else:
         data[28:34] = bytes(6)  # the fmt chunk's bytes per second and per frame (block align), consistently
     path.write_bytes(bytes(data))
-    message = {"huge rate": "sample rate in 1..384000 Hz", "no channels": "at least one channel and a frame size > 0",
-               "empty frames": "at least one channel and a frame size > 0"}.get(damage, "not a readable wav file")
+    message = ("sample rate in 1..384000 Hz" if damage == "huge rate"
+               else "at least one channel and a frame size > 0" if damage in ("no channels", "empty frames")
+               else "not a readable wav file")
     with pytest.raises(UsageError, match=message):
         speech.read_folder(tmp_path)
 

@@ -127,7 +127,8 @@ def test_bad_mat_exits_2(tmp_path, capsys):
     (["--hidden", "0"], "--hidden: expected an integer >= 1, got 0"),
     (["--hidden", "-4"], "--hidden: expected an integer >= 1, got -4"),
     (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
-    (["--mat", "{tmp}"], "--mat: expected a .mat file with traindata/validdata/testdata, got '{tmp}', which is a folder"),
+    (["--mat", "{tmp}"],
+     "--mat: expected a .mat file with traindata/validdata/testdata, got '{tmp}', which is a folder"),
 ])
 def test_bad_arguments_exit_2_naming_the_flag(tmp_path, exits_2_with, argv, message):
     out = tmp_path / "run"
