@@ -53,6 +53,11 @@ def _lengths(lengths, T: int, N: int, device: torch.device) -> Tensor:
     if N == 0:
         return lengths.to(device=device, dtype=torch.int64)
     lengths = lengths.to(torch.int64)  # (N,): min/max are not implemented for uint16/32/64
+    if torch.compiler.is_compiling():  # values unknown while a graph is captured: the graph checks them as it runs
+        low, high = lengths.min().item(), lengths.max().item()
+        torch._check(low >= 1, lambda: f"lengths: expected every value in 1..{T} (T), got one below 1")
+        torch._check(high <= T, lambda: f"lengths: expected every value in 1..{T} (T), got one above {T}")
+        return lengths.to(device=device, dtype=torch.int64)
     low, high = int(lengths.min()), int(lengths.max())
     if low < 1 or high > T:
         raise ValueError(f"lengths: expected every value in 1..{T} (T), got values from {low} to {high}")

@@ -47,6 +47,9 @@ allocates, so no idle block is held while fresh memory is asked for. Between cal
 keeps what the last calls freed (`cached_bytes()`), until a call of another size,
 `empty_cache()`, the end of `grukit.train.fit`, or exit.
 
+Graph capture (torch.export, make_fx, fake tensors) cannot run C++ that reads raw memory: while a graph is
+captured, `sequence` calls the same kernel through the custom ops of `_library`, one node per call.
+
 dtypes: float32 and float64 run in C++; any other dtype (bfloat16, float16) is handed to
 the `fused` backend, which computes in that dtype with torch ops.
 
@@ -70,7 +73,7 @@ from torch import Tensor
 
 from grukit.functional import check_dims, check_reset
 from grukit.kernels._first_order import beyond_reverse_mode, first_order_only, reverse_mode_only
-from grukit.kernels.cpu import _build
+from grukit.kernels.cpu import _build, _library
 
 name = "cpu"
 _DTYPES = (torch.float32, torch.float64)
@@ -196,6 +199,9 @@ def sequence(x: Tensor, h0: Tensor, weight_x, weight_h, bias_x, bias_h, *, reset
     # the cache for backward only when a gradient can flow: not under no_grad / inference_mode
     training = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, h0, weight_x, weight_h, bias_x, bias_h))
+    if _library.capturing(x):  # one node of the captured graph (see `_library`)
+        return _library.sequence_op(x, h0, weight_x, weight_h, bias_x, bias_h, mask, reset == "after", reverse,
+                                    training)[:2]
     return _Sequence.apply(x, h0, weight_x, weight_h, bias_x, bias_h, reset, mask, reverse, training)
 
 

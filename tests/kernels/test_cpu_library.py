@@ -1,0 +1,154 @@
+"""The `cpu` kernel as custom ops (`grukit.kernels.cpu._library`): torch's own op checks, torch.export of
+grukit.GRU (dynamic shapes, lengths, gradients through the exported program), a fake-tensor trace of a whole
+training step, and the eager path left as it was."""
+import itertools
+
+import pytest
+import torch
+from torch.export import Dim
+from torch.fx.experimental.proxy_tensor import make_fx
+
+import grukit
+from grukit.kernels import cpu
+from grukit.kernels.cpu import _library
+
+pytestmark = pytest.mark.skipif(not cpu.available(), reason="grukit cpu kernel could not be built (see its warning)")
+
+
+def _sequence_args(T, N, I, H, *, bias, masked, training, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+
+    def leaf(*shape):
+        return (torch.randn(*shape, generator=g, dtype=dtype) / H**0.5).requires_grad_(training)
+
+    mask = None
+    if masked:
+        lengths = torch.randint(1, T + 1, (N,), generator=g)  # (N,)
+        mask = (torch.arange(T)[:, None] < lengths[None, :]).to(dtype)  # (T, N)
+    biases = (leaf(3 * H), leaf(3 * H)) if bias else (None, None)
+    return leaf(T, N, I), leaf(N, H), leaf(3 * H, I), leaf(3 * H, H), *biases, mask  # x, h0, W_x, W_h, b_x, b_h, mask
+
+
+@pytest.mark.parametrize("after,reverse,bias,masked", list(itertools.product((False, True), repeat=4)))
+def test_opcheck_passes_for_the_forward_op(after, reverse, bias, masked):
+    """torch.library.opcheck: schema, fake (shapes) against the real op, autograd registration, AOT dispatch."""
+    args = _sequence_args(4, 3, 2, 5, bias=bias, masked=masked, training=True)
+    torch.library.opcheck(_library.sequence_op, (*args, after, reverse, True))
+    with torch.no_grad():
+        torch.library.opcheck(_library.sequence_op, (*args, after, reverse, False))
+
+
+@pytest.mark.parametrize("after,has_bias,need_dx", list(itertools.product((False, True), repeat=3)))
+def test_opcheck_passes_for_the_backward_op(after, has_bias, need_dx):
+    x, h0, W_x, W_h, b_x, b_h, mask = _sequence_args(4, 3, 2, 5, bias=has_bias, masked=True, training=True)
+    with torch.no_grad():
+        _, _, states, cache = _library.sequence_op(x, h0, W_x, W_h, b_x, b_h, mask, after, False, True)
+    d_output, d_h_n = torch.randn_like(states), torch.randn_like(h0)  # (T, N, H), (N, H)
+    args = (d_output, d_h_n, x.detach(), h0.detach(), W_x.detach(), W_h.detach(), mask, states, cache, after, False,
+            has_bias, need_dx)
+    torch.library.opcheck(_library.backward_op, args, test_utils=("test_schema", "test_faketensor"))
+    dx, dh0, dW_x, dW_h, db_x, db_h = _library.backward_op(*args)
+    assert dx.shape == ((4, 3, 2) if need_dx else (0,)) and db_x.shape == db_h.shape == ((15,) if has_bias else (0,))
+
+
+@pytest.mark.parametrize("after,reverse,bias,masked", list(itertools.product((False, True), repeat=4)))
+def test_the_forward_op_and_its_gradients_are_the_eager_kernels(after, reverse, bias, masked):
+    """The op path and the autograd.Function path run the same C++: the same bits, forward and backward."""
+    args = _sequence_args(5, 4, 3, 6, bias=bias, masked=masked, training=True)
+    leaves = [a for a in args[:6] if a is not None]
+    d_output, d_h_n = torch.randn(5, 4, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)
+    results = []
+    for run in (lambda: _library.sequence_op(*args, after, reverse, True)[:2],
+                lambda: cpu.sequence(*args[:6], reset="after" if after else "before", mask=args[6], reverse=reverse)):
+        output, h_n = run()  # (T, N, H), (N, H)
+        grads = torch.autograd.grad((output * d_output).sum() + (h_n * d_h_n).sum(), leaves)
+        results.append((output, h_n, *grads))
+    for got, want in zip(*results):
+        assert torch.equal(got, want)
+
+
+def test_a_gradient_of_a_gradient_through_the_op_is_refused_as_on_the_eager_path():
+    x, h0, W_x, W_h, b_x, b_h, mask = _sequence_args(3, 2, 2, 3, bias=True, masked=False, training=True)
+    output, _ = _library.sequence_op(x, h0, W_x, W_h, b_x, b_h, mask, True, False, True)[:2]  # (T, N, H)
+    with pytest.raises(RuntimeError, match=r"^backend 'cpu': its backward is first order only"):
+        torch.autograd.grad(output.sum(), W_h, create_graph=True)
+
+
+@pytest.mark.parametrize("reset", ["before", "after"])
+def test_torch_export_records_one_node_per_layer_and_direction_and_runs_at_other_shapes(reset):
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, num_layers=2, bidirectional=True, reset=reset)
+    T, N = Dim("T", min=2, max=1000), Dim("N", min=2, max=512)
+    with torch.no_grad():
+        program = torch.export.export(gru, (torch.randn(5, 2, 3),), dynamic_shapes=({0: T, 1: N},))
+    nodes = [n for n in program.graph.nodes if n.target is torch.ops.grukit.cpu_sequence.default]
+    assert len(nodes) == 4 and {n.args[7] for n in nodes} == {reset == "after"}  # after: bool
+    assert {n.args[9] for n in nodes} == {False}  # training: no cache kept in an inference graph
+    for shape in [(5, 2, 3), (17, 9, 3), (2, 300, 3)]:
+        x = torch.randn(*shape)  # (T, N, I)
+        for got, want in zip(program.module()(x), gru(x)):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_torch_export_takes_lengths_and_the_program_checks_them_as_it_runs():
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, batch_first=True)
+    x, lengths = torch.randn(3, 6, 3), torch.tensor([6, 2, 4])  # (N, T, I), (N,)
+    program = torch.export.export(gru, (x,), {"lengths": lengths})
+    for other in ([1, 6, 3], [2, 2, 2]):
+        for got, want in zip(program.module()(x, lengths=torch.tensor(other)), gru(x, lengths=torch.tensor(other))):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+    for bad in ([7, 2, 4], [0, 2, 4]):
+        with pytest.raises(RuntimeError, match="Runtime assertion failed"):
+            program.module()(x, lengths=torch.tensor(bad))
+
+
+def test_gradients_through_an_exported_program_are_the_layers():
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, num_layers=2, dtype=torch.float64)
+    x = torch.randn(5, 2, 3, dtype=torch.float64)  # (T, N, I)
+    program = torch.export.export(gru, (x,))
+    exported = program.module()
+    assert {n.args[9] for n in program.graph.nodes if n.target is torch.ops.grukit.cpu_sequence.default} == {True}
+
+    def gradients(module):
+        output, h_n = module(x)  # (T, N, H), (L, N, H)
+        return torch.autograd.grad(output.square().sum() + h_n.sum(), list(module.parameters()))
+
+    for got, want in zip(gradients(exported), gradients(gru), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+def test_a_fake_tensor_trace_of_a_training_step_holds_both_ops_and_replays_the_eager_gradients():
+    """make_fx in fake mode runs no kernel: forward and backward are shapes only, the two ops' fake functions."""
+    args = _sequence_args(5, 3, 2, 4, bias=True, masked=True, training=False)
+
+    def grads(x, h0, W_x, W_h, b_x, b_h, mask):
+        leaves = [t.detach().requires_grad_() for t in (x, h0, W_x, W_h, b_x, b_h)]
+        output, h_n = cpu.sequence(*leaves, reset="after", mask=mask)  # (T, N, H), (N, H)
+        return torch.autograd.grad(output.square().sum() + h_n.sum(), leaves)
+
+    graph = make_fx(grads, tracing_mode="fake")(*args)
+    targets = {n.target for n in graph.graph.nodes}
+    assert {torch.ops.grukit.cpu_sequence.default, torch.ops.grukit.cpu_sequence_backward.default} <= targets
+    for got, want in zip(graph(*args), grads(*args), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+def test_eager_calls_take_the_autograd_function_not_the_op():
+    """The dispatcher costs more than a short sequence: outside capture the layer keeps its eager path."""
+    x, h0, W_x, W_h, b_x, b_h, mask = _sequence_args(3, 2, 2, 3, bias=True, masked=False, training=True)
+    assert not _library.capturing(x)
+    output, _ = cpu.sequence(x, h0, W_x, W_h, b_x, b_h, reset="after")  # (T, N, H)
+    assert type(output.grad_fn).__name__ == "_SequenceBackward"
+
+
+def test_an_exported_program_saves_and_loads_and_gives_the_same_outputs(tmp_path):
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 4, bidirectional=True, reset="after")
+    x = torch.randn(6, 2, 3)  # (T, N, I)
+    with torch.no_grad():
+        torch.export.save(torch.export.export(gru, (x,)), tmp_path / "gru.pt2")
+        loaded = torch.export.load(tmp_path / "gru.pt2").module()
+        for got, want in zip(loaded(x), gru(x), strict=True):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
