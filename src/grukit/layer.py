@@ -58,6 +58,19 @@ class GRUConfig(RecurrentConfig):
     backend: str = "auto"  # kernel name (grukit.kernels) or "auto"
 
 
+_OUTSIDE_DYNAMO: dict = {}
+
+
+def _outside_dynamo(forward):
+    """`forward` under torch.compiler.disable, made at the first compile: the layer's kernels are compiled already,
+    and dynamo tracing into them broke the graph 9-10 times per call and took 8-24 s to compile a 2-layer GRU
+    (51 s with backend="eager", whose time loop it unrolled; now 1-3 s), for the same result. Made here and not
+    as a decorator, which imports torch._dynamo with grukit: 1.5 s more to start any command."""
+    if forward not in _OUTSIDE_DYNAMO:
+        _OUTSIDE_DYNAMO[forward] = torch.compiler.disable(forward)
+    return _OUTSIDE_DYNAMO[forward]
+
+
 @register
 class GRU(nn.Module):
     checkpoint_name = "grukit.GRU"  # stable name in saved files
@@ -100,18 +113,20 @@ class GRU(nn.Module):
         """U(−1/√H, 1/√H) everywhere, or orthogonal gate blocks of every weight_h."""
         init_parameters(self, self.hidden_size, weight_h)
 
-    # Under torch.compile the layer runs as it does eagerly, and the modules around it are compiled: its kernels
-    # are compiled already, and dynamo tracing into them broke the graph 9-10 times per call and took 8-24 s to
-    # compile a 2-layer GRU (51 s with backend="eager", whose time loop it unrolled; now 1-3 s), for the same result.
-    @torch.compiler.disable
     def forward(self, x, h0: Tensor | None = None, lengths=None, *, return_gates: bool = False):
         """x (T, N, I) [or (N, T, I) with batch_first, (T, I), PackedSequence] -> (output, h_n).
 
         output (T, N, D·H), h_n (L·D, N, H). With return_gates=True also returns Gates
         whose r, z, n are (L, D, T, N, H) (time-major, zeros on padded steps), computed
         by the readable `eager` path with gradients intact. Under `torch.compile` the layer runs as it does
-        eagerly (a graph break by design); the modules around it are compiled.
+        eagerly (a graph break by design); the modules around it are compiled. `torch.export` records each
+        layer and direction of the cpu kernel as one op (`grukit.kernels.cpu._library`).
         """
+        if torch.compiler.is_compiling():
+            return _outside_dynamo(type(self)._forward)(self, x, h0, lengths, return_gates=return_gates)
+        return self._forward(x, h0, lengths, return_gates=return_gates)
+
+    def _forward(self, x, h0: Tensor | None, lengths, *, return_gates: bool):
         batch = prepare(x, h0, lengths, input_size=self.input_size, hidden_size=self.hidden_size,
                         num_states=self.num_layers * self.num_directions, batch_first=self.batch_first,
                         dtype=self.weight_x_l0.dtype, device=self.weight_x_l0.device)
