@@ -8,6 +8,7 @@ import pytest
 
 import grukit
 from grukit import _checks
+from grukit.data.files import read_decoded
 
 
 def test_not_a_file_tells_a_file_from_a_folder_a_pipe_and_nothing(tmp_path):
@@ -18,6 +19,15 @@ def test_not_a_file_tells_a_file_from_a_folder_a_pipe_and_nothing(tmp_path):
     assert _checks.not_a_file(tmp_path) == "is a folder"
     assert _checks.not_a_file(tmp_path / "pipe") == "is a device, pipe or socket"
     assert _checks.not_a_file(tmp_path / "nope") == "does not exist"
+
+
+def test_not_a_file_answers_where_the_path_cannot_be_reached(tmp_path):
+    """A review: Path.is_file re-raises ENAMETOOLONG and EACCES, so a caller naming its argument got an OSError
+    naming none ("grukit sample: error: ...: File name too long")."""
+    assert _checks.not_a_file(tmp_path / ("a" * 300)) == "cannot be reached (File name too long)"
+    reason = r"which cannot be reached \(File name too long\)$"
+    with pytest.raises(grukit.errors.UsageError, match=r"^--text: expected a regular file, got .*, " + reason):
+        read_decoded(tmp_path / ("a" * 300), "--text")
 
 
 def test_flag_refuses_integers_that_bool_would_read():

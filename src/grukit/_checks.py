@@ -90,15 +90,21 @@ def probability(name: str, value) -> float:
 
 
 def not_a_file(path) -> str | None:
-    """Why `path` cannot be read as a file, to end a message: 'does not exist', 'is a folder' or 'is a device, pipe
-    or socket'; None for a regular file or a link to one.
+    """Why `path` cannot be read as a file, to end a message: 'does not exist', 'is a folder', 'is a device, pipe
+    or socket' or 'cannot be reached (<the system's reason>)' (a folder on the way that may not be entered, a name
+    too long); None for a regular file or a link to one.
 
     >>> not_a_file("/dev/null")
     'is a device, pipe or socket'
+    >>> not_a_file("x" * 5000)
+    'cannot be reached (File name too long)'
     """
     path = Path(path)
-    if path.is_file():
-        return None
-    if path.is_dir():
-        return "is a folder"
-    return "is a device, pipe or socket" if path.exists() else "does not exist"
+    try:  # is_file and is_dir answer False for most errors, but raise for these two
+        if path.is_file():
+            return None
+        if path.is_dir():
+            return "is a folder"
+        return "is a device, pipe or socket" if path.exists() else "does not exist"
+    except OSError as err:
+        return f"cannot be reached ({err.strerror or type(err).__name__})"

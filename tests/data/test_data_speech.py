@@ -111,11 +111,13 @@ def test_bad_file_name_and_bad_wav_are_usage_errors(tmp_path):
         speech.read_folder(tmp_path)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "forged", "huge rate", "no channels", "empty frames"])
+@pytest.mark.parametrize("damage", ["truncated", "forged", "huge rate", "no channels", "empty frames",
+                                    "half frames"])
 def test_damaged_wav_headers_are_usage_errors(tmp_path, damage):
     """scipy's parser raised struct.error or UnboundLocalError (a traceback, exit 1), and a forged rate
-    (2 GHz, coprime to 8 kHz) made the resampler build a filter of billions of taps; a header of 0 channels or
-    0 bytes per frame made scipy divide by zero, which the message showed as "ZeroDivisionError"."""
+    (2 GHz, coprime to 8 kHz) made the resampler build a filter of billions of taps; a header of 0 channels, or
+    of fewer bytes per frame than channels, made scipy divide by zero, which the message showed as
+    "ZeroDivisionError" (and then as "got 0" for 2 channels in frames of 1 byte)."""
     write_wav(tmp_path, "1_ann_0.wav")
     path = tmp_path / "1_ann_0.wav"
     data = bytearray(path.read_bytes())
@@ -128,11 +130,17 @@ def test_damaged_wav_headers_are_usage_errors(tmp_path, damage):
         data[28:32] = (4_000_000_022).to_bytes(4, "little")  # ... and bytes per second, consistent with it
     elif damage == "no channels":
         data[22:24] = bytes(2)  # the fmt chunk's channel count
-    else:
+    elif damage == "empty frames":
         data[28:34] = bytes(6)  # the fmt chunk's bytes per second and per frame (block align), consistently
+    else:
+        data[22:24], data[32:34] = (2).to_bytes(2, "little"), (1).to_bytes(2, "little")  # 2 channels in 1 byte
+        data[28:32] = (8000).to_bytes(4, "little")  # bytes per second, consistent with it at 8 kHz
     path.write_bytes(bytes(data))
+    frame = {"no channels": "0 channels and block align 2", "empty frames": "1 channel and block align 0",
+             "half frames": "2 channels and block align 1"}
     message = ("sample rate in 1..384000 Hz" if damage == "huge rate"
-               else "at least one channel and a frame size > 0" if damage in ("no channels", "empty frames")
+               else rf"a frame size \(block align\) of at least one byte per channel in the header of 1_ann_0.wav, "
+                    rf"got {frame[damage]}$" if damage in frame
                else "not a readable wav file")
     with pytest.raises(UsageError, match=message):
         speech.read_folder(tmp_path)

@@ -290,7 +290,7 @@ def test_file_reading_faults_found_by_a_review(tmp_path, caplog, monkeypatch):
     with caplog.at_level(logging.WARNING, logger="grukit.data.dates"):
         read_csv(weeks, "y", date_column="d")
     assert "rows 5 and 6 fall in the same week" in caplog.records[-1].getMessage()
-    with pytest.raises(UsageError, match=r"^--csv: expected a file, got the folder"):
+    with pytest.raises(UsageError, match=r"^--csv: expected a regular file, got .*, which is a folder$"):
         read_csv(tmp_path, "y")
     os.mkfifo(tmp_path / "pipe.csv")  # reading it would wait for a writer for ever; it said "file not found"
     with pytest.raises(UsageError, match=r"^--csv: expected a regular file, got .*pipe.csv, which is a device, pipe"):

@@ -34,8 +34,6 @@ from grukit.errors import UsageError
 def read_decoded(path: str | Path, argument: str, encoding: str = "utf-8") -> str:
     """The whole of `path` decoded with `encoding`; UsageError naming `argument` (or --encoding) otherwise."""
     path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"{argument}: expected a file, got the folder {path}")
     if (why := _checks.not_a_file(path)) == "does not exist":
         raise UsageError(f"{argument}: file not found: {path}")
     if why:  # /dev/null, a pipe: reading one would give nothing or wait for ever

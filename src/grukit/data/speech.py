@@ -73,6 +73,16 @@ MAX_RATE = 384_000  # Hz, the highest rate audio hardware records; a larger one 
 MAX_FLOAT = 1e3  # |sample| of a float wav (full scale ±1) beyond which the file is damaged: MFCC powers overflow
 
 
+def _frame_fields(path: Path) -> str:
+    """'C channels and block align B' as the first 'fmt ' chunk of the wav at `path` gives them."""
+    head = path.read_bytes()[:4096]
+    at = head.find(b"fmt ") + 8  # the chunk's data: format (2 bytes), channels (2), rate (4), bytes/s (4), align (2)
+    if at < 8 or len(head) < at + 14:
+        return "no readable fmt chunk"
+    channels, align = int.from_bytes(head[at + 2:at + 4], "little"), int.from_bytes(head[at + 12:at + 14], "little")
+    return f"{channels} channel{'s' * (channels != 1)} and block align {align}"
+
+
 def read_wav(path: str | Path, sample_rate: int, argument: str = "--dir") -> np.ndarray:
     """Mono samples of `path` at `sample_rate` (stereo is averaged, other rates resampled); a file that is no
     readable wav is a UsageError naming `argument`."""
@@ -82,9 +92,9 @@ def read_wav(path: str | Path, sample_rate: int, argument: str = "--dir") -> np.
     path = Path(path)
     try:
         rate, samples = scipy.io.wavfile.read(path)
-    except ZeroDivisionError:  # scipy divides by the header's channel count and its bytes per frame
-        raise UsageError(f"{argument}: expected at least one channel and a frame size > 0 in the header of "
-                         f"{path.name}, got 0") from None
+    except ZeroDivisionError:  # scipy divides by the header's channel count and by its bytes per channel
+        raise UsageError(f"{argument}: expected at least one channel and a frame size (block align) of at least "
+                         f"one byte per channel in the header of {path.name}, got {_frame_fields(path)}") from None
     except Exception as err:  # a truncated or forged header fails anywhere in scipy's parser
         raise UsageError(f"{argument}: {path.name} is not a readable wav file ({type(err).__name__}: {err})") from None
     if not 1 <= rate <= MAX_RATE:
