@@ -152,3 +152,31 @@ def test_an_exported_program_saves_and_loads_and_gives_the_same_outputs(tmp_path
         loaded = torch.export.load(tmp_path / "gru.pt2").module()
         for got, want in zip(loaded(x), gru(x), strict=True):
             torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_a_gradient_through_a_program_captured_without_gradients_is_refused_not_a_crash():
+    """A review: a program exported under no_grad keeps no states (training=False); run with gradients on, its
+    backward read the empty buffers out of bounds and killed the process (a segmentation fault)."""
+    torch.manual_seed(0)
+    gru = grukit.GRU(5, 6)
+    x = torch.randn(7, 3, 5)  # (T, N, I)
+    with torch.no_grad():
+        program = torch.export.export(gru, (x,))
+    output, _ = program.module()(x)  # (T, N, H): the parameters require grad, so output does too
+    with pytest.raises(RuntimeError, match=r"^grukit::cpu_sequence: a gradient was asked of a call made with "
+                                           r"training=False, which keeps no states for backward"):
+        output.sum().backward()
+
+
+def test_the_kernels_backward_refuses_buffers_of_other_sizes():
+    """The C++ backward reads states (T, N, H) and cache (T, N, 4H) as raw memory: any other size is refused."""
+    x, h0, W_x, W_h, _, _, _ = _sequence_args(4, 3, 2, 5, bias=False, masked=False, training=False)
+    _, _, states, cache = _library.sequence_op(x, h0, W_x, W_h, None, None, None, True, False, True)
+    d_output, d_h_n = torch.ones_like(states), torch.ones_like(h0)  # (T, N, H), (N, H)
+    for wrong in ({"states": states[:, :2]}, {"cache": cache[:, :, :15]}, {"cache": x.new_empty(0)},
+                  {"d_output": d_output[:3]}, {"d_h_n": d_h_n[:2]}):
+        given = {"states": states, "cache": cache, "d_output": d_output, "d_h_n": d_h_n, **wrong}
+        with pytest.raises(RuntimeError, match=r"grukit cpu kernel backward: expected states and d_output \(4, 3, 5\), "
+                                               r"cache \(4, 3, 20\) \(a forward with training=true\) and d_h_n \(3, 5\)"):
+            cpu._ops().backward(given["d_output"], given["d_h_n"], x, h0, W_x, W_h, None, given["states"],
+                                given["cache"], True, False, False, True)

@@ -103,6 +103,10 @@ def _setup_context(ctx, inputs, output) -> None:
 @first_order_only("cpu")
 def _backward(ctx, d_output, d_h_n, d_states, d_cache):
     x, h0, weight_x, weight_h, mask, states, cache = ctx.saved_tensors
+    if cache.dim() == 1:  # (0,): the call kept nothing for backward
+        raise RuntimeError("grukit::cpu_sequence: a gradient was asked of a call made with training=False, which "
+                           "keeps no states for backward: a graph captured under torch.no_grad() or "
+                           "torch.inference_mode() is for inference; capture it with gradients enabled to train")
     if d_output is None:
         d_output = torch.zeros_like(states)  # (T, N, H)
     if d_h_n is None:

@@ -229,6 +229,13 @@ std::vector<at::Tensor> backward(const at::Tensor& d_output, const at::Tensor& d
                                  const at::Tensor& h0, const at::Tensor& weight_x, const at::Tensor& weight_h,
                                  const c10::optional<at::Tensor>& mask, const at::Tensor& states,
                                  const at::Tensor& cache, bool after, bool reverse, bool has_bias, bool need_dx) {
+  // what the forward saved with training=true; anything else would be read out of bounds
+  const int64_t T_ = x.size(0), N = x.size(1), H = h0.size(1);
+  TORCH_CHECK(states.sizes() == at::IntArrayRef({T_, N, H}) && cache.sizes() == at::IntArrayRef({T_, N, 4 * H}) &&
+                  d_output.sizes() == at::IntArrayRef({T_, N, H}) && d_h_n.sizes() == at::IntArrayRef({N, H}),
+              "grukit cpu kernel backward: expected states and d_output (", T_, ", ", N, ", ", H, "), cache (", T_,
+              ", ", N, ", ", 4 * H, ") (a forward with training=true) and d_h_n (", N, ", ", H, "), got ",
+              states.sizes(), ", ", d_output.sizes(), ", ", cache.sizes(), " and ", d_h_n.sizes());
   if (x.scalar_type() == at::kFloat)
     return backward_impl<float>(d_output, d_h_n, x, h0, weight_x, weight_h, mask, states, cache, after, reverse,
                                 has_bias, need_dx);
