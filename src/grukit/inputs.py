@@ -54,14 +54,28 @@ def _lengths(lengths, T: int, N: int, device: torch.device) -> Tensor:
         return lengths.to(device=device, dtype=torch.int64)
     lengths = lengths.to(torch.int64)  # (N,): min/max are not implemented for uint16/32/64
     if torch.compiler.is_compiling():  # values unknown while a graph is captured: the graph checks them as it runs
-        low, high = lengths.min().item(), lengths.max().item()
-        torch._check(low >= 1, lambda: f"lengths: expected every value in 1..{T} (T), got one below 1")
-        torch._check(high <= T, lambda: f"lengths: expected every value in 1..{T} (T), got one above {T}")
-        return lengths.to(device=device, dtype=torch.int64)
+        return checked_lengths(lengths, T).to(device=device)
+    _check_range(lengths, T)
+    return lengths.to(device=device, dtype=torch.int64)
+
+
+def _check_range(lengths: Tensor, T: int) -> None:
     low, high = int(lengths.min()), int(lengths.max())
     if low < 1 or high > T:
         raise ValueError(f"lengths: expected every value in 1..{T} (T), got values from {low} to {high}")
-    return lengths.to(device=device, dtype=torch.int64)
+
+
+@torch.library.custom_op("grukit::checked_lengths", mutates_args=())
+def checked_lengths(lengths: Tensor, T: int) -> Tensor:
+    """lengths (N,) int64, copied, after `_check_range`: an op, so that a captured graph (torch.export) refuses
+    a bad length with this message as it runs, where a Python check would be gone from it."""
+    _check_range(lengths, T)
+    return lengths.clone()  # (N,)
+
+
+@checked_lengths.register_fake
+def _(lengths, T):
+    return lengths.new_empty(lengths.shape)  # (N,)
 
 
 def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: int, batch_first: bool,
