@@ -189,3 +189,29 @@ def test_the_kernels_backward_refuses_buffers_of_other_sizes():
         with pytest.raises(RuntimeError, match="grukit cpu kernel backward: " + re.escape(expected)):
             cpu._ops().backward(given["d_output"], given["d_h_n"], x, h0, W_x, W_h, None, given["states"],
                                 given["cache"], True, False, False, True)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_torch_export_of_streaming_steps_runs_the_kernel_as_an_op(num_layers):
+    """GRU.step's C++ step reads raw memory too: while a graph is captured it runs as a one-step sequence op.
+    Its arithmetic is the sequence kernel's, so float32 agrees with the eager step to rounding, not to the bit."""
+    torch.manual_seed(0)
+
+    class Stream(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = grukit.GRU(3, 4, num_layers=num_layers)
+
+        def forward(self, x_t, h):
+            return self.gru.step(x_t, h)  # (L, N, H)
+
+    stream = Stream()
+    h = torch.zeros(num_layers, 2, 4)  # (L, N, H)
+    program = torch.export.export(stream, (torch.randn(2, 3), h))
+    graphs = [m.graph for m in program.graph_module.modules() if isinstance(m, torch.fx.GraphModule)]
+    ops = [n for g in graphs for n in g.nodes if n.target is torch.ops.grukit.cpu_sequence.default]
+    assert len(ops) == num_layers
+    h_program, h_eager = h, h
+    for x_t in torch.randn(6, 2, 3):  # (N, I) each
+        h_program, h_eager = program.module()(x_t, h_program), stream(x_t, h_eager)  # (L, N, H) each
+        torch.testing.assert_close(h_program, h_eager, rtol=0, atol=1e-6)

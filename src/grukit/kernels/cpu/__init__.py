@@ -218,7 +218,7 @@ def step(x_t: Tensor, h_prev: Tensor, weight_x, weight_h, bias_x, bias_h, *, res
         H = weight_h.shape[1] if weight_h.dim() == 2 else -1  # (the message the C++ check gives)
         raise ValueError(f"h_prev: expected shape ({x_t.shape[0]}, {H}), got {list(h_prev.shape)}")
     needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    if needs_grad or x_t.dtype not in _DTYPES:
+    if needs_grad or x_t.dtype not in _DTYPES or _library.capturing(x_t):  # capture: one op of the graph
         if x_t.dim() != 2:  # named here: the sequence below would name x, of a shape the caller never gave
             raise ValueError(f"x_t: expected an (N, I) tensor, got shape {tuple(x_t.shape)}")
         return sequence(x_t.unsqueeze(0), h_prev, weight_x, weight_h, bias_x, bias_h, reset=reset)[1]
