@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from grukit import _checks
+from grukit._autocast import in_parameter_dtype
 from grukit._config_field import ConfigField
 from grukit.checkpoint import register
 from grukit.inputs import finish, prepare
@@ -75,6 +76,7 @@ class RNN(_Recurrent):
     checkpoint_name = "grukit.RNN"  # stable name in saved files
     torch_class = nn.RNN
 
+    @in_parameter_dtype
     def forward(self, x, h0: Tensor | None = None, lengths=None):
         batch = self._prepare(x, h0, lengths)
         output, h_n = self._run(batch, batch.h0)
@@ -91,6 +93,7 @@ class LSTM(_Recurrent):
     checkpoint_name = "grukit.LSTM"  # stable name in saved files
     torch_class = nn.LSTM
 
+    @in_parameter_dtype
     def forward(self, x, h0: tuple[Tensor, Tensor] | None = None, lengths=None):
         if h0 is not None and not (isinstance(h0, (tuple, list)) and len(h0) == 2):
             raise TypeError(f"h0: expected None or a pair (h0, c0) of tensors, got {type(h0).__name__}")

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from grukit import _checks, functional
+from grukit._autocast import in_parameter_dtype
 from grukit._config_field import ConfigField
 from grukit.checkpoint import register
 
@@ -84,6 +85,7 @@ class GRUCell(nn.Module):
     def reset_parameters(self, weight_h: str = "uniform") -> None:
         init_parameters(self, self.hidden_size, weight_h)
 
+    @in_parameter_dtype
     def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
         """x (N, I) or (I,), h (N, H) or (H,) -> h (N, H) or (H,)."""
         _checks.tensor("x", x, dims=(1, 2), dtype=self.weight_x.dtype, device=self.weight_x.device)

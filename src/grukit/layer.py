@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.nn.modules.module import _global_forward_pre_hooks
 
 from grukit import _checks, functional, kernels
+from grukit._autocast import in_parameter_dtype
 from grukit._config_field import ConfigField
 from grukit.cell import init_parameters, make_parameters
 from grukit.checkpoint import register
@@ -126,6 +127,7 @@ class GRU(nn.Module):
             return _outside_dynamo(type(self)._forward)(self, x, h0, lengths, return_gates=return_gates)
         return self._forward(x, h0, lengths, return_gates=return_gates)
 
+    @in_parameter_dtype
     def _forward(self, x, h0: Tensor | None, lengths, *, return_gates: bool):
         batch = prepare(x, h0, lengths, input_size=self.input_size, hidden_size=self.hidden_size,
                         num_states=self.num_layers * self.num_directions, batch_first=self.batch_first,
@@ -162,8 +164,11 @@ class GRU(nn.Module):
         forward hooks (after the call) do not run.
         """
         h_plain = self._plain_step(x_t, h)  # (1, N, H) or None
-        if h_plain is not None:
-            return h_plain
+        return self._step(x_t, h) if h_plain is None else h_plain
+
+    @in_parameter_dtype
+    def _step(self, x_t: Tensor, h: Tensor | None) -> Tensor:
+        """step() of every call that `_plain_step` leaves: checked, hooks run, any backend."""
         if self.bidirectional:
             raise ValueError("step: expected a unidirectional GRU (a reverse direction needs the whole sequence), "
                              "got bidirectional=True")
