@@ -74,3 +74,29 @@ def test_outside_autocast_another_dtype_is_still_refused():
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=False):
         with pytest.raises(TypeError, match=r"^x: expected dtype torch\.float32"):
             gru(torch.randn(3, 2, 4, dtype=torch.bfloat16))
+
+
+def test_under_autocast_lengths_pass_as_given_and_meta_or_buffer_weights_still_run():
+    """A review: lengths were cast too (a float64 length was named float32), a 'meta' x made autocast's device
+    query raise, and a subclass keeping its weights as buffers raised a bare StopIteration."""
+    gru = grukit.GRU(4, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(TypeError, match=r"^lengths: expected integers, got dtype torch\.float64$"):
+            gru(torch.randn(6, 2, 4), lengths=torch.tensor([6.0, 3.0], dtype=torch.float64))
+        output, _ = grukit.GRU(4, 5, device="meta")(torch.randn(6, 2, 4, device="meta"))  # (T, N, H)
+        assert output.device.type == "meta" and output.shape == (6, 2, 5)
+
+    class BufferGRU(grukit.GRU):  # the weights as buffers: no parameter to read the dtype from
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            for name, p in list(self.named_parameters()):
+                delattr(self, name)
+                self.register_buffer(name, p.detach().clone())
+
+    frozen = BufferGRU(4, 5)
+    x = torch.randn(6, 2, 4, dtype=torch.bfloat16)  # (T, N, I)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output, _ = frozen(x)  # (T, N, H)
+        stepped = frozen.step(x[0])  # (L, N, H)
+    torch.testing.assert_close(output, frozen(x.float())[0], rtol=0, atol=0)
+    assert stepped.dtype == torch.float32

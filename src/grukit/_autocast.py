@@ -21,28 +21,47 @@ Example:
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Callable
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
+STATES = ("h0", "h")  # the keyword names of a forward's state argument, the one after x
+
 
 def in_parameter_dtype(forward: Callable) -> Callable:
-    """Decorate a recurrent module's forward(self, x, ...): under autocast on x's device, its floating tensor
-    arguments are cast to the parameters' dtype and it runs with autocast off (see the module docstring)."""
+    """Decorate a recurrent module's forward(self, x, state, ...): under autocast on x's device, x and the state
+    (h0, an LSTM's (h0, c0), or a cell's h) are cast to the parameters' dtype, and forward runs with autocast off
+    (see the module docstring). Other arguments (lengths) pass as given, so their checks name what was given."""
     @functools.wraps(forward)
     def run(self, x, *args, **kwargs):
         if not torch._C._is_any_autocast_enabled():  # 0.1 µs; the device's own answer costs 1 µs more
             return forward(self, x, *args, **kwargs)
-        device_type = _device_type(x)
-        if device_type is None or not torch.is_autocast_enabled(device_type):
+        device_type, dtype = _device_type(x), _weights_dtype(self)
+        if device_type is None or dtype is None or not _autocast_on(device_type):
             return forward(self, x, *args, **kwargs)
-        dtype = next(self.parameters()).dtype
+        args = (_cast(args[0], dtype), *args[1:]) if args else ()
+        kwargs = {k: _cast(v, dtype) if k in STATES else v for k, v in kwargs.items()}
         with torch.autocast(device_type, enabled=False):
-            return forward(self, _cast(x, dtype), *(_cast(a, dtype) for a in args),
-                           **{k: _cast(v, dtype) for k, v in kwargs.items()})
+            return forward(self, _cast(x, dtype), *args, **kwargs)
     return run
+
+
+def _autocast_on(device_type: str) -> bool:
+    """torch.is_autocast_enabled(device_type), False where autocast does not know the device ('meta')."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # "unknown device type for autocast"
+        return False
+
+
+def _weights_dtype(module) -> torch.dtype | None:
+    """The dtype of the module's first parameter, or of its first buffer (a subclass may keep its weights as
+    buffers); None where it has neither, and nothing is cast."""
+    tensor = next(itertools.chain(module.parameters(), module.buffers()), None)
+    return None if tensor is None else tensor.dtype
 
 
 def _device_type(x) -> str | None:
@@ -52,7 +71,8 @@ def _device_type(x) -> str | None:
 
 
 def _cast(value, dtype: torch.dtype):
-    """value with every floating tensor in it (a tensor, a PackedSequence, a tuple or list of them) as `dtype`."""
+    """value with every floating tensor in it (a tensor, a PackedSequence, a tuple or list of them) as `dtype`;
+    anything else as it is, for the layer's own checks to name."""
     if isinstance(value, PackedSequence):
         return value.to(dtype) if value.data.is_floating_point() else value
     if isinstance(value, Tensor):
