@@ -65,6 +65,24 @@ def _check_range(lengths: Tensor, T: int) -> None:
         raise ValueError(f"lengths: expected every value in 1..{T} (T), got values from {low} to {high}")
 
 
+@torch.library.custom_op("grukit::checked_steps", mutates_args=())
+def checked_steps(x: Tensor, time_dim: int, h0: Tensor) -> Tensor:
+    """h0 copied, after checking that x (as the caller gave it) has a time step along `time_dim`: an op, so that
+    a graph captured with a dynamic T refuses T = 0 as it runs (torch.export records T >= 1 but does not
+    enforce it). It carries h0, which the graph uses, so that the check is not dropped from it."""
+    if x.shape[time_dim] == 0:
+        raise ValueError(f"x: expected at least one time step, got shape {tuple(x.shape)}")
+    return h0.clone()  # (L·D, N, H)
+
+
+@checked_steps.register_fake
+def _(x, time_dim, h0):
+    return h0.new_empty(h0.shape)  # (L·D, N, H)
+
+
+checked_steps.register_autograd(lambda ctx, d_h0: (None, None, d_h0))  # the identity on h0
+
+
 @torch.library.custom_op("grukit::checked_lengths", mutates_args=())
 def checked_lengths(lengths: Tensor, T: int) -> Tensor:
     """lengths (N,) int64, copied, after `_check_range`: an op, so that a captured graph (torch.export) refuses
@@ -93,7 +111,7 @@ def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: in
         batch_first_in, sorted_indices = batch_first, None
     _checks.tensor("x", x, dims=(2, 3), dtype=dtype, device=device)
     _checks.size("x", x.shape[-1], input_size, "last dimension (input_size)")
-    given = tuple(x.shape)  # as the caller passed it, for the messages
+    given, x_given = tuple(x.shape), x  # as the caller passed it, for the messages
     unbatched = x.dim() == 2
     if unbatched:
         x = x.unsqueeze(1)  # (T, 1, I)
@@ -113,6 +131,8 @@ def prepare(x, h0, lengths, *, input_size: int, hidden_size: int, num_states: in
             layout = "(num_layers*num_directions, hidden_size) for unbatched x" if unbatched else \
                 "(num_layers*num_directions, batch, hidden_size)"
             raise ValueError(f"{state}: expected shape {want} {layout}, got {got}")
+    if torch.compiler.is_compiling():  # a captured graph's T may be dynamic: the graph checks it as it runs
+        h0 = checked_steps(x_given, int(batch_first_in and not unbatched), h0)  # (L·D, N, H)
     mask = None
     if lengths is not None:
         lengths = _lengths(lengths, T, N, x.device)

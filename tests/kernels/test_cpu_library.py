@@ -93,19 +93,23 @@ def test_torch_export_records_one_node_per_layer_and_direction_and_runs_at_other
 
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_a_program_with_a_dynamic_T_refuses_an_empty_sequence_as_the_layer_does(batch_first):
-    """torch.export records T >= 1 as a range but its program does not enforce it: the op refuses T = 0, where
-    the program gave an empty output and h_n = h0 (a review)."""
+    """torch.export records T >= 1 as a range but its program does not enforce it: grukit::checked_steps refuses
+    T = 0 with the layer's message, where the program gave an empty output and h_n = h0."""
+    torch.manual_seed(0)
     gru = grukit.GRU(3, 4, batch_first=batch_first)
-    x = torch.randn(2, 5, 3) if batch_first else torch.randn(5, 2, 3)
-    program = torch.export.export(gru, (x,), dynamic_shapes=({int(batch_first): Dim("T", min=1, max=100)},))
-    empty = torch.randn(2, 0, 3) if batch_first else torch.randn(0, 2, 3)
-    with pytest.raises(ValueError, match="^x: expected at least one time step"):
-        gru(empty)
-    message = r"^x: expected at least one time step, got T = 0 \(time-major shape \(0, 2, 3\)\)$"
-    with pytest.raises(ValueError, match=message):
-        program.module()(empty)
+    x = torch.randn(2, 5, 3) if batch_first else torch.randn(5, 2, 3)  # (N, T, I) or (T, N, I)
+    h0 = torch.randn(1, 2, 4, requires_grad=True)  # (L·D, N, H)
+    program = torch.export.export(gru, (x, h0), dynamic_shapes=({int(batch_first): Dim("T", min=1, max=100)}, None))
+    empty = x.narrow(int(batch_first), 0, 0)  # T = 0
+    message = f"^x: expected at least one time step, got shape {re.escape(str(tuple(empty.shape)))}$"
+    for run in (gru, program.module()):
+        with pytest.raises(ValueError, match=message):
+            run(empty, h0)
     one_step = x.narrow(int(batch_first), 0, 1)  # T = 1, the least the program takes
-    torch.testing.assert_close(program.module()(one_step)[0], gru(one_step)[0], rtol=0, atol=0)
+    (got_h0,) = torch.autograd.grad(program.module()(one_step, h0)[1].sum(), h0)
+    (want_h0,) = torch.autograd.grad(gru(one_step, h0)[1].sum(), h0)
+    torch.testing.assert_close(got_h0, want_h0, rtol=0, atol=0)  # the check passes h0's gradient through
+    torch.testing.assert_close(program.module()(one_step, h0)[0], gru(one_step, h0)[0], rtol=0, atol=0)
 
 
 def test_torch_export_takes_lengths_and_the_program_checks_them_as_it_runs():

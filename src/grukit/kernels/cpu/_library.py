@@ -55,8 +55,6 @@ def _ops():
 def sequence_op(x: Tensor, h0: Tensor, weight_x: Tensor, weight_h: Tensor, bias_x: Tensor | None,
                 bias_h: Tensor | None, mask: Tensor | None, after: bool, reverse: bool,
                 training: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    if x.shape[0] == 0:  # the layer refuses it eagerly; a program with a dynamic T reaches here with one
-        raise ValueError(f"x: expected at least one time step, got T = 0 (time-major shape {tuple(x.shape)})")
     output, h_n, states, cache = _ops().forward(
         x, h0, weight_x, weight_h, bias_x, bias_h, mask, after, reverse, training
     )  # (T, N, H), (N, H), (T, N, H), (T, N, 4H) or None
