@@ -132,7 +132,7 @@ class GRU(nn.Module):
         batch = prepare(x, h0, lengths, input_size=self.input_size, hidden_size=self.hidden_size,
                         num_states=self.num_layers * self.num_directions, batch_first=self.batch_first,
                         dtype=self.weight_x_l0.dtype, device=self.weight_x_l0.device)
-        run = _eager_with_gates if return_gates else self.kernel().sequence
+        run = _eager_with_gates if return_gates else self._sequence_kernel(batch.x, batch.h0).sequence
         layer_input, h_n, gates = batch.x, [], []  # (T, N, I)
         for k in range(self.num_layers):
             if k > 0 and self.dropout > 0 and self.training:
@@ -262,6 +262,17 @@ class GRU(nn.Module):
     def kernel(self) -> kernels.Backend:
         """The backend that runs this model's sequences on its device."""
         return kernels.get(self.backend, self.weight_x_l0.device)
+
+    def _sequence_kernel(self, x: Tensor, h0: Tensor) -> kernels.Backend:
+        """self.kernel(), but with backend="auto" `eager` inside a torch.func transform (grad, vmap, jacrev, jvp)
+        or with a forward-mode tangent on x, h0 or a weight: the other backends' hand-written backward serves
+        reverse mode only, and torch.nn.GRU runs under torch.func.grad. A backend named by the user is kept,
+        and refuses such a call naming backend='eager'."""
+        kernel = self.kernel()
+        if self.backend == "auto" and kernel.name != "eager" and beyond_reverse_mode(
+                x, h0, parameters=self.parameters()):
+            return kernels.get("eager", x.device)
+        return kernel
 
     def parameters_of(self, k: int, reverse: bool = False) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """(weight_x, weight_h, bias_x, bias_h) of layer k in one direction."""

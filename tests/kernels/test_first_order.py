@@ -66,6 +66,45 @@ def test_torch_func_forward_ad_and_a_vmapped_backward_name_the_eager_backend(bac
         torch.testing.assert_close(g[name], p.grad)  # the way out gives the same gradients
 
 
+def test_auto_runs_torch_func_transforms_and_forward_mode_on_the_eager_backend():
+    """torch.func.grad over torch.nn.GRU works; over grukit.GRU(backend="auto") it stopped at the cpu kernel's
+    guard. "auto" now takes `eager` for such a call, with eager's results; a named backend still refuses."""
+    import torch.autograd.forward_ad as forward_ad
+    from torch.func import functional_call, grad, jvp, vmap
+
+    torch.manual_seed(0)
+    auto = grukit.GRU(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64)
+    eager = grukit.GRU(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64, backend="eager")
+    eager.load_state_dict(auto.state_dict())
+    x, lengths = torch.randn(5, 2, 3, dtype=torch.float64), torch.tensor([5, 3])  # (T, N, I), (N,)
+    params = dict(auto.named_parameters())
+
+    def loss(model):
+        return lambda p, x: functional_call(model, p, (x,), {"lengths": lengths})[0].pow(2).sum()
+
+    got, want = grad(loss(auto), argnums=(0, 1))(params, x), grad(loss(eager), argnums=(0, 1))(params, x)
+    for name in params:
+        torch.testing.assert_close(got[0][name], want[0][name], rtol=0, atol=0)
+    torch.testing.assert_close(got[1], want[1], rtol=0, atol=0)
+    xs = torch.randn(4, 5, 2, 3, dtype=torch.float64)  # (B, T, N, I)
+    torch.testing.assert_close(vmap(lambda x: auto(x)[0])(xs), torch.stack([auto(x)[0] for x in xs]))
+    v = torch.randn_like(x)  # a direction for x
+    _, tangent = jvp(lambda x: auto(x)[0], (x,), (v,))  # (T, N, 2H)
+    with forward_ad.dual_level():
+        dual = forward_ad.unpack_dual(auto(forward_ad.make_dual(x, v))[0]).tangent  # (T, N, 2H)
+    eps = 1e-6
+    numeric = (auto(x + eps * v)[0] - auto(x - eps * v)[0]) / (2 * eps)  # (T, N, 2H)
+    torch.testing.assert_close(tangent, numeric, atol=1e-8, rtol=1e-6)
+    torch.testing.assert_close(dual, tangent, rtol=0, atol=0)
+    with forward_ad.dual_level():  # a tangent on a weight alone
+        weight = forward_ad.make_dual(auto.weight_h_l0.detach(), torch.randn_like(auto.weight_h_l0))
+        out = functional_call(auto, {**params, "weight_h_l0": weight}, (x,))[0]  # (T, N, 2H)
+        assert forward_ad.unpack_dual(out).tangent is not None
+    for name in [b for b in BACKENDS if b != "eager"]:  # named: refused as before
+        with pytest.raises(RuntimeError, match=f"backend '{name}'.*need backend='eager'"):
+            vmap(grukit.GRU(3, 4, backend=name))(torch.randn(2, 5, 2, 3))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_step_carries_forward_mode_and_vmap_on_every_backend(backend):
     """Found by a review: the cpu backend's no-grad step dropped a forward-mode tangent without a word, and

@@ -32,17 +32,18 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 import torch.autograd.forward_ad as forward_ad
 
 
-def beyond_reverse_mode(*tensors: torch.Tensor | None, parameters: tuple = ()) -> bool:
+def beyond_reverse_mode(*tensors: torch.Tensor | None, parameters: Iterable = ()) -> bool:
     """True inside a torch.func transform (the forward, or a backward vmapped over its incoming gradients), or
     when one of `tensors` or `parameters` carries a forward-mode tangent: where a hand-written backward cannot
     serve. `parameters`: a module's own weights, which the engine never batches, so only a tangent is looked for
-    on them (GRU.step asks at every step: the cheap answers come first)."""
+    on them, and only while a forward-mode level is open (GRU.step asks at every step: the cheap answers come
+    first; a generator of them is never drawn from otherwise)."""
     functorch = torch._C._functorch
     if functorch.maybe_current_level() is not None:  # inside grad / vmap / jvp / jacrev
         return True
